@@ -1,0 +1,301 @@
+#include "core/keys.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+#include "core/encoding.h"
+
+namespace bourse::core {
+namespace {
+
+constexpr std::string_view kKeyPrefix = "ed25519:";
+
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+
+// A pool of EVP_MD_CTX already initialised for one key and one direction.
+// Ed25519 one-shot EVP_DigestSign/EVP_DigestVerify leave the context ready
+// for the next message, as `openssl speed` relies on.
+class CtxPool {
+ public:
+  CtxPool(EVP_PKEY* pkey, bool sign) : pkey_(pkey), sign_(sign) {}
+  ~CtxPool() {
+    for (EVP_MD_CTX* c : free_) EVP_MD_CTX_free(c);
+  }
+
+  EVP_MD_CTX* Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        EVP_MD_CTX* c = free_.back();
+        free_.pop_back();
+        return c;
+      }
+    }
+    return Fresh();
+  }
+  void Give(EVP_MD_CTX* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < 16) {
+      free_.push_back(c);
+      return;
+    }
+    EVP_MD_CTX_free(c);
+  }
+  // Re-initialises a context after a failed operation (it may be spent).
+  bool Reinit(EVP_MD_CTX* c) {
+    EVP_MD_CTX_reset(c);
+    return Init(c);
+  }
+
+ private:
+  EVP_MD_CTX* Fresh() {
+    EVP_MD_CTX* c = EVP_MD_CTX_new();
+    if (c == nullptr || !Init(c)) std::abort();
+    return c;
+  }
+  bool Init(EVP_MD_CTX* c) {
+    return sign_ ? EVP_DigestSignInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_, nullptr) == 1
+                 : EVP_DigestVerifyInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_,
+                                           nullptr) == 1;
+  }
+
+  EVP_PKEY* pkey_;
+  bool sign_;
+  std::mutex mu_;
+  std::vector<EVP_MD_CTX*> free_;  // guarded by mu_
+};
+
+}  // namespace
+
+struct PublicKey::Impl {
+  explicit Impl(PkeyPtr k) : pkey(std::move(k)), verifiers(pkey.get(), false) {}
+  PkeyPtr pkey;
+  CtxPool verifiers;
+};
+
+struct PrivateKey::Impl {
+  explicit Impl(PkeyPtr k) : pkey(std::move(k)), signers(pkey.get(), true) {}
+  PkeyPtr pkey;
+  CtxPool signers;
+};
+
+std::string SignatureToText(const Signature& sig) { return Base64UrlEncode(sig); }
+
+Result<Signature> SignatureFromText(std::string_view text) {
+  auto raw = Base64UrlDecode(text);
+  if (!raw.ok()) return raw.status().WithContext("signature");
+  if (raw->size() != 64) {
+    return InvalidArgument("signature: expected 64 bytes, got " + std::to_string(raw->size()));
+  }
+  Signature sig;
+  std::memcpy(sig.data(), raw->data(), 64);
+  return sig;
+}
+
+Result<PublicKey> PublicKey::FromRaw(std::span<const uint8_t> raw) {
+  if (raw.size() != 32) {
+    return InvalidArgument("public key: expected 32 bytes, got " + std::to_string(raw.size()));
+  }
+  PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
+  if (!pkey) return InvalidArgument("public key: not a valid Ed25519 key");
+  PublicKey out;
+  std::memcpy(out.raw_.data(), raw.data(), 32);
+  out.impl_ = std::make_shared<Impl>(std::move(pkey));
+  return out;
+}
+
+Result<PublicKey> PublicKey::FromText(std::string_view text) {
+  if (text.substr(0, kKeyPrefix.size()) != kKeyPrefix) {
+    return InvalidArgument("public key: must start with \"ed25519:\"");
+  }
+  auto raw = Base64UrlDecode(text.substr(kKeyPrefix.size()));
+  if (!raw.ok()) return raw.status().WithContext("public key");
+  return FromRaw(*raw);
+}
+
+std::string PublicKey::ToText() const {
+  return std::string(kKeyPrefix) + Base64UrlEncode(raw_);
+}
+
+Status PublicKey::Verify(std::span<const uint8_t> message, std::span<const uint8_t> sig) const {
+  if (!impl_) return Unauthenticated("signature does not verify: no key");
+  if (sig.size() != 64) return Unauthenticated("signature does not verify: not 64 bytes");
+  EVP_MD_CTX* ctx = impl_->verifiers.Take();
+  int rc = EVP_DigestVerify(ctx, sig.data(), sig.size(), message.data(), message.size());
+  if (rc != 1) {
+    // A failed verify may leave the context spent: re-arm it before reuse.
+    if (!impl_->verifiers.Reinit(ctx)) {
+      EVP_MD_CTX_free(ctx);
+      return Unauthenticated("signature does not verify");
+    }
+  }
+  impl_->verifiers.Give(ctx);
+  if (rc != 1) return Unauthenticated("signature does not verify");
+  return Status::Ok();
+}
+
+Result<PrivateKey> PrivateKey::Generate() {
+  EVP_PKEY* raw = nullptr;
+  EVP_PKEY_CTX* pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+  if (pctx == nullptr) return Internal("keys: cannot create Ed25519 context");
+  bool ok = EVP_PKEY_keygen_init(pctx) == 1 && EVP_PKEY_keygen(pctx, &raw) == 1;
+  EVP_PKEY_CTX_free(pctx);
+  if (!ok) return Internal("keys: Ed25519 key generation failed");
+  uint8_t seed[32];
+  size_t len = sizeof seed;
+  PkeyPtr pkey(raw);
+  if (EVP_PKEY_get_raw_private_key(pkey.get(), seed, &len) != 1 || len != 32) {
+    return Internal("keys: cannot read generated key");
+  }
+  auto out = FromSeed(seed);
+  OPENSSL_cleanse(seed, sizeof seed);
+  return out;
+}
+
+Result<PrivateKey> PrivateKey::FromSeed(std::span<const uint8_t> seed) {
+  if (seed.size() != 32) {
+    return InvalidArgument("private key: expected a 32-byte seed, got " +
+                           std::to_string(seed.size()));
+  }
+  PkeyPtr pkey(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+  if (!pkey) return InvalidArgument("private key: not a valid Ed25519 seed");
+  uint8_t pub[32];
+  size_t len = sizeof pub;
+  if (EVP_PKEY_get_raw_public_key(pkey.get(), pub, &len) != 1 || len != 32) {
+    return Internal("keys: cannot derive the public key");
+  }
+  PrivateKey out;
+  auto pk = PublicKey::FromRaw(pub);
+  if (!pk.ok()) return pk.status();
+  out.public_ = *pk;
+  out.impl_ = std::make_shared<Impl>(std::move(pkey));
+  return out;
+}
+
+Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return Internal("keys: BIO allocation failed");
+  EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (raw == nullptr) return InvalidArgument("private key: not a PEM private key");
+  PkeyPtr pkey(raw);
+  if (EVP_PKEY_get_id(pkey.get()) != EVP_PKEY_ED25519) {
+    return InvalidArgument("private key: not an Ed25519 key");
+  }
+  uint8_t seed[32];
+  size_t len = sizeof seed;
+  if (EVP_PKEY_get_raw_private_key(pkey.get(), seed, &len) != 1 || len != 32) {
+    return InvalidArgument("private key: cannot read the Ed25519 seed");
+  }
+  auto out = FromSeed(seed);
+  OPENSSL_cleanse(seed, sizeof seed);
+  return out;
+}
+
+Result<PrivateKey> PrivateKey::LoadPem(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound("private key file " + path + " does not exist");
+    return Unavailable("cannot open private key file " + path + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return Unavailable("cannot stat private key file " + path);
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return PermissionDenied("private key file " + path + " is accessible by group or others (mode " +
+                            mode + "); run chmod 600 on it");
+  }
+  std::string pem;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) pem.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  auto key = FromPem(pem);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  if (!key.ok()) return key.status().WithContext(path);
+  return key;
+}
+
+std::string PrivateKey::ToPem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio, impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    std::abort();
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  return out;
+}
+
+Status PrivateKey::SavePem(const std::string& path) const {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);  // whatever the umask said
+  std::string pem = ToPem();
+  size_t off = 0;
+  while (off < pem.size()) {
+    ssize_t n = ::write(fd, pem.data() + off, pem.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      OPENSSL_cleanse(pem.data(), pem.size());
+      return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  OPENSSL_cleanse(pem.data(), pem.size());
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Unavailable("cannot sync " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return Unavailable("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Signature PrivateKey::Sign(std::span<const uint8_t> message) const {
+  Signature sig;
+  size_t len = sig.size();
+  EVP_MD_CTX* ctx = impl_->signers.Take();
+  if (EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) != 1 || len != 64) {
+    // Retry once on a freshly initialised context; failing twice is a broken library.
+    if (!impl_->signers.Reinit(ctx) ||
+        EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) != 1) {
+      std::abort();
+    }
+  }
+  impl_->signers.Give(ctx);
+  return sig;
+}
+
+Signature PrivateKey::Sign(std::string_view message) const {
+  return Sign(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()),
+                                       message.size()));
+}
+
+}  // namespace bourse::core

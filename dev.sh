@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# bourse developer entry point. The README's two commands:
+#   ./dev.sh run    install missing Debian packages, build, run the broker demo
+#   ./dev.sh test   install missing Debian packages, build, run every test
+# Also: ./dev.sh build | asan (tests under ASan+UBSan) | fuzz [SECONDS] | bench
+# Idempotent: packages are installed only when missing, builds are incremental.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+JOBS=${JOBS:-$(nproc)}
+
+PACKAGES=(build-essential cmake ninja-build pkg-config git
+  libboost-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  iproute2 e2fsprogs util-linux procps sqlite3 curl)
+
+ensure_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if ((${#missing[@]})); then
+    echo "dev.sh: installing missing packages: ${missing[*]}" >&2
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "dev.sh: need root to install packages (run as root or: sudo apt-get install ${missing[*]})" >&2
+      exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+configure_and_build() {  # DIR [cmake args...]
+  local dir=$1
+  shift
+  if [[ ! -f $dir/build.ninja ]]; then
+    cmake -S "$ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  fi
+  cmake --build "$dir" -j "$JOBS"
+}
+
+run_tests() {  # DIR
+  local dir=$1
+  # ctest's closing line reports the counts.
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS" --timeout 900 ${CTEST_ARGS:-})
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  build)
+    ensure_packages
+    configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    ;;
+  run)
+    ensure_packages
+    configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    exec "$ROOT/scripts/demo.sh" "$ROOT/build" "$@"
+    ;;
+  test)
+    ensure_packages
+    configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    run_tests build
+    ;;
+  asan)
+    ensure_packages
+    configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DBOURSE_SANITIZE=ON \
+      -DBOURSE_BUILD_BENCH=OFF
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+      UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} run_tests build-asan
+    ;;
+  fuzz)
+    ensure_packages
+    secs=${1:-60}
+    if [[ ! -f build-fuzz/build.ninja ]]; then
+      cmake -S "$ROOT" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOURSE_FUZZ=ON \
+        -DBOURSE_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+    fi
+    cmake --build build-fuzz -j "$JOBS" --target fuzzers
+    "$ROOT/scripts/fuzz.sh" "$ROOT/build-fuzz" "$secs"
+    ;;
+  bench)
+    ensure_packages
+    configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    for b in build/bench/bench_*; do [[ -x $b ]] && "$b" "$@"; done
+    ;;
+  *)
+    echo "usage: ./dev.sh run|test|build|asan|fuzz [SECONDS]|bench" >&2
+    exit 2
+    ;;
+esac
