@@ -87,13 +87,27 @@ void AppendString(std::string_view s, std::string* out) {
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (c < 0x20) {
           out->append("\\u00");
@@ -239,12 +253,21 @@ class StrictSax {
     stack_.pop_back();
     return true;
   }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) {
     std::string what = ex.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> keep the tail.
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> keep the tail,
+    // since the line and column would only repeat the offset less precisely.
     auto p = what.find("] ");
     if (p != std::string::npos) what = what.substr(p + 2);
-    error_ = "invalid JSON at byte " + std::to_string(position) + ": " + what;
+    if (what.rfind("parse error at line", 0) == 0) {
+      p = what.find(": ");
+      if (p != std::string::npos) what = what.substr(p + 2);
+    }
+    // nlohmann counts the bytes read, the failing one included: report the
+    // 0-based offset of that byte (the text's length when it ended early).
+    error_ =
+        "invalid JSON at byte " + std::to_string(position > 0 ? position - 1 : 0) + ": " + what;
     return false;
   }
 
@@ -304,6 +327,12 @@ Result<std::string> CanonicalJson(const nlohmann::json& value) {
 }
 
 Result<nlohmann::json> ParseJson(std::string_view text, const JsonParseOptions& options) {
+  // nlohmann reads a NUL byte as the end of input, so "{}\0<anything>" would
+  // parse as "{}". A NUL can never occur in JSON text (raw control characters
+  // are not allowed in strings either): refuse it up front.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return InvalidArgument("invalid JSON at byte " + std::to_string(nul) + ": NUL byte");
+  }
   StrictSax sax(options);
   bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
                             /*strict=*/true, /*ignore_comments=*/false);

@@ -1,6 +1,7 @@
 #include "core/keys.h"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
@@ -20,6 +21,20 @@ namespace bourse::core {
 namespace {
 
 constexpr std::string_view kKeyPrefix = "ed25519:";
+
+// OpenSSL's default passphrase callback reads the terminal: a service loading
+// an encrypted key would hang on a prompt. Bourse keys are never encrypted.
+int NoPassphrase(char*, int, int, void*) { return -1; }
+
+// An Ed25519 PKCS#8 PEM is 119 bytes; anything this large is not a key file
+// (and a length beyond INT_MAX would make BIO_new_mem_buf call strlen).
+constexpr size_t kMaxPemBytes = 64 * 1024;
+
+// OpenSSL leaves reasons for a failure on the calling thread's error queue.
+// Stale entries there make later, unrelated calls on the same thread (TLS's
+// SSL_get_error above all) report errors that did not happen, so every failure
+// path here empties the queue once the Status holds the reason.
+void ClearOpenSslErrors() { ERR_clear_error(); }
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -69,8 +84,8 @@ class CtxPool {
   }
   bool Init(EVP_MD_CTX* c) {
     return sign_ ? EVP_DigestSignInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_, nullptr) == 1
-                 : EVP_DigestVerifyInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_,
-                                           nullptr) == 1;
+                 : EVP_DigestVerifyInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_, nullptr) ==
+                       1;
   }
 
   EVP_PKEY* pkey_;
@@ -111,7 +126,10 @@ Result<PublicKey> PublicKey::FromRaw(std::span<const uint8_t> raw) {
     return InvalidArgument("public key: expected 32 bytes, got " + std::to_string(raw.size()));
   }
   PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
-  if (!pkey) return InvalidArgument("public key: not a valid Ed25519 key");
+  if (!pkey) {
+    ClearOpenSslErrors();
+    return InvalidArgument("public key: not a valid Ed25519 key");
+  }
   PublicKey out;
   std::memcpy(out.raw_.data(), raw.data(), 32);
   out.impl_ = std::make_shared<Impl>(std::move(pkey));
@@ -127,9 +145,7 @@ Result<PublicKey> PublicKey::FromText(std::string_view text) {
   return FromRaw(*raw);
 }
 
-std::string PublicKey::ToText() const {
-  return std::string(kKeyPrefix) + Base64UrlEncode(raw_);
-}
+std::string PublicKey::ToText() const { return std::string(kKeyPrefix) + Base64UrlEncode(raw_); }
 
 Status PublicKey::Verify(std::span<const uint8_t> message, std::span<const uint8_t> sig) const {
   if (!impl_) return Unauthenticated("signature does not verify: no key");
@@ -137,6 +153,7 @@ Status PublicKey::Verify(std::span<const uint8_t> message, std::span<const uint8
   EVP_MD_CTX* ctx = impl_->verifiers.Take();
   int rc = EVP_DigestVerify(ctx, sig.data(), sig.size(), message.data(), message.size());
   if (rc != 1) {
+    ClearOpenSslErrors();
     // A failed verify may leave the context spent: re-arm it before reuse.
     if (!impl_->verifiers.Reinit(ctx)) {
       EVP_MD_CTX_free(ctx);
@@ -154,7 +171,10 @@ Result<PrivateKey> PrivateKey::Generate() {
   if (pctx == nullptr) return Internal("keys: cannot create Ed25519 context");
   bool ok = EVP_PKEY_keygen_init(pctx) == 1 && EVP_PKEY_keygen(pctx, &raw) == 1;
   EVP_PKEY_CTX_free(pctx);
-  if (!ok) return Internal("keys: Ed25519 key generation failed");
+  if (!ok) {
+    ClearOpenSslErrors();
+    return Internal("keys: Ed25519 key generation failed");
+  }
   uint8_t seed[32];
   size_t len = sizeof seed;
   PkeyPtr pkey(raw);
@@ -171,9 +191,11 @@ Result<PrivateKey> PrivateKey::FromSeed(std::span<const uint8_t> seed) {
     return InvalidArgument("private key: expected a 32-byte seed, got " +
                            std::to_string(seed.size()));
   }
-  PkeyPtr pkey(
-      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
-  if (!pkey) return InvalidArgument("private key: not a valid Ed25519 seed");
+  PkeyPtr pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+  if (!pkey) {
+    ClearOpenSslErrors();
+    return InvalidArgument("private key: not a valid Ed25519 seed");
+  }
   uint8_t pub[32];
   size_t len = sizeof pub;
   if (EVP_PKEY_get_raw_public_key(pkey.get(), pub, &len) != 1 || len != 32) {
@@ -188,11 +210,21 @@ Result<PrivateKey> PrivateKey::FromSeed(std::span<const uint8_t> seed) {
 }
 
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
+  if (pem.size() > kMaxPemBytes) {
+    return InvalidArgument("private key: PEM text larger than 64 KiB");
+  }
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   if (bio == nullptr) return Internal("keys: BIO allocation failed");
-  EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
   BIO_free(bio);
-  if (raw == nullptr) return InvalidArgument("private key: not a PEM private key");
+  if (raw == nullptr) {
+    ClearOpenSslErrors();
+    if (pem.find("ENCRYPTED") != std::string_view::npos) {
+      return InvalidArgument(
+          "private key: encrypted PEM keys are not supported (protect the file with mode 0600)");
+    }
+    return InvalidArgument("private key: not a PEM private key");
+  }
   PkeyPtr pkey(raw);
   if (EVP_PKEY_get_id(pkey.get()) != EVP_PKEY_ED25519) {
     return InvalidArgument("private key: not an Ed25519 key");
@@ -200,6 +232,7 @@ Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
   uint8_t seed[32];
   size_t len = sizeof seed;
   if (EVP_PKEY_get_raw_private_key(pkey.get(), seed, &len) != 1 || len != 32) {
+    ClearOpenSslErrors();
     return InvalidArgument("private key: cannot read the Ed25519 seed");
   }
   auto out = FromSeed(seed);
@@ -222,13 +255,16 @@ Result<PrivateKey> PrivateKey::LoadPem(const std::string& path) {
     ::close(fd);
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return PermissionDenied("private key file " + path + " is accessible by group or others (mode " +
-                            mode + "); run chmod 600 on it");
+    return PermissionDenied("private key file " + path +
+                            " is accessible by group or others (mode " + mode +
+                            "); run chmod 600 on it");
   }
   std::string pem;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) pem.append(buf, static_cast<size_t>(n));
+  while (pem.size() <= kMaxPemBytes && (n = ::read(fd, buf, sizeof buf)) > 0) {
+    pem.append(buf, static_cast<size_t>(n));
+  }
   ::close(fd);
   auto key = FromPem(pem);
   OPENSSL_cleanse(pem.data(), pem.size());
@@ -238,8 +274,8 @@ Result<PrivateKey> PrivateKey::LoadPem(const std::string& path) {
 
 std::string PrivateKey::ToPem() const {
   BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr ||
-      PEM_write_bio_PrivateKey(bio, impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  if (bio == nullptr || PEM_write_bio_PrivateKey(bio, impl_->pkey.get(), nullptr, nullptr, 0,
+                                                 nullptr, nullptr) != 1) {
     std::abort();
   }
   char* data = nullptr;
@@ -283,6 +319,7 @@ Signature PrivateKey::Sign(std::span<const uint8_t> message) const {
   size_t len = sig.size();
   EVP_MD_CTX* ctx = impl_->signers.Take();
   if (EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) != 1 || len != 64) {
+    ClearOpenSslErrors();
     // Retry once on a freshly initialised context; failing twice is a broken library.
     if (!impl_->signers.Reinit(ctx) ||
         EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) != 1) {
@@ -294,8 +331,8 @@ Signature PrivateKey::Sign(std::span<const uint8_t> message) const {
 }
 
 Signature PrivateKey::Sign(std::string_view message) const {
-  return Sign(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()),
-                                       message.size()));
+  return Sign(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
 }
 
 }  // namespace bourse::core

@@ -23,6 +23,14 @@ std::string Quote(std::string_view text) {
   return out;
 }
 
+// A character for an error message: itself when printable ASCII, else \xNN.
+std::string Describe(char c) {
+  auto u = static_cast<unsigned char>(c);
+  if (u >= 0x21 && u < 0x7f) return std::string("'") + c + "'";
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string("byte \\x") + kHex[u >> 4] + kHex[u & 15];
+}
+
 Status ParseError(std::string_view what, std::string_view text) {
   return InvalidArgument("money: " + std::string(what) + " in " + Quote(text));
 }
@@ -68,11 +76,13 @@ Result<Money> Money::Parse(std::string_view text) {
   const size_t int_len = i - int_start;
   if (int_len == 0) {
     if (i < text.size() && text[i] == '.') return ParseError("no digit before '.'", text);
-    if (i < text.size() && (text[i] == ' ' || text[i] == '\t')) {
+    if (i < text.size() &&
+        (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
       return ParseError("whitespace is not allowed", text);
     }
     if (i == text.size()) return ParseError("no digits", text);
-    return ParseError("unexpected character '" + std::string(1, text[i]) + "'", text);
+    if (text[i] == '-' || text[i] == '+') return ParseError("a sign may only lead", text);
+    return ParseError("unexpected character " + Describe(text[i]), text);
   }
   if (int_len > 1 && text[int_start] == '0') return ParseError("leading zeros", text);
   size_t frac_len = 0;
@@ -96,7 +106,7 @@ Result<Money> Money::Parse(std::string_view text) {
     if (c == '-' || c == '+') return ParseError("a sign may only lead", text);
     if (c == '.') return ParseError("more than one '.'", text);
     if (c == ',') return ParseError("',' is not a decimal separator here; use '.'", text);
-    return ParseError("unexpected character '" + std::string(1, c) + "'", text);
+    return ParseError("unexpected character " + Describe(c), text);
   }
   // 2^127 is about 1.7e38 nanos, 1.7e29 credits: 30 integer digits at most.
   if (int_len > 30) return ParseError("value out of range", text);
@@ -225,8 +235,7 @@ Result<std::vector<Money>> Money::SplitProRata(const Money& total,
   cpp_int left = t - allocated;  // in [0, n)
   std::vector<size_t> order(weights.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return rem[a] > rem[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rem[a] > rem[b]; });
   for (size_t k = 0; left > 0; ++k, --left) base[order[k]] += 1;
   std::vector<Money> out;
   out.reserve(weights.size());
