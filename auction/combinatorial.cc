@@ -1,0 +1,1078 @@
+#include "auction/combinatorial.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <queue>
+#include <tuple>
+#include <unordered_set>
+
+namespace bourse::auction {
+
+using core::Money;
+using core::ResourceVector;
+using core::Result;
+using core::Status;
+
+namespace {
+
+__extension__ typedef __int128 i128;
+
+constexpr int kDims = 4;  // cpu_mcores, mem_mib, disk_mib, net_min_kbps
+constexpr uint32_t kNone = UINT32_MAX;
+
+struct Q {
+  int64_t v[kDims];
+};
+
+Q ToQ(const ResourceVector& r) { return {{r.cpu_mcores, r.mem_mib, r.disk_mib, r.net_min_kbps}}; }
+
+inline bool FitsQ(const Q& need, const Q& have) {
+  for (int d = 0; d < kDims; ++d) {
+    if (need.v[d] > have.v[d]) return false;
+  }
+  return true;
+}
+inline void SubQ(Q& have, const Q& need) {
+  for (int d = 0; d < kDims; ++d) have.v[d] -= need.v[d];
+}
+inline void AddQ(Q& have, const Q& need) {
+  for (int d = 0; d < kDims; ++d) have.v[d] += need.v[d];
+}
+
+struct Need {
+  uint32_t node;
+  Q q;
+};
+
+// A bundle prepared for solving.
+struct PBundle {
+  bool count = false;
+  bool possible = true;     // fits an empty round at all
+  std::vector<Need> needs;  // items aggregated per node, first-occurrence order
+  uint32_t n = 0;
+  uint32_t min_sites = 0;
+  std::vector<uint32_t> from;  // only nodes whose ceiling and capacity allow res
+  Q q{};
+  double size = 0;
+};
+
+struct PBid {
+  Money limit;
+  i128 value = 0;  // limit in nano-credits
+  double dvalue = 0;
+  std::vector<PBundle> bundles;
+};
+
+// One allocation decision: a bundle and, for count requests, its nodes.
+struct Choice {
+  uint32_t bundle = kNone;
+  std::vector<uint32_t> nodes;
+};
+
+class Problem {
+ public:
+  explicit Problem(const Round& r) : round(r) {
+    const size_t nn = r.nodes.size();
+    cap.resize(nn);
+    ceil.resize(nn);
+    site_of.resize(nn);
+    std::vector<std::string> sites;
+    for (size_t i = 0; i < nn; ++i) {
+      cap[i] = ToQ(r.nodes[i].capacity);
+      ceil[i] = r.nodes[i].capacity.net_max_kbps;
+      auto it = std::find(sites.begin(), sites.end(), r.nodes[i].site);
+      site_of[i] = static_cast<uint32_t>(it - sites.begin());
+      if (it == sites.end()) sites.push_back(r.nodes[i].site);
+    }
+    site_stamp.assign(sites.size() + 1, 0);
+    double cmax[kDims] = {0, 0, 0, 0};
+    for (const Q& c : cap) {
+      for (int d = 0; d < kDims; ++d) cmax[d] = std::max(cmax[d], static_cast<double>(c.v[d]));
+    }
+    auto norm = [&](const Q& q) {
+      double s = 0;
+      for (int d = 0; d < kDims; ++d) {
+        if (cmax[d] > 0) s += static_cast<double>(q.v[d]) / cmax[d];
+      }
+      return s;
+    };
+    bids.resize(r.bids.size());
+    for (size_t i = 0; i < r.bids.size(); ++i) {
+      const RoundBid& rb = r.bids[i];
+      PBid& pb = bids[i];
+      pb.limit = rb.limit;
+      pb.value = static_cast<i128>(rb.limit.nanos());
+      pb.dvalue = rb.limit.nanos().convert_to<double>();
+      for (const Bundle& b : rb.bundles) {
+        PBundle p;
+        if (b.is_count()) {
+          has_count = true;
+          p.count = true;
+          p.n = static_cast<uint32_t>(b.count);
+          p.min_sites = static_cast<uint32_t>(b.min_sites);
+          p.q = ToQ(b.res);
+          for (uint32_t node : b.from) {
+            if (b.res.net_max_kbps <= ceil[node] && FitsQ(p.q, cap[node])) p.from.push_back(node);
+          }
+          p.size = norm(p.q) * static_cast<double>(b.count);
+        } else {
+          for (const BundleItem& it : b.items) {
+            if (it.res.net_max_kbps > ceil[it.node]) p.possible = false;
+            Q q = ToQ(it.res);
+            auto found = std::find_if(p.needs.begin(), p.needs.end(),
+                                      [&](const Need& x) { return x.node == it.node; });
+            if (found == p.needs.end()) {
+              p.needs.push_back({it.node, q});
+            } else {
+              for (int d = 0; d < kDims; ++d) {
+                if (__builtin_add_overflow(found->q.v[d], q.v[d], &found->q.v[d])) {
+                  p.possible = false;
+                }
+              }
+            }
+          }
+          for (const Need& x : p.needs) p.size += norm(x.q);
+        }
+        p.size = std::max(p.size, 1e-12);
+        pb.bundles.push_back(std::move(p));
+      }
+      for (PBundle& p : pb.bundles) {
+        if (p.possible) p.possible = Fits(p, [&](uint32_t n) -> const Q& { return cap[n]; });
+      }
+    }
+  }
+
+  // Whether bundle b fits residual `res` (a callable node -> const Q&).
+  template <class Res>
+  bool Fits(const PBundle& b, Res&& res) {
+    if (!b.possible) return false;
+    if (!b.count) {
+      for (const Need& x : b.needs) {
+        if (!FitsQ(x.q, res(x.node))) return false;
+      }
+      return true;
+    }
+    return PlaceCount(b, res, kNone, nullptr);
+  }
+
+  // Places a count request: picks `n` distinct nodes of `from` that fit, at
+  // least min_sites sites, best fit first (least spare capacity after the
+  // request, then node index). `blocked` is a node not to use. With out ==
+  // nullptr it only answers whether a placement exists.
+  template <class Res>
+  bool PlaceCount(const PBundle& b, Res&& res, uint32_t blocked, std::vector<uint32_t>* out) {
+    ++stamp;
+    uint32_t feasible = 0, sites = 0;
+    cand.clear();
+    for (uint32_t node : b.from) {
+      if (node == blocked || !FitsQ(b.q, res(node))) continue;
+      ++feasible;
+      if (site_stamp[site_of[node]] != stamp) {
+        site_stamp[site_of[node]] = stamp;
+        ++sites;
+      }
+      if (!out && feasible >= b.n && sites >= b.min_sites) return true;
+      if (out) {
+        const Q& r = res(node);
+        double slack = 0;
+        for (int d = 0; d < kDims; ++d) {
+          if (cap[node].v[d] > 0) {
+            slack += static_cast<double>(r.v[d] - b.q.v[d]) / static_cast<double>(cap[node].v[d]);
+          }
+        }
+        cand.push_back({slack, node});
+      }
+    }
+    if (feasible < b.n || sites < b.min_sites) return false;
+    if (!out) return true;
+    std::sort(cand.begin(), cand.end());
+    out->clear();
+    ++stamp;
+    std::vector<bool> taken(cand.size(), false);
+    uint32_t covered = 0;
+    for (size_t k = 0; k < cand.size() && covered < b.min_sites; ++k) {
+      uint32_t s = site_of[cand[k].second];
+      if (site_stamp[s] == stamp) continue;
+      site_stamp[s] = stamp;
+      ++covered;
+      taken[k] = true;
+      out->push_back(cand[k].second);
+    }
+    for (size_t k = 0; k < cand.size() && out->size() < b.n; ++k) {
+      if (!taken[k]) out->push_back(cand[k].second);
+    }
+    return true;
+  }
+
+  // Places bundle b on `res` (mutable vector-like) and fills choice.nodes.
+  // Returns false (and changes nothing) when it does not fit.
+  template <class ResMut>
+  bool Place(const PBundle& b, ResMut&& res, uint32_t blocked, Choice& choice) {
+    if (!b.possible) return false;
+    if (b.count) {
+      if (!PlaceCount(
+              b, [&](uint32_t n) -> const Q& { return res(n); }, blocked, &choice.nodes)) {
+        return false;
+      }
+      for (uint32_t n : choice.nodes) SubQ(res(n), b.q);
+      return true;
+    }
+    for (const Need& x : b.needs) {
+      if (x.node == blocked || !FitsQ(x.q, res(x.node))) return false;
+    }
+    choice.nodes.clear();
+    for (const Need& x : b.needs) {
+      SubQ(res(x.node), x.q);
+      choice.nodes.push_back(x.node);
+    }
+    return true;
+  }
+
+  template <class ResMut>
+  void Unplace(const PBundle& b, ResMut&& res, const Choice& choice) {
+    if (b.count) {
+      for (uint32_t n : choice.nodes) AddQ(res(n), b.q);
+    } else {
+      for (const Need& x : b.needs) AddQ(res(x.node), x.q);
+    }
+  }
+
+  const Round& round;
+  std::vector<PBid> bids;
+  std::vector<Q> cap;
+  std::vector<int64_t> ceil;
+  std::vector<uint32_t> site_of;
+  bool has_count = false;
+  // Scratch.
+  std::vector<uint32_t> site_stamp;
+  uint32_t stamp = 0;
+  std::vector<std::pair<double, uint32_t>> cand;
+};
+
+Result<Money> MoneyFrom128(i128 nanos) {
+  return Money::FromRep(Money::Rep(static_cast<long long>(nanos >> 64)) * (Money::Rep(1) << 64) +
+                        Money::Rep(static_cast<unsigned long long>(nanos)));
+}
+
+// limit_j * sqrt(size_i / size_j), rounded up to the nano-credit.
+Money CriticalPay(const Money& limit_j, double size_i, double size_j) {
+  if (size_i == size_j) return limit_j;
+  long double ratio = std::sqrt(static_cast<long double>(size_i) / size_j);
+  if (ratio > 1e6L) return Money::FromRep(Money::MaxNanos()).value();
+  const long double scale = 1099511627776.0L;  // 2^40
+  auto num = static_cast<long long>(std::ceil(ratio * scale));
+  auto r = limit_j.MulFrac(Money::Rep(num), Money::Rep(1099511627776LL), core::Rounding::kCeil);
+  return r.ok() ? *r : Money::FromRep(Money::MaxNanos()).value();
+}
+
+Result<RoundOutcome> BuildOutcome(Problem& p, const std::vector<Choice>& choice,
+                                  const std::vector<Money>& pay, bool exact) {
+  RoundOutcome out;
+  out.exact = exact;
+  for (uint32_t i = 0; i < choice.size(); ++i) {
+    if (choice[i].bundle == kNone) continue;
+    Winner w;
+    w.bid = i;
+    w.bundle = choice[i].bundle;
+    w.nodes = choice[i].nodes;
+    w.pay = std::clamp(pay[i], Money(), p.bids[i].limit);
+    BOURSE_ASSIGN_OR_RETURN(out.welfare, out.welfare.Add(p.bids[i].limit));
+    out.winners.push_back(std::move(w));
+  }
+  Status s = CheckOutcome(p.round, out);
+  if (!s.ok()) return core::Internal("auction: infeasible outcome (bug): " + s.message());
+  return out;
+}
+
+// ---------------------------------------------------------------- heuristic
+
+class Greedy {
+ public:
+  explicit Greedy(Problem& p) : p_(p) {}
+
+  Result<RoundOutcome> Run(bool local_search, bool reference_payments) {
+    const size_t nb = p_.bids.size(), nn = p_.cap.size();
+    for (uint32_t i = 0; i < nb; ++i) {
+      for (uint32_t b = 0; b < p_.bids[i].bundles.size(); ++b) {
+        const PBundle& pb = p_.bids[i].bundles[b];
+        if (!pb.possible) continue;
+        pairs_.push_back({p_.bids[i].dvalue / std::sqrt(pb.size), i, b});
+      }
+    }
+    std::sort(pairs_.begin(), pairs_.end(), [](const Pair& a, const Pair& b) {
+      if (a.score != b.score) return a.score > b.score;
+      if (a.bid != b.bid) return a.bid < b.bid;
+      return a.bundle < b.bundle;
+    });
+    // The last pair touching each node: a bundle whose nodes no later pair
+    // touches can no longer be blocked.
+    std::vector<uint32_t> last_touch(nn, 0);
+    for (uint32_t k = 0; k < pairs_.size(); ++k) {
+      const PBundle& b = p_.bids[pairs_[k].bid].bundles[pairs_[k].bundle];
+      if (b.count) {
+        for (uint32_t n : b.from) last_touch[n] = k;
+      } else {
+        for (const Need& x : b.needs) last_touch[x.node] = k;
+      }
+    }
+    horizon_.assign(nb, {});
+    for (uint32_t i = 0; i < nb; ++i) {
+      for (const PBundle& b : p_.bids[i].bundles) {
+        uint32_t h = 0;
+        if (b.count) {
+          for (uint32_t n : b.from) h = std::max(h, last_touch[n]);
+        } else {
+          for (const Need& x : b.needs) h = std::max(h, last_touch[x.node]);
+        }
+        horizon_[i].push_back(h);
+      }
+    }
+    pairs_on_node_.assign(nn, {});
+    pairs_of_bid_.assign(nb, {});
+    for (uint32_t k = 0; k < pairs_.size(); ++k) {
+      const PBundle& b = p_.bids[pairs_[k].bid].bundles[pairs_[k].bundle];
+      if (b.count) {
+        for (uint32_t n : b.from) pairs_on_node_[n].push_back(k);
+      } else {
+        for (const Need& x : b.needs) pairs_on_node_[x.node].push_back(k);
+      }
+      pairs_of_bid_[pairs_[k].bid].push_back(k);
+    }
+    orig_won_pair_.assign(pairs_.size(), 0);
+    orig_win_k_.assign(nb, UINT32_MAX);
+    live_ = p_.cap;
+    hist_.assign(nn, {});
+    choice_.assign(nb, Choice{});
+    pay_.assign(nb, Money());
+    ov_stamp_.assign(nn, 0);
+    ov_q_.assign(nn, Q{});
+    bid_stamp_.assign(nb, 0);
+    auto live = [&](uint32_t n) -> Q& { return live_[n]; };
+    for (uint32_t k = 0; k < pairs_.size(); ++k) {
+      const Pair& pr = pairs_[k];
+      if (choice_[pr.bid].bundle != kNone) continue;
+      const PBundle& b = p_.bids[pr.bid].bundles[pr.bundle];
+      if (!p_.Fits(b, [&](uint32_t n) -> const Q& { return live_[n]; })) continue;
+      if (reference_payments) pay_[pr.bid] = Payment(k);
+      Choice& c = choice_[pr.bid];
+      if (!p_.Place(b, live, kNone, c)) return core::Internal("auction: greedy place failed");
+      c.bundle = pr.bundle;
+      alloc_pair_.push_back(k);
+      orig_won_pair_[k] = 1;
+      orig_win_k_[pr.bid] = k;
+      for (uint32_t n : c.nodes) hist_[n].push_back({k, live_[n]});
+    }
+    if (!reference_payments) {
+      cone_dirty_.assign(nn, 0);
+      cone_val_.assign(nn, Q{});
+      cone_stream_.assign(nn, 0);
+      cone_div_.assign(nb, 0);
+      cone_won_.assign(nb, 0);
+      for (uint32_t i = 0; i < nb; ++i) {
+        if (choice_[i].bundle != kNone) pay_[i] = ConePayment(orig_win_k_[i]);
+      }
+    }
+    if (local_search) LocalSearch();
+    return BuildOutcome(p_, choice_, pay_, false);
+  }
+
+ private:
+  struct Pair {
+    double score;
+    uint32_t bid;
+    uint32_t bundle;
+  };
+
+  // The greedy critical value of the bid winning at pairs_[k], computed on the
+  // run without it: for each of its bundles, the first allocation after which
+  // the bundle no longer fits; the bid must rank ahead of that allocation.
+  Money Payment(uint32_t k) {
+    const uint32_t i = pairs_[k].bid;
+    const PBid& bid = p_.bids[i];
+    std::optional<Money> best;
+    auto consider = [&](uint32_t pair_index, const PBundle& b) {
+      const Pair& blocker = pairs_[pair_index];
+      const PBundle& jb = p_.bids[blocker.bid].bundles[blocker.bundle];
+      Money c = CriticalPay(p_.bids[blocker.bid].limit, b.size, jb.size);
+      if (!best || c < *best) best = c;
+    };
+    pending_.clear();
+    pending_horizon_.clear();
+    uint32_t horizon = UINT32_MAX;  // min over pending bundles
+    for (size_t bi = 0; bi < bid.bundles.size(); ++bi) {
+      const PBundle& b = bid.bundles[bi];
+      if (!b.possible) continue;
+      if (p_.Fits(b, [&](uint32_t n) -> const Q& { return live_[n]; })) {
+        pending_.push_back(&b);
+        pending_horizon_.push_back(horizon_[i][bi]);
+        horizon = std::min(horizon, horizon_[i][bi]);
+        continue;
+      }
+      // Blocked before k: binary search the allocation that blocked it.
+      if (alloc_pair_.empty()) continue;  // cannot happen: it fits an empty round
+      uint32_t lo = 0, hi = static_cast<uint32_t>(alloc_pair_.size()) - 1;
+      while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        const uint32_t before = alloc_pair_[mid] + 1;
+        auto after = [&](uint32_t n) -> const Q& { return OrigBefore(n, before); };
+        if (p_.Fits(b, after))
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      consider(alloc_pair_[lo], b);
+    }
+    // Forward simulation of the run without bid i, on an overlay of live_.
+    ++epoch_;
+    auto ov = [&](uint32_t n) -> Q& {
+      if (ov_stamp_[n] != epoch_) {
+        ov_stamp_[n] = epoch_;
+        ov_q_[n] = live_[n];
+      }
+      return ov_q_[n];
+    };
+    auto ov_read = [&](uint32_t n) -> const Q& {
+      return ov_stamp_[n] == epoch_ ? ov_q_[n] : live_[n];
+    };
+    Choice scratch;
+    for (uint32_t k2 = k + 1; k2 < pairs_.size() && !pending_.empty(); ++k2) {
+      // A pending bundle no later pair touches is never blocked: the
+      // critical value is 0.
+      if (k2 > horizon) return Money();
+      const Pair& pr = pairs_[k2];
+      if (pr.bid == i || choice_[pr.bid].bundle != kNone || bid_stamp_[pr.bid] == epoch_) continue;
+      const PBundle& jb = p_.bids[pr.bid].bundles[pr.bundle];
+      if (!p_.Fits(jb, ov_read)) continue;
+      p_.Place(jb, ov, kNone, scratch);
+      bid_stamp_[pr.bid] = epoch_;
+      for (size_t x = 0; x < pending_.size();) {
+        if (!p_.Fits(*pending_[x], ov_read)) {
+          consider(k2, *pending_[x]);
+          pending_[x] = pending_.back();
+          pending_.pop_back();
+          pending_horizon_[x] = pending_horizon_.back();
+          pending_horizon_.pop_back();
+          horizon = UINT32_MAX;
+          for (uint32_t h : pending_horizon_) horizon = std::min(horizon, h);
+        } else {
+          ++x;
+        }
+      }
+    }
+    if (!pending_.empty()) return Money();  // never blocked: critical value 0
+    return best ? *best : Money();
+  }
+
+  // Residual of node n in the original greedy run just before pair k.
+  const Q& OrigBefore(uint32_t n, uint32_t k) const {
+    const auto& h = hist_[n];
+    auto it = std::lower_bound(h.begin(), h.end(), k,
+                               [](const auto& e, uint32_t key) { return e.first < key; });
+    return it == h.begin() ? p_.cap[n] : std::prev(it)->second;
+  }
+
+  // The same critical value as Payment(), computed after the greedy run by
+  // simulating the run without bid i only where it can differ from the
+  // original run: pairs on "dirty" nodes (whose residual differs), on nodes of
+  // i's pending bundles, and of bids whose outcome diverged. Every other pair
+  // sees the same residual and bid state as in the original run, so it
+  // decides and allocates exactly as it did there.
+  Money ConePayment(uint32_t w) {
+    const uint32_t i = pairs_[w].bid;
+    const PBid& bid = p_.bids[i];
+    ++epoch_;
+    std::optional<Money> best;
+    auto consider = [&](uint32_t pair_index, const PBundle& b) {
+      const Pair& blocker = pairs_[pair_index];
+      const PBundle& jb = p_.bids[blocker.bid].bundles[blocker.bundle];
+      Money c = CriticalPay(p_.bids[blocker.bid].limit, b.size, jb.size);
+      if (!best || c < *best) best = c;
+    };
+    uint32_t now = w;  // the sim state is "just before pair now"
+    auto read = [&](uint32_t n) -> const Q& {
+      return cone_dirty_[n] == epoch_ ? cone_val_[n] : OrigBefore(n, now);
+    };
+    // Candidate streams: (next pair index, stream, position). Streams < nn
+    // are nodes, others bids.
+    using Entry = std::tuple<uint32_t, uint32_t, uint32_t>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+    const uint32_t nn = static_cast<uint32_t>(p_.cap.size());
+    auto add_node_stream = [&](uint32_t n, uint32_t after) {
+      if (cone_stream_[n] == epoch_) return;
+      cone_stream_[n] = epoch_;
+      const auto& l = pairs_on_node_[n];
+      auto it = std::upper_bound(l.begin(), l.end(), after);
+      if (it != l.end()) heap.emplace(*it, n, static_cast<uint32_t>(it - l.begin()));
+    };
+    auto add_bid_stream = [&](uint32_t j, uint32_t after) {
+      const auto& l = pairs_of_bid_[j];
+      auto it = std::upper_bound(l.begin(), l.end(), after);
+      if (it != l.end()) heap.emplace(*it, nn + j, static_cast<uint32_t>(it - l.begin()));
+    };
+    auto make_dirty = [&](uint32_t n) {
+      if (cone_dirty_[n] == epoch_) return;
+      cone_val_[n] = OrigBefore(n, now);
+      cone_dirty_[n] = epoch_;
+      add_node_stream(n, now);
+    };
+    // i's bundles: blocked before w (binary search), or pending.
+    pending_.clear();
+    pending_horizon_.clear();
+    uint32_t horizon = UINT32_MAX;
+    for (size_t bi = 0; bi < bid.bundles.size(); ++bi) {
+      const PBundle& b = bid.bundles[bi];
+      if (!b.possible) continue;
+      if (p_.Fits(b, read)) {
+        pending_.push_back(&b);
+        pending_horizon_.push_back(horizon_[i][bi]);
+        horizon = std::min(horizon, horizon_[i][bi]);
+        continue;
+      }
+      if (alloc_pair_.empty()) continue;
+      uint32_t lo = 0, hi = static_cast<uint32_t>(alloc_pair_.size()) - 1;
+      while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        const uint32_t before = alloc_pair_[mid] + 1;
+        if (p_.Fits(b, [&](uint32_t n) -> const Q& { return OrigBefore(n, before); })) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      consider(alloc_pair_[lo], b);
+    }
+    if (pending_.empty()) return best ? *best : Money();
+    // Without i, its allocated nodes keep their residual from before w.
+    for (uint32_t n : choice_[i].nodes) make_dirty(n);
+    for (const PBundle* b : pending_) {
+      if (b->count) {
+        for (uint32_t n : b->from) add_node_stream(n, w);
+      } else {
+        for (const Need& x : b->needs) add_node_stream(x.node, w);
+      }
+    }
+    Choice sim;
+    uint32_t last = UINT32_MAX;
+    while (!heap.empty()) {
+      auto [k2, stream, pos] = heap.top();
+      heap.pop();
+      const auto& list = stream < nn ? pairs_on_node_[stream] : pairs_of_bid_[stream - nn];
+      if (pos + 1 < list.size()) heap.emplace(list[pos + 1], stream, pos + 1);
+      if (k2 == last) continue;
+      last = k2;
+      if (k2 > horizon) return Money();  // a pending bundle can no longer be blocked
+      now = k2;
+      const Pair& pr = pairs_[k2];
+      const uint32_t j = pr.bid;
+      if (j == i) continue;
+      const PBundle& jb = p_.bids[j].bundles[pr.bundle];
+      const bool diverged = cone_div_[j] == epoch_;
+      const bool won_before = diverged ? cone_won_[j] == epoch_ : orig_win_k_[j] < k2;
+      bool sim_alloc = false;
+      if (!won_before && p_.Fits(jb, read)) {
+        sim_alloc = true;
+        if (jb.count) {
+          p_.PlaceCount(jb, read, kNone, &sim.nodes);
+        } else {
+          sim.nodes.clear();
+          for (const Need& x : jb.needs) sim.nodes.push_back(x.node);
+        }
+      }
+      const bool orig_alloc = orig_won_pair_[k2] != 0;
+      const bool same = sim_alloc == orig_alloc && (!sim_alloc || sim.nodes == choice_[j].nodes);
+      if (!same) {
+        if (orig_alloc) {
+          for (uint32_t n : choice_[j].nodes) make_dirty(n);
+        }
+        if (sim_alloc) {
+          for (uint32_t n : sim.nodes) make_dirty(n);
+        }
+        if (!diverged) {
+          cone_div_[j] = epoch_;
+          if (won_before) cone_won_[j] = epoch_;
+          add_bid_stream(j, k2);
+        }
+      }
+      if (sim_alloc) {
+        cone_won_[j] = epoch_;
+        if (!same && !diverged) cone_div_[j] = epoch_;
+        for (size_t x = 0; x < sim.nodes.size(); ++x) {
+          const uint32_t n = sim.nodes[x];
+          if (cone_dirty_[n] != epoch_) continue;  // clean: same as the original run
+          if (jb.count) {
+            SubQ(cone_val_[n], jb.q);
+          } else {
+            SubQ(cone_val_[n], jb.needs[x].q);
+          }
+        }
+        now = k2 + 1;
+        for (size_t x = 0; x < pending_.size();) {
+          if (!p_.Fits(*pending_[x], read)) {
+            consider(k2, *pending_[x]);
+            pending_[x] = pending_.back();
+            pending_.pop_back();
+            pending_horizon_[x] = pending_horizon_.back();
+            pending_horizon_.pop_back();
+            horizon = UINT32_MAX;
+            for (uint32_t h : pending_horizon_) horizon = std::min(horizon, h);
+          } else {
+            ++x;
+          }
+        }
+        if (pending_.empty()) break;
+      }
+      // Otherwise (the original run allocated here and the simulation did
+      // not) the pending bundles only gain room: nothing to check.
+    }
+    if (!pending_.empty()) return Money();  // never blocked: critical value 0
+    return best ? *best : Money();
+  }
+
+  // Value-based local search (hill climbing) from the greedy allocation. A
+  // move removes some winners (one winner; or, to force a loser's bundle in,
+  // the cheapest winners blocking it), then refills the freed capacity with
+  // losers in greedy order; it is kept only if welfare strictly rises.
+  void LocalSearch() {
+    const size_t nb = p_.bids.size();
+    on_node_.assign(p_.cap.size(), {});
+    for (uint32_t i = 0; i < nb; ++i) {
+      if (choice_[i].bundle != kNone) AddOnNodes(i);
+    }
+    greedy_winner_.assign(nb, false);
+    for (uint32_t i = 0; i < nb; ++i) greedy_winner_[i] = choice_[i].bundle != kNone;
+    for (int pass = 0; pass < 3; ++pass) {
+      bool improved = false;
+      for (uint32_t w = 0; w < nb; ++w) {
+        if (choice_[w].bundle == kNone) continue;
+        improved |= TryMove({w}, kNone, 0);
+      }
+      for (uint32_t k = 0; k < pairs_.size(); ++k) {
+        const Pair& pr = pairs_[k];
+        if (choice_[pr.bid].bundle != kNone) continue;
+        const PBundle& b = p_.bids[pr.bid].bundles[pr.bundle];
+        if (b.count) continue;
+        // The cheapest winners on the nodes where the bundle does not fit.
+        std::vector<uint32_t> blockers;
+        for (const Need& x : b.needs) {
+          if (FitsQ(x.q, live_[x.node])) continue;
+          for (uint32_t w : on_node_[x.node]) {
+            if (std::find(blockers.begin(), blockers.end(), w) == blockers.end()) {
+              blockers.push_back(w);
+            }
+          }
+        }
+        std::sort(blockers.begin(), blockers.end(), [&](uint32_t a, uint32_t c) {
+          if (p_.bids[a].value != p_.bids[c].value) return p_.bids[a].value < p_.bids[c].value;
+          return a < c;
+        });
+        // Remove the fewest cheapest blockers that let the bundle fit.
+        i128 removed_value = 0;
+        std::vector<uint32_t> remove;
+        auto live = [&](uint32_t n) -> Q& { return live_[n]; };
+        std::vector<Choice> saved;
+        bool fits = false;
+        for (uint32_t w : blockers) {
+          removed_value += p_.bids[w].value;
+          // The refill may still make up for blockers worth more than the
+          // loser, but not without bound.
+          if (removed_value >= 2 * p_.bids[pr.bid].value) break;
+          remove.push_back(w);
+          saved.push_back(choice_[w]);
+          p_.Unplace(p_.bids[w].bundles[choice_[w].bundle], live, choice_[w]);
+          if (p_.Fits(b, [&](uint32_t n) -> const Q& { return live_[n]; })) {
+            fits = true;
+            break;
+          }
+        }
+        for (size_t x = remove.size(); x-- > 0;) Reapply(remove[x], saved[x]);
+        if (fits) improved |= TryMove(remove, pr.bid, pr.bundle);
+      }
+      if (!improved) break;
+    }
+    // Winners the local search added lost the greedy stage: their greedy
+    // critical value is at least their limit, so they pay their limit.
+    for (uint32_t i = 0; i < nb; ++i) {
+      if (choice_[i].bundle != kNone && !greedy_winner_[i]) pay_[i] = p_.bids[i].limit;
+    }
+  }
+
+  // Re-applies a winner's recorded allocation (it fitted there before).
+  void Reapply(uint32_t w, const Choice& c) {
+    const PBundle& b = p_.bids[w].bundles[c.bundle];
+    if (b.count) {
+      for (uint32_t n : c.nodes) SubQ(live_[n], b.q);
+    } else {
+      for (const Need& x : b.needs) SubQ(live_[x.node], x.q);
+    }
+  }
+
+  // Removes `remove`, places (force_bid, force_bundle) if given, refills from
+  // losers touching the freed nodes in greedy order; keeps the result when
+  // welfare strictly rises, else restores the exact previous state.
+  bool TryMove(const std::vector<uint32_t>& remove, uint32_t force_bid, uint32_t force_bundle) {
+    auto live = [&](uint32_t n) -> Q& { return live_[n]; };
+    i128 delta = 0;
+    std::vector<std::pair<uint32_t, Choice>> removed;
+    std::vector<uint32_t> added;
+    std::vector<uint32_t> freed;
+    for (uint32_t w : remove) {
+      removed.push_back({w, choice_[w]});
+      p_.Unplace(p_.bids[w].bundles[choice_[w].bundle], live, choice_[w]);
+      for (uint32_t n : choice_[w].nodes) freed.push_back(n);
+      choice_[w] = Choice{};
+      delta -= p_.bids[w].value;
+    }
+    auto admit = [&](uint32_t bid, uint32_t bundle) {
+      Choice c;
+      if (!p_.Place(p_.bids[bid].bundles[bundle], live, kNone, c)) return false;
+      c.bundle = bundle;
+      choice_[bid] = std::move(c);
+      added.push_back(bid);
+      delta += p_.bids[bid].value;
+      return true;
+    };
+    if (force_bid != kNone && !admit(force_bid, force_bundle)) {
+      // Cannot happen (the caller checked it fits), but restore regardless.
+      delta = -1;
+    } else {
+      std::vector<uint32_t> cands;
+      for (uint32_t n : freed) {
+        cands.insert(cands.end(), pairs_on_node_[n].begin(), pairs_on_node_[n].end());
+      }
+      std::sort(cands.begin(), cands.end());
+      cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
+      for (uint32_t k : cands) {
+        const Pair& pr = pairs_[k];
+        // Removed winners may come back with another bundle (an XOR switch).
+        if (choice_[pr.bid].bundle != kNone) continue;
+        bool same = false;
+        for (const auto& [w, c] : removed) same |= w == pr.bid && c.bundle == pr.bundle;
+        if (!same) admit(pr.bid, pr.bundle);
+      }
+    }
+    if (delta > 0) {
+      for (auto& [w, c] : removed) {
+        for (uint32_t n : c.nodes) std::erase(on_node_[n], w);
+      }
+      for (uint32_t a : added) AddOnNodes(a);
+      return true;
+    }
+    for (size_t x = added.size(); x-- > 0;) {
+      const uint32_t a = added[x];
+      p_.Unplace(p_.bids[a].bundles[choice_[a].bundle], live, choice_[a]);
+      choice_[a] = Choice{};
+    }
+    for (auto& [w, c] : removed) {
+      Reapply(w, c);
+      choice_[w] = c;
+    }
+    return false;
+  }
+
+  void AddOnNodes(uint32_t i) {
+    for (uint32_t n : choice_[i].nodes) on_node_[n].push_back(i);
+  }
+  void RemoveOnNodes(uint32_t i) {
+    for (uint32_t n : choice_[i].nodes) std::erase(on_node_[n], i);
+  }
+
+  Problem& p_;
+  std::vector<Pair> pairs_;
+  std::vector<Q> live_;
+  std::vector<std::vector<std::pair<uint32_t, Q>>> hist_;  // (pair index, residual after)
+  std::vector<uint32_t> alloc_pair_;
+  std::vector<Choice> choice_;
+  std::vector<Money> pay_;
+  std::vector<const PBundle*> pending_;
+  std::vector<uint32_t> pending_horizon_;
+  std::vector<uint32_t> ov_stamp_;
+  std::vector<Q> ov_q_;
+  std::vector<uint32_t> bid_stamp_;
+  uint32_t epoch_ = 0;
+  std::vector<std::vector<uint32_t>> on_node_;
+  std::vector<std::vector<uint32_t>> pairs_on_node_;
+  std::vector<bool> greedy_winner_;
+  std::vector<std::vector<uint32_t>> horizon_;
+  std::vector<std::vector<uint32_t>> pairs_of_bid_;
+  std::vector<uint8_t> orig_won_pair_;
+  std::vector<uint32_t> orig_win_k_;
+  std::vector<uint32_t> cone_dirty_, cone_stream_, cone_div_, cone_won_;
+  std::vector<Q> cone_val_;
+};
+
+// ---------------------------------------------------------------- exact
+
+class BranchAndBound {
+ public:
+  BranchAndBound(Problem& p, uint64_t budget) : p_(p), budget_(budget) {
+    order_.resize(p.bids.size());
+    for (uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    // Bids with item bundles only come first, by descending limit (good
+    // incumbents early; the order does not change which selections fit).
+    // Bids with a count request follow in bid order, so each count request is
+    // placed on a residual that depends only on the selection, never on the
+    // values: the search space is value-independent and the exact tier
+    // monotone.
+    auto has_count = [&](uint32_t i) {
+      for (const PBundle& b : p.bids[i].bundles) {
+        if (b.count) return true;
+      }
+      return false;
+    };
+    std::stable_sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
+      const bool ca = has_count(a), cb = has_count(b);
+      if (ca != cb) return !ca;
+      if (ca) return a < b;
+      return p.bids[a].value > p.bids[b].value;
+    });
+  }
+
+  // `incumbent` (optional) is a feasible allocation without `excluded` that
+  // the search must strictly beat.
+  bool Solve(uint32_t excluded, const std::vector<Choice>* incumbent = nullptr) {
+    excluded_ = excluded;
+    live_ = p_.cap;
+    cur_.assign(p_.bids.size(), Choice{});
+    best_ = cur_;
+    best_value_ = 0;
+    if (incumbent) {
+      best_ = *incumbent;
+      for (uint32_t i = 0; i < best_.size(); ++i) {
+        if (best_[i].bundle != kNone) best_value_ += p_.bids[i].value;
+      }
+    }
+    nodes_ = 0;
+    suffix_.assign(order_.size() + 1, 0);
+    for (size_t d = order_.size(); d-- > 0;) {
+      suffix_[d] = suffix_[d + 1] + (order_[d] == excluded ? 0 : p_.bids[order_[d]].value);
+    }
+    return Dfs(0, 0);
+  }
+  i128 best_value() const { return best_value_; }
+  const std::vector<Choice>& best() const { return best_; }
+
+ private:
+  bool Dfs(size_t d, i128 cur) {
+    if (++nodes_ > budget_) return false;
+    if (cur > best_value_) {
+      best_value_ = cur;
+      best_ = cur_;
+    }
+    if (d == order_.size() || cur + suffix_[d] <= best_value_) return true;
+    // Tighter bound: only bids with a bundle that still fits can add value.
+    i128 bound = cur;
+    auto read = [&](uint32_t n) -> const Q& { return live_[n]; };
+    for (size_t e = d; e < order_.size(); ++e) {
+      const uint32_t j = order_[e];
+      if (j == excluded_) continue;
+      for (const PBundle& b : p_.bids[j].bundles) {
+        if (p_.Fits(b, read)) {
+          bound += p_.bids[j].value;
+          break;
+        }
+      }
+    }
+    if (bound <= best_value_) return true;
+    const uint32_t i = order_[d];
+    if (i != excluded_) {
+      auto live = [&](uint32_t n) -> Q& { return live_[n]; };
+      const PBid& bid = p_.bids[i];
+      for (uint32_t b = 0; b < bid.bundles.size(); ++b) {
+        Choice& c = cur_[i];
+        if (!p_.Place(bid.bundles[b], live, kNone, c)) continue;
+        c.bundle = b;
+        bool ok = Dfs(d + 1, cur + bid.value);
+        p_.Unplace(bid.bundles[b], live, c);
+        c = Choice{};
+        if (!ok) return false;
+      }
+    }
+    return Dfs(d + 1, cur);
+  }
+
+  Problem& p_;
+  uint64_t budget_;
+  std::vector<uint32_t> order_;
+  uint32_t excluded_ = kNone;
+  std::vector<Q> live_;
+  std::vector<Choice> cur_, best_;
+  i128 best_value_ = 0;
+  std::vector<i128> suffix_;
+  uint64_t nodes_ = 0;
+};
+
+Result<RoundOutcome> Exact(Problem& p, const ClearOptions& options) {
+  BranchAndBound bb(p, options.exact_node_budget);
+  if (!bb.Solve(kNone)) {
+    return core::FailedPrecondition("auction: exact search exceeded its node budget");
+  }
+  const std::vector<Choice> choice = bb.best();
+  const i128 total = bb.best_value();
+  std::vector<Money> pay(p.bids.size());
+  for (uint32_t i = 0; i < choice.size(); ++i) {
+    if (choice[i].bundle == kNone) continue;
+    // The optimum without i is a feasible start for the search without i
+    // (only without count requests: with them it may lie outside the space).
+    std::vector<Choice> without_i = choice;
+    without_i[i] = Choice{};
+    if (!bb.Solve(i, p.has_count ? nullptr : &without_i)) {
+      return core::FailedPrecondition("auction: exact search exceeded its node budget");
+    }
+    i128 vcg = bb.best_value() - (total - p.bids[i].value);
+    if (vcg < 0) vcg = 0;
+    BOURSE_ASSIGN_OR_RETURN(pay[i], MoneyFrom128(vcg));
+  }
+  return BuildOutcome(p, choice, pay, true);
+}
+
+std::string BidName(const Round& r, size_t i) {
+  return "bids[" + std::to_string(i) + "] (\"" + r.bids[i].id + "\")";
+}
+
+}  // namespace
+
+Status ValidateRound(const Round& round) {
+  std::unordered_set<std::string> ids;
+  for (size_t i = 0; i < round.nodes.size(); ++i) {
+    const RoundNode& n = round.nodes[i];
+    std::string name = "nodes[" + std::to_string(i) + "]";
+    if (n.id.empty()) return core::InvalidArgument(name + ".id: empty");
+    if (!ids.insert(n.id).second) {
+      return core::InvalidArgument(name + ".id: duplicate node id \"" + n.id + "\"");
+    }
+    BOURSE_RETURN_IF_ERROR(n.capacity.Validate().WithContext(name + ".capacity"));
+  }
+  ids.clear();
+  const size_t nn = round.nodes.size();
+  for (size_t i = 0; i < round.bids.size(); ++i) {
+    const RoundBid& b = round.bids[i];
+    const std::string name = BidName(round, i);
+    if (b.id.empty()) return core::InvalidArgument(name + ".id: empty");
+    if (!ids.insert(b.id).second) {
+      return core::InvalidArgument(name + ".id: duplicate bid id");
+    }
+    if (!b.limit.is_positive()) return core::InvalidArgument(name + ".limit: must be positive");
+    if (b.bundles.empty()) return core::InvalidArgument(name + ".bundles: empty");
+    for (size_t k = 0; k < b.bundles.size(); ++k) {
+      const Bundle& u = b.bundles[k];
+      const std::string bn = name + ".bundles[" + std::to_string(k) + "]";
+      if (u.is_count()) {
+        if (!u.items.empty()) return core::InvalidArgument(bn + ": both items and count");
+        if (u.from.empty()) return core::InvalidArgument(bn + ".from: empty");
+        std::vector<uint32_t> sorted = u.from;
+        std::sort(sorted.begin(), sorted.end());
+        if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+          return core::InvalidArgument(bn + ".from: a node appears twice");
+        }
+        if (sorted.back() >= nn) return core::InvalidArgument(bn + ".from: unknown node");
+        if (u.count > static_cast<int64_t>(u.from.size())) {
+          return core::InvalidArgument(bn + ".count: more than the nodes in from");
+        }
+        if (u.min_sites < 0 || u.min_sites > u.count) {
+          return core::InvalidArgument(bn + ".min_sites: must be in [0, count]");
+        }
+        BOURSE_RETURN_IF_ERROR(u.res.Validate().WithContext(bn + ".res"));
+      } else {
+        if (u.count < 0) return core::InvalidArgument(bn + ".count: must be positive");
+        if (u.items.empty()) return core::InvalidArgument(bn + ".items: empty");
+        for (size_t j = 0; j < u.items.size(); ++j) {
+          const std::string in = bn + ".items[" + std::to_string(j) + "]";
+          if (u.items[j].node >= nn) return core::InvalidArgument(in + ".node: unknown node");
+          BOURSE_RETURN_IF_ERROR(u.items[j].res.Validate().WithContext(in + ".res"));
+        }
+      }
+    }
+  }
+  return Status();
+}
+
+Result<RoundOutcome> SolveHeuristic(const Round& round, const ClearOptions& options) {
+  BOURSE_RETURN_IF_ERROR(ValidateRound(round));
+  Problem p(round);
+  Greedy g(p);
+  return g.Run(options.local_search, options.reference_payments);
+}
+
+Result<RoundOutcome> SolveExact(const Round& round, const ClearOptions& options) {
+  BOURSE_RETURN_IF_ERROR(ValidateRound(round));
+  Problem p(round);
+  return Exact(p, options);
+}
+
+Result<RoundOutcome> ClearRound(const Round& round, const ClearOptions& options) {
+  BOURSE_RETURN_IF_ERROR(ValidateRound(round));
+  Problem p(round);
+  if (round.bids.size() <= options.exact_max_bids) {
+    Result<RoundOutcome> r = Exact(p, options);
+    if (r.ok() || r.status().code() != core::StatusCode::kFailedPrecondition) return r;
+  }
+  Greedy g(p);
+  return g.Run(options.local_search, options.reference_payments);
+}
+
+Status CheckOutcome(const Round& round, const RoundOutcome& outcome) {
+  const size_t nn = round.nodes.size();
+  std::vector<std::array<i128, kDims>> used(nn, {0, 0, 0, 0});
+  std::vector<bool> bid_won(round.bids.size(), false);
+  Money welfare;
+  auto fail = [](std::string m) { return core::FailedPrecondition("outcome: " + m); };
+  for (const Winner& w : outcome.winners) {
+    if (w.bid >= round.bids.size()) return fail("winner of an unknown bid");
+    const RoundBid& bid = round.bids[w.bid];
+    const std::string name = "winner " + bid.id;
+    if (bid_won[w.bid]) return fail(name + ": wins twice");
+    bid_won[w.bid] = true;
+    if (w.bundle >= bid.bundles.size()) return fail(name + ": unknown bundle");
+    if (w.pay.is_negative() || w.pay > bid.limit) return fail(name + ": pay outside [0, limit]");
+    auto sum = welfare.Add(bid.limit);
+    if (!sum.ok()) return sum.status();
+    welfare = *sum;
+    const Bundle& b = bid.bundles[w.bundle];
+    auto take = [&](uint32_t node, const ResourceVector& r) -> Status {
+      if (node >= nn) return fail(name + ": unknown node");
+      if (r.net_max_kbps > round.nodes[node].capacity.net_max_kbps) {
+        return fail(name + ": net_max above node " + round.nodes[node].id + "'s ceiling");
+      }
+      Q q = ToQ(r);
+      for (int d = 0; d < kDims; ++d) used[node][d] += q.v[d];
+      return Status();
+    };
+    if (b.is_count()) {
+      if (static_cast<int64_t>(w.nodes.size()) != b.count) return fail(name + ": wrong node count");
+      std::vector<uint32_t> sorted = w.nodes;
+      std::sort(sorted.begin(), sorted.end());
+      if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+        return fail(name + ": a node chosen twice");
+      }
+      std::unordered_set<std::string> sites;
+      for (uint32_t n : w.nodes) {
+        if (std::find(b.from.begin(), b.from.end(), n) == b.from.end()) {
+          return fail(name + ": node not in from");
+        }
+        sites.insert(round.nodes[n].site);
+        BOURSE_RETURN_IF_ERROR(take(n, b.res));
+      }
+      if (static_cast<int64_t>(sites.size()) < b.min_sites) return fail(name + ": too few sites");
+    } else {
+      std::vector<uint32_t> want;
+      for (const BundleItem& it : b.items) {
+        if (std::find(want.begin(), want.end(), it.node) == want.end()) want.push_back(it.node);
+        BOURSE_RETURN_IF_ERROR(take(it.node, it.res));
+      }
+      if (want != w.nodes) return fail(name + ": nodes do not match the bundle's items");
+    }
+  }
+  for (size_t n = 0; n < nn; ++n) {
+    Q c = ToQ(round.nodes[n].capacity);
+    for (int d = 0; d < kDims; ++d) {
+      if (used[n][d] > c.v[d]) return fail("node " + round.nodes[n].id + " over capacity");
+    }
+  }
+  if (welfare != outcome.welfare) return fail("welfare is not the sum of the winners' limits");
+  return Status();
+}
+
+}  // namespace bourse::auction

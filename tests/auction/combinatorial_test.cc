@@ -1,0 +1,472 @@
+// Combinatorial rounds: rules, feasibility on random rounds, the exact solver
+// against brute force, greedy + local search welfare against the optimum on
+// CATS-like distributions, payments and monotonicity.
+#include "auction/combinatorial.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "core/random.h"
+
+namespace bourse::auction {
+namespace {
+
+using core::Money;
+using core::ResourceVector;
+
+Money Credits(double c) { return Money::FromNanos(static_cast<int64_t>(c * 1e9)); }
+ResourceVector Cpu(int64_t mcores) {
+  return {.cpu_mcores = mcores, .mem_mib = 0, .disk_mib = 0, .net_min_kbps = 0, .net_max_kbps = 0};
+}
+ResourceVector Cap() {
+  return {.cpu_mcores = 1000,
+          .mem_mib = 1024,
+          .disk_mib = 1000,
+          .net_min_kbps = 1000,
+          .net_max_kbps = 10000};
+}
+Bundle Items(std::vector<std::pair<uint32_t, ResourceVector>> items) {
+  Bundle b;
+  for (auto& [n, r] : items) b.items.push_back({n, r});
+  return b;
+}
+RoundBid Bid(std::string id, double limit, std::vector<Bundle> bundles) {
+  return {.id = id, .bidder = id, .limit = Credits(limit), .bundles = std::move(bundles)};
+}
+Round Nodes(int n, int per_site = 1) {
+  Round r;
+  for (int i = 0; i < n; ++i) {
+    r.nodes.push_back({"n" + std::to_string(i), "s" + std::to_string(i / per_site), Cap()});
+  }
+  return r;
+}
+const Winner* WinnerOf(const RoundOutcome& o, uint32_t bid) {
+  for (const Winner& w : o.winners) {
+    if (w.bid == bid) return &w;
+  }
+  return nullptr;
+}
+
+ClearOptions Heuristic() { return {.exact_max_bids = 0}; }
+
+TEST(CombinatorialTest, ValidationNamesTheField) {
+  Round r = Nodes(2);
+  r.bids.push_back(Bid("b1", 1, {Items({{5, Cpu(1)}})}));
+  auto s = ValidateRound(r);
+  EXPECT_EQ(s.code(), core::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("bids[0]"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("items[0].node"), std::string::npos) << s.message();
+  r.bids[0] = Bid("b1", 0, {Items({{0, Cpu(1)}})});
+  EXPECT_NE(ValidateRound(r).message().find("limit"), std::string::npos);
+  Bundle c;
+  c.count = 3;
+  c.from = {0, 1};
+  r.bids[0] = Bid("b1", 1, {c});
+  EXPECT_NE(ValidateRound(r).message().find("count"), std::string::npos);
+  c.count = 1;
+  c.min_sites = 2;
+  r.bids[0] = Bid("b1", 1, {c});
+  EXPECT_NE(ValidateRound(r).message().find("min_sites"), std::string::npos);
+  r.nodes[1].id = "n0";
+  EXPECT_NE(ValidateRound(r).message().find("duplicate node id"), std::string::npos);
+  EXPECT_FALSE(ClearRound(r).ok());
+}
+
+TEST(CombinatorialTest, SecondPriceOnOneNodeInBothTiers) {
+  Round r = Nodes(1);
+  r.bids.push_back(Bid("a", 10, {Items({{0, Cpu(1000)}})}));
+  r.bids.push_back(Bid("b", 7.5, {Items({{0, Cpu(1000)}})}));
+  for (ClearOptions o : {ClearOptions{}, Heuristic()}) {
+    auto out = ClearRound(r, o);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ASSERT_EQ(out->winners.size(), 1u);
+    EXPECT_EQ(out->winners[0].bid, 0u);
+    EXPECT_EQ(out->winners[0].pay.ToMinimalString(), "7.5");
+    EXPECT_EQ(out->welfare.ToMinimalString(), "10");
+    EXPECT_EQ(out->exact, o.exact_max_bids > 0);
+  }
+}
+
+TEST(CombinatorialTest, MultiUnitNodeSharedWhileCapacityLasts) {
+  Round r = Nodes(1);
+  r.bids.push_back(Bid("a", 9, {Items({{0, Cpu(500)}})}));
+  r.bids.push_back(Bid("b", 8, {Items({{0, Cpu(500)}})}));
+  r.bids.push_back(Bid("c", 3, {Items({{0, Cpu(500)}})}));
+  r.bids.push_back(Bid("d", 1, {Items({{0, Cpu(300)}, {0, Cpu(300)}})}));  // same node twice
+  for (ClearOptions o : {ClearOptions{}, Heuristic()}) {
+    auto out = ClearRound(r, o);
+    ASSERT_TRUE(out.ok());
+    ASSERT_EQ(out->winners.size(), 2u);
+    EXPECT_EQ(out->winners[0].pay.ToMinimalString(), "3");
+    EXPECT_EQ(out->winners[1].pay.ToMinimalString(), "3");
+    EXPECT_EQ(out->welfare.ToMinimalString(), "17");
+  }
+}
+
+TEST(CombinatorialTest, CountRequestSpansSitesAndXorPicksOneBundle) {
+  Round r = Nodes(4, 2);  // sites s0 = {n0, n1}, s1 = {n2, n3}
+  Bundle any;
+  any.count = 2;
+  any.from = {0, 1, 2};
+  any.min_sites = 2;
+  any.res = Cpu(600);
+  r.bids.push_back(Bid("x", 10, {any, Items({{3, Cpu(600)}})}));
+  r.bids.push_back(Bid("y", 4, {Items({{0, Cpu(600)}})}));
+  for (ClearOptions o : {ClearOptions{}, Heuristic()}) {
+    auto out = ClearRound(r, o);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ASSERT_TRUE(CheckOutcome(r, *out).ok());
+    const Winner* x = WinnerOf(*out, 0);
+    ASSERT_NE(x, nullptr);
+    EXPECT_EQ(out->winners.size(), 2u);  // x avoids n0 or takes n3, y gets n0
+    EXPECT_NE(WinnerOf(*out, 1), nullptr);
+  }
+  // Infeasible site requirement: never allocated.
+  Round t = Nodes(3, 3);
+  any.from = {0, 1, 2};
+  t.bids.push_back(Bid("x", 10, {any}));
+  auto out = ClearRound(t);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->winners.empty());
+}
+
+TEST(CombinatorialTest, CheckOutcomeCatchesOverAllocation) {
+  Round r = Nodes(1);
+  r.bids.push_back(Bid("a", 2, {Items({{0, Cpu(600)}})}));
+  r.bids.push_back(Bid("b", 2, {Items({{0, Cpu(600)}})}));
+  RoundOutcome bad;
+  bad.winners = {{0, 0, {0}, Money()}, {1, 0, {0}, Money()}};
+  bad.welfare = Credits(4);
+  EXPECT_FALSE(CheckOutcome(r, bad).ok());
+  bad.winners.pop_back();
+  bad.welfare = Credits(2);
+  EXPECT_TRUE(CheckOutcome(r, bad).ok());
+  bad.winners[0].pay = Credits(3);
+  EXPECT_FALSE(CheckOutcome(r, bad).ok());
+}
+
+// ------------------------------------------------------------ random rounds
+
+using Rng = core::DeterministicRandom;
+
+double U(Rng& g) { return static_cast<double>(g.Uniform(1'000'000)) / 1e6; }
+
+// CATS-like distributions over a multi-unit node grid.
+enum class Dist { kRegions, kArbitrary, kScheduling };
+
+Round Generate(Rng& g, Dist dist, int bids, int nodes, bool with_counts) {
+  const int side = 4;
+  Round r;
+  for (int i = 0; i < nodes; ++i) {
+    r.nodes.push_back({"n" + std::to_string(i), "s" + std::to_string(i / side), Cap()});
+  }
+  std::vector<double> common(nodes);
+  for (double& c : common) c = 1 + 9 * U(g);
+  auto amount = [&] { return static_cast<int64_t>(250 * (1 + g.Uniform(4))); };
+  for (int b = 0; b < bids; ++b) {
+    RoundBid bid;
+    bid.id = "b" + std::to_string(b);
+    bid.bidder = bid.id;
+    double base = 0;
+    const int alts = 1 + static_cast<int>(g.Uniform(3));
+    if (dist == Dist::kScheduling) {
+      const int len = 1 + static_cast<int>(g.Uniform(4));
+      const int deadline = len + static_cast<int>(g.Uniform(nodes - len + 1));
+      const int64_t a = amount();
+      for (int k = 0; k < alts; ++k) {
+        int start = deadline - len - static_cast<int>(g.Uniform(std::min(3, deadline - len + 1)));
+        Bundle u;
+        for (int s = start; s < start + len; ++s) {
+          u.items.push_back({static_cast<uint32_t>(s), Cpu(a)});
+        }
+        bid.bundles.push_back(u);
+      }
+      base = len * (a / 1000.0) * (5 + 10 * U(g));
+    } else {
+      const int size = 1 + static_cast<int>(g.Uniform(4));
+      for (int k = 0; k < alts; ++k) {
+        Bundle u;
+        std::vector<uint32_t> picked;
+        uint32_t cur = static_cast<uint32_t>(g.Uniform(nodes));
+        while (static_cast<int>(picked.size()) < size) {
+          if (std::find(picked.begin(), picked.end(), cur) == picked.end()) picked.push_back(cur);
+          if (dist == Dist::kRegions) {
+            // Grow to a grid neighbour of a picked node.
+            uint32_t from = picked[g.Uniform(picked.size())];
+            int dx[] = {1, -1, side, -side};
+            int64_t nx = static_cast<int64_t>(from) + dx[g.Uniform(4)];
+            cur = static_cast<uint32_t>(std::clamp<int64_t>(nx, 0, nodes - 1));
+          } else {
+            cur = static_cast<uint32_t>(g.Uniform(nodes));
+          }
+        }
+        double v = 0;
+        for (uint32_t n : picked) {
+          int64_t a = amount();
+          u.items.push_back({n, Cpu(a)});
+          v += common[n] * (a / 1000.0);
+        }
+        base = std::max(base, v);
+        bid.bundles.push_back(u);
+      }
+      base *= 0.8 + 0.4 * U(g);
+    }
+    if (with_counts && g.Uniform(4) == 0) {
+      Bundle c;
+      c.count = 1 + static_cast<int64_t>(g.Uniform(3));
+      for (uint32_t n = 0; n < static_cast<uint32_t>(nodes); ++n) {
+        if (g.Uniform(2)) c.from.push_back(n);
+      }
+      if (static_cast<int64_t>(c.from.size()) < c.count) c.from = {0, 1, 2, 3};
+      c.min_sites = static_cast<int64_t>(g.Uniform(static_cast<uint64_t>(c.count) + 1));
+      c.res = Cpu(amount());
+      bid.bundles.push_back(c);
+    }
+    bid.limit = Credits(std::max(0.01, base + U(g)));
+    r.bids.push_back(std::move(bid));
+  }
+  return r;
+}
+
+TEST(CombinatorialRandomTest, EveryOutcomeIsFeasibleWithPaymentsWithinLimits) {
+  Rng g(1);
+  for (int round = 0; round < 120; ++round) {
+    Dist d = static_cast<Dist>(round % 3);
+    Round r = Generate(g, d, 5 + static_cast<int>(g.Uniform(60)), 16, /*with_counts=*/true);
+    // The exact tier on rounds of up to 25 bids, the heuristic on all.
+    for (ClearOptions o : {ClearOptions{.exact_max_bids = 25}, Heuristic(),
+                           ClearOptions{.exact_max_bids = 0, .local_search = false}}) {
+      auto out = ClearRound(r, o);
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      ASSERT_TRUE(CheckOutcome(r, *out).ok()) << CheckOutcome(r, *out).ToString();
+      for (const Winner& w : out->winners) {
+        EXPECT_LE(w.pay, r.bids[w.bid].limit);
+        EXPECT_FALSE(w.pay.is_negative());
+      }
+    }
+  }
+}
+
+// Brute force: every bid takes nothing or one of its bundles.
+Money BruteForce(const Round& r) {
+  std::vector<int64_t> used(r.nodes.size(), 0);
+  Money best;
+  std::function<void(size_t, Money)> go = [&](size_t i, Money v) {
+    if (i == r.bids.size()) {
+      if (v > best) best = v;
+      return;
+    }
+    go(i + 1, v);
+    for (const Bundle& b : r.bids[i].bundles) {
+      bool fits = true;
+      for (const BundleItem& it : b.items) used[it.node] += it.res.cpu_mcores;
+      for (const BundleItem& it : b.items) fits &= used[it.node] <= 1000;
+      if (fits) go(i + 1, *v.Add(r.bids[i].limit));
+      for (const BundleItem& it : b.items) used[it.node] -= it.res.cpu_mcores;
+    }
+  };
+  go(0, Money());
+  return best;
+}
+
+TEST(CombinatorialRandomTest, ExactSolverMatchesBruteForceOnTinyRounds) {
+  Rng g(2);
+  for (int round = 0; round < 300; ++round) {
+    Round r = Generate(g, static_cast<Dist>(round % 3), 1 + static_cast<int>(g.Uniform(8)), 6,
+                       /*with_counts=*/false);
+    auto out = SolveExact(r);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->welfare, BruteForce(r)) << "round " << round;
+    EXPECT_TRUE(out->exact);
+  }
+}
+
+TEST(CombinatorialRandomTest, GreedyPlusLocalSearchReaches95PercentOfOptimal) {
+  Rng g(3);
+  double ratio_sum = 0;
+  int rounds = 0;
+  double worst = 1;
+  for (int round = 0; round < 240; ++round) {
+    Dist d = static_cast<Dist>(round % 3);
+    Round r = Generate(g, d, 10 + static_cast<int>(g.Uniform(16)), 16, /*with_counts=*/false);
+    auto opt = SolveExact(r, {.exact_node_budget = 20'000'000});
+    ASSERT_TRUE(opt.ok()) << opt.status().ToString();
+    auto heur = SolveHeuristic(r);
+    ASSERT_TRUE(heur.ok());
+    double o = opt->welfare.nanos().convert_to<double>();
+    double h = heur->welfare.nanos().convert_to<double>();
+    ASSERT_LE(h, o * (1 + 1e-12));
+    double ratio = o > 0 ? h / o : 1.0;
+    worst = std::min(worst, ratio);
+    ratio_sum += ratio;
+    ++rounds;
+  }
+  ASSERT_GE(rounds, 200);
+  const double mean = ratio_sum / rounds;
+  RecordProperty("mean_ratio", std::to_string(mean));
+  std::printf("greedy+LS / optimal: mean %.4f, worst %.4f over %d rounds\n", mean, worst, rounds);
+  EXPECT_GE(mean, 0.95);
+}
+
+// The payment is the critical value: just above it the bidder still wins,
+// just below it loses (greedy stage, and exact tier on rounds without count
+// requests).
+TEST(CombinatorialRandomTest, PaymentIsTheCriticalValue) {
+  Rng g(6);
+  int checked = 0;
+  for (int round = 0; round < 40; ++round) {
+    const bool small = round % 2 == 0;
+    Round r = Generate(g, static_cast<Dist>(round % 3), small ? 10 : 60, 16,
+                       /*with_counts=*/!small);
+    const ClearOptions opts{.local_search = false};
+    auto out = ClearRound(r, opts);
+    ASSERT_TRUE(out.ok());
+    for (const Winner& w : out->winners) {
+      if (w.pay.is_zero()) continue;
+      Round up = r, down = r;
+      // A relative margin of 1e-6 covers the 2^-40 rounding of sqrt ratios.
+      up.bids[w.bid].limit = *w.pay.MulFrac(1'000'001, 1'000'000, core::Rounding::kCeil);
+      down.bids[w.bid].limit = *w.pay.MulFrac(999'999, 1'000'000, core::Rounding::kFloor);
+      auto o_up = ClearRound(up, opts);
+      auto o_down = ClearRound(down, opts);
+      ASSERT_TRUE(o_up.ok() && o_down.ok());
+      EXPECT_NE(WinnerOf(*o_up, w.bid), nullptr) << "round " << round << " bid " << w.bid;
+      EXPECT_EQ(WinnerOf(*o_down, w.bid), nullptr) << "round " << round << " bid " << w.bid;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
+
+// The fast payment computation (simulating only what can differ without the
+// winner) agrees with simulating the whole run without it.
+TEST(CombinatorialRandomTest, FastPaymentsMatchFullSimulation) {
+  Rng g(8);
+  int compared = 0;
+  for (int round = 0; round < 60; ++round) {
+    Round r = Generate(g, static_cast<Dist>(round % 3), 20 + static_cast<int>(g.Uniform(150)),
+                       16 + static_cast<int>(g.Uniform(48)), /*with_counts=*/round % 2 == 0);
+    auto fast = SolveHeuristic(r, {.local_search = false});
+    auto full = SolveHeuristic(r, {.local_search = false, .reference_payments = true});
+    ASSERT_TRUE(fast.ok() && full.ok());
+    ASSERT_EQ(fast->winners.size(), full->winners.size());
+    for (size_t k = 0; k < fast->winners.size(); ++k) {
+      EXPECT_EQ(fast->winners[k].pay, full->winners[k].pay)
+          << "round " << round << " bid " << fast->winners[k].bid;
+      compared += !fast->winners[k].pay.is_zero();
+    }
+  }
+  EXPECT_GT(compared, 300);
+}
+
+TEST(CombinatorialRandomTest, LocalSearchNeverLowersWelfareAndKeepsGreedyPayments) {
+  Rng g(5);
+  for (int round = 0; round < 100; ++round) {
+    Round r = Generate(g, static_cast<Dist>(round % 3), 20 + static_cast<int>(g.Uniform(80)), 16,
+                       /*with_counts=*/true);
+    auto plain = SolveHeuristic(r, {.local_search = false});
+    auto ls = SolveHeuristic(r);
+    ASSERT_TRUE(plain.ok() && ls.ok());
+    EXPECT_GE(ls->welfare, plain->welfare);
+    // A greedy winner the local search keeps pays its greedy critical value.
+    for (const Winner& w : ls->winners) {
+      const Winner* before = WinnerOf(*plain, w.bid);
+      if (before) {
+        EXPECT_EQ(w.pay, before->pay);
+      } else {
+        EXPECT_EQ(w.pay, r.bids[w.bid].limit);
+      }
+    }
+  }
+}
+
+// Raising a winner's limit keeps it winning; lowering a loser's keeps it
+// losing. Small rounds exercise the exact tier, larger ones the greedy stage
+// (with LOS critical payments); docs/auction.md explains why the value-based
+// local search is not covered by this guarantee.
+TEST(CombinatorialRandomTest, MonotoneInOwnBid) {
+  Rng g(4);
+  int checked_winners = 0, checked_losers = 0;
+  for (int round = 0; round < 60; ++round) {
+    const bool small = round % 2 == 0;
+    const bool counts = round % 4 >= 2;
+    Round r = Generate(g, static_cast<Dist>(round % 3), small ? 12 : 70, 16, counts);
+    const ClearOptions opts{.local_search = false};
+    auto out = ClearRound(r, opts);
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(out->exact, small);
+    for (uint32_t i = 0; i < r.bids.size(); i += small ? 1 : 3) {
+      const Winner* w = WinnerOf(*out, i);
+      Round r2 = r;
+      Money old = r.bids[i].limit;
+      if (w) {
+        r2.bids[i].limit = *old.MulFrac(100 + 1 + g.Uniform(200), 100, core::Rounding::kFloor);
+      } else {
+        r2.bids[i].limit = *old.MulFrac(1 + g.Uniform(99), 100, core::Rounding::kCeil);
+      }
+      auto out2 = ClearRound(r2, opts);
+      ASSERT_TRUE(out2.ok());
+      const Winner* w2 = WinnerOf(*out2, i);
+      if (w) {
+        ++checked_winners;
+        ASSERT_NE(w2, nullptr) << "winner " << i << " lost after raising, round " << round;
+        if (small) {
+          // VCG: the payment does not depend on the winner's own bid.
+          EXPECT_EQ(w2->pay, w->pay) << "exact tier: pay independent of own bid";
+        }
+      } else {
+        ++checked_losers;
+        ASSERT_EQ(w2, nullptr) << "loser " << i << " won after lowering, round " << round;
+      }
+    }
+  }
+  EXPECT_GT(checked_winners, 100);
+  EXPECT_GT(checked_losers, 100);
+}
+
+// The same with the default options (local search on). The local search is
+// not proved monotone (docs/auction.md); on these rounds it is.
+TEST(CombinatorialRandomTest, MonotoneInOwnBidWithLocalSearch) {
+  Rng g(40);
+  int checked_winners = 0, checked_losers = 0;
+  for (int round = 0; round < 80; ++round) {
+    const bool small = round % 2 == 0;
+    const bool counts = round % 4 >= 2;
+    Round r = Generate(g, static_cast<Dist>(round % 3), small ? 12 : 70, 16, counts);
+    const ClearOptions opts{};
+    auto out = ClearRound(r, opts);
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(out->exact, small);
+    for (uint32_t i = 0; i < r.bids.size(); i += small ? 1 : 3) {
+      const Winner* w = WinnerOf(*out, i);
+      Round r2 = r;
+      Money old = r.bids[i].limit;
+      if (w) {
+        r2.bids[i].limit = *old.MulFrac(100 + 1 + g.Uniform(200), 100, core::Rounding::kFloor);
+      } else {
+        r2.bids[i].limit = *old.MulFrac(1 + g.Uniform(99), 100, core::Rounding::kCeil);
+      }
+      auto out2 = ClearRound(r2, opts);
+      ASSERT_TRUE(out2.ok());
+      const Winner* w2 = WinnerOf(*out2, i);
+      if (w) {
+        ++checked_winners;
+        ASSERT_NE(w2, nullptr) << "winner " << i << " lost after raising, round " << round;
+        if (small) {
+          // VCG: the payment does not depend on the winner's own bid.
+          EXPECT_EQ(w2->pay, w->pay) << "exact tier: pay independent of own bid";
+        }
+      } else {
+        ++checked_losers;
+        ASSERT_EQ(w2, nullptr) << "loser " << i << " won after lowering, round " << round;
+      }
+    }
+  }
+  EXPECT_GT(checked_winners, 100);
+  EXPECT_GT(checked_losers, 100);
+}
+
+}  // namespace
+}  // namespace bourse::auction
