@@ -1,0 +1,138 @@
+// Accounts (credits) and capacity (rcap) records: the ledger entry types that
+// move credits and tickets, applied INSIDE a Store transaction so the caller can
+// combine them with its own state changes atomically.
+//
+//   store->Commit([&](Txn& txn) -> core::Status {
+//     BOURSE_RETURN_IF_ERROR(Accounts::EscrowHold(txn, "esc_1", "alice", price));
+//     BOURSE_RETURN_IF_ERROR(CapacityLog::RecordSplit(txn, parent.id, children));
+//     return txn.Exec("UPDATE orders SET state='filled' WHERE id='o1'");
+//   });
+//   BOURSE_ASSIGN_OR_RETURN(Money b, Accounts::Balance(*store, "alice"));
+//
+// Credit entry types and bodies (money as canonical decimal strings):
+//   admin_added    {"admin":"ed25519:..","by":"ed25519:.."|null}   (by null only for the first)
+//   mint           {"account":A,"amount":M,"by":"ed25519:<admin>"} (the one way credits appear)
+//   transfer       {"amount":M,"from":A,"to":B}
+//   escrow_hold    {"account":A,"amount":M,"escrow":E}              (A -> escrow E, E new)
+//   escrow_release {"amount":M,"escrow":E}                          (escrow E -> its account)
+//   escrow_settle  {"amount":M,"escrow":E,"to":B}                   (escrow E -> B)
+// Amounts are > 0; no balance or escrow ever goes negative; always
+// sum(balances) + sum(escrow remaining) == sum(mints). Account ids and escrow
+// ids: 1..256 bytes of printable ASCII.
+//
+// Capacity entry types (each carries full rcaps so a verifier can check them):
+//   rcap_issued    {"rcap":R}                    R a root (parent null), signature valid
+//   rcap_delegated {"rcap":R}                    one child of a recorded rcap
+//   rcap_split     {"children":[R..],"parent":P} children of recorded rcap P
+//   rcap_bound     {"rcap":R,"slice":S}          R recorded
+//   rcap_redeemed  {"node":N,"rcap":R}           R recorded, N == R.node
+//   rcap_expired   {"rcap":R}                    R recorded
+// Children must pass CheckLink (rcap.h) against their parent and the recorded
+// children of one rcap never exceed it at any instant (same time-aware rule
+// and code as the RedemptionBook; children not overlapping in time may each
+// use all of it).
+//
+// State lives in tables acct_* and rcap_* of the store's file.
+//
+// Errors (every operation): invalid_argument for malformed ids or amounts;
+// permission_denied when a non-admin mints or adds an admin;
+// failed_precondition "insufficient funds: ..." / "exceeds_parent: ..." /
+// "oversubscribed: ..."; not_found for unknown escrow or rcap; already_exists
+// for reused escrow or rcap ids; internal for SQLite failures. On error
+// nothing of the operation is applied (the Txn's savepoint also rolls back
+// the caller's part when it returns the error).
+//
+// Thread safety: the static operations run inside a Commit fn (serialized by
+// the store); the readers are safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/keys.h"
+#include "core/money.h"
+#include "core/status.h"
+#include "ledger/rcap.h"
+#include "ledger/store.h"
+
+namespace bourse::ledger {
+
+inline constexpr std::string_view kEntryAdminAdded = "admin_added";
+inline constexpr std::string_view kEntryMint = "mint";
+inline constexpr std::string_view kEntryTransfer = "transfer";
+inline constexpr std::string_view kEntryEscrowHold = "escrow_hold";
+inline constexpr std::string_view kEntryEscrowRelease = "escrow_release";
+inline constexpr std::string_view kEntryEscrowSettle = "escrow_settle";
+inline constexpr std::string_view kEntryRcapIssued = "rcap_issued";
+inline constexpr std::string_view kEntryRcapDelegated = "rcap_delegated";
+inline constexpr std::string_view kEntryRcapSplit = "rcap_split";
+inline constexpr std::string_view kEntryRcapBound = "rcap_bound";
+inline constexpr std::string_view kEntryRcapRedeemed = "rcap_redeemed";
+inline constexpr std::string_view kEntryRcapExpired = "rcap_expired";
+
+struct EscrowState {
+  std::string id;
+  std::string account;
+  core::Money remaining;
+};
+
+struct AccountTotals {
+  core::Money minted;
+  core::Money balances;
+  core::Money escrowed;
+};
+
+class Accounts {
+ public:
+  // Makes `admin` an admin. `by` must be an admin, or null when there is none
+  // yet (bootstrap). Errors: permission_denied, already_exists.
+  static core::Status AddAdmin(Txn& txn, const core::PublicKey& admin, const core::PublicKey* by);
+  static core::Status Mint(Txn& txn, const core::PublicKey& by, std::string_view account,
+                           const core::Money& amount);
+  static core::Status Transfer(Txn& txn, std::string_view from, std::string_view to,
+                               const core::Money& amount);
+  static core::Status EscrowHold(Txn& txn, std::string_view escrow_id, std::string_view account,
+                                 const core::Money& amount);
+  static core::Status EscrowRelease(Txn& txn, std::string_view escrow_id,
+                                    const core::Money& amount);
+  static core::Status EscrowSettle(Txn& txn, std::string_view escrow_id, std::string_view to,
+                                   const core::Money& amount);
+
+  // Readers: inside a Commit fn (pass txn.db()) or on a read connection
+  // (Store::Read, or the Store& overloads). Unknown accounts have balance 0.
+  static core::Result<core::Money> Balance(sqlite3* db, std::string_view account);
+  static core::Result<core::Money> Balance(const Store& store, std::string_view account);
+  // Errors: not_found.
+  static core::Result<EscrowState> Escrow(sqlite3* db, std::string_view escrow_id);
+  static core::Result<EscrowState> Escrow(const Store& store, std::string_view escrow_id);
+  static core::Result<bool> IsAdmin(sqlite3* db, const core::PublicKey& key);
+  static core::Result<AccountTotals> Totals(sqlite3* db);
+  static core::Result<AccountTotals> Totals(const Store& store);
+};
+
+class CapacityLog {
+ public:
+  // Errors: invalid_argument when R has a parent; permission_denied for a bad
+  // signature; already_exists when the id is recorded.
+  static core::Status RecordIssued(Txn& txn, const Rcap& root);
+  // Errors: not_found (parent unknown); failed_precondition
+  // "<reason>: ..." with the refusal reason of CheckLink or "oversubscribed".
+  static core::Status RecordDelegated(Txn& txn, const Rcap& child);
+  static core::Status RecordSplit(Txn& txn, std::string_view parent_id,
+                                  std::span<const Rcap> children);
+  // Errors: not_found unless R is recorded with exactly this content.
+  static core::Status RecordBound(Txn& txn, const Rcap& rcap, std::string_view slice);
+  static core::Status RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view node);
+  static core::Status RecordExpired(Txn& txn, const Rcap& rcap);
+
+  // The recorded rcap. Errors: not_found.
+  static core::Result<Rcap> Get(sqlite3* db, std::string_view id);
+  // The chain root first ending at `id`. Errors: not_found.
+  static core::Result<std::vector<Rcap>> ChainOf(sqlite3* db, std::string_view id);
+};
+
+}  // namespace bourse::ledger

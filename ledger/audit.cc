@@ -1,0 +1,707 @@
+#include "ledger/audit.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/canonical_json.h"
+#include "core/json_codec.h"
+#include "ledger/accounts.h"
+#include "ledger/internal/account_rules.h"
+#include "ledger/internal/rcap_rules.h"
+#include "ledger/internal/sqlite_util.h"
+#include "ledger/internal/timeline.h"
+#include "ledger/redemption_book.h"
+
+namespace bourse::ledger {
+
+using core::Money;
+using core::Result;
+using core::Status;
+
+std::string Violation::ToString() const {
+  std::string w = where == "head"    ? "tree head at size "
+                  : where == "final" ? "end of ledger at "
+                                     : "seq ";
+  return w + std::to_string(seq) + ": " + rule + ": " + detail;
+}
+
+namespace {
+
+class MemoryView final : public internal::AccountView {
+ public:
+  Result<Money> GetBalance(const std::string& a) override {
+    auto it = balances.find(a);
+    return it == balances.end() ? Money() : it->second;
+  }
+  Status SetBalance(const std::string& a, const Money& m) override {
+    if (m.is_negative()) return core::FailedPrecondition("negative balance for " + a);
+    balances[a] = m;
+    return Status::Ok();
+  }
+  Result<std::optional<EscrowState>> GetEscrow(const std::string& id) override {
+    auto it = escrows.find(id);
+    if (it == escrows.end()) return std::optional<EscrowState>();
+    return std::optional<EscrowState>(it->second);
+  }
+  Status PutEscrow(const EscrowState& e) override {
+    if (e.remaining.is_negative()) return core::FailedPrecondition("negative escrow " + e.id);
+    escrows[e.id] = e;
+    return Status::Ok();
+  }
+  Result<bool> IsAdmin(const std::string& k) override { return admins.count(k) > 0; }
+  Result<bool> HasAdmins() override { return !admins.empty(); }
+  Status AddAdmin(const std::string& k) override {
+    admins.insert(k);
+    return Status::Ok();
+  }
+  Status AddMinted(const Money& m) override {
+    BOURSE_ASSIGN_OR_RETURN(minted, minted.Add(m));
+    return Status::Ok();
+  }
+
+  std::unordered_map<std::string, Money> balances;
+  std::unordered_map<std::string, EscrowState> escrows;
+  std::unordered_set<std::string> admins;
+  Money minted;
+};
+
+std::string RuleForCreditError(const Status& st) {
+  switch (st.code()) {
+    case core::StatusCode::kPermissionDenied:
+      return "not_admin";
+    case core::StatusCode::kFailedPrecondition:
+      return "negative_balance";
+    case core::StatusCode::kNotFound:
+    case core::StatusCode::kAlreadyExists:
+      return "escrow";
+    default:
+      return "credit_entry";
+  }
+}
+
+// Verifies rcap signatures on worker threads while the replay goes on.
+class SigVerifier {
+ public:
+  explicit SigVerifier(int threads) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Run(); });
+  }
+  ~SigVerifier() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  void Submit(uint64_t seq, const Rcap& r) {
+    std::unique_lock<std::mutex> lock(mu_);
+    room_cv_.wait(lock, [&] { return queue_.size() < 4096; });
+    queue_.push_back({seq, r});
+    cv_.notify_one();
+  }
+  // Waits for every submitted check; returns the lowest failing one.
+  std::optional<std::pair<uint64_t, std::string>> Drain() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
+    return bad_;
+  }
+
+ private:
+  struct Task {
+    uint64_t seq;
+    Rcap rcap;
+  };
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      Task t = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      room_cv_.notify_one();
+      lock.unlock();
+      bool ok = t.rcap.CheckSignature().ok();
+      lock.lock();
+      --busy_;
+      if (!ok && (!bad_ || t.seq < bad_->first)) {
+        bad_ = std::make_pair(t.seq, "bad_signature: rcap " + t.rcap.id +
+                                         ": signature by its issuer does not verify");
+      }
+      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_, room_cv_, idle_cv_;
+  std::deque<Task> queue_;
+  int busy_ = 0;
+  bool stop_ = false;
+  std::optional<std::pair<uint64_t, std::string>> bad_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+struct LedgerAuditor::Impl {
+  core::PublicKey key;
+  AuditOptions options;
+  MerkleFrontier frontier;
+  std::string last_leaf_hex;
+  int64_t last_ts = 0;
+  std::map<uint64_t, TreeHead> pending_heads;
+  std::map<uint64_t, Hash> head_roots;  // sizes of checked heads -> root
+  uint64_t covered = 0;                 // largest checked head size
+  bool any_head = false;
+  MemoryView view;
+  struct Ticket {
+    Rcap rcap;
+    internal::Timeline children;
+  };
+  std::unordered_map<std::string, Ticket> tickets;
+  RedemptionBook book;
+  std::optional<Violation> violation;
+  AuditSummary summary;
+
+  std::unique_ptr<SigVerifier> verifier;
+
+  Impl(core::PublicKey k, AuditOptions o) : key(std::move(k)), options(o) {
+    if (options.check_rcap_signatures && options.signature_threads > 0) {
+      verifier = std::make_unique<SigVerifier>(options.signature_threads);
+    }
+  }
+
+  // Inline, or queued to the verifier (then checked for real before any
+  // verdict is given).
+  bool CheckSig(uint64_t seq, const Rcap& r) {
+    if (!options.check_rcap_signatures) return true;
+    if (verifier) {
+      verifier->Submit(seq, r);
+      return true;
+    }
+    if (!r.CheckSignature().ok()) {
+      return Fail("entry", seq, "rcap",
+                  "bad_signature: rcap " + r.id + ": signature by its issuer does not verify");
+    }
+    return true;
+  }
+
+  bool Fail(std::string where, uint64_t seq, std::string rule, std::string detail) {
+    Violation v{std::move(where), seq, std::move(rule), std::move(detail)};
+    if (verifier) {
+      if (auto bad = verifier->Drain()) {
+        // An entry at seq s comes before a head of size s+1 or more.
+        bool earlier = v.where == "head" ? bad->first < v.seq : bad->first <= v.seq;
+        if (earlier) v = Violation{"entry", bad->first, "rcap", bad->second};
+      }
+    }
+    if (!violation || v.seq < violation->seq) violation = std::move(v);
+    return false;
+  }
+
+  bool CheckHead(const TreeHead& h) {
+    Status st = VerifyTreeHead(h, key);
+    if (!st.ok()) return Fail("head", h.size, "tree_head", "signature does not verify");
+    Hash root = frontier.Root();
+    if (root != h.root) {
+      return Fail("head", h.size, "tree_head",
+                  "signed root " + HashToHex(h.root).substr(0, 16) +
+                      "... does not match the entries' root " + HashToHex(root).substr(0, 16) +
+                      "...");
+    }
+    head_roots[h.size] = h.root;
+    covered = std::max(covered, h.size);
+    any_head = true;
+    ++summary.heads;
+    return true;
+  }
+
+  bool FlushHeads() {
+    while (!pending_heads.empty() && pending_heads.begin()->first == frontier.size()) {
+      TreeHead h = pending_heads.begin()->second;
+      pending_heads.erase(pending_heads.begin());
+      if (!CheckHead(h)) return false;
+    }
+    return true;
+  }
+
+  Result<Rcap> RcapMember(const nlohmann::json& body, const char* key_name) {
+    BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* r, core::RequireMember(body, "body", key_name));
+    return Rcap::FromJson(*r, std::string("body.") + key_name);
+  }
+
+  // Records a child after every rule; returns the failing rule/detail.
+  bool AddChild(uint64_t seq, const Rcap& c) {
+    if (!c.parent) return Fail("entry", seq, "rcap", "rcap " + c.id + " has no parent");
+    auto pit = tickets.find(*c.parent);
+    if (pit == tickets.end()) {
+      return Fail("entry", seq, "rcap",
+                  "rcap " + c.id + ": parent " + *c.parent + " was never issued");
+    }
+    if (tickets.count(c.id)) return Fail("entry", seq, "rcap", "rcap id " + c.id + " issued twice");
+    if (!CheckSig(seq, c)) return false;
+    if (auto bad = internal::CheckLinkRules(pit->second.rcap, c, false)) {
+      return Fail("entry", seq, "rcap",
+                  std::string(RefusalReasonName(bad->reason)) + ": " + bad->detail);
+    }
+    if (auto bad = pit->second.children.CheckAdd(c.interval, c.res, pit->second.rcap.res)) {
+      return Fail(
+          "entry", seq, "capacity",
+          "children of " + pit->second.rcap.id + " (node " + c.node + ") exceed it: " + *bad);
+    }
+    pit->second.children.Add(c.interval, c.res);
+    tickets.emplace(c.id, Ticket{c, {}});
+    ++summary.rcaps;
+    return true;
+  }
+
+  bool RequireKnown(uint64_t seq, const Rcap& r) {
+    auto it = tickets.find(r.id);
+    if (it == tickets.end() || !(it->second.rcap == r)) {
+      return Fail("entry", seq, "rcap", "rcap " + r.id + " was not issued with this content");
+    }
+    return true;
+  }
+
+  bool ApplyRcapEntry(uint64_t seq, const std::string& type, const nlohmann::json& body) {
+    auto malformed = [&](const Status& st) { return Fail("entry", seq, "rcap", st.message()); };
+    if (type == kEntryRcapIssued || type == kEntryRcapDelegated || type == kEntryRcapExpired) {
+      Status st = core::CheckObjectFields(body, "body", {"rcap"});
+      if (!st.ok()) return malformed(st);
+      auto r = RcapMember(body, "rcap");
+      if (!r.ok()) return malformed(r.status());
+      if (type == kEntryRcapExpired) return RequireKnown(seq, *r);
+      if (type == kEntryRcapDelegated) return AddChild(seq, *r);
+      if (r->parent)
+        return Fail("entry", seq, "rcap", "rcap_issued: rcap " + r->id + " has a parent");
+      if (!CheckSig(seq, *r)) return false;
+      if (tickets.count(r->id))
+        return Fail("entry", seq, "rcap", "rcap id " + r->id + " issued twice");
+      tickets.emplace(r->id, Ticket{*r, {}});
+      ++summary.rcaps;
+      return true;
+    }
+    if (type == kEntryRcapSplit) {
+      Status st = core::CheckObjectFields(body, "body", {"parent", "children"});
+      if (!st.ok()) return malformed(st);
+      auto p = core::RequireMember(body, "body", "parent");
+      if (!p.ok()) return malformed(p.status());
+      auto parent = core::StringFromJson(**p, "body.parent", kMaxRcapIdLength);
+      if (!parent.ok()) return malformed(parent.status());
+      auto ch = core::RequireMember(body, "body", "children");
+      if (!ch.ok()) return malformed(ch.status());
+      if (!(*ch)->is_array() || (*ch)->empty()) {
+        return Fail("entry", seq, "rcap", "body.children: must be a non-empty array");
+      }
+      for (size_t i = 0; i < (*ch)->size(); ++i) {
+        auto c = Rcap::FromJson((**ch)[i], "body.children[" + std::to_string(i) + "]");
+        if (!c.ok()) return malformed(c.status());
+        if (!c->parent || *c->parent != *parent) {
+          return Fail("entry", seq, "rcap",
+                      "body.children[" + std::to_string(i) + "]: parent is not " + *parent);
+        }
+        if (!AddChild(seq, *c)) return false;
+      }
+      return true;
+    }
+    if (type == kEntryRcapBound) {
+      Status st = core::CheckObjectFields(body, "body", {"rcap", "slice"});
+      if (!st.ok()) return malformed(st);
+      auto r = RcapMember(body, "rcap");
+      if (!r.ok()) return malformed(r.status());
+      auto sl = core::RequireMember(body, "body", "slice");
+      if (!sl.ok()) return malformed(sl.status());
+      if (!(*sl)->is_string()) return Fail("entry", seq, "rcap", "body.slice: must be a string");
+      return RequireKnown(seq, *r);
+    }
+    if (type == kEntryRcapRedeemed) {
+      Status st = core::CheckObjectFields(body, "body", {"rcap", "node"});
+      if (!st.ok()) return malformed(st);
+      auto r = RcapMember(body, "rcap");
+      if (!r.ok()) return malformed(r.status());
+      auto n = core::RequireMember(body, "body", "node");
+      if (!n.ok()) return malformed(n.status());
+      if (!(*n)->is_string() || (*n)->get_ref<const std::string&>() != r->node) {
+        return Fail("entry", seq, "rcap", "body.node: must be the rcap's node " + r->node);
+      }
+      if (!RequireKnown(seq, *r)) return false;
+      std::vector<Rcap> rev;
+      const Rcap* cur = &tickets.find(r->id)->second.rcap;
+      while (true) {
+        rev.push_back(*cur);
+        if (!cur->parent || rev.size() > kMaxChainLength) break;
+        auto it = tickets.find(*cur->parent);
+        if (it == tickets.end()) break;
+        cur = &it->second.rcap;
+      }
+      std::vector<Rcap> chain(rev.rbegin(), rev.rend());
+      auto v = book.Redeem(chain);
+      if (!v.ok()) {
+        return Fail("entry", seq, "capacity",
+                    std::string(RefusalReasonName(v.refusal().reason)) + ": " + v.refusal().detail);
+      }
+      return true;
+    }
+    return true;
+  }
+
+  // The stateless half of replaying an entry (parse, format, canonical
+  // form); may run on another thread.
+  struct Parsed {
+    Hash leaf{};
+    std::optional<Entry> entry;
+    std::optional<Violation> error;  // seq filled in by Apply when 0
+  };
+  static Parsed ParseStage(std::string_view text, const Hash& leaf) {
+    Parsed p;
+    p.leaf = leaf;
+    auto bad = [&](const std::string& msg) {
+      p.error = Violation{"entry", 0, "entry_format", msg};
+      return std::move(p);
+    };
+    auto j = core::ParseJson(text);
+    if (!j.ok()) return bad(j.status().message());
+    auto e = EntryFromJson(*j);
+    if (!e.ok()) return bad(e.status().message());
+    auto canon = CanonicalEntry(*e);
+    if (!canon.ok()) return bad(canon.status().message());
+    if (*canon != text) return bad("entry is not in canonical JSON");
+    p.entry = std::move(*e);
+    return p;
+  }
+
+  bool Apply(Parsed&& p) {
+    if (violation) return false;
+    uint64_t seq = frontier.size();
+    if (p.error) return Fail(p.error->where, seq, p.error->rule, p.error->detail);
+    Entry& e = *p.entry;
+    const Hash& leaf = p.leaf;
+    if (e.seq != seq) {
+      return Fail(
+          "entry", seq, "hash_chain",
+          "entry claims seq " + std::to_string(e.seq) + " at position " + std::to_string(seq));
+    }
+    if (e.prev != last_leaf_hex) {
+      return Fail(
+          "entry", seq, "hash_chain",
+          "prev " + (e.prev.empty() ? std::string("\"\"") : e.prev.substr(0, 16) + "...") +
+              " is not the previous entry's leaf hash " +
+              (last_leaf_hex.empty() ? std::string("\"\"") : last_leaf_hex.substr(0, 16) + "..."));
+    }
+    if (e.ts < last_ts) {
+      return Fail(
+          "entry", seq, "timestamp",
+          "ts " + std::to_string(e.ts) + " is before the previous " + std::to_string(last_ts));
+    }
+    frontier.Append(leaf);
+    last_leaf_hex = HashToHex(leaf);
+    last_ts = e.ts;
+    ++summary.entries;
+    ++summary.types[e.type];
+    if (internal::IsCreditEntryType(e.type)) {
+      Status st = internal::ApplyCreditEntry(view, e.type, e.body);
+      if (!st.ok()) return Fail("entry", seq, RuleForCreditError(st), e.type + ": " + st.message());
+    } else if (e.type.rfind("rcap_", 0) == 0) {
+      if (!ApplyRcapEntry(seq, e.type, e.body)) return false;
+    }
+    return FlushHeads();
+  }
+
+  bool Add(std::string_view text, const Hash& leaf) {
+    if (violation) return false;
+    return Apply(ParseStage(text, leaf));
+  }
+};
+
+LedgerAuditor::LedgerAuditor(core::PublicKey ledger_key, AuditOptions options)
+    : impl_(std::make_unique<Impl>(std::move(ledger_key), options)) {}
+LedgerAuditor::~LedgerAuditor() = default;
+
+bool LedgerAuditor::AddEntryText(std::string_view text) { return impl_->Add(text, LeafHash(text)); }
+
+bool LedgerAuditor::AddEntryTextWithLeaf(std::string_view text, const Hash& leaf) {
+  return impl_->Add(text, leaf);
+}
+
+bool LedgerAuditor::AddEntry(const Entry& entry) {
+  auto c = CanonicalEntry(entry);
+  if (!c.ok()) return impl_->Fail("entry", entry.seq, "entry_format", c.status().message());
+  return AddEntryText(*c);
+}
+
+bool LedgerAuditor::AddHead(const TreeHead& head) {
+  if (impl_->violation) return false;
+  uint64_t n = impl_->frontier.size();
+  if (head.size == n) return impl_->CheckHead(head);
+  if (head.size > n) {
+    impl_->pending_heads[head.size] = head;
+    return true;
+  }
+  auto it = impl_->head_roots.find(head.size);
+  if (it == impl_->head_roots.end()) {
+    return impl_->Fail("head", head.size, "tree_head",
+                       "head given after the replay passed its size; feed heads in order");
+  }
+  Status st = VerifyTreeHead(head, impl_->key);
+  if (!st.ok()) return impl_->Fail("head", head.size, "tree_head", "signature does not verify");
+  if (it->second != head.root) {
+    return impl_->Fail("head", head.size, "tree_head", "two signed heads disagree on the root");
+  }
+  return true;
+}
+
+bool LedgerAuditor::AddViolation(Violation v) {
+  return impl_->Fail(std::move(v.where), v.seq, std::move(v.rule), std::move(v.detail));
+}
+
+bool LedgerAuditor::Finish() {
+  Impl& s = *impl_;
+  if (s.verifier) {
+    if (auto bad = s.verifier->Drain()) return s.Fail("entry", bad->first, "rcap", bad->second);
+  }
+  if (s.violation) return false;
+  uint64_t n = s.frontier.size();
+  if (!s.pending_heads.empty()) {
+    const TreeHead& h = s.pending_heads.begin()->second;
+    return s.Fail("head", h.size, "tree_head",
+                  "signed head covers " + std::to_string(h.size) + " entries but only " +
+                      std::to_string(n) + " exist");
+  }
+  if (!s.any_head) return s.Fail("final", n, "tree_head", "no signed tree head at all");
+  if (s.covered < n) {
+    return s.Fail("entry", s.covered, "tree_head",
+                  "entries " + std::to_string(s.covered) + ".." + std::to_string(n - 1) +
+                      " are not covered by any signed tree head");
+  }
+  Money bal, esc;
+  for (const auto& [a, m] : s.view.balances) {
+    if (m.is_negative()) return s.Fail("final", n, "negative_balance", "account " + a);
+    auto r = bal.Add(m);
+    if (!r.ok()) return s.Fail("final", n, "conservation", "overflow summing balances");
+    bal = *r;
+  }
+  for (const auto& [id, e] : s.view.escrows) {
+    auto r = esc.Add(e.remaining);
+    if (!r.ok()) return s.Fail("final", n, "conservation", "overflow summing escrow");
+    esc = *r;
+  }
+  s.summary.accounts = s.view.balances.size();
+  s.summary.minted = s.view.minted;
+  s.summary.balances = bal;
+  s.summary.escrowed = esc;
+  auto total = bal.Add(esc);
+  if (!total.ok() || *total != s.view.minted) {
+    return s.Fail("final", n, "conservation",
+                  "balances " + bal.ToString() + " + escrow " + esc.ToString() + " != minted " +
+                      s.view.minted.ToString());
+  }
+  return true;
+}
+
+bool LedgerAuditor::ok() const { return !impl_->violation; }
+const std::optional<Violation>& LedgerAuditor::violation() const { return impl_->violation; }
+const AuditSummary& LedgerAuditor::summary() const { return impl_->summary; }
+Hash LedgerAuditor::CurrentRoot() const { return impl_->frontier.Root(); }
+
+// ---- AuditStore ---------------------------------------------------------
+
+Result<AuditReport> AuditStore(const std::string& path,
+                               const std::optional<core::PublicKey>& expected_key,
+                               AuditOptions options) {
+  struct stat stbuf;
+  if (::stat(path.c_str(), &stbuf) != 0)
+    return core::NotFound("ledger store " + path + ": no such file");
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close);
+  if (rc != SQLITE_OK) return internal::SqliteError(raw, "ledger store " + path + ": open");
+  sqlite3_busy_timeout(raw, 10000);
+  internal::Exec(raw, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536").IgnoreError();
+
+  AuditReport report;
+  internal::Stmt meta;
+  if (sqlite3_prepare_v2(raw, "SELECT v FROM ledger_meta WHERE k='key'", -1, meta.out(), nullptr) !=
+          SQLITE_OK ||
+      sqlite3_step(meta.get()) != SQLITE_ROW) {
+    return core::NotFound("ledger store " + path + ": not a ledger store (no ledger_meta key)");
+  }
+  std::string key_text = internal::ColumnText(meta.get(), 0);
+  std::optional<core::PublicKey> key = expected_key;
+  if (!key) {
+    auto k = core::PublicKey::FromText(key_text);
+    if (!k.ok()) {
+      report.violation =
+          Violation{"final", 0, "ledger_key", "recorded key: " + k.status().message()};
+      return report;
+    }
+    key = *k;
+  } else if (key->ToText() != key_text) {
+    report.key = key->ToText();
+    report.violation =
+        Violation{"final", 0, "ledger_key",
+                  "the store records key " + key_text + ", expected " + key->ToText()};
+    return report;
+  }
+  report.key = key->ToText();
+
+  // Heads come through their own connection, interleaved by the replay: a
+  // head of size N is checked after N entries.
+  sqlite3* raw_heads = nullptr;
+  rc = sqlite3_open_v2(path.c_str(), &raw_heads, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                       nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> hdb(raw_heads, sqlite3_close);
+  if (rc != SQLITE_OK) return internal::SqliteError(raw_heads, "ledger store " + path + ": open");
+  sqlite3_busy_timeout(raw_heads, 10000);
+  internal::Stmt entries, heads;
+  if (sqlite3_prepare_v2(
+          raw,
+          "SELECT e.seq, e.data, n.hash FROM ledger_entries e LEFT JOIN ledger_nodes n"
+          " ON n.id = e.seq * 2 ORDER BY e.seq",
+          -1, entries.out(), nullptr) != SQLITE_OK) {
+    return internal::SqliteError(raw, "ledger store " + path);
+  }
+  if (sqlite3_prepare_v2(raw_heads, "SELECT size, ts, root, sig FROM ledger_heads ORDER BY size",
+                         -1, heads.out(), nullptr) != SQLITE_OK) {
+    return internal::SqliteError(raw_heads, "ledger store " + path);
+  }
+  LedgerAuditor auditor(*key, options);
+  LedgerAuditor::Impl& impl = *auditor.impl_;
+  int hrc = sqlite3_step(heads.get());
+  auto feed_heads_upto = [&](uint64_t n) -> bool {
+    while (hrc == SQLITE_ROW && static_cast<uint64_t>(sqlite3_column_int64(heads.get(), 0)) <= n) {
+      TreeHead h;
+      h.size = static_cast<uint64_t>(sqlite3_column_int64(heads.get(), 0));
+      h.ts = sqlite3_column_int64(heads.get(), 1);
+      if (sqlite3_column_bytes(heads.get(), 2) != 32 ||
+          sqlite3_column_bytes(heads.get(), 3) != 64) {
+        auditor.AddViolation(Violation{"head", h.size, "tree_head", "malformed root or signature"});
+        return false;
+      }
+      std::memcpy(h.root.data(), sqlite3_column_blob(heads.get(), 2), 32);
+      std::memcpy(h.sig.data(), sqlite3_column_blob(heads.get(), 3), 64);
+      if (!auditor.AddHead(h)) return false;
+      hrc = sqlite3_step(heads.get());
+    }
+    return true;
+  };
+
+  // Producer: reads rows, checks them against the stored leaves and parses
+  // them (the stateless half); the caller's thread replays them in order.
+  using Parsed = LedgerAuditor::Impl::Parsed;
+  struct Chunk {
+    std::vector<Parsed> items;
+    bool last = false;
+    Status read_error;
+  };
+  std::mutex mu;
+  std::condition_variable cv_full, cv_empty;
+  std::deque<Chunk> chunks;
+  std::atomic<bool> abandon{false};
+  std::thread producer([&] {
+    uint64_t count = 0;
+    Chunk cur;
+    auto push = [&](Chunk&& c) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv_full.wait(lock, [&] { return chunks.size() < 16 || abandon; });
+      chunks.push_back(std::move(c));
+      cv_empty.notify_one();
+    };
+    int erc;
+    bool stop = false;
+    while (!stop && !abandon && (erc = sqlite3_step(entries.get())) == SQLITE_ROW) {
+      uint64_t row_seq = static_cast<uint64_t>(sqlite3_column_int64(entries.get(), 0));
+      const char* p = reinterpret_cast<const char*>(sqlite3_column_text(entries.get(), 1));
+      std::string_view text(p ? p : "", sqlite3_column_bytes(entries.get(), 1));
+      Parsed item;
+      if (row_seq != count) {
+        item.error =
+            Violation{"entry", count, "hash_chain",
+                      "entry " + std::to_string(count) + " is missing (next stored row is " +
+                          std::to_string(row_seq) + ")"};
+        stop = true;
+      } else {
+        Hash leaf = LeafHash(text);
+        if (sqlite3_column_bytes(entries.get(), 2) == 32 &&
+            std::memcmp(sqlite3_column_blob(entries.get(), 2), leaf.data(), 32) != 0) {
+          item.error = Violation{"entry", count, "hash_chain",
+                                 "entry does not hash to the stored leaf (entry altered)"};
+          stop = true;
+        } else {
+          item = LedgerAuditor::Impl::ParseStage(text, leaf);
+        }
+      }
+      cur.items.push_back(std::move(item));
+      ++count;
+      if (cur.items.size() == 512) {
+        push(std::move(cur));
+        cur = Chunk();
+      }
+    }
+    if (!stop && !abandon && erc != SQLITE_DONE) {
+      cur.read_error = internal::SqliteError(raw, "ledger store " + path + ": reading entries");
+    }
+    cur.last = true;
+    push(std::move(cur));
+  });
+  Status read_error;
+  bool going = true;
+  uint64_t count = 0;
+  while (going) {
+    Chunk c;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv_empty.wait(lock, [&] { return !chunks.empty(); });
+      c = std::move(chunks.front());
+      chunks.pop_front();
+      cv_full.notify_one();
+    }
+    for (Parsed& item : c.items) {
+      if (!feed_heads_upto(count)) {
+        going = false;
+        break;
+      }
+      if (item.error && item.error->rule == "hash_chain") {
+        auditor.AddViolation(*item.error);
+        going = false;
+        break;
+      }
+      if (!impl.Apply(std::move(item))) {
+        going = false;
+        break;
+      }
+      ++count;
+    }
+    if (c.last) {
+      read_error = c.read_error;
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    abandon = true;
+    cv_full.notify_all();
+  }
+  producer.join();
+  BOURSE_RETURN_IF_ERROR(read_error);
+  if (!auditor.violation() && going) {
+    if (feed_heads_upto(UINT64_MAX)) {
+      if (hrc != SQLITE_DONE && hrc != SQLITE_ROW) {
+        return internal::SqliteError(raw_heads, "ledger store " + path + ": reading heads");
+      }
+      auditor.Finish();
+    }
+  }
+  if (!report.violation && auditor.violation()) report.violation = auditor.violation();
+  report.summary = auditor.summary();
+  return report;
+}
+
+}  // namespace bourse::ledger

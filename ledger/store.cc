@@ -1,0 +1,722 @@
+#include "ledger/store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/canonical_json.h"
+#include "core/encoding.h"
+#include "ledger/internal/sqlite_util.h"
+
+namespace bourse::ledger {
+
+using core::Result;
+using core::Status;
+using internal::Resetter;
+using internal::SqliteError;
+
+namespace {
+
+constexpr const char* kFormat = "bourse-ledger-1";
+
+constexpr const char* kSchema =
+    "CREATE TABLE IF NOT EXISTS ledger_meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS ledger_entries(seq INTEGER PRIMARY KEY, data TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS ledger_nodes(id INTEGER PRIMARY KEY, hash BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS ledger_heads(size INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+    " root BLOB NOT NULL, sig BLOB NOT NULL);";
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Status OpenConn(const std::string& path, bool create, int cache_kib, sqlite3** out) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    Status st = SqliteError(db, "ledger store " + path + ": open");
+    sqlite3_close(db);
+    return st;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_extended_result_codes(db, 1);
+  std::string pragmas = "PRAGMA cache_size=-" + std::to_string(cache_kib) +
+                        ";PRAGMA temp_store=MEMORY;PRAGMA mmap_size=1073741824;";
+  Status st = internal::Exec(db, pragmas);
+  if (!st.ok()) {
+    sqlite3_close(db);
+    return st;
+  }
+  *out = db;
+  return Status::Ok();
+}
+
+// Complete subtree hashes read from ledger_nodes through one statement.
+class NodeReader final : public SubtreeSource {
+ public:
+  explicit NodeReader(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Result<Hash> Subtree(int level, uint64_t index) const override {
+    Resetter r(stmt_);
+    sqlite3_bind_int64(stmt_, 1, internal::NodeId(level, index));
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(stmt_, 0) == 32) {
+      Hash h;
+      std::memcpy(h.data(), sqlite3_column_blob(stmt_, 0), 32);
+      return h;
+    }
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+      return core::FailedPrecondition("ledger_nodes: subtree level " + std::to_string(level) +
+                                      " index " + std::to_string(index) + " is missing or damaged");
+    }
+    return SqliteError(sqlite3_db_handle(stmt_), "ledger_nodes read");
+  }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+struct ReadConn {
+  sqlite3* db = nullptr;
+  internal::Stmt node, entries, heads;
+  ~ReadConn() {
+    node = internal::Stmt();
+    entries = internal::Stmt();
+    heads = internal::Stmt();
+    sqlite3_close(db);
+  }
+};
+
+Result<TreeHead> HeadFromRow(sqlite3_stmt* s) {
+  TreeHead h;
+  h.size = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  h.ts = sqlite3_column_int64(s, 1);
+  if (sqlite3_column_bytes(s, 2) != 32 || sqlite3_column_bytes(s, 3) != 64) {
+    return core::FailedPrecondition("ledger_heads: head at size " + std::to_string(h.size) +
+                                    " has a malformed root or signature");
+  }
+  std::memcpy(h.root.data(), sqlite3_column_blob(s, 2), 32);
+  std::memcpy(h.sig.data(), sqlite3_column_blob(s, 3), 64);
+  return h;
+}
+
+void AppendCanonicalEntry(std::string* out, const std::string& body, const std::string& prev,
+                          uint64_t seq, int64_t ts, const std::string& type) {
+  out->clear();
+  out->reserve(body.size() + type.size() + 140);
+  out->append("{\"body\":");
+  out->append(body);
+  out->append(",\"prev\":\"");
+  out->append(prev);
+  out->append("\",\"seq\":");
+  out->append(std::to_string(seq));
+  out->append(",\"ts\":");
+  out->append(std::to_string(ts));
+  out->append(",\"type\":\"");
+  out->append(type);
+  out->append("\"}");
+}
+
+}  // namespace
+
+struct Txn::Impl {
+  Store::Impl* store;
+  uint64_t base_seq;
+  int64_t ts;
+  struct Pending {
+    std::string type;
+    std::string body;  // canonical
+  };
+  std::vector<Pending> pending;
+};
+
+struct Store::Impl {
+  std::string path;
+  StoreOptions options;
+  const core::Clock* clock;
+  std::optional<core::PrivateKey> key;
+  std::optional<core::PublicKey> pub;
+
+  // Writer state: used only by the leader of the moment (leader_busy).
+  sqlite3* wdb = nullptr;
+  internal::Stmt ins_entry, ins_node, ins_head;
+  std::unordered_map<std::string, sqlite3_stmt*> cache;
+  MerkleFrontier frontier;
+  std::string last_leaf_hex;
+  int64_t last_ts = 0;
+
+  // Group commit.
+  struct Request {
+    const std::function<Status(Txn&)>* fn;
+    bool done = false;
+    Status status;
+    CommitResult result;
+  };
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::deque<Request*> queue;
+  bool leader_busy = false;
+
+  mutable std::mutex head_mu;
+  TreeHead head;
+
+  mutable std::mutex pool_mu;
+  mutable std::vector<std::unique_ptr<ReadConn>> pool;
+
+  ~Impl() {
+    for (auto& [sql, s] : cache) sqlite3_finalize(s);
+    ins_entry = internal::Stmt();
+    ins_node = internal::Stmt();
+    ins_head = internal::Stmt();
+    pool.clear();
+    if (wdb) sqlite3_close(wdb);
+  }
+
+  Result<std::unique_ptr<ReadConn>> AcquireReader() const {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu);
+      if (!pool.empty()) {
+        auto c = std::move(pool.back());
+        pool.pop_back();
+        return c;
+      }
+    }
+    auto c = std::make_unique<ReadConn>();
+    BOURSE_RETURN_IF_ERROR(OpenConn(path, false, options.cache_kib, &c->db));
+    BOURSE_RETURN_IF_ERROR(
+        internal::Prepare(c->db, "SELECT hash FROM ledger_nodes WHERE id=?", c->node.out()));
+    BOURSE_RETURN_IF_ERROR(internal::Prepare(
+        c->db, "SELECT seq, data FROM ledger_entries WHERE seq>=? AND seq<? ORDER BY seq",
+        c->entries.out()));
+    BOURSE_RETURN_IF_ERROR(internal::Prepare(
+        c->db,
+        "SELECT size, ts, root, sig FROM ledger_heads WHERE size>=? AND size<? ORDER BY size",
+        c->heads.out()));
+    return c;
+  }
+  void ReleaseReader(std::unique_ptr<ReadConn> c) const {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    pool.push_back(std::move(c));
+  }
+
+  Status Init(bool creating);
+  void RunBatch(std::vector<Request*>& batch);
+  Status WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed);
+};
+
+Status Store::Impl::Init(bool creating) {
+  BOURSE_RETURN_IF_ERROR(OpenConn(path, creating, options.cache_kib, &wdb));
+  auto mode = internal::Exec(wdb, "PRAGMA journal_mode=WAL");
+  if (!mode.ok()) return mode.WithContext("ledger store " + path);
+  // FULL: the WAL is fsynced at every commit, so an acknowledged commit
+  // survives kill -9 and power loss. A larger checkpoint interval means
+  // fewer rewrites of hot pages (the log's B-tree edges) into the database.
+  BOURSE_RETURN_IF_ERROR(
+      internal::Exec(wdb, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=8192"));
+  BOURSE_RETURN_IF_ERROR(internal::Exec(wdb, "BEGIN IMMEDIATE"));
+  auto fail = [&](Status st) {
+    internal::Exec(wdb, "ROLLBACK").IgnoreError();
+    return st;
+  };
+  Status st = internal::Exec(wdb, kSchema);
+  if (!st.ok()) return fail(st);
+
+  internal::Stmt meta;
+  st = internal::Prepare(wdb, "SELECT v FROM ledger_meta WHERE k=?", meta.out());
+  if (!st.ok()) return fail(st);
+  auto get_meta = [&](const char* k) -> std::optional<std::string> {
+    Resetter r(meta.get());
+    sqlite3_bind_text(meta.get(), 1, k, -1, SQLITE_STATIC);
+    if (sqlite3_step(meta.get()) == SQLITE_ROW) return internal::ColumnText(meta.get(), 0);
+    return std::nullopt;
+  };
+  std::optional<std::string> format = get_meta("format");
+  std::optional<std::string> key_text = get_meta("key");
+  if (!format) {
+    // A fresh file (or one without our tables yet).
+    internal::Stmt any;
+    st = internal::Prepare(wdb, "SELECT count(*) FROM ledger_entries", any.out());
+    if (!st.ok()) return fail(st);
+    sqlite3_step(any.get());
+    if (sqlite3_column_int64(any.get(), 0) != 0) {
+      return fail(core::FailedPrecondition("ledger store " + path +
+                                           ": entries present but no format record; refusing"));
+    }
+    if (!key) {
+      return fail(
+          core::NotFound("ledger store " + path +
+                         ": not a ledger store yet, and creating one needs the ledger key"));
+    }
+    std::string ins = "INSERT INTO ledger_meta(k, v) VALUES('format','" + std::string(kFormat) +
+                      "'),('key','" + key->public_key().ToText() + "')";
+    st = internal::Exec(wdb, ins);
+    if (!st.ok()) return fail(st);
+    TreeHead h0 = SignTreeHead(0, EmptyTreeRoot(), clock->NowMillis(), *key);
+    internal::Stmt ins_h;
+    st = internal::Prepare(wdb, "INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)",
+                           ins_h.out());
+    if (!st.ok()) return fail(st);
+    sqlite3_bind_int64(ins_h.get(), 1, 0);
+    sqlite3_bind_int64(ins_h.get(), 2, h0.ts);
+    sqlite3_bind_blob(ins_h.get(), 3, h0.root.data(), 32, SQLITE_STATIC);
+    sqlite3_bind_blob(ins_h.get(), 4, h0.sig.data(), 64, SQLITE_STATIC);
+    if (sqlite3_step(ins_h.get()) != SQLITE_DONE)
+      return fail(SqliteError(wdb, "ledger_heads insert"));
+    format = kFormat;
+    key_text = key->public_key().ToText();
+  }
+  if (*format != kFormat) {
+    return fail(
+        core::FailedPrecondition("ledger store " + path + ": unknown format \"" + *format + "\""));
+  }
+  if (!key_text)
+    return fail(core::FailedPrecondition("ledger store " + path + ": no ledger key recorded"));
+  auto recorded = core::PublicKey::FromText(*key_text);
+  if (!recorded.ok()) {
+    return fail(core::FailedPrecondition("ledger store " + path +
+                                         ": recorded ledger key: " + recorded.status().message()));
+  }
+  if (options.expected_key && !(*options.expected_key == *recorded)) {
+    return fail(core::FailedPrecondition("ledger store " + path + ": ledger key " + *key_text +
+                                         " is not the expected " + options.expected_key->ToText()));
+  }
+  if (key && !(key->public_key() == *recorded)) {
+    return fail(core::FailedPrecondition("ledger store " + path + ": ledger key " + *key_text +
+                                         " does not match the signing key " +
+                                         key->public_key().ToText()));
+  }
+  pub = *recorded;
+
+  // The last tree head must check out.
+  internal::Stmt last;
+  st = internal::Prepare(
+      wdb, "SELECT size, ts, root, sig FROM ledger_heads ORDER BY size DESC LIMIT 1", last.out());
+  if (!st.ok()) return fail(st);
+  if (sqlite3_step(last.get()) != SQLITE_ROW) {
+    return fail(core::FailedPrecondition("ledger store " + path + ": no signed tree head"));
+  }
+  auto h = HeadFromRow(last.get());
+  if (!h.ok()) return fail(h.status().WithContext("ledger store " + path));
+  st = VerifyTreeHead(*h, *pub);
+  if (!st.ok()) {
+    return fail(core::FailedPrecondition("ledger store " + path + ": last " + st.message()));
+  }
+  internal::Stmt count;
+  st = internal::Prepare(wdb, "SELECT count(*), coalesce(max(seq)+1, 0) FROM ledger_entries",
+                         count.out());
+  if (!st.ok()) return fail(st);
+  sqlite3_step(count.get());
+  uint64_t n = static_cast<uint64_t>(sqlite3_column_int64(count.get(), 0));
+  uint64_t top = static_cast<uint64_t>(sqlite3_column_int64(count.get(), 1));
+  if (n != top) {
+    return fail(core::FailedPrecondition("ledger store " + path + ": " + std::to_string(n) +
+                                         " entries but the highest seq is " +
+                                         std::to_string(top - 1) + " (entries missing)"));
+  }
+  if (n != h->size) {
+    return fail(core::FailedPrecondition(
+        "ledger store " + path + ": the last signed tree head covers " + std::to_string(h->size) +
+        " entries but the store holds " + std::to_string(n)));
+  }
+  internal::Stmt node;
+  st = internal::Prepare(wdb, "SELECT hash FROM ledger_nodes WHERE id=?", node.out());
+  if (!st.ok()) return fail(st);
+  NodeReader reader(node.get());
+  auto fr = MerkleFrontier::Load(reader, n);
+  if (!fr.ok()) return fail(fr.status().WithContext("ledger store " + path));
+  if (fr->Root() != h->root) {
+    return fail(core::FailedPrecondition(
+        "ledger store " + path + ": the stored tree's root at size " + std::to_string(n) +
+        " does not match the signed tree head (" + HashToHex(fr->Root()).substr(0, 16) + "... vs " +
+        HashToHex(h->root).substr(0, 16) + "...)"));
+  }
+  frontier = *fr;
+  last_ts = h->ts;
+  if (n > 0) {
+    auto lh = reader.Subtree(0, n - 1);
+    if (!lh.ok()) return fail(lh.status());
+    last_leaf_hex = HashToHex(*lh);
+    internal::Stmt le;
+    st = internal::Prepare(wdb, "SELECT data FROM ledger_entries WHERE seq=?", le.out());
+    if (!st.ok()) return fail(st);
+    sqlite3_bind_int64(le.get(), 1, static_cast<int64_t>(n - 1));
+    if (sqlite3_step(le.get()) != SQLITE_ROW) return fail(SqliteError(wdb, "ledger_entries read"));
+    std::string data = internal::ColumnText(le.get(), 0);
+    if (LeafHash(data) != *lh) {
+      return fail(core::FailedPrecondition("ledger store " + path + ": entry " +
+                                           std::to_string(n - 1) +
+                                           " does not hash to its stored leaf"));
+    }
+    auto e = ParseEntry(data);
+    if (!e.ok()) {
+      return fail(core::FailedPrecondition("ledger store " + path + ": entry " +
+                                           std::to_string(n - 1) + ": " + e.status().message()));
+    }
+    last_ts = std::max(last_ts, e->ts);
+  }
+  head = *h;
+  meta = internal::Stmt();
+  last = internal::Stmt();
+  count = internal::Stmt();
+  node = internal::Stmt();
+  BOURSE_RETURN_IF_ERROR(internal::Exec(wdb, "COMMIT"));
+
+  BOURSE_RETURN_IF_ERROR(
+      internal::Prepare(wdb, "INSERT INTO ledger_entries(seq, data) VALUES(?,?)", ins_entry.out()));
+  BOURSE_RETURN_IF_ERROR(
+      internal::Prepare(wdb, "INSERT INTO ledger_nodes(id, hash) VALUES(?,?)", ins_node.out()));
+  BOURSE_RETURN_IF_ERROR(internal::Prepare(
+      wdb, "INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)", ins_head.out()));
+  return Status::Ok();
+}
+
+Status Store::Impl::WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed) {
+  std::string text;
+  for (size_t i = 0; i < t.pending.size(); ++i) {
+    const auto& p = t.pending[i];
+    uint64_t seq = frontier.size();
+    AppendCanonicalEntry(&text, p.body, last_leaf_hex, seq, t.ts, p.type);
+    Hash leaf = LeafHash(text);
+    {
+      sqlite3_stmt* s = ins_entry.get();
+      Resetter r(s);
+      sqlite3_bind_int64(s, 1, static_cast<int64_t>(seq));
+      internal::BindTextStatic(s, 2, text);
+      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(wdb, "ledger_entries insert");
+    }
+    closed->clear();
+    frontier.Append(leaf, closed);
+    for (const auto& n : *closed) {
+      sqlite3_stmt* s = ins_node.get();
+      Resetter r(s);
+      sqlite3_bind_int64(s, 1, internal::NodeId(n.level, n.index));
+      sqlite3_bind_blob(s, 2, n.hash.data(), 32, SQLITE_STATIC);
+      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(wdb, "ledger_nodes insert");
+    }
+    last_leaf_hex = HashToHex(leaf);
+  }
+  return Status::Ok();
+}
+
+void Store::Impl::RunBatch(std::vector<Request*>& batch) {
+  auto fail_all = [&](const Status& st) {
+    for (Request* r : batch) {
+      if (r->status.ok()) r->status = st;
+    }
+  };
+  int64_t ts = std::max(clock->NowMillis(), last_ts);
+  Status st = internal::Exec(wdb, "BEGIN IMMEDIATE");
+  if (!st.ok()) {
+    fail_all(st.WithContext("ledger commit"));
+    return;
+  }
+  MerkleFrontier frontier0 = frontier;
+  std::string last0 = last_leaf_hex;
+  std::vector<MerkleFrontier::Node> closed;
+  bool any_entries = false;
+  for (Request* r : batch) {
+    Txn::Impl ti{this, frontier.size(), ts, {}};
+    Txn txn(&ti);
+    MerkleFrontier fr_before = frontier;
+    std::string last_before = last_leaf_hex;
+    Status s = internal::Exec(wdb, "SAVEPOINT bourse_caller");
+    if (s.ok()) {
+      s = (*r->fn)(txn);
+      if (s.ok()) s = WriteEntries(ti, &closed);
+      if (s.ok()) {
+        s = internal::Exec(wdb, "RELEASE bourse_caller");
+      } else {
+        internal::Exec(wdb, "ROLLBACK TO bourse_caller").IgnoreError();
+        internal::Exec(wdb, "RELEASE bourse_caller").IgnoreError();
+      }
+    }
+    if (!s.ok()) {
+      frontier = fr_before;
+      last_leaf_hex = last_before;
+      r->status = s;
+      if (sqlite3_get_autocommit(wdb)) {
+        // SQLite abandoned the whole transaction (I/O error, disk full...):
+        // nothing of this batch can commit.
+        st = core::Unavailable("ledger commit: the batch's transaction was aborted by: " +
+                               s.message());
+        break;
+      }
+      continue;
+    }
+    r->result.first_seq = ti.base_seq;
+    r->result.count = ti.pending.size();
+    any_entries = any_entries || !ti.pending.empty();
+  }
+  TreeHead new_head;
+  {
+    std::lock_guard<std::mutex> lock(head_mu);
+    new_head = head;
+  }
+  if (st.ok() && any_entries) {
+    new_head = SignTreeHead(frontier.size(), frontier.Root(), ts, *key);
+    sqlite3_stmt* s = ins_head.get();
+    Resetter rs(s);
+    sqlite3_bind_int64(s, 1, static_cast<int64_t>(new_head.size));
+    sqlite3_bind_int64(s, 2, new_head.ts);
+    sqlite3_bind_blob(s, 3, new_head.root.data(), 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, new_head.sig.data(), 64, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE) st = SqliteError(wdb, "ledger_heads insert");
+  }
+  if (st.ok()) st = internal::Exec(wdb, "COMMIT");
+  if (!st.ok()) {
+    if (!sqlite3_get_autocommit(wdb)) internal::Exec(wdb, "ROLLBACK").IgnoreError();
+    frontier = frontier0;
+    last_leaf_hex = last0;
+    fail_all(st.WithContext("ledger commit"));
+    return;
+  }
+  if (any_entries) {
+    last_ts = ts;
+    std::lock_guard<std::mutex> lock(head_mu);
+    head = new_head;
+  }
+  for (Request* r : batch) {
+    if (r->status.ok()) r->result.head = new_head;
+  }
+}
+
+// ---- Txn ----------------------------------------------------------------
+
+sqlite3* Txn::db() const { return impl_->store->wdb; }
+
+Result<sqlite3_stmt*> Txn::Prepare(std::string_view sql) {
+  auto& cache = impl_->store->cache;
+  std::string key(sql);
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    sqlite3_reset(it->second);
+    sqlite3_clear_bindings(it->second);
+    return it->second;
+  }
+  sqlite3_stmt* s = nullptr;
+  BOURSE_RETURN_IF_ERROR(internal::Prepare(impl_->store->wdb, sql, &s));
+  cache.emplace(std::move(key), s);
+  return s;
+}
+
+Status Txn::Exec(std::string_view sql) { return internal::Exec(impl_->store->wdb, sql); }
+
+Result<uint64_t> Txn::Append(std::string_view type, nlohmann::json body) {
+  BOURSE_RETURN_IF_ERROR(ValidateEntryType(type));
+  if (!body.is_object()) return core::InvalidArgument("entry.body: must be a JSON object");
+  std::string canon;
+  Status st = core::AppendCanonicalJson(body, &canon);
+  if (!st.ok()) return st.WithContext("entry.body");
+  uint64_t seq = impl_->base_seq + impl_->pending.size();
+  if (seq >= static_cast<uint64_t>(core::kMaxSafeInteger)) {
+    return core::ResourceExhausted("ledger: seq space exhausted");
+  }
+  impl_->pending.push_back({std::string(type), std::move(canon)});
+  return seq;
+}
+
+uint64_t Txn::next_seq() const { return impl_->base_seq + impl_->pending.size(); }
+int64_t Txn::now_millis() const { return impl_->ts; }
+
+// ---- Store --------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->clock = options.clock ? options.clock : &core::SystemClock::Get();
+  impl->key = options.signing_key;
+  bool exists = FileExists(path);
+  if (!exists && !options.create_if_missing) {
+    return core::NotFound("ledger store " + path + ": no such file");
+  }
+  if (!exists && !options.signing_key) {
+    return core::NotFound("ledger store " + path +
+                          ": no such file (creating needs the ledger key)");
+  }
+  impl->options = std::move(options);
+  BOURSE_RETURN_IF_ERROR(impl->Init(!exists));
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Result<CommitResult> Store::Commit(const std::function<Status(Txn&)>& fn) {
+  Impl& s = *impl_;
+  if (!s.key) return core::FailedPrecondition("ledger store " + s.path + ": opened read-only");
+  Impl::Request req;
+  req.fn = &fn;
+  std::unique_lock<std::mutex> lk(s.q_mu);
+  s.queue.push_back(&req);
+  while (!req.done) {
+    if (!s.leader_busy) {
+      s.leader_busy = true;
+      std::vector<Impl::Request*> batch;
+      while (!s.queue.empty() && batch.size() < static_cast<size_t>(s.options.max_batch_callers)) {
+        batch.push_back(s.queue.front());
+        s.queue.pop_front();
+      }
+      lk.unlock();
+      s.RunBatch(batch);
+      lk.lock();
+      for (Impl::Request* r : batch) r->done = true;
+      s.leader_busy = false;
+      s.q_cv.notify_all();
+    } else {
+      s.q_cv.wait(lk);
+    }
+  }
+  if (!req.status.ok()) return req.status;
+  return req.result;
+}
+
+Result<CommitResult> Store::Append(std::string_view type, nlohmann::json body) {
+  return Commit([&](Txn& txn) { return txn.Append(type, std::move(body)).status(); });
+}
+
+Result<CommitResult> Store::AppendBatch(std::vector<EntryInput> entries) {
+  return Commit([&](Txn& txn) -> Status {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto r = txn.Append(entries[i].type, std::move(entries[i].body));
+      if (!r.ok()) return r.status().WithContext("entries[" + std::to_string(i) + "]");
+    }
+    return Status::Ok();
+  });
+}
+
+TreeHead Store::Head() const {
+  std::lock_guard<std::mutex> lock(impl_->head_mu);
+  return impl_->head;
+}
+
+const core::PublicKey& Store::key() const { return *impl_->pub; }
+const std::string& Store::path() const { return impl_->path; }
+
+namespace {
+
+Status CheckRange(uint64_t from, uint64_t to, uint64_t size, const char* what) {
+  if (from > to || to > size) {
+    return core::InvalidArgument(std::string(what) + ": range [" + std::to_string(from) + ", " +
+                                 std::to_string(to) + ") is outside the tree of size " +
+                                 std::to_string(size));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Store::EntryTexts(uint64_t from, uint64_t to) const {
+  BOURSE_RETURN_IF_ERROR(CheckRange(from, to, Head().size, "entries"));
+  BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
+  std::vector<std::string> out;
+  Status st;
+  {
+    sqlite3_stmt* s = c->entries.get();
+    Resetter r(s);
+    sqlite3_bind_int64(s, 1, static_cast<int64_t>(from));
+    sqlite3_bind_int64(s, 2, static_cast<int64_t>(to));
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(internal::ColumnText(s, 1));
+    if (rc != SQLITE_DONE) st = SqliteError(c->db, "ledger_entries read");
+  }
+  impl_->ReleaseReader(std::move(c));
+  BOURSE_RETURN_IF_ERROR(st);
+  if (out.size() != to - from) return core::Internal("ledger_entries: entries missing in range");
+  return out;
+}
+
+Result<std::vector<Entry>> Store::Entries(uint64_t from, uint64_t to) const {
+  BOURSE_ASSIGN_OR_RETURN(auto texts, EntryTexts(from, to));
+  std::vector<Entry> out;
+  out.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto e = ParseEntry(texts[i]);
+    if (!e.ok()) return e.status().WithContext("entry " + std::to_string(from + i));
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+Result<std::vector<Hash>> Store::InclusionProof(uint64_t seq, uint64_t size) const {
+  uint64_t n = Head().size;
+  if (size > n) {
+    return core::InvalidArgument("inclusion proof: size " + std::to_string(size) +
+                                 " is above the tree size " + std::to_string(n));
+  }
+  BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
+  NodeReader reader(c->node.get());
+  auto p = ledger::InclusionPath(reader, seq, size);
+  impl_->ReleaseReader(std::move(c));
+  return p;
+}
+
+Result<std::vector<Hash>> Store::ConsistencyProof(uint64_t first, uint64_t second) const {
+  uint64_t n = Head().size;
+  if (second > n) {
+    return core::InvalidArgument("consistency proof: second " + std::to_string(second) +
+                                 " is above the tree size " + std::to_string(n));
+  }
+  BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
+  NodeReader reader(c->node.get());
+  auto p = ledger::ConsistencyPath(reader, first, second);
+  impl_->ReleaseReader(std::move(c));
+  return p;
+}
+
+Result<Hash> Store::RootAt(uint64_t size) const {
+  uint64_t n = Head().size;
+  if (size > n) {
+    return core::InvalidArgument("root: size " + std::to_string(size) + " is above the tree size " +
+                                 std::to_string(n));
+  }
+  BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
+  NodeReader reader(c->node.get());
+  auto r = ledger::RootAt(reader, size);
+  impl_->ReleaseReader(std::move(c));
+  return r;
+}
+
+Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size) const {
+  BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
+  std::vector<TreeHead> out;
+  Status st;
+  {
+    sqlite3_stmt* s = c->heads.get();
+    Resetter r(s);
+    sqlite3_bind_int64(s, 1, static_cast<int64_t>(std::min<uint64_t>(from_size, INT64_MAX)));
+    sqlite3_bind_int64(s, 2, static_cast<int64_t>(std::min<uint64_t>(to_size, INT64_MAX)));
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      auto h = HeadFromRow(s);
+      if (!h.ok()) {
+        st = h.status();
+        break;
+      }
+      out.push_back(*h);
+    }
+    if (st.ok() && rc != SQLITE_DONE && rc != SQLITE_ROW)
+      st = SqliteError(c->db, "ledger_heads read");
+  }
+  impl_->ReleaseReader(std::move(c));
+  BOURSE_RETURN_IF_ERROR(st);
+  return out;
+}
+
+Status Store::Read(const std::function<Status(sqlite3*)>& fn) const {
+  BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
+  Status st = internal::Exec(c->db, "BEGIN");
+  if (st.ok()) {
+    st = fn(c->db);
+    internal::Exec(c->db, "COMMIT").IgnoreError();
+  }
+  impl_->ReleaseReader(std::move(c));
+  return st;
+}
+
+}  // namespace bourse::ledger

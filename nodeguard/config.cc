@@ -1,0 +1,157 @@
+#include "nodeguard/config.h"
+
+#include <charconv>
+
+#include "nodeguard/internal/exec.h"
+
+namespace bourse::nodeguard {
+namespace {
+
+std::string_view TrimView(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+core::Result<GuardConfig> GuardConfig::Parse(std::string_view text) {
+  GuardConfig c;
+  size_t line_no = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = TrimView(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (line.empty() || line.front() == '#') continue;
+    std::string where = "config line " + std::to_string(line_no);
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos)
+      return core::InvalidArgument(where + ": expected key = value");
+    std::string key(TrimView(line.substr(0, eq)));
+    std::string value(TrimView(line.substr(eq + 1)));
+    auto num = [&](int64_t* out, int64_t min) -> core::Status {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || p != value.data() + value.size() || v < min) {
+        return core::InvalidArgument(where + ": " + key + ": \"" + value +
+                                     "\" is not an integer >= " + std::to_string(min));
+      }
+      *out = v;
+      return core::Status::Ok();
+    };
+    if (key == "node_id") {
+      c.node_id = value;
+    } else if (key == "node_key") {
+      c.node_key = value;
+    } else if (key == "trust_file") {
+      c.trust_file = value;
+    } else if (key == "broker_url") {
+      c.broker_url = value;
+    } else if (key == "state_dir") {
+      c.state_dir = value;
+    } else if (key == "spool_dir") {
+      c.spool_dir = value;
+    } else if (key == "status_socket") {
+      c.status_socket = value;
+    } else if (key == "cgroup_root") {
+      c.cgroup_root = value;
+    } else if (key == "cgroup_prefix") {
+      c.cgroup_prefix = value;
+    } else if (key == "cgroup_mode") {
+      if (value != "auto" && value != "v1" && value != "v2" && value != "dry-run") {
+        return core::InvalidArgument(where + ": cgroup_mode: \"" + value +
+                                     "\" is not auto, v1, v2 or dry-run");
+      }
+      c.cgroup_mode = value;
+    } else if (key == "interface") {
+      c.interface = value;
+    } else if (key == "netns") {
+      c.netns = value;
+    } else if (key == "link_kbps") {
+      BOURSE_RETURN_IF_ERROR(num(&c.link_kbps, 8));
+    } else if (key == "default_min_kbps") {
+      BOURSE_RETURN_IF_ERROR(num(&c.default_min_kbps, 8));
+    } else if (key == "disk_root") {
+      c.disk_root = value;
+    } else if (key == "reconcile_period_s") {
+      BOURSE_RETURN_IF_ERROR(num(&c.reconcile_period_s, 1));
+    } else if (key == "uid_base") {
+      BOURSE_RETURN_IF_ERROR(num(&c.uid_base, 1000));
+    } else if (key == "cpu_cap") {
+      if (value != "none" && value != "guaranteed") {
+        return core::InvalidArgument(where + ": cpu_cap: \"" + value +
+                                     "\" is not none or guaranteed");
+      }
+      c.cpu_cap = value;
+    } else if (key == "launch") {
+      if (value != "true" && value != "false") {
+        return core::InvalidArgument(where + ": launch: \"" + value + "\" is not true or false");
+      }
+      c.launch = value == "true";
+    } else {
+      return core::InvalidArgument(where + ": unknown key \"" + key + "\"");
+    }
+  }
+  if (c.node_id.empty()) return core::InvalidArgument("config: node_id is required");
+  if (c.trust_file.empty()) return core::InvalidArgument("config: trust_file is required");
+  if (c.state_dir.empty()) return core::InvalidArgument("config: state_dir is required");
+  if (!c.broker_url.empty() && c.node_key.empty()) {
+    return core::InvalidArgument("config: node_key is required when broker_url is set");
+  }
+  if (c.uid_base + 0x10000 > 0x7fffffff) {
+    return core::InvalidArgument("config: uid_base: leaves no room for 65536 sliver uids");
+  }
+  if (c.spool_dir.empty()) c.spool_dir = c.state_dir + "/spool";
+  if (c.status_socket.empty()) c.status_socket = c.state_dir + "/status.sock";
+  if (c.disk_root.empty()) c.disk_root = c.state_dir + "/disk";
+  if (c.default_min_kbps > c.link_kbps) {
+    return core::InvalidArgument("config: default_min_kbps exceeds link_kbps");
+  }
+  return c;
+}
+
+core::Result<GuardConfig> GuardConfig::Load(const std::string& path) {
+  auto t = internal::ReadFileText(path);
+  if (!t.ok()) return core::NotFound("config " + path + ": " + t.status().message());
+  auto c = Parse(*t);
+  if (!c.ok()) return c.status().WithContext(path);
+  return c;
+}
+
+core::Result<EnforcerOptions> GuardConfig::ToEnforcerOptions() const {
+  EnforcerOptions o;
+  if (cgroup_mode == "dry-run") {
+    o = DryRunOptions(state_dir + "/dry");
+    o.link.iface = interface;
+    o.link.link_kbps = link_kbps;
+    o.link.default_min_kbps = default_min_kbps;
+    o.run_dir = state_dir + "/run";
+    return o;
+  }
+  if (cgroup_mode == "auto") {
+    BOURSE_ASSIGN_OR_RETURN(o.cgroup, CgroupOptions::Detect(cgroup_root, cgroup_prefix));
+  } else if (cgroup_mode == "v1") {
+    o.cgroup.mode = CgroupMode::kV1;
+    o.cgroup.cpu_root = cgroup_root + "/cpu";
+    o.cgroup.cpuacct_root = cgroup_root + "/cpuacct";
+    o.cgroup.memory_root = cgroup_root + "/memory";
+    o.cgroup.prefix = cgroup_prefix;
+  } else {
+    o.cgroup.mode = CgroupMode::kV2;
+    o.cgroup.cpu_root = o.cgroup.cpuacct_root = o.cgroup.memory_root = cgroup_root;
+    o.cgroup.prefix = cgroup_prefix;
+  }
+  o.link.iface = interface;
+  o.link.netns = netns;
+  o.link.link_kbps = link_kbps;
+  o.link.default_min_kbps = default_min_kbps;
+  o.disk_root = disk_root == "none" ? "" : disk_root;
+  o.run_dir = state_dir + "/run";
+  o.launch = launch;
+  o.netns = netns;
+  return o;
+}
+
+}  // namespace bourse::nodeguard

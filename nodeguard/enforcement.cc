@@ -1,0 +1,996 @@
+#include "nodeguard/enforcement.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "nodeguard/internal/exec.h"
+
+namespace bourse::nodeguard {
+namespace {
+
+using core::Result;
+using core::Status;
+using internal::ReadFileText;
+using internal::RunCommand;
+using internal::WriteFileText;
+
+constexpr int64_t kMiB = 1024 * 1024;
+constexpr int64_t kCfsPeriodUs = 100000;
+constexpr uint32_t kDefaultMinor = 0xfffe;
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+std::string Errno(const std::string& what) { return what + ": " + strerror(errno); }
+
+bool Exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+Status MkdirP(const std::string& path, mode_t mode = 0755) {
+  std::string cur;
+  std::stringstream ss(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') cur = "";
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    if (!cur.empty() && mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return core::Internal(Errno("mkdir " + cur));
+    }
+    pos = next + 1;
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> ListDirs(const std::string& path) {
+  std::vector<std::string> out;
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_type != DT_DIR) continue;
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Removes a directory tree that holds only plain files (dry-run cgroups).
+void RemoveTree(const std::string& path) {
+  DIR* d = opendir(path.c_str());
+  if (d != nullptr) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      std::string p = path + "/" + n;
+      if (e->d_type == DT_DIR) {
+        RemoveTree(p);
+      } else {
+        unlink(p.c_str());
+      }
+    }
+    closedir(d);
+  }
+  rmdir(path.c_str());
+}
+
+bool ValidName(const std::string& n) {
+  if (n.empty() || n.size() > 64 || n == "." || n == "..") return false;
+  for (char c : n) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- cgroups
+class Cgroups {
+ public:
+  explicit Cgroups(CgroupOptions o) : o_(std::move(o)) {}
+
+  Status Init() {
+    for (const std::string& r : Roots()) BOURSE_RETURN_IF_ERROR(MkdirP(r + "/" + o_.prefix));
+    if (o_.mode == CgroupMode::kV2) {
+      // Controllers must be enabled down to our subtree.
+      BOURSE_RETURN_IF_ERROR(EnableControllers(o_.cpu_root));
+      BOURSE_RETURN_IF_ERROR(EnableControllers(o_.cpu_root + "/" + o_.prefix));
+    }
+    return Status::Ok();
+  }
+
+  std::string Dir(const std::string& root, const std::string& name) const {
+    return root + "/" + o_.prefix + "/" + name;
+  }
+  std::vector<std::string> Roots() const {
+    std::vector<std::string> r{o_.cpu_root};
+    if (o_.mode == CgroupMode::kV1) {
+      if (o_.cpuacct_root != o_.cpu_root) r.push_back(o_.cpuacct_root);
+      r.push_back(o_.memory_root);
+    }
+    return r;
+  }
+
+  // Writes each setting whose current value differs. Sets *existed when the
+  // cgroup was already there, *changed when a value was written.
+  Status Ensure(const SliverSpec& s, bool* existed, bool* changed) {
+    *existed = Exists(Dir(o_.cpu_root, s.name));
+    fresh_ = !*existed;
+    *changed = false;
+    for (const std::string& r : Roots()) {
+      std::string d = Dir(r, s.name);
+      if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST)
+        return core::Internal(Errno("mkdir " + d));
+    }
+    int64_t shares = CpuSharesFor(s.res.cpu_mcores);
+    std::string quota = s.cpu_cap_mcores > 0
+                            ? std::to_string(s.cpu_cap_mcores * kCfsPeriodUs / 1000)
+                            : std::string("-1");
+    int64_t mem = s.res.mem_mib * kMiB;
+    std::string cpu = Dir(o_.cpu_root, s.name);
+    if (o_.mode == CgroupMode::kV1) {
+      std::string mdir = Dir(o_.memory_root, s.name);
+      BOURSE_RETURN_IF_ERROR(Set(cpu + "/cpu.shares", std::to_string(shares), changed));
+      BOURSE_RETURN_IF_ERROR(
+          Set(cpu + "/cpu.cfs_period_us", std::to_string(kCfsPeriodUs), changed));
+      BOURSE_RETURN_IF_ERROR(Set(cpu + "/cpu.cfs_quota_us", quota, changed));
+      BOURSE_RETURN_IF_ERROR(
+          Set(mdir + "/memory.limit_in_bytes", mem > 0 ? std::to_string(mem) : "-1", changed));
+    } else {
+      std::string max =
+          (s.cpu_cap_mcores > 0 ? quota : std::string("max")) + " " + std::to_string(kCfsPeriodUs);
+      BOURSE_RETURN_IF_ERROR(
+          Set(cpu + "/cpu.weight", std::to_string(CpuWeightFromShares(shares)), changed));
+      BOURSE_RETURN_IF_ERROR(Set(cpu + "/cpu.max", max, changed));
+      BOURSE_RETURN_IF_ERROR(
+          Set(cpu + "/memory.max", mem > 0 ? std::to_string(mem) : "max", changed));
+    }
+    return Status::Ok();
+  }
+
+  std::vector<std::string> List() const { return ListDirs(o_.cpu_root + "/" + o_.prefix); }
+
+  std::vector<std::string> ProcsFiles(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const std::string& r : Roots()) out.push_back(Dir(r, name) + "/cgroup.procs");
+    return out;
+  }
+
+  std::vector<int> Pids(const std::string& name) const {
+    std::vector<int> pids;
+    auto t = ReadFileText(Dir(o_.cpu_root, name) + "/cgroup.procs");
+    if (!t.ok()) return pids;
+    std::istringstream in(*t);
+    int p;
+    while (in >> p) pids.push_back(p);
+    return pids;
+  }
+
+  // Kills every process of the sliver, then removes its cgroups.
+  Status Remove(const std::string& name) {
+    if (!o_.dry_run) {
+      for (int i = 0; i < 400; ++i) {
+        std::vector<int> pids = Pids(name);
+        if (pids.empty()) break;
+        for (int p : pids) kill(p, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    Status st;
+    for (const std::string& r : Roots()) {
+      std::string d = Dir(r, name);
+      if (o_.dry_run) {
+        RemoveTree(d);
+        continue;
+      }
+      int tries = 0;
+      while (rmdir(d.c_str()) != 0 && errno != ENOENT) {
+        if (errno != EBUSY || ++tries > 400) {
+          st = core::Internal(Errno("rmdir " + d));
+          break;
+        }
+        for (int p : Pids(name)) kill(p, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    return st;
+  }
+
+  int64_t CpuUsec(const std::string& name) const {
+    if (o_.mode == CgroupMode::kV1) {
+      auto t = ReadFileText(Dir(o_.cpuacct_root, name) + "/cpuacct.usage");
+      if (!t.ok()) return 0;
+      return std::strtoll(t->c_str(), nullptr, 10) / 1000;
+    }
+    auto t = ReadFileText(Dir(o_.cpu_root, name) + "/cpu.stat");
+    if (!t.ok()) return 0;
+    size_t p = t->find("usage_usec ");
+    return p == std::string::npos ? 0 : std::strtoll(t->c_str() + p + 11, nullptr, 10);
+  }
+
+  const CgroupOptions& options() const { return o_; }
+
+ private:
+  Status EnableControllers(const std::string& dir) {
+    std::string f = dir + "/cgroup.subtree_control";
+    auto cur = ReadFileText(f);
+    if (cur.ok() && cur->find("cpu") != std::string::npos &&
+        cur->find("memory") != std::string::npos) {
+      return Status::Ok();
+    }
+    if (o_.dry_run) return WriteFileText(f, "cpu memory\n");
+    return WriteFileText(f, "+cpu +memory");
+  }
+
+  // Same value? v1 reads unlimited as a huge number.
+  static bool Same(const std::string& cur, const std::string& want) {
+    if (cur == want) return true;
+    if (want == "-1") {
+      long long v = std::strtoll(cur.c_str(), nullptr, 10);
+      return v >= (1LL << 62) || v == -1;
+    }
+    return false;
+  }
+
+  Status Set(const std::string& path, const std::string& value, bool* changed) {
+    if (fresh_ && !o_.dry_run) {
+      // A cgroup we just made holds the kernel defaults: write only what differs.
+      static const char* kDefaults[][2] = {
+          {"/cpu.cfs_period_us", "100000"}, {"/cpu.cfs_quota_us", "-1"},
+          {"/memory.limit_in_bytes", "-1"}, {"/cpu.max", "max 100000"},
+          {"/memory.max", "max"},           {"/cpu.weight", "100"}};
+      for (const auto& d : kDefaults) {
+        size_t n = strlen(d[0]);
+        if (path.size() >= n && path.compare(path.size() - n, n, d[0]) == 0 && value == d[1]) {
+          return Status::Ok();
+        }
+      }
+      *changed = true;
+      return WriteFileText(path, value);
+    }
+    auto cur = ReadFileText(path);
+    if (cur.ok() && Same(Trim(*cur), value)) return Status::Ok();
+    *changed = true;
+    return WriteFileText(path, o_.dry_run ? value + "\n" : value);
+  }
+
+  CgroupOptions o_;
+  bool fresh_ = false;  // the cgroup being ensured was just created
+};
+
+// ---------------------------------------------------------------- link
+struct LinkClass {
+  uint32_t minor = 0;
+  uint32_t uid = 0;
+  int64_t rate_kbps = 0;
+  int64_t ceil_kbps = 0;
+  friend bool operator==(const LinkClass&, const LinkClass&) = default;
+};
+
+std::string Hex(uint32_t v) {
+  char b[16];
+  snprintf(b, sizeof b, "%x", v);
+  return b;
+}
+
+// "8Mbit" / "8001Kbit" / "1.5Gbit" -> kbit.
+int64_t ParseRateKbit(const std::string& t) {
+  size_t i = 0;
+  while (i < t.size() && (isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+  double v = std::strtod(t.substr(0, i).c_str(), nullptr);
+  std::string u = t.substr(i);
+  double mult = 0.001;
+  if (u == "Kbit") mult = 1;
+  if (u == "Mbit") mult = 1000;
+  if (u == "Gbit") mult = 1000000;
+  if (u == "Tbit") mult = 1000000000;
+  return static_cast<int64_t>(v * mult + 0.5);
+}
+
+class Link {
+ public:
+  explicit Link(LinkOptions o) : o_(std::move(o)) {
+    int64_t link_bps = o_.link_kbps * 125;
+    r2q_ = std::max<int64_t>(1, (link_bps + 199999) / 200000);
+  }
+  bool enabled() const { return !o_.iface.empty(); }
+  bool dry() const { return !o_.dry_run_dir.empty(); }
+
+  int64_t Quantum(int64_t rate_kbps) const {
+    return std::clamp<int64_t>(rate_kbps * 125 / r2q_, 1600, 200000);
+  }
+
+  // Bucket depth: 20 ms at the rate, but at least one 64 KiB GSO packet plus
+  // headers, so segmentation offload does not starve a class below its rate.
+  static int64_t Burst(int64_t kbps) { return std::max<int64_t>(kbps * 125 / 50, 70000); }
+
+  Result<std::string> Run(std::vector<std::string> argv, const std::string& in = "") {
+    if (!o_.netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", o_.netns});
+    return RunCommand(argv, in);
+  }
+
+  // Observed classes (minor -> class) and uid map; false when there is no
+  // HTB root yet.
+  Status Observe(bool* has_root, std::map<uint32_t, LinkClass>* classes,
+                 std::map<uint32_t, uint32_t>* uidmap, bool* has_table) {
+    classes->clear();
+    uidmap->clear();
+    if (dry()) {
+      *has_root = Exists(o_.dry_run_dir + "/classes");
+      *has_table = *has_root;
+      auto t = ReadFileText(o_.dry_run_dir + "/classes");
+      if (t.ok()) {
+        std::istringstream in(*t);
+        LinkClass c;
+        while (in >> c.minor >> c.uid >> c.rate_kbps >> c.ceil_kbps) {
+          (*classes)[c.minor] = c;
+          if (c.minor != 1 && c.minor != kDefaultMinor) (*uidmap)[c.uid] = c.minor;
+        }
+      }
+      return Status::Ok();
+    }
+    BOURSE_ASSIGN_OR_RETURN(std::string q, Run({"tc", "qdisc", "show", "dev", o_.iface}));
+    *has_root = q.find("qdisc htb 1: root") != std::string::npos;
+    if (*has_root) {
+      BOURSE_ASSIGN_OR_RETURN(std::string cl, Run({"tc", "class", "show", "dev", o_.iface}));
+      std::istringstream in(cl);
+      std::string line;
+      while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::vector<std::string> tok;
+        std::string w;
+        while (ls >> w) tok.push_back(w);
+        if (tok.size() < 3 || tok[0] != "class" || tok[1] != "htb") continue;
+        size_t colon = tok[2].find(':');
+        if (colon == std::string::npos || tok[2].substr(0, colon) != "1") continue;
+        LinkClass c;
+        c.minor = static_cast<uint32_t>(std::strtoul(tok[2].c_str() + colon + 1, nullptr, 16));
+        for (size_t i = 3; i + 1 < tok.size(); ++i) {
+          if (tok[i] == "rate") c.rate_kbps = ParseRateKbit(tok[i + 1]);
+          if (tok[i] == "ceil") c.ceil_kbps = ParseRateKbit(tok[i + 1]);
+        }
+        (*classes)[c.minor] = c;
+      }
+    }
+    auto m = Run({"nft", "list", "map", "inet", "bourse_guard", "uid_class"});
+    *has_table = m.ok();
+    if (m.ok()) {
+      size_t p = m->find("elements = {");
+      if (p != std::string::npos) {
+        size_t e = m->find('}', p);
+        std::string body = m->substr(p + 12, e - p - 12);
+        for (char& ch : body) {
+          if (ch == ',' || ch == '\n' || ch == '\t') ch = ' ';
+        }
+        std::istringstream in(body);
+        std::string uid, colon, cls;
+        while (in >> uid >> colon >> cls) {
+          size_t c = cls.find(':');
+          if (c == std::string::npos) continue;
+          (*uidmap)[static_cast<uint32_t>(std::strtoul(uid.c_str(), nullptr, 10))] =
+              static_cast<uint32_t>(std::strtoul(cls.c_str() + c + 1, nullptr, 16));
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Makes the HTB tree and the uid map equal to `want`; one tc -batch and at
+  // most one nft transaction. *changed when anything was written.
+  Status Sync(const std::vector<LinkClass>& want, bool* changed) {
+    *changed = false;
+    if (!enabled()) return Status::Ok();
+    bool has_root = false, has_table = false;
+    std::map<uint32_t, LinkClass> have;
+    std::map<uint32_t, uint32_t> have_uids;
+    BOURSE_RETURN_IF_ERROR(Observe(&has_root, &have, &have_uids, &has_table));
+    std::string dev = " dev " + o_.iface;
+    std::string batch;
+    if (!has_root) {
+      batch += "qdisc replace" + dev + " root handle 1: htb default " + Hex(kDefaultMinor) +
+               " r2q " + std::to_string(r2q_) + "\n";
+      have.clear();
+    }
+    auto root_ok = [&](uint32_t minor, int64_t rate, int64_t ceil) {
+      auto it = have.find(minor);
+      return it != have.end() && it->second.rate_kbps == rate && it->second.ceil_kbps == ceil;
+    };
+    if (!root_ok(1, o_.link_kbps, o_.link_kbps)) {
+      batch += "class replace" + dev + " parent 1: classid 1:1 htb rate " +
+               std::to_string(o_.link_kbps) + "kbit ceil " + std::to_string(o_.link_kbps) +
+               "kbit burst " + std::to_string(Burst(o_.link_kbps)) + "b cburst " +
+               std::to_string(Burst(o_.link_kbps)) + "b\n";
+    }
+    if (!root_ok(kDefaultMinor, o_.default_min_kbps, o_.link_kbps)) {
+      batch += "class replace" + dev + " parent 1:1 classid 1:" + Hex(kDefaultMinor) +
+               " htb rate " + std::to_string(o_.default_min_kbps) + "kbit ceil " +
+               std::to_string(o_.link_kbps) + "kbit quantum " +
+               std::to_string(Quantum(o_.default_min_kbps)) + " burst " +
+               std::to_string(Burst(o_.default_min_kbps)) + "b cburst " +
+               std::to_string(Burst(o_.link_kbps)) + "b\n";
+    }
+    std::set<uint32_t> wanted;
+    std::map<uint32_t, uint32_t> want_uids;
+    for (const LinkClass& c : want) {
+      wanted.insert(c.minor);
+      want_uids[c.uid] = c.minor;
+      if (root_ok(c.minor, c.rate_kbps, c.ceil_kbps)) continue;
+      batch += "class replace" + dev + " parent 1:1 classid 1:" + Hex(c.minor) + " htb rate " +
+               std::to_string(c.rate_kbps) + "kbit ceil " + std::to_string(c.ceil_kbps) +
+               "kbit quantum " + std::to_string(Quantum(c.rate_kbps)) + " burst " +
+               std::to_string(Burst(c.rate_kbps)) + "b cburst " +
+               std::to_string(Burst(c.ceil_kbps)) + "b\n";
+    }
+    for (const auto& [minor, c] : have) {
+      if (minor == 1 || minor == kDefaultMinor || wanted.count(minor)) continue;
+      batch += "class del" + dev + " classid 1:" + Hex(minor) + "\n";
+    }
+    std::string nft;
+    if (!has_table) {
+      nft +=
+          "add table inet bourse_guard\ndelete table inet bourse_guard\n"
+          "table inet bourse_guard {\n  map uid_class { type uid : classid; }\n"
+          "  chain out { type filter hook output priority 0; policy accept; oifname \"" +
+          o_.iface + "\" meta priority set meta skuid map @uid_class; }\n}\n";
+      have_uids.clear();
+    }
+    if (want_uids != have_uids) {
+      nft += "flush map inet bourse_guard uid_class\n";
+      if (!want_uids.empty()) {
+        nft += "add element inet bourse_guard uid_class { ";
+        bool first = true;
+        for (const auto& [uid, minor] : want_uids) {
+          if (!first) nft += ", ";
+          first = false;
+          nft += std::to_string(uid) + " : 1:" + Hex(minor);
+        }
+        nft += " }\n";
+      }
+    }
+    if (batch.empty() && nft.empty()) return Status::Ok();
+    *changed = true;
+    if (dry()) {
+      BOURSE_RETURN_IF_ERROR(MkdirP(o_.dry_run_dir));
+      std::string log;
+      auto prev = ReadFileText(o_.dry_run_dir + "/commands.log");
+      if (prev.ok()) log = *prev;
+      log += "# tc -batch\n" + batch + "# nft -f\n" + nft;
+      BOURSE_RETURN_IF_ERROR(WriteFileText(o_.dry_run_dir + "/commands.log", log));
+      std::string st = "1 0 " + std::to_string(o_.link_kbps) + " " + std::to_string(o_.link_kbps) +
+                       "\n" + std::to_string(kDefaultMinor) + " 0 " +
+                       std::to_string(o_.default_min_kbps) + " " + std::to_string(o_.link_kbps) +
+                       "\n";
+      for (const LinkClass& c : want) {
+        st += std::to_string(c.minor) + " " + std::to_string(c.uid) + " " +
+              std::to_string(c.rate_kbps) + " " + std::to_string(c.ceil_kbps) + "\n";
+      }
+      return WriteFileText(o_.dry_run_dir + "/classes", st);
+    }
+    if (!batch.empty()) {
+      auto r = Run({"tc", "-batch", "-"}, batch);
+      if (!r.ok()) return r.status().WithContext("tc -batch on " + o_.iface);
+    }
+    if (!nft.empty()) {
+      auto r = Run({"nft", "-f", "-"}, nft);
+      if (!r.ok()) return r.status().WithContext("nft");
+    }
+    return Status::Ok();
+  }
+
+  // Bytes sent per class minor.
+  std::map<uint32_t, int64_t> ClassBytes() {
+    std::map<uint32_t, int64_t> out;
+    if (!enabled() || dry()) return out;
+    auto t = Run({"tc", "-s", "class", "show", "dev", o_.iface});
+    if (!t.ok()) return out;
+    std::istringstream in(*t);
+    std::string line;
+    uint32_t cur = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind("class htb 1:", 0) == 0) {
+        cur = static_cast<uint32_t>(std::strtoul(line.c_str() + 12, nullptr, 16));
+      } else {
+        size_t p = line.find("Sent ");
+        if (p != std::string::npos) out[cur] = std::strtoll(line.c_str() + p + 5, nullptr, 10);
+      }
+    }
+    return out;
+  }
+
+  Status TearDown() {
+    if (!enabled()) return Status::Ok();
+    if (dry()) {
+      unlink((o_.dry_run_dir + "/classes").c_str());
+      return Status::Ok();
+    }
+    Run({"tc", "qdisc", "del", "dev", o_.iface, "root"}).status().IgnoreError();
+    Run({"nft", "delete", "table", "inet", "bourse_guard"}).status().IgnoreError();
+    return Status::Ok();
+  }
+
+ private:
+  LinkOptions o_;
+  int64_t r2q_;
+};
+
+// ---------------------------------------------------------------- disk
+std::set<std::string> MountPoints() {
+  std::set<std::string> out;
+  auto t = ReadFileText("/proc/self/mountinfo");
+  if (!t.ok()) return out;
+  std::istringstream in(*t);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string a, b, c, d, mp;
+    ls >> a >> b >> c >> d >> mp;
+    out.insert(mp);
+  }
+  return out;
+}
+
+class Disk {
+ public:
+  Disk(std::string root, bool dry) : root_(std::move(root)), dry_(dry) {}
+  Status Init() {
+    if (root_.empty()) return Status::Ok();
+    BOURSE_RETURN_IF_ERROR(MkdirP(root_, 0755));
+    BOURSE_RETURN_IF_ERROR(MkdirP(root_ + "/images", 0700));
+    return MkdirP(root_ + "/slivers", 0755);
+  }
+  bool enabled() const { return !root_.empty(); }
+  std::string Path(const std::string& name) const { return root_ + "/slivers/" + name; }
+  std::string Image(const std::string& name) const { return root_ + "/images/" + name + ".img"; }
+
+  Status Ensure(const SliverSpec& s, bool* changed) {
+    if (!enabled()) return Status::Ok();
+    std::string mp = Path(s.name);
+    bool had_dir = Exists(mp);
+    if (!had_dir && mkdir(mp.c_str(), 0755) != 0 && errno != EEXIST) {
+      return core::Internal(Errno("mkdir " + mp));
+    }
+    if (s.res.disk_mib <= 0) {
+      // Nothing bought: a read-only empty directory.
+      if (!had_dir) {
+        chmod(mp.c_str(), 0555);
+        *changed = true;
+      }
+      return Status::Ok();
+    }
+    if (dry_) {
+      std::string sz = std::to_string(s.res.disk_mib);
+      auto cur = ReadFileText(Image(s.name));
+      if (!cur.ok() || *cur != sz) {
+        *changed = true;
+        BOURSE_RETURN_IF_ERROR(WriteFileText(Image(s.name), sz));
+        // Best effort: the dry run must work without privileges.
+        if (chown(mp.c_str(), s.uid, s.uid) != 0 && errno != EPERM) {
+          return core::Internal(Errno("chown " + mp));
+        }
+      }
+      return Status::Ok();
+    }
+    if (mounts_.empty() || !mounts_valid_) {
+      mounts_ = MountPoints();
+      mounts_valid_ = true;
+    }
+    if (mounts_.count(mp)) return Status::Ok();
+    *changed = true;
+    std::string img = Image(s.name);
+    if (!Exists(img)) {
+      int fd = open(img.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) return core::Internal(Errno("create " + img));
+      int rc = ftruncate(fd, s.res.disk_mib * kMiB);
+      close(fd);
+      if (rc != 0) return core::Internal(Errno("truncate " + img));
+      std::string owner = std::to_string(s.uid) + ":" + std::to_string(s.uid);
+      auto r = RunCommand({"mkfs.ext4", "-q", "-F", "-m", "0", "-E",
+                           "root_owner=" + owner + ",lazy_itable_init=1,nodiscard", img});
+      if (!r.ok()) {
+        unlink(img.c_str());
+        return r.status();
+      }
+    }
+    auto r = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, mp});
+    if (!r.ok()) return r.status();
+    mounts_.insert(mp);
+    return Status::Ok();
+  }
+
+  Status Remove(const std::string& name) {
+    if (!enabled()) return Status::Ok();
+    std::string mp = Path(name);
+    if (!dry_ && MountPoints().count(mp)) {
+      int tries = 0;
+      while (umount2(mp.c_str(), 0) != 0) {
+        if (errno != EBUSY || ++tries > 100) {
+          umount2(mp.c_str(), MNT_DETACH);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      mounts_.erase(mp);
+    }
+    if (rmdir(mp.c_str()) != 0 && errno != ENOENT) {
+      if (dry_) {
+        RemoveTree(mp);
+      } else {
+        return core::Internal(Errno("rmdir " + mp));
+      }
+    }
+    unlink(Image(name).c_str());
+    return Status::Ok();
+  }
+
+  std::vector<std::string> List() const {
+    return enabled() ? ListDirs(root_ + "/slivers") : std::vector<std::string>{};
+  }
+
+  int64_t UsedMib(const std::string& name) const {
+    if (!enabled()) return 0;
+    struct statvfs v;
+    if (dry_ || statvfs(Path(name).c_str(), &v) != 0) return 0;
+    int64_t used = static_cast<int64_t>(v.f_blocks - v.f_bfree) * static_cast<int64_t>(v.f_frsize);
+    return (used + kMiB / 2) / kMiB;
+  }
+
+  void InvalidateMounts() { mounts_valid_ = false; }
+
+ private:
+  std::string root_;
+  bool dry_;
+  std::set<std::string> mounts_;
+  bool mounts_valid_ = false;
+};
+
+// ---------------------------------------------------------------- enforcer
+class EnforcerImpl final : public Enforcer {
+ public:
+  explicit EnforcerImpl(const EnforcerOptions& o)
+      : o_(o), cg_(o.cgroup), link_(o.link), disk_(o.disk_root, o.disk_dry_run) {}
+
+  Status Init() {
+    BOURSE_RETURN_IF_ERROR(cg_.Init());
+    BOURSE_RETURN_IF_ERROR(disk_.Init());
+    if (!o_.run_dir.empty()) BOURSE_RETURN_IF_ERROR(MkdirP(o_.run_dir, 0755));
+    return Status::Ok();
+  }
+
+  Result<ReconcileStats> Reconcile(const std::vector<SliverSpec>& desired,
+                                   bool verify_kernel) override {
+    std::set<std::string> names;
+    std::set<uint32_t> uids, minors;
+    for (const SliverSpec& s : desired) {
+      Status v = ValidateSliverSpec(s);
+      if (!v.ok()) return v;
+      if (!names.insert(s.name).second) return core::InvalidArgument("duplicate sliver " + s.name);
+      if (!uids.insert(s.uid).second) {
+        return core::InvalidArgument("sliver " + s.name + ": uid " + std::to_string(s.uid) +
+                                     " used twice");
+      }
+      if (!minors.insert(s.class_minor).second) {
+        return core::InvalidArgument("sliver " + s.name + ": class_minor used twice");
+      }
+    }
+    ReconcileStats st;
+    Status first;
+    auto note = [&](const Status& s) {
+      if (!s.ok() && first.ok()) first = s;
+    };
+    BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> present_list, ListPresent());
+    std::set<std::string> present(present_list.begin(), present_list.end());
+    disk_.InvalidateMounts();
+    std::vector<LinkClass> classes;
+    for (const SliverSpec& s : desired) {
+      classes.push_back({s.class_minor, s.uid, s.res.net_min_kbps, s.res.net_max_kbps});
+      auto it = applied_.find(s.name);
+      if (!verify_kernel && it != applied_.end() && it->second == s && present.count(s.name)) {
+        ++st.unchanged;
+        continue;
+      }
+      bool existed = false, changed = false;
+      Status a = cg_.Ensure(s, &existed, &changed);
+      if (a.ok()) a = disk_.Ensure(s, &changed);
+      if (!a.ok()) {
+        note(a.WithContext("sliver " + s.name));
+        applied_.erase(s.name);
+        continue;
+      }
+      if (!existed) {
+        ++st.created;
+      } else if (changed) {
+        ++st.updated;
+      } else {
+        ++st.unchanged;
+      }
+      if (o_.launch && !s.boot_script.empty() && !o_.run_dir.empty() && !Exists(Marker(s.name))) {
+        Status l = Launch(s);
+        if (l.ok()) {
+          ++st.launched;
+        } else {
+          note(l.WithContext("boot script of " + s.name));
+        }
+      }
+      applied_[s.name] = s;
+    }
+    bool link_changed = false;
+    if (verify_kernel || classes != applied_link_) {
+      Status l = link_.Sync(classes, &link_changed);
+      if (l.ok()) {
+        applied_link_ = classes;
+      } else {
+        applied_link_.clear();
+        note(l);
+      }
+    }
+    st.link_changed = link_changed;
+    for (const std::string& n : present) {
+      if (names.count(n)) continue;
+      note(Remove(n));
+      ++st.removed;
+    }
+    if (!first.ok()) return first;
+    return st;
+  }
+
+  Result<std::vector<std::string>> ListPresent() override {
+    std::set<std::string> all;
+    for (const auto& n : cg_.List()) all.insert(n);
+    for (const auto& n : disk_.List()) all.insert(n);
+    if (!o_.run_dir.empty()) {
+      DIR* d = opendir(o_.run_dir.c_str());
+      if (d != nullptr) {
+        while (dirent* e = readdir(d)) {
+          std::string f = e->d_name;
+          const std::string suf = ".booted";
+          if (f.size() > suf.size() && f.compare(f.size() - suf.size(), suf.size(), suf) == 0) {
+            all.insert(f.substr(0, f.size() - suf.size()));
+          }
+        }
+        closedir(d);
+      }
+    }
+    return std::vector<std::string>(all.begin(), all.end());
+  }
+
+  std::map<std::string, SliverUsage> Usage() override {
+    std::map<std::string, SliverUsage> out;
+    std::map<uint32_t, int64_t> bytes = link_.ClassBytes();
+    auto present = ListPresent();
+    if (!present.ok()) return out;
+    for (const std::string& n : *present) {
+      SliverUsage u;
+      u.cpu_usec = cg_.CpuUsec(n);
+      u.disk_used_mib = disk_.UsedMib(n);
+      auto it = applied_.find(n);
+      if (it != applied_.end()) {
+        auto b = bytes.find(it->second.class_minor);
+        if (b != bytes.end()) u.net_tx_bytes = b->second;
+      }
+      out[n] = u;
+    }
+    return out;
+  }
+
+  std::string SliverDir(const std::string& name) const override { return disk_.Path(name); }
+  std::vector<int> Pids(const std::string& name) override { return cg_.Pids(name); }
+
+  Status TearDownAll() override {
+    Status first;
+    auto present = ListPresent();
+    if (present.ok()) {
+      for (const auto& n : *present) {
+        Status s = Remove(n);
+        if (!s.ok() && first.ok()) first = s;
+      }
+    }
+    Status l = link_.TearDown();
+    applied_link_.clear();
+    if (!l.ok() && first.ok()) first = l;
+    for (const std::string& r : cg_.Roots()) rmdir((r + "/" + o_.cgroup.prefix).c_str());
+    return first;
+  }
+
+ private:
+  std::string Marker(const std::string& n) const { return o_.run_dir + "/" + n + ".booted"; }
+
+  Status Remove(const std::string& name) {
+    Status a = cg_.Remove(name);
+    Status b = disk_.Remove(name);
+    if (!o_.run_dir.empty()) {
+      unlink(Marker(name).c_str());
+      unlink((o_.run_dir + "/" + name + ".boot").c_str());
+      unlink((o_.run_dir + "/" + name + ".log").c_str());
+    }
+    applied_.erase(name);
+    return a.ok() ? b : a;
+  }
+
+  // Starts the boot script detached (double fork), as the sliver's uid,
+  // inside its cgroups, in its directory.
+  Status Launch(const SliverSpec& s) {
+    std::string script = o_.run_dir + "/" + s.name + ".boot";
+    BOURSE_RETURN_IF_ERROR(WriteFileText(script, s.boot_script));
+    chmod(script.c_str(), 0644);
+    std::string log = o_.run_dir + "/" + s.name + ".log";
+    std::string dir = disk_.enabled() ? disk_.Path(s.name) : std::string("/");
+    std::vector<std::string> procs =
+        o_.cgroup.dry_run ? std::vector<std::string>{} : cg_.ProcsFiles(s.name);
+    std::string netns = o_.netns.empty() ? "" : "/run/netns/" + o_.netns;
+    std::string home = "HOME=" + dir, sl = "BOURSE_SLIVER=" + s.name;
+    const char* env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home.c_str(), sl.c_str(), nullptr};
+    const char* argv[] = {"sh", script.c_str(), nullptr};
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) return core::Internal(Errno("pipe"));
+    pid_t pid = fork();
+    if (pid < 0) {
+      close(pfd[0]);
+      close(pfd[1]);
+      return core::Internal(Errno("fork"));
+    }
+    if (pid == 0) {
+      close(pfd[0]);
+      if (fork() != 0) _exit(0);
+      auto fail = [&](int step) {
+        int e[2] = {step, errno};
+        ssize_t w = write(pfd[1], e, sizeof e);
+        (void)w;
+        _exit(126);
+      };
+      setsid();
+      for (const std::string& p : procs) {
+        int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1) fail(1);
+        close(fd);
+      }
+      if (!netns.empty()) {
+        int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) fail(2);
+        close(fd);
+      }
+      int lfd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (lfd < 0 || nfd < 0) fail(3);
+      dup2(nfd, 0);
+      dup2(lfd, 1);
+      dup2(lfd, 2);
+      if (setgroups(0, nullptr) != 0 || setgid(s.uid) != 0 || setuid(s.uid) != 0) fail(4);
+      if (chdir(dir.c_str()) != 0) fail(5);
+      execve("/bin/sh", const_cast<char* const*>(argv), const_cast<char* const*>(env));
+      fail(6);
+    }
+    close(pfd[1]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int e[2] = {0, 0};
+    ssize_t r;
+    do {
+      r = read(pfd[0], e, sizeof e);
+    } while (r < 0 && errno == EINTR);
+    close(pfd[0]);
+    if (r == static_cast<ssize_t>(sizeof e)) {
+      static const char* kStep[] = {
+          "", "join cgroup", "enter netns", "open log", "drop privileges", "chdir", "exec /bin/sh"};
+      return core::Internal(std::string(kStep[e[0]]) + ": " + strerror(e[1]));
+    }
+    return WriteFileText(Marker(s.name), std::to_string(s.uid) + "\n");
+  }
+
+  EnforcerOptions o_;
+  Cgroups cg_;
+  Link link_;
+  Disk disk_;
+  std::map<std::string, SliverSpec> applied_;
+  std::vector<LinkClass> applied_link_;
+};
+
+}  // namespace
+
+Status ValidateSliverSpec(const SliverSpec& s) {
+  if (!ValidName(s.name)) {
+    return core::InvalidArgument("sliver.name: \"" + s.name +
+                                 "\" is not 1..64 chars of [A-Za-z0-9_.-]");
+  }
+  std::string p = "sliver " + s.name + ": ";
+  if (s.uid < 1000) return core::InvalidArgument(p + "uid: must be >= 1000 (unprivileged)");
+  if (s.class_minor < 2 || s.class_minor >= 0xfffe) {
+    return core::InvalidArgument(p + "class_minor: must be in 2..0xfffd");
+  }
+  Status r = s.res.Validate();
+  if (!r.ok()) return r.WithContext(p + "res");
+  if (s.cpu_cap_mcores < 0) return core::InvalidArgument(p + "cpu_cap_mcores: negative");
+  return Status::Ok();
+}
+
+int64_t CpuSharesFor(int64_t cpu_mcores) {
+  return std::clamp<int64_t>(cpu_mcores * 1024 / 1000, 2, 262144);
+}
+int64_t CpuWeightFromShares(int64_t shares) {
+  return std::clamp<int64_t>(shares * 100 / 1024, 1, 10000);
+}
+
+Result<CgroupOptions> CgroupOptions::Detect(const std::string& root, const std::string& prefix) {
+  CgroupOptions o;
+  o.prefix = prefix;
+  if (Exists(root + "/cpu/cpu.shares")) {
+    o.mode = CgroupMode::kV1;
+    o.cpu_root = root + "/cpu";
+    o.cpuacct_root = Exists(root + "/cpuacct/cpuacct.usage") ? root + "/cpuacct" : o.cpu_root;
+    o.memory_root = root + "/memory";
+    if (!Exists(o.memory_root + "/memory.limit_in_bytes")) {
+      return core::FailedPrecondition("cgroup v1: no memory controller at " + o.memory_root);
+    }
+    return o;
+  }
+  for (const std::string& r : {root, root + "/unified"}) {
+    auto c = ReadFileText(r + "/cgroup.controllers");
+    if (c.ok() && (" " + *c).find(" cpu") != std::string::npos) {
+      o.mode = CgroupMode::kV2;
+      o.cpu_root = o.cpuacct_root = o.memory_root = r;
+      return o;
+    }
+  }
+  return core::FailedPrecondition("no cgroup cpu controller under " + root +
+                                  " (neither v1 cpu/ nor v2 cgroup.controllers with cpu)");
+}
+
+CgroupOptions CgroupOptions::DryRun(const std::string& scratch, CgroupMode mode) {
+  CgroupOptions o;
+  o.mode = mode;
+  o.dry_run = true;
+  if (mode == CgroupMode::kV1) {
+    o.cpu_root = scratch + "/cpu";
+    o.cpuacct_root = scratch + "/cpuacct";
+    o.memory_root = scratch + "/memory";
+  } else {
+    o.cpu_root = o.cpuacct_root = o.memory_root = scratch + "/unified";
+  }
+  return o;
+}
+
+EnforcerOptions DryRunOptions(const std::string& scratch) {
+  EnforcerOptions o;
+  o.cgroup = CgroupOptions::DryRun(scratch + "/cgroup", CgroupMode::kV1);
+  o.link.iface = "eth0";
+  o.link.dry_run_dir = scratch + "/link";
+  o.disk_root = scratch + "/disk";
+  o.disk_dry_run = true;
+  o.run_dir = scratch + "/run";
+  o.launch = false;
+  return o;
+}
+
+Result<std::unique_ptr<Enforcer>> Enforcer::Create(const EnforcerOptions& options) {
+  if (options.cgroup.cpu_root.empty()) {
+    return core::InvalidArgument("enforcer: cgroup roots not set");
+  }
+  auto e = std::make_unique<EnforcerImpl>(options);
+  BOURSE_RETURN_IF_ERROR(e->Init());
+  return std::unique_ptr<Enforcer>(std::move(e));
+}
+
+}  // namespace bourse::nodeguard

@@ -1,0 +1,148 @@
+// Enforcement backends of the node guard (DESIGN §6) and the idempotent
+// reconciler that drives them.
+//
+// Desired state is a list of SliverSpec; Enforcer::Reconcile applies only the
+// differences between it and what the kernel (or the dry-run scratch root)
+// already holds, tears down what is no longer desired, and starts a sliver's
+// boot script once, when the sliver is first set up:
+//
+//   EnforcerOptions o;                       // or DryRunOptions("/tmp/scratch")
+//   o.cgroup = CgroupOptions::Detect("/sys/fs/cgroup", "bourse").value();
+//   o.link = LinkOptions{.iface = "eth0", .link_kbps = 1000000};
+//   o.disk_root = "/var/lib/bourse/disk";
+//   o.run_dir = "/var/lib/bourse/run";
+//   BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<Enforcer> e, Enforcer::Create(o));
+//   SliverSpec s{.name = "princeton_codeen", .uid = 200001, .class_minor = 0x11,
+//                .res = {.cpu_mcores = 500, .mem_mib = 256, .disk_mib = 64,
+//                        .net_min_kbps = 1000, .net_max_kbps = 10000},
+//                .boot_script = "#!/bin/sh\nexec ./server\n"};
+//   BOURSE_ASSIGN_OR_RETURN(ReconcileStats st, e->Reconcile({s}));
+//
+// Settings written per sliver:
+//   cgroup v1: cpu.shares = clamp(cpu_mcores * 1024 / 1000, 2, 262144);
+//              cpu.cfs_period_us = 100000, cpu.cfs_quota_us = cap * 100 or -1;
+//              memory.limit_in_bytes = mem_mib MiB (or -1 when mem_mib = 0).
+//   cgroup v2: cpu.weight = clamp(shares * 100 / 1024, 1, 10000) (linear, so
+//              ratios hold); cpu.max = "<cap*100> 100000" or "max 100000";
+//              memory.max = bytes or "max".
+//   link:      HTB class 1:<class_minor> under 1:1 with rate = net_min_kbps,
+//              ceil = net_max_kbps, quantum proportional to rate; packets are
+//              classified by the socket owner's uid (nftables map uid ->
+//              classid setting skb->priority, which HTB uses directly).
+//   disk:      a loop-mounted ext4 image of disk_mib MiB at
+//              <disk_root>/slivers/<name>, its root owned by the sliver uid.
+//
+// Thread safety: an Enforcer is not thread-safe; one thread reconciles.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/resource_vector.h"
+#include "core/status.h"
+
+namespace bourse::nodeguard {
+
+// What one sliver should have on this node.
+struct SliverSpec {
+  std::string name;            // slice name, [A-Za-z0-9_.-]{1,64}; names cgroup, class, dir
+  uint32_t uid = 0;            // the sliver's unprivileged uid (no passwd entry needed)
+  uint32_t class_minor = 0;    // HTB class 1:<minor>, 2..0xfffd, unique per sliver
+  core::ResourceVector res;    // effective resources
+  int64_t cpu_cap_mcores = 0;  // 0 = no cap (spare CPU is lent); else cfs quota
+  std::string boot_script;     // run once at sliver start; empty = none
+
+  friend bool operator==(const SliverSpec&, const SliverSpec&) = default;
+};
+
+// Errors: invalid_argument naming the field.
+core::Status ValidateSliverSpec(const SliverSpec& s);
+
+// cpu.shares for a guaranteed amount of CPU (v1), and the linear v2 weight.
+int64_t CpuSharesFor(int64_t cpu_mcores);
+int64_t CpuWeightFromShares(int64_t shares);
+
+enum class CgroupMode { kV1, kV2 };
+
+struct CgroupOptions {
+  CgroupMode mode = CgroupMode::kV1;
+  // v1: the per-controller hierarchies; v2: all three are the unified root.
+  std::string cpu_root;           // e.g. /sys/fs/cgroup/cpu
+  std::string cpuacct_root;       // e.g. /sys/fs/cgroup/cpuacct (may equal cpu_root)
+  std::string memory_root;        // e.g. /sys/fs/cgroup/memory
+  std::string prefix = "bourse";  // our subtree under each root
+  bool dry_run = false;           // directories and files are created by us
+
+  // Picks v1 when <root>/cpu/cpu.shares exists, else v2 when <root> or
+  // <root>/unified lists "cpu" in cgroup.controllers. Errors:
+  // failed_precondition when neither offers a cpu controller.
+  static core::Result<CgroupOptions> Detect(const std::string& root, const std::string& prefix);
+  // The same layout under a scratch directory (dry run).
+  static CgroupOptions DryRun(const std::string& scratch, CgroupMode mode);
+};
+
+struct LinkOptions {
+  std::string iface;                // the guarded interface; empty = no link enforcement
+  std::string netns;                // run tc/nft inside `ip netns exec <netns>` when set
+  int64_t link_kbps = 1000000;      // capacity of the root class 1:1
+  int64_t default_min_kbps = 1000;  // rate of the default class 1:fffe (everything else)
+  std::string dry_run_dir;          // set = write commands and state here, run nothing
+};
+
+struct EnforcerOptions {
+  CgroupOptions cgroup;
+  LinkOptions link;
+  std::string disk_root;      // images/ and slivers/ below it
+  bool disk_dry_run = false;  // plain directories, size recorded, no loop mount
+  std::string run_dir;        // boot markers and boot logs (root-owned)
+  bool launch = true;         // start boot scripts
+  std::string netns;          // boot scripts enter /run/netns/<netns> when set
+};
+
+EnforcerOptions DryRunOptions(const std::string& scratch);
+
+struct ReconcileStats {
+  int created = 0;    // slivers set up from nothing
+  int updated = 0;    // slivers whose settings changed
+  int unchanged = 0;  // slivers already as desired
+  int removed = 0;    // slivers torn down
+  int launched = 0;   // boot scripts started
+  bool link_changed = false;
+};
+
+// Measured consumption of one sliver.
+struct SliverUsage {
+  int64_t cpu_usec = 0;       // cpuacct.usage / cpu.stat usage_usec
+  int64_t net_tx_bytes = 0;   // HTB class "Sent N bytes"
+  int64_t disk_used_mib = 0;  // statvfs of its filesystem
+};
+
+class Enforcer {
+ public:
+  // Errors: failed_precondition when a facility is missing (e.g. tc/nft), internal on I/O.
+  static core::Result<std::unique_ptr<Enforcer>> Create(const EnforcerOptions& options);
+  virtual ~Enforcer() = default;
+
+  // Makes the node match `desired` (see the file comment). With
+  // verify_kernel = false, slivers whose spec equals the last applied one in
+  // this process are not re-read from the kernel (the cheap periodic pass).
+  // Errors: invalid_argument for a bad spec (nothing applied), internal on
+  // kernel errors (other slivers are still applied; the first error returned).
+  virtual core::Result<ReconcileStats> Reconcile(const std::vector<SliverSpec>& desired,
+                                                 bool verify_kernel = true) = 0;
+  // Names of slivers present on the node (cgroups, disks or boot markers).
+  virtual core::Result<std::vector<std::string>> ListPresent() = 0;
+  // Consumption per present sliver (missing figures are 0).
+  virtual std::map<std::string, SliverUsage> Usage() = 0;
+  // The sliver's working directory.
+  virtual std::string SliverDir(const std::string& name) const = 0;
+  // Pids in the sliver's cgroup.
+  virtual std::vector<int> Pids(const std::string& name) = 0;
+  // Removes every sliver and the link setup (root qdisc, nft table).
+  virtual core::Status TearDownAll() = 0;
+};
+
+}  // namespace bourse::nodeguard

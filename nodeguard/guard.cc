@@ -1,0 +1,693 @@
+#include "nodeguard/guard.h"
+
+#include <dirent.h>
+#include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/canonical_json.h"
+#include "core/json_codec.h"
+#include "core/request_signing.h"
+#include "ledger/rcap.h"
+#include "nodeguard/internal/exec.h"
+
+namespace bourse::nodeguard {
+
+using core::Result;
+using core::Status;
+
+namespace {
+
+bool ValidSliceName(const std::string& n) {
+  if (n.empty() || n.size() > 64 || n == "." || n == "..") return false;
+  for (char c : n) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+std::string Stem(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string f = slash == std::string::npos ? path : path.substr(slash + 1);
+  size_t dot = f.rfind('.');
+  if (dot != std::string::npos && dot > 0) f = f.substr(0, dot);
+  for (char& c : f) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
+  }
+  if (f.size() > 64) f.resize(64);
+  return f;
+}
+
+// A spool file or the redeem command's input: a chain array, or
+// {"slice":..,"chain":[..],"boot_script":..}.
+struct ChainInput {
+  std::string chain_json;
+  std::string slice;
+  std::string boot_script;
+};
+ChainInput ReadChainInput(const std::string& text, const std::string& default_slice) {
+  ChainInput in{text, default_slice, ""};
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("chain")) {
+    in.chain_json = j["chain"].dump();
+    if (j.contains("slice") && j["slice"].is_string()) in.slice = j["slice"].get<std::string>();
+    if (j.contains("boot_script") && j["boot_script"].is_string()) {
+      in.boot_script = j["boot_script"].get<std::string>();
+    }
+  }
+  return in;
+}
+
+}  // namespace
+
+struct Guard::Impl {
+  GuardConfig cfg;
+  const core::Clock* clock = nullptr;
+  std::vector<core::PublicKey> trusted;
+  std::optional<core::PrivateKey> node_key;
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<Enforcer> enforcer;
+  std::map<std::string, std::pair<int64_t, int64_t>> spool_seen;  // file -> (mtime, size)
+  int64_t spool_dir_mtime = -1;
+  std::map<std::string, SliverUsage> last_usage;
+  int64_t broker_next_try_ms = 0;
+  int broker_failures = 0;
+  bool broker_ok = false;
+  int64_t last_usage_s = 0;
+  int64_t passes = 0;
+
+  mutable std::mutex snap_mu;
+
+  int listen_fd = -1;
+  std::atomic<bool> status_stop{false};
+  std::thread status_thread;
+
+  // ------------------------------------------------------------ redemption
+  void RedeemBatch(const std::vector<RedeemRequest>& reqs, PassStats* st) {
+    if (reqs.empty()) return;
+    auto r = store->RedeemMany(reqs, trusted, cfg.node_id, clock->NowSeconds());
+    if (!r.ok()) {
+      fprintf(stderr, "nodeguard: redeeming %zu chains failed: %s\n", reqs.size(),
+              r.status().ToString().c_str());
+      return;
+    }
+    for (const RedeemResult& x : *r) {
+      if (x.already_redeemed) continue;
+      if (x.verdict.ok()) {
+        ++st->redeemed;
+      } else {
+        ++st->refused;
+      }
+    }
+  }
+
+  void ScanSpool(PassStats* st) {
+    // Spool files are written whole and renamed into place, so a scan is
+    // needed only when the directory itself changed.
+    struct stat ds;
+    if (stat(cfg.spool_dir.c_str(), &ds) != 0) return;
+    int64_t dir_mtime = ds.st_mtim.tv_sec * 1000000000LL + ds.st_mtim.tv_nsec;
+    if (dir_mtime == spool_dir_mtime) return;
+    DIR* d = opendir(cfg.spool_dir.c_str());
+    if (d == nullptr) return;
+    spool_dir_mtime = dir_mtime;
+    std::vector<std::string> files;
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0) files.push_back(n);
+    }
+    closedir(d);
+    std::sort(files.begin(), files.end());
+    std::vector<RedeemRequest> reqs;
+    for (const std::string& f : files) {
+      std::string path = cfg.spool_dir + "/" + f;
+      struct stat sb;
+      if (stat(path.c_str(), &sb) != 0) continue;
+      std::pair<int64_t, int64_t> key{sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec,
+                                      sb.st_size};
+      auto it = spool_seen.find(f);
+      if (it != spool_seen.end() && it->second == key) continue;
+      spool_seen[f] = key;
+      auto text = internal::ReadFileText(path);
+      if (!text.ok()) continue;
+      ChainInput in = ReadChainInput(*text, Stem(f));
+      reqs.push_back({in.chain_json, in.slice, in.boot_script, "spool"});
+    }
+    RedeemBatch(reqs, st);
+  }
+
+  // ------------------------------------------------------------ broker
+  std::unique_ptr<httplib::Client> Client() {
+    auto c = std::make_unique<httplib::Client>(cfg.broker_url);
+    c->set_connection_timeout(2, 0);
+    c->set_read_timeout(5, 0);
+    c->set_write_timeout(5, 0);
+    return c;
+  }
+  httplib::Headers Signed(const std::string& method, const std::string& path,
+                          const std::string& body) {
+    core::SignedHeaders h = core::SignRequest(*node_key, method, path, body, clock->NowSeconds());
+    return {{"Bourse-Key", h.key},
+            {"Bourse-Timestamp", h.timestamp},
+            {"Bourse-Nonce", h.nonce},
+            {"Bourse-Signature", h.signature}};
+  }
+  Result<nlohmann::json> Call(const std::string& method, const std::string& path,
+                              const nlohmann::json* body) {
+    auto c = Client();
+    std::string b = body ? body->dump() : "";
+    httplib::Result res =
+        method == "GET" ? c->Get(path.c_str(), Signed(method, path, b))
+                        : c->Post(path.c_str(), Signed(method, path, b), b, "application/json");
+    if (!res) {
+      return core::Unavailable("broker " + cfg.broker_url + ": " + httplib::to_string(res.error()));
+    }
+    if (res->status != 200) {
+      return core::Unavailable("broker " + method + " " + path + ": HTTP " +
+                               std::to_string(res->status) + " " + res->body.substr(0, 300));
+    }
+    auto j = nlohmann::json::parse(res->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return core::Unavailable("broker " + path + ": response is not a JSON object");
+    }
+    return j;
+  }
+
+  void SyncBindings(PassStats* st) {
+    if (cfg.broker_url.empty() || !node_key) return;
+    int64_t now_ms = clock->NowMillis();
+    if (now_ms < broker_next_try_ms) return;
+    auto j = Call("GET", "/v1/nodes/" + cfg.node_id + "/bindings", nullptr);
+    if (!j.ok() || !(*j).contains("bindings") || !(*j)["bindings"].is_array()) {
+      ++broker_failures;
+      broker_ok = false;
+      int64_t backoff_s =
+          std::min<int64_t>(int64_t{1} << std::min(broker_failures, 8), cfg.reconcile_period_s);
+      broker_next_try_ms = now_ms + backoff_s * 1000;
+      if (!j.ok()) {
+        fprintf(stderr, "nodeguard: %s (retry in %lld s)\n", j.status().ToString().c_str(),
+                static_cast<long long>(backoff_s));
+      }
+      return;
+    }
+    broker_failures = 0;
+    broker_ok = true;
+    st->broker_ok = true;
+    store->PutMeta("last_broker_contact_ms", std::to_string(now_ms)).IgnoreError();
+    std::set<std::string> bound;
+    std::vector<RedeemRequest> reqs;
+    for (const auto& b : (*j)["bindings"]) {
+      if (!b.is_object() || !b.contains("chain")) continue;
+      ChainInput in;
+      in.chain_json = b["chain"].dump();
+      in.slice = b.contains("slice") && b["slice"].is_string() ? b["slice"].get<std::string>() : "";
+      in.boot_script = b.contains("boot_script") && b["boot_script"].is_string()
+                           ? b["boot_script"].get<std::string>()
+                           : "";
+      if (b["chain"].is_array() && !b["chain"].empty() && b["chain"].back().is_object() &&
+          b["chain"].back().contains("id") && b["chain"].back()["id"].is_string()) {
+        bound.insert(b["chain"].back()["id"].get<std::string>());
+      }
+      reqs.push_back({in.chain_json, in.slice, in.boot_script, "broker"});
+    }
+    RedeemBatch(reqs, st);
+    auto live = store->LiveLeaves();
+    if (live.ok()) {
+      for (const LeafRecord& l : *live) {
+        if (l.source == "broker" && !bound.count(l.leaf_id)) {
+          if (store->Revoke(l.leaf_id).ok()) ++st->revoked;
+        }
+      }
+    }
+  }
+
+  void Report() {
+    if (!broker_ok) return;
+    std::string path = "/v1/nodes/" + cfg.node_id + "/redemptions";
+    nlohmann::json items = nlohmann::json::array();
+    std::vector<std::pair<std::string, std::string>> leaves_sent;
+    std::vector<std::pair<std::string, std::string>> refusals_sent;
+    auto all = store->UnreportedLeaves();
+    if (all.ok()) {
+      for (const LeafRecord& l : *all) {
+        items.push_back({{"rcap", l.leaf_id},
+                         {"slice", l.slice},
+                         {"state", l.state},
+                         {"reason", nullptr},
+                         {"detail", ""},
+                         {"ts", clock->NowSeconds()}});
+        leaves_sent.emplace_back(l.leaf_id, l.state);
+      }
+    }
+    auto refs = store->Refusals(true);
+    if (refs.ok()) {
+      for (const RefusalRecord& r : *refs) {
+        items.push_back({{"rcap", r.leaf_id},
+                         {"slice", r.slice},
+                         {"state", "refused"},
+                         {"reason", r.reason},
+                         {"detail", r.detail},
+                         {"ts", r.ts}});
+        refusals_sent.emplace_back(r.chain_hash, r.reason);
+      }
+    }
+    if (!items.empty()) {
+      nlohmann::json body = {{"redemptions", items}};
+      auto res = Call("POST", path, &body);
+      if (res.ok()) {
+        for (const auto& [id, state] : leaves_sent)
+          store->MarkLeafReported(id, state).IgnoreError();
+        for (const auto& [h, reason] : refusals_sent) {
+          store->MarkRefusalReported(h, reason).IgnoreError();
+        }
+      } else {
+        fprintf(stderr, "nodeguard: reporting redemptions: %s\n", res.status().ToString().c_str());
+      }
+    }
+    auto pending = store->PendingUsage(500);
+    if (pending.ok() && !pending->empty()) {
+      nlohmann::json reports = nlohmann::json::array();
+      for (const auto& u : *pending) reports.push_back(u.ToJson());
+      nlohmann::json body = {{"reports", reports}};
+      auto res = Call("POST", "/v1/nodes/" + cfg.node_id + "/usage", &body);
+      if (res.ok() && (*res).contains("acked") && (*res)["acked"].is_array()) {
+        std::vector<std::string> ids;
+        for (const auto& a : (*res)["acked"]) {
+          if (a.is_string()) ids.push_back(a.get<std::string>());
+        }
+        store->AckUsage(ids).IgnoreError();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ usage
+  void Meter(const std::map<std::string, std::string>& slice_leaf) {
+    int64_t now = clock->NowSeconds();
+    if (last_usage_s == 0) {
+      // Boot: the first figures are taken one period later, off the boot path.
+      last_usage_s = now;
+      return;
+    }
+    if (now - last_usage_s < cfg.reconcile_period_s) return;
+    last_usage_s = now;
+    last_usage = enforcer->Usage();
+    auto marks = store->UsageMarks();
+    if (!marks.ok()) return;
+    std::vector<UsageEntry> entries;
+    for (const auto& [slice, leaf] : slice_leaf) {
+      auto it = last_usage.find(slice);
+      if (it == last_usage.end()) continue;
+      const SliverUsage& u = it->second;
+      UsageEntry e;
+      e.cpu_mark = u.cpu_usec;
+      e.net_mark = u.net_tx_bytes;
+      UsageReport& r = e.report;
+      r.id = cfg.node_id + "-" + slice + "-" + std::to_string(now);
+      r.slice = slice;
+      r.rcap = leaf;
+      r.to = now;
+      r.disk_used_mib = u.disk_used_mib;
+      auto m = marks->find(slice);
+      if (m == marks->end()) {
+        // First sight: the counters started with the sliver; report them.
+        r.from = now - cfg.reconcile_period_s;
+        r.cpu_usec = u.cpu_usec;
+        r.net_tx_bytes = u.net_tx_bytes;
+      } else {
+        if (m->second.ts >= now) continue;
+        // Counters restart when a sliver is recreated.
+        int64_t cpu0 = u.cpu_usec < m->second.cpu_usec ? 0 : m->second.cpu_usec;
+        int64_t net0 = u.net_tx_bytes < m->second.net_tx_bytes ? 0 : m->second.net_tx_bytes;
+        r.from = m->second.ts;
+        r.cpu_usec = u.cpu_usec - cpu0;
+        r.net_tx_bytes = u.net_tx_bytes - net0;
+      }
+      entries.push_back(std::move(e));
+    }
+    store->AddUsageReports(entries).IgnoreError();
+  }
+
+  // ------------------------------------------------------------ pass
+  Result<PassStats> Pass() {
+    PassStats st;
+    static const bool trace = getenv("BOURSE_NODEGUARD_TRACE") != nullptr;
+    auto t = std::chrono::steady_clock::now();
+    auto lap = [&](const char* what) {
+      if (!trace) return;
+      auto n = std::chrono::steady_clock::now();
+      fprintf(stderr, "nodeguard trace: %-10s %8.2f ms\n", what,
+              std::chrono::duration<double, std::milli>(n - t).count());
+      t = n;
+    };
+    ScanSpool(&st);
+    lap("spool");
+    SyncBindings(&st);
+    lap("broker");
+    int64_t now = clock->NowSeconds();
+    BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> touched, store->AdvanceTime(now));
+    st.expired = static_cast<int>(touched.size());
+    BOURSE_ASSIGN_OR_RETURN(std::vector<LeafRecord> live, store->LiveLeaves());
+    std::map<std::string, SliverSpec> by_slice;
+    std::map<std::string, std::string> slice_leaf;
+    std::vector<std::string> active_slices;
+    for (const LeafRecord& l : live) {
+      if (l.not_before <= now && now < l.not_after) active_slices.push_back(l.slice);
+    }
+    BOURSE_ASSIGN_OR_RETURN(auto slots, store->SlotsFor(active_slices));
+    for (const LeafRecord& l : live) {
+      if (!(l.not_before <= now && now < l.not_after)) continue;  // scheduled: not yet
+      auto [it, fresh] = by_slice.try_emplace(l.slice);
+      SliverSpec& s = it->second;
+      if (fresh) {
+        int64_t slot = slots[l.slice];
+        s.name = l.slice;
+        s.uid = static_cast<uint32_t>(cfg.uid_base + slot);
+        s.class_minor = static_cast<uint32_t>(slot + 2);
+        s.res = l.res;
+        slice_leaf[l.slice] = l.leaf_id;
+      } else {
+        auto sum = s.res.Plus(l.res);
+        if (sum.ok()) s.res = *sum;
+      }
+      if (!l.boot_script.empty()) s.boot_script = l.boot_script;
+    }
+    std::vector<SliverSpec> desired;
+    for (auto& [name, s] : by_slice) {
+      if (cfg.cpu_cap == "guaranteed") s.cpu_cap_mcores = s.res.cpu_mcores;
+      desired.push_back(s);
+    }
+    lap("desired");
+    bool verify = passes % 10 == 0;
+    ++passes;
+    // A kernel error on one sliver must not stop metering, reporting or the
+    // status API; the pass reports it at the end.
+    auto e = enforcer->Reconcile(desired, verify);
+    Status enforce_status = e.ok() ? Status::Ok() : e.status();
+    if (e.ok()) st.enforce = *e;
+    lap("enforce");
+    if (st.enforce.removed > 0 || st.expired > 0 || st.revoked > 0) {
+      BOURSE_RETURN_IF_ERROR(store->DropIdleSlices());
+    }
+    Meter(slice_leaf);
+    lap("meter");
+    Report();
+    lap("report");
+    UpdateSnapshot(std::move(desired), std::move(live));
+    lap("snapshot");
+    if (!enforce_status.ok()) return enforce_status;
+    return st;
+  }
+
+  // What the status API shows; the JSON is built when asked.
+  struct Snapshot {
+    int64_t ts_ms = 0;
+    bool broker_ok = false;
+    std::vector<SliverSpec> desired;
+    std::vector<LeafRecord> live;
+    std::map<std::string, SliverUsage> usage;
+    std::vector<RefusalRecord> refusals;
+    int64_t pending_usage = 0;
+    int64_t last_contact_ms = -1;
+  };
+  Snapshot snap;  // guarded by snap_mu
+
+  void UpdateSnapshot(std::vector<SliverSpec> desired, std::vector<LeafRecord> live) {
+    Snapshot n;
+    n.ts_ms = clock->NowMillis();
+    n.broker_ok = broker_ok;
+    n.desired = std::move(desired);
+    n.live = std::move(live);
+    n.usage = last_usage;
+    auto refs = store->Refusals(false, 100);
+    if (refs.ok()) n.refusals = std::move(*refs);
+    auto pending = store->CountPendingUsage();
+    n.pending_usage = pending.ok() ? *pending : -1;
+    auto last = store->GetMeta("last_broker_contact_ms");
+    if (last.ok()) n.last_contact_ms = std::strtoll(last->c_str(), nullptr, 10);
+    std::lock_guard<std::mutex> l(snap_mu);
+    snap = std::move(n);
+  }
+
+  nlohmann::json BuildStatus() const {
+    std::lock_guard<std::mutex> l(snap_mu);
+    nlohmann::json j;
+    j["node"] = cfg.node_id;
+    j["ts"] = snap.ts_ms;
+    j["broker"] = {{"url", cfg.broker_url}, {"ok", snap.broker_ok}};
+    if (snap.last_contact_ms >= 0) j["broker"]["last_contact_ms"] = snap.last_contact_ms;
+    std::map<std::string, nlohmann::json> leaves;
+    for (const LeafRecord& l : snap.live) {
+      leaves[l.slice].push_back({{"id", l.leaf_id},
+                                 {"state", l.state},
+                                 {"source", l.source},
+                                 {"not_before", l.not_before},
+                                 {"not_after", l.not_after},
+                                 {"res", core::ResourceVectorToJson(l.res)}});
+    }
+    nlohmann::json slivers = nlohmann::json::array();
+    std::set<std::string> listed;
+    for (const SliverSpec& s : snap.desired) {
+      auto uit = snap.usage.find(s.name);
+      SliverUsage u = uit == snap.usage.end() ? SliverUsage{} : uit->second;
+      char cls[16];
+      snprintf(cls, sizeof cls, "1:%x", s.class_minor);
+      slivers.push_back({{"slice", s.name},
+                         {"state", "active"},
+                         {"uid", s.uid},
+                         {"class", cls},
+                         {"dir", enforcer->SliverDir(s.name)},
+                         {"effective", core::ResourceVectorToJson(s.res)},
+                         {"cpu_cap_mcores", s.cpu_cap_mcores},
+                         {"leaves", leaves[s.name]},
+                         {"usage",
+                          {{"cpu_usec", u.cpu_usec},
+                           {"net_tx_bytes", u.net_tx_bytes},
+                           {"disk_used_mib", u.disk_used_mib}}}});
+      listed.insert(s.name);
+    }
+    for (auto& [slice, ls] : leaves) {
+      if (listed.count(slice)) continue;
+      slivers.push_back({{"slice", slice}, {"state", "scheduled"}, {"leaves", ls}});
+    }
+    j["slivers"] = slivers;
+    nlohmann::json refusals = nlohmann::json::array();
+    for (const RefusalRecord& r : snap.refusals) {
+      refusals.push_back({{"rcap", r.leaf_id},
+                          {"slice", r.slice},
+                          {"reason", r.reason},
+                          {"detail", r.detail},
+                          {"ts", r.ts},
+                          {"reported", r.reported}});
+    }
+    j["refusals"] = refusals;
+    j["pending_usage"] = snap.pending_usage;
+    return j;
+  }
+
+  // ------------------------------------------------------------ status socket
+  void ServeLoop() {
+    while (!status_stop) {
+      pollfd p{listen_fd, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      timeval tv{2, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos && req.find("\n\n") == std::string::npos &&
+             req.size() < 16384) {
+        ssize_t r = read(c, buf, sizeof buf);
+        if (r <= 0) break;
+        req.append(buf, static_cast<size_t>(r));
+      }
+      std::string method, target;
+      {
+        size_t sp = req.find(' ');
+        method = req.substr(0, sp);
+        if (sp != std::string::npos) {
+          size_t sp2 = req.find_first_of(" \r\n", sp + 1);
+          target = req.substr(sp + 1, sp2 == std::string::npos ? std::string::npos : sp2 - sp - 1);
+        }
+      }
+      int code = 200;
+      nlohmann::json body;
+      {
+        nlohmann::json snapshot = BuildStatus();
+        if (method != "GET") {
+          code = 405;
+          body = {{"error", {{"code", "method_not_allowed"}, {"message", "only GET"}}}};
+        } else if (target == "/v1/status" || target == "/") {
+          body = snapshot;
+        } else if (target == "/v1/slivers") {
+          body = {{"slivers", snapshot.value("slivers", nlohmann::json::array())}};
+        } else if (target == "/v1/refusals") {
+          body = {{"refusals", snapshot.value("refusals", nlohmann::json::array())}};
+        } else if (target == "/v1/usage") {
+          nlohmann::json u = nlohmann::json::object();
+          for (const auto& s : snapshot.value("slivers", nlohmann::json::array())) {
+            if (s.contains("usage")) u[s["slice"].get<std::string>()] = s["usage"];
+          }
+          body = {{"usage", u}};
+        } else {
+          code = 404;
+          body = {{"error", {{"code", "not_found"}, {"message", "no such path: " + target}}}};
+        }
+      }
+      std::string b = body.dump();
+      std::string resp =
+          "HTTP/1.0 " + std::to_string(code) + (code == 200 ? " OK" : " Error") +
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(b.size()) +
+          "\r\nConnection: close\r\n\r\n" + b;
+      size_t off = 0;
+      while (off < resp.size()) {
+        ssize_t w = send(c, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
+        if (w <= 0) break;
+        off += static_cast<size_t>(w);
+      }
+      close(c);
+    }
+  }
+};
+
+Guard::Guard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Guard::~Guard() { StopStatus(); }
+
+Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const core::Clock* clock,
+                                             std::unique_ptr<Enforcer> enforcer) {
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = config;
+  impl->clock = clock;
+  BOURSE_ASSIGN_OR_RETURN(impl->trusted, ledger::LoadTrustFile(config.trust_file));
+  if (!config.node_key.empty()) {
+    BOURSE_ASSIGN_OR_RETURN(core::PrivateKey k, core::PrivateKey::LoadPem(config.node_key));
+    impl->node_key = k;
+  }
+  BOURSE_ASSIGN_OR_RETURN(impl->store, StateStore::Open(config.state_dir));
+  if (enforcer) {
+    impl->enforcer = std::move(enforcer);
+  } else {
+    BOURSE_ASSIGN_OR_RETURN(EnforcerOptions eo, config.ToEnforcerOptions());
+    BOURSE_ASSIGN_OR_RETURN(impl->enforcer, Enforcer::Create(eo));
+  }
+  mkdir(config.spool_dir.c_str(), 0700);
+  return std::unique_ptr<Guard>(new Guard(std::move(impl)));
+}
+
+Result<PassStats> Guard::ReconcileOnce() { return impl_->Pass(); }
+
+void Guard::Run(std::atomic<bool>* stop) {
+  while (!*stop) {
+    auto r = ReconcileOnce();
+    if (!r.ok()) fprintf(stderr, "nodeguard: pass failed: %s\n", r.status().ToString().c_str());
+    int64_t wait_ms = impl_->cfg.reconcile_period_s * 1000;
+    if (!impl_->cfg.broker_url.empty() && !impl_->broker_ok) {
+      wait_ms =
+          std::clamp<int64_t>(impl_->broker_next_try_ms - impl_->clock->NowMillis(), 100, wait_ms);
+    }
+    for (int64_t waited = 0; waited < wait_ms && !*stop; waited += 100) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+Status Guard::ServeStatus() {
+  const std::string& path = impl_->cfg.status_socket;
+  sockaddr_un a{};
+  if (path.size() >= sizeof a.sun_path) {
+    return core::InvalidArgument("status_socket: path longer than " +
+                                 std::to_string(sizeof a.sun_path - 1) + " bytes");
+  }
+  a.sun_family = AF_UNIX;
+  memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  unlink(path.c_str());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return core::Unavailable("status socket: " + std::string(strerror(errno)));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 16) != 0) {
+    int e = errno;
+    close(fd);
+    return core::Unavailable("status socket " + path + ": " + strerror(e));
+  }
+  chmod(path.c_str(), 0600);
+  impl_->listen_fd = fd;
+  impl_->status_stop = false;
+  impl_->status_thread = std::thread([this] { impl_->ServeLoop(); });
+  return Status::Ok();
+}
+
+void Guard::StopStatus() {
+  if (impl_->listen_fd < 0) return;
+  impl_->status_stop = true;
+  if (impl_->status_thread.joinable()) impl_->status_thread.join();
+  close(impl_->listen_fd);
+  impl_->listen_fd = -1;
+  unlink(impl_->cfg.status_socket.c_str());
+}
+
+nlohmann::json Guard::StatusJson() const { return impl_->BuildStatus(); }
+
+StateStore& Guard::store() { return *impl_->store; }
+Enforcer& Guard::enforcer() { return *impl_->enforcer; }
+
+CommandOutput RunRedeemCommand(const std::vector<std::string>& args, const core::Clock& clock) {
+  std::string state, trust, node, slice, file;
+  const char* usage =
+      "usage: bourse-nodeguard redeem --state DIR --trust FILE --node ID [--slice NAME] "
+      "CHAIN.json\n";
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto val = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    bool ok = true;
+    if (args[i] == "--state") {
+      ok = val(&state);
+    } else if (args[i] == "--trust") {
+      ok = val(&trust);
+    } else if (args[i] == "--node") {
+      ok = val(&node);
+    } else if (args[i] == "--slice") {
+      ok = val(&slice);
+    } else if (!args[i].empty() && args[i][0] == '-') {
+      return {2, "", "unknown option " + args[i] + "\n" + usage};
+    } else if (file.empty()) {
+      file = args[i];
+    } else {
+      return {2, "", std::string("more than one chain file\n") + usage};
+    }
+    if (!ok) return {2, "", args[i] + " needs a value\n" + usage};
+  }
+  if (state.empty() || trust.empty() || node.empty() || file.empty()) return {2, "", usage};
+  auto keys = ledger::LoadTrustFile(trust);
+  if (!keys.ok()) return {2, "", "trust file: " + keys.status().ToString() + "\n"};
+  auto text = internal::ReadFileText(file);
+  if (!text.ok()) return {2, "", "chain file: " + text.status().ToString() + "\n"};
+  ChainInput in = ReadChainInput(*text, Stem(file));
+  if (!slice.empty()) in.slice = slice;
+  if (!ValidSliceName(in.slice)) {
+    return {2, "", "slice name \"" + in.slice + "\" is not 1..64 chars of [A-Za-z0-9_.-]\n"};
+  }
+  auto store = StateStore::Open(state);
+  if (!store.ok()) return {2, "", store.status().ToString() + "\n"};
+  auto r = (*store)->Redeem(in.chain_json, in.slice, in.boot_script, "cli", *keys, node,
+                            clock.NowSeconds());
+  if (!r.ok()) return {2, "", r.status().ToString() + "\n"};
+  if (!r->verdict.ok()) return {1, r->verdict.refusal().ToJson().dump() + "\n", ""};
+  nlohmann::json out = r->verdict->ToJson();
+  out["slice"] = in.slice;
+  out["already_redeemed"] = r->already_redeemed;
+  return {0, out.dump() + "\n", ""};
+}
+
+}  // namespace bourse::nodeguard
