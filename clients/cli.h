@@ -13,5 +13,6 @@ namespace bourse::clients {
 
 int RunLedgerCommand(const std::vector<std::string>& args);
 int RunAuctionCommand(const std::vector<std::string>& args);
+int RunBrokerCommand(const std::vector<std::string>& args);  // cli_broker.cc
 
 }  // namespace bourse::clients

@@ -12,7 +12,9 @@ void Usage() {
       "usage: bourse <group> <command> [args]\n"
       "  bourse ledger verify (--db PATH | --url URL)\n"
       "  bourse auction replay FILE\n"
-      "  bourse auction clear FILE\n",
+      "  bourse auction clear FILE\n"
+      "  bourse broker call --url URL [--key FILE] METHOD PATH [JSON]\n"
+      "  bourse broker seed-demo --url URL --admin-key FILE --dir DIR\n",
       stderr);
 }
 
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (group == "ledger") return bourse::clients::RunLedgerCommand(args);
   if (group == "auction") return bourse::clients::RunAuctionCommand(args);
+  if (group == "broker") return bourse::clients::RunBrokerCommand(args);
   if (group == "-h" || group == "--help" || group == "help") {
     Usage();
     return 0;

@@ -1,0 +1,178 @@
+// Accounts: balance, escrow and history per principal; admin mint; transfers.
+#include "broker/broker.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/sql.h"
+#include "broker/internal/util.h"
+#include "core/json_codec.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+core::Result<core::Money> PositiveAmount(const json& body) {
+  BOURSE_ASSIGN_OR_RETURN(const json* a, core::RequireMember(body, "", "amount"));
+  BOURSE_ASSIGN_OR_RETURN(core::Money m, core::MoneyFromJson(*a, "amount"));
+  if (!m.is_positive()) return core::InvalidArgument("amount: must be greater than 0");
+  return m;
+}
+
+}  // namespace
+
+void Broker::RegisterAccountRoutes() {
+  using namespace internal;
+  const json account_schema =
+      SObj({{"account", SKey()},
+            {"balance", SMoney()},
+            {"escrow", SMoney()},
+            {"escrows", SArr(SObj({{"id", SStr()}, {"remaining", SMoney()}}))}});
+  const json moved = SObj({{"seq", SInt()},
+                           {"from", SKey()},
+                           {"to", SKey()},
+                           {"amount", SMoney()},
+                           {"balance", SMoney()}});
+
+  router_.Add({.method = "GET",
+               .pattern = "/v1/accounts/{key}",
+               .summary = "An account's balance and escrow (unknown accounts are empty)",
+               .tag = "accounts",
+               .response_schema = account_schema,
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 const std::string key = q.Param("key");
+                 json out;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(core::Money bal, ledger::Accounts::Balance(db, key));
+                   core::Money esc;
+                   json escrows = json::array();
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt s, Stmt::Prepare(db,
+                                             "SELECT id,remaining FROM b_escrows WHERE account=? "
+                                             "AND remaining!='0.000000000' ORDER BY id"));
+                   s.Bind(1, key);
+                   while (true) {
+                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                     if (!row) break;
+                     BOURSE_ASSIGN_OR_RETURN(core::Money m, core::Money::Parse(s.Text(1)));
+                     BOURSE_ASSIGN_OR_RETURN(esc, esc.Add(m));
+                     escrows.push_back({{"id", s.Text(0)}, {"remaining", m.ToString()}});
+                   }
+                   out = {{"account", key},
+                          {"balance", bal.ToString()},
+                          {"escrow", esc.ToString()},
+                          {"escrows", escrows}};
+                   return core::Status::Ok();
+                 }));
+                 return JsonResponse(200, out);
+               }});
+
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/accounts/{key}/history",
+       .summary = "The ledger entries that moved this account's credits, oldest first",
+       .tag = "accounts",
+       .query_params = {{"after", "integer", false, "only entries with seq > after"},
+                        {"limit", "integer", false, "at most this many (default 100, max 1000)"}},
+       .response_schema = SObj({{"account", SKey()}, {"entries", SArr(SObj({}, {}, false))}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_ASSIGN_OR_RETURN(int64_t after, q.QueryInt("after", 0, core::kMaxSafeInteger, -1));
+         BOURSE_ASSIGN_OR_RETURN(int64_t limit, q.QueryInt("limit", 1, 1000, 100));
+         const std::string key = q.Param("key");
+         std::vector<int64_t> seqs;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(
+               Stmt s, Stmt::Prepare(db,
+                                     "SELECT seq FROM b_history WHERE account=? AND seq>? "
+                                     "ORDER BY seq LIMIT ?"));
+           s.Bind(1, key);
+           s.Bind(2, after);
+           s.Bind(3, limit);
+           while (true) {
+             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+             if (!row) break;
+             seqs.push_back(s.Int(0));
+           }
+           return core::Status::Ok();
+         }));
+         json entries = json::array();
+         for (int64_t seq : seqs) {
+           BOURSE_ASSIGN_OR_RETURN(
+               std::vector<std::string> t,
+               store_->EntryTexts(static_cast<uint64_t>(seq), static_cast<uint64_t>(seq) + 1));
+           if (!t.empty()) entries.push_back(ParseStored(t[0]));
+         }
+         return JsonResponse(200, {{"account", key}, {"entries", entries}});
+       }});
+
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/accounts/mint",
+       .auth = Auth::kSigned,
+       .summary = "Mint credits into an account (admin only; the one way credits appear)",
+       .tag = "accounts",
+       .request_schema = SObj({{"to", SKey()}, {"amount", SMoney()}}, {"to", "amount"}),
+       .response_schema = moved,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"to", "amount"}));
+         BOURSE_ASSIGN_OR_RETURN(core::PublicKey to, KeyField(q.json, "to"));
+         BOURSE_ASSIGN_OR_RETURN(core::Money amount, PositiveAmount(q.json));
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               if (caller.kind != PrincipalKind::kAdmin) {
+                 return core::PermissionDenied("only an admin mints credits");
+               }
+               BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), to.ToText(), "to"));
+               uint64_t seq = txn.next_seq();
+               BOURSE_RETURN_IF_ERROR(ledger::Accounts::Mint(txn, *q.caller, to.ToText(), amount));
+               BOURSE_RETURN_IF_ERROR(NoteHistory(txn, to.ToText()));
+               BOURSE_ASSIGN_OR_RETURN(core::Money bal,
+                                       ledger::Accounts::Balance(txn.db(), to.ToText()));
+               out = {{"seq", seq},
+                      {"to", to.ToText()},
+                      {"amount", amount.ToString()},
+                      {"balance", bal.ToString()}};
+               return core::Status::Ok();
+             }).status());
+         return JsonResponse(201, out);
+       }});
+
+  router_.Add({.method = "POST",
+               .pattern = "/v1/accounts/transfer",
+               .auth = Auth::kSigned,
+               .summary = "Transfer credits from the caller's account to another principal's",
+               .tag = "accounts",
+               .request_schema = SObj({{"to", SKey()}, {"amount", SMoney()}}, {"to", "amount"}),
+               .response_schema = moved,
+               .success_status = 201,
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"to", "amount"}));
+                 BOURSE_ASSIGN_OR_RETURN(core::PublicKey to, KeyField(q.json, "to"));
+                 BOURSE_ASSIGN_OR_RETURN(core::Money amount, PositiveAmount(q.json));
+                 if (to.ToText() == q.caller_text)
+                   return core::InvalidArgument("to: is the caller itself");
+                 json out;
+                 BOURSE_RETURN_IF_ERROR(
+                     Mutate([&](ledger::Txn& txn) -> core::Status {
+                       BOURSE_RETURN_IF_ERROR(LookupPrincipal(txn.db(), q.caller_text).status());
+                       BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), to.ToText(), "to"));
+                       uint64_t seq = txn.next_seq();
+                       BOURSE_RETURN_IF_ERROR(Transfer(txn, q.caller_text, to.ToText(), amount));
+                       BOURSE_ASSIGN_OR_RETURN(core::Money bal,
+                                               ledger::Accounts::Balance(txn.db(), q.caller_text));
+                       out = {{"seq", seq},
+                              {"from", q.caller_text},
+                              {"to", to.ToText()},
+                              {"amount", amount.ToString()},
+                              {"balance", bal.ToString()}};
+                       return core::Status::Ok();
+                     }).status());
+                 return JsonResponse(201, out);
+               }});
+}
+
+}  // namespace bourse::broker

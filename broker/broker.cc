@@ -1,0 +1,546 @@
+#include "broker/broker.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "broker/internal/schemas.h"
+#include "broker/internal/slice_cache.h"
+#include "broker/internal/sql.h"
+#include "broker/markets.h"
+#include "core/canonical_json.h"
+#include "core/json_codec.h"
+#include "ledger/accounts.h"
+#include "ledger/entry.h"
+
+namespace bourse::broker {
+
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS b_principals(key TEXT PRIMARY KEY, kind TEXT NOT NULL,
+  name TEXT NOT NULL UNIQUE, site TEXT, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS b_sites(name TEXT PRIMARY KEY, pi TEXT NOT NULL,
+  slice_limit INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS b_nodes(id TEXT PRIMARY KEY, site TEXT NOT NULL, key TEXT NOT NULL UNIQUE,
+  capacity TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS b_slices(name TEXT PRIMARY KEY, site TEXT NOT NULL, creator TEXT NOT NULL,
+  owners TEXT NOT NULL, ssh_keys TEXT NOT NULL, boot_script TEXT NOT NULL, resources TEXT NOT NULL,
+  nodes TEXT NOT NULL, description TEXT NOT NULL, expires INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS b_slices_site ON b_slices(site);
+CREATE TABLE IF NOT EXISTS b_rcaps(id TEXT PRIMARY KEY, holder TEXT NOT NULL, node TEXT NOT NULL,
+  parent TEXT, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS b_rcaps_holder ON b_rcaps(holder);
+CREATE INDEX IF NOT EXISTS b_rcaps_parent ON b_rcaps(parent);
+CREATE TABLE IF NOT EXISTS b_bindings(leaf TEXT PRIMARY KEY, slice TEXT NOT NULL, node TEXT NOT NULL,
+  chain TEXT NOT NULL, not_after INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS b_bindings_node ON b_bindings(node);
+CREATE INDEX IF NOT EXISTS b_bindings_slice ON b_bindings(slice);
+CREATE TABLE IF NOT EXISTS b_redemptions(rcap TEXT NOT NULL, state TEXT NOT NULL, node TEXT NOT NULL,
+  slice TEXT NOT NULL, reason TEXT, detail TEXT, ts INTEGER NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY(rcap, state));
+CREATE TABLE IF NOT EXISTS b_usage(node TEXT NOT NULL, id TEXT NOT NULL, slice TEXT NOT NULL,
+  rcap TEXT NOT NULL, from_s INTEGER NOT NULL, to_s INTEGER NOT NULL, cpu_usec INTEGER NOT NULL,
+  net_tx_bytes INTEGER NOT NULL, disk_used_mib INTEGER NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY(node, id));
+CREATE TABLE IF NOT EXISTS b_history(account TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY(account, seq));
+CREATE TABLE IF NOT EXISTS b_escrows(id TEXT PRIMARY KEY, account TEXT NOT NULL,
+  remaining TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS b_escrows_account ON b_escrows(account);
+)sql";
+
+bool FileExists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::string_view PrincipalKindName(PrincipalKind k) {
+  switch (k) {
+    case PrincipalKind::kAdmin:
+      return "admin";
+    case PrincipalKind::kSite:
+      return "site";
+    case PrincipalKind::kNode:
+      return "node";
+    case PrincipalKind::kBroker:
+      return "broker";
+    case PrincipalKind::kAgent:
+      return "agent";
+    case PrincipalKind::kUser:
+      return "user";
+  }
+  return "user";
+}
+
+namespace {
+PrincipalKind KindFromName(std::string_view s) {
+  for (PrincipalKind k : {PrincipalKind::kAdmin, PrincipalKind::kSite, PrincipalKind::kNode,
+                          PrincipalKind::kBroker, PrincipalKind::kAgent, PrincipalKind::kUser}) {
+    if (PrincipalKindName(k) == s) return k;
+  }
+  return PrincipalKind::kUser;
+}
+}  // namespace
+
+core::Status Broker::Initialize(const std::string& path, const core::PrivateKey& ledger_key,
+                                const core::PublicKey& admin) {
+  if (FileExists(path)) {
+    return core::AlreadyExists("database " + path + " already exists; refusing to initialise");
+  }
+  ledger::StoreOptions so;
+  so.signing_key = ledger_key;
+  so.create_if_missing = true;
+  BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<ledger::Store> store, ledger::Store::Open(path, so));
+  auto r = store->Commit([&](ledger::Txn& txn) -> core::Status {
+    BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
+    int64_t now = txn.now_millis();
+    const std::string bkey = ledger_key.public_key().ToText();
+    const std::string akey = admin.ToText();
+    {
+      BOURSE_ASSIGN_OR_RETURN(
+          Stmt s, Stmt::Prepare(txn.db(),
+                                "INSERT INTO b_principals(key,kind,name,site,created_ms) "
+                                "VALUES(?,?,?,NULL,?)"));
+      s.Bind(1, bkey);
+      s.Bind(2, "broker");
+      s.Bind(3, "broker");
+      s.Bind(4, now);
+      BOURSE_RETURN_IF_ERROR(s.Run());
+    }
+    BOURSE_RETURN_IF_ERROR(txn.Append("principal_added", {{"key", bkey},
+                                                          {"kind", "broker"},
+                                                          {"name", "broker"},
+                                                          {"site", nullptr},
+                                                          {"by", nullptr}})
+                               .status());
+    if (akey != bkey) {
+      BOURSE_ASSIGN_OR_RETURN(
+          Stmt s, Stmt::Prepare(txn.db(),
+                                "INSERT INTO b_principals(key,kind,name,site,created_ms) "
+                                "VALUES(?,?,?,NULL,?)"));
+      s.Bind(1, akey);
+      s.Bind(2, "admin");
+      s.Bind(3, "admin");
+      s.Bind(4, now);
+      BOURSE_RETURN_IF_ERROR(s.Run());
+    }
+    return ledger::Accounts::AddAdmin(txn, admin, nullptr);
+  });
+  return r.status();
+}
+
+Broker::Broker(BrokerOptions options)
+    : ledger_key_(*options.ledger_key),
+      clock_(options.clock != nullptr ? options.clock : &core::SystemClock::Get()),
+      slice_cache_(std::make_unique<internal::SliceCache>()) {}
+
+void Broker::InvalidateSlice(const std::string& name) { slice_cache_->Invalidate(name); }
+
+Broker::~Broker() = default;
+
+core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
+  if (!options.ledger_key) return core::InvalidArgument("broker: the ledger key is required");
+  if (!FileExists(options.db_path)) {
+    return core::NotFound("database " + options.db_path +
+                          " does not exist; create it with `bourse-broker init --db " +
+                          options.db_path + "`");
+  }
+  std::unique_ptr<Broker> b(new Broker(options));
+  ledger::StoreOptions so;
+  so.signing_key = options.ledger_key;
+  so.expected_key = options.ledger_key->public_key();
+  so.create_if_missing = false;
+  so.clock = b->clock_;
+  BOURSE_ASSIGN_OR_RETURN(b->store_, ledger::Store::Open(options.db_path, so));
+  auto r = b->store_->Commit(
+      [](ledger::Txn& txn) -> core::Status { return internal::Exec(txn.db(), kSchema); });
+  if (!r.ok()) return r.status();
+  b->RegisterServiceRoutes();
+  b->RegisterLedgerRoutes();
+  b->RegisterPlcRoutes();
+  b->RegisterCapacityRoutes();
+  b->RegisterAccountRoutes();
+  b->RegisterNodeRoutes();
+  BOURSE_ASSIGN_OR_RETURN(b->markets_, Markets::Open(b.get(), *options.ledger_key));
+  return b;
+}
+
+int64_t Broker::LedgerSize() const { return static_cast<int64_t>(store_->Head().size); }
+
+core::Result<ledger::CommitResult> Broker::Mutate(
+    const std::function<core::Status(ledger::Txn&)>& fn) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = store_->Commit(fn);
+  metrics_.RecordCommit(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return r;
+}
+
+core::Status Broker::Read(const std::function<core::Status(sqlite3*)>& fn) const {
+  return store_->Read(fn);
+}
+
+core::Result<Principal> Broker::LookupPrincipal(sqlite3* db, std::string_view key) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s,
+      Stmt::Prepare(db, "SELECT kind,name,COALESCE(site,'') FROM b_principals WHERE key=?"));
+  s.Bind(1, key);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row)
+    return core::PermissionDenied("key " + std::string(key) + " is not a registered principal");
+  Principal p;
+  p.key = std::string(key);
+  p.kind = KindFromName(s.Text(0));
+  p.name = s.Text(1);
+  p.site = s.Text(2);
+  return p;
+}
+
+core::Status Broker::NoteHistory(ledger::Txn& txn, std::string_view account) {
+  // The entry just appended is next_seq() - 1.
+  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                          txn.Prepare("INSERT OR IGNORE INTO b_history(account,seq) VALUES(?,?)"));
+  Stmt s = Stmt::Borrow(raw);
+  s.Bind(1, account);
+  s.Bind(2, static_cast<int64_t>(txn.next_seq()) - 1);
+  return s.Run();
+}
+
+core::Status Broker::Transfer(ledger::Txn& txn, std::string_view from, std::string_view to,
+                              const core::Money& amount) {
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::Transfer(txn, from, to, amount));
+  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, from));
+  return NoteHistory(txn, to);
+}
+
+namespace {
+core::Status AdjustEscrow(ledger::Txn& txn, std::string_view escrow_id) {
+  // Mirror the ledger's remaining amount into b_escrows (per-account sums).
+  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), escrow_id));
+  BOURSE_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      txn.Prepare("INSERT INTO b_escrows(id,account,remaining) VALUES(?,?,?) "
+                  "ON CONFLICT(id) DO UPDATE SET remaining=excluded.remaining"));
+  Stmt s = Stmt::Borrow(raw);
+  s.Bind(1, escrow_id);
+  s.Bind(2, e.account);
+  s.Bind(3, e.remaining.ToString());
+  return s.Run();
+}
+}  // namespace
+
+core::Status Broker::EscrowHold(ledger::Txn& txn, std::string_view escrow_id,
+                                std::string_view account, const core::Money& amount) {
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowHold(txn, escrow_id, account, amount));
+  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, account));
+  return AdjustEscrow(txn, escrow_id);
+}
+
+core::Status Broker::EscrowRelease(ledger::Txn& txn, std::string_view escrow_id,
+                                   const core::Money& amount) {
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowRelease(txn, escrow_id, amount));
+  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), escrow_id));
+  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, e.account));
+  return AdjustEscrow(txn, escrow_id);
+}
+
+core::Status Broker::EscrowSettle(ledger::Txn& txn, std::string_view escrow_id, std::string_view to,
+                                  const core::Money& amount) {
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowSettle(txn, escrow_id, to, amount));
+  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), escrow_id));
+  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, e.account));
+  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, to));
+  return AdjustEscrow(txn, escrow_id);
+}
+
+namespace {
+core::Status IndexRcap(ledger::Txn& txn, const ledger::Rcap& r) {
+  BOURSE_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      txn.Prepare("INSERT OR IGNORE INTO b_rcaps(id,holder,node,parent,not_before,not_after,body) "
+                  "VALUES(?,?,?,?,?,?,?)"));
+  Stmt s = Stmt::Borrow(raw);
+  s.Bind(1, r.id);
+  s.Bind(2, r.holder.ToText());
+  s.Bind(3, r.node);
+  if (r.parent) {
+    s.Bind(4, *r.parent);
+  } else {
+    s.BindNull(4);
+  }
+  s.Bind(5, r.interval.not_before);
+  s.Bind(6, r.interval.not_after);
+  s.Bind(7, r.Canonical());
+  return s.Run();
+}
+}  // namespace
+
+core::Status Broker::RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) {
+  auto known = ledger::CapacityLog::Get(txn.db(), rcap.id);
+  if (known.ok()) {
+    if (!(*known == rcap)) {
+      return core::AlreadyExists("rcap " + rcap.id + ": a different rcap with this id is recorded");
+    }
+    return IndexRcap(txn, rcap);
+  }
+  if (known.status().code() != core::StatusCode::kNotFound) return known.status();
+  if (rcap.parent) {
+    BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordDelegated(txn, rcap));
+  } else {
+    BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordIssued(txn, rcap));
+  }
+  return IndexRcap(txn, rcap);
+}
+
+core::Result<std::vector<ledger::Rcap>> Broker::SplitHeld(
+    ledger::Txn& txn, std::string_view parent_id, std::span<const ledger::ChildSpec> children) {
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap parent, ledger::CapacityLog::Get(txn.db(), parent_id));
+  if (!(parent.holder == broker_key())) {
+    return core::PermissionDenied("rcap " + std::string(parent_id) + " is not held by the broker");
+  }
+  BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> kids,
+                          ledger::Split(parent, ledger_key_, children));
+  BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordSplit(txn, parent.id, kids));
+  for (const ledger::Rcap& k : kids) BOURSE_RETURN_IF_ERROR(IndexRcap(txn, k));
+  return kids;
+}
+
+// ---- Service routes -------------------------------------------------------
+
+void Broker::RegisterServiceRoutes() {
+  using namespace internal;
+  router_.Add({.method = "GET",
+               .pattern = "/healthz",
+               .summary = "Liveness: the broker serves and its ledger is open",
+               .tag = "service",
+               .response_schema = SObj({{"status", SStr()}, {"ledger_size", SInt()}}),
+               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
+                 return JsonResponse(200, {{"status", "ok"}, {"ledger_size", LedgerSize()}});
+               }});
+  router_.Add({.method = "GET",
+               .pattern = "/metrics",
+               .summary = "Prometheus text-format metrics",
+               .tag = "service",
+               .response_schema = SStr("Prometheus text exposition format 0.0.4"),
+               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
+                 ApiResponse r;
+                 r.body = metrics_.Render(LedgerSize());
+                 r.content_type = "text/plain; version=0.0.4";
+                 return r;
+               }});
+  router_.Add({.method = "GET",
+               .pattern = "/openapi.json",
+               .summary = "This API as an OpenAPI 3.1 document",
+               .tag = "service",
+               .response_schema = SObj({}, {}, false),
+               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
+                 static std::mutex mu;
+                 std::lock_guard<std::mutex> l(mu);
+                 if (openapi_.empty())
+                   openapi_ = BuildOpenApi(router_, "bourse broker", "1").dump();
+                 ApiResponse r;
+                 r.body = openapi_;
+                 return r;
+               }});
+}
+
+// ---- Ledger routes (DESIGN §7, exactly) -----------------------------------
+
+void Broker::RegisterLedgerRoutes() {
+  using namespace internal;
+  constexpr int64_t kMaxEntriesPerRequest = 10000;
+  json hex_path = SArr({{"type", "string"}, {"pattern", "^[0-9a-f]{64}$"}});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/ledger/key",
+               .summary = "The ledger's public key",
+               .tag = "ledger",
+               .response_schema = SObj({{"key", SKey()}}, {"key"}),
+               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
+                 return JsonResponse(200, {{"key", store_->key().ToText()}});
+               }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/ledger/head",
+               .summary = "The latest signed tree head",
+               .tag = "ledger",
+               .response_schema = SObj({{"size", SInt()},
+                                        {"root", SStr()},
+                                        {"ts", SInt("unix ms")},
+                                        {"sig", SStr("b64url Ed25519 over canonical JSON of "
+                                                     "{root,size,ts}")}},
+                                       {"size", "root", "ts", "sig"}),
+               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
+                 return JsonResponse(200, ledger::TreeHeadToJson(store_->Head()));
+               }});
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/ledger/entries",
+       .summary = "Entries [from, to) (at most 10000 per request)",
+       .tag = "ledger",
+       .query_params = {{"from", "integer", true, "first seq"},
+                        {"to", "integer", true, "end seq (exclusive)"}},
+       .response_schema = SObj({{"entries", SArr(SObj({{"seq", SInt()},
+                                                       {"ts", SInt()},
+                                                       {"type", SStr()},
+                                                       {"body", SObj({}, {}, false)},
+                                                       {"prev", SStr()}},
+                                                      {"seq", "ts", "type", "body", "prev"}))}},
+                               {"entries"}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         int64_t size = LedgerSize();
+         BOURSE_ASSIGN_OR_RETURN(int64_t from, q.QueryInt("from", 0, core::kMaxSafeInteger, {}));
+         BOURSE_ASSIGN_OR_RETURN(int64_t to, q.QueryInt("to", 0, core::kMaxSafeInteger, {}));
+         if (from > to) return core::InvalidArgument("query parameter from: must be <= to");
+         if (to > size) {
+           return core::InvalidArgument("query parameter to: " + std::to_string(to) +
+                                        " is beyond the ledger size " + std::to_string(size));
+         }
+         if (to - from > kMaxEntriesPerRequest) {
+           return core::InvalidArgument("at most " + std::to_string(kMaxEntriesPerRequest) +
+                                        " entries per request");
+         }
+         BOURSE_ASSIGN_OR_RETURN(
+             std::vector<std::string> texts,
+             store_->EntryTexts(static_cast<uint64_t>(from), static_cast<uint64_t>(to)));
+         ApiResponse r;
+         r.body = "{\"entries\":[";
+         for (size_t i = 0; i < texts.size(); ++i) {
+           if (i) r.body.push_back(',');
+           r.body += texts[i];
+         }
+         r.body += "]}";
+         return r;
+       }});
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/ledger/proof/inclusion",
+       .summary = "RFC 9162 §2.1.3 inclusion proof of leaf seq in the tree of size",
+       .tag = "ledger",
+       .query_params = {{"seq", "integer", true, ""}, {"size", "integer", true, ""}},
+       .response_schema =
+           SObj({{"seq", SInt()}, {"size", SInt()}, {"path", hex_path}}, {"seq", "size", "path"}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         int64_t head = LedgerSize();
+         BOURSE_ASSIGN_OR_RETURN(int64_t seq, q.QueryInt("seq", 0, core::kMaxSafeInteger, {}));
+         BOURSE_ASSIGN_OR_RETURN(int64_t size, q.QueryInt("size", 1, core::kMaxSafeInteger, {}));
+         if (size > head) {
+           return core::InvalidArgument("query parameter size: beyond the ledger size " +
+                                        std::to_string(head));
+         }
+         if (seq >= size) return core::InvalidArgument("query parameter seq: must be < size");
+         BOURSE_ASSIGN_OR_RETURN(auto path, store_->InclusionProof(seq, size));
+         return JsonResponse(200, ledger::InclusionProofToJson(seq, size, path));
+       }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/ledger/proof/consistency",
+               .summary = "RFC 9162 §2.1.4 consistency proof between two tree sizes",
+               .tag = "ledger",
+               .query_params = {{"first", "integer", true, ""}, {"second", "integer", true, ""}},
+               .response_schema = SObj({{"first", SInt()}, {"second", SInt()}, {"path", hex_path}},
+                                       {"first", "second", "path"}),
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 int64_t head = LedgerSize();
+                 BOURSE_ASSIGN_OR_RETURN(int64_t first,
+                                         q.QueryInt("first", 0, core::kMaxSafeInteger, {}));
+                 BOURSE_ASSIGN_OR_RETURN(int64_t second,
+                                         q.QueryInt("second", 0, core::kMaxSafeInteger, {}));
+                 if (second > head) {
+                   return core::InvalidArgument("query parameter second: beyond the ledger size " +
+                                                std::to_string(head));
+                 }
+                 if (first > second) {
+                   return core::InvalidArgument("query parameter first: must be <= second");
+                 }
+                 BOURSE_ASSIGN_OR_RETURN(auto path, store_->ConsistencyProof(first, second));
+                 return JsonResponse(200, ledger::ConsistencyProofToJson(first, second, path));
+               }});
+}
+
+// ---- OpenAPI ----------------------------------------------------------------
+
+json BuildOpenApi(const Router& router, std::string_view title, std::string_view version) {
+  json paths = json::object();
+  for (const Route& r : router.routes()) {
+    json op = {{"summary", r.summary},
+               {"operationId", r.method + " " + r.pattern},
+               {"tags", json::array({r.tag.empty() ? "misc" : r.tag})}};
+    json params = json::array();
+    for (std::string_view seg : SplitPath(r.pattern)) {
+      if (!seg.empty() && seg.front() == '{') {
+        params.push_back({{"name", std::string(seg.substr(1, seg.size() - 2))},
+                          {"in", "path"},
+                          {"required", true},
+                          {"schema", {{"type", "string"}}}});
+      }
+    }
+    for (const QueryParam& p : r.query_params) {
+      json qp = {{"name", p.name},
+                 {"in", "query"},
+                 {"required", p.required},
+                 {"schema", {{"type", p.type}}}};
+      if (!p.description.empty()) qp["description"] = p.description;
+      params.push_back(qp);
+    }
+    if (!params.empty()) op["parameters"] = params;
+    if (!r.request_schema.is_null()) {
+      op["requestBody"] = {{"required", true},
+                           {"content", {{"application/json", {{"schema", r.request_schema}}}}}};
+    }
+    std::string ct = r.pattern == "/metrics" ? "text/plain" : "application/json";
+    json err = {{"description", "error (DESIGN §7)"},
+                {"content",
+                 {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
+    op["responses"] = {
+        {std::to_string(r.success_status),
+         {{"description", "success"}, {"content", {{ct, {{"schema", r.response_schema}}}}}}},
+        {"4XX", err},
+        {"5XX", err}};
+    if (r.auth == Auth::kSigned) {
+      op["security"] = json::array({{{"bourseKey", json::array()},
+                                     {"bourseTimestamp", json::array()},
+                                     {"bourseNonce", json::array()},
+                                     {"bourseSignature", json::array()}}});
+    }
+    std::string m = r.method;
+    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    paths[r.pattern][m] = op;
+  }
+  auto header = [](const char* name, const char* d) {
+    return json{{"type", "apiKey"}, {"in", "header"}, {"name", name}, {"description", d}};
+  };
+  return {
+      {"openapi", "3.1.0"},
+      {"info",
+       {{"title", title},
+        {"version", version},
+        {"description",
+         "bourse broker REST API. Mutating requests are signed (DESIGN §7): Bourse-Signature "
+         "is Ed25519 over METHOD\\nPATH_WITH_QUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body))."}}},
+      {"paths", paths},
+      {"components",
+       {{"schemas",
+         {{"Error",
+           {{"type", "object"},
+            {"required", {"error"}},
+            {"properties",
+             {{"error",
+               {{"type", "object"},
+                {"required", {"code", "message"}},
+                {"properties",
+                 {{"code", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}}}}}}}},
+        {"securitySchemes",
+         {{"bourseKey", header("Bourse-Key", "ed25519:<b64url> of the signing key")},
+          {"bourseTimestamp", header("Bourse-Timestamp", "unix seconds, within 300 s")},
+          {"bourseNonce", header("Bourse-Nonce", "16-64 chars of [A-Za-z0-9_-], never reused")},
+          {"bourseSignature", header("Bourse-Signature", "b64url Ed25519 signature")}}}}}};
+}
+
+}  // namespace bourse::broker

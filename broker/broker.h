@@ -1,0 +1,145 @@
+// Broker: the bourse service. It owns the ledger store, the broker's own
+// tables (principals, sites, nodes, slices, bindings, redemptions, usage)
+// in the same SQLite file, and the route registry served over HTTP.
+//
+//   BOURSE_RETURN_IF_ERROR(Broker::Initialize("bourse.db", ledger_key, admin.public_key()));
+//   BOURSE_ASSIGN_OR_RETURN(auto broker, Broker::Open({.db_path = "bourse.db",
+//                                                      .ledger_key = ledger_key}));
+//   HttpServer server(&broker->router(), http_options, &broker->metrics(),
+//                     [&] { return broker->LedgerSize(); });
+//
+// Every mutation runs through Mutate(): one ledger Store::Commit, i.e. one
+// SQLite transaction (a savepoint inside a group commit) holding both the
+// broker's rows and the ledger entries that record them; nothing is
+// acknowledged before it is durable.
+//
+// How markets (issue #6) plug in: construct the market module with a
+// Broker*, add its routes to router() before the server starts (the OpenAPI
+// document and metrics pick them up), and settle each fill inside one
+// Mutate() fn with the helpers below (Transfer/EscrowHold/EscrowRelease/
+// EscrowSettle keep each account's history; SplitHeld splits a broker-held
+// rcap and records it in the ledger).
+//
+// Thread safety: every method is safe from any thread once Open returns.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/metrics.h"
+#include "broker/router.h"
+#include "core/clock.h"
+#include "core/keys.h"
+#include "core/money.h"
+#include "core/status.h"
+#include "ledger/rcap.h"
+#include "ledger/store.h"
+
+namespace bourse::broker {
+
+namespace internal {
+class SliceCache;
+}  // namespace internal
+
+// The default and maximum lifetime of a slice (PLC's rule).
+inline constexpr int64_t kDefaultSliceLifetimeS = 14 * 86400;
+inline constexpr int64_t kMaxSliceLifetimeS = 56 * 86400;
+inline constexpr int kDefaultSiteSliceLimit = 10;
+inline constexpr size_t kMaxSliceNameLength = 64;
+
+struct BrokerOptions {
+  std::string db_path = "bourse.db";
+  std::optional<core::PrivateKey> ledger_key;  // required
+  const core::Clock* clock = nullptr;          // nullptr: SystemClock
+};
+
+enum class PrincipalKind { kAdmin, kSite, kNode, kBroker, kAgent, kUser };
+std::string_view PrincipalKindName(PrincipalKind k);
+
+struct Principal {
+  std::string key;  // "ed25519:..."
+  PrincipalKind kind = PrincipalKind::kUser;
+  std::string name;
+  std::string site;  // "" when none
+};
+
+class Broker {
+ public:
+  // Creates a new database at `path` (refuses an existing file): the ledger
+  // store signed by `ledger_key`, the broker principal and the first admin.
+  // Errors: already_exists when the file exists; unavailable on I/O errors.
+  static core::Status Initialize(const std::string& path, const core::PrivateKey& ledger_key,
+                                 const core::PublicKey& admin);
+  // Errors: not_found when the database does not exist (run init first);
+  // failed_precondition when the ledger does not check out.
+  static core::Result<std::unique_ptr<Broker>> Open(BrokerOptions options);
+  ~Broker();
+
+  Router& router() { return router_; }
+  Metrics& metrics() { return metrics_; }
+  ledger::Store& store() { return *store_; }
+  const core::PublicKey& broker_key() const { return ledger_key_.public_key(); }
+  const core::Clock& clock() const { return *clock_; }
+  int64_t LedgerSize() const;
+
+  // One atomic unit: fn's rows and ledger entries commit together or not at
+  // all. Errors: fn's own error, or the store's.
+  core::Result<ledger::CommitResult> Mutate(const std::function<core::Status(ledger::Txn&)>& fn);
+
+  // ---- Helpers for use inside Mutate fns (markets use these) ----
+  // Errors: permission_denied when `key` is not a registered principal.
+  static core::Result<Principal> LookupPrincipal(sqlite3* db, std::string_view key);
+  core::Status Transfer(ledger::Txn& txn, std::string_view from, std::string_view to,
+                        const core::Money& amount);
+  core::Status EscrowHold(ledger::Txn& txn, std::string_view escrow_id, std::string_view account,
+                          const core::Money& amount);
+  core::Status EscrowRelease(ledger::Txn& txn, std::string_view escrow_id,
+                             const core::Money& amount);
+  core::Status EscrowSettle(ledger::Txn& txn, std::string_view escrow_id, std::string_view to,
+                            const core::Money& amount);
+  // Splits rcap `parent_id`, held by the broker, into children signed by the
+  // broker key, records them (rcap_split) and indexes their holders.
+  // Errors: not_found; permission_denied unless the broker holds the parent;
+  // failed_precondition exceeds_parent / outside_interval / oversubscribed.
+  core::Result<std::vector<ledger::Rcap>> SplitHeld(ledger::Txn& txn, std::string_view parent_id,
+                                                    std::span<const ledger::ChildSpec> children);
+  // Records a rcap (and indexes its holder) unless already recorded.
+  core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap);
+  // Call after a successful Mutate that changed or deleted slice `name` (the
+  // slice read cache; every PLC route here does).
+  void InvalidateSlice(const std::string& name);
+
+ private:
+  explicit Broker(BrokerOptions options);
+  void RegisterServiceRoutes();
+  void RegisterLedgerRoutes();
+  void RegisterPlcRoutes();
+  void RegisterCapacityRoutes();
+  void RegisterAccountRoutes();
+  void RegisterNodeRoutes();
+  core::Status NoteHistory(ledger::Txn& txn, std::string_view account);
+  // Runs fn on a read snapshot.
+  core::Status Read(const std::function<core::Status(sqlite3*)>& fn) const;
+
+  core::PrivateKey ledger_key_;
+  const core::Clock* clock_;
+  std::unique_ptr<ledger::Store> store_;
+  Router router_;
+  Metrics metrics_;
+  std::string openapi_;  // built once, after every route is registered
+  std::unique_ptr<internal::SliceCache> slice_cache_;
+  // Markets (issue #6, broker/markets.h); declared last so it stops first.
+  std::unique_ptr<class Markets> markets_;
+};
+
+// The OpenAPI 3.1 document for a router.
+nlohmann::json BuildOpenApi(const Router& router, std::string_view title, std::string_view version);
+
+}  // namespace bourse::broker

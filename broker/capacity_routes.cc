@@ -1,0 +1,332 @@
+// Capacity: root grants from sites, the broker's pools, holdings, split and
+// delegate, and reading recorded rcaps.
+#include <algorithm>
+#include <map>
+
+#include "broker/broker.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/sql.h"
+#include "broker/internal/util.h"
+#include "core/json_codec.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxChildren = 256;
+
+// Sum of the summable quantities of `caps` at the instant of their heaviest
+// overlap with [nb, na): the largest total in force at any instant.
+core::Result<core::ResourceVector> PeakLoad(const std::vector<ledger::Rcap>& caps) {
+  std::vector<int64_t> points;
+  for (const auto& c : caps) points.push_back(c.interval.not_before);
+  core::ResourceVector peak;
+  for (int64_t t : points) {
+    core::ResourceVector sum;
+    for (const auto& c : caps) {
+      if (c.interval.Contains(t)) {
+        BOURSE_ASSIGN_OR_RETURN(sum, sum.Plus(c.res));
+      }
+    }
+    peak.cpu_mcores = std::max(peak.cpu_mcores, sum.cpu_mcores);
+    peak.mem_mib = std::max(peak.mem_mib, sum.mem_mib);
+    peak.disk_mib = std::max(peak.disk_mib, sum.disk_mib);
+    peak.net_min_kbps = std::max(peak.net_min_kbps, sum.net_min_kbps);
+    peak.net_max_kbps = std::max(peak.net_max_kbps, sum.net_max_kbps);
+  }
+  return peak;
+}
+
+core::Result<std::vector<ledger::Rcap>> LoadRcaps(sqlite3* db, std::string_view sql,
+                                                  std::string_view arg) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, sql));
+  s.Bind(1, arg);
+  std::vector<ledger::Rcap> out;
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::Parse(s.Text(0)));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Broker::RegisterCapacityRoutes() {
+  using namespace internal;
+  const json rcap_list = SObj({{"rcaps", SArr(SRcap())}});
+
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/grants",
+       .auth = Auth::kSigned,
+       .summary = "A site grants capacity: a root rcap it signed, held by the broker (a pool) or "
+                  "another principal (e.g. a pooling agent)",
+       .tag = "capacity",
+       .request_schema = SObj({{"rcap", SRcap()}}, {"rcap"}),
+       .response_schema = SObj({{"rcap", SRcap()}, {"pooled", SBool()}}),
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"rcap"}));
+         BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rcap"));
+         BOURSE_ASSIGN_OR_RETURN(ledger::Rcap root, ledger::Rcap::FromJson(*rj, "rcap"));
+         if (root.parent)
+           return core::InvalidArgument("rcap.parent: a grant is a root (parent null)");
+         if (!root.CheckSignature().ok()) {
+           return core::PermissionDenied(
+               "rcap.sig: bad_signature: does not verify under the issuer");
+         }
+         if (root.interval.not_after <= q.now_ms / 1000) {
+           return core::FailedPrecondition("rcap.not_after: expired: the grant has already ended");
+         }
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt n, Stmt::Prepare(txn.db(),
+                                         "SELECT n.site,s.pi,n.capacity FROM b_nodes n "
+                                         "JOIN b_sites s ON s.name=n.site WHERE n.id=?"));
+               n.Bind(1, root.node);
+               BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+               if (!found)
+                 return core::NotFound("rcap.node: node " + root.node + " does not exist");
+               std::string site = n.Text(0);
+               std::string pi = n.Text(1);
+               if (!(caller.kind == PrincipalKind::kSite && caller.site == site)) {
+                 return core::PermissionDenied("only site " + site +
+                                               "'s PI grants its nodes' capacity");
+               }
+               if (root.issuer.ToText() != pi) {
+                 return core::PermissionDenied("rcap.issuer: untrusted_root: not site " + site +
+                                               "'s key");
+               }
+               BOURSE_RETURN_IF_ERROR(
+                   RequirePrincipal(txn.db(), root.holder.ToText(), "rcap.holder"));
+               BOURSE_ASSIGN_OR_RETURN(
+                   core::ResourceVector cap,
+                   core::ResourceVectorFromJson(ParseStored(n.Text(2)), "capacity"));
+               if (!root.res.FitsWithin(cap)) {
+                 return core::FailedPrecondition("rcap.res: exceeds the node's capacity " +
+                                                 cap.ToString());
+               }
+               BOURSE_ASSIGN_OR_RETURN(
+                   std::vector<ledger::Rcap> roots,
+                   LoadRcaps(txn.db(), "SELECT body FROM b_rcaps WHERE node=? AND parent IS NULL",
+                             root.node));
+               std::vector<ledger::Rcap> overlapping;
+               for (auto& r : roots) {
+                 if (r.interval.Overlaps(root.interval)) overlapping.push_back(r);
+               }
+               overlapping.push_back(root);
+               BOURSE_ASSIGN_OR_RETURN(core::ResourceVector peak, PeakLoad(overlapping));
+               if (!peak.QuantitiesFitWithin(cap)) {
+                 return core::FailedPrecondition(
+                     "rcap.res: oversubscribed: with the node's other grants it would exceed "
+                     "the capacity " +
+                     cap.ToString() + " at some instant");
+               }
+               BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, root));
+               out = {{"rcap", root.ToJson()}, {"pooled", root.holder == broker_key()}};
+               return core::Status::Ok();
+             }).status());
+         return JsonResponse(201, out);
+       }});
+
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/pools",
+       .summary = "The broker's holdings, pooled by node: unexpired rcaps the broker holds",
+       .tag = "capacity",
+       .response_schema = SObj(
+           {{"pools", SArr(SObj({{"node", SStr()}, {"site", SStr()}, {"rcaps", SArr(SRcap())}}))}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         std::map<std::string, json> by_node;
+         std::map<std::string, std::string> site_of;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(
+               Stmt s, Stmt::Prepare(db,
+                                     "SELECT r.node,n.site,r.body FROM b_rcaps r JOIN b_nodes n "
+                                     "ON n.id=r.node WHERE r.holder=? AND r.not_after>? "
+                                     "ORDER BY r.node, r.not_before, r.id"));
+           s.Bind(1, broker_key().ToText());
+           s.Bind(2, q.now_ms / 1000);
+           while (true) {
+             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+             if (!row) break;
+             by_node[s.Text(0)].push_back(ParseStored(s.Text(2)));
+             site_of[s.Text(0)] = s.Text(1);
+           }
+           return core::Status::Ok();
+         }));
+         json pools = json::array();
+         for (auto& [node, rcaps] : by_node) {
+           pools.push_back({{"node", node}, {"site", site_of[node]}, {"rcaps", rcaps}});
+         }
+         return JsonResponse(200, {{"pools", pools}});
+       }});
+
+  router_.Add({.method = "GET",
+               .pattern = "/v1/holdings/{key}",
+               .summary = "Unexpired rcaps held by a principal",
+               .tag = "capacity",
+               .response_schema = rcap_list,
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 json list;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(
+                       list, QueryArray(
+                                 db,
+                                 "SELECT body FROM b_rcaps WHERE holder=? AND not_after>? "
+                                 "ORDER BY node, not_before, id",
+                                 [&](Stmt& s) {
+                                   s.Bind(1, q.Param("key"));
+                                   s.Bind(2, q.now_ms / 1000);
+                                 },
+                                 [](Stmt& s) { return ParseStored(s.Text(0)); }));
+                   return core::Status::Ok();
+                 }));
+                 return JsonResponse(200, {{"rcaps", list}});
+               }});
+
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/rcaps/{id}",
+       .summary = "A recorded rcap, its chain (root first) and its recorded children",
+       .tag = "capacity",
+       .response_schema =
+           SObj({{"rcap", SRcap()}, {"chain", SArr(SRcap())}, {"children", SArr(SStr())}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         json out;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::CapacityLog::Get(db, q.Param("id")));
+           BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> chain,
+                                   ledger::CapacityLog::ChainOf(db, q.Param("id")));
+           BOURSE_ASSIGN_OR_RETURN(json kids,
+                                   QueryArray(
+                                       db, "SELECT id FROM b_rcaps WHERE parent=? ORDER BY id",
+                                       [&](Stmt& s) { s.Bind(1, q.Param("id")); },
+                                       [](Stmt& s) { return json(s.Text(0)); }));
+           out = {{"rcap", r.ToJson()}, {"chain", ledger::ChainToJson(chain)}, {"children", kids}};
+           return core::Status::Ok();
+         }));
+         return JsonResponse(200, out);
+       }});
+
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/rcaps/{id}/split",
+       .auth = Auth::kSigned,
+       .summary = "Split / delegate an rcap. The holder submits children it signed; for an rcap "
+                  "the broker holds, an admin submits child specs and the broker signs them",
+       .tag = "capacity",
+       .request_schema = SObj(
+           {{"children", SArr({{"oneOf", json::array({SRcap(), SObj({{"id", SStr()},
+                                                                     {"holder", SKey()},
+                                                                     {"res", SResources()},
+                                                                     {"not_before", SInt()},
+                                                                     {"not_after", SInt()}},
+                                                                    {"holder", "res", "not_before",
+                                                                     "not_after"})})}})}},
+           {"children"}),
+       .response_schema = rcap_list,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"children"}));
+         BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "children"));
+         if (!cj->is_array() || cj->empty()) {
+           return core::InvalidArgument("children: must be a non-empty array");
+         }
+         if (cj->size() > kMaxChildren) return core::InvalidArgument("children: at most 256");
+         bool signed_children = (*cj)[0].is_object() && (*cj)[0].contains("sig");
+         std::vector<ledger::Rcap> given;
+         std::vector<ledger::ChildSpec> specs;
+         for (size_t i = 0; i < cj->size(); ++i) {
+           std::string f = "children[" + std::to_string(i) + "]";
+           const json& c = (*cj)[i];
+           if (!c.is_object()) return core::InvalidArgument(f + ": must be an object");
+           if (c.contains("sig") != signed_children) {
+             return core::InvalidArgument(f + ": mix of signed rcaps and unsigned specs");
+           }
+           if (signed_children) {
+             BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(c, f));
+             if (!r.parent || *r.parent != q.Param("id")) {
+               return core::InvalidArgument(f + ".parent: must be " + q.Param("id"));
+             }
+             given.push_back(std::move(r));
+           } else {
+             BOURSE_RETURN_IF_ERROR(
+                 core::CheckObjectFields(c, f, {"id", "holder", "res", "not_before", "not_after"}));
+             std::string cid;
+             if (c.contains("id")) {
+               BOURSE_ASSIGN_OR_RETURN(cid, core::StringFromJson(c["id"], f + ".id", 128));
+             }
+             BOURSE_ASSIGN_OR_RETURN(const json* h, core::RequireMember(c, f, "holder"));
+             BOURSE_ASSIGN_OR_RETURN(std::string ht, core::StringFromJson(*h, f + ".holder", 200));
+             auto hk = core::PublicKey::FromText(ht);
+             if (!hk.ok()) return core::InvalidArgument(f + ".holder: " + hk.status().message());
+             ledger::ChildSpec s{.id = cid, .holder = *hk, .res = {}, .interval = {}};
+             BOURSE_ASSIGN_OR_RETURN(const json* res, core::RequireMember(c, f, "res"));
+             BOURSE_ASSIGN_OR_RETURN(s.res, core::ResourceVectorFromJson(*res, f + ".res"));
+             BOURSE_ASSIGN_OR_RETURN(const json* nb, core::RequireMember(c, f, "not_before"));
+             BOURSE_ASSIGN_OR_RETURN(
+                 s.interval.not_before,
+                 core::IntFromJson(*nb, f + ".not_before", 0, core::kMaxSafeInteger));
+             BOURSE_ASSIGN_OR_RETURN(const json* na, core::RequireMember(c, f, "not_after"));
+             BOURSE_ASSIGN_OR_RETURN(
+                 s.interval.not_after,
+                 core::IntFromJson(*na, f + ".not_after", 0, core::kMaxSafeInteger));
+             if (s.interval.not_after <= s.interval.not_before) {
+               return core::InvalidArgument(f + ".not_after: must be after not_before");
+             }
+             specs.push_back(std::move(s));
+           }
+         }
+         const std::string id = q.Param("id");
+         json out = json::array();
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(ledger::Rcap parent, ledger::CapacityLog::Get(txn.db(), id));
+               std::vector<ledger::Rcap> kids;
+               if (signed_children) {
+                 if (parent.holder.ToText() != q.caller_text) {
+                   return core::PermissionDenied("rcap " + id + " is not held by the caller");
+                 }
+                 for (const ledger::Rcap& k : given) {
+                   BOURSE_RETURN_IF_ERROR(
+                       RequirePrincipal(txn.db(), k.holder.ToText(), "children.holder"));
+                 }
+                 BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordSplit(txn, id, given));
+                 kids = given;
+               } else {
+                 if (!(parent.holder == broker_key())) {
+                   return core::InvalidArgument("children: rcap " + id +
+                                                " is not held by the broker: submit children "
+                                                "signed by its holder");
+                 }
+                 if (caller.kind != PrincipalKind::kAdmin) {
+                   return core::PermissionDenied("only an admin splits the broker's pool directly");
+                 }
+                 for (const ledger::ChildSpec& s : specs) {
+                   BOURSE_RETURN_IF_ERROR(
+                       RequirePrincipal(txn.db(), s.holder.ToText(), "children.holder"));
+                 }
+                 BOURSE_ASSIGN_OR_RETURN(kids, SplitHeld(txn, id, specs));
+               }
+               for (const ledger::Rcap& k : kids) {
+                 BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, k));  // indexes the holder
+                 out.push_back(k.ToJson());
+               }
+               return core::Status::Ok();
+             }).status());
+         return JsonResponse(201, {{"rcaps", out}});
+       }});
+}
+
+}  // namespace bourse::broker

@@ -1,0 +1,134 @@
+// Private state of the markets module (broker/markets.h): one MarketState
+// per order-book market, the live orders it mirrors from m_orders, and the
+// per-operation context that turns the book's escrow hook calls into ledger
+// operations inside one Mutate transaction.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "auction/order_book.h"
+#include "broker/broker.h"
+#include "broker/markets.h"
+#include "core/interval.h"
+#include "core/resource_vector.h"
+#include "ledger/store.h"
+
+namespace bourse::broker::internal {
+
+// 128-bit intermediate for price x quantity sums (no overflow below 2^127).
+__extension__ using Int128 = __int128;
+
+struct MarketInfo {
+  std::string id;
+  std::string node;
+  std::string site;
+  core::ResourceVector unit;
+  core::Interval window;
+  int64_t close_s = 0;  // trading ends at this instant (unix s)
+  std::string holder;   // "" : anyone may sell; else only this key
+  std::string state;    // "open" | "closed"
+  int64_t created_ms = 0;
+  nlohmann::json ToJson() const;
+};
+
+struct LiveOrder {
+  int64_t id = 0;
+  std::string market;
+  std::string owner;    // signer's key text
+  std::string account;  // credits account (owner; the broker for pool sells)
+  auction::Side side = auction::Side::kBuy;
+  bool is_market = false;
+  bool ioc = false;
+  int64_t qty = 0;
+  int64_t price_nanos = 0;  // 0 for market orders
+  int64_t remaining = 0;    // resting quantity (0 when not resting)
+  int64_t filled = 0;
+  std::string state = "new";  // new | resting | filled | cancelled
+  std::string reason;         // cancel reason
+  int64_t prio = 0;
+  std::string escrow;  // current credit escrow id (buy)
+  int64_t escrow_gen = 0;
+  std::string cap_escrow;  // rcap E (sell)
+  int64_t cap_units = 0;
+  int64_t cap_sold = 0;
+  int64_t cap_returned = 0;
+  std::string returned_rcap;  // child of E given back to the seller
+  int64_t created_ms = 0;
+  nlohmann::json ToJson() const;
+};
+
+struct OpCtx;
+
+// Forwards the book's hook and listener calls to the current operation.
+class Forwarder : public auction::EscrowHook, public auction::OrderListener {
+ public:
+  OpCtx* ctx = nullptr;
+  bool ReserveResting(const auction::EscrowRequest& r) override;
+  bool SettleFill(const auction::Trade& t) override;
+  void ReleaseResting(const auction::EscrowRequest& r) override;
+  void OnCancelled(auction::OrderId id, int64_t qty, auction::CancelReason reason) override;
+  void OnMoved(auction::OrderId id, int64_t new_price_nanos) override;
+  void OnRested(auction::OrderId id, int64_t qty, int64_t price_nanos) override;
+};
+
+struct MarketState {
+  MarketInfo info;
+  std::mutex mu;  // guards everything below
+  Forwarder fwd;
+  std::unique_ptr<auction::OrderBook> book;
+  std::map<int64_t, LiveOrder> orders;  // live (resting or in an operation)
+  bool stale = false;                   // the book may disagree with m_orders: rebuild first
+};
+
+// One book operation inside one Mutate fn.
+struct OpCtx {
+  Markets* markets = nullptr;
+  ledger::Txn* txn = nullptr;
+  MarketState* ms = nullptr;
+  std::set<int64_t> touched;
+  nlohmann::json trades = nlohmann::json::array();
+  std::vector<std::string> bought_rcaps;           // children delegated to buyers
+  std::map<int64_t, nlohmann::json> final_orders;  // set by FinishOp
+  core::Status error;                              // first internal failure
+  bool book_touched = false;                       // set before the first book call
+  LiveOrder* Get(int64_t id);
+  void Fail(core::Status st) {
+    if (error.ok()) error = std::move(st);
+  }
+};
+
+// Runs `op` on one market inside one Mutate: locks the market, rebuilds a
+// stale book, runs op (which calls the book with ctx.book_touched set), then
+// FinishOp. On any failure after the book was touched, the book is marked
+// stale (rebuilt from the rolled-back tables before its next use).
+core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
+                       OpCtx* result);
+
+// Loads market info + resting orders from m_* tables and rebuilds the book.
+core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms);
+// Brings the book up to date with m_orders if it is stale.
+core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms);
+// After a book operation: derives each touched order's state, returns unsold
+// capacity to sellers, writes rows and ledger entries. On any failure marks
+// the book stale and returns the error (the caller's fn must return it).
+core::Status FinishOp(OpCtx& ctx);
+// Writes one order row.
+core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o);
+core::Result<LiveOrder> LoadOrder(sqlite3* db, int64_t id);
+
+inline std::string_view SideName(auction::Side s) {
+  return s == auction::Side::kBuy ? "buy" : "sell";
+}
+std::string MoneyText(int64_t nanos);
+
+extern const char* const kMarketSchema;
+
+}  // namespace bourse::broker::internal

@@ -1,0 +1,57 @@
+// Shared helpers of the broker's route files.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <string_view>
+
+#include "broker/broker.h"
+#include "broker/internal/sql.h"
+#include "core/canonical_json.h"
+#include "core/status.h"
+
+namespace bourse::broker::internal {
+
+// True iff `s` matches `re` entirely (patterns are compiled once by callers).
+inline bool Matches(const std::regex& re, std::string_view s) {
+  return std::regex_match(s.begin(), s.end(), re);
+}
+
+inline nlohmann::json ParseStored(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
+inline std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Runs a query and returns each row converted by `row_fn` into a JSON array.
+template <typename RowFn>
+core::Result<nlohmann::json> QueryArray(sqlite3* db, std::string_view sql,
+                                        const std::function<void(Stmt&)>& bind, RowFn row_fn) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, sql));
+  bind(s);
+  nlohmann::json out = nlohmann::json::array();
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(row_fn(s));
+  }
+  return out;
+}
+
+// not_found "<field>: key ... is not a registered principal" unless `key` is one.
+inline core::Status RequirePrincipal(sqlite3* db, std::string_view key, std::string_view field) {
+  auto p = Broker::LookupPrincipal(db, key);
+  if (p.ok()) return core::Status::Ok();
+  if (p.status().code() == core::StatusCode::kPermissionDenied) {
+    return core::NotFound(std::string(field) + ": " + p.status().message());
+  }
+  return p.status();
+}
+
+}  // namespace bourse::broker::internal

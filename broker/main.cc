@@ -1,0 +1,189 @@
+// bourse-broker: the broker service (broker/broker.h, docs/broker.md).
+//
+//   bourse-broker init --db PATH
+//   bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]
+//                 [--ledger-key FILE] [--threads N] [--rate-limit PER_S]
+//                 [--max-body BYTES] [--access-log FILE|-|off]
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/broker.h"
+#include "broker/server.h"
+
+namespace {
+
+using bourse::broker::Broker;
+using bourse::broker::HttpServer;
+
+void Usage() {
+  std::fputs(
+      "usage:\n"
+      "  bourse-broker init --db PATH\n"
+      "      create the database, the ledger key (PATH.ledger-key.pem) and the first\n"
+      "      admin key (PATH.admin-key.pem), both mode 0600\n"
+      "  bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
+      "                [--ledger-key FILE] [--threads N] [--rate-limit PER_S]\n"
+      "                [--max-body BYTES] [--access-log FILE|-|off]\n"
+      "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any)\n",
+      stderr);
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "bourse-broker: %s\n", msg.c_str());
+  return 1;
+}
+
+int Init(const std::vector<std::string>& args) {
+  std::string db = "bourse.db";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--db" && i + 1 < args.size()) {
+      db = args[++i];
+    } else {
+      Usage();
+      return 2;
+    }
+  }
+  auto ledger_key = bourse::core::PrivateKey::Generate();
+  auto admin_key = bourse::core::PrivateKey::Generate();
+  if (!ledger_key.ok() || !admin_key.ok()) return Fail("cannot generate keys");
+  std::string ledger_path = db + ".ledger-key.pem";
+  std::string admin_path = db + ".admin-key.pem";
+  if (access(db.c_str(), F_OK) == 0) return Fail("database " + db + " already exists");
+  if (access(ledger_path.c_str(), F_OK) == 0 || access(admin_path.c_str(), F_OK) == 0) {
+    return Fail("key file " + ledger_path + " or " + admin_path + " already exists");
+  }
+  if (auto st = ledger_key->SavePem(ledger_path); !st.ok()) return Fail(st.ToString());
+  if (auto st = admin_key->SavePem(admin_path); !st.ok()) return Fail(st.ToString());
+  auto st = Broker::Initialize(db, *ledger_key, admin_key->public_key());
+  if (!st.ok()) {
+    unlink(ledger_path.c_str());
+    unlink(admin_path.c_str());
+    return Fail(st.ToString());
+  }
+  std::printf("database:   %s\nledger key: %s (%s)\nadmin key:  %s (%s)\n", db.c_str(),
+              ledger_path.c_str(), ledger_key->public_key().ToText().c_str(), admin_path.c_str(),
+              admin_key->public_key().ToText().c_str());
+  return 0;
+}
+
+bool ParseInt(const std::string& s, long long min, long long max, long long* out) {
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+int Serve(const std::vector<std::string>& args) {
+  std::string db = "bourse.db";
+  std::string listen = "127.0.0.1:8080";
+  std::string ledger_key_path;
+  std::string access_log = "-";
+  HttpServer::Options ho;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto next = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    long long n = 0;
+    if (a == "--db" && next(&db)) continue;
+    if (a == "--listen" && next(&listen)) continue;
+    if (a == "--ledger-key" && next(&ledger_key_path)) continue;
+    if (a == "--tls-cert" && next(&ho.tls_cert)) continue;
+    if (a == "--tls-key" && next(&ho.tls_key)) continue;
+    if (a == "--access-log" && next(&access_log)) continue;
+    if (a == "--threads" && next(&v) && ParseInt(v, 2, 4096, &n)) {
+      ho.threads = static_cast<int>(n);
+      continue;
+    }
+    if (a == "--rate-limit" && next(&v) && ParseInt(v, 0, 100'000'000, &n)) {
+      ho.rate_limit_per_s = static_cast<double>(n);
+      ho.rate_limit_burst = static_cast<double>(2 * n);
+      continue;
+    }
+    if (a == "--max-body" && next(&v) && ParseInt(v, 1024, 1LL << 30, &n)) {
+      ho.max_body_bytes = static_cast<size_t>(n);
+      continue;
+    }
+    if (a == "-h" || a == "--help") {
+      Usage();
+      return 0;
+    }
+    Usage();
+    return Fail("bad argument: " + a);
+  }
+  size_t colon = listen.rfind(':');
+  long long port = 0;
+  if (colon == std::string::npos || !ParseInt(listen.substr(colon + 1), 0, 65535, &port)) {
+    return Fail("--listen: expected HOST:PORT, got " + listen);
+  }
+  ho.host = listen.substr(0, colon);
+  ho.port = static_cast<int>(port);
+  if (ledger_key_path.empty()) ledger_key_path = db + ".ledger-key.pem";
+  if (access_log == "off") {
+    ho.access_log = nullptr;
+  } else if (access_log != "-") {
+    ho.access_log = std::fopen(access_log.c_str(), "a");
+    if (ho.access_log == nullptr) return Fail("cannot open access log " + access_log);
+  }
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto key = bourse::core::PrivateKey::LoadPem(ledger_key_path);
+  if (!key.ok()) return Fail("ledger key: " + key.status().ToString());
+  bourse::broker::BrokerOptions bo;
+  bo.db_path = db;
+  bo.ledger_key = *key;
+  auto broker = Broker::Open(bo);
+  if (!broker.ok()) return Fail(broker.status().ToString());
+  Broker* b = broker->get();
+  HttpServer server(&b->router(), ho, &b->metrics(), [b] { return b->LedgerSize(); });
+  if (auto st = server.Bind(); !st.ok()) return Fail(st.ToString());
+  std::printf("{\"listening\":\"%s://%s:%d\",\"db\":\"%s\",\"ledger_key\":\"%s\"}\n",
+              ho.tls_cert.empty() ? "http" : "https", ho.host.c_str(), server.port(), db.c_str(),
+              b->broker_key().ToText().c_str());
+  std::fflush(stdout);
+  std::atomic<bool> signalled{false};
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    signalled = true;
+    std::fprintf(stderr, "bourse-broker: signal %d: draining in-flight requests\n", sig);
+    server.Stop();
+  });
+  server.Run();  // returns once stopped and in-flight requests are done
+  // If Run returned without a signal (listen failure), wake the waiter.
+  if (!signalled) pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  broker->reset();  // closes the store after every commit has finished
+  if (ho.access_log != nullptr && ho.access_log != stderr) std::fclose(ho.access_log);
+  std::fprintf(stderr, "bourse-broker: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "init") {
+    return Init(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
+  return Serve(args);
+}

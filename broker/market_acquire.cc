@@ -1,0 +1,294 @@
+// Markets: acquire(rspec) -> rcap chains. Buys an rspec through the order
+// books at or under a price limit, all or nothing, in one transaction.
+//
+// An rspec {"res":V,"nodes":N,"min_sites":K,"not_before":a,"not_after":b}
+// is served by open markets whose window is exactly [a, b) and whose unit u
+// divides V (V == k x u for an integer k): on each chosen node the broker
+// places a market buy of k units. Per node the cheapest such market is used
+// (cost = walking its asks, the caller's own asks skipped); then the cheapest
+// node of each of the K cheapest sites, then the cheapest remaining nodes up
+// to N. If the total exceeds max_price, or fewer than N nodes (K sites) can
+// fill, nothing changes. The fills are settled exactly like any other order
+// and all of it commits in ONE Mutate: either every chain comes back or the
+// ledger and the books are unchanged.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "broker/broker.h"
+#include "broker/internal/market_state.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/util.h"
+#include "broker/markets.h"
+#include "core/json_codec.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::LiveOrder;
+using internal::MarketState;
+using internal::OpCtx;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kMaxNodes = 1000;
+
+struct Rspec {
+  core::ResourceVector res;
+  int64_t nodes = 1;
+  int64_t min_sites = 0;
+  core::Interval interval;
+};
+
+core::Result<Rspec> ParseRspec(const json& j) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
+      j, "rspec", {"res", "nodes", "min_sites", "not_before", "not_after"}));
+  Rspec r;
+  BOURSE_ASSIGN_OR_RETURN(const json* res, core::RequireMember(j, "rspec", "res"));
+  BOURSE_ASSIGN_OR_RETURN(r.res, core::ResourceVectorFromJson(*res, "rspec.res"));
+  if (r.res.IsZero()) return core::InvalidArgument("rspec.res: must not be zero");
+  if (j.contains("nodes")) {
+    BOURSE_ASSIGN_OR_RETURN(r.nodes, core::IntFromJson(j["nodes"], "rspec.nodes", 1, kMaxNodes));
+  }
+  if (j.contains("min_sites")) {
+    BOURSE_ASSIGN_OR_RETURN(r.min_sites,
+                            core::IntFromJson(j["min_sites"], "rspec.min_sites", 0, kMaxNodes));
+  }
+  if (r.min_sites > r.nodes) return core::InvalidArgument("rspec.min_sites: more than rspec.nodes");
+  BOURSE_ASSIGN_OR_RETURN(const json* nb, core::RequireMember(j, "rspec", "not_before"));
+  BOURSE_ASSIGN_OR_RETURN(r.interval.not_before,
+                          core::IntFromJson(*nb, "rspec.not_before", 0, core::kMaxSafeInteger));
+  BOURSE_ASSIGN_OR_RETURN(const json* na, core::RequireMember(j, "rspec", "not_after"));
+  BOURSE_ASSIGN_OR_RETURN(r.interval.not_after,
+                          core::IntFromJson(*na, "rspec.not_after", 0, core::kMaxSafeInteger));
+  if (r.interval.not_after <= r.interval.not_before) {
+    return core::InvalidArgument("rspec.not_after: must be after not_before");
+  }
+  return r;
+}
+
+// k with v == k x u, or 0.
+int64_t UnitsOf(const core::ResourceVector& v, const core::ResourceVector& u) {
+  int64_t k = 0;
+  const int64_t vs[] = {v.cpu_mcores, v.mem_mib, v.disk_mib, v.net_min_kbps};
+  const int64_t us[] = {u.cpu_mcores, u.mem_mib, u.disk_mib, u.net_min_kbps};
+  for (int i = 0; i < 4; ++i) {
+    if (us[i] == 0) continue;
+    if (vs[i] % us[i] != 0) return 0;
+    k = vs[i] / us[i];
+    break;
+  }
+  if (k <= 0) return 0;
+  auto t = u.Times(k);
+  return t.ok() && *t == v ? k : 0;
+}
+
+struct Candidate {
+  MarketState* ms = nullptr;
+  int64_t units = 0;
+  internal::Int128 cost = 0;  // nano-credits
+};
+
+}  // namespace
+
+void Markets::RegisterAcquireRoutes() {
+  using namespace internal;
+  broker_->router().Add(
+      {.method = "POST",
+       .pattern = "/v1/acquire",
+       .auth = Auth::kSigned,
+       .summary = "acquire(rspec): buy `res` on `nodes` nodes in at least `min_sites` sites for "
+                  "[not_before, not_after) through the order books, paying at most max_price in "
+                  "total; all or nothing. Returns the rcap chains (bind them to a slice)",
+       .tag = "markets",
+       .request_schema = SObj({{"rspec", SObj({{"res", SResources()},
+                                               {"nodes", SInt()},
+                                               {"min_sites", SInt()},
+                                               {"not_before", SInt()},
+                                               {"not_after", SInt()}},
+                                              {"res", "not_before", "not_after"})},
+                               {"max_price", SMoney()}},
+                              {"rspec", "max_price"}),
+       .response_schema = SObj({{"chains", SArr(SArr(SRcap()))},
+                                {"nodes", SArr(SStr())},
+                                {"paid", SMoney()},
+                                {"trades", SArr(SObj({}, {}, false))}}),
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"rspec", "max_price"}));
+         BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rspec"));
+         BOURSE_ASSIGN_OR_RETURN(Rspec rs, ParseRspec(*rj));
+         BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(q.json, "", "max_price"));
+         BOURSE_ASSIGN_OR_RETURN(core::Money max_price, core::MoneyFromJson(*mp, "max_price"));
+         if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
+         std::vector<MarketState*> all;
+         {
+           std::lock_guard<std::mutex> l(mu_);
+           for (auto& [id, ms] : markets_) {
+             if (ms->info.window == rs.interval && UnitsOf(rs.res, ms->info.unit) > 0) {
+               all.push_back(ms.get());
+             }
+           }
+         }
+         const uint64_t me = OwnerId(q.caller_text);
+         json out;
+         std::vector<MarketState*> touched;
+         auto r = broker_->Mutate([&](ledger::Txn& txn) -> core::Status {
+           std::vector<std::unique_lock<std::mutex>> locks;
+           for (MarketState* ms : all) locks.emplace_back(ms->mu);  // map order: no deadlock
+           core::Status st = [&]() -> core::Status {
+             BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn.db(), q.caller_text).status());
+             int64_t now_s = q.now_ms / 1000;
+             // Cheapest fillable market per node.
+             std::map<std::string, Candidate> best;
+             for (MarketState* ms : all) {
+               if (ms->info.state != "open" || now_s >= ms->info.close_s) continue;
+               BOURSE_RETURN_IF_ERROR(EnsureFresh(this, txn, ms));
+               int64_t k = UnitsOf(rs.res, ms->info.unit);
+               int64_t need = k;
+               internal::Int128 cost = 0;
+               for (const auction::RestingOrder& o : ms->book->Orders(auction::Side::kSell)) {
+                 if (o.owner == me) continue;
+                 int64_t take = std::min(need, o.qty);
+                 cost += static_cast<internal::Int128>(take) * o.price_nanos;
+                 need -= take;
+                 if (need == 0) break;
+               }
+               if (need > 0) continue;
+               auto it = best.find(ms->info.node);
+               if (it == best.end() || cost < it->second.cost) {
+                 best[ms->info.node] = Candidate{ms, k, cost};
+               }
+             }
+             // Choose: the cheapest node of each of the min_sites cheapest sites, then the
+             // cheapest of the rest.
+             std::vector<Candidate> cands;
+             for (auto& [node, c] : best) cands.push_back(c);
+             std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+               return a.cost != b.cost ? a.cost < b.cost : a.ms->info.node < b.ms->info.node;
+             });
+             std::vector<Candidate> chosen;
+             std::set<std::string> sites, nodes;
+             for (const Candidate& c : cands) {
+               if (static_cast<int64_t>(sites.size()) >= rs.min_sites) break;
+               if (sites.insert(c.ms->info.site).second) {
+                 chosen.push_back(c);
+                 nodes.insert(c.ms->info.node);
+               }
+             }
+             for (const Candidate& c : cands) {
+               if (static_cast<int64_t>(chosen.size()) >= rs.nodes) break;
+               if (nodes.insert(c.ms->info.node).second) {
+                 chosen.push_back(c);
+                 sites.insert(c.ms->info.site);
+               }
+             }
+             if (static_cast<int64_t>(chosen.size()) < rs.nodes ||
+                 static_cast<int64_t>(sites.size()) < rs.min_sites) {
+               return core::FailedPrecondition(
+                   "rspec: the order books cannot fill it now (" + std::to_string(cands.size()) +
+                   " nodes offer it for the interval, " + std::to_string(rs.nodes) +
+                   " needed in >= " + std::to_string(rs.min_sites) + " sites)");
+             }
+             internal::Int128 total = 0;
+             for (const Candidate& c : chosen) total += c.cost;
+             if (total > static_cast<internal::Int128>(INT64_MAX)) {
+               return core::FailedPrecondition("max_price: the cheapest fill overflows");
+             }
+             core::Money cost = core::Money::FromNanos(static_cast<int64_t>(total));
+             if (cost > max_price) {
+               return core::FailedPrecondition("max_price: the cheapest fill costs " +
+                                               cost.ToString() + " > " + max_price.ToString());
+             }
+             json chains = json::array(), node_list = json::array(), trades = json::array();
+             std::vector<std::string> bought;
+             for (const Candidate& c : chosen) {
+               MarketState* ms = c.ms;
+               touched.push_back(ms);
+               OpCtx ctx;
+               ctx.markets = this;
+               ctx.txn = &txn;
+               ctx.ms = ms;
+               ms->fwd.ctx = &ctx;
+               LiveOrder lo;
+               lo.id = next_order_id();
+               lo.market = ms->info.id;
+               lo.owner = lo.account = q.caller_text;
+               lo.side = auction::Side::kBuy;
+               lo.is_market = true;
+               lo.qty = c.units;
+               lo.created_ms = txn.now_millis();
+               BOURSE_RETURN_IF_ERROR(txn.Append("order_placed", {{"market", lo.market},
+                                                                  {"order", lo.id},
+                                                                  {"owner", lo.owner},
+                                                                  {"side", "buy"},
+                                                                  {"type", "market"},
+                                                                  {"tif", "ioc"},
+                                                                  {"qty", lo.qty},
+                                                                  {"price", nullptr},
+                                                                  {"acquire", true}})
+                                          .status());
+               int64_t id = lo.id;
+               auction::OrderRequest req{.id = static_cast<uint64_t>(id),
+                                         .owner = me,
+                                         .side = auction::Side::kBuy,
+                                         .type = auction::OrderType::kMarket,
+                                         .tif = auction::TimeInForce::kIoc,
+                                         .qty = c.units,
+                                         .price = {}};
+               ms->orders[id] = std::move(lo);
+               ctx.touched.insert(id);
+               ctx.book_touched = true;
+               core::Status st = ms->book->Place(req);
+               if (st.ok()) st = FinishOp(ctx);
+               ms->fwd.ctx = nullptr;
+               if (!st.ok()) return st;
+               if (ctx.final_orders[id]["filled"] != c.units) {
+                 return core::FailedPrecondition("rspec: node " + ms->info.node + " filled " +
+                                                 ctx.final_orders[id]["filled"].dump() + " of " +
+                                                 std::to_string(c.units) +
+                                                 " units (funds?): nothing bought");
+               }
+               node_list.push_back(ms->info.node);
+               for (auto& t : ctx.trades) trades.push_back(t);
+               for (auto& b : ctx.bought_rcaps) bought.push_back(b);
+             }
+             for (const std::string& id : bought) {
+               BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> chain,
+                                       ledger::CapacityLog::ChainOf(txn.db(), id));
+               chains.push_back(ledger::ChainToJson(chain));
+             }
+             BOURSE_RETURN_IF_ERROR(txn.Append("acquired", {{"by", q.caller_text},
+                                                            {"rspec", *rj},
+                                                            {"paid", cost.ToString()},
+                                                            {"rcaps", bought}})
+                                        .status());
+             out = {{"chains", chains},
+                    {"nodes", node_list},
+                    {"paid", cost.ToString()},
+                    {"trades", trades}};
+             return core::Status::Ok();
+           }();
+           if (!st.ok()) {
+             // Rolled back: the books touched must be rebuilt before their next use.
+             for (MarketState* ms : touched) {
+               ms->stale = true;
+               ms->fwd.ctx = nullptr;
+             }
+           }
+           return st;
+         });
+         if (!r.ok()) {
+           for (MarketState* ms : touched) {
+             std::lock_guard<std::mutex> l(ms->mu);
+             ms->stale = true;
+             ms->fwd.ctx = nullptr;
+           }
+           return r.status();
+         }
+         return JsonResponse(201, out);
+       }});
+}
+
+}  // namespace bourse::broker

@@ -1,0 +1,615 @@
+// Markets: module lifecycle, order-book state, and the settlement of book
+// events into the ledger (the escrow hook). Routes are in market_routes.cc.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "broker/broker.h"
+#include "broker/internal/market_state.h"
+#include "broker/internal/sql.h"
+#include "broker/markets.h"
+#include "core/json_codec.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::LiveOrder;
+using internal::MarketState;
+using internal::OpCtx;
+using internal::Stmt;
+using nlohmann::json;
+
+namespace internal {
+
+const char* const kMarketSchema = R"sql(
+CREATE TABLE IF NOT EXISTS m_markets(id TEXT PRIMARY KEY, node TEXT NOT NULL, site TEXT NOT NULL,
+  unit TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+  close_s INTEGER NOT NULL, holder TEXT NOT NULL, state TEXT NOT NULL, creator TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS m_orders(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
+  owner TEXT NOT NULL, account TEXT NOT NULL, side TEXT NOT NULL, is_market INTEGER NOT NULL,
+  ioc INTEGER NOT NULL, qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL,
+  remaining INTEGER NOT NULL, filled INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+  prio INTEGER NOT NULL, escrow TEXT NOT NULL, escrow_gen INTEGER NOT NULL,
+  cap_escrow TEXT NOT NULL, cap_units INTEGER NOT NULL, cap_sold INTEGER NOT NULL,
+  cap_returned INTEGER NOT NULL, returned_rcap TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_orders_live ON m_orders(market, state, prio);
+CREATE INDEX IF NOT EXISTS m_orders_owner ON m_orders(owner, id);
+CREATE TABLE IF NOT EXISTS m_trades(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
+  buy INTEGER NOT NULL, sell INTEGER NOT NULL, buyer TEXT NOT NULL, seller TEXT NOT NULL,
+  qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL, rcap TEXT NOT NULL, ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_trades_market ON m_trades(market, id);
+CREATE TABLE IF NOT EXISTS m_rounds(id TEXT PRIMARY KEY, state TEXT NOT NULL,
+  close_s INTEGER NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+  offers TEXT NOT NULL, result TEXT NOT NULL, creator TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS m_round_bids(id TEXT PRIMARY KEY, round TEXT NOT NULL,
+  bidder TEXT NOT NULL, lim TEXT NOT NULL, bundles TEXT NOT NULL, escrow TEXT NOT NULL,
+  state TEXT NOT NULL, pay TEXT NOT NULL, rcaps TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_round_bids_round ON m_round_bids(round, created_ms);
+CREATE TABLE IF NOT EXISTS m_share_bids(id TEXT PRIMARY KEY, node TEXT NOT NULL,
+  slice TEXT NOT NULL, bidder TEXT NOT NULL, rate TEXT NOT NULL, escrow TEXT NOT NULL,
+  charged_to_ms INTEGER NOT NULL, state TEXT NOT NULL, charged TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_share_bids_node ON m_share_bids(node, state);
+)sql";
+
+std::string MoneyText(int64_t nanos) { return core::Money::FromNanos(nanos).ToString(); }
+
+json MarketInfo::ToJson() const {
+  return {{"id", id},
+          {"node", node},
+          {"site", site},
+          {"unit", core::ResourceVectorToJson(unit)},
+          {"not_before", window.not_before},
+          {"not_after", window.not_after},
+          {"close", close_s},
+          {"holder", holder.empty() ? json() : json(holder)},
+          {"state", state},
+          {"created_ms", created_ms}};
+}
+
+json LiveOrder::ToJson() const {
+  json j = {{"id", id},
+            {"market", market},
+            {"owner", owner},
+            {"side", SideName(side)},
+            {"type", is_market ? "market" : "limit"},
+            {"tif", ioc || is_market ? "ioc" : "gtc"},
+            {"qty", qty},
+            {"price", is_market ? json() : json(MoneyText(price_nanos))},
+            {"remaining", remaining},
+            {"filled", filled},
+            {"state", state},
+            {"reason", reason.empty() ? json() : json(reason)},
+            {"created_ms", created_ms}};
+  if (side == auction::Side::kBuy) {
+    j["escrow"] = escrow.empty() ? json() : json(escrow);
+  } else {
+    j["rcap_escrow"] = cap_escrow;
+    j["returned_rcap"] = returned_rcap.empty() ? json() : json(returned_rcap);
+  }
+  return j;
+}
+
+LiveOrder* OpCtx::Get(int64_t id) {
+  auto it = ms->orders.find(id);
+  if (it == ms->orders.end()) {
+    Fail(core::Internal("markets: order " + std::to_string(id) + " is not in memory"));
+    return nullptr;
+  }
+  touched.insert(id);
+  return &it->second;
+}
+
+// ---- hook ------------------------------------------------------------------
+
+bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
+  if (ctx == nullptr) return true;  // rebuilding: what rests was escrowed already
+  if (!ctx->error.ok()) return false;
+  LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
+  if (o == nullptr) return false;
+  Broker& b = ctx->markets->broker();
+  if (r.side == auction::Side::kBuy) {
+    std::string esc = "mo_" + std::to_string(o->id) + "_" + std::to_string(o->escrow_gen + 1);
+    core::Status st = b.EscrowHold(*ctx->txn, esc, o->account, r.credits());
+    if (!st.ok()) {
+      if (st.code() != core::StatusCode::kFailedPrecondition) ctx->Fail(st);
+      o->reason = "escrow_refused: " + st.message();
+      return false;
+    }
+    o->escrow = esc;
+    o->escrow_gen++;
+    return true;
+  }
+  int64_t free_units = o->cap_units - o->cap_sold - o->cap_returned;
+  if (free_units < r.qty) {
+    o->reason = "escrow_refused: the escrowed capacity does not cover the remainder";
+    return false;
+  }
+  return true;
+}
+
+bool Forwarder::SettleFill(const auction::Trade& t) {
+  if (ctx == nullptr || !ctx->error.ok()) return false;
+  LiveOrder* buy = ctx->Get(static_cast<int64_t>(t.buy_order));
+  LiveOrder* sell = ctx->Get(static_cast<int64_t>(t.sell_order));
+  if (buy == nullptr || sell == nullptr) return false;
+  Broker& b = ctx->markets->broker();
+  ledger::Txn& txn = *ctx->txn;
+  const core::Money notional = t.notional();
+  // Money first: the only step that may legitimately be refused (an incoming
+  // buyer without the funds); it applies nothing when it fails.
+  if (t.aggressor == auction::Side::kSell) {
+    core::Status st = b.EscrowSettle(txn, buy->escrow, sell->account, notional);
+    if (!st.ok()) {
+      ctx->Fail(st.WithContext("settling a fill from the resting buy's escrow"));
+      return false;
+    }
+  } else {
+    core::Status st = b.Transfer(txn, buy->account, sell->account, notional);
+    if (!st.ok()) {
+      if (st.code() != core::StatusCode::kFailedPrecondition) ctx->Fail(st);
+      buy->reason = "escrow_refused: " + st.message();
+      return false;
+    }
+  }
+  // Capacity: a child of the sell's escrow rcap E, delegated to the buyer.
+  const MarketInfo& mi = ctx->ms->info;
+  auto buyer_key = core::PublicKey::FromText(buy->owner);
+  auto res = mi.unit.Times(t.qty);
+  if (!buyer_key.ok() || !res.ok()) {
+    ctx->Fail(core::Internal("markets: bad buyer key or unit overflow"));
+    return false;
+  }
+  ledger::ChildSpec spec{.id = "", .holder = *buyer_key, .res = *res, .interval = mi.window};
+  auto kids = b.SplitHeld(txn, sell->cap_escrow, std::span<const ledger::ChildSpec>(&spec, 1));
+  if (!kids.ok()) {
+    ctx->Fail(kids.status().WithContext("splitting the sell's escrowed capacity"));
+    return false;
+  }
+  const std::string child = (*kids)[0].id;
+  sell->cap_sold += t.qty;
+  buy->filled += t.qty;
+  sell->filled += t.qty;
+  auto ins = txn.Prepare(
+      "INSERT INTO m_trades(market,buy,sell,buyer,seller,qty,price_nanos,rcap,ts_ms) "
+      "VALUES(?,?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) {
+    ctx->Fail(ins.status());
+    return false;
+  }
+  Stmt s = Stmt::Borrow(*ins);
+  s.Bind(1, mi.id);
+  s.Bind(2, buy->id);
+  s.Bind(3, sell->id);
+  s.Bind(4, buy->owner);
+  s.Bind(5, sell->account);
+  s.Bind(6, t.qty);
+  s.Bind(7, t.price_nanos);
+  s.Bind(8, child);
+  s.Bind(9, txn.now_millis());
+  core::Status st = s.Run();
+  if (!st.ok()) {
+    ctx->Fail(st);
+    return false;
+  }
+  int64_t trade_id = sqlite3_last_insert_rowid(txn.db());
+  json tj = {{"id", trade_id},      {"market", mi.id},
+             {"buy", buy->id},      {"sell", sell->id},
+             {"buyer", buy->owner}, {"seller", sell->account},
+             {"qty", t.qty},        {"price", t.price().ToString()},
+             {"rcap", child}};
+  auto app = txn.Append("market_trade", tj);
+  if (!app.ok()) {
+    ctx->Fail(app.status());
+    return false;
+  }
+  tj["ts_ms"] = txn.now_millis();
+  ctx->trades.push_back(tj);
+  ctx->bought_rcaps.push_back(child);
+  return true;
+}
+
+void Forwarder::ReleaseResting(const auction::EscrowRequest& r) {
+  if (ctx == nullptr) return;
+  LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
+  if (o == nullptr) return;
+  if (r.side == auction::Side::kBuy && r.credits_nanos > 0) {
+    core::Status st = ctx->markets->broker().EscrowRelease(*ctx->txn, o->escrow, r.credits());
+    if (!st.ok()) ctx->Fail(st.WithContext("releasing a buy's escrow"));
+  }
+  // Sells: unsold capacity goes back to the seller in FinishOp, once the
+  // order's fate in this operation is known (a move re-reserves at once).
+}
+
+void Forwarder::OnCancelled(auction::OrderId id, int64_t /*qty*/, auction::CancelReason reason) {
+  if (ctx == nullptr) return;
+  LiveOrder* o = ctx->Get(static_cast<int64_t>(id));
+  if (o == nullptr) return;
+  if (reason != auction::CancelReason::kEscrowRefused || o->reason.empty()) {
+    o->reason = std::string(auction::CancelReasonName(reason));
+  }
+}
+
+void Forwarder::OnMoved(auction::OrderId id, int64_t new_price_nanos) {
+  if (ctx == nullptr) return;
+  LiveOrder* o = ctx->Get(static_cast<int64_t>(id));
+  if (o != nullptr) o->price_nanos = new_price_nanos;
+}
+
+void Forwarder::OnRested(auction::OrderId id, int64_t /*qty*/, int64_t price_nanos) {
+  if (ctx == nullptr) return;
+  LiveOrder* o = ctx->Get(static_cast<int64_t>(id));
+  if (o == nullptr) return;
+  o->price_nanos = price_nanos;
+  o->prio = 0;  // assigned in FinishOp (global priority counter)
+}
+
+// ---- persistence -------------------------------------------------------------
+
+core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o) {
+  BOURSE_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      txn.Prepare("INSERT OR REPLACE INTO m_orders(id,market,owner,account,side,is_market,ioc,qty,"
+                  "price_nanos,remaining,filled,state,reason,prio,escrow,escrow_gen,cap_escrow,"
+                  "cap_units,cap_sold,cap_returned,returned_rcap,created_ms) "
+                  "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  Stmt s = Stmt::Borrow(raw);
+  s.Bind(1, o.id);
+  s.Bind(2, o.market);
+  s.Bind(3, o.owner);
+  s.Bind(4, o.account);
+  s.Bind(5, SideName(o.side));
+  s.Bind(6, o.is_market ? 1 : 0);
+  s.Bind(7, o.ioc ? 1 : 0);
+  s.Bind(8, o.qty);
+  s.Bind(9, o.price_nanos);
+  s.Bind(10, o.remaining);
+  s.Bind(11, o.filled);
+  s.Bind(12, o.state);
+  s.Bind(13, o.reason);
+  s.Bind(14, o.prio);
+  s.Bind(15, o.escrow);
+  s.Bind(16, o.escrow_gen);
+  s.Bind(17, o.cap_escrow);
+  s.Bind(18, o.cap_units);
+  s.Bind(19, o.cap_sold);
+  s.Bind(20, o.cap_returned);
+  s.Bind(21, o.returned_rcap);
+  s.Bind(22, o.created_ms);
+  return s.Run();
+}
+
+namespace {
+constexpr const char* kOrderCols =
+    "id,market,owner,account,side,is_market,ioc,qty,price_nanos,remaining,filled,state,reason,"
+    "prio,escrow,escrow_gen,cap_escrow,cap_units,cap_sold,cap_returned,returned_rcap,created_ms";
+
+LiveOrder OrderFromRow(const Stmt& s) {
+  LiveOrder o;
+  o.id = s.Int(0);
+  o.market = s.Text(1);
+  o.owner = s.Text(2);
+  o.account = s.Text(3);
+  o.side = s.Text(4) == "buy" ? auction::Side::kBuy : auction::Side::kSell;
+  o.is_market = s.Int(5) != 0;
+  o.ioc = s.Int(6) != 0;
+  o.qty = s.Int(7);
+  o.price_nanos = s.Int(8);
+  o.remaining = s.Int(9);
+  o.filled = s.Int(10);
+  o.state = s.Text(11);
+  o.reason = s.Text(12);
+  o.prio = s.Int(13);
+  o.escrow = s.Text(14);
+  o.escrow_gen = s.Int(15);
+  o.cap_escrow = s.Text(16);
+  o.cap_units = s.Int(17);
+  o.cap_sold = s.Int(18);
+  o.cap_returned = s.Int(19);
+  o.returned_rcap = s.Text(20);
+  o.created_ms = s.Int(21);
+  return o;
+}
+}  // namespace
+
+core::Result<LiveOrder> LoadOrder(sqlite3* db, int64_t id) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(db, std::string("SELECT ") + kOrderCols + " FROM m_orders WHERE id=?"));
+  s.Bind(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return core::NotFound("order " + std::to_string(id) + " does not exist");
+  return OrderFromRow(s);
+}
+
+core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms) {
+  ms->orders.clear();
+  ms->fwd.ctx = nullptr;
+  ms->book = std::make_unique<auction::OrderBook>(&ms->fwd, &ms->fwd);
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          Stmt::Prepare(db, std::string("SELECT ") + kOrderCols +
+                                                " FROM m_orders WHERE market=? AND state='resting' "
+                                                "ORDER BY prio"));
+  s.Bind(1, ms->info.id);
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    LiveOrder o = OrderFromRow(s);
+    auction::OrderRequest req{.id = static_cast<uint64_t>(o.id),
+                              .owner = m->OwnerId(o.owner),
+                              .side = o.side,
+                              .type = auction::OrderType::kLimit,
+                              .tif = auction::TimeInForce::kGtc,
+                              .qty = o.remaining,
+                              .price = core::Money::FromNanos(o.price_nanos)};
+    BOURSE_RETURN_IF_ERROR(ms->book->Place(req));
+    auto found = ms->book->Find(req.id);
+    if (!found || found->qty != o.remaining) {
+      return core::Internal("markets: rebuilding market " + ms->info.id + ": order " +
+                            std::to_string(o.id) + " did not come to rest (crossed book?)");
+    }
+    ms->orders.emplace(o.id, std::move(o));
+  }
+  ms->stale = false;
+  return core::Status::Ok();
+}
+
+core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms) {
+  if (!ms->stale) return core::Status::Ok();
+  return RebuildBook(m, txn.db(), ms);
+}
+
+core::Status FinishOp(OpCtx& ctx) {
+  MarketState* ms = ctx.ms;
+  ms->fwd.ctx = nullptr;
+  auto fail = [&](core::Status st) {
+    ms->stale = true;
+    return st;
+  };
+  if (!ctx.error.ok()) return fail(ctx.error);
+  Broker& b = ctx.markets->broker();
+  ledger::Txn& txn = *ctx.txn;
+  for (int64_t id : ctx.touched) {
+    auto it = ms->orders.find(id);
+    if (it == ms->orders.end()) continue;
+    LiveOrder& o = it->second;
+    auto rest = ms->book->Find(static_cast<uint64_t>(id));
+    std::string before = o.state;
+    if (rest) {
+      o.remaining = rest->qty;
+      o.price_nanos = rest->price_nanos;
+      o.state = "resting";
+      o.reason.clear();
+      if (o.prio == 0) o.prio = ctx.markets->next_prio();
+    } else {
+      o.remaining = 0;
+      o.state = o.filled == o.qty ? "filled" : "cancelled";
+      if (o.state == "filled") o.reason.clear();
+    }
+    if (o.side == auction::Side::kSell) {
+      int64_t unsold = o.cap_units - o.cap_sold - o.cap_returned - o.remaining;
+      if (unsold < 0) {
+        return fail(core::Internal("markets: order " + std::to_string(id) +
+                                   " rests more capacity than it escrowed"));
+      }
+      if (unsold > 0) {
+        if (o.account != b.broker_key().ToText()) {
+          auto seller = core::PublicKey::FromText(o.owner);
+          auto res = ms->info.unit.Times(unsold);
+          if (!seller.ok() || !res.ok()) return fail(core::Internal("markets: bad seller key"));
+          ledger::ChildSpec spec{
+              .id = "", .holder = *seller, .res = *res, .interval = ms->info.window};
+          auto kids = b.SplitHeld(txn, o.cap_escrow, std::span<const ledger::ChildSpec>(&spec, 1));
+          if (!kids.ok()) return fail(kids.status().WithContext("returning unsold capacity"));
+          o.returned_rcap = (*kids)[0].id;
+        }
+        o.cap_returned += unsold;
+      }
+    }
+    if (o.state == "cancelled" && before != "cancelled") {
+      auto app = txn.Append("order_cancelled", {{"market", o.market},
+                                                {"order", o.id},
+                                                {"unfilled", o.qty - o.filled},
+                                                {"reason", o.reason}});
+      if (!app.ok()) return fail(app.status());
+    }
+    BOURSE_RETURN_IF_ERROR(SaveOrder(txn, o).WithContext("saving order"));
+    ctx.final_orders[id] = o.ToJson();
+  }
+  for (int64_t id : ctx.touched) {
+    auto it = ms->orders.find(id);
+    if (it != ms->orders.end() && it->second.state != "resting") ms->orders.erase(it);
+  }
+  return core::Status::Ok();
+}
+
+core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
+                       OpCtx* result) {
+  bool touched = false;
+  auto r = m->broker().Mutate([&](ledger::Txn& txn) -> core::Status {
+    std::lock_guard<std::mutex> l(ms->mu);
+    BOURSE_RETURN_IF_ERROR(EnsureFresh(m, txn, ms));
+    *result = OpCtx{};
+    result->markets = m;
+    result->txn = &txn;
+    result->ms = ms;
+    ms->fwd.ctx = result;
+    core::Status st = op(*result);
+    touched = touched || result->book_touched || !result->touched.empty();
+    if (!st.ok()) {
+      ms->fwd.ctx = nullptr;
+      if (touched) ms->stale = true;
+      return st;
+    }
+    return FinishOp(*result);
+  });
+  if (!r.ok()) {
+    if (touched) {
+      std::lock_guard<std::mutex> l(ms->mu);
+      ms->stale = true;
+    }
+    return r.status();
+  }
+  return core::Status::Ok();
+}
+
+}  // namespace internal
+
+// ---- Markets -------------------------------------------------------------------
+
+Markets::Markets(Broker* broker, const core::PrivateKey& key, MarketsOptions options)
+    : broker_(broker), key_(key), options_(options) {}
+
+Markets::~Markets() {
+  {
+    std::lock_guard<std::mutex> l(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+}
+
+core::Result<std::unique_ptr<Markets>> Markets::Open(Broker* broker,
+                                                     const core::PrivateKey& ledger_key,
+                                                     MarketsOptions options) {
+  std::unique_ptr<Markets> m(new Markets(broker, ledger_key, options));
+  BOURSE_RETURN_IF_ERROR(broker
+                             ->Mutate([](ledger::Txn& txn) -> core::Status {
+                               return internal::Exec(txn.db(), internal::kMarketSchema);
+                             })
+                             .status());
+  BOURSE_RETURN_IF_ERROR(m->LoadAll());
+  m->last_share_charge_s_ = broker->clock().NowSeconds();
+  m->RegisterOrderRoutes();
+  m->RegisterAcquireRoutes();
+  m->RegisterRoundRoutes();
+  m->RegisterShareRoutes();
+  if (options.tick_ms > 0) {
+    Markets* self = m.get();
+    m->ticker_ = std::thread([self] {
+      std::unique_lock<std::mutex> l(self->stop_mu_);
+      while (!self->stop_) {
+        self->stop_cv_.wait_for(l, std::chrono::milliseconds(self->options_.tick_ms));
+        if (self->stop_) break;
+        l.unlock();
+        (void)self->Tick();
+        l.lock();
+      }
+    });
+  }
+  return m;
+}
+
+core::Status Markets::LoadAll() {
+  return broker_->store().Read([&](sqlite3* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(db,
+                              "SELECT id,node,site,unit,not_before,not_after,close_s,holder,state,"
+                              "created_ms FROM m_markets"));
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      auto ms = std::make_unique<MarketState>();
+      internal::MarketInfo& mi = ms->info;
+      mi.id = s.Text(0);
+      mi.node = s.Text(1);
+      mi.site = s.Text(2);
+      json u = json::parse(s.Text(3), nullptr, false);
+      BOURSE_ASSIGN_OR_RETURN(mi.unit, core::ResourceVectorFromJson(u, "unit"));
+      mi.window = {s.Int(4), s.Int(5)};
+      mi.close_s = s.Int(6);
+      mi.holder = s.Text(7);
+      mi.state = s.Text(8);
+      mi.created_ms = s.Int(9);
+      BOURSE_RETURN_IF_ERROR(internal::RebuildBook(this, db, ms.get()));
+      markets_[mi.id] = std::move(ms);
+    }
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt mx,
+        Stmt::Prepare(db, "SELECT COALESCE(MAX(id),0), COALESCE(MAX(prio),0) FROM m_orders"));
+    BOURSE_ASSIGN_OR_RETURN(bool row, mx.Step());
+    if (row) {
+      next_order_id_ = mx.Int(0) + 1;
+      next_prio_ = mx.Int(1) + 1;
+    }
+    return core::Status::Ok();
+  });
+}
+
+uint64_t Markets::OwnerId(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [it, fresh] = owners_.emplace(key, owners_.size() + 1);
+  return it->second;
+}
+
+void Markets::AddMarket(std::unique_ptr<internal::MarketState> ms) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::string id = ms->info.id;
+  markets_[id] = std::move(ms);
+}
+
+core::Result<internal::MarketState*> Markets::Find(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = markets_.find(id);
+  if (it == markets_.end()) return core::NotFound("market " + id + " does not exist");
+  return it->second.get();
+}
+
+core::Status Markets::Tick() {
+  std::lock_guard<std::mutex> l(tick_mu_);
+  core::Status a = CloseDueMarkets();
+  core::Status b = ClearDueRounds();
+  core::Status c = ChargeShares(false);
+  if (!a.ok()) return a;
+  if (!b.ok()) return b;
+  return c;
+}
+
+core::Status Markets::CloseDueMarkets() {
+  int64_t now = broker_->clock().NowSeconds();
+  std::vector<MarketState*> due;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, ms] : markets_) {
+      if (ms->info.state == "open" && ms->info.close_s <= now) due.push_back(ms.get());
+    }
+  }
+  for (MarketState* ms : due) {
+    auto r = broker_->Mutate([&](ledger::Txn& txn) -> core::Status {
+      std::lock_guard<std::mutex> l(ms->mu);
+      if (ms->info.state != "open") return core::Status::Ok();
+      BOURSE_RETURN_IF_ERROR(internal::EnsureFresh(this, txn, ms));
+      OpCtx ctx;
+      ctx.markets = this;
+      ctx.txn = &txn;
+      ctx.ms = ms;
+      ms->fwd.ctx = &ctx;
+      for (auction::Side side : {auction::Side::kBuy, auction::Side::kSell}) {
+        for (const auction::RestingOrder& o : ms->book->Orders(side)) {
+          if (LiveOrder* lo = ctx.Get(static_cast<int64_t>(o.id))) lo->reason = "market_closed";
+          (void)ms->book->Cancel(o.id);
+        }
+      }
+      for (int64_t id : ctx.touched) ms->orders[id].reason = "market_closed";
+      BOURSE_RETURN_IF_ERROR(internal::FinishOp(ctx));
+      BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                              txn.Prepare("UPDATE m_markets SET state='closed' WHERE id=?"));
+      Stmt up = Stmt::Borrow(raw);
+      up.Bind(1, ms->info.id);
+      BOURSE_RETURN_IF_ERROR(up.Run());
+      BOURSE_RETURN_IF_ERROR(txn.Append("market_closed", {{"market", ms->info.id}}).status());
+      ms->info.state = "closed";
+      return core::Status::Ok();
+    });
+    if (!r.ok()) {
+      std::lock_guard<std::mutex> l(ms->mu);
+      ms->stale = true;
+      ms->info.state = "open";
+      return r.status();
+    }
+  }
+  return core::Status::Ok();
+}
+
+}  // namespace bourse::broker

@@ -1,0 +1,551 @@
+// Markets: sealed-bid combinatorial rounds (Bellagio-style).
+//
+// An admin opens a round over capacity the broker holds (offers: pool rcap
+// ids, at most one per node) for an interval, with a close time. Until the
+// close, principals bid: a limit and XOR bundles (items on named nodes, or a
+// count request "any N of these nodes in >= K sites, each with res"); each
+// bid escrows its limit. Bids are sealed: GET shows only how many there are
+// until the round clears. At the close (the background tick, or an admin's
+// POST .../clear once the close has passed) the round is cleared with
+// auction::ClearRound in ONE transaction: each winner gets, per allocated
+// node, a child of that node's offer signed by the broker, and pays its
+// critical price from its escrow to the broker's account; the rest of every
+// escrow is released.
+#include <map>
+#include <set>
+
+#include "auction/combinatorial.h"
+#include "broker/broker.h"
+#include "broker/internal/market_state.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/sql.h"
+#include "broker/internal/util.h"
+#include "broker/markets.h"
+#include "core/json_codec.h"
+#include "core/random.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxOffers = 1000;
+constexpr size_t kMaxBundles = 16;
+constexpr size_t kMaxItems = 256;
+
+struct Offer {
+  std::string rcap;
+  std::string node;
+  std::string site;
+  core::ResourceVector res;
+};
+
+struct RoundRow {
+  std::string id, state;
+  int64_t close_s = 0;
+  core::Interval window;
+  std::vector<Offer> offers;
+  json result;
+};
+
+core::Result<RoundRow> LoadRound(sqlite3* db, const std::string& id) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(db,
+                            "SELECT state,close_s,not_before,not_after,offers,result FROM "
+                            "m_rounds WHERE id=?"));
+  s.Bind(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return core::NotFound("round " + id + " does not exist");
+  RoundRow r;
+  r.id = id;
+  r.state = s.Text(0);
+  r.close_s = s.Int(1);
+  r.window = {s.Int(2), s.Int(3)};
+  json offers = internal::ParseStored(s.Text(4));
+  for (const json& o : offers) {
+    Offer of{o["rcap"], o["node"], o["site"], {}};
+    BOURSE_ASSIGN_OR_RETURN(of.res, core::ResourceVectorFromJson(o["res"], "res"));
+    r.offers.push_back(of);
+  }
+  r.result = internal::ParseStored(s.Text(5));
+  return r;
+}
+
+// Validates a bid's bundles against the round's nodes (by id); returns the
+// auction form with node indices.
+core::Result<std::vector<auction::Bundle>> ParseBundles(
+    const json& arr, const std::map<std::string, uint32_t>& idx) {
+  if (!arr.is_array() || arr.empty() || arr.size() > kMaxBundles) {
+    return core::InvalidArgument("bundles: must be an array of 1..16 bundles");
+  }
+  std::vector<auction::Bundle> out;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string f = "bundles[" + std::to_string(i) + "]";
+    const json& b = arr[i];
+    if (!b.is_object()) return core::InvalidArgument(f + ": must be an object");
+    auction::Bundle bundle;
+    auto node_index = [&](const json& n, const std::string& field) -> core::Result<uint32_t> {
+      BOURSE_ASSIGN_OR_RETURN(std::string id, core::StringFromJson(n, field, 128));
+      auto it = idx.find(id);
+      if (it == idx.end()) return core::InvalidArgument(field + ": node " + id + " is not offered");
+      return it->second;
+    };
+    if (b.contains("items")) {
+      BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(b, f, {"items"}));
+      const json& items = b["items"];
+      if (!items.is_array() || items.empty() || items.size() > kMaxItems) {
+        return core::InvalidArgument(f + ".items: must be an array of 1..256 items");
+      }
+      for (size_t k = 0; k < items.size(); ++k) {
+        const std::string g = f + ".items[" + std::to_string(k) + "]";
+        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(items[k], g, {"node", "res"}));
+        BOURSE_ASSIGN_OR_RETURN(const json* n, core::RequireMember(items[k], g, "node"));
+        BOURSE_ASSIGN_OR_RETURN(uint32_t ni, node_index(*n, g + ".node"));
+        BOURSE_ASSIGN_OR_RETURN(const json* r, core::RequireMember(items[k], g, "res"));
+        BOURSE_ASSIGN_OR_RETURN(core::ResourceVector rv,
+                                core::ResourceVectorFromJson(*r, g + ".res"));
+        bundle.items.push_back({.node = ni, .res = rv});
+      }
+    } else {
+      BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(b, f, {"count", "from", "min_sites", "res"}));
+      BOURSE_ASSIGN_OR_RETURN(const json* c, core::RequireMember(b, f, "count"));
+      BOURSE_ASSIGN_OR_RETURN(bundle.count, core::IntFromJson(*c, f + ".count", 1, kMaxOffers));
+      BOURSE_ASSIGN_OR_RETURN(const json* from, core::RequireMember(b, f, "from"));
+      if (!from->is_array() || from->empty() || from->size() > kMaxOffers) {
+        return core::InvalidArgument(f + ".from: must be a non-empty array of node ids");
+      }
+      for (size_t k = 0; k < from->size(); ++k) {
+        BOURSE_ASSIGN_OR_RETURN(uint32_t ni,
+                                node_index((*from)[k], f + ".from[" + std::to_string(k) + "]"));
+        bundle.from.push_back(ni);
+      }
+      if (b.contains("min_sites")) {
+        BOURSE_ASSIGN_OR_RETURN(bundle.min_sites,
+                                core::IntFromJson(b["min_sites"], f + ".min_sites", 0, kMaxOffers));
+      }
+      BOURSE_ASSIGN_OR_RETURN(const json* r, core::RequireMember(b, f, "res"));
+      BOURSE_ASSIGN_OR_RETURN(bundle.res, core::ResourceVectorFromJson(*r, f + ".res"));
+    }
+    out.push_back(std::move(bundle));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Markets::RegisterRoundRoutes() {
+  using namespace internal;
+  Router& router = broker_->router();
+  const json round_schema = SObj({}, {}, false);
+
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/rounds",
+       .auth = Auth::kSigned,
+       .summary = "Open a sealed-bid combinatorial round over broker-held capacity (admin)",
+       .tag = "rounds",
+       .request_schema = SObj({{"offers", SArr(SStr("a broker-held rcap id"))},
+                               {"not_before", SInt()},
+                               {"not_after", SInt()},
+                               {"close", SInt("unix s: bids accepted until then")}},
+                              {"offers", "not_before", "not_after", "close"}),
+       .response_schema = round_schema,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(
+             core::CheckObjectFields(q.json, "", {"offers", "not_before", "not_after", "close"}));
+         BOURSE_ASSIGN_OR_RETURN(const json* offers, core::RequireMember(q.json, "", "offers"));
+         if (!offers->is_array() || offers->empty() || offers->size() > kMaxOffers) {
+           return core::InvalidArgument("offers: must be an array of 1..1000 rcap ids");
+         }
+         RoundRow rr;
+         BOURSE_ASSIGN_OR_RETURN(const json* nb, core::RequireMember(q.json, "", "not_before"));
+         BOURSE_ASSIGN_OR_RETURN(rr.window.not_before,
+                                 core::IntFromJson(*nb, "not_before", 0, core::kMaxSafeInteger));
+         BOURSE_ASSIGN_OR_RETURN(const json* na, core::RequireMember(q.json, "", "not_after"));
+         BOURSE_ASSIGN_OR_RETURN(rr.window.not_after,
+                                 core::IntFromJson(*na, "not_after", 0, core::kMaxSafeInteger));
+         if (rr.window.not_after <= rr.window.not_before) {
+           return core::InvalidArgument("not_after: must be after not_before");
+         }
+         BOURSE_ASSIGN_OR_RETURN(const json* cl, core::RequireMember(q.json, "", "close"));
+         BOURSE_ASSIGN_OR_RETURN(rr.close_s,
+                                 core::IntFromJson(*cl, "close", 0, core::kMaxSafeInteger));
+         if (rr.close_s <= q.now_ms / 1000) return core::InvalidArgument("close: is in the past");
+         rr.id = core::NewId("rd_");
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             broker_
+                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                           Broker::LookupPrincipal(txn.db(), q.caller_text));
+                   if (caller.kind != PrincipalKind::kAdmin) {
+                     return core::PermissionDenied("only an admin opens rounds");
+                   }
+                   json offs = json::array();
+                   std::set<std::string> nodes;
+                   for (size_t i = 0; i < offers->size(); ++i) {
+                     const std::string f = "offers[" + std::to_string(i) + "]";
+                     BOURSE_ASSIGN_OR_RETURN(std::string id,
+                                             core::StringFromJson((*offers)[i], f, 128));
+                     BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r,
+                                             ledger::CapacityLog::Get(txn.db(), id));
+                     if (!(r.holder == broker_->broker_key())) {
+                       return core::InvalidArgument(f + ": rcap " + id +
+                                                    " is not held by the broker");
+                     }
+                     if (!rr.window.IsSubsetOf(r.interval)) {
+                       return core::InvalidArgument(f + ": rcap " + id +
+                                                    " does not cover the interval");
+                     }
+                     if (!nodes.insert(r.node).second) {
+                       return core::InvalidArgument(f + ": a second offer on node " + r.node);
+                     }
+                     BOURSE_ASSIGN_OR_RETURN(
+                         Stmt n, Stmt::Prepare(txn.db(), "SELECT site FROM b_nodes WHERE id=?"));
+                     n.Bind(1, r.node);
+                     BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+                     offs.push_back({{"rcap", id},
+                                     {"node", r.node},
+                                     {"site", found ? n.Text(0) : r.node},
+                                     {"res", core::ResourceVectorToJson(r.res)}});
+                   }
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt s, Stmt::Prepare(txn.db(),
+                                             "INSERT INTO m_rounds(id,state,close_s,not_before,"
+                                             "not_after,offers,result,creator,created_ms) "
+                                             "VALUES(?,'open',?,?,?,?,'null',?,?)"));
+                   s.Bind(1, rr.id);
+                   s.Bind(2, rr.close_s);
+                   s.Bind(3, rr.window.not_before);
+                   s.Bind(4, rr.window.not_after);
+                   s.Bind(5, offs.dump());
+                   s.Bind(6, q.caller_text);
+                   s.Bind(7, txn.now_millis());
+                   BOURSE_RETURN_IF_ERROR(s.Run());
+                   out = {{"id", rr.id},
+                          {"state", "open"},
+                          {"close", rr.close_s},
+                          {"not_before", rr.window.not_before},
+                          {"not_after", rr.window.not_after},
+                          {"offers", offs}};
+                   return txn.Append("round_opened", out).status();
+                 })
+                 .status());
+         return JsonResponse(201, {{"round", out}});
+       }});
+
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/rounds/{round}/bids",
+       .auth = Auth::kSigned,
+       .summary = "Bid in an open round: a limit (escrowed until the round clears) and XOR "
+                  "bundles (items, or count/from/min_sites/res)",
+       .tag = "rounds",
+       .request_schema = SObj({{"limit", SMoney()}, {"bundles", SArr(SObj({}, {}, false))}},
+                              {"limit", "bundles"}),
+       .response_schema = SObj({{"bid", SObj({}, {}, false)}}),
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"limit", "bundles"}));
+         BOURSE_ASSIGN_OR_RETURN(const json* lj, core::RequireMember(q.json, "", "limit"));
+         BOURSE_ASSIGN_OR_RETURN(core::Money limit, core::MoneyFromJson(*lj, "limit"));
+         if (!limit.is_positive()) return core::InvalidArgument("limit: must be > 0");
+         BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "bundles"));
+         const std::string round = q.Param("round");
+         std::string bid_id = core::NewId("rb_");
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             broker_
+                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                   BOURSE_RETURN_IF_ERROR(
+                       Broker::LookupPrincipal(txn.db(), q.caller_text).status());
+                   BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
+                   if (rr.state != "open" || q.now_ms / 1000 >= rr.close_s) {
+                     return core::FailedPrecondition("round " + round + " is closed for bids");
+                   }
+                   std::map<std::string, uint32_t> idx;
+                   for (size_t i = 0; i < rr.offers.size(); ++i)
+                     idx[rr.offers[i].node] = static_cast<uint32_t>(i);
+                   BOURSE_RETURN_IF_ERROR(ParseBundles(*bj, idx).status());
+                   std::string esc = "rb_esc_" + bid_id;
+                   BOURSE_RETURN_IF_ERROR(broker_->EscrowHold(txn, esc, q.caller_text, limit));
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt s, Stmt::Prepare(txn.db(),
+                                             "INSERT INTO m_round_bids(id,round,bidder,lim,bundles,"
+                                             "escrow,state,pay,rcaps,created_ms) "
+                                             "VALUES(?,?,?,?,?,?,'sealed','0','[]',?)"));
+                   s.Bind(1, bid_id);
+                   s.Bind(2, round);
+                   s.Bind(3, q.caller_text);
+                   s.Bind(4, limit.ToString());
+                   s.Bind(5, bj->dump());
+                   s.Bind(6, esc);
+                   s.Bind(7, txn.now_millis());
+                   BOURSE_RETURN_IF_ERROR(s.Run());
+                   out = {{"id", bid_id},
+                          {"round", round},
+                          {"bidder", q.caller_text},
+                          {"limit", limit.ToString()},
+                          {"escrow", esc},
+                          {"state", "sealed"}};
+                   // The ledger records the escrow; the bid's content stays sealed until clearing.
+                   return txn
+                       .Append("round_bid",
+                               {{"round", round}, {"bid", bid_id}, {"bidder", q.caller_text}})
+                       .status();
+                 })
+                 .status());
+         return JsonResponse(201, {{"bid", out}});
+       }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/rounds/{round}",
+              .summary = "A round: its offers, the number of sealed bids, and once cleared the "
+                         "results (winners, allocated nodes, payments, rcaps)",
+              .tag = "rounds",
+              .response_schema = SObj({{"round", round_schema}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                json out;
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
+                  BOURSE_ASSIGN_OR_RETURN(
+                      Stmt s, Stmt::Prepare(db, "SELECT COUNT(*) FROM m_round_bids WHERE round=?"));
+                  s.Bind(1, rr.id);
+                  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                  json offs = json::array();
+                  for (const Offer& o : rr.offers) {
+                    offs.push_back({{"rcap", o.rcap},
+                                    {"node", o.node},
+                                    {"site", o.site},
+                                    {"res", core::ResourceVectorToJson(o.res)}});
+                  }
+                  out = {{"id", rr.id},
+                         {"state", rr.state},
+                         {"close", rr.close_s},
+                         {"not_before", rr.window.not_before},
+                         {"not_after", rr.window.not_after},
+                         {"offers", offs},
+                         {"bids", row ? s.Int(0) : 0},
+                         {"result", rr.result}};
+                  return core::Status::Ok();
+                }));
+                return JsonResponse(200, {{"round", out}});
+              }});
+
+  router.Add({.method = "POST",
+              .pattern = "/v1/rounds/{round}/clear",
+              .auth = Auth::kSigned,
+              .summary = "Clear a round whose close time has passed now (admin; the broker also "
+                         "clears rounds on schedule)",
+              .tag = "rounds",
+              .response_schema = SObj({{"round", round_schema}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                          Broker::LookupPrincipal(db, q.caller_text));
+                  if (caller.kind != PrincipalKind::kAdmin) {
+                    return core::PermissionDenied("only an admin clears rounds by hand");
+                  }
+                  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
+                  if (rr.state != "open") {
+                    return core::FailedPrecondition("round " + rr.id + " is already " + rr.state);
+                  }
+                  if (q.now_ms / 1000 < rr.close_s) {
+                    return core::FailedPrecondition("round " + rr.id + " closes at " +
+                                                    std::to_string(rr.close_s));
+                  }
+                  return core::Status::Ok();
+                }));
+                BOURSE_RETURN_IF_ERROR(ClearRoundNow(q.Param("round")));
+                json out;
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
+                  out = {{"id", rr.id}, {"state", rr.state}, {"result", rr.result}};
+                  return core::Status::Ok();
+                }));
+                return JsonResponse(200, {{"round", out}});
+              }});
+}
+
+core::Status Markets::ClearRoundNow(const std::string& round) {
+  core::Status st = ClearRoundTxn(round);
+  if (st.ok() || st.code() == core::StatusCode::kInternal ||
+      st.code() == core::StatusCode::kUnavailable) {
+    return st;  // transient failures are retried at the next tick
+  }
+  // The round cannot clear (e.g. an offer was sold elsewhere meanwhile): it
+  // fails as a whole and every escrow goes back.
+  return broker_
+      ->Mutate([&](ledger::Txn& txn) -> core::Status {
+        BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
+        if (rr.state != "open") return core::Status::Ok();
+        BOURSE_ASSIGN_OR_RETURN(
+            Stmt s,
+            Stmt::Prepare(txn.db(), "SELECT id,lim,escrow FROM m_round_bids WHERE round=?"));
+        s.Bind(1, round);
+        while (true) {
+          BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+          if (!row) break;
+          BOURSE_ASSIGN_OR_RETURN(core::Money lim, core::Money::Parse(s.Text(1)));
+          BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, s.Text(2), lim));
+        }
+        {
+          BOURSE_ASSIGN_OR_RETURN(
+              Stmt l,
+              Stmt::Prepare(txn.db(), "UPDATE m_round_bids SET state='lost' WHERE round=?"));
+          l.Bind(1, round);
+          BOURSE_RETURN_IF_ERROR(l.Run());
+        }
+        json result = {{"error", st.message()}, {"winners", json::array()}};
+        BOURSE_ASSIGN_OR_RETURN(
+            Stmt u,
+            Stmt::Prepare(txn.db(), "UPDATE m_rounds SET state='failed',result=? WHERE id=?"));
+        u.Bind(1, result.dump());
+        u.Bind(2, round);
+        BOURSE_RETURN_IF_ERROR(u.Run());
+        return txn.Append("round_failed", {{"round", round}, {"error", st.message()}}).status();
+      })
+      .status();
+}
+
+core::Status Markets::ClearRoundTxn(const std::string& round) {
+  return broker_
+      ->Mutate([&](ledger::Txn& txn) -> core::Status {
+        BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
+        if (rr.state != "open") return core::Status::Ok();  // cleared meanwhile
+        auction::Round ar;
+        std::map<std::string, uint32_t> idx;
+        for (size_t i = 0; i < rr.offers.size(); ++i) {
+          idx[rr.offers[i].node] = static_cast<uint32_t>(i);
+          ar.nodes.push_back({rr.offers[i].node, rr.offers[i].site, rr.offers[i].res});
+        }
+        struct BidRow {
+          std::string id, bidder, escrow;
+          core::Money limit;
+        };
+        std::vector<BidRow> rows;
+        {
+          BOURSE_ASSIGN_OR_RETURN(
+              Stmt s, Stmt::Prepare(txn.db(),
+                                    "SELECT id,bidder,lim,bundles,escrow FROM m_round_bids "
+                                    "WHERE round=? ORDER BY created_ms, id"));
+          s.Bind(1, round);
+          while (true) {
+            BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+            if (!row) break;
+            BidRow b{s.Text(0), s.Text(1), s.Text(4), {}};
+            BOURSE_ASSIGN_OR_RETURN(b.limit, core::Money::Parse(s.Text(2)));
+            BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
+                                    ParseBundles(internal::ParseStored(s.Text(3)), idx));
+            ar.bids.push_back(
+                {.id = b.id, .bidder = b.bidder, .limit = b.limit, .bundles = bundles});
+            rows.push_back(std::move(b));
+          }
+        }
+        auction::RoundOutcome outcome;
+        if (!ar.bids.empty()) {
+          BOURSE_ASSIGN_OR_RETURN(outcome, auction::ClearRound(ar));
+        }
+        const std::string broker_text = broker_->broker_key().ToText();
+        std::vector<bool> won(rows.size(), false);
+        json winners = json::array();
+        for (const auction::Winner& w : outcome.winners) {
+          const BidRow& b = rows[w.bid];
+          won[w.bid] = true;
+          const auction::Bundle& bundle = ar.bids[w.bid].bundles[w.bundle];
+          BOURSE_ASSIGN_OR_RETURN(core::PublicKey bidder, core::PublicKey::FromText(b.bidder));
+          json rcaps = json::array();
+          json chains = json::array();
+          for (uint32_t n : w.nodes) {
+            core::ResourceVector res;
+            if (bundle.is_count()) {
+              res = bundle.res;
+            } else {
+              for (const auction::BundleItem& it : bundle.items) {
+                if (it.node == n) {
+                  BOURSE_ASSIGN_OR_RETURN(res, res.Plus(it.res));
+                }
+              }
+            }
+            ledger::ChildSpec spec{.id = "", .holder = bidder, .res = res, .interval = rr.window};
+            BOURSE_ASSIGN_OR_RETURN(
+                std::vector<ledger::Rcap> kids,
+                broker_->SplitHeld(txn, rr.offers[n].rcap,
+                                   std::span<const ledger::ChildSpec>(&spec, 1)));
+            rcaps.push_back(kids[0].id);
+          }
+          if (w.pay.is_positive()) {
+            BOURSE_RETURN_IF_ERROR(broker_->EscrowSettle(txn, b.escrow, broker_text, w.pay));
+          }
+          BOURSE_ASSIGN_OR_RETURN(core::Money rest, b.limit.Sub(w.pay));
+          if (rest.is_positive())
+            BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, b.escrow, rest));
+          json nodes = json::array();
+          for (uint32_t n : w.nodes) nodes.push_back(rr.offers[n].node);
+          winners.push_back({{"bid", b.id},
+                             {"bidder", b.bidder},
+                             {"bundle", w.bundle},
+                             {"nodes", nodes},
+                             {"pay", w.pay.ToString()},
+                             {"rcaps", rcaps}});
+          BOURSE_ASSIGN_OR_RETURN(
+              Stmt u,
+              Stmt::Prepare(txn.db(),
+                            "UPDATE m_round_bids SET state='won',pay=?,rcaps=? WHERE id=?"));
+          u.Bind(1, w.pay.ToString());
+          u.Bind(2, rcaps.dump());
+          u.Bind(3, b.id);
+          BOURSE_RETURN_IF_ERROR(u.Run());
+        }
+        for (size_t i = 0; i < rows.size(); ++i) {
+          if (won[i]) continue;
+          BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, rows[i].escrow, rows[i].limit));
+          BOURSE_ASSIGN_OR_RETURN(
+              Stmt u, Stmt::Prepare(txn.db(), "UPDATE m_round_bids SET state='lost' WHERE id=?"));
+          u.Bind(1, rows[i].id);
+          BOURSE_RETURN_IF_ERROR(u.Run());
+        }
+        json result = {{"winners", winners},
+                       {"welfare", outcome.welfare.ToString()},
+                       {"exact", outcome.exact},
+                       {"bids", rows.size()}};
+        BOURSE_ASSIGN_OR_RETURN(
+            Stmt u,
+            Stmt::Prepare(txn.db(), "UPDATE m_rounds SET state='cleared',result=? WHERE id=?"));
+        u.Bind(1, result.dump());
+        u.Bind(2, round);
+        BOURSE_RETURN_IF_ERROR(u.Run());
+        json entry = result;
+        entry["round"] = round;
+        return txn.Append("round_cleared", entry).status();
+      })
+      .status();
+}
+
+core::Status Markets::ClearDueRounds() {
+  std::vector<std::string> due;
+  int64_t now = broker_->clock().NowSeconds();
+  BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(db, "SELECT id FROM m_rounds WHERE state='open' AND close_s<=?"));
+    s.Bind(1, now);
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      due.push_back(s.Text(0));
+    }
+    return core::Status::Ok();
+  }));
+  core::Status first;
+  for (const std::string& id : due) {
+    core::Status st = ClearRoundNow(id);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
+}  // namespace bourse::broker

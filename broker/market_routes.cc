@@ -1,0 +1,719 @@
+// Markets: REST routes of the order-book markets (create, list, place,
+// cancel, reduce, move, depth, trades, candles). docs/markets.md.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "broker/broker.h"
+#include "broker/internal/market_state.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/sql.h"
+#include "broker/internal/util.h"
+#include "broker/markets.h"
+#include "core/json_codec.h"
+#include "core/random.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::LiveOrder;
+using internal::MarketState;
+using internal::OpCtx;
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kMaxQty = 1'000'000'000;
+
+json MarketSchema() {
+  using namespace internal;
+  return SObj({{"id", SStr()},
+               {"node", SStr()},
+               {"site", SStr()},
+               {"unit", SResources()},
+               {"not_before", SInt()},
+               {"not_after", SInt()},
+               {"close", SInt("unix s: trading ends")},
+               {"holder", {{"type", json::array({"string", "null"})}}},
+               {"state", SStr("open|closed")},
+               {"created_ms", SInt()}});
+}
+
+json OrderSchema() {
+  using namespace internal;
+  json nullable_str = {{"type", json::array({"string", "null"})}};
+  return SObj({{"id", SInt()},
+               {"market", SStr()},
+               {"owner", SKey()},
+               {"side", SStr("buy|sell")},
+               {"type", SStr("limit|market")},
+               {"tif", SStr("gtc|ioc")},
+               {"qty", SInt()},
+               {"price", nullable_str},
+               {"remaining", SInt()},
+               {"filled", SInt()},
+               {"state", SStr("resting|filled|cancelled")},
+               {"reason", nullable_str},
+               {"created_ms", SInt()},
+               {"escrow", nullable_str},
+               {"rcap_escrow", SStr()},
+               {"returned_rcap", nullable_str}});
+}
+
+json TradeSchema() {
+  using namespace internal;
+  return SObj({{"id", SInt()},
+               {"market", SStr()},
+               {"buy", SInt()},
+               {"sell", SInt()},
+               {"buyer", SKey()},
+               {"seller", SKey()},
+               {"qty", SInt()},
+               {"price", SMoney()},
+               {"rcap", SStr("the child rcap delegated to the buyer")},
+               {"ts_ms", SInt()}});
+}
+
+core::Result<int64_t> IntMember(const json& body, const char* name, int64_t min, int64_t max) {
+  BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(body, "", name));
+  return core::IntFromJson(*v, name, min, max);
+}
+
+core::Result<core::Money> MoneyMember(const json& body, const char* name) {
+  BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(body, "", name));
+  return core::MoneyFromJson(*v, name);
+}
+
+core::Result<int64_t> OrderIdParam(const ApiRequest& q) {
+  const std::string& s = q.Param("order");
+  if (s.empty() || s.size() > 15 || !std::all_of(s.begin(), s.end(), ::isdigit)) {
+    return core::InvalidArgument("order: must be a decimal order id");
+  }
+  return std::stoll(s);
+}
+
+// A market whose book may be stale is refreshed through a no-op operation.
+core::Status Refresh(Markets* m, MarketState* ms) {
+  {
+    std::lock_guard<std::mutex> l(ms->mu);
+    if (!ms->stale) return core::Status::Ok();
+  }
+  OpCtx ctx;
+  return internal::RunBookOp(
+      m, ms, [](OpCtx&) { return core::Status::Ok(); }, &ctx);
+}
+
+// Checks the caller may change order `id` of `ms`, under ms->mu.
+core::Result<LiveOrder*> OwnedLiveOrder(OpCtx& ctx, int64_t id, const std::string& caller) {
+  auto it = ctx.ms->orders.find(id);
+  if (it == ctx.ms->orders.end()) {
+    auto row = internal::LoadOrder(ctx.txn->db(), id);
+    if (row.ok() && row->market == ctx.ms->info.id) {
+      if (row->owner != caller)
+        return core::PermissionDenied("order " + std::to_string(id) + " is not the caller's");
+      return core::FailedPrecondition("order " + std::to_string(id) + " is not resting (state " +
+                                      row->state + ")");
+    }
+    return core::NotFound("order " + std::to_string(id) + " does not exist in market " +
+                          ctx.ms->info.id);
+  }
+  if (it->second.owner != caller) {
+    return core::PermissionDenied("order " + std::to_string(id) + " is not the caller's");
+  }
+  return &it->second;
+}
+
+json OpResponse(const OpCtx& ctx, int64_t id) {
+  json order;
+  auto it = ctx.final_orders.find(id);
+  if (it != ctx.final_orders.end()) order = it->second;
+  return {{"order", order}, {"trades", ctx.trades}};
+}
+
+}  // namespace
+
+void Markets::RegisterOrderRoutes() {
+  using namespace internal;
+  Router& router = broker_->router();
+  const json market_schema = MarketSchema();
+  const json order_schema = OrderSchema();
+  const json op_schema = SObj({{"order", order_schema}, {"trades", SArr(TradeSchema())}});
+
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/markets",
+       .auth = Auth::kSigned,
+       .summary = "Create an order-book market: one unit = `unit` on `node` for the window "
+                  "[not_before, not_after); trading ends at `close` (default not_before). "
+                  "Admins, agents and the node's site PI create markets",
+       .tag = "markets",
+       .request_schema = SObj({{"node", SStr()},
+                               {"unit", SResources()},
+                               {"not_before", SInt()},
+                               {"not_after", SInt()},
+                               {"close", SInt()},
+                               {"holder", SKey()}},
+                              {"node", "unit", "not_before", "not_after"}),
+       .response_schema = SObj({{"market", market_schema}}),
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
+             q.json, "", {"node", "unit", "not_before", "not_after", "close", "holder"}));
+         auto ms = std::make_unique<MarketState>();
+         MarketInfo& mi = ms->info;
+         BOURSE_ASSIGN_OR_RETURN(mi.node, StrField(q.json, "node", 128));
+         BOURSE_ASSIGN_OR_RETURN(const json* u, core::RequireMember(q.json, "", "unit"));
+         BOURSE_ASSIGN_OR_RETURN(mi.unit, core::ResourceVectorFromJson(*u, "unit"));
+         if (mi.unit.cpu_mcores == 0 && mi.unit.mem_mib == 0 && mi.unit.disk_mib == 0 &&
+             mi.unit.net_min_kbps == 0) {
+           return core::InvalidArgument("unit: must have a non-zero quantity");
+         }
+         BOURSE_ASSIGN_OR_RETURN(const json* nb, core::RequireMember(q.json, "", "not_before"));
+         BOURSE_ASSIGN_OR_RETURN(mi.window.not_before,
+                                 core::IntFromJson(*nb, "not_before", 0, core::kMaxSafeInteger));
+         BOURSE_ASSIGN_OR_RETURN(const json* na, core::RequireMember(q.json, "", "not_after"));
+         BOURSE_ASSIGN_OR_RETURN(mi.window.not_after,
+                                 core::IntFromJson(*na, "not_after", 0, core::kMaxSafeInteger));
+         if (mi.window.not_after <= mi.window.not_before) {
+           return core::InvalidArgument("not_after: must be after not_before");
+         }
+         mi.close_s = mi.window.not_before;
+         if (const json* c = Optional(q.json, "close")) {
+           BOURSE_ASSIGN_OR_RETURN(mi.close_s,
+                                   core::IntFromJson(*c, "close", 0, core::kMaxSafeInteger));
+         }
+         if (mi.close_s > mi.window.not_after) {
+           return core::InvalidArgument("close: must not be after not_after");
+         }
+         if (mi.close_s <= q.now_ms / 1000) {
+           return core::InvalidArgument("close: trading would already have ended");
+         }
+         if (Optional(q.json, "holder") != nullptr) {
+           BOURSE_ASSIGN_OR_RETURN(core::PublicKey h, KeyField(q.json, "holder"));
+           mi.holder = h.ToText();
+         }
+         mi.id = core::NewId("mk_");
+         mi.state = "open";
+         BOURSE_RETURN_IF_ERROR(
+             broker_
+                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                           Broker::LookupPrincipal(txn.db(), q.caller_text));
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt n, Stmt::Prepare(txn.db(), "SELECT site FROM b_nodes WHERE id=?"));
+                   n.Bind(1, mi.node);
+                   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+                   if (!found) return core::NotFound("node: node " + mi.node + " does not exist");
+                   mi.site = n.Text(0);
+                   bool ok = caller.kind == PrincipalKind::kAdmin ||
+                             caller.kind == PrincipalKind::kAgent ||
+                             (caller.kind == PrincipalKind::kSite && caller.site == mi.site);
+                   if (!ok) {
+                     return core::PermissionDenied(
+                         "only an admin, an agent or the node's site PI creates markets");
+                   }
+                   if (!mi.holder.empty()) {
+                     BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn.db(), mi.holder)
+                                                .status()
+                                                .WithContext("holder"));
+                   }
+                   mi.created_ms = txn.now_millis();
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt s, Stmt::Prepare(txn.db(),
+                                             "INSERT INTO m_markets(id,node,site,unit,not_before,"
+                                             "not_after,close_s,holder,state,creator,created_ms) "
+                                             "VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+                   s.Bind(1, mi.id);
+                   s.Bind(2, mi.node);
+                   s.Bind(3, mi.site);
+                   s.Bind(4, core::ResourceVectorToJson(mi.unit).dump());
+                   s.Bind(5, mi.window.not_before);
+                   s.Bind(6, mi.window.not_after);
+                   s.Bind(7, mi.close_s);
+                   s.Bind(8, mi.holder);
+                   s.Bind(9, mi.state);
+                   s.Bind(10, q.caller_text);
+                   s.Bind(11, mi.created_ms);
+                   BOURSE_RETURN_IF_ERROR(s.Run());
+                   json body = mi.ToJson();
+                   body.erase("created_ms");
+                   body["by"] = q.caller_text;
+                   return txn.Append("market_created", body).status();
+                 })
+                 .status());
+         ms->book = std::make_unique<auction::OrderBook>(&ms->fwd, &ms->fwd);
+         json out = {{"market", mi.ToJson()}};
+         AddMarket(std::move(ms));
+         return JsonResponse(201, out);
+       }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/markets",
+              .summary = "List markets (optionally of one node, or only open ones)",
+              .tag = "markets",
+              .query_params = {{"node", "string", false, "only this node's markets"},
+                               {"state", "string", false, "open|closed"}},
+              .response_schema = SObj({{"markets", SArr(market_schema)}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_ASSIGN_OR_RETURN(auto node, q.Query("node"));
+                BOURSE_ASSIGN_OR_RETURN(auto state, q.Query("state"));
+                json list = json::array();
+                std::vector<MarketState*> all;
+                {
+                  std::lock_guard<std::mutex> l(mu_);
+                  for (auto& [id, ms] : markets_) all.push_back(ms.get());
+                }
+                for (MarketState* ms : all) {
+                  std::lock_guard<std::mutex> l(ms->mu);
+                  if (node && ms->info.node != *node) continue;
+                  if (state && ms->info.state != *state) continue;
+                  list.push_back(ms->info.ToJson());
+                }
+                return JsonResponse(200, {{"markets", list}});
+              }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/markets/{market}",
+              .summary = "A market, with its best bid and ask",
+              .tag = "markets",
+              .response_schema = SObj({{"market", market_schema},
+                                       {"best_bid", {{"type", json::array({"string", "null"})}}},
+                                       {"best_ask", {{"type", json::array({"string", "null"})}}},
+                                       {"resting_orders", SInt()}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
+                BOURSE_RETURN_IF_ERROR(Refresh(this, ms));
+                std::lock_guard<std::mutex> l(ms->mu);
+                auto bb = ms->book->BestBidNanos();
+                auto ba = ms->book->BestAskNanos();
+                return JsonResponse(200, {{"market", ms->info.ToJson()},
+                                          {"best_bid", bb ? json(MoneyText(*bb)) : json()},
+                                          {"best_ask", ba ? json(MoneyText(*ba)) : json()},
+                                          {"resting_orders", ms->book->resting_orders()}});
+              }});
+
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/markets/{market}/orders",
+       .auth = Auth::kSigned,
+       .summary = "Place an order. A buy escrows price x qty credits while it rests (an incoming "
+                  "buy pays each fill from the free balance). A sell escrows capacity: `escrow` "
+                  "is an rcap the seller signed, child of an rcap it holds, held by the broker, "
+                  "with res = unit x qty and the market's window; or, for the broker's pool, an "
+                  "admin names the pool rcap in `rcap`",
+       .tag = "markets",
+       .request_schema = SObj({{"side", SStr("buy|sell")},
+                               {"type", SStr("limit|market (default limit)")},
+                               {"tif", SStr("gtc|ioc (default gtc)")},
+                               {"qty", SInt()},
+                               {"price", SMoney()},
+                               {"escrow", SRcap()},
+                               {"rcap", SStr("a broker-held pool rcap id (admin)")}},
+                              {"side", "qty"}),
+       .response_schema = op_schema,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
+             q.json, "", {"side", "type", "tif", "qty", "price", "escrow", "rcap"}));
+         BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
+         LiveOrder o;
+         o.market = ms->info.id;
+         o.owner = q.caller_text;
+         o.account = q.caller_text;
+         BOURSE_ASSIGN_OR_RETURN(std::string side, StrField(q.json, "side", 8));
+         if (side == "buy") {
+           o.side = auction::Side::kBuy;
+         } else if (side == "sell") {
+           o.side = auction::Side::kSell;
+         } else {
+           return core::InvalidArgument("side: must be buy or sell");
+         }
+         if (Optional(q.json, "type") != nullptr) {
+           BOURSE_ASSIGN_OR_RETURN(std::string type, StrField(q.json, "type", 8));
+           if (type != "limit" && type != "market") {
+             return core::InvalidArgument("type: must be limit or market");
+           }
+           o.is_market = type == "market";
+         }
+         if (Optional(q.json, "tif") != nullptr) {
+           BOURSE_ASSIGN_OR_RETURN(std::string tif, StrField(q.json, "tif", 8));
+           if (tif != "gtc" && tif != "ioc")
+             return core::InvalidArgument("tif: must be gtc or ioc");
+           o.ioc = tif == "ioc";
+         }
+         BOURSE_ASSIGN_OR_RETURN(o.qty, IntMember(q.json, "qty", 1, kMaxQty));
+         const json* pj = Optional(q.json, "price");
+         if (o.is_market) {
+           if (pj != nullptr) return core::InvalidArgument("price: a market order has no price");
+         } else {
+           if (pj == nullptr) return core::InvalidArgument("price: required for a limit order");
+           BOURSE_ASSIGN_OR_RETURN(core::Money p, core::MoneyFromJson(*pj, "price"));
+           auto nanos = auction::OrderBook::PriceToNanos(p);
+           if (!nanos.ok())
+             return core::InvalidArgument("price: must be > 0 and < 2^63 nano-credits");
+           o.price_nanos = *nanos;
+         }
+         std::optional<ledger::Rcap> escrow;
+         std::string pool_rcap;
+         if (o.side == auction::Side::kBuy) {
+           if (Optional(q.json, "escrow") || Optional(q.json, "rcap")) {
+             return core::InvalidArgument("escrow: only a sell escrows capacity");
+           }
+         } else if (const json* e = Optional(q.json, "escrow")) {
+           if (Optional(q.json, "rcap")) {
+             return core::InvalidArgument("rcap: give either escrow or rcap, not both");
+           }
+           BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(*e, "escrow"));
+           escrow = std::move(r);
+         } else if (Optional(q.json, "rcap") != nullptr) {
+           BOURSE_ASSIGN_OR_RETURN(pool_rcap, StrField(q.json, "rcap", ledger::kMaxRcapIdLength));
+         } else {
+           return core::InvalidArgument(
+               "escrow: a sell needs the capacity it sells: an rcap delegated to the broker "
+               "(escrow) or, for an admin, a broker pool rcap id (rcap)");
+         }
+         const MarketInfo& mi = ms->info;  // immutable but for state
+         auto want = mi.unit.Times(o.qty);
+         if (!want.ok()) return core::InvalidArgument("qty: unit x qty overflows");
+         const std::string broker_text = broker_->broker_key().ToText();
+         if (escrow) {
+           const ledger::Rcap& e = *escrow;
+           if (e.issuer.ToText() != q.caller_text) {
+             return core::InvalidArgument(
+                 "escrow.issuer: must be the caller (the seller signs it)");
+           }
+           if (e.holder.ToText() != broker_text) {
+             return core::InvalidArgument("escrow.holder: must be the broker's key " + broker_text);
+           }
+           if (!e.parent)
+             return core::InvalidArgument("escrow.parent: must be an rcap the seller holds");
+           if (e.node != mi.node) return core::InvalidArgument("escrow.node: must be " + mi.node);
+           if (!(e.res == *want)) {
+             return core::InvalidArgument("escrow.res: must be unit x qty = " + want->ToString());
+           }
+           if (!(e.interval == mi.window)) {
+             return core::InvalidArgument("escrow.not_before/not_after: must be the market window");
+           }
+           if (!e.CheckSignature().ok()) {
+             return core::PermissionDenied(
+                 "escrow.sig: bad_signature: does not verify under the issuer");
+           }
+           if (!mi.holder.empty() && mi.holder != q.caller_text) {
+             return core::PermissionDenied("only " + mi.holder + " sells in market " + mi.id);
+           }
+         }
+         OpCtx ctx;
+         int64_t id = 0;
+         BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
+             this, ms,
+             [&](OpCtx& c) -> core::Status {
+               ledger::Txn& txn = *c.txn;
+               if (ms->info.state != "open" || q.now_ms / 1000 >= ms->info.close_s) {
+                 return core::FailedPrecondition("market " + ms->info.id +
+                                                 " is closed for trading");
+               }
+               BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                       Broker::LookupPrincipal(txn.db(), q.caller_text));
+               LiveOrder lo = o;
+               lo.id = next_order_id();
+               lo.created_ms = txn.now_millis();
+               if (lo.side == auction::Side::kSell) {
+                 lo.cap_units = lo.qty;
+                 if (escrow) {
+                   auto known = ledger::CapacityLog::Get(txn.db(), escrow->id);
+                   if (known.ok())
+                     return core::AlreadyExists("escrow.id: rcap " + escrow->id +
+                                                " is already recorded");
+                   BOURSE_RETURN_IF_ERROR(
+                       broker_->RecordRcapIfNew(txn, *escrow).WithContext("escrow"));
+                   lo.cap_escrow = escrow->id;
+                 } else {
+                   if (caller.kind != PrincipalKind::kAdmin) {
+                     return core::PermissionDenied(
+                         "rcap: only an admin sells from the broker's pool");
+                   }
+                   if (!ms->info.holder.empty() && ms->info.holder != broker_text) {
+                     return core::PermissionDenied("only " + ms->info.holder + " sells in market " +
+                                                   ms->info.id);
+                   }
+                   BOURSE_ASSIGN_OR_RETURN(ledger::Rcap src,
+                                           ledger::CapacityLog::Get(txn.db(), pool_rcap));
+                   if (src.node != ms->info.node) {
+                     return core::InvalidArgument("rcap: is on node " + src.node + ", not " +
+                                                  ms->info.node);
+                   }
+                   ledger::ChildSpec spec{.id = "",
+                                          .holder = broker_->broker_key(),
+                                          .res = *want,
+                                          .interval = ms->info.window};
+                   BOURSE_ASSIGN_OR_RETURN(
+                       std::vector<ledger::Rcap> kids,
+                       broker_->SplitHeld(txn, pool_rcap,
+                                          std::span<const ledger::ChildSpec>(&spec, 1)));
+                   lo.cap_escrow = kids[0].id;
+                   lo.account = broker_text;
+                 }
+               }
+               json placed = {{"market", lo.market},
+                              {"order", lo.id},
+                              {"owner", lo.owner},
+                              {"side", SideName(lo.side)},
+                              {"type", lo.is_market ? "market" : "limit"},
+                              {"tif", lo.ioc || lo.is_market ? "ioc" : "gtc"},
+                              {"qty", lo.qty},
+                              {"price", lo.is_market ? json() : json(MoneyText(lo.price_nanos))}};
+               if (!lo.cap_escrow.empty()) placed["rcap_escrow"] = lo.cap_escrow;
+               BOURSE_RETURN_IF_ERROR(txn.Append("order_placed", placed).status());
+               id = lo.id;
+               auction::OrderRequest req{
+                   .id = static_cast<uint64_t>(lo.id),
+                   .owner = OwnerId(lo.owner),
+                   .side = lo.side,
+                   .type = lo.is_market ? auction::OrderType::kMarket : auction::OrderType::kLimit,
+                   .tif = lo.ioc ? auction::TimeInForce::kIoc : auction::TimeInForce::kGtc,
+                   .qty = lo.qty,
+                   .price = core::Money::FromNanos(lo.price_nanos)};
+               ms->orders[lo.id] = std::move(lo);
+               c.touched.insert(id);
+               c.book_touched = true;
+               return ms->book->Place(req);
+             },
+             &ctx));
+         return JsonResponse(201, OpResponse(ctx, id));
+       }});
+
+  auto change_route =
+      [&](std::string method, std::string suffix, std::string summary, json request_schema,
+          std::string entry,
+          std::function<core::Status(const ApiRequest&, OpCtx&, LiveOrder*, json*)> apply) {
+        router.Add(
+            {.method = method,
+             .pattern = "/v1/markets/{market}/orders/{order}" + suffix,
+             .auth = Auth::kSigned,
+             .summary = summary,
+             .tag = "markets",
+             .request_schema = request_schema,
+             .response_schema = op_schema,
+             .handler = [this, apply, entry](const ApiRequest& q) -> core::Result<ApiResponse> {
+               BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
+               BOURSE_ASSIGN_OR_RETURN(int64_t id, OrderIdParam(q));
+               OpCtx ctx;
+               BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
+                   this, ms,
+                   [&](OpCtx& c) -> core::Status {
+                     BOURSE_ASSIGN_OR_RETURN(LiveOrder * o, OwnedLiveOrder(c, id, q.caller_text));
+                     json body = {{"market", ms->info.id}, {"order", id}};
+                     c.touched.insert(id);
+                     c.book_touched = true;
+                     BOURSE_RETURN_IF_ERROR(apply(q, c, o, &body));
+                     if (!entry.empty())
+                       BOURSE_RETURN_IF_ERROR(c.txn->Append(entry, body).status());
+                     return core::Status::Ok();
+                   },
+                   &ctx));
+               return JsonResponse(200, OpResponse(ctx, id));
+             }});
+      };
+  change_route("DELETE", "", "Cancel a resting order; its escrow is released exactly", nullptr, "",
+               [](const ApiRequest&, OpCtx& c, LiveOrder* o, json*) -> core::Status {
+                 return c.ms->book->Cancel(static_cast<uint64_t>(o->id));
+               });
+  change_route("POST", "/reduce",
+               "Take qty off a resting order (keeps its place; all of it cancels)",
+               SObj({{"qty", SInt()}}, {"qty"}), "order_reduced",
+               [](const ApiRequest& q, OpCtx& c, LiveOrder* o, json* body) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"qty"}));
+                 BOURSE_ASSIGN_OR_RETURN(int64_t n, IntMember(q.json, "qty", 1, kMaxQty));
+                 (*body)["qty"] = n;
+                 return c.ms->book->Reduce(static_cast<uint64_t>(o->id), n);
+               });
+  change_route("POST", "/move",
+               "Move a resting order to a new price (back of that level; trades if it crosses)",
+               SObj({{"price", SMoney()}}, {"price"}), "order_moved",
+               [](const ApiRequest& q, OpCtx& c, LiveOrder* o, json* body) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"price"}));
+                 BOURSE_ASSIGN_OR_RETURN(core::Money p, MoneyMember(q.json, "price"));
+                 auto nanos = auction::OrderBook::PriceToNanos(p);
+                 if (!nanos.ok())
+                   return core::InvalidArgument("price: must be > 0 and < 2^63 nano-credits");
+                 (*body)["price"] = MoneyText(*nanos);
+                 return c.ms->book->Move(static_cast<uint64_t>(o->id), p);
+               });
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/markets/{market}/orders/{order}",
+              .summary = "One order (any state)",
+              .tag = "markets",
+              .response_schema = SObj({{"order", order_schema}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_ASSIGN_OR_RETURN(int64_t id, OrderIdParam(q));
+                json out;
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(LiveOrder o, internal::LoadOrder(db, id));
+                  if (o.market != q.Param("market")) {
+                    return core::NotFound("order " + std::to_string(id) + " is not in market " +
+                                          q.Param("market"));
+                  }
+                  out = {{"order", o.ToJson()}};
+                  return core::Status::Ok();
+                }));
+                return JsonResponse(200, out);
+              }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/markets/{market}/orders",
+              .summary = "Resting orders of a market in priority order (bids then asks)",
+              .tag = "markets",
+              .response_schema = SObj({{"bids", SArr(order_schema)}, {"asks", SArr(order_schema)}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
+                BOURSE_RETURN_IF_ERROR(Refresh(this, ms));
+                std::lock_guard<std::mutex> l(ms->mu);
+                json out = {{"bids", json::array()}, {"asks", json::array()}};
+                for (auction::Side side : {auction::Side::kBuy, auction::Side::kSell}) {
+                  for (const auction::RestingOrder& r : ms->book->Orders(side)) {
+                    auto it = ms->orders.find(static_cast<int64_t>(r.id));
+                    if (it == ms->orders.end()) continue;
+                    out[side == auction::Side::kBuy ? "bids" : "asks"].push_back(
+                        it->second.ToJson());
+                  }
+                }
+                return JsonResponse(200, out);
+              }});
+
+  router.Add(
+      {.method = "GET",
+       .pattern = "/v1/markets/{market}/depth",
+       .summary = "Depth by price level, best first",
+       .tag = "markets",
+       .query_params = {{"levels", "integer", false,
+                         "at most this many levels a side (default 50)"}},
+       .response_schema =
+           SObj({{"market", SStr()},
+                 {"bids", SArr(SObj({{"price", SMoney()}, {"qty", SInt()}, {"orders", SInt()}}))},
+                 {"asks", SArr(SObj({{"price", SMoney()}, {"qty", SInt()}, {"orders", SInt()}}))}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_ASSIGN_OR_RETURN(int64_t levels, q.QueryInt("levels", 1, 10000, 50));
+         BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
+         BOURSE_RETURN_IF_ERROR(Refresh(this, ms));
+         std::lock_guard<std::mutex> l(ms->mu);
+         json out = {{"market", ms->info.id}};
+         for (auction::Side side : {auction::Side::kBuy, auction::Side::kSell}) {
+           json arr = json::array();
+           for (const auction::DepthLevel& d : ms->book->Depth(side, static_cast<size_t>(levels))) {
+             arr.push_back(
+                 {{"price", MoneyText(d.price_nanos)}, {"qty", d.qty}, {"orders", d.orders}});
+           }
+           out[side == auction::Side::kBuy ? "bids" : "asks"] = arr;
+         }
+         return JsonResponse(200, out);
+       }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/markets/{market}/trades",
+              .summary = "Trades in execution order",
+              .tag = "markets",
+              .query_params = {{"after", "integer", false, "only trades with id > after"},
+                               {"limit", "integer", false, "at most (default 100, max 1000)"}},
+              .response_schema = SObj({{"trades", SArr(TradeSchema())}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_ASSIGN_OR_RETURN(int64_t after,
+                                        q.QueryInt("after", 0, core::kMaxSafeInteger, 0));
+                BOURSE_ASSIGN_OR_RETURN(int64_t limit, q.QueryInt("limit", 1, 1000, 100));
+                BOURSE_RETURN_IF_ERROR(Find(q.Param("market")).status());
+                json list;
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(
+                      list, QueryArray(
+                                db,
+                                "SELECT id,market,buy,sell,buyer,seller,qty,price_nanos,rcap,"
+                                "ts_ms FROM m_trades WHERE market=? AND id>? ORDER BY id LIMIT ?",
+                                [&](Stmt& s) {
+                                  s.Bind(1, q.Param("market"));
+                                  s.Bind(2, after);
+                                  s.Bind(3, limit);
+                                },
+                                [](Stmt& s) {
+                                  return json{{"id", s.Int(0)},     {"market", s.Text(1)},
+                                              {"buy", s.Int(2)},    {"sell", s.Int(3)},
+                                              {"buyer", s.Text(4)}, {"seller", s.Text(5)},
+                                              {"qty", s.Int(6)},    {"price", MoneyText(s.Int(7))},
+                                              {"rcap", s.Text(8)},  {"ts_ms", s.Int(9)}};
+                                }));
+                  return core::Status::Ok();
+                }));
+                return JsonResponse(200, {{"trades", list}});
+              }});
+
+  router.Add(
+      {.method = "GET",
+       .pattern = "/v1/markets/{market}/candles",
+       .summary = "OHLC candles of the trades, by bucket of `interval` seconds",
+       .tag = "markets",
+       .query_params = {{"interval", "integer", false, "bucket seconds (default 60)"},
+                        {"from", "integer", false, "unix s, inclusive"},
+                        {"to", "integer", false, "unix s, exclusive"}},
+       .response_schema = SObj({{"market", SStr()},
+                                {"interval", SInt()},
+                                {"candles", SArr(SObj({{"t", SInt("bucket start, unix s")},
+                                                       {"open", SMoney()},
+                                                       {"high", SMoney()},
+                                                       {"low", SMoney()},
+                                                       {"close", SMoney()},
+                                                       {"volume", SInt()},
+                                                       {"trades", SInt()}}))}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_ASSIGN_OR_RETURN(int64_t interval, q.QueryInt("interval", 1, 86400 * 31, 60));
+         BOURSE_ASSIGN_OR_RETURN(int64_t from,
+                                 q.QueryInt("from", 0, core::kMaxSafeInteger / 1000, 0));
+         BOURSE_ASSIGN_OR_RETURN(int64_t to, q.QueryInt("to", 0, core::kMaxSafeInteger / 1000,
+                                                        core::kMaxSafeInteger / 1000));
+         BOURSE_RETURN_IF_ERROR(Find(q.Param("market")).status());
+         json candles = json::array();
+         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(
+               Stmt s, Stmt::Prepare(db,
+                                     "SELECT ts_ms,price_nanos,qty FROM m_trades WHERE market=? "
+                                     "AND ts_ms>=? AND ts_ms<? ORDER BY id LIMIT 1000000"));
+           s.Bind(1, q.Param("market"));
+           s.Bind(2, from * 1000);
+           s.Bind(3, to * 1000);
+           int64_t bucket = -1, o = 0, h = 0, lo = 0, c = 0, vol = 0, n = 0;
+           auto flush = [&] {
+             if (bucket < 0) return;
+             candles.push_back({{"t", bucket},
+                                {"open", MoneyText(o)},
+                                {"high", MoneyText(h)},
+                                {"low", MoneyText(lo)},
+                                {"close", MoneyText(c)},
+                                {"volume", vol},
+                                {"trades", n}});
+           };
+           while (true) {
+             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+             if (!row) break;
+             int64_t t = s.Int(0) / 1000 / interval * interval;
+             int64_t p = s.Int(1);
+             if (t != bucket) {
+               flush();
+               bucket = t;
+               o = h = lo = p;
+               vol = n = 0;
+             }
+             h = std::max(h, p);
+             lo = std::min(lo, p);
+             c = p;
+             vol += s.Int(2);
+             ++n;
+           }
+           flush();
+           return core::Status::Ok();
+         }));
+         return JsonResponse(
+             200, {{"market", q.Param("market")}, {"interval", interval}, {"candles", candles}});
+       }});
+}
+
+}  // namespace bourse::broker

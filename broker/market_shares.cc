@@ -1,0 +1,376 @@
+// Markets: proportional share (Tycoon-style).
+//
+// A share bid is a spending rate (credits per second) on one node for one
+// slice, with a budget escrowed when the bid is made. A slice's share of the
+// node is the sum of its bids' rates over the sum of all live bids' rates on
+// that node; a bid stops counting at the exact instant its budget would run
+// out. Charging is continuous: every share_charge_interval_s (and when a bid
+// is withdrawn) each bid pays rate x elapsed, rounded down to the
+// nano-credit and capped by what is left of its escrow, to the node's site
+// PI (escrow_settle entries); a bid whose escrow is spent is "exhausted". A
+// withdrawn bid pays up to now and gets the rest of its escrow back.
+//
+// GET /v1/nodes/{node}/shares serves the node's current table signed by the
+// broker's ledger key (the node guard's item 4): cpu_weight out of 10000 and
+// net_kbps out of the node's net_max_kbps, both by largest-remainder
+// rounding so they add up exactly.
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+#include "broker/broker.h"
+#include "broker/internal/market_state.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/sql.h"
+#include "broker/internal/util.h"
+#include "broker/markets.h"
+#include "core/canonical_json.h"
+#include "core/json_codec.h"
+#include "core/random.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kTotalCpuWeight = 10000;
+constexpr int64_t kMaxRateNanos = INT64_C(1'000'000'000'000'000'000);  // 1e9 credits/s
+
+struct ShareBid {
+  std::string id, node, slice, bidder, escrow, state;
+  int64_t rate_nanos = 0;  // per second
+  int64_t charged_to_ms = 0;
+  core::Money charged;
+};
+
+constexpr const char* kBidCols = "id,node,slice,bidder,rate,escrow,charged_to_ms,state,charged";
+
+core::Result<ShareBid> BidFromRow(const Stmt& s) {
+  ShareBid b{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(5), s.Text(7)};
+  BOURSE_ASSIGN_OR_RETURN(core::Money rate, core::Money::Parse(s.Text(4)));
+  b.rate_nanos = static_cast<int64_t>(rate.nanos());
+  b.charged_to_ms = s.Int(6);
+  BOURSE_ASSIGN_OR_RETURN(b.charged, core::Money::Parse(s.Text(8)));
+  return b;
+}
+
+json BidJson(const ShareBid& b, const core::Money& remaining) {
+  return {{"id", b.id},
+          {"node", b.node},
+          {"slice", b.slice},
+          {"bidder", b.bidder},
+          {"rate", core::Money::FromNanos(b.rate_nanos).ToString()},
+          {"escrow", b.escrow},
+          {"remaining", remaining.ToString()},
+          {"charged", b.charged.ToString()},
+          {"charged_to_ms", b.charged_to_ms},
+          {"state", b.state}};
+}
+
+// What `b` owes for [charged_to_ms, now_ms), capped by `remaining`.
+core::Money Due(const ShareBid& b, int64_t now_ms, const core::Money& remaining) {
+  int64_t elapsed = std::max<int64_t>(0, now_ms - b.charged_to_ms);
+  internal::Int128 due =
+      static_cast<internal::Int128>(b.rate_nanos) * elapsed / 1000;  // floor: payer's favour
+  internal::Int128 rem = static_cast<internal::Int128>(remaining.nanos());
+  return core::Money::FromNanos(static_cast<int64_t>(std::min(due, rem)));
+}
+
+// Charges one bid up to now_ms; marks it exhausted when its escrow is spent.
+core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t now_ms,
+                       bool withdraw) {
+  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), b.escrow));
+  core::Money pay = Due(b, now_ms, e.remaining);
+  if (pay.is_positive()) {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(txn.db(),
+                              "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
+                              "WHERE n.id=?"));
+    s.Bind(1, b.node);
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return core::NotFound("node " + b.node + " does not exist");
+    BOURSE_RETURN_IF_ERROR(broker.EscrowSettle(txn, b.escrow, s.Text(0), pay));
+    BOURSE_ASSIGN_OR_RETURN(b.charged, b.charged.Add(pay));
+  }
+  BOURSE_ASSIGN_OR_RETURN(core::Money left, e.remaining.Sub(pay));
+  b.charged_to_ms = now_ms;
+  if (withdraw) {
+    if (left.is_positive()) BOURSE_RETURN_IF_ERROR(broker.EscrowRelease(txn, b.escrow, left));
+    b.state = "withdrawn";
+  } else if (left.is_zero()) {
+    b.state = "exhausted";
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt u,
+                          Stmt::Prepare(txn.db(),
+                                        "UPDATE m_share_bids SET charged_to_ms=?,state=?,charged=? "
+                                        "WHERE id=?"));
+  u.Bind(1, b.charged_to_ms);
+  u.Bind(2, b.state);
+  u.Bind(3, b.charged.ToString());
+  u.Bind(4, b.id);
+  return u.Run();
+}
+
+// Largest-remainder apportionment of `total` by `weights` (sum > 0).
+std::vector<int64_t> Apportion(const std::vector<internal::Int128>& weights, int64_t total) {
+  internal::Int128 sum = 0;
+  for (auto w : weights) sum += w;
+  std::vector<int64_t> out(weights.size(), 0);
+  if (sum <= 0) return out;
+  std::vector<std::pair<internal::Int128, size_t>> rem;
+  int64_t given = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    internal::Int128 num = weights[i] * total;
+    out[i] = static_cast<int64_t>(num / sum);
+    given += out[i];
+    rem.push_back({num % sum, i});
+  }
+  std::stable_sort(rem.begin(), rem.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  for (size_t k = 0; given < total && k < rem.size(); ++k, ++given) out[rem[k].second]++;
+  return out;
+}
+
+}  // namespace
+
+void Markets::RegisterShareRoutes() {
+  using namespace internal;
+  Router& router = broker_->router();
+  const json bid_schema = SObj({{"id", SStr()},
+                                {"node", SStr()},
+                                {"slice", SStr()},
+                                {"bidder", SKey()},
+                                {"rate", SMoney()},
+                                {"escrow", SStr()},
+                                {"remaining", SMoney()},
+                                {"charged", SMoney()},
+                                {"charged_to_ms", SInt()},
+                                {"state", SStr("active|exhausted|withdrawn")}});
+
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/nodes/{node}/share_bids",
+       .auth = Auth::kSigned,
+       .summary = "Proportional share: bid a spending rate (credits/s) on a node for a slice "
+                  "the caller owns; `budget` is escrowed and charged continuously",
+       .tag = "shares",
+       .request_schema = SObj({{"slice", SStr()}, {"rate", SMoney()}, {"budget", SMoney()}},
+                              {"slice", "rate", "budget"}),
+       .response_schema = SObj({{"bid", bid_schema}}),
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"slice", "rate", "budget"}));
+         BOURSE_ASSIGN_OR_RETURN(std::string slice, StrField(q.json, "slice", 64));
+         BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rate"));
+         BOURSE_ASSIGN_OR_RETURN(core::Money rate, core::MoneyFromJson(*rj, "rate"));
+         if (!rate.is_positive() || rate.nanos() > kMaxRateNanos) {
+           return core::InvalidArgument("rate: must be > 0 and at most 1000000000 credits/s");
+         }
+         BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "budget"));
+         BOURSE_ASSIGN_OR_RETURN(core::Money budget, core::MoneyFromJson(*bj, "budget"));
+         if (!budget.is_positive()) return core::InvalidArgument("budget: must be > 0");
+         const std::string node = q.Param("node");
+         ShareBid b{core::NewId("sb_"), node, slice, q.caller_text, "", "active"};
+         b.escrow = "sb_esc_" + b.id;
+         b.rate_nanos = static_cast<int64_t>(rate.nanos());
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             broker_
+                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                   BOURSE_RETURN_IF_ERROR(
+                       Broker::LookupPrincipal(txn.db(), q.caller_text).status());
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_nodes WHERE id=?"));
+                   n.Bind(1, node);
+                   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+                   if (!found) return core::NotFound("node " + node + " does not exist");
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt s,
+                       Stmt::Prepare(txn.db(), "SELECT creator,owners FROM b_slices WHERE name=?"));
+                   s.Bind(1, slice);
+                   BOURSE_ASSIGN_OR_RETURN(bool sfound, s.Step());
+                   if (!sfound) return core::NotFound("slice: slice " + slice + " does not exist");
+                   json owners = ParseStored(s.Text(1));
+                   bool owner = s.Text(0) == q.caller_text;
+                   if (owners.is_array()) {
+                     for (const json& o : owners)
+                       owner = owner || (o.is_string() && o == q.caller_text);
+                   }
+                   if (!owner)
+                     return core::PermissionDenied("slice: the caller does not own " + slice);
+                   BOURSE_RETURN_IF_ERROR(
+                       broker_->EscrowHold(txn, b.escrow, q.caller_text, budget));
+                   b.charged_to_ms = q.now_ms;
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt i,
+                       Stmt::Prepare(txn.db(),
+                                     "INSERT INTO m_share_bids(id,node,slice,bidder,rate,escrow,"
+                                     "charged_to_ms,state,charged,created_ms) "
+                                     "VALUES(?,?,?,?,?,?,?,'active','0.000000000',?)"));
+                   i.Bind(1, b.id);
+                   i.Bind(2, node);
+                   i.Bind(3, slice);
+                   i.Bind(4, q.caller_text);
+                   i.Bind(5, rate.ToString());
+                   i.Bind(6, b.escrow);
+                   i.Bind(7, b.charged_to_ms);
+                   i.Bind(8, txn.now_millis());
+                   BOURSE_RETURN_IF_ERROR(i.Run());
+                   out = BidJson(b, budget);
+                   return txn
+                       .Append("share_bid", {{"bid", b.id},
+                                             {"node", node},
+                                             {"slice", slice},
+                                             {"bidder", q.caller_text},
+                                             {"rate", rate.ToString()},
+                                             {"budget", budget.ToString()}})
+                       .status();
+                 })
+                 .status());
+         return JsonResponse(201, {{"bid", out}});
+       }});
+
+  auto load = [](sqlite3* db, const std::string& id) -> core::Result<ShareBid> {
+    BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, std::string("SELECT ") + kBidCols +
+                                                          " FROM m_share_bids WHERE id=?"));
+    s.Bind(1, id);
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return core::NotFound("share bid " + id + " does not exist");
+    return BidFromRow(s);
+  };
+
+  router.Add(
+      {.method = "DELETE",
+       .pattern = "/v1/share_bids/{id}",
+       .auth = Auth::kSigned,
+       .summary = "Withdraw a share bid: it pays up to now, the rest of its budget is released",
+       .tag = "shares",
+       .response_schema = SObj({{"bid", bid_schema}}),
+       .handler = [this, load](const ApiRequest& q) -> core::Result<ApiResponse> {
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             broker_
+                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(ShareBid b, load(txn.db(), q.Param("id")));
+                   if (b.bidder != q.caller_text) {
+                     return core::PermissionDenied("share bid " + b.id + " is not the caller's");
+                   }
+                   if (b.state != "active") {
+                     return core::FailedPrecondition("share bid " + b.id + " is " + b.state);
+                   }
+                   BOURSE_RETURN_IF_ERROR(ChargeBid(*broker_, txn, b, q.now_ms, true));
+                   out = BidJson(b, core::Money());
+                   return txn.Append("share_bid_withdrawn", {{"bid", b.id}}).status();
+                 })
+                 .status());
+         return JsonResponse(200, {{"bid", out}});
+       }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/share_bids/{id}",
+              .summary = "A share bid, with what is left of its budget",
+              .tag = "shares",
+              .response_schema = SObj({{"bid", bid_schema}}),
+              .handler = [this, load](const ApiRequest& q) -> core::Result<ApiResponse> {
+                json out;
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(ShareBid b, load(db, q.Param("id")));
+                  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e,
+                                          ledger::Accounts::Escrow(db, b.escrow));
+                  out = BidJson(b, e.remaining);
+                  return core::Status::Ok();
+                }));
+                return JsonResponse(200, {{"bid", out}});
+              }});
+
+  router.Add(
+      {.method = "GET",
+       .pattern = "/v1/nodes/{node}/shares",
+       .summary = "The node's current proportional-share table, signed by the broker's ledger "
+                  "key over the canonical JSON without sig (for node guards)",
+       .tag = "shares",
+       .response_schema =
+           SObj({{"node", SStr()},
+                 {"ts", SInt("unix ms")},
+                 {"shares",
+                  SArr(SObj({{"slice", SStr()}, {"cpu_weight", SInt()}, {"net_kbps", SInt()}}))},
+                 {"sig", SStr()}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         const std::string node = q.Param("node");
+         std::map<std::string, internal::Int128> by_slice;
+         int64_t net_total = 0;
+         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(Stmt n,
+                                   Stmt::Prepare(db, "SELECT capacity FROM b_nodes WHERE id=?"));
+           n.Bind(1, node);
+           BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+           if (!found) return core::NotFound("node " + node + " does not exist");
+           json cap = ParseStored(n.Text(0));
+           if (cap.is_object() && cap.contains("net_max_kbps") &&
+               cap["net_max_kbps"].is_number_integer()) {
+             net_total = cap["net_max_kbps"].get<int64_t>();
+           }
+           BOURSE_ASSIGN_OR_RETURN(
+               Stmt s, Stmt::Prepare(db, std::string("SELECT ") + kBidCols +
+                                             " FROM m_share_bids WHERE node=? AND state='active'"));
+           s.Bind(1, node);
+           while (true) {
+             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+             if (!row) break;
+             BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+             BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
+             // Out at the exact instant the budget runs out, charged or not yet.
+             internal::Int128 owed = static_cast<internal::Int128>(b.rate_nanos) *
+                                     std::max<int64_t>(0, q.now_ms - b.charged_to_ms) / 1000;
+             if (owed >= static_cast<internal::Int128>(e.remaining.nanos())) continue;
+             by_slice[b.slice] += b.rate_nanos;
+           }
+           return core::Status::Ok();
+         }));
+         std::vector<internal::Int128> w;
+         for (auto& [s, r] : by_slice) w.push_back(r);
+         std::vector<int64_t> cpu = Apportion(w, kTotalCpuWeight);
+         std::vector<int64_t> net = Apportion(w, net_total);
+         json shares = json::array();
+         size_t i = 0;
+         for (auto& [s, r] : by_slice) {
+           shares.push_back(
+               {{"slice", s}, {"cpu_weight", std::max<int64_t>(1, cpu[i])}, {"net_kbps", net[i]}});
+           ++i;
+         }
+         json doc = {{"node", node}, {"ts", q.now_ms}, {"shares", shares}};
+         BOURSE_ASSIGN_OR_RETURN(std::string bytes, core::CanonicalJson(doc));
+         doc["sig"] = core::SignatureToText(key_.Sign(bytes));
+         return JsonResponse(200, doc);
+       }});
+}
+
+core::Status Markets::ChargeShares(bool force) {
+  int64_t now_ms = broker_->clock().NowMillis();
+  if (!force && now_ms / 1000 - last_share_charge_s_ < options_.share_charge_interval_s) {
+    return core::Status::Ok();
+  }
+  last_share_charge_s_ = now_ms / 1000;
+  return broker_
+      ->Mutate([&](ledger::Txn& txn) -> core::Status {
+        std::vector<ShareBid> bids;
+        {
+          BOURSE_ASSIGN_OR_RETURN(
+              Stmt s, Stmt::Prepare(txn.db(), std::string("SELECT ") + kBidCols +
+                                                  " FROM m_share_bids WHERE state='active'"));
+          while (true) {
+            BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+            if (!row) break;
+            BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+            bids.push_back(std::move(b));
+          }
+        }
+        for (ShareBid& b : bids) BOURSE_RETURN_IF_ERROR(ChargeBid(*broker_, txn, b, now_ms, false));
+        return core::Status::Ok();
+      })
+      .status();
+}
+
+}  // namespace bourse::broker

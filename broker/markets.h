@@ -1,0 +1,114 @@
+// Markets: the broker's trading layer (issue #6). It runs one continuous
+// double auction (auction::OrderBook) per market, sealed-bid combinatorial
+// rounds (auction::ClearRound) and proportional-share bids, and settles every
+// outcome into the broker's SQLite file and ledger in one Mutate() each.
+//
+//   // inside Broker::Open, after the broker's own routes:
+//   BOURSE_ASSIGN_OR_RETURN(b->markets_, Markets::Open(b.get(), *options.ledger_key));
+//   // tests that drive time by hand call Tick() themselves:
+//   BOURSE_RETURN_IF_ERROR(markets->Tick());
+//
+// A market is (node, unit ResourceVector, window [not_before, not_after),
+// optional holder): one unit of it is `unit` on `node` for the whole window.
+// docs/markets.md has the REST API, the escrow rules and the ledger entries.
+//
+// Escrow. A buy holds price x quantity credits (ledger escrow_hold) while it
+// rests; an incoming buy pays each fill from its free balance. A sell holds
+// capacity: an rcap E, child of an rcap the seller holds, whose holder is the
+// broker (the seller signs E and submits it with the order, since the broker
+// never holds the seller's private key; for capacity in the broker's own pool
+// an admin names the pool rcap and the broker splits E off it). Each fill is
+// one split of E to the buyer signed by the broker, recorded with the credit
+// movement and the trade in the same transaction. What is not sold when the
+// order ends goes back to the seller as a child of E.
+//
+// Thread safety: every method is safe from any thread. Each market's book is
+// guarded by its own mutex; mutations of books happen inside Mutate fns,
+// which the ledger store runs one at a time.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/keys.h"
+#include "core/status.h"
+
+namespace bourse::broker {
+
+class Broker;
+namespace internal {
+struct MarketState;
+struct OpCtx;
+}  // namespace internal
+
+struct MarketsOptions {
+  // Background work (market close, round clearing, share charging) runs
+  // every this many milliseconds; 0: no background thread (call Tick()).
+  int tick_ms = 1000;
+  // Proportional-share bids are charged to the ledger at most this often.
+  int64_t share_charge_interval_s = 10;
+};
+
+class Markets {
+ public:
+  // Creates the market tables if needed, rebuilds every open book from its
+  // resting orders, registers the routes on broker->router() and starts the
+  // background thread. Errors: the store's.
+  static core::Result<std::unique_ptr<Markets>> Open(Broker* broker,
+                                                     const core::PrivateKey& ledger_key,
+                                                     MarketsOptions options = {});
+  ~Markets();
+  Markets(const Markets&) = delete;
+  Markets& operator=(const Markets&) = delete;
+
+  // Closes markets whose trading has ended (resting orders cancelled, escrow
+  // released), clears rounds past their close time and charges share bids.
+  core::Status Tick();
+
+  // ---- for the implementation files (market_*.cc) ----
+  Broker& broker() { return *broker_; }
+  const core::PrivateKey& key() const { return key_; }
+  uint64_t OwnerId(const std::string& key);
+  int64_t next_order_id() { return next_order_id_++; }
+  int64_t next_prio() { return next_prio_++; }
+  // The market, or not_found.
+  core::Result<internal::MarketState*> Find(const std::string& id);
+
+ private:
+  Markets(Broker* broker, const core::PrivateKey& key, MarketsOptions options);
+  core::Status LoadAll();
+  // Adds a market created in a committed transaction.
+  void AddMarket(std::unique_ptr<internal::MarketState> ms);
+  void RegisterOrderRoutes();
+  void RegisterAcquireRoutes();
+  void RegisterRoundRoutes();
+  void RegisterShareRoutes();
+  core::Status CloseDueMarkets();
+  core::Status ClearDueRounds();
+  core::Status ClearRoundNow(const std::string& round);
+  core::Status ClearRoundTxn(const std::string& round);
+  core::Status ChargeShares(bool force);
+
+  Broker* broker_;
+  core::PrivateKey key_;
+  MarketsOptions options_;
+  std::mutex mu_;  // guards markets_ (the map, not the states) and owners_
+  std::map<std::string, std::unique_ptr<internal::MarketState>> markets_;
+  std::map<std::string, uint64_t> owners_;
+  std::atomic<int64_t> next_order_id_{1};
+  std::atomic<int64_t> next_prio_{1};
+  int64_t last_share_charge_s_ = 0;
+  std::mutex tick_mu_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace bourse::broker

@@ -1,0 +1,49 @@
+// Prometheus text-format metrics for GET /metrics: requests by route and
+// status, request latency histograms by route, ledger size and commit times.
+//
+//   Metrics m;
+//   m.RecordRequest("GET /v1/slices/{name}", 200, 0.0004);
+//   m.RecordCommit(0.0009);
+//   std::string text = m.Render(ledger_size);
+//
+// Thread safety: all methods are safe from any thread (one mutex; the
+// critical sections are a few map updates).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace bourse::broker {
+
+class Metrics {
+ public:
+  // Upper bounds (seconds) of the latency histogram buckets.
+  static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                      0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
+  void RecordRequest(const std::string& route, int status, double seconds);
+  void RecordCommit(double seconds);
+  void RecordRateLimited() {
+    std::lock_guard<std::mutex> l(mu_);
+    ++rate_limited_;
+  }
+  std::string Render(int64_t ledger_size) const;
+
+ private:
+  struct Histogram {
+    std::array<uint64_t, kBuckets.size()> counts{};
+    uint64_t count = 0;
+    double sum = 0;
+    void Add(double s);
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded by mu_
+  std::map<std::string, Histogram> latency_;                  // guarded by mu_
+  Histogram commits_;                                         // guarded by mu_
+  uint64_t rate_limited_ = 0;                                 // guarded by mu_
+};
+
+}  // namespace bourse::broker

@@ -1,0 +1,976 @@
+// The PLC operations: principals, sites, nodes, slices, bindings.
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "broker/broker.h"
+#include "broker/internal/schemas.h"
+#include "broker/internal/slice_cache.h"
+#include "broker/internal/sql.h"
+#include "broker/internal/util.h"
+#include "core/encoding.h"
+#include "core/json_codec.h"
+#include "core/sha256.h"
+#include "ledger/accounts.h"
+
+namespace bourse::broker {
+
+using internal::Stmt;
+using nlohmann::json;
+
+namespace {
+
+const std::regex kSiteName("^[a-z0-9.]{1,32}$");
+const std::regex kSliceName("^[a-z0-9.]+_[a-zA-Z0-9_.]+$");
+const std::regex kPrincipalName("^[A-Za-z0-9._@-]{1,64}$");
+const std::regex kNodeId("^[A-Za-z0-9._-]{1,64}$");
+constexpr size_t kMaxBootScript = 64 * 1024;
+constexpr size_t kMaxOwners = 64;
+constexpr size_t kMaxSliceNodes = 1024;
+
+struct SliceRow {
+  std::string name, site, creator, boot_script, description;
+  json owners, ssh_keys, resources, nodes;
+  int64_t expires = 0, created_ms = 0;
+};
+
+core::Result<SliceRow> LoadSlice(sqlite3* db, std::string_view name) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(db,
+                            "SELECT name,site,creator,owners,ssh_keys,boot_script,resources,nodes,"
+                            "description,expires,created_ms FROM b_slices WHERE name=?"));
+  s.Bind(1, name);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return core::NotFound("slice " + std::string(name) + " does not exist");
+  SliceRow r;
+  r.name = s.Text(0);
+  r.site = s.Text(1);
+  r.creator = s.Text(2);
+  r.owners = internal::ParseStored(s.Text(3));
+  r.ssh_keys = internal::ParseStored(s.Text(4));
+  r.boot_script = s.Text(5);
+  r.resources = internal::ParseStored(s.Text(6));
+  r.nodes = internal::ParseStored(s.Text(7));
+  r.description = s.Text(8);
+  r.expires = s.Int(9);
+  r.created_ms = s.Int(10);
+  return r;
+}
+
+json SliceJson(const SliceRow& r, int64_t now_s) {
+  return {{"name", r.name},
+          {"site", r.site},
+          {"creator", r.creator},
+          {"owners", r.owners},
+          {"ssh_keys", r.ssh_keys},
+          {"boot_script", r.boot_script},
+          {"resources", r.resources},
+          {"nodes", r.nodes},
+          {"description", r.description},
+          {"expires", r.expires},
+          {"expired", r.expires <= now_s},
+          {"created_ms", r.created_ms}};
+}
+
+core::Status SaveSlice(sqlite3* db, const SliceRow& r) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(db,
+                            "UPDATE b_slices SET owners=?,ssh_keys=?,boot_script=?,resources=?,"
+                            "nodes=?,description=?,expires=? WHERE name=?"));
+  s.Bind(1, internal::Dump(r.owners));
+  s.Bind(2, internal::Dump(r.ssh_keys));
+  s.Bind(3, r.boot_script);
+  s.Bind(4, internal::Dump(r.resources));
+  s.Bind(5, internal::Dump(r.nodes));
+  s.Bind(6, r.description);
+  s.Bind(7, r.expires);
+  s.Bind(8, r.name);
+  return s.Run();
+}
+
+bool IsOwner(const SliceRow& r, const std::string& key) {
+  for (const json& o : r.owners) {
+    if (o.is_string() && o.get<std::string>() == key) return true;
+  }
+  return false;
+}
+
+// PLC: admins, the slice's site PI and the slice's owners manage a slice.
+core::Status CheckManage(const Principal& p, const SliceRow& r) {
+  if (p.kind == PrincipalKind::kAdmin) return core::Status::Ok();
+  if (p.kind == PrincipalKind::kSite && p.site == r.site) return core::Status::Ok();
+  if (IsOwner(r, p.key)) return core::Status::Ok();
+  return core::PermissionDenied("slice " + r.name + ": caller " + p.key +
+                                " is neither an owner nor the PI of site " + r.site);
+}
+
+json PrincipalRowJson(Stmt& s) {
+  json site = s.IsNull(3) ? json() : json(s.Text(3));
+  return {{"key", s.Text(0)},
+          {"kind", s.Text(1)},
+          {"name", s.Text(2)},
+          {"site", site},
+          {"created_ms", s.Int(4)}};
+}
+
+json NodeRowJson(Stmt& s) {
+  return {{"id", s.Text(0)},
+          {"site", s.Text(1)},
+          {"key", s.Text(2)},
+          {"capacity", internal::ParseStored(s.Text(3))},
+          {"created_ms", s.Int(4)}};
+}
+
+core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::string_view kind,
+                             const std::string& name, const std::string& site,
+                             const std::string& by) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt e, Stmt::Prepare(txn.db(), "SELECT kind FROM b_principals WHERE key=? OR name=?"));
+  e.Bind(1, key);
+  e.Bind(2, name);
+  BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
+  if (exists) {
+    return core::AlreadyExists("a principal with key " + key + " or name " + name +
+                               " already exists");
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          Stmt::Prepare(txn.db(),
+                                        "INSERT INTO b_principals(key,kind,name,site,created_ms) "
+                                        "VALUES(?,?,?,?,?)"));
+  s.Bind(1, key);
+  s.Bind(2, kind);
+  s.Bind(3, name);
+  if (site.empty()) {
+    s.BindNull(4);
+  } else {
+    s.Bind(4, site);
+  }
+  s.Bind(5, txn.now_millis());
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  return txn
+      .Append("principal_added", {{"key", key},
+                                  {"kind", kind},
+                                  {"name", name},
+                                  {"site", site.empty() ? json() : json(site)},
+                                  {"by", by}})
+      .status();
+}
+
+json SliceSchema() {
+  using namespace internal;
+  return SObj({{"name", SStr()},
+               {"site", SStr()},
+               {"creator", SKey()},
+               {"owners", SArr(SKey())},
+               {"ssh_keys", SArr(SStr())},
+               {"boot_script", SStr()},
+               {"resources", {{"oneOf", json::array({SResources(), {{"type", "null"}}})}}},
+               {"nodes", SArr(SStr())},
+               {"description", SStr()},
+               {"expires", SInt("unix s")},
+               {"expired", SBool()},
+               {"created_ms", SInt()}});
+}
+
+}  // namespace
+
+void Broker::RegisterPlcRoutes() {
+  using namespace internal;
+  const json principal_schema = SObj({{"key", SKey()},
+                                      {"kind", SStr("admin|site|node|broker|agent|user")},
+                                      {"name", SStr()},
+                                      {"site", {{"type", json::array({"string", "null"})}}},
+                                      {"created_ms", SInt()}});
+  const json node_schema = SObj({{"id", SStr()},
+                                 {"site", SStr()},
+                                 {"key", SKey()},
+                                 {"capacity", SResources()},
+                                 {"created_ms", SInt()}});
+  const json site_schema = SObj({{"name", SStr()},
+                                 {"pi", SKey()},
+                                 {"slice_limit", SInt()},
+                                 {"slices", SInt()},
+                                 {"created_ms", SInt()}});
+  const json binding_schema = SObj({{"slice", SStr()},
+                                    {"leaf", SStr()},
+                                    {"node", SStr()},
+                                    {"state", SStr("active|scheduled")},
+                                    {"not_after", SInt()},
+                                    {"chain", SArr(SRcap())}});
+
+  // ---- principals ----
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/principals",
+       .auth = Auth::kSigned,
+       .summary = "Register a principal (admin: any kind; a site PI: users of its site)",
+       .tag = "principals",
+       .request_schema = SObj({{"key", SKey()},
+                               {"kind", SStr("admin|agent|user")},
+                               {"name", SStr()},
+                               {"site", SStr()}},
+                              {"key", "kind", "name"}),
+       .response_schema = principal_schema,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(
+             core::CheckObjectFields(q.json, "", {"key", "kind", "name", "site"}));
+         BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, KeyField(q.json, "key"));
+         BOURSE_ASSIGN_OR_RETURN(std::string kind, StrField(q.json, "kind", 16));
+         BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 64));
+         if (!Matches(kPrincipalName, name)) {
+           return core::InvalidArgument("name: must match [A-Za-z0-9._@-]{1,64}");
+         }
+         std::string site;
+         if (Optional(q.json, "site") != nullptr) {
+           BOURSE_ASSIGN_OR_RETURN(site, StrField(q.json, "site", 32));
+         }
+         if (kind != "admin" && kind != "agent" && kind != "user") {
+           return core::InvalidArgument(
+               "kind: must be admin, agent or user (sites and nodes have their own endpoints)");
+         }
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               bool admin = caller.kind == PrincipalKind::kAdmin;
+               if (!admin) {
+                 if (caller.kind != PrincipalKind::kSite || kind != "user" || site != caller.site) {
+                   return core::PermissionDenied(
+                       "only an admin registers principals, or a site PI users "
+                       "of its own site");
+                 }
+               }
+               if (!site.empty()) {
+                 BOURSE_ASSIGN_OR_RETURN(
+                     Stmt s, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
+                 s.Bind(1, site);
+                 BOURSE_ASSIGN_OR_RETURN(bool found, s.Step());
+                 if (!found) return core::NotFound("site " + site + " does not exist");
+               }
+               BOURSE_RETURN_IF_ERROR(
+                   InsertPrincipal(txn, key.ToText(), kind, name, site, q.caller_text));
+               if (kind == "admin") {
+                 BOURSE_RETURN_IF_ERROR(ledger::Accounts::AddAdmin(txn, key, &*q.caller));
+               }
+               out = {{"key", key.ToText()},
+                      {"kind", kind},
+                      {"name", name},
+                      {"site", site.empty() ? json() : json(site)},
+                      {"created_ms", txn.now_millis()}};
+               return core::Status::Ok();
+             }).status());
+         return JsonResponse(201, out);
+       }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/principals",
+               .summary = "List principals",
+               .tag = "principals",
+               .response_schema = SObj({{"principals", SArr(principal_schema)}}),
+               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
+                 json list;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(
+                       list, QueryArray(
+                                 db,
+                                 "SELECT key,kind,name,site,created_ms FROM b_principals "
+                                 "ORDER BY created_ms, key",
+                                 [](Stmt&) {}, PrincipalRowJson));
+                   return core::Status::Ok();
+                 }));
+                 return JsonResponse(200, {{"principals", list}});
+               }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/principals/{key}",
+               .summary = "Get a principal by key",
+               .tag = "principals",
+               .response_schema = principal_schema,
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 json list;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(
+                       list, QueryArray(
+                                 db,
+                                 "SELECT key,kind,name,site,created_ms FROM b_principals "
+                                 "WHERE key=?",
+                                 [&](Stmt& s) { s.Bind(1, q.Param("key")); }, PrincipalRowJson));
+                   return core::Status::Ok();
+                 }));
+                 if (list.empty())
+                   return core::NotFound("principal " + q.Param("key") + " does not exist");
+                 return JsonResponse(200, list[0]);
+               }});
+
+  // ---- sites ----
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/sites",
+       .auth = Auth::kSigned,
+       .summary = "Register a site and its PI key (admin only); the PI key signs root rcaps",
+       .tag = "sites",
+       .request_schema =
+           SObj({{"name", SStr("[a-z0-9.]{1,32}")}, {"pi", SKey()}, {"slice_limit", SInt()}},
+                {"name", "pi"}),
+       .response_schema = site_schema,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "pi", "slice_limit"}));
+         BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 32));
+         if (!Matches(kSiteName, name))
+           return core::InvalidArgument("name: must match [a-z0-9.]{1,32}");
+         BOURSE_ASSIGN_OR_RETURN(core::PublicKey pi, KeyField(q.json, "pi"));
+         int64_t limit = kDefaultSiteSliceLimit;
+         if (const json* l = Optional(q.json, "slice_limit")) {
+           BOURSE_ASSIGN_OR_RETURN(limit, core::IntFromJson(*l, "slice_limit", 0, 100000));
+         }
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               if (caller.kind != PrincipalKind::kAdmin) {
+                 return core::PermissionDenied("only an admin registers sites");
+               }
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt e, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
+               e.Bind(1, name);
+               BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
+               if (exists) return core::AlreadyExists("site " + name + " already exists");
+               BOURSE_RETURN_IF_ERROR(
+                   InsertPrincipal(txn, pi.ToText(), "site", name + ".pi", name, q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt s, Stmt::Prepare(txn.db(),
+                                         "INSERT INTO b_sites(name,pi,slice_limit,created_ms) "
+                                         "VALUES(?,?,?,?)"));
+               s.Bind(1, name);
+               s.Bind(2, pi.ToText());
+               s.Bind(3, limit);
+               s.Bind(4, txn.now_millis());
+               BOURSE_RETURN_IF_ERROR(s.Run());
+               BOURSE_RETURN_IF_ERROR(txn.Append("site_added", {{"site", name},
+                                                                {"pi", pi.ToText()},
+                                                                {"slice_limit", limit},
+                                                                {"by", q.caller_text}})
+                                          .status());
+               out = {{"name", name},
+                      {"pi", pi.ToText()},
+                      {"slice_limit", limit},
+                      {"slices", 0},
+                      {"created_ms", txn.now_millis()}};
+               return core::Status::Ok();
+             }).status());
+         return JsonResponse(201, out);
+       }});
+  auto site_row = [](Stmt& s) {
+    return json{{"name", s.Text(0)},
+                {"pi", s.Text(1)},
+                {"slice_limit", s.Int(2)},
+                {"slices", s.Int(3)},
+                {"created_ms", s.Int(4)}};
+  };
+  const char* site_sql =
+      "SELECT s.name,s.pi,s.slice_limit,(SELECT COUNT(*) FROM b_slices WHERE site=s.name),"
+      "s.created_ms FROM b_sites s";
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/sites",
+       .summary = "List sites",
+       .tag = "sites",
+       .response_schema = SObj({{"sites", SArr(site_schema)}}),
+       .handler = [this, site_row, site_sql](const ApiRequest&) -> core::Result<ApiResponse> {
+         json list;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(
+               list, QueryArray(
+                         db, std::string(site_sql) + " ORDER BY s.name", [](Stmt&) {}, site_row));
+           return core::Status::Ok();
+         }));
+         return JsonResponse(200, {{"sites", list}});
+       }});
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/sites/{site}",
+       .summary = "Get a site",
+       .tag = "sites",
+       .response_schema = site_schema,
+       .handler = [this, site_row, site_sql](const ApiRequest& q) -> core::Result<ApiResponse> {
+         json list;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(list,
+                                   QueryArray(
+                                       db, std::string(site_sql) + " WHERE s.name=?",
+                                       [&](Stmt& s) { s.Bind(1, q.Param("site")); }, site_row));
+           return core::Status::Ok();
+         }));
+         if (list.empty()) return core::NotFound("site " + q.Param("site") + " does not exist");
+         return JsonResponse(200, list[0]);
+       }});
+
+  // ---- nodes ----
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/sites/{site}/nodes",
+       .auth = Auth::kSigned,
+       .summary = "Register a node with its key and capacity (the site's PI or an admin)",
+       .tag = "nodes",
+       .request_schema = SObj({{"id", SStr()}, {"key", SKey()}, {"capacity", SResources()}},
+                              {"id", "key", "capacity"}),
+       .response_schema = node_schema,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"id", "key", "capacity"}));
+         BOURSE_ASSIGN_OR_RETURN(std::string id, StrField(q.json, "id", 64));
+         if (!Matches(kNodeId, id))
+           return core::InvalidArgument("id: must match [A-Za-z0-9._-]{1,64}");
+         BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, KeyField(q.json, "key"));
+         BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "capacity"));
+         BOURSE_ASSIGN_OR_RETURN(core::ResourceVector cap,
+                                 core::ResourceVectorFromJson(*cj, "capacity"));
+         const std::string site = q.Param("site");
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt e, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
+               e.Bind(1, site);
+               BOURSE_ASSIGN_OR_RETURN(bool found, e.Step());
+               if (!found) return core::NotFound("site " + site + " does not exist");
+               if (caller.kind != PrincipalKind::kAdmin &&
+                   !(caller.kind == PrincipalKind::kSite && caller.site == site)) {
+                 return core::PermissionDenied("only site " + site + "'s PI registers its nodes");
+               }
+               BOURSE_ASSIGN_OR_RETURN(Stmt d,
+                                       Stmt::Prepare(txn.db(), "SELECT 1 FROM b_nodes WHERE id=?"));
+               d.Bind(1, id);
+               BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
+               if (dup) return core::AlreadyExists("node " + id + " already exists");
+               BOURSE_RETURN_IF_ERROR(
+                   InsertPrincipal(txn, key.ToText(), "node", "node." + id, site, q.caller_text));
+               json capj = core::ResourceVectorToJson(cap);
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt s, Stmt::Prepare(txn.db(),
+                                         "INSERT INTO b_nodes(id,site,key,capacity,created_ms) "
+                                         "VALUES(?,?,?,?,?)"));
+               s.Bind(1, id);
+               s.Bind(2, site);
+               s.Bind(3, key.ToText());
+               s.Bind(4, Dump(capj));
+               s.Bind(5, txn.now_millis());
+               BOURSE_RETURN_IF_ERROR(s.Run());
+               BOURSE_RETURN_IF_ERROR(txn.Append("node_added", {{"node", id},
+                                                                {"site", site},
+                                                                {"key", key.ToText()},
+                                                                {"capacity", capj},
+                                                                {"by", q.caller_text}})
+                                          .status());
+               out = {{"id", id},
+                      {"site", site},
+                      {"key", key.ToText()},
+                      {"capacity", capj},
+                      {"created_ms", txn.now_millis()}};
+               return core::Status::Ok();
+             }).status());
+         return JsonResponse(201, out);
+       }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/nodes",
+               .summary = "List nodes (optionally of one site)",
+               .tag = "nodes",
+               .query_params = {{"site", "string", false, "only this site's nodes"}},
+               .response_schema = SObj({{"nodes", SArr(node_schema)}}),
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
+                 json list;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(
+                       list, QueryArray(
+                                 db,
+                                 site ? "SELECT id,site,key,capacity,created_ms FROM b_nodes "
+                                        "WHERE site=? ORDER BY id"
+                                      : "SELECT id,site,key,capacity,created_ms FROM b_nodes "
+                                        "ORDER BY id",
+                                 [&](Stmt& s) {
+                                   if (site) s.Bind(1, *site);
+                                 },
+                                 NodeRowJson));
+                   return core::Status::Ok();
+                 }));
+                 return JsonResponse(200, {{"nodes", list}});
+               }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/nodes/{node}",
+               .summary = "Get a node",
+               .tag = "nodes",
+               .response_schema = node_schema,
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 json list;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(
+                       list,
+                       QueryArray(
+                           db, "SELECT id,site,key,capacity,created_ms FROM b_nodes WHERE id=?",
+                           [&](Stmt& s) { s.Bind(1, q.Param("node")); }, NodeRowJson));
+                   return core::Status::Ok();
+                 }));
+                 if (list.empty())
+                   return core::NotFound("node " + q.Param("node") + " does not exist");
+                 return JsonResponse(200, list[0]);
+               }});
+
+  // ---- slices ----
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/slices",
+       .auth = Auth::kSigned,
+       .summary = "create_slice: <site>_<name>, by a member or PI of the site",
+       .tag = "slices",
+       .request_schema = SObj({{"name", SStr("^[a-z0-9.]+_[a-zA-Z0-9_.]+$, at most 64 chars")},
+                               {"description", SStr()}},
+                              {"name"}),
+       .response_schema = SliceSchema(),
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "description"}));
+         BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 1024));
+         if (name.size() > kMaxSliceNameLength) {
+           return core::InvalidArgument("name: at most 64 characters");
+         }
+         if (!Matches(kSliceName, name)) {
+           return core::InvalidArgument("name: must match ^[a-z0-9.]+_[a-zA-Z0-9_.]+$");
+         }
+         std::string description;
+         if (Optional(q.json, "description") != nullptr) {
+           BOURSE_ASSIGN_OR_RETURN(description, StrField(q.json, "description", 1024, true));
+         }
+         std::string site = name.substr(0, name.find('_'));
+         int64_t now_s = q.now_ms / 1000;
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt e, Stmt::Prepare(txn.db(), "SELECT slice_limit FROM b_sites WHERE name=?"));
+               e.Bind(1, site);
+               BOURSE_ASSIGN_OR_RETURN(bool found, e.Step());
+               if (!found) return core::NotFound("name: site " + site + " does not exist");
+               int64_t limit = e.Int(0);
+               if (caller.kind != PrincipalKind::kAdmin && caller.site != site) {
+                 return core::PermissionDenied("name: caller does not belong to site " + site);
+               }
+               if (caller.kind == PrincipalKind::kNode) {
+                 return core::PermissionDenied("nodes do not create slices");
+               }
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt d, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_slices WHERE name=?"));
+               d.Bind(1, name);
+               BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
+               if (dup) return core::AlreadyExists("slice " + name + " already exists");
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt c, Stmt::Prepare(txn.db(), "SELECT COUNT(*) FROM b_slices WHERE site=?"));
+               c.Bind(1, site);
+               BOURSE_ASSIGN_OR_RETURN(bool ignored, c.Step());
+               (void)ignored;
+               if (c.Int(0) >= limit) {
+                 return core::FailedPrecondition("site " + site + " has reached its limit of " +
+                                                 std::to_string(limit) + " slices");
+               }
+               SliceRow r;
+               r.name = name;
+               r.site = site;
+               r.creator = q.caller_text;
+               r.owners = json::array({q.caller_text});
+               r.ssh_keys = json::array();
+               r.resources = nullptr;
+               r.nodes = json::array();
+               r.description = description;
+               r.expires = now_s + kDefaultSliceLifetimeS;
+               r.created_ms = txn.now_millis();
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt s,
+                   Stmt::Prepare(txn.db(),
+                                 "INSERT INTO b_slices(name,site,creator,owners,ssh_keys,"
+                                 "boot_script,resources,nodes,description,expires,created_ms)"
+                                 " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+               s.Bind(1, r.name);
+               s.Bind(2, r.site);
+               s.Bind(3, r.creator);
+               s.Bind(4, Dump(r.owners));
+               s.Bind(5, Dump(r.ssh_keys));
+               s.Bind(6, r.boot_script);
+               s.Bind(7, Dump(r.resources));
+               s.Bind(8, Dump(r.nodes));
+               s.Bind(9, r.description);
+               s.Bind(10, r.expires);
+               s.Bind(11, r.created_ms);
+               BOURSE_RETURN_IF_ERROR(s.Run());
+               BOURSE_RETURN_IF_ERROR(txn.Append("slice_created", {{"slice", name},
+                                                                   {"site", site},
+                                                                   {"by", q.caller_text},
+                                                                   {"expires", r.expires}})
+                                          .status());
+               out = SliceJson(r, now_s);
+               return core::Status::Ok();
+             }).status());
+         InvalidateSlice(name);
+         return JsonResponse(201, out);
+       }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/slices",
+               .summary = "List slices (optionally of one site)",
+               .tag = "slices",
+               .query_params = {{"site", "string", false, "only this site's slices"}},
+               .response_schema = SObj({{"slices", SArr(SliceSchema())}}),
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
+                 std::vector<std::string> names;
+                 json list = json::array();
+                 int64_t now_s = q.now_ms / 1000;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt s, Stmt::Prepare(
+                                   db, site ? "SELECT name FROM b_slices WHERE site=? ORDER BY name"
+                                            : "SELECT name FROM b_slices ORDER BY name"));
+                   if (site) s.Bind(1, *site);
+                   while (true) {
+                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                     if (!row) break;
+                     names.push_back(s.Text(0));
+                   }
+                   for (const std::string& n : names) {
+                     BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, n));
+                     list.push_back(SliceJson(r, now_s));
+                   }
+                   return core::Status::Ok();
+                 }));
+                 return JsonResponse(200, {{"slices", list}});
+               }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/slices/{slice}",
+               .summary = "Get a slice",
+               .tag = "slices",
+               .response_schema = SliceSchema(),
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 const std::string& name = q.Param("slice");
+                 int64_t now_s = q.now_ms / 1000;
+                 ApiResponse resp;
+                 if (auto hit = slice_cache_->Get(name, now_s)) {
+                   resp.body = std::move(*hit);
+                   return resp;
+                 }
+                 uint64_t gen = slice_cache_->Generation();
+                 internal::SliceCache::Entry e;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, name));
+                   e.expires = r.expires;
+                   e.live = Dump(SliceJson(r, r.expires - 1));
+                   e.expired = Dump(SliceJson(r, r.expires));
+                   return core::Status::Ok();
+                 }));
+                 resp.body = now_s < e.expires ? e.live : e.expired;
+                 slice_cache_->Put(name, std::move(e), gen);
+                 return resp;
+               }});
+  router_.Add(
+      {.method = "DELETE",
+       .pattern = "/v1/slices/{slice}",
+       .auth = Auth::kSigned,
+       .summary = "delete_slice (its bindings go with it; node guards tear the slivers down)",
+       .tag = "slices",
+       .response_schema = SObj({{"deleted", SStr()}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         const std::string name = q.Param("slice");
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
+               BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt s, Stmt::Prepare(txn.db(), "DELETE FROM b_slices WHERE name=?"));
+               s.Bind(1, name);
+               BOURSE_RETURN_IF_ERROR(s.Run());
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt b, Stmt::Prepare(txn.db(), "DELETE FROM b_bindings WHERE slice=?"));
+               b.Bind(1, name);
+               BOURSE_RETURN_IF_ERROR(b.Run());
+               return txn.Append("slice_deleted", {{"slice", name}, {"by", q.caller_text}})
+                   .status();
+             }).status());
+         InvalidateSlice(name);
+         return JsonResponse(200, {{"deleted", name}});
+       }});
+
+  // The slice updates share one shape: decode, then load + authorise + change
+  // + record in one transaction.
+  auto add_update = [this](
+                        std::string method, std::string suffix, std::string summary,
+                        json request_schema, std::string entry_type,
+                        std::function<core::Status(const json&, SliceRow*, json*, int64_t)> apply,
+                        std::function<core::Status(sqlite3*, const SliceRow&)> check_extra) {
+    router_.Add({.method = method,
+                 .pattern = "/v1/slices/{slice}/" + suffix,
+                 .auth = Auth::kSigned,
+                 .summary = summary,
+                 .tag = "slices",
+                 .request_schema = request_schema,
+                 .response_schema = SliceSchema(),
+                 .handler = [this, apply, entry_type,
+                             check_extra](const ApiRequest& q) -> core::Result<ApiResponse> {
+                   json out;
+                   const std::string name = q.Param("slice");
+                   int64_t now_s = q.now_ms / 1000;
+                   BOURSE_RETURN_IF_ERROR(
+                       Mutate([&](ledger::Txn& txn) -> core::Status {
+                         BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                                 LookupPrincipal(txn.db(), q.caller_text));
+                         BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
+                         BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+                         json entry = {{"slice", name}, {"by", q.caller_text}};
+                         BOURSE_RETURN_IF_ERROR(apply(q.json, &r, &entry, now_s));
+                         if (check_extra) BOURSE_RETURN_IF_ERROR(check_extra(txn.db(), r));
+                         BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
+                         BOURSE_RETURN_IF_ERROR(txn.Append(entry_type, entry).status());
+                         out = SliceJson(r, now_s);
+                         return core::Status::Ok();
+                       }).status());
+                   InvalidateSlice(name);
+                   return JsonResponse(200, out);
+                 }});
+  };
+
+  add_update(
+      "PUT", "owners", "assign_owners: the slice's owner keys (and their ssh keys)",
+      SObj({{"owners", SArr(SKey())}, {"ssh_keys", SArr(SStr())}}, {"owners"}), "slice_owners_set",
+      [](const json& body, SliceRow* r, json* entry, int64_t) -> core::Status {
+        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"owners", "ssh_keys"}));
+        BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> owners,
+                                KeyListField(body, "owners", kMaxOwners));
+        if (owners.empty()) return core::InvalidArgument("owners: at least one owner");
+        std::set<std::string> uniq(owners.begin(), owners.end());
+        if (uniq.size() != owners.size()) return core::InvalidArgument("owners: duplicate key");
+        json ssh = json::array();
+        if (const json* s = Optional(body, "ssh_keys")) {
+          if (!s->is_array()) return core::InvalidArgument("ssh_keys: must be an array");
+          if (s->size() > kMaxOwners) return core::InvalidArgument("ssh_keys: at most 64 keys");
+          for (size_t i = 0; i < s->size(); ++i) {
+            std::string f = "ssh_keys[" + std::to_string(i) + "]";
+            BOURSE_ASSIGN_OR_RETURN(std::string k, core::StringFromJson((*s)[i], f, 16384));
+            if (k.rfind("ssh-", 0) != 0 && k.rfind("ecdsa-", 0) != 0) {
+              return core::InvalidArgument(f + ": not an OpenSSH public key");
+            }
+            ssh.push_back(k);
+          }
+        }
+        r->owners = owners;
+        r->ssh_keys = ssh;
+        (*entry)["owners"] = owners;
+        (*entry)["ssh_keys"] = ssh;
+        return core::Status::Ok();
+      },
+      [](sqlite3* db, const SliceRow& r) -> core::Status {
+        for (const json& o : r.owners) {
+          auto p = LookupPrincipal(db, o.get<std::string>());
+          if (!p.ok()) {
+            return core::NotFound("owners: " + o.get<std::string>() +
+                                  " is not a registered principal");
+          }
+        }
+        return core::Status::Ok();
+      });
+  add_update(
+      "PUT", "state", "set_state: the slice's boot script (at most 64 KiB)",
+      SObj({{"boot_script", SStr()}}, {"boot_script"}), "slice_state_set",
+      [](const json& body, SliceRow* r, json* entry, int64_t) -> core::Status {
+        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"boot_script"}));
+        BOURSE_ASSIGN_OR_RETURN(std::string script,
+                                StrField(body, "boot_script", kMaxBootScript, true));
+        r->boot_script = script;
+        (*entry)["boot_script_sha256"] = core::HexEncode(core::Sha256(script));
+        return core::Status::Ok();
+      },
+      nullptr);
+  add_update(
+      "PUT", "resources", "set_resources: the share each sliver asks for",
+      SObj({{"resources", SResources()}}, {"resources"}), "slice_resources_set",
+      [](const json& body, SliceRow* r, json* entry, int64_t) -> core::Status {
+        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"resources"}));
+        BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "resources"));
+        BOURSE_ASSIGN_OR_RETURN(core::ResourceVector rv,
+                                core::ResourceVectorFromJson(*rj, "resources"));
+        r->resources = core::ResourceVectorToJson(rv);
+        (*entry)["resources"] = r->resources;
+        return core::Status::Ok();
+      },
+      nullptr);
+  add_update(
+      "POST", "instantiate", "instantiate_slice: place slivers on these nodes",
+      SObj({{"nodes", SArr(SStr())}}, {"nodes"}), "slice_instantiated",
+      [](const json& body, SliceRow* r, json* entry, int64_t now_s) -> core::Status {
+        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"nodes"}));
+        BOURSE_ASSIGN_OR_RETURN(const json* nj, core::RequireMember(body, "", "nodes"));
+        if (!nj->is_array()) return core::InvalidArgument("nodes: must be an array");
+        if (nj->empty()) return core::InvalidArgument("nodes: at least one node");
+        if (nj->size() > kMaxSliceNodes) return core::InvalidArgument("nodes: too many");
+        if (r->expires <= now_s)
+          return core::FailedPrecondition("slice " + r->name + " has expired");
+        std::set<std::string> have;
+        for (const json& n : r->nodes) have.insert(n.get<std::string>());
+        for (size_t i = 0; i < nj->size(); ++i) {
+          BOURSE_ASSIGN_OR_RETURN(
+              std::string n,
+              core::StringFromJson((*nj)[i], "nodes[" + std::to_string(i) + "]", 64));
+          if (have.insert(n).second) r->nodes.push_back(n);
+        }
+        (*entry)["nodes"] = r->nodes;
+        return core::Status::Ok();
+      },
+      [](sqlite3* db, const SliceRow& r) -> core::Status {
+        for (const json& n : r.nodes) {
+          BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, "SELECT 1 FROM b_nodes WHERE id=?"));
+          s.Bind(1, n.get<std::string>());
+          BOURSE_ASSIGN_OR_RETURN(bool found, s.Step());
+          if (!found)
+            return core::NotFound("nodes: node " + n.get<std::string>() + " does not exist");
+        }
+        return core::Status::Ok();
+      });
+  add_update(
+      "POST", "renew",
+      "renew: extend the expiry (default now + 2 weeks, never beyond now + 8 weeks); the "
+      "granted expiry is returned",
+      SObj({{"expires", SInt("requested expiry, unix s")}}), "slice_renewed",
+      [](const json& body, SliceRow* r, json* entry, int64_t now_s) -> core::Status {
+        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"expires"}));
+        int64_t want = now_s + kDefaultSliceLifetimeS;
+        if (const json* e = Optional(body, "expires")) {
+          BOURSE_ASSIGN_OR_RETURN(want, core::IntFromJson(*e, "expires", 0, core::kMaxSafeInteger));
+          if (want <= now_s) return core::InvalidArgument("expires: must be in the future");
+        }
+        int64_t granted = std::min(want, now_s + kMaxSliceLifetimeS);
+        r->expires = granted;
+        (*entry)["expires"] = r->expires;
+        (*entry)["requested"] = want;
+        return core::Status::Ok();
+      },
+      nullptr);
+
+  // ---- bindings ----
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/slices/{slice}/bindings",
+       .auth = Auth::kSigned,
+       .summary = "bind: attach a verified rcap chain (root first) to the slice",
+       .tag = "slices",
+       .request_schema = SObj({{"chain", SArr(SRcap())}}, {"chain"}),
+       .response_schema = binding_schema,
+       .success_status = 201,
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"chain"}));
+         BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "chain"));
+         auto chain_r = ledger::ChainFromJson(*cj);
+         if (!chain_r.ok()) return core::InvalidArgument("chain: " + chain_r.status().message());
+         std::vector<ledger::Rcap> chain = std::move(chain_r).value();
+         const std::string name = q.Param("slice");
+         int64_t now_s = q.now_ms / 1000;
+         json out;
+         BOURSE_RETURN_IF_ERROR(
+             Mutate([&](ledger::Txn& txn) -> core::Status {
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
+               BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+               if (r.expires <= now_s)
+                 return core::FailedPrecondition("slice " + name + " has expired");
+               const std::string& node = chain.front().node;
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt n,
+                   Stmt::Prepare(txn.db(),
+                                 "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
+                                 "WHERE n.id=?"));
+               n.Bind(1, node);
+               BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+               if (!found) return core::NotFound("chain: node " + node + " does not exist");
+               BOURSE_ASSIGN_OR_RETURN(core::PublicKey site_key,
+                                       core::PublicKey::FromText(n.Text(0)));
+               std::vector<core::PublicKey> trusted = {site_key};
+               ledger::Verdict<ledger::EffectiveLeaf> v =
+                   ledger::VerifyChain(chain, trusted, node, now_s);
+               if (!v.ok()) return v.refusal().ToStatus().WithContext("chain");
+               const ledger::Rcap& leaf = chain.back();
+               std::string holder = leaf.holder.ToText();
+               if (holder != q.caller_text && !IsOwner(r, holder)) {
+                 return core::PermissionDenied("chain: the leaf is held by " + holder +
+                                               ", neither the caller nor an owner of " + name);
+               }
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt d, Stmt::Prepare(txn.db(), "SELECT slice FROM b_bindings WHERE leaf=?"));
+               d.Bind(1, leaf.id);
+               BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
+               if (dup) {
+                 return core::AlreadyExists("chain: rcap " + leaf.id +
+                                            " is already bound to slice " + d.Text(0));
+               }
+               for (const ledger::Rcap& link : chain)
+                 BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, link));
+               BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordBound(txn, leaf, name));
+               json chain_json = ledger::ChainToJson(chain);
+               BOURSE_ASSIGN_OR_RETURN(
+                   Stmt s, Stmt::Prepare(txn.db(),
+                                         "INSERT INTO b_bindings(leaf,slice,node,chain,not_after,"
+                                         "created_ms) VALUES(?,?,?,?,?,?)"));
+               s.Bind(1, leaf.id);
+               s.Bind(2, name);
+               s.Bind(3, node);
+               s.Bind(4, Dump(chain_json));
+               s.Bind(5, leaf.interval.not_after);
+               s.Bind(6, txn.now_millis());
+               BOURSE_RETURN_IF_ERROR(s.Run());
+               bool has_node = false;
+               for (const json& x : r.nodes) has_node = has_node || x.get<std::string>() == node;
+               if (!has_node) {
+                 r.nodes.push_back(node);
+                 BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
+               }
+               out = {{"slice", name},
+                      {"leaf", leaf.id},
+                      {"node", node},
+                      {"state", std::string(ledger::LeafStateName(v->state))},
+                      {"not_after", leaf.interval.not_after},
+                      {"chain", chain_json}};
+               return core::Status::Ok();
+             }).status());
+         InvalidateSlice(name);
+         return JsonResponse(201, out);
+       }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/slices/{slice}/bindings",
+               .summary = "The chains bound to a slice",
+               .tag = "slices",
+               .response_schema = SObj({{"slice", SStr()}, {"bindings", SArr(binding_schema)}}),
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 json list;
+                 const std::string name = q.Param("slice");
+                 int64_t now_s = q.now_ms / 1000;
+                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                   BOURSE_RETURN_IF_ERROR(LoadSlice(db, name).status());
+                   BOURSE_ASSIGN_OR_RETURN(
+                       list, QueryArray(
+                                 db,
+                                 "SELECT leaf,node,not_after,chain FROM b_bindings WHERE slice=? "
+                                 "ORDER BY created_ms, leaf",
+                                 [&](Stmt& s) { s.Bind(1, name); },
+                                 [&](Stmt& s) {
+                                   json chain = ParseStored(s.Text(3));
+                                   int64_t nb = chain.back().value("not_before", int64_t{0});
+                                   return json{{"slice", name},
+                                               {"leaf", s.Text(0)},
+                                               {"node", s.Text(1)},
+                                               {"state", nb > now_s ? "scheduled" : "active"},
+                                               {"not_after", s.Int(2)},
+                                               {"chain", chain}};
+                                 }));
+                   return core::Status::Ok();
+                 }));
+                 return JsonResponse(200, {{"slice", name}, {"bindings", list}});
+               }});
+}
+
+}  // namespace bourse::broker

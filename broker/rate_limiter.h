@@ -1,0 +1,41 @@
+// A per-key token bucket: each key may make `rate` requests per second on
+// average with bursts of `burst`; beyond that the broker answers 429.
+//
+//   RateLimiter rl(/*rate=*/200, /*burst=*/400);
+//   if (!rl.Allow(key_text, now_ms)) return ResourceExhausted("rate limit");
+//
+// A rate of 0 disables the limit. Idle buckets are forgotten after a minute so
+// the table stays small.
+//
+// Thread safety: Allow() is safe from any thread (sharded mutexes).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace bourse::broker {
+
+class RateLimiter {
+ public:
+  RateLimiter(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst) {}
+  bool Allow(const std::string& key, int64_t now_ms);
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    int64_t last_ms = 0;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Bucket> buckets;  // guarded by mu
+    int64_t last_sweep_ms = 0;                        // guarded by mu
+  };
+  double rate_;
+  double burst_;
+  std::array<Shard, 16> shards_;
+};
+
+}  // namespace bourse::broker

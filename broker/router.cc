@@ -1,0 +1,127 @@
+#include "broker/router.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace bourse::broker {
+
+const std::string& ApiRequest::Param(const std::string& name) const {
+  static const std::string kEmpty;
+  auto it = params.find(name);
+  return it == params.end() ? kEmpty : it->second;
+}
+
+core::Result<std::optional<std::string>> ApiRequest::Query(const std::string& name) const {
+  auto [lo, hi] = query.equal_range(name);
+  if (lo == hi) return std::optional<std::string>();
+  auto next = lo;
+  ++next;
+  if (next != hi)
+    return core::InvalidArgument("query parameter " + name + ": given more than once");
+  return std::optional<std::string>(lo->second);
+}
+
+core::Result<int64_t> ApiRequest::QueryInt(const std::string& name, int64_t min, int64_t max,
+                                           std::optional<int64_t> fallback) const {
+  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> v, Query(name));
+  if (!v) {
+    if (fallback) return *fallback;
+    return core::InvalidArgument("query parameter " + name + ": missing");
+  }
+  const std::string& s = *v;
+  bool ok = !s.empty() && s.size() <= 18;
+  for (size_t i = 0; ok && i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') ok = false;
+  }
+  if (ok && s.size() > 1 && s[0] == '0') ok = false;
+  if (!ok) {
+    return core::InvalidArgument("query parameter " + name +
+                                 ": must be a non-negative decimal integer");
+  }
+  int64_t n = std::strtoll(s.c_str(), nullptr, 10);
+  if (n < min || n > max) {
+    return core::InvalidArgument("query parameter " + name + ": must be in [" +
+                                 std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return n;
+}
+
+ApiResponse JsonResponse(int status, const nlohmann::json& doc) {
+  ApiResponse r;
+  r.status = status;
+  r.body = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path[0] != '/') return out;
+  size_t i = 1;
+  while (true) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) {
+      out.push_back(path.substr(i));
+      break;
+    }
+    out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+void Router::Add(Route route) {
+  for (const Route& r : routes_) {
+    if (r.method == route.method && r.pattern == route.pattern) {
+      std::fprintf(stderr, "router: duplicate route %s %s\n", r.method.c_str(), r.pattern.c_str());
+      std::abort();
+    }
+  }
+  Compiled c;
+  for (std::string_view s : SplitPath(route.pattern)) {
+    c.segments.emplace_back(s);
+    if (s.empty() || s.front() != '{') ++c.literal_count;
+  }
+  compiled_.push_back(std::move(c));
+  routes_.push_back(std::move(route));
+}
+
+const Route* Router::Match(std::string_view method, std::string_view path,
+                           std::map<std::string, std::string>* params, bool* path_known) const {
+  std::vector<std::string_view> segs = SplitPath(path);
+  const Route* best = nullptr;
+  int best_literals = -1;
+  *path_known = false;
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Compiled& c = compiled_[i];
+    if (c.segments.size() != segs.size()) continue;
+    bool ok = true;
+    for (size_t k = 0; k < segs.size() && ok; ++k) {
+      const std::string& p = c.segments[k];
+      if (!p.empty() && p.front() == '{') {
+        ok = !segs[k].empty();
+      } else {
+        ok = p == segs[k];
+      }
+    }
+    if (!ok) continue;
+    *path_known = true;
+    if (routes_[i].method != method) continue;
+    if (c.literal_count > best_literals) {
+      best = &routes_[i];
+      best_literals = c.literal_count;
+    }
+  }
+  if (best != nullptr) {
+    params->clear();
+    const Compiled& c = compiled_[best - routes_.data()];
+    for (size_t k = 0; k < segs.size(); ++k) {
+      const std::string& p = c.segments[k];
+      if (!p.empty() && p.front() == '{') {
+        (*params)[p.substr(1, p.size() - 2)] = std::string(segs[k]);
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace bourse::broker

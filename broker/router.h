@@ -1,0 +1,117 @@
+// The broker's route registry: every REST endpoint is one Route, registered
+// once, from which the HTTP dispatch, the auth check, the metrics label and
+// the OpenAPI document (GET /openapi.json) are all derived, so the served API
+// and the documented API cannot drift apart.
+//
+//   Router r;
+//   r.Add({.method = "GET", .pattern = "/v1/slices/{name}", .auth = Auth::kNone,
+//          .summary = "Get a slice", .response_schema = SliceSchema(),
+//          .handler = [&](const ApiRequest& q) -> core::Result<ApiResponse> {
+//            return JsonResponse(200, {{"name", q.Param("name")}});
+//          }});
+//   const Route* route = r.Match("GET", "/v1/slices/a_b", &params);
+//
+// Patterns are '/'-separated literal segments and `{name}` segments, which
+// match exactly one non-empty segment. Literal segments win over `{...}` when
+// two patterns could match. Markets (issue #6) add their routes the same way.
+//
+// Thread safety: Add() only before the server starts; Match() and routes()
+// are then safe from any thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/keys.h"
+#include "core/status.h"
+
+namespace bourse::broker {
+
+enum class Auth {
+  kNone,    // anyone; no signature needed (public reads)
+  kSigned,  // DESIGN §7 signature required; the caller's key is known
+};
+
+struct ApiRequest {
+  std::string method;
+  std::string path;    // decoded path, no query
+  std::string target;  // path with query exactly as received (what is signed)
+  std::map<std::string, std::string> params;      // from `{name}` segments
+  std::multimap<std::string, std::string> query;  // query parameters
+  std::string body;
+  nlohmann::json json;                    // parsed body (routes with a request schema)
+  std::optional<core::PublicKey> caller;  // set for Auth::kSigned routes
+  std::string caller_text;                // "ed25519:..." or ""
+  std::string request_id;
+  int64_t now_ms = 0;
+
+  const std::string& Param(const std::string& name) const;
+  // The single value of a query parameter, or nullopt when absent.
+  // Errors: invalid_argument when it is given more than once.
+  core::Result<std::optional<std::string>> Query(const std::string& name) const;
+  // An integer query parameter in [min, max], or `fallback` when absent.
+  // Errors: invalid_argument naming the parameter.
+  core::Result<int64_t> QueryInt(const std::string& name, int64_t min, int64_t max,
+                                 std::optional<int64_t> fallback) const;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+// A response whose body is `doc` serialised compactly.
+ApiResponse JsonResponse(int status, const nlohmann::json& doc);
+
+using Handler = std::function<core::Result<ApiResponse>(const ApiRequest&)>;
+
+struct QueryParam {
+  std::string name;
+  std::string type = "integer";  // "integer" | "string"
+  bool required = false;
+  std::string description = {};
+};
+
+struct Route {
+  std::string method;   // GET, POST, PUT, DELETE
+  std::string pattern;  // "/v1/slices/{name}"
+  Auth auth = Auth::kNone;
+  std::string summary = {};
+  std::string tag = {};  // OpenAPI grouping: "plc", "ledger", "accounts", ...
+  std::vector<QueryParam> query_params = {};
+  nlohmann::json request_schema = nullptr;   // null: no body accepted
+  nlohmann::json response_schema = nullptr;  // JSON Schema of the 2xx body
+  int success_status = 200;
+  Handler handler = {};
+};
+
+class Router {
+ public:
+  // Aborts on a duplicate (method, pattern): that is a programming error.
+  void Add(Route route);
+  // The route for (method, path), filling *params; nullptr when none.
+  // *path_known is set when some route has the path with another method (405).
+  const Route* Match(std::string_view method, std::string_view path,
+                     std::map<std::string, std::string>* params, bool* path_known) const;
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  struct Compiled {
+    std::vector<std::string> segments;  // "{x}" kept as-is
+    int literal_count = 0;
+  };
+  std::vector<Route> routes_;
+  std::vector<Compiled> compiled_;
+};
+
+// Splits "/a/b/c" into {"a","b","c"}; empty segments are kept (so "/a//b"
+// never matches a pattern).
+std::vector<std::string_view> SplitPath(std::string_view path);
+
+}  // namespace bourse::broker

@@ -1,0 +1,76 @@
+// HttpServer: serves a Router over HTTP/1.1 (or HTTPS) with cpp-httplib.
+//
+//   Router router;  ... router.Add(...) ...
+//   HttpServer::Options o;  o.host = "127.0.0.1";  o.port = 0;
+//   HttpServer server(&router, o, &metrics, ledger_size_fn);
+//   BOURSE_RETURN_IF_ERROR(server.Bind());     // port() is now known
+//   server.Run();                               // blocks until Stop()
+//   // from another thread or a signal thread:
+//   server.Stop();                              // stops accepting, drains in-flight requests
+//
+// For every request it: assigns a request id (X-Request-Id), matches the
+// route (404/405 otherwise), refuses bodies over the size limit (413), checks
+// the DESIGN §7 signature for Auth::kSigned routes (401 with the reason) and
+// the per-key rate limit (429), parses the JSON body strictly for routes that
+// take one (400), runs the handler, maps any error Status through
+// http_status.h, records metrics and writes one JSON access-log line.
+// GET /openapi.json, /healthz and /metrics are served by the owner of the
+// router (Broker), registered as ordinary routes.
+//
+// Thread safety: Bind/Run/Stop from the owning thread (Stop from any thread);
+// handlers run concurrently on the pool's threads.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "broker/metrics.h"
+#include "broker/router.h"
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace bourse::broker {
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    int port = 8080;       // 0: any free port
+    std::string tls_cert;  // both set: HTTPS
+    std::string tls_key;
+    // Worker threads. cpp-httplib 0.11 serves each keep-alive connection on
+    // one pool thread until it closes, so this bounds concurrent connections.
+    int threads = 64;
+    size_t max_body_bytes = 1 << 20;
+    double rate_limit_per_s = 1000;  // per key; 0 disables
+    double rate_limit_burst = 2000;
+    int read_timeout_s = 10;
+    int write_timeout_s = 10;
+    int keep_alive_timeout_s = 5;
+    FILE* access_log = stderr;           // nullptr: no access log
+    const core::Clock* clock = nullptr;  // nullptr: SystemClock
+  };
+
+  HttpServer(const Router* router, Options options, Metrics* metrics,
+             std::function<int64_t()> ledger_size);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the listening socket. Errors: unavailable when the address cannot
+  // be bound; invalid_argument when the TLS files cannot be loaded.
+  core::Status Bind();
+  int port() const;
+  // Serves until Stop(); returns after in-flight requests have finished.
+  void Run();
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bourse::broker

@@ -1,0 +1,174 @@
+// acquire(rspec), sealed-bid rounds and proportional share through the real
+// HTTP API, each checked against balances, rcaps and `ledger verify`.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/canonical_json.h"
+#include "core/money.h"
+#include "tests/broker/market_fixture.h"
+
+namespace bourse::broker::testing {
+namespace {
+
+using nlohmann::json;
+
+class MarketTradingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_.SetupSites();
+    now_ = core::SystemClock::Get().NowSeconds();
+    nb_ = now_ + 3600;
+    na_ = now_ + 7200;
+    alice_ = env_.AddUser("alice", "1000", "mit");
+    bob_ = env_.AddUser("bob", "1000", "mit");
+    for (const char* n : {"n1", "n2", "n3"}) {
+      pools_.emplace(n, env_.Grant(std::string(n) == "n2" ? env_.pi2_ : env_.pi_, n,
+                                   env_.broker_->broker_key(), now_, now_ + 86400));
+    }
+  }
+  std::string Market(const std::string& node) {
+    return env_.Ok(env_.admin_, "POST", "/v1/markets",
+                   {{"node", node},
+                    {"unit", MarketEnv::Res(100)},
+                    {"not_before", nb_},
+                    {"not_after", na_}})["market"]["id"];
+  }
+  void PoolSell(const std::string& market, const std::string& node, int64_t qty,
+                const std::string& price) {
+    env_.Ok(env_.admin_, "POST", "/v1/markets/" + market + "/orders",
+            {{"side", "sell"}, {"qty", qty}, {"price", price}, {"rcap", pools_.at(node).id}});
+  }
+
+  MarketEnv env_;
+  int64_t now_ = 0, nb_ = 0, na_ = 0;
+  core::PrivateKey alice_ = NewKey(), bob_ = NewKey();
+  std::map<std::string, ledger::Rcap> pools_;
+};
+
+TEST_F(MarketTradingTest, AcquireBuysCheapestNodesAcrossSitesAllOrNothing) {
+  PoolSell(Market("n1"), "n1", 10, "1");
+  PoolSell(Market("n3"), "n3", 10, "2");
+  PoolSell(Market("n2"), "n2", 10, "3");
+  json rspec = {{"res", MarketEnv::Res(300)},
+                {"nodes", 2},
+                {"min_sites", 2},
+                {"not_before", nb_},
+                {"not_after", na_}};
+  auto ac = env_.C(alice_);
+  int64_t size = env_.broker_->LedgerSize();
+  // Too expensive: nothing changes.
+  auto cheap = ac.Call("POST", "/v1/acquire", {{"rspec", rspec}, {"max_price", "11.9"}});
+  EXPECT_EQ(cheap.status().code(), core::StatusCode::kFailedPrecondition);
+  // More nodes than offered: nothing changes.
+  json four = rspec;
+  four["nodes"] = 4;
+  EXPECT_EQ(ac.Call("POST", "/v1/acquire", {{"rspec", four}, {"max_price", "100"}}).status().code(),
+            core::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(env_.broker_->LedgerSize(), size);
+  EXPECT_EQ(env_.Balance(alice_), "1000.000000000");
+  // n1 (mit, 3 x 1) + n2 (ucb, 3 x 3): the cheapest pair spanning two sites.
+  json r = env_.Ok(alice_, "POST", "/v1/acquire", {{"rspec", rspec}, {"max_price", "12"}});
+  EXPECT_EQ(r["paid"], "12.000000000");
+  ASSERT_EQ(r["chains"].size(), 2u);
+  EXPECT_EQ(r["nodes"], json({"n1", "n2"}));
+  EXPECT_EQ(env_.Balance(alice_), "988.000000000");
+  std::vector<core::PublicKey> trust = {env_.pi_.public_key(), env_.pi2_.public_key()};
+  for (const json& c : r["chains"]) {
+    auto chain = ledger::ChainFromJson(c);
+    ASSERT_TRUE(chain.ok());
+    EXPECT_EQ(chain->back().holder, alice_.public_key());
+    EXPECT_EQ(chain->back().res.cpu_mcores, 300);
+    auto v = ledger::VerifyChain(*chain, trust, chain->back().node, now_);
+    EXPECT_TRUE(v.ok());
+  }
+  env_.ExpectLedgerVerifies();
+}
+
+TEST_F(MarketTradingTest, SealedRoundPaysCriticalValueAndReleasesTheRest) {
+  json round = env_.Ok(env_.admin_, "POST", "/v1/rounds",
+                       {{"offers", {pools_.at("n1").id, pools_.at("n2").id}},
+                        {"not_before", nb_},
+                        {"not_after", na_},
+                        {"close", now_ + 2}})["round"];
+  std::string id = round["id"];
+  json big = {{"items", {{{"node", "n1"}, {"res", MarketEnv::Res(3000)}}}}};
+  env_.Ok(alice_, "POST", "/v1/rounds/" + id + "/bids", {{"limit", "10"}, {"bundles", {big}}});
+  env_.Ok(bob_, "POST", "/v1/rounds/" + id + "/bids", {{"limit", "6"}, {"bundles", {big}}});
+  EXPECT_EQ(env_.Escrowed(alice_), "10.000000000");
+  auto admin = env_.C(env_.admin_);
+  EXPECT_EQ(admin.Call("POST", "/v1/rounds/" + id + "/clear").status().code(),
+            core::StatusCode::kFailedPrecondition);  // not closed yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  auto cleared = admin.Call("POST", "/v1/rounds/" + id + "/clear");
+  if (!cleared.ok()) {
+    // The background tick may have cleared it first.
+    EXPECT_EQ(cleared.status().code(), core::StatusCode::kFailedPrecondition);
+  }
+  json got = env_.Ok(alice_, "GET", "/v1/rounds/" + id)["round"];
+  EXPECT_EQ(got["state"], "cleared");
+  ASSERT_EQ(got["result"]["winners"].size(), 1u);
+  json w = got["result"]["winners"][0];
+  EXPECT_EQ(w["bidder"], alice_.public_key().ToText());
+  EXPECT_EQ(w["pay"], "6.000000000");  // the critical value: bob's 6
+  EXPECT_EQ(env_.Balance(alice_), "994.000000000");
+  EXPECT_EQ(env_.Escrowed(alice_), "0.000000000");
+  EXPECT_EQ(env_.Balance(bob_), "1000.000000000");
+  std::string rc = w["rcaps"][0];
+  json rcap = env_.Ok(alice_, "GET", "/v1/rcaps/" + rc)["rcap"];
+  EXPECT_EQ(rcap["res"]["cpu_mcores"], 3000);
+  EXPECT_EQ(rcap["holder"], alice_.public_key().ToText());
+  env_.ExpectLedgerVerifies();
+}
+
+TEST_F(MarketTradingTest, ProportionalShareTableIsSignedAndCharged) {
+  env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_web"}});
+  env_.Ok(bob_, "POST", "/v1/slices", {{"name", "mit_db"}});
+  std::string a = env_.Ok(alice_, "POST", "/v1/nodes/n1/share_bids",
+                          {{"slice", "mit_web"}, {"rate", "1"}, {"budget", "100"}})["bid"]["id"];
+  env_.Ok(bob_, "POST", "/v1/nodes/n1/share_bids",
+          {{"slice", "mit_db"}, {"rate", "3"}, {"budget", "100"}});
+  // Bob cannot bid for alice's slice.
+  auto bc = env_.C(bob_);
+  EXPECT_EQ(bc.Call("POST", "/v1/nodes/n1/share_bids",
+                    {{"slice", "mit_web"}, {"rate", "1"}, {"budget", "1"}})
+                .status()
+                .code(),
+            core::StatusCode::kPermissionDenied);
+  json t = env_.Ok(alice_, "GET", "/v1/nodes/n1/shares");
+  ASSERT_EQ(t["shares"].size(), 2u);
+  EXPECT_EQ(t["shares"][0]["slice"], "mit_db");
+  EXPECT_EQ(t["shares"][0]["cpu_weight"], 7500);
+  EXPECT_EQ(t["shares"][1]["cpu_weight"], 2500);
+  EXPECT_EQ(t["shares"][0]["net_kbps"], 75000);
+  std::string sig = t["sig"];
+  t.erase("sig");
+  auto bytes = core::CanonicalJson(t);
+  ASSERT_TRUE(bytes.ok());
+  auto raw = core::SignatureFromText(sig);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_TRUE(env_.broker_->broker_key()
+                  .Verify(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()),
+                                                   bytes->size()),
+                          *raw)
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json w = env_.Ok(alice_, "DELETE", "/v1/share_bids/" + a)["bid"];
+  EXPECT_EQ(w["state"], "withdrawn");
+  auto charged = core::Money::Parse(w["charged"].get<std::string>());
+  ASSERT_TRUE(charged.ok());
+  EXPECT_TRUE(charged->is_positive());
+  EXPECT_LT(*charged, core::Money::FromCredits(100).value());
+  // Alice paid exactly what was charged; the site PI received it (plus bob's so far).
+  auto bal = core::Money::Parse(env_.Balance(alice_));
+  EXPECT_EQ(core::Money::FromCredits(1000).value().Sub(*charged).value(), *bal);
+  EXPECT_EQ(env_.Escrowed(alice_), "0.000000000");
+  json t2 = env_.Ok(alice_, "GET", "/v1/nodes/n1/shares");
+  ASSERT_EQ(t2["shares"].size(), 1u);
+  EXPECT_EQ(t2["shares"][0]["cpu_weight"], 10000);
+  env_.ExpectLedgerVerifies();
+}
+
+}  // namespace
+}  // namespace bourse::broker::testing
