@@ -49,7 +49,7 @@ struct ShareBid {
 constexpr const char* kBidCols = "id,node,slice,bidder,rate,escrow,charged_to_ms,state,charged";
 
 core::Result<ShareBid> BidFromRow(const Stmt& s) {
-  ShareBid b{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(5), s.Text(7)};
+  ShareBid b{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(5), s.Text(7), 0, 0, {}};
   BOURSE_ASSIGN_OR_RETURN(core::Money rate, core::Money::Parse(s.Text(4)));
   b.rate_nanos = static_cast<int64_t>(rate.nanos());
   b.charged_to_ms = s.Int(6);
@@ -172,7 +172,7 @@ void Markets::RegisterShareRoutes() {
          BOURSE_ASSIGN_OR_RETURN(core::Money budget, core::MoneyFromJson(*bj, "budget"));
          if (!budget.is_positive()) return core::InvalidArgument("budget: must be > 0");
          const std::string node = q.Param("node");
-         ShareBid b{core::NewId("sb_"), node, slice, q.caller_text, "", "active"};
+         ShareBid b{core::NewId("sb_"), node, slice, q.caller_text, "", "active", 0, 0, {}};
          b.escrow = "sb_esc_" + b.id;
          b.rate_nanos = static_cast<int64_t>(rate.nanos());
          json out;

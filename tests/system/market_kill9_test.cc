@@ -55,8 +55,10 @@ TEST(MarketKill9Test, NoHalfSettledFillAndEveryAckedOrderSurvives) {
         std::lock_guard<std::mutex> l(mu);
         if (url != my_url || !c) {
           my_url = url;
-          c.emplace(my_url, key,
-                    clients::ClientOptions{.connect_timeout_s = 1, .read_timeout_s = 5});
+          c.emplace(
+              my_url, key,
+              clients::ClientOptions{
+                  .connect_timeout_s = 1, .read_timeout_s = 5, .ca_file = "", .clock = nullptr});
         }
       }
       int64_t qty = 1 + static_cast<int64_t>(rng() % 3);
