@@ -1,7 +1,7 @@
 #include "core/canonical_json.h"
 
 #include <algorithm>
-#include <set>
+
 #include <vector>
 
 namespace bourse::core {
@@ -231,20 +231,19 @@ class StrictSax {
   }
   bool string(json::string_t& s) { return Put(json(std::move(s))); }
   bool binary(json::binary_t&) { return Fail("binary values are not JSON"); }
-  bool start_object(std::size_t) {
-    if (!Push(json::object())) return false;
-    keys_.emplace_back();
-    return true;
-  }
+  bool start_object(std::size_t) { return Push(json::object()); }
   bool key(json::string_t& k) {
-    if (!opt_.allow_duplicate_keys && !keys_.back().insert(k).second) {
-      return Fail("duplicate key \"" + k.substr(0, 64) + "\"");
+    // The object under construction holds every key seen so far: a key it
+    // already has is a duplicate (kept: the last one, when allowed).
+    auto& obj = stack_.back()->get_ref<json::object_t&>();
+    if (obj.find(k) != obj.end()) {
+      if (!opt_.allow_duplicate_keys) return Fail("duplicate key \"" + k.substr(0, 64) + "\"");
+      obj.erase(k);
     }
     pending_key_ = std::move(k);
     return true;
   }
   bool end_object() {
-    keys_.pop_back();
     stack_.pop_back();
     return true;
   }
@@ -289,9 +288,8 @@ class StrictSax {
       top.push_back(std::move(v));
       return &top.back();
     }
-    json& slot = top[pending_key_];
-    slot = std::move(v);
-    return &slot;
+    auto& obj = top.get_ref<json::object_t&>();
+    return &obj.emplace(std::move(pending_key_), std::move(v)).first->second;
   }
   bool Put(json v) {
     Slot(std::move(v));
@@ -308,7 +306,6 @@ class StrictSax {
   const JsonParseOptions& opt_;
   json root_;
   std::vector<json*> stack_;
-  std::vector<std::set<std::string>> keys_;
   std::string pending_key_;
   std::string error_;
 };

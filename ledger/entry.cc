@@ -49,7 +49,7 @@ Result<std::string> CanonicalEntry(const Entry& e) {
   return out;
 }
 
-Result<Entry> EntryFromJson(const nlohmann::json& j) {
+Result<Entry> EntryFromJson(nlohmann::json j) {
   BOURSE_RETURN_IF_ERROR(
       core::CheckObjectFields(j, "entry", {"seq", "ts", "type", "body", "prev"}));
   Entry e;
@@ -64,7 +64,7 @@ Result<Entry> EntryFromJson(const nlohmann::json& j) {
   BOURSE_RETURN_IF_ERROR(ValidateEntryType(e.type));
   BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* body, core::RequireMember(j, "entry", "body"));
   if (!body->is_object()) return core::InvalidArgument("entry.body: must be a JSON object");
-  e.body = *body;
+  e.body = std::move(*j.find("body"));  // j is ours (by value): move, not copy
   BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* prev, core::RequireMember(j, "entry", "prev"));
   BOURSE_ASSIGN_OR_RETURN(e.prev, core::StringFromJson(*prev, "entry.prev", 64));
   if (!e.prev.empty()) {
@@ -79,7 +79,7 @@ Result<Entry> EntryFromJson(const nlohmann::json& j) {
 
 Result<Entry> ParseEntry(std::string_view text) {
   BOURSE_ASSIGN_OR_RETURN(nlohmann::json j, core::ParseJson(text));
-  return EntryFromJson(j);
+  return EntryFromJson(std::move(j));
 }
 
 std::string TreeHeadSigningBytes(const TreeHead& head) {

@@ -49,7 +49,7 @@ core::Result<std::string> CanonicalEntry(const Entry& e);
 // Strict: exactly the five members with the right types; seq and ts integers
 // in [0, 2^53); prev "" or 64 lowercase hex digits. Errors: invalid_argument
 // naming the field ("entry.prev: ...").
-core::Result<Entry> EntryFromJson(const nlohmann::json& j);
+core::Result<Entry> EntryFromJson(nlohmann::json j);  // takes j by value: pass std::move to avoid a copy
 // Parses text strictly (ParseJson: no floats, no duplicate keys) and decodes.
 core::Result<Entry> ParseEntry(std::string_view text);
 
