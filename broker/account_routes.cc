@@ -47,17 +47,10 @@ void Broker::RegisterAccountRoutes() {
                    BOURSE_ASSIGN_OR_RETURN(core::Money bal, ledger::Accounts::Balance(db, key));
                    core::Money esc;
                    json escrows = json::array();
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(db,
-                                             "SELECT id,remaining FROM b_escrows WHERE account=? "
-                                             "AND remaining!='0.000000000' ORDER BY id"));
-                   s.Bind(1, key);
-                   while (true) {
-                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-                     if (!row) break;
-                     BOURSE_ASSIGN_OR_RETURN(core::Money m, core::Money::Parse(s.Text(1)));
-                     BOURSE_ASSIGN_OR_RETURN(esc, esc.Add(m));
-                     escrows.push_back({{"id", s.Text(0)}, {"remaining", m.ToString()}});
+                   BOURSE_ASSIGN_OR_RETURN(auto open, ledger::Accounts::OpenEscrows(db, key));
+                   for (const auto& e : open) {
+                     BOURSE_ASSIGN_OR_RETURN(esc, esc.Add(e.remaining));
+                     escrows.push_back({{"id", e.id}, {"remaining", e.remaining.ToString()}});
                    }
                    out = {{"account", key},
                           {"balance", bal.ToString()},

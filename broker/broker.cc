@@ -51,9 +51,9 @@ CREATE TABLE IF NOT EXISTS b_usage(node TEXT NOT NULL, id TEXT NOT NULL, slice T
   PRIMARY KEY(node, id));
 CREATE TABLE IF NOT EXISTS b_history(account TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY(account, seq));
-CREATE TABLE IF NOT EXISTS b_escrows(id TEXT PRIMARY KEY, account TEXT NOT NULL,
-  remaining TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS b_escrows_account ON b_escrows(account);
+-- Escrows are read from the ledger's own acct_escrows (by account); the
+-- mirror earlier versions kept is dropped.
+DROP TABLE IF EXISTS b_escrows;
 )sql";
 
 bool FileExists(const std::string& p) {
@@ -161,8 +161,10 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   so.create_if_missing = false;
   so.clock = b->clock_;
   BOURSE_ASSIGN_OR_RETURN(b->store_, ledger::Store::Open(options.db_path, so));
-  auto r = b->store_->Commit(
-      [](ledger::Txn& txn) -> core::Status { return internal::Exec(txn.db(), kSchema); });
+  auto r = b->store_->Commit([](ledger::Txn& txn) -> core::Status {
+    BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
+    return ledger::Accounts::EnsureSchema(txn);
+  });
   if (!r.ok()) return r.status();
   b->RegisterServiceRoutes();
   b->RegisterLedgerRoutes();
@@ -170,7 +172,8 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterCapacityRoutes();
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
-  BOURSE_ASSIGN_OR_RETURN(b->markets_, Markets::Open(b.get(), *options.ledger_key));
+  BOURSE_ASSIGN_OR_RETURN(b->markets_,
+                          Markets::Open(b.get(), *options.ledger_key, options.markets));
   return b;
 }
 
@@ -222,44 +225,26 @@ core::Status Broker::Transfer(ledger::Txn& txn, std::string_view from, std::stri
   return NoteHistory(txn, to);
 }
 
-namespace {
-core::Status AdjustEscrow(ledger::Txn& txn, std::string_view escrow_id) {
-  // Mirror the ledger's remaining amount into b_escrows (per-account sums).
-  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), escrow_id));
-  BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      txn.Prepare("INSERT INTO b_escrows(id,account,remaining) VALUES(?,?,?) "
-                  "ON CONFLICT(id) DO UPDATE SET remaining=excluded.remaining"));
-  Stmt s = Stmt::Borrow(raw);
-  s.Bind(1, escrow_id);
-  s.Bind(2, e.account);
-  s.Bind(3, e.remaining.ToString());
-  return s.Run();
-}
-}  // namespace
 
 core::Status Broker::EscrowHold(ledger::Txn& txn, std::string_view escrow_id,
                                 std::string_view account, const core::Money& amount) {
   BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowHold(txn, escrow_id, account, amount));
-  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, account));
-  return AdjustEscrow(txn, escrow_id);
+  return NoteHistory(txn, account);
 }
 
 core::Status Broker::EscrowRelease(ledger::Txn& txn, std::string_view escrow_id,
                                    const core::Money& amount) {
   BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowRelease(txn, escrow_id, amount));
-  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), escrow_id));
-  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, e.account));
-  return AdjustEscrow(txn, escrow_id);
+  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn, escrow_id));
+  return NoteHistory(txn, e.account);
 }
 
 core::Status Broker::EscrowSettle(ledger::Txn& txn, std::string_view escrow_id, std::string_view to,
                                   const core::Money& amount) {
   BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowSettle(txn, escrow_id, to, amount));
-  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), escrow_id));
+  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn, escrow_id));
   BOURSE_RETURN_IF_ERROR(NoteHistory(txn, e.account));
-  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, to));
-  return AdjustEscrow(txn, escrow_id);
+  return NoteHistory(txn, to);
 }
 
 namespace {

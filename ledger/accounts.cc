@@ -24,6 +24,7 @@ constexpr const char* kSchema =
     " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS acct_escrows(id TEXT PRIMARY KEY, account TEXT NOT NULL,"
     " remaining TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS acct_escrows_account ON acct_escrows(account);"
     "CREATE TABLE IF NOT EXISTS acct_admins(key TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS acct_totals(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS rcap_tickets(id TEXT PRIMARY KEY, parent TEXT, data TEXT NOT NULL,"
@@ -347,6 +348,33 @@ Result<EscrowState> Accounts::Escrow(sqlite3* db, std::string_view escrow_id) {
   if (!e) return core::NotFound("no escrow " + std::string(escrow_id));
   return *e;
 }
+
+Result<EscrowState> Accounts::Escrow(Txn& txn, std::string_view escrow_id) {
+  Sql sql(txn);
+  SqlView view(sql);
+  BOURSE_ASSIGN_OR_RETURN(auto e, view.GetEscrow(std::string(escrow_id)));
+  if (!e) return core::NotFound("no escrow " + std::string(escrow_id));
+  return *e;
+}
+
+Result<std::vector<EscrowState>> Accounts::OpenEscrows(sqlite3* db, std::string_view account) {
+  Sql sql(db);
+  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+                          sql.Get("SELECT id, remaining FROM acct_escrows WHERE account=?"
+                                  " AND remaining!='0.000000000' ORDER BY id"));
+  std::vector<EscrowState> out;
+  if (!s) return out;
+  internal::BindTextStatic(s, 1, account);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    BOURSE_ASSIGN_OR_RETURN(Money rem, MoneyColumn(s, 1, "acct_escrows"));
+    out.push_back(EscrowState{internal::ColumnText(s, 0), std::string(account), rem});
+  }
+  if (rc != SQLITE_DONE) return internal::SqliteError(db, "acct_escrows read");
+  return out;
+}
+
+Status Accounts::EnsureSchema(Txn& txn) { return txn.Exec(kSchema); }
 
 Result<EscrowState> Accounts::Escrow(const Store& store, std::string_view escrow_id) {
   std::optional<EscrowState> out;

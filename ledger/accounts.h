@@ -109,6 +109,14 @@ class Accounts {
   // Errors: not_found.
   static core::Result<EscrowState> Escrow(sqlite3* db, std::string_view escrow_id);
   static core::Result<EscrowState> Escrow(const Store& store, std::string_view escrow_id);
+  // The same inside a Commit fn, through the writer's statement cache.
+  static core::Result<EscrowState> Escrow(Txn& txn, std::string_view escrow_id);
+  // An account's escrows with something left, by id (escrows emptied by
+  // release/settle are omitted). Unknown accounts have none.
+  static core::Result<std::vector<EscrowState>> OpenEscrows(sqlite3* db, std::string_view account);
+  // Creates this library's tables and indexes if missing (they are also made
+  // on first use); lets a store opened by an older version gain new indexes.
+  static core::Status EnsureSchema(Txn& txn);
   static core::Result<bool> IsAdmin(sqlite3* db, const core::PublicKey& key);
   static core::Result<AccountTotals> Totals(sqlite3* db);
   static core::Result<AccountTotals> Totals(const Store& store);
