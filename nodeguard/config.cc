@@ -1,7 +1,10 @@
 #include "nodeguard/config.h"
 
+#include <unistd.h>
+
 #include <charconv>
 
+#include "core/keys.h"
 #include "nodeguard/internal/exec.h"
 
 namespace bourse::nodeguard {
@@ -49,6 +52,15 @@ core::Result<GuardConfig> GuardConfig::Parse(std::string_view text) {
       c.trust_file = value;
     } else if (key == "broker_url") {
       c.broker_url = value;
+    } else if (key == "broker_key") {
+      auto k = core::PublicKey::FromText(value);
+      if (!k.ok()) {
+        return core::InvalidArgument(where + ": broker_key: \"" + value +
+                                     "\" is not ed25519:<base64url of 32 bytes>");
+      }
+      c.broker_key = value;
+    } else if (key == "cpu_mcores") {
+      BOURSE_RETURN_IF_ERROR(num(&c.cpu_mcores, 0));
     } else if (key == "state_dir") {
       c.state_dir = value;
     } else if (key == "spool_dir") {
@@ -106,6 +118,10 @@ core::Result<GuardConfig> GuardConfig::Parse(std::string_view text) {
   if (c.spool_dir.empty()) c.spool_dir = c.state_dir + "/spool";
   if (c.status_socket.empty()) c.status_socket = c.state_dir + "/status.sock";
   if (c.disk_root.empty()) c.disk_root = c.state_dir + "/disk";
+  if (c.cpu_mcores == 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    c.cpu_mcores = (cpus > 0 ? cpus : 1) * int64_t{1000};
+  }
   if (c.default_min_kbps > c.link_kbps) {
     return core::InvalidArgument("config: default_min_kbps exceeds link_kbps");
   }

@@ -21,6 +21,7 @@ struct GuardConfig {
   std::string node_key;       // PEM path of the node's Ed25519 key (required with broker_url)
   std::string trust_file;     // trusted site keys, one ed25519:... per line (required)
   std::string broker_url;     // e.g. http://127.0.0.1:8080; empty = offline (spool only)
+  std::string broker_key;     // ed25519:<b64url> of the broker's ledger key; empty = no share table
   std::string state_dir;      // SQLite state, run files (required)
   std::string spool_dir;      // default <state_dir>/spool
   std::string status_socket;  // default <state_dir>/status.sock
@@ -31,7 +32,8 @@ struct GuardConfig {
   std::string netns;                 // optional: the interface lives in this named netns
   int64_t link_kbps = 1000000;
   int64_t default_min_kbps = 1000;
-  std::string disk_root;  // default <state_dir>/disk; "none" = no disk enforcement
+  int64_t cpu_mcores = 0;  // the node's CPU for the share pool; 0 in the file = online CPUs x 1000
+  std::string disk_root;   // default <state_dir>/disk; "none" = no disk enforcement
   int64_t reconcile_period_s = 30;
   int64_t uid_base = 200000;     // sliver uids are uid_base + slot (no passwd entries)
   std::string cpu_cap = "none";  // none (spare CPU lent) | guaranteed (cap = cpu_mcores)

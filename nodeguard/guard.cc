@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -85,6 +86,18 @@ struct Guard::Impl {
   bool broker_ok = false;
   int64_t last_usage_s = 0;
   int64_t passes = 0;
+
+  // Proportional share (share_table.h): the last good table, checked against
+  // broker_key; refusals of later tables are kept for the status API.
+  struct ShareRefusal {
+    std::string reason, detail;
+    int64_t ts_ms = 0;
+  };
+  std::optional<core::PublicKey> broker_key;
+  std::optional<ShareTable> shares;
+  std::deque<ShareRefusal> share_refusals;  // the last kMaxShareRefusals
+  std::string share_error;                  // the last fetch failure, "" after a success
+  static constexpr size_t kMaxShareRefusals = 20;
 
   mutable std::mutex snap_mu;
 
@@ -162,6 +175,54 @@ struct Guard::Impl {
             {"Bourse-Nonce", h.nonce},
             {"Bourse-Signature", h.signature}};
   }
+  void RefuseShares(const std::string& reason, const std::string& detail, PassStats* st) {
+    fprintf(stderr, "nodeguard: share table refused (%s): %s\n", reason.c_str(), detail.c_str());
+    share_refusals.push_back({reason, detail, clock->NowMillis()});
+    while (share_refusals.size() > kMaxShareRefusals) share_refusals.pop_front();
+    if (st) st->shares_refused = reason;
+  }
+
+  // The table kept by an earlier run, checked again (the key may have changed).
+  void LoadShares() {
+    if (!broker_key) return;
+    auto text = store->GetMeta("share_table");
+    if (!text.ok()) return;
+    ShareCheck c = CheckShareTable(*text, *broker_key, cfg.node_id, -1);
+    if (c.ok()) {
+      shares = std::move(c.table);
+    } else {
+      RefuseShares(c.reason, "stored table: " + c.detail, nullptr);
+    }
+  }
+
+  // GET /v1/nodes/{node}/shares (public; the broker's signature on the body is
+  // what is trusted). A refused table changes nothing: the last good one stays.
+  void SyncShares(PassStats* st) {
+    if (!st->broker_ok || !broker_key) return;
+    std::string path = "/v1/nodes/" + cfg.node_id + "/shares";
+    httplib::Result res = Client()->Get(path.c_str());
+    if (!res || res->status != 200) {
+      share_error = !res ? "broker " + cfg.broker_url + ": " + httplib::to_string(res.error())
+                         : "broker GET " + path + ": HTTP " + std::to_string(res->status) + " " +
+                               res->body.substr(0, 300);
+      fprintf(stderr, "nodeguard: %s\n", share_error.c_str());
+      return;
+    }
+    share_error.clear();
+    ShareCheck c =
+        CheckShareTable(res->body, *broker_key, cfg.node_id, shares ? shares->ts_ms : int64_t{-1});
+    if (!c.ok()) {
+      RefuseShares(c.reason, c.detail, st);
+      return;
+    }
+    Status put = store->PutMeta("share_table", c.table->text);
+    if (!put.ok()) {
+      fprintf(stderr, "nodeguard: keeping the share table: %s\n", put.ToString().c_str());
+    }
+    shares = std::move(c.table);
+    st->shares_accepted = true;
+  }
+
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const nlohmann::json* body) {
     auto c = Client();
@@ -352,6 +413,7 @@ struct Guard::Impl {
     ScanSpool(&st);
     lap("spool");
     SyncBindings(&st);
+    SyncShares(&st);
     lap("broker");
     int64_t now = clock->NowSeconds();
     BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> touched, store->AdvanceTime(now));
@@ -382,9 +444,21 @@ struct Guard::Impl {
       if (!l.boot_script.empty()) s.boot_script = l.boot_script;
     }
     std::vector<SliverSpec> desired;
+    std::map<std::string, core::ResourceVector> bought;  // rcap sums, before shares
     for (auto& [name, s] : by_slice) {
-      if (cfg.cpu_cap == "guaranteed") s.cpu_cap_mcores = s.res.cpu_mcores;
+      bought[name] = s.res;
       desired.push_back(s);
+    }
+    std::map<std::string, ShareGrant> grants;
+    if (shares) {
+      grants = ApplyShares(*shares,
+                           {.cpu_mcores = cfg.cpu_mcores,
+                            .link_kbps = cfg.interface.empty() ? 0 : cfg.link_kbps,
+                            .default_min_kbps = cfg.default_min_kbps},
+                           &desired);
+    }
+    if (cfg.cpu_cap == "guaranteed") {
+      for (SliverSpec& s : desired) s.cpu_cap_mcores = s.res.cpu_mcores;
     }
     lap("desired");
     bool verify = passes % 10 == 0;
@@ -402,7 +476,7 @@ struct Guard::Impl {
     lap("meter");
     Report();
     lap("report");
-    UpdateSnapshot(std::move(desired), std::move(live));
+    UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(live));
     lap("snapshot");
     if (!enforce_status.ok()) return enforce_status;
     return st;
@@ -413,6 +487,11 @@ struct Guard::Impl {
     int64_t ts_ms = 0;
     bool broker_ok = false;
     std::vector<SliverSpec> desired;
+    std::map<std::string, core::ResourceVector> bought;
+    std::map<std::string, ShareGrant> grants;
+    std::optional<ShareTable> shares;
+    std::deque<ShareRefusal> share_refusals;
+    std::string share_error;
     std::vector<LeafRecord> live;
     std::map<std::string, SliverUsage> usage;
     std::vector<RefusalRecord> refusals;
@@ -421,11 +500,18 @@ struct Guard::Impl {
   };
   Snapshot snap;  // guarded by snap_mu
 
-  void UpdateSnapshot(std::vector<SliverSpec> desired, std::vector<LeafRecord> live) {
+  void UpdateSnapshot(std::vector<SliverSpec> desired,
+                      std::map<std::string, core::ResourceVector> bought,
+                      std::map<std::string, ShareGrant> grants, std::vector<LeafRecord> live) {
     Snapshot n;
     n.ts_ms = clock->NowMillis();
     n.broker_ok = broker_ok;
     n.desired = std::move(desired);
+    n.bought = std::move(bought);
+    n.grants = std::move(grants);
+    n.shares = shares;
+    n.share_refusals = share_refusals;
+    n.share_error = share_error;
     n.live = std::move(live);
     n.usage = last_usage;
     auto refs = store->Refusals(false, 100);
@@ -461,18 +547,29 @@ struct Guard::Impl {
       SliverUsage u = uit == snap.usage.end() ? SliverUsage{} : uit->second;
       char cls[16];
       snprintf(cls, sizeof cls, "1:%x", s.class_minor);
-      slivers.push_back({{"slice", s.name},
-                         {"state", "active"},
-                         {"uid", s.uid},
-                         {"class", cls},
-                         {"dir", enforcer->SliverDir(s.name)},
-                         {"effective", core::ResourceVectorToJson(s.res)},
-                         {"cpu_cap_mcores", s.cpu_cap_mcores},
-                         {"leaves", leaves[s.name]},
-                         {"usage",
-                          {{"cpu_usec", u.cpu_usec},
-                           {"net_tx_bytes", u.net_tx_bytes},
-                           {"disk_used_mib", u.disk_used_mib}}}});
+      auto bit = snap.bought.find(s.name);
+      nlohmann::json sliver = {
+          {"slice", s.name},
+          {"state", "active"},
+          {"uid", s.uid},
+          {"class", cls},
+          {"dir", enforcer->SliverDir(s.name)},
+          {"effective", core::ResourceVectorToJson(bit == snap.bought.end() ? s.res : bit->second)},
+          {"enforced", core::ResourceVectorToJson(s.res)},
+          {"cpu_cap_mcores", s.cpu_cap_mcores},
+          {"leaves", leaves[s.name]},
+          {"usage",
+           {{"cpu_usec", u.cpu_usec},
+            {"net_tx_bytes", u.net_tx_bytes},
+            {"disk_used_mib", u.disk_used_mib}}}};
+      auto git = snap.grants.find(s.name);
+      if (git != snap.grants.end()) {
+        sliver["share"] = {{"cpu_weight", git->second.cpu_weight},
+                           {"net_kbps", git->second.net_kbps},
+                           {"added_cpu_mcores", git->second.cpu_mcores},
+                           {"added_net_kbps", git->second.net_rate_kbps}};
+      }
+      slivers.push_back(std::move(sliver));
       listed.insert(s.name);
     }
     for (auto& [slice, ls] : leaves) {
@@ -491,6 +588,21 @@ struct Guard::Impl {
     }
     j["refusals"] = refusals;
     j["pending_usage"] = snap.pending_usage;
+    nlohmann::json sh = {
+        {"enabled", broker_key.has_value()}, {"ts", nullptr}, {"table", nlohmann::json::array()}};
+    if (snap.shares) {
+      sh["ts"] = snap.shares->ts_ms;
+      for (const ShareEntry& e : snap.shares->shares) {
+        sh["table"].push_back(
+            {{"slice", e.slice}, {"cpu_weight", e.cpu_weight}, {"net_kbps", e.net_kbps}});
+      }
+    }
+    sh["refusals"] = nlohmann::json::array();
+    for (const ShareRefusal& r : snap.share_refusals) {
+      sh["refusals"].push_back({{"reason", r.reason}, {"detail", r.detail}, {"ts", r.ts_ms}});
+    }
+    if (!snap.share_error.empty()) sh["last_error"] = snap.share_error;
+    j["shares"] = sh;
     return j;
   }
 
@@ -573,7 +685,12 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
     BOURSE_ASSIGN_OR_RETURN(core::PrivateKey k, core::PrivateKey::LoadPem(config.node_key));
     impl->node_key = k;
   }
+  if (!config.broker_key.empty()) {
+    BOURSE_ASSIGN_OR_RETURN(core::PublicKey bk, core::PublicKey::FromText(config.broker_key));
+    impl->broker_key = bk;
+  }
   BOURSE_ASSIGN_OR_RETURN(impl->store, StateStore::Open(config.state_dir));
+  impl->LoadShares();
   if (enforcer) {
     impl->enforcer = std::move(enforcer);
   } else {

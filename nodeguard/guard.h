@@ -6,9 +6,11 @@
 // boots from the last good state in its database); verifies and redeems each
 // chain offline; then enforces. Each ReconcileOnce() pass picks up new spool
 // files and bindings, expiries and vanished bindings (deleted slices), turns
-// the live leaves into one SliverSpec per slice and lets the Enforcer apply
-// only the differences; it reports redemptions, refusals and usage to the
-// broker and keeps them locally until acknowledged.
+// the live leaves into one SliverSpec per slice, adds the proportional shares
+// of the last good broker-signed share table (nodeguard/share_table.h; fetched
+// each pass when `broker_key` is configured, kept in the database) and lets
+// the Enforcer apply only the differences; it reports redemptions, refusals
+// and usage to the broker and keeps them locally until acknowledged.
 //
 //   BOURSE_ASSIGN_OR_RETURN(GuardConfig cfg, GuardConfig::Load(path));
 //   BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<Guard> g, Guard::Create(cfg, &SystemClock::Get()));
@@ -30,6 +32,7 @@
 #include "core/status.h"
 #include "nodeguard/config.h"
 #include "nodeguard/enforcement.h"
+#include "nodeguard/share_table.h"
 #include "nodeguard/state_store.h"
 
 namespace bourse::nodeguard {
@@ -40,6 +43,8 @@ struct PassStats {
   int expired = 0;   // slices touched by expiry or start of a scheduled leaf
   int revoked = 0;   // leaves whose binding vanished
   bool broker_ok = false;
+  bool shares_accepted = false;  // a share table was fetched and accepted this pass
+  std::string shares_refused;    // else the reason a fetched table was refused, if one was
   ReconcileStats enforce;
 };
 
@@ -64,7 +69,7 @@ class Guard {
   core::Status ServeStatus();
   void StopStatus();
 
-  // {"node":..,"slivers":[...],"refusals":[...],"pending_usage":N,...}
+  // {"node":..,"slivers":[...],"refusals":[...],"pending_usage":N,"shares":{..},...}
   nlohmann::json StatusJson() const;
 
   StateStore& store();

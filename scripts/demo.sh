@@ -63,12 +63,16 @@ chmod 700 demo/guard/state
 pi_pub=$(openssl pkey -in demo/keys/pi.pem -pubout -outform DER | tail -c 32 | base64 |
   tr '+/' '-_' | tr -d '=\n')
 echo "ed25519:$pi_pub" > demo/guard/trust
+# The broker's ledger key, which signs the share tables the guard applies.
+broker_pub=$(openssl pkey -in "$db.ledger-key.pem" -pubout -outform DER | tail -c 32 | base64 |
+  tr '+/' '-_' | tr -d '=\n')
 cat > demo/guard/nodeguard.conf <<CONF
 node_id = demo-n1
 trust_file = $PWD/demo/guard/trust
 state_dir = $PWD/demo/guard/state
 node_key = $PWD/demo/keys/node-demo-n1.pem
 broker_url = $url
+broker_key = ed25519:$broker_pub
 cgroup_mode = dry-run
 disk_root = none
 launch = false

@@ -1,6 +1,6 @@
 // The guard's reconcile loop over dry-run backends: spool, scheduling, expiry,
 // restart, a stand-in broker over real HTTP (signed requests checked), the
-// status socket.
+// broker-signed share table turned into weights and rates, the status socket.
 #include "nodeguard/guard.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/canonical_json.h"
 #include "core/request_signing.h"
 #include "tests/nodeguard/chain_util.h"
 
@@ -40,19 +41,19 @@ class GuardTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  GuardConfig Config(const std::string& broker = "") {
+  GuardConfig Config(const std::string& broker = "", const std::string& extra = "") {
     std::string text = "node_id = n1\ntrust_file = " + (dir_ / "trust").string() +
                        "\nstate_dir = " + (dir_ / "state").string() +
                        "\ncgroup_mode = dry-run\ninterface = eth0\nreconcile_period_s = 30\n"
                        "node_key = " +
-                       (dir_ / "node.pem").string() + "\n";
+                       (dir_ / "node.pem").string() + "\n" + extra;
     if (!broker.empty()) text += "broker_url = " + broker + "\n";
     auto c = GuardConfig::Parse(text);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return *c;
   }
-  std::unique_ptr<Guard> Make(const std::string& broker = "") {
-    auto g = Guard::Create(Config(broker), &clock_);
+  std::unique_ptr<Guard> Make(const std::string& broker = "", const std::string& extra = "") {
+    auto g = Guard::Create(Config(broker, extra), &clock_);
     EXPECT_TRUE(g.ok()) << g.status().ToString();
     return g.ok() ? std::move(*g) : nullptr;
   }
@@ -91,6 +92,11 @@ TEST(GuardConfigTest, ParsesAndNamesBadKeys) {
   auto nokey = GuardConfig::Parse("node_id=n\ntrust_file=/t\nstate_dir=/s\nbroker_url=http://x\n");
   ASSERT_FALSE(nokey.ok());
   EXPECT_NE(nokey.status().message().find("node_key"), std::string::npos);
+  auto badkey =
+      GuardConfig::Parse("node_id=n\ntrust_file=/t\nstate_dir=/s\nbroker_key = ed25519:xyz\n");
+  ASSERT_FALSE(badkey.ok());
+  EXPECT_NE(badkey.status().message().find("line 4: broker_key"), std::string::npos);
+  EXPECT_GE(c->cpu_mcores, 1000);  // online CPUs x 1000 unless configured
 }
 
 TEST_F(GuardTest, SpoolScheduledAndExpiry) {
@@ -181,6 +187,12 @@ class FakeBroker {
       res.set_content(nlohmann::json{{"node", "n1"}, {"ts", 0}, {"bindings", bindings}}.dump(),
                       "application/json");
     });
+    // Public, like the real one: the body's signature is what the guard trusts.
+    svr_.Get("/v1/nodes/n1/shares", [this](const auto&, auto& res) {
+      std::lock_guard<std::mutex> l(mu);
+      ++share_fetches;
+      res.set_content(shares_body, "application/json");
+    });
     svr_.Post("/v1/nodes/n1/redemptions", [this, check](const auto& req, auto& res) {
       if (!check(req, res)) return;
       std::lock_guard<std::mutex> l(mu);
@@ -214,6 +226,8 @@ class FakeBroker {
   std::mutex mu;
   nlohmann::json bindings = nlohmann::json::array();
   std::vector<nlohmann::json> redemptions, usage;
+  std::string shares_body = R"({"node":"n1","ts":0,"shares":[]})";  // unsigned
+  int share_fetches = 0;
   int64_t now_s = kNow;
 
  private:
@@ -346,6 +360,273 @@ TEST_F(GuardTest, StatusSocketServesSlivers) {
   EXPECT_EQ(get("/nope").rfind("HTTP/1.0 404", 0), 0u);
   g->StopStatus();
   EXPECT_FALSE(fs::exists(dir_ / "state/status.sock"));
+}
+
+// ---------------------------------------------------------------- share table
+
+nlohmann::json Entries(std::initializer_list<std::tuple<const char*, int64_t, int64_t>> es) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& [slice, w, n] : es) {
+    a.push_back({{"slice", slice}, {"cpu_weight", w}, {"net_kbps", n}});
+  }
+  return a;
+}
+
+// What the broker's GET /v1/nodes/{node}/shares returns (broker/market_shares.cc).
+std::string SignedTable(const core::PrivateKey& k, const std::string& node, int64_t ts_ms,
+                        const nlohmann::json& shares) {
+  nlohmann::json doc = {{"node", node}, {"ts", ts_ms}, {"shares", shares}};
+  doc["sig"] = core::SignatureToText(k.Sign(core::CanonicalJson(doc).value()));
+  return doc.dump();
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+TEST(ShareTableTest, ChecksSignatureNodeAndAge) {
+  core::PrivateKey broker = core::PrivateKey::Generate().value();
+  core::PrivateKey other = core::PrivateKey::Generate().value();
+  const core::PublicKey& bk = broker.public_key();
+  auto shares = Entries({{"s_b", 2500, 100}, {"s_a", 7500, 300}});
+  ShareCheck ok = CheckShareTable(SignedTable(broker, "n1", 5000, shares), bk, "n1", -1);
+  ASSERT_TRUE(ok.ok()) << ok.reason << ": " << ok.detail;
+  EXPECT_EQ(ok.table->ts_ms, 5000);
+  ASSERT_EQ(ok.table->shares.size(), 2u);
+  EXPECT_EQ(ok.table->shares[0], (ShareEntry{"s_a", 7500, 300}));  // sorted by slice
+  EXPECT_TRUE(CheckShareTable(SignedTable(broker, "n1", 5000, shares), bk, "n1", 5000).ok());
+
+  auto reason = [&](const std::string& body, int64_t held = -1) {
+    return CheckShareTable(body, bk, "n1", held).reason;
+  };
+  EXPECT_EQ(reason(SignedTable(broker, "n1", 4999, shares), 5000), "stale");
+  EXPECT_EQ(reason(SignedTable(broker, "n2", 5000, shares)), "wrong_node");
+  EXPECT_EQ(reason(SignedTable(other, "n1", 5000, shares)), "bad_signature");
+  auto forged = nlohmann::json::parse(SignedTable(broker, "n1", 5000, shares));
+  forged["shares"][0]["cpu_weight"] = 10000;
+  EXPECT_EQ(reason(forged.dump()), "bad_signature");
+  forged = nlohmann::json::parse(SignedTable(broker, "n1", 5000, shares));
+  forged.erase("sig");
+  EXPECT_EQ(reason(forged.dump()), "unsigned");
+  forged["sig"] = "not-base64!";
+  EXPECT_EQ(reason(forged.dump()), "bad_signature");
+  EXPECT_EQ(reason("{\"node\":"), "malformed");
+  EXPECT_EQ(reason("[]"), "malformed");
+  // Signed, but not what a share table may say.
+  EXPECT_EQ(reason(SignedTable(broker, "n1", 1, Entries({{"s_a", 10001, 0}}))), "malformed");
+  EXPECT_EQ(reason(SignedTable(broker, "n1", 1, Entries({{"s_a", 1, -1}}))), "malformed");
+  EXPECT_EQ(reason(SignedTable(broker, "n1", 1, Entries({{"s_a", 1, 0}, {"s_a", 2, 0}}))),
+            "malformed");
+  EXPECT_EQ(reason(SignedTable(broker, "n1", 1, nlohmann::json::object())), "malformed");
+}
+
+TEST(ShareTableTest, SharesDivideWhatRcapsLeave) {
+  ShareTable t;
+  t.shares = {{"s_a", 6000, 60000}, {"s_absent", 4000, 40000}};
+  std::vector<SliverSpec> desired = {{.name = "s_a",
+                                      .uid = 200001,
+                                      .class_minor = 3,
+                                      .res = Res(700, 64, 0, 100, 500),
+                                      .cpu_cap_mcores = 0,
+                                      .boot_script = ""},
+                                     {.name = "s_b",
+                                      .uid = 200002,
+                                      .class_minor = 4,
+                                      .res = Res(300, 64, 0, 900, 2000),
+                                      .cpu_cap_mcores = 0,
+                                      .boot_script = ""}};
+  auto grants =
+      ApplyShares(t, {.cpu_mcores = 4000, .link_kbps = 100000, .default_min_kbps = 1000}, &desired);
+  // cpu pool 4000 - 1000 = 3000 -> 60% = 1800; link pool 100000 - 1000 - 1000 = 98000 -> 60%.
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants["s_a"].cpu_mcores, 1800);
+  EXPECT_EQ(grants["s_a"].net_rate_kbps, 58800);
+  EXPECT_EQ(desired[0].res, Res(2500, 64, 0, 58900, 58900));  // ceil raised to the rate
+  EXPECT_EQ(desired[1].res, Res(300, 64, 0, 900, 2000));      // no entry: untouched
+  EXPECT_EQ(CpuSharesFor(desired[0].res.cpu_mcores), 2560);
+
+  // Rcaps already guarantee the whole node: the shares have nothing to divide.
+  std::vector<SliverSpec> full = {{.name = "s_a",
+                                   .uid = 200001,
+                                   .class_minor = 3,
+                                   .res = Res(4000, 64, 0, 99000, 99000),
+                                   .cpu_cap_mcores = 0,
+                                   .boot_script = ""}};
+  grants =
+      ApplyShares(t, {.cpu_mcores = 4000, .link_kbps = 100000, .default_min_kbps = 1000}, &full);
+  EXPECT_EQ(grants["s_a"].cpu_mcores, 0);
+  EXPECT_EQ(grants["s_a"].net_rate_kbps, 0);
+  EXPECT_EQ(full[0].res, Res(4000, 64, 0, 99000, 99000));
+}
+
+class GuardShareTest : public GuardTest {
+ protected:
+  std::string Extra() const {
+    return "broker_key = " + ledger_key_.public_key().ToText() +
+           "\ncpu_mcores = 4000\nlink_kbps = 100000\n";
+  }
+  void Bind(FakeBroker& b) {
+    std::lock_guard<std::mutex> l(b.mu);
+    b.bindings.push_back(
+        {{"slice", "site_web"},
+         {"chain", nlohmann::json::parse(Leaf(Res(700, 64, 0, 100, 500), kNow, kNow + 3600))}});
+  }
+  void Serve(FakeBroker& b, const std::string& body) {
+    std::lock_guard<std::mutex> l(b.mu);
+    b.shares_body = body;
+  }
+  std::string Table(int64_t ts_ms, int64_t web_weight, const std::string& node = "n1") {
+    int64_t web_net = web_weight * 10;
+    return SignedTable(ledger_key_, node, ts_ms,
+                       Entries({{"site_web", web_weight, web_net},
+                                {"site_absent", 10000 - web_weight, 100000 - web_net}}));
+  }
+  int64_t WebShares() {
+    return std::stoll(ReadAll(dir_ / "state/dry/cgroup/cpu/bourse/site_web/cpu.shares"));
+  }
+  std::string Classes() { return ReadAll(dir_ / "state/dry/link/classes"); }
+
+  core::PrivateKey ledger_key_ = core::PrivateKey::Generate().value();
+};
+
+TEST_F(GuardShareTest, SignedTableSetsWeightsAndRates) {
+  FakeBroker broker(node_key_.public_key());
+  Bind(broker);
+  auto g = Make(broker.url(), Extra());
+  auto st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->redeemed, 1);
+  EXPECT_EQ(st->shares_refused, "unsigned");  // the stand-in's default body
+  EXPECT_EQ(WebShares(), 716);                // 700 mcores bought
+  EXPECT_NE(Classes().find("\n3 200001 100 500\n"), std::string::npos) << Classes();
+
+  Serve(broker, Table(kNow * 1000, 6000));
+  clock_.AdvanceSeconds(1);
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_TRUE(st->shares_accepted);
+  EXPECT_EQ(st->shares_refused, "");
+  EXPECT_EQ(st->enforce.updated, 1);
+  // cpu pool 4000 - 700 = 3300, 60% -> +1980 mcores: shares of 2680 mcores.
+  EXPECT_EQ(WebShares(), 2744);
+  // link pool 100000 - 1000 (default class) - 100 = 98900, 60% -> +59340 kbit/s.
+  EXPECT_NE(Classes().find("\n3 200001 59440 59440\n"), std::string::npos) << Classes();
+  EXPECT_FALSE(HasCgroup("site_absent"));  // an entry without a sliver gets nothing
+  auto status = g->StatusJson();
+  ASSERT_EQ(status["slivers"].size(), 1u);
+  const auto& web = status["slivers"][0];
+  EXPECT_EQ(web["effective"]["cpu_mcores"], 700);
+  EXPECT_EQ(web["enforced"]["cpu_mcores"], 2680);
+  EXPECT_EQ(web["share"]["cpu_weight"], 6000);
+  EXPECT_EQ(web["share"]["added_net_kbps"], 59340);
+  EXPECT_EQ(status["shares"]["ts"], kNow * 1000);
+  EXPECT_EQ(status["shares"]["table"].size(), 2u);
+
+  // A newer table with a smaller share: weights go down on the next pass.
+  Serve(broker, Table(kNow * 1000 + 5000, 2000));
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->shares_accepted);
+  EXPECT_EQ(WebShares(), (700 + 660) * 1024 / 1000);
+  // An empty table: back to what the rcap bought.
+  Serve(broker, SignedTable(ledger_key_, "n1", kNow * 1000 + 6000, nlohmann::json::array()));
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(WebShares(), 716);
+  EXPECT_NE(Classes().find("\n3 200001 100 500\n"), std::string::npos) << Classes();
+}
+
+TEST_F(GuardShareTest, ForgedForeignAndOlderTablesAreRefusedAndChangeNothing) {
+  FakeBroker broker(node_key_.public_key());
+  Bind(broker);
+  Serve(broker, Table(kNow * 1000, 6000));
+  auto g = Make(broker.url(), Extra());
+  auto st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  ASSERT_TRUE(st->shares_accepted);
+  ASSERT_EQ(WebShares(), 2744);
+  const std::string classes = Classes();
+  const std::string stored = g->store().GetMeta("share_table").value();
+
+  auto forged = nlohmann::json::parse(Table(kNow * 1000 + 1000, 6000));
+  forged["shares"][0]["cpu_weight"] = 10000;  // site_web helps itself
+  core::PrivateKey mallory = core::PrivateKey::Generate().value();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {forged.dump(), "bad_signature"},
+      {SignedTable(mallory, "n1", kNow * 1000 + 1000, Entries({{"site_web", 10000, 100000}})),
+       "bad_signature"},
+      {Table(kNow * 1000 + 1000, 9000, "n2"), "wrong_node"},
+      {Table(kNow * 1000 - 1, 9000), "stale"},
+      {R"({"node":"n1","ts":99999999999999,"shares":[{"slice":"site_web","cpu_weight":10000,"net_kbps":1}]})",
+       "unsigned"},
+  };
+  for (const auto& [body, why] : cases) {
+    Serve(broker, body);
+    clock_.AdvanceSeconds(1);
+    st = g->ReconcileOnce();
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    EXPECT_TRUE(st->broker_ok);
+    EXPECT_FALSE(st->shares_accepted) << why;
+    EXPECT_EQ(st->shares_refused, why);
+    EXPECT_EQ(st->enforce.updated, 0) << why;
+    EXPECT_EQ(WebShares(), 2744) << why;
+    EXPECT_EQ(Classes(), classes) << why;
+    EXPECT_EQ(g->store().GetMeta("share_table").value(), stored) << why;
+  }
+  auto status = g->StatusJson();
+  EXPECT_EQ(status["shares"]["ts"], kNow * 1000);
+  std::vector<std::string> reasons;
+  for (const auto& r : status["shares"]["refusals"]) reasons.push_back(r["reason"]);
+  EXPECT_EQ(reasons, (std::vector<std::string>{"bad_signature", "bad_signature", "wrong_node",
+                                               "stale", "unsigned"}));
+  EXPECT_EQ(status["slivers"][0]["share"]["cpu_weight"], 6000);
+}
+
+TEST_F(GuardShareTest, TableSurvivesRestartWithBrokerDown) {
+  std::string url;
+  {
+    FakeBroker broker(node_key_.public_key());
+    url = broker.url();
+    Bind(broker);
+    Serve(broker, Table(kNow * 1000, 6000));
+    auto g = Make(url, Extra());
+    auto st = g->ReconcileOnce();
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    ASSERT_TRUE(st->shares_accepted);
+    ASSERT_EQ(WebShares(), 2744);
+  }  // broker and guard gone (a node reboot while the broker is down)
+  clock_.AdvanceSeconds(60);
+  const std::string classes = Classes();
+  {
+    auto g = Make(url, Extra());
+    auto st = g->ReconcileOnce();
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    EXPECT_FALSE(st->broker_ok);
+    EXPECT_FALSE(st->shares_accepted);
+    EXPECT_EQ(st->enforce.unchanged, 1);
+    EXPECT_EQ(st->enforce.updated, 0);
+    EXPECT_EQ(WebShares(), 2744);
+    EXPECT_EQ(Classes(), classes);
+    EXPECT_EQ(g->StatusJson()["shares"]["ts"], kNow * 1000);
+    EXPECT_EQ(g->StatusJson()["slivers"][0]["share"]["added_cpu_mcores"], 1980);
+  }
+  // The broker is back (elsewhere): the restored table's age still counts.
+  FakeBroker broker(node_key_.public_key());
+  Bind(broker);
+  Serve(broker, Table(kNow * 1000 - 1, 9000));
+  auto g = Make(broker.url(), Extra());
+  auto st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_TRUE(st->broker_ok);
+  EXPECT_EQ(st->shares_refused, "stale");
+  EXPECT_EQ(WebShares(), 2744);
+  // Without broker_key the stored table is not applied (shares are off).
+  g.reset();
+  g = Make(broker.url());
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(WebShares(), 716);
 }
 
 }  // namespace

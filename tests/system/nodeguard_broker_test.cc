@@ -1,0 +1,276 @@
+// End to end with the real processes: a `bourse-broker` on a loopback port, a
+// site with node n1, a chain granted, split and bound to a slice on n1, two
+// proportional-share bids on n1; then the real `bourse-nodeguard run` (dry-run
+// backends, scratch state directory, reconcile_period_s = 1) against it. The
+// guard must fetch and redeem the bound chain, enforce it (dry-run files), apply
+// the broker-signed share table, and its redemption and usage reports must reach
+// the broker's ledger. Processes and directories are removed even on failure.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "tests/system/broker_process.h"
+
+namespace bourse::systest {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string GuardBinary() { return std::string(BOURSE_BINARY_DIR) + "/nodeguard/bourse-nodeguard"; }
+
+// A child process killed (SIGKILL) and reaped by the destructor unless stopped.
+class Child {
+ public:
+  Child() = default;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      int st;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  bool Start(const std::vector<std::string>& args, const std::string& log) {
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      FILE* f = std::fopen(log.c_str(), "a");
+      if (f != nullptr) {
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+      }
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    pid_ = pid;
+    return true;
+  }
+  // True while the process has not exited.
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      return false;
+    }
+    return true;
+  }
+  // SIGTERM and wait; the exit status (-1 when killed by a signal).
+  int Terminate() {
+    if (pid_ <= 0) return exit_;
+    kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return exit_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_ = -1;
+};
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// Runs a command and returns its stdout.
+std::string Capture(const std::vector<std::string>& args) {
+  int p[2];
+  if (pipe(p) != 0) return "";
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    close(p[1]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(p[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(p[0]);
+  int st;
+  waitpid(pid, &st, 0);
+  return out;
+}
+
+class NodeguardBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(GuardBinary())) << GuardBinary();
+    char tmpl[] = "/tmp/ng_broker_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto p = BrokerProcess::Create();
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    broker_ = std::move(p).value();
+    auto w = World::Seed(broker_->url(), broker_->admin_key());
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    world_ = std::move(w).value();
+  }
+  void TearDown() override {
+    guard_.reset();  // killed before its directory goes
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Every ledger entry so far.
+  json Entries() {
+    clients::Client c(broker_->url());
+    auto head = c.Call("GET", "/v1/ledger/head");
+    if (!head.ok()) return json::array();
+    int64_t size = (*head)["size"];
+    json all = json::array();
+    for (int64_t from = 0; from < size; from += 10000) {
+      auto e = c.Call("GET", "/v1/ledger/entries?from=" + std::to_string(from) +
+                                 "&to=" + std::to_string(std::min<int64_t>(size, from + 10000)));
+      if (!e.ok()) return json::array();
+      for (auto& x : (*e)["entries"]) all.push_back(x);
+    }
+    return all;
+  }
+  static json Find(const json& entries, const std::function<bool(const json&)>& pred) {
+    for (const auto& e : entries) {
+      if (pred(e)) return e;
+    }
+    return nullptr;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<World> world_;
+  std::unique_ptr<Child> guard_;
+};
+
+TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
+  World& w = *world_;
+  clients::Client user = w.As(w.user);
+  clients::Client admin = w.As(w.admin);
+  int64_t now = core::SystemClock::Get().NowSeconds();
+
+  // What `bourse broker seed-demo` does: a slice, a piece of the broker's
+  // grant on n1 split off to its owner, bound to the slice.
+  ASSERT_TRUE(user.Call("POST", "/v1/slices", {{"name", "mit_web"}}).ok());
+  ASSERT_TRUE(user.Call("POST", "/v1/slices", {{"name", "mit_other"}}).ok());
+  auto split = admin.Call("POST", "/v1/rcaps/root-n1/split",
+                          {{"children",
+                            {{{"id", "ng-piece-1"},
+                              {"holder", w.user.public_key().ToText()},
+                              {"res",
+                               {{"cpu_mcores", 1000},
+                                {"mem_mib", 512},
+                                {"disk_mib", 0},
+                                {"net_min_kbps", 1000},
+                                {"net_max_kbps", 10000}}},
+                              {"not_before", now - 10},
+                              {"not_after", now + 86400}}}}});
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  auto bound = user.Call("POST", "/v1/slices/mit_web/bindings",
+                         {{"chain", {w.root1, (*split)["rcaps"][0]}}});
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+
+  // Proportional share on n1: mit_web bids 3x what mit_other (no sliver on n1) bids.
+  ASSERT_TRUE(user.Call("POST", "/v1/nodes/n1/share_bids",
+                        {{"slice", "mit_web"}, {"rate", "0.003"}, {"budget", "100"}})
+                  .ok());
+  ASSERT_TRUE(user.Call("POST", "/v1/nodes/n1/share_bids",
+                        {{"slice", "mit_other"}, {"rate", "0.001"}, {"budget", "100"}})
+                  .ok());
+  auto table = user.Call("GET", "/v1/nodes/n1/shares");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  ASSERT_EQ((*table)["shares"].size(), 2u);
+  EXPECT_EQ((*table)["shares"][0]["slice"], "mit_other");
+  EXPECT_EQ((*table)["shares"][1]["cpu_weight"], 7500);
+  EXPECT_EQ((*table)["shares"][1]["net_kbps"], 75000);  // of n1's net_max_kbps 100000
+
+  // The guard of n1: its key, the site's key as trust root, the broker's ledger key.
+  ASSERT_TRUE(w.n1.SavePem((dir_ / "node.pem").string()).ok());
+  std::ofstream(dir_ / "trust") << w.pi.public_key().ToText() << "\n";
+  fs::create_directories(dir_ / "state");
+  std::ofstream(dir_ / "guard.conf")
+      << "node_id = n1\nnode_key = " << (dir_ / "node.pem").string()
+      << "\ntrust_file = " << (dir_ / "trust").string()
+      << "\nstate_dir = " << (dir_ / "state").string() << "\nbroker_url = " << broker_->url()
+      << "\nbroker_key = " << w.broker_key
+      << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
+         "default_min_kbps = 1000\ncpu_mcores = 4000\ndisk_root = none\nlaunch = false\n"
+         "reconcile_period_s = 1\n";
+  guard_ = std::make_unique<Child>();
+  ASSERT_TRUE(guard_->Start({GuardBinary(), "run", "--config", (dir_ / "guard.conf").string()},
+                            (dir_ / "guard.log").string()));
+
+  // Usage is metered one period after boot and reported when the broker
+  // answers; wait (generously) for it to land in the ledger.
+  json entries, usage;
+  for (int i = 0; i < 300 && usage.is_null(); ++i) {
+    ASSERT_TRUE(guard_->Running()) << ReadAll(dir_ / "guard.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    entries = Entries();
+    usage = Find(entries, [](const json& e) {
+      return e["type"] == "usage_reported" && e["body"]["node"] == "n1";
+    });
+  }
+  ASSERT_FALSE(usage.is_null()) << "no usage report reached the broker\n"
+                                << ReadAll(dir_ / "guard.log");
+  EXPECT_EQ(usage["body"]["slice"], "mit_web");
+  EXPECT_EQ(usage["body"]["rcap"], "ng-piece-1");
+
+  // The guard redeemed the bound chain and told the broker.
+  json redeemed = Find(entries, [](const json& e) {
+    return e["type"] == "rcap_redeemed" && e["body"]["rcap"]["id"] == "ng-piece-1";
+  });
+  ASSERT_FALSE(redeemed.is_null());
+  EXPECT_EQ(redeemed["body"]["node"], "n1");
+
+  std::string status_text = Capture(
+      {GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string(), "/v1/status"});
+  json status = json::parse(status_text, nullptr, false);
+  ASSERT_TRUE(status.is_object()) << status_text;
+  EXPECT_TRUE(status["broker"]["ok"]);
+  ASSERT_EQ(status["slivers"].size(), 1u) << status_text;
+  const json& web = status["slivers"][0];
+  EXPECT_EQ(web["slice"], "mit_web");
+  EXPECT_EQ(web["effective"]["cpu_mcores"], 1000);
+  EXPECT_EQ(web["share"]["cpu_weight"], 7500);
+  EXPECT_EQ(status["shares"]["table"].size(), 2u);
+  EXPECT_TRUE(status["shares"]["refusals"].empty()) << status_text;
+  EXPECT_EQ(status["refusals"].size(), 0u);
+
+  EXPECT_EQ(guard_->Terminate(), 0);
+
+  // Enforced (dry run): the rcap's 1000 mcores plus 75% of the 3000 mcores the
+  // rcaps leave = 3250 mcores -> cpu.shares 3328; memory as bought; the HTB
+  // class gets the rcap's 1000 kbit/s plus 75% of the link's unguaranteed
+  // 100000 - 1000 (default class) - 1000 = 98000 kbit/s, ceil raised to match.
+  fs::path cg = dir_ / "state/dry/cgroup";
+  EXPECT_EQ(std::stoll(ReadAll(cg / "cpu/bourse/mit_web/cpu.shares")), 3328);
+  EXPECT_EQ(std::stoll(ReadAll(cg / "memory/bourse/mit_web/memory.limit_in_bytes")),
+            512LL * 1024 * 1024);
+  std::string classes = ReadAll(dir_ / "state/dry/link/classes");
+  EXPECT_NE(classes.find("\n3 200001 74500 74500\n"), std::string::npos) << classes;
+  EXPECT_FALSE(fs::exists(cg / "cpu/bourse/mit_other"));  // a share but no sliver: nothing
+}
+
+}  // namespace
+}  // namespace bourse::systest
