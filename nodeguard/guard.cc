@@ -85,6 +85,7 @@ struct Guard::Impl {
   int broker_failures = 0;
   bool broker_ok = false;
   int64_t last_usage_s = 0;
+  bool meter_every_pass = false;
   int64_t passes = 0;
 
   // Proportional share (share_table.h): the last good table, checked against
@@ -354,12 +355,14 @@ struct Guard::Impl {
   // ------------------------------------------------------------ usage
   void Meter(const std::map<std::string, std::string>& slice_leaf) {
     int64_t now = clock->NowSeconds();
-    if (last_usage_s == 0) {
-      // Boot: the first figures are taken one period later, off the boot path.
-      last_usage_s = now;
-      return;
+    if (!meter_every_pass) {
+      if (last_usage_s == 0) {
+        // Boot: the first figures are taken one period later, off the boot path.
+        last_usage_s = now;
+        return;
+      }
+      if (now - last_usage_s < cfg.reconcile_period_s) return;
     }
-    if (now - last_usage_s < cfg.reconcile_period_s) return;
     last_usage_s = now;
     last_usage = enforcer->Usage();
     auto marks = store->UsageMarks();
@@ -702,6 +705,7 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
 }
 
 Result<PassStats> Guard::ReconcileOnce() { return impl_->Pass(); }
+void Guard::MeterEveryPass(bool on) { impl_->meter_every_pass = on; }
 
 void Guard::Run(std::atomic<bool>* stop) {
   while (!*stop) {

@@ -61,6 +61,10 @@ class Guard {
   // One reconcile pass (see file comment). Errors only for local failures
   // (database, kernel); an unreachable broker is not an error.
   core::Result<PassStats> ReconcileOnce();
+  // Meter (and report) usage in every pass, the first included, instead of
+  // once per reconcile_period_s starting one period after boot. For one-shot
+  // runs (`run --once`, from cron), which would otherwise never meter.
+  void MeterEveryPass(bool on);
   // Passes every reconcile_period_s until *stop; returns after the pass in progress.
   void Run(std::atomic<bool>* stop);
 

@@ -59,6 +59,7 @@ int Run(const std::vector<std::string>& a) {
     return 1;
   }
   if (once) {
+    (*g)->MeterEveryPass(true);
     auto r = (*g)->ReconcileOnce();
     if (!r.ok()) {
       fprintf(stderr, "bourse-nodeguard: %s\n", r.status().ToString().c_str());

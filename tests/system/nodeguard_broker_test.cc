@@ -68,6 +68,17 @@ class Child {
     }
     return true;
   }
+  // Waits for the process to exit on its own (killed after 30 s: -2).
+  int Wait() {
+    for (int i = 0; i < 3000 && Running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (Running()) {
+      Terminate();
+      return -2;
+    }
+    return exit_;
+  }
   // SIGTERM and wait; the exit status (-1 when killed by a signal).
   int Terminate() {
     if (pid_ <= 0) return exit_;
@@ -270,6 +281,22 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   std::string classes = ReadAll(dir_ / "state/dry/link/classes");
   EXPECT_NE(classes.find("\n3 200001 74500 74500\n"), std::string::npos) << classes;
   EXPECT_FALSE(fs::exists(cg / "cpu/bourse/mit_other"));  // a share but no sliver: nothing
+
+  // A one-shot pass (`run --once`, as from cron) meters and reports itself:
+  // one more usage report reaches the broker, covering the time since the last.
+  auto count_usage = [&] {
+    int n = 0;
+    for (const json& e : Entries()) n += e["type"] == "usage_reported" ? 1 : 0;
+    return n;
+  };
+  int before = count_usage();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // reports are per whole second
+  Child once;
+  ASSERT_TRUE(once.Start(
+      {GuardBinary(), "run", "--config", (dir_ / "guard.conf").string(), "--once"},
+      (dir_ / "once.log").string()));
+  EXPECT_EQ(once.Wait(), 0) << ReadAll(dir_ / "once.log");
+  EXPECT_EQ(count_usage(), before + 1) << ReadAll(dir_ / "once.log");
 }
 
 }  // namespace
