@@ -13,11 +13,21 @@ using nlohmann::json;
 
 namespace {
 
-core::Result<core::Money> PositiveAmount(const json& body) {
+// The body of mint and transfer: credits to move and their recipient.
+struct Movement {
+  core::PublicKey to;
+  core::Money amount;
+};
+
+// Decodes `{to, amount}`. Errors: invalid_argument naming the field (an
+// unknown field, a malformed key, an amount that is not a positive decimal).
+core::Result<Movement> ParseMovement(const json& body) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"to", "amount"}));
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey to, internal::KeyField(body, "to"));
   BOURSE_ASSIGN_OR_RETURN(const json* a, core::RequireMember(body, "", "amount"));
-  BOURSE_ASSIGN_OR_RETURN(core::Money m, core::MoneyFromJson(*a, "amount"));
-  if (!m.is_positive()) return core::InvalidArgument("amount: must be greater than 0");
-  return m;
+  BOURSE_ASSIGN_OR_RETURN(core::Money amount, core::MoneyFromJson(*a, "amount"));
+  if (!amount.is_positive()) return core::InvalidArgument("amount: must be greater than 0");
+  return Movement{std::move(to), amount};
 }
 
 }  // namespace
@@ -29,6 +39,7 @@ void Broker::RegisterAccountRoutes() {
             {"balance", SMoney()},
             {"escrow", SMoney()},
             {"escrows", SArr(SObj({{"id", SStr()}, {"remaining", SMoney()}}))}});
+  const json movement = SObj({{"to", SKey()}, {"amount", SMoney()}}, {"to", "amount"});
   const json moved = SObj({{"seq", SInt()},
                            {"from", SKey()},
                            {"to", SKey()},
@@ -99,68 +110,66 @@ void Broker::RegisterAccountRoutes() {
          return JsonResponse(200, {{"account", key}, {"entries", entries}});
        }});
 
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/accounts/mint",
-       .auth = Auth::kSigned,
-       .summary = "Mint credits into an account (admin only; the one way credits appear)",
-       .tag = "accounts",
-       .request_schema = SObj({{"to", SKey()}, {"amount", SMoney()}}, {"to", "amount"}),
-       .response_schema = moved,
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"to", "amount"}));
-         BOURSE_ASSIGN_OR_RETURN(core::PublicKey to, KeyField(q.json, "to"));
-         BOURSE_ASSIGN_OR_RETURN(core::Money amount, PositiveAmount(q.json));
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
-               if (caller.kind != PrincipalKind::kAdmin) {
-                 return core::PermissionDenied("only an admin mints credits");
-               }
-               BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), to.ToText(), "to"));
-               uint64_t seq = txn.next_seq();
-               BOURSE_RETURN_IF_ERROR(ledger::Accounts::Mint(txn, *q.caller, to.ToText(), amount));
-               BOURSE_RETURN_IF_ERROR(NoteHistory(txn, to.ToText()));
-               BOURSE_ASSIGN_OR_RETURN(core::Money bal,
-                                       ledger::Accounts::Balance(txn.db(), to.ToText()));
-               out = {{"seq", seq},
-                      {"to", to.ToText()},
-                      {"amount", amount.ToString()},
-                      {"balance", bal.ToString()}};
-               return core::Status::Ok();
-             }).status());
-         return JsonResponse(201, out);
-       }});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/accounts/mint",
+               .auth = Auth::kSigned,
+               .summary = "Mint credits into an account (admin only; the one way credits appear)",
+               .tag = "accounts",
+               .request_schema = movement,
+               .response_schema = moved,
+               .success_status = 201,
+               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                 BOURSE_ASSIGN_OR_RETURN(const Movement m, ParseMovement(q.json));
+                 json out;
+                 BOURSE_RETURN_IF_ERROR(
+                     Mutate([&](ledger::Txn& txn) -> core::Status {
+                       BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                               LookupPrincipal(txn.db(), q.caller_text));
+                       if (caller.kind != PrincipalKind::kAdmin) {
+                         return core::PermissionDenied("only an admin mints credits");
+                       }
+                       BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), m.to.ToText(), "to"));
+                       uint64_t seq = txn.next_seq();
+                       BOURSE_RETURN_IF_ERROR(
+                           ledger::Accounts::Mint(txn, *q.caller, m.to.ToText(), m.amount));
+                       BOURSE_RETURN_IF_ERROR(NoteHistory(txn, m.to.ToText()));
+                       BOURSE_ASSIGN_OR_RETURN(core::Money bal,
+                                               ledger::Accounts::Balance(txn.db(), m.to.ToText()));
+                       out = {{"seq", seq},
+                              {"to", m.to.ToText()},
+                              {"amount", m.amount.ToString()},
+                              {"balance", bal.ToString()}};
+                       return core::Status::Ok();
+                     }).status());
+                 return JsonResponse(201, out);
+               }});
 
   router_.Add({.method = "POST",
                .pattern = "/v1/accounts/transfer",
                .auth = Auth::kSigned,
                .summary = "Transfer credits from the caller's account to another principal's",
                .tag = "accounts",
-               .request_schema = SObj({{"to", SKey()}, {"amount", SMoney()}}, {"to", "amount"}),
+               .request_schema = movement,
                .response_schema = moved,
                .success_status = 201,
                .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"to", "amount"}));
-                 BOURSE_ASSIGN_OR_RETURN(core::PublicKey to, KeyField(q.json, "to"));
-                 BOURSE_ASSIGN_OR_RETURN(core::Money amount, PositiveAmount(q.json));
-                 if (to.ToText() == q.caller_text)
+                 BOURSE_ASSIGN_OR_RETURN(const Movement m, ParseMovement(q.json));
+                 if (m.to.ToText() == q.caller_text)
                    return core::InvalidArgument("to: is the caller itself");
                  json out;
                  BOURSE_RETURN_IF_ERROR(
                      Mutate([&](ledger::Txn& txn) -> core::Status {
                        BOURSE_RETURN_IF_ERROR(LookupPrincipal(txn.db(), q.caller_text).status());
-                       BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), to.ToText(), "to"));
+                       BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), m.to.ToText(), "to"));
                        uint64_t seq = txn.next_seq();
-                       BOURSE_RETURN_IF_ERROR(Transfer(txn, q.caller_text, to.ToText(), amount));
+                       BOURSE_RETURN_IF_ERROR(
+                           Transfer(txn, q.caller_text, m.to.ToText(), m.amount));
                        BOURSE_ASSIGN_OR_RETURN(core::Money bal,
                                                ledger::Accounts::Balance(txn.db(), q.caller_text));
                        out = {{"seq", seq},
                               {"from", q.caller_text},
-                              {"to", to.ToText()},
-                              {"amount", amount.ToString()},
+                              {"to", m.to.ToText()},
+                              {"amount", m.amount.ToString()},
                               {"balance", bal.ToString()}};
                        return core::Status::Ok();
                      }).status());

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/markets.h"
 #include "broker/metrics.h"
 #include "broker/router.h"
 #include "core/clock.h"
@@ -58,6 +59,9 @@ struct BrokerOptions {
   std::string db_path = "bourse.db";
   std::optional<core::PrivateKey> ledger_key;  // required
   const core::Clock* clock = nullptr;          // nullptr: SystemClock
+  // Markets' background tick and share charging (tick_ms = 0: no background
+  // thread; the owner calls markets()->Tick(), as tests with a ManualClock do).
+  MarketsOptions markets;
 };
 
 enum class PrincipalKind { kAdmin, kSite, kNode, kBroker, kAgent, kUser };
@@ -87,6 +91,8 @@ class Broker {
   ledger::Store& store() { return *store_; }
   const core::PublicKey& broker_key() const { return ledger_key_.public_key(); }
   const core::Clock& clock() const { return *clock_; }
+  // The market module (never null once Open returns).
+  Markets& markets() { return *markets_; }
   int64_t LedgerSize() const;
 
   // One atomic unit: fn's rows and ledger entries commit together or not at
@@ -136,7 +142,7 @@ class Broker {
   std::string openapi_;  // built once, after every route is registered
   std::unique_ptr<internal::SliceCache> slice_cache_;
   // Markets (issue #6, broker/markets.h); declared last so it stops first.
-  std::unique_ptr<class Markets> markets_;
+  std::unique_ptr<Markets> markets_;
 };
 
 // The OpenAPI 3.1 document for a router.

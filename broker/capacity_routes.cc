@@ -89,13 +89,10 @@ void Broker::RegisterCapacityRoutes() {
              Mutate([&](ledger::Txn& txn) -> core::Status {
                BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(
-                   Stmt n, Stmt::Prepare(txn.db(),
-                                         "SELECT n.site,s.pi,n.capacity FROM b_nodes n "
-                                         "JOIN b_sites s ON s.name=n.site WHERE n.id=?"));
-               n.Bind(1, root.node);
-               BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-               if (!found)
-                 return core::NotFound("rcap.node: node " + root.node + " does not exist");
+                   Stmt n, GetOneOrNotFound(txn.db(),
+                                            "SELECT n.site,s.pi,n.capacity FROM b_nodes n "
+                                            "JOIN b_sites s ON s.name=n.site WHERE n.id=?",
+                                            root.node, "node", "rcap.node"));
                std::string site = n.Text(0);
                std::string pi = n.Text(1);
                if (!(caller.kind == PrincipalKind::kSite && caller.site == site)) {

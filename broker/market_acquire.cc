@@ -144,6 +144,9 @@ void Markets::RegisterAcquireRoutes() {
              std::map<std::string, Candidate> best;
              for (MarketState* ms : all) {
                if (ms->info.state != "open" || now_s >= ms->info.close_s) continue;
+               // Site markets fill from several nodes at once: acquire, which
+               // places whole per-node amounts, uses node markets only.
+               if (ms->info.node.empty()) continue;
                BOURSE_RETURN_IF_ERROR(EnsureFresh(this, txn, ms));
                int64_t k = UnitsOf(rs.res, ms->info.unit);
                int64_t need = k;

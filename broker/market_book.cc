@@ -58,7 +58,7 @@ std::string MoneyText(int64_t nanos) { return core::Money::FromNanos(nanos).ToSt
 
 json MarketInfo::ToJson() const {
   return {{"id", id},
-          {"node", node},
+          {"node", node.empty() ? json() : json(node)},
           {"site", site},
           {"unit", core::ResourceVectorToJson(unit)},
           {"not_before", window.not_before},

@@ -134,6 +134,23 @@ core::Result<std::vector<auction::Bundle>> ParseBundles(
   return out;
 }
 
+// Refuses a bid the auction core would refuse at clearing (a count above the
+// nodes named, a node named twice in `from`, min_sites above count, ...):
+// accepted, it would make the whole round fail at its close.
+core::Status CheckClearable(const RoundRow& rr, const std::string& bid_id, const core::Money& limit,
+                            std::vector<auction::Bundle> bundles) {
+  auction::Round one;
+  for (const Offer& o : rr.offers) one.nodes.push_back({o.node, o.site, o.res});
+  one.bids.push_back({.id = bid_id, .bidder = "", .limit = limit, .bundles = std::move(bundles)});
+  core::Status st = auction::ValidateRound(one);
+  if (st.ok()) return st;
+  // The core prefixes the field with the bid ("bids[0] (<id>)."); the request's
+  // fields start at "bundles".
+  std::string msg = st.message();
+  size_t at = msg.find("bundles[");
+  return core::InvalidArgument(at == std::string::npos ? msg : msg.substr(at));
+}
+
 }  // namespace
 
 void Markets::RegisterRoundRoutes() {
@@ -270,7 +287,9 @@ void Markets::RegisterRoundRoutes() {
                    std::map<std::string, uint32_t> idx;
                    for (size_t i = 0; i < rr.offers.size(); ++i)
                      idx[rr.offers[i].node] = static_cast<uint32_t>(i);
-                   BOURSE_RETURN_IF_ERROR(ParseBundles(*bj, idx).status());
+                   BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
+                                           ParseBundles(*bj, idx));
+                   BOURSE_RETURN_IF_ERROR(CheckClearable(rr, bid_id, limit, std::move(bundles)));
                    std::string esc = "rb_esc_" + bid_id;
                    BOURSE_RETURN_IF_ERROR(broker_->EscrowHold(txn, esc, q.caller_text, limit));
                    BOURSE_ASSIGN_OR_RETURN(

@@ -30,7 +30,8 @@ constexpr int64_t kMaxQty = 1'000'000'000;
 json MarketSchema() {
   using namespace internal;
   return SObj({{"id", SStr()},
-               {"node", SStr()},
+               {"node", {{"type", json::array({"string", "null"})},
+                         {"description", "the node of a node market; null for a site market"}}},
                {"site", SStr()},
                {"unit", SResources()},
                {"not_before", SInt()},
@@ -39,6 +40,32 @@ json MarketSchema() {
                {"holder", {{"type", json::array({"string", "null"})}}},
                {"state", SStr("open|closed")},
                {"created_ms", SInt()}});
+}
+
+// The site of a registered node. Errors: not_found.
+core::Result<std::string> NodeSite(sqlite3* db, const std::string& node) {
+  BOURSE_ASSIGN_OR_RETURN(internal::Stmt n,
+                          internal::Stmt::Prepare(db, "SELECT site FROM b_nodes WHERE id=?"));
+  n.Bind(1, node);
+  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+  if (!found) return core::NotFound("node: node " + node + " does not exist");
+  return n.Text(0);
+}
+
+// Whether capacity on `node` (of `site`) may be sold in the market: on its
+// node for a node market, on any node of its site for a site market.
+core::Status InPool(const internal::MarketInfo& mi, const std::string& node, const std::string& site) {
+  if (!mi.node.empty()) {
+    if (node != mi.node) {
+      return core::InvalidArgument("is on node " + node + ", not the market's node " + mi.node);
+    }
+    return core::Status::Ok();
+  }
+  if (site != mi.site) {
+    return core::InvalidArgument("node " + node + " is on site " + site +
+                                 ", not the market's site " + mi.site);
+  }
+  return core::Status::Ok();
 }
 
 json OrderSchema() {
@@ -145,25 +172,36 @@ void Markets::RegisterOrderRoutes() {
       {.method = "POST",
        .pattern = "/v1/markets",
        .auth = Auth::kSigned,
-       .summary = "Create an order-book market: one unit = `unit` on `node` for the window "
-                  "[not_before, not_after); trading ends at `close` (default not_before). "
-                  "Admins, agents and the node's site PI create markets",
+       .summary = "Create an order-book market: one unit = `unit` on `node` (a node market) "
+                  "or on any node of `site` (a site market: sellers offer capacity on any of "
+                  "its nodes) for the window [not_before, not_after); trading ends at `close` "
+                  "(default not_before); `holder` restricts sellers to one key (a holder's "
+                  "pool). Admins, agents and the site's PI create markets",
        .tag = "markets",
-       .request_schema = SObj({{"node", SStr()},
+       .request_schema = SObj({{"node", SStr("exactly one of node and site")},
+                               {"site", SStr("exactly one of node and site")},
                                {"unit", SResources()},
                                {"not_before", SInt()},
                                {"not_after", SInt()},
                                {"close", SInt()},
                                {"holder", SKey()}},
-                              {"node", "unit", "not_before", "not_after"}),
+                              {"unit", "not_before", "not_after"}),
        .response_schema = SObj({{"market", market_schema}}),
        .success_status = 201,
        .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
          BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
-             q.json, "", {"node", "unit", "not_before", "not_after", "close", "holder"}));
+             q.json, "", {"node", "site", "unit", "not_before", "not_after", "close", "holder"}));
          auto ms = std::make_unique<MarketState>();
          MarketInfo& mi = ms->info;
-         BOURSE_ASSIGN_OR_RETURN(mi.node, StrField(q.json, "node", 128));
+         const bool by_node = Optional(q.json, "node") != nullptr;
+         if (by_node == (Optional(q.json, "site") != nullptr)) {
+           return core::InvalidArgument("node/site: give exactly one of node and site");
+         }
+         if (by_node) {
+           BOURSE_ASSIGN_OR_RETURN(mi.node, StrField(q.json, "node", 128));
+         } else {
+           BOURSE_ASSIGN_OR_RETURN(mi.site, StrField(q.json, "site", 128));
+         }
          BOURSE_ASSIGN_OR_RETURN(const json* u, core::RequireMember(q.json, "", "unit"));
          BOURSE_ASSIGN_OR_RETURN(mi.unit, core::ResourceVectorFromJson(*u, "unit"));
          if (mi.unit.cpu_mcores == 0 && mi.unit.mem_mib == 0 && mi.unit.disk_mib == 0 &&
@@ -201,18 +239,22 @@ void Markets::RegisterOrderRoutes() {
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(Principal caller,
                                            Broker::LookupPrincipal(txn.db(), q.caller_text));
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt n, Stmt::Prepare(txn.db(), "SELECT site FROM b_nodes WHERE id=?"));
-                   n.Bind(1, mi.node);
-                   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-                   if (!found) return core::NotFound("node: node " + mi.node + " does not exist");
-                   mi.site = n.Text(0);
+                   if (by_node) {
+                     BOURSE_ASSIGN_OR_RETURN(mi.site, NodeSite(txn.db(), mi.node));
+                   } else {
+                     BOURSE_ASSIGN_OR_RETURN(
+                         Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
+                     n.Bind(1, mi.site);
+                     BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+                     if (!found)
+                       return core::NotFound("site: site " + mi.site + " does not exist");
+                   }
                    bool ok = caller.kind == PrincipalKind::kAdmin ||
                              caller.kind == PrincipalKind::kAgent ||
                              (caller.kind == PrincipalKind::kSite && caller.site == mi.site);
                    if (!ok) {
                      return core::PermissionDenied(
-                         "only an admin, an agent or the node's site PI creates markets");
+                         "only an admin, an agent or the site's PI creates markets");
                    }
                    if (!mi.holder.empty()) {
                      BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn.db(), mi.holder)
@@ -251,13 +293,15 @@ void Markets::RegisterOrderRoutes() {
 
   router.Add({.method = "GET",
               .pattern = "/v1/markets",
-              .summary = "List markets (optionally of one node, or only open ones)",
+              .summary = "List markets (optionally of one node or site, or only open ones)",
               .tag = "markets",
-              .query_params = {{"node", "string", false, "only this node's markets"},
+              .query_params = {{"node", "string", false, "only this node's (node) markets"},
+                               {"site", "string", false, "only markets on this site's nodes"},
                                {"state", "string", false, "open|closed"}},
               .response_schema = SObj({{"markets", SArr(market_schema)}}),
               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                 BOURSE_ASSIGN_OR_RETURN(auto node, q.Query("node"));
+                BOURSE_ASSIGN_OR_RETURN(auto site, q.Query("site"));
                 BOURSE_ASSIGN_OR_RETURN(auto state, q.Query("state"));
                 json list = json::array();
                 std::vector<MarketState*> all;
@@ -268,6 +312,7 @@ void Markets::RegisterOrderRoutes() {
                 for (MarketState* ms : all) {
                   std::lock_guard<std::mutex> l(ms->mu);
                   if (node && ms->info.node != *node) continue;
+                  if (site && ms->info.site != *site) continue;
                   if (state && ms->info.state != *state) continue;
                   list.push_back(ms->info.ToJson());
                 }
@@ -389,7 +434,9 @@ void Markets::RegisterOrderRoutes() {
            }
            if (!e.parent)
              return core::InvalidArgument("escrow.parent: must be an rcap the seller holds");
-           if (e.node != mi.node) return core::InvalidArgument("escrow.node: must be " + mi.node);
+           if (!mi.node.empty()) {  // a site market checks the node's site in the transaction
+             BOURSE_RETURN_IF_ERROR(InPool(mi, e.node, mi.site).WithContext("escrow.node"));
+           }
            if (!(e.res == *want)) {
              return core::InvalidArgument("escrow.res: must be unit x qty = " + want->ToString());
            }
@@ -426,6 +473,11 @@ void Markets::RegisterOrderRoutes() {
                    if (known.ok())
                      return core::AlreadyExists("escrow.id: rcap " + escrow->id +
                                                 " is already recorded");
+                   if (ms->info.node.empty()) {
+                     BOURSE_ASSIGN_OR_RETURN(std::string esite, NodeSite(txn.db(), escrow->node));
+                     BOURSE_RETURN_IF_ERROR(
+                         InPool(ms->info, escrow->node, esite).WithContext("escrow.node"));
+                   }
                    BOURSE_RETURN_IF_ERROR(
                        broker_->RecordRcapIfNew(txn, *escrow).WithContext("escrow"));
                    lo.cap_escrow = escrow->id;
@@ -440,10 +492,8 @@ void Markets::RegisterOrderRoutes() {
                    }
                    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap src,
                                            ledger::CapacityLog::Get(txn.db(), pool_rcap));
-                   if (src.node != ms->info.node) {
-                     return core::InvalidArgument("rcap: is on node " + src.node + ", not " +
-                                                  ms->info.node);
-                   }
+                   BOURSE_ASSIGN_OR_RETURN(std::string src_site, NodeSite(txn.db(), src.node));
+                   BOURSE_RETURN_IF_ERROR(InPool(ms->info, src.node, src_site).WithContext("rcap"));
                    ledger::ChildSpec spec{.id = "",
                                           .holder = broker_->broker_key(),
                                           .res = *want,

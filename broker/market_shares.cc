@@ -14,10 +14,17 @@
 // broker's ledger key (the node guard's item 4): cpu_weight out of 10000 and
 // net_kbps out of the node's net_max_kbps, both by largest-remainder
 // rounding so they add up exactly.
+//
+// The arithmetic is the auction core's (auction/proportional_share.h): a
+// bid's charge and the instant it runs out are auction::ShareNode::Advance
+// for that one bid over its own uncharged time, and the table is a
+// ShareNode per resource whose bidders are the slices (their summed rates),
+// apportioned by ShareNode::Recompute. The broker adds only what the node
+// guard needs on top: at least 1 cpu weight per listed slice.
 #include <algorithm>
 #include <map>
-#include <numeric>
 
+#include "auction/proportional_share.h"
 #include "broker/broker.h"
 #include "broker/internal/market_state.h"
 #include "broker/internal/schemas.h"
@@ -38,6 +45,11 @@ namespace {
 
 constexpr int64_t kTotalCpuWeight = 10000;
 constexpr int64_t kMaxRateNanos = INT64_C(1'000'000'000'000'000'000);  // 1e9 credits/s
+// The auction core keeps rates and budgets as int64 nano-credits.
+constexpr int64_t kMaxShareNanos = INT64_MAX;
+// Uncharged time is passed to the core in nanoseconds (int64): about 292
+// years, far beyond any bid's life; longer spans are counted as that.
+constexpr int64_t kMaxElapsedMs = INT64_MAX / 1'000'000;
 
 struct ShareBid {
   std::string id, node, slice, bidder, escrow, state;
@@ -70,20 +82,32 @@ json BidJson(const ShareBid& b, const core::Money& remaining) {
           {"state", b.state}};
 }
 
-// What `b` owes for [charged_to_ms, now_ms), capped by `remaining`.
-core::Money Due(const ShareBid& b, int64_t now_ms, const core::Money& remaining) {
-  int64_t elapsed = std::max<int64_t>(0, now_ms - b.charged_to_ms);
-  internal::Int128 due =
-      static_cast<internal::Int128>(b.rate_nanos) * elapsed / 1000;  // floor: payer's favour
-  internal::Int128 rem = static_cast<internal::Int128>(remaining.nanos());
-  return core::Money::FromNanos(static_cast<int64_t>(std::min(due, rem)));
+struct Due {
+  core::Money pay;
+  bool spent = false;  // the escrow runs out within the span: the bid is out
+};
+
+// What `b` owes for [charged_to_ms, now_ms) with `remaining` left of its
+// escrow: the core's charge for one bid, i.e. rate x elapsed rounded down
+// (the payer's favour), or exactly `remaining` when that would spend it.
+// Errors: internal when a stored rate or escrow is outside the core's range
+// (placement refuses those).
+core::Result<Due> DueAt(const ShareBid& b, int64_t now_ms, const core::Money& remaining) {
+  const int64_t elapsed_ms = std::clamp<int64_t>(now_ms - b.charged_to_ms, 0, kMaxElapsedMs);
+  BOURSE_ASSIGN_OR_RETURN(auction::ShareNode one, auction::ShareNode::Create(0, core::Money()));
+  core::Status set = one.SetBid(1, core::Money::FromNanos(b.rate_nanos), remaining);
+  if (!set.ok()) return core::Internal("share bid " + b.id + ": " + set.message());
+  BOURSE_ASSIGN_OR_RETURN(auction::ChargeResult c, one.Advance(elapsed_ms * 1'000'000));
+  if (c.payments.size() != 1) return core::Internal("share bid " + b.id + ": no charge");
+  return Due{c.payments[0].amount, !c.dropouts.empty()};
 }
 
 // Charges one bid up to now_ms; marks it exhausted when its escrow is spent.
 core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t now_ms,
                        bool withdraw) {
   BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), b.escrow));
-  core::Money pay = Due(b, now_ms, e.remaining);
+  BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, now_ms, e.remaining));
+  const core::Money& pay = due.pay;
   if (pay.is_positive()) {
     BOURSE_ASSIGN_OR_RETURN(
         Stmt s, Stmt::Prepare(txn.db(),
@@ -100,7 +124,7 @@ core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t no
   if (withdraw) {
     if (left.is_positive()) BOURSE_RETURN_IF_ERROR(broker.EscrowRelease(txn, b.escrow, left));
     b.state = "withdrawn";
-  } else if (left.is_zero()) {
+  } else if (due.spent) {
     b.state = "exhausted";
   }
   BOURSE_ASSIGN_OR_RETURN(Stmt u,
@@ -114,22 +138,23 @@ core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t no
   return u.Run();
 }
 
-// Largest-remainder apportionment of `total` by `weights` (sum > 0).
-std::vector<int64_t> Apportion(const std::vector<internal::Int128>& weights, int64_t total) {
-  internal::Int128 sum = 0;
-  for (auto w : weights) sum += w;
-  std::vector<int64_t> out(weights.size(), 0);
-  if (sum <= 0) return out;
-  std::vector<std::pair<internal::Int128, size_t>> rem;
-  int64_t given = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    internal::Int128 num = weights[i] * total;
-    out[i] = static_cast<int64_t>(num / sum);
-    given += out[i];
-    rem.push_back({num % sum, i});
+// `units` apportioned among the slices by their summed rates (slice i is
+// bidder i, so ties go to the earlier slice name): the core's ShareNode.
+// Errors: internal when a rate sum is outside the core's range (placement
+// keeps each slice's live rates on a node within it).
+core::Result<std::vector<int64_t>> Apportion(const std::map<std::string, int64_t>& rates,
+                                             int64_t units) {
+  BOURSE_ASSIGN_OR_RETURN(auction::ShareNode node,
+                          auction::ShareNode::Create(std::max<int64_t>(0, units), core::Money()));
+  uint64_t i = 0;
+  for (const auto& [slice, rate] : rates) {
+    // The table needs only the rates; budgets matter to Advance, not here.
+    core::Status set = node.SetBid(i++, core::Money::FromNanos(rate), core::Money());
+    if (!set.ok()) return core::Internal("shares of slice " + slice + ": " + set.message());
   }
-  std::stable_sort(rem.begin(), rem.end(), [](auto& a, auto& b) { return a.first > b.first; });
-  for (size_t k = 0; given < total && k < rem.size(); ++k, ++given) out[rem[k].second]++;
+  node.Recompute();
+  std::vector<int64_t> out;
+  for (uint64_t k = 0; k < rates.size(); ++k) out.push_back(node.units_of(k));
   return out;
 }
 
@@ -170,7 +195,9 @@ void Markets::RegisterShareRoutes() {
          }
          BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "budget"));
          BOURSE_ASSIGN_OR_RETURN(core::Money budget, core::MoneyFromJson(*bj, "budget"));
-         if (!budget.is_positive()) return core::InvalidArgument("budget: must be > 0");
+         if (!budget.is_positive() || budget.nanos() > kMaxShareNanos) {
+           return core::InvalidArgument("budget: must be > 0 and at most 9223372036.854775807");
+         }
          const std::string node = q.Param("node");
          ShareBid b{core::NewId("sb_"), node, slice, q.caller_text, "", "active", 0, 0, {}};
          b.escrow = "sb_esc_" + b.id;
@@ -200,6 +227,26 @@ void Markets::RegisterShareRoutes() {
                    }
                    if (!owner)
                      return core::PermissionDenied("slice: the caller does not own " + slice);
+                   // The table gives each slice the sum of its bids' rates,
+                   // which the core takes as one int64 rate.
+                   BOURSE_ASSIGN_OR_RETURN(
+                       Stmt sum, Stmt::Prepare(txn.db(),
+                                               "SELECT rate FROM m_share_bids WHERE node=? AND "
+                                               "slice=? AND state='active'"));
+                   sum.Bind(1, node);
+                   sum.Bind(2, slice);
+                   internal::Int128 total = b.rate_nanos;
+                   while (true) {
+                     BOURSE_ASSIGN_OR_RETURN(bool row, sum.Step());
+                     if (!row) break;
+                     BOURSE_ASSIGN_OR_RETURN(core::Money r, core::Money::Parse(sum.Text(0)));
+                     total += static_cast<int64_t>(r.nanos());
+                   }
+                   if (total > kMaxShareNanos) {
+                     return core::FailedPrecondition(
+                         "rate: the active share bids of slice " + slice + " on node " + node +
+                         " would exceed 9223372036.854775807 credits/s in all");
+                   }
                    BOURSE_RETURN_IF_ERROR(
                        broker_->EscrowHold(txn, b.escrow, q.caller_text, budget));
                    b.charged_to_ms = q.now_ms;
@@ -299,7 +346,7 @@ void Markets::RegisterShareRoutes() {
                  {"sig", SStr()}}),
        .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
          const std::string node = q.Param("node");
-         std::map<std::string, internal::Int128> by_slice;
+         std::map<std::string, int64_t> by_slice;
          int64_t net_total = 0;
          BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(Stmt n,
@@ -322,17 +369,18 @@ void Markets::RegisterShareRoutes() {
              BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
              BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
              // Out at the exact instant the budget runs out, charged or not yet.
-             internal::Int128 owed = static_cast<internal::Int128>(b.rate_nanos) *
-                                     std::max<int64_t>(0, q.now_ms - b.charged_to_ms) / 1000;
-             if (owed >= static_cast<internal::Int128>(e.remaining.nanos())) continue;
-             by_slice[b.slice] += b.rate_nanos;
+             BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, q.now_ms, e.remaining));
+             if (due.spent) continue;
+             int64_t& r = by_slice[b.slice];
+             if (r > kMaxShareNanos - b.rate_nanos) {
+               return core::Internal("shares: slice " + b.slice + " bids above the core's range");
+             }
+             r += b.rate_nanos;
            }
            return core::Status::Ok();
          }));
-         std::vector<internal::Int128> w;
-         for (auto& [s, r] : by_slice) w.push_back(r);
-         std::vector<int64_t> cpu = Apportion(w, kTotalCpuWeight);
-         std::vector<int64_t> net = Apportion(w, net_total);
+         BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> cpu, Apportion(by_slice, kTotalCpuWeight));
+         BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> net, Apportion(by_slice, net_total));
          json shares = json::array();
          size_t i = 0;
          for (auto& [s, r] : by_slice) {

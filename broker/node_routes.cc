@@ -21,10 +21,8 @@ constexpr size_t kMaxReports = 1000;
 
 // The node must exist and the caller must be its key.
 core::Status CheckNodeCaller(sqlite3* db, const std::string& node, const std::string& caller) {
-  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, "SELECT key FROM b_nodes WHERE id=?"));
-  s.Bind(1, node);
-  BOURSE_ASSIGN_OR_RETURN(bool found, s.Step());
-  if (!found) return core::NotFound("node " + node + " does not exist");
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, internal::GetOneOrNotFound(db, "SELECT key FROM b_nodes WHERE id=?", node, "node"));
   if (s.Text(0) != caller) {
     return core::PermissionDenied("only node " + node + "'s own key may use this endpoint");
   }

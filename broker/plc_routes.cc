@@ -36,12 +36,11 @@ struct SliceRow {
 
 core::Result<SliceRow> LoadSlice(sqlite3* db, std::string_view name) {
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db,
-                            "SELECT name,site,creator,owners,ssh_keys,boot_script,resources,nodes,"
-                            "description,expires,created_ms FROM b_slices WHERE name=?"));
-  s.Bind(1, name);
-  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-  if (!row) return core::NotFound("slice " + std::string(name) + " does not exist");
+      Stmt s, internal::GetOneOrNotFound(
+                  db,
+                  "SELECT name,site,creator,owners,ssh_keys,boot_script,resources,nodes,"
+                  "description,expires,created_ms FROM b_slices WHERE name=?",
+                  name, "slice"));
   SliceRow r;
   r.name = s.Text(0);
   r.site = s.Text(1);
@@ -198,6 +197,21 @@ void Broker::RegisterPlcRoutes() {
                                     {"not_after", SInt()},
                                     {"chain", SArr(SRcap())}});
 
+  // GET of one row named by the path parameter `param`: the row as JSON, or
+  // not_found "<what> <value> does not exist".
+  auto get_one = [this](std::string sql, std::string param, std::string what,
+                        std::function<json(Stmt&)> row_json) {
+    return [this, sql, param, what, row_json](const ApiRequest& q) -> core::Result<ApiResponse> {
+      json out;
+      BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+        BOURSE_ASSIGN_OR_RETURN(Stmt s, GetOneOrNotFound(db, sql, q.Param(param), what));
+        out = row_json(s);
+        return core::Status::Ok();
+      }));
+      return JsonResponse(200, out);
+    };
+  };
+
   // ---- principals ----
   router_.Add(
       {.method = "POST",
@@ -242,11 +256,9 @@ void Broker::RegisterPlcRoutes() {
                  }
                }
                if (!site.empty()) {
-                 BOURSE_ASSIGN_OR_RETURN(
-                     Stmt s, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
-                 s.Bind(1, site);
-                 BOURSE_ASSIGN_OR_RETURN(bool found, s.Step());
-                 if (!found) return core::NotFound("site " + site + " does not exist");
+                 BOURSE_RETURN_IF_ERROR(
+                     GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", site, "site")
+                         .status());
                }
                BOURSE_RETURN_IF_ERROR(
                    InsertPrincipal(txn, key.ToText(), kind, name, site, q.caller_text));
@@ -280,26 +292,14 @@ void Broker::RegisterPlcRoutes() {
                  }));
                  return JsonResponse(200, {{"principals", list}});
                }});
-  router_.Add({.method = "GET",
-               .pattern = "/v1/principals/{key}",
-               .summary = "Get a principal by key",
-               .tag = "principals",
-               .response_schema = principal_schema,
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(
-                       list, QueryArray(
-                                 db,
-                                 "SELECT key,kind,name,site,created_ms FROM b_principals "
-                                 "WHERE key=?",
-                                 [&](Stmt& s) { s.Bind(1, q.Param("key")); }, PrincipalRowJson));
-                   return core::Status::Ok();
-                 }));
-                 if (list.empty())
-                   return core::NotFound("principal " + q.Param("key") + " does not exist");
-                 return JsonResponse(200, list[0]);
-               }});
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/principals/{key}",
+       .summary = "Get a principal by key",
+       .tag = "principals",
+       .response_schema = principal_schema,
+       .handler = get_one("SELECT key,kind,name,site,created_ms FROM b_principals WHERE key=?",
+                          "key", "principal", PrincipalRowJson)});
 
   // ---- sites ----
   router_.Add(
@@ -392,18 +392,7 @@ void Broker::RegisterPlcRoutes() {
        .summary = "Get a site",
        .tag = "sites",
        .response_schema = site_schema,
-       .handler = [this, site_row, site_sql](const ApiRequest& q) -> core::Result<ApiResponse> {
-         json list;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
-           BOURSE_ASSIGN_OR_RETURN(list,
-                                   QueryArray(
-                                       db, std::string(site_sql) + " WHERE s.name=?",
-                                       [&](Stmt& s) { s.Bind(1, q.Param("site")); }, site_row));
-           return core::Status::Ok();
-         }));
-         if (list.empty()) return core::NotFound("site " + q.Param("site") + " does not exist");
-         return JsonResponse(200, list[0]);
-       }});
+       .handler = get_one(std::string(site_sql) + " WHERE s.name=?", "site", "site", site_row)});
 
   // ---- nodes ----
   router_.Add(
@@ -430,11 +419,9 @@ void Broker::RegisterPlcRoutes() {
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
                BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt e, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
-               e.Bind(1, site);
-               BOURSE_ASSIGN_OR_RETURN(bool found, e.Step());
-               if (!found) return core::NotFound("site " + site + " does not exist");
+               BOURSE_RETURN_IF_ERROR(
+                   GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", site, "site")
+                       .status());
                if (caller.kind != PrincipalKind::kAdmin &&
                    !(caller.kind == PrincipalKind::kSite && caller.site == site)) {
                  return core::PermissionDenied("only site " + site + "'s PI registers its nodes");
@@ -502,20 +489,8 @@ void Broker::RegisterPlcRoutes() {
                .summary = "Get a node",
                .tag = "nodes",
                .response_schema = node_schema,
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(
-                       list,
-                       QueryArray(
-                           db, "SELECT id,site,key,capacity,created_ms FROM b_nodes WHERE id=?",
-                           [&](Stmt& s) { s.Bind(1, q.Param("node")); }, NodeRowJson));
-                   return core::Status::Ok();
-                 }));
-                 if (list.empty())
-                   return core::NotFound("node " + q.Param("node") + " does not exist");
-                 return JsonResponse(200, list[0]);
-               }});
+               .handler = get_one("SELECT id,site,key,capacity,created_ms FROM b_nodes WHERE id=?",
+                                  "node", "node", NodeRowJson)});
 
   // ---- slices ----
   router_.Add(
@@ -549,10 +524,9 @@ void Broker::RegisterPlcRoutes() {
              Mutate([&](ledger::Txn& txn) -> core::Status {
                BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(
-                   Stmt e, Stmt::Prepare(txn.db(), "SELECT slice_limit FROM b_sites WHERE name=?"));
-               e.Bind(1, site);
-               BOURSE_ASSIGN_OR_RETURN(bool found, e.Step());
-               if (!found) return core::NotFound("name: site " + site + " does not exist");
+                   Stmt e,
+                   GetOneOrNotFound(txn.db(), "SELECT slice_limit FROM b_sites WHERE name=?", site,
+                                    "site", "name"));
                int64_t limit = e.Int(0);
                if (caller.kind != PrincipalKind::kAdmin && caller.site != site) {
                  return core::PermissionDenied("name: caller does not belong to site " + site);
@@ -825,11 +799,9 @@ void Broker::RegisterPlcRoutes() {
       },
       [](sqlite3* db, const SliceRow& r) -> core::Status {
         for (const json& n : r.nodes) {
-          BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, "SELECT 1 FROM b_nodes WHERE id=?"));
-          s.Bind(1, n.get<std::string>());
-          BOURSE_ASSIGN_OR_RETURN(bool found, s.Step());
-          if (!found)
-            return core::NotFound("nodes: node " + n.get<std::string>() + " does not exist");
+          BOURSE_RETURN_IF_ERROR(GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?",
+                                                  n.get<std::string>(), "node", "nodes")
+                                     .status());
         }
         return core::Status::Ok();
       });
@@ -882,12 +854,10 @@ void Broker::RegisterPlcRoutes() {
                const std::string& node = chain.front().node;
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt n,
-                   Stmt::Prepare(txn.db(),
-                                 "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
-                                 "WHERE n.id=?"));
-               n.Bind(1, node);
-               BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-               if (!found) return core::NotFound("chain: node " + node + " does not exist");
+                   GetOneOrNotFound(txn.db(),
+                                    "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
+                                    "WHERE n.id=?",
+                                    node, "node", "chain"));
                BOURSE_ASSIGN_OR_RETURN(core::PublicKey site_key,
                                        core::PublicKey::FromText(n.Text(0)));
                std::vector<core::PublicKey> trusted = {site_key};

@@ -48,6 +48,20 @@ std::string Stmt::Text(int col) const {
                      static_cast<size_t>(sqlite3_column_bytes(s_, col)));
 }
 
+core::Result<Stmt> GetOneOrNotFound(sqlite3* db, std::string_view sql, std::string_view key,
+                                    std::string_view what, std::string_view field) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, sql));
+  s.Bind(1, key);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) {
+    std::string msg;
+    if (!field.empty()) msg.append(field).append(": ");
+    msg.append(what).append(" ").append(key).append(" does not exist");
+    return core::NotFound(std::move(msg));
+  }
+  return s;
+}
+
 core::Status Exec(sqlite3* db, std::string_view sql) {
   char* err = nullptr;
   std::string s(sql);

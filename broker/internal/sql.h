@@ -8,6 +8,12 @@
 // Stmt either owns a statement it prepared or borrows one cached by the
 // ledger Txn (Stmt::Borrow), which it only resets.
 //
+// The usual "this row, else not_found" read is one call:
+//
+//   BOURSE_ASSIGN_OR_RETURN(Stmt n, GetOneOrNotFound(db, "SELECT site FROM b_nodes WHERE id=?",
+//                                                    node_id, "node"));
+//   site = n.Text(0);  // else: not_found "node <node_id> does not exist"
+//
 // Thread safety: a Stmt is used by one thread, on its connection.
 #pragma once
 
@@ -50,6 +56,14 @@ class Stmt {
   sqlite3_stmt* s_;
   bool owned_;
 };
+
+// Prepares `sql` (one `?` parameter), binds `key` to it and steps to the first
+// row; the returned statement stands on that row. Errors: not_found
+// "<what> <key> does not exist" when there is none, led by "<field>: " when
+// `field` (the request field that named `key`) is given; those of Prepare and
+// Step.
+core::Result<Stmt> GetOneOrNotFound(sqlite3* db, std::string_view sql, std::string_view key,
+                                    std::string_view what, std::string_view field = {});
 
 // Runs SQL with no results. Errors: internal with SQLite's message.
 core::Status Exec(sqlite3* db, std::string_view sql);

@@ -1,5 +1,9 @@
 // A real broker (SQLite file in a temp dir, HTTP on loopback port 0) with a
 // site, nodes, principals and credits, for the market tests.
+//
+// Tests that drive time by hand pass a core::ManualClock and markets.tick_ms
+// = 0: the broker, the HTTP server (signature freshness, request time) and
+// the signing clients all use that clock, and the test calls Tick().
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,10 +27,16 @@ namespace bourse::broker::testing {
 
 inline core::PrivateKey NewKey() { return core::PrivateKey::Generate().value(); }
 
+struct MarketEnvOptions {
+  const core::Clock* clock = nullptr;  // nullptr: SystemClock
+  MarketsOptions markets;
+};
+
 class MarketEnv {
  public:
-  MarketEnv()
-      : dir_(std::filesystem::temp_directory_path() /
+  explicit MarketEnv(MarketEnvOptions options = {})
+      : options_(options),
+        dir_(std::filesystem::temp_directory_path() /
              ("bourse_market_" + std::to_string(::getpid()) + "_" + core::NewId())),
         ledger_(NewKey()),
         admin_(NewKey()),
@@ -44,7 +54,10 @@ class MarketEnv {
   }
 
   void Start() {
-    auto b = Broker::Open({.db_path = db_, .ledger_key = ledger_});
+    auto b = Broker::Open({.db_path = db_,
+                           .ledger_key = ledger_,
+                           .clock = options_.clock,
+                           .markets = options_.markets});
     ASSERT_TRUE(b.ok()) << b.status().message();
     broker_ = std::move(*b);
     HttpServer::Options o;
@@ -52,6 +65,7 @@ class MarketEnv {
     o.access_log = nullptr;
     o.rate_limit_per_s = 0;
     o.threads = 16;
+    o.clock = options_.clock;
     server_ = std::make_unique<HttpServer>(&broker_->router(), o, &broker_->metrics(),
                                            [b = broker_.get()] { return b->LedgerSize(); });
     ASSERT_TRUE(server_->Bind().ok());
@@ -69,7 +83,12 @@ class MarketEnv {
     Start();
   }
 
-  clients::Client C(const core::PrivateKey& k) { return clients::Client(url_, k); }
+  clients::Client C(const core::PrivateKey& k) {
+    clients::ClientOptions o;
+    o.clock = options_.clock;
+    return clients::Client(url_, k, o);
+  }
+  Markets& markets() { return broker_->markets(); }
   clients::Client Anon() { return clients::Client(url_); }
 
   // POST/GET that must succeed.
@@ -141,6 +160,7 @@ class MarketEnv {
     EXPECT_TRUE(rep->ok()) << rep->violation->ToString();
   }
 
+  MarketEnvOptions options_;
   std::filesystem::path dir_;
   std::string db_;
   core::PrivateKey ledger_, admin_, pi_, pi2_;

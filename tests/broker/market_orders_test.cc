@@ -249,5 +249,93 @@ TEST_F(MarketOrdersTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(env_.Balance(alice_), "1000.000000000");
 }
 
+// A site market (pool = every node of site "mit"): capacity on n1 and n3 is
+// sold in one book; capacity on another site's node is refused; a market
+// names exactly one of node and site; listing filters by site.
+TEST_F(MarketOrdersTest, SiteMarketSellsCapacityOnAnyNodeOfTheSite) {
+  json m = env_.Ok(env_.admin_, "POST", "/v1/markets",
+                   {{"site", "mit"},
+                    {"unit", MarketEnv::Res(100)},
+                    {"not_before", nb_},
+                    {"not_after", na_}})["market"];
+  EXPECT_TRUE(m["node"].is_null());
+  EXPECT_EQ(m["site"], "mit");
+  const std::string orders = "/v1/markets/" + m["id"].get<std::string>() + "/orders";
+  auto pool3 = env_.Grant(env_.pi_, "n3", env_.broker_->broker_key(), now_, now_ + 86400);
+  auto pool2 = env_.Grant(env_.pi2_, "n2", env_.broker_->broker_key(), now_, now_ + 86400);
+  // Sells from n1 (pool_) and n3 (pool3) both rest in the site's book.
+  env_.Ok(env_.admin_, "POST", orders,
+          {{"side", "sell"}, {"qty", 2}, {"price", "1"}, {"rcap", pool_->id}});
+  env_.Ok(env_.admin_, "POST", orders,
+          {{"side", "sell"}, {"qty", 2}, {"price", "2"}, {"rcap", pool3.id}});
+  // n2 is on ucb: refused, naming why, and nothing changes.
+  std::string before = env_.Balance(alice_);
+  auto ac = env_.C(env_.admin_);
+  auto bad = ac.Call("POST", orders,
+                     {{"side", "sell"}, {"qty", 1}, {"price", "1"}, {"rcap", pool2.id}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), core::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("not the market's site mit"), std::string::npos)
+      << bad.status().message();
+  // A principal's escrow on the other site's node is refused in the transaction too.
+  auto carol = env_.AddUser("carol", "");
+  auto carols = env_.Grant(env_.pi2_, "n2", carol.public_key(), now_, now_ + 86400, 1000);
+  auto ce = ledger::Delegate(carols, carol,
+                             {.id = "",
+                              .holder = env_.broker_->broker_key(),
+                              .res = {.cpu_mcores = 100},
+                              .interval = {nb_, na_}});
+  ASSERT_TRUE(ce.ok());
+  auto cc = env_.C(carol);
+  auto bad2 = cc.Call("POST", orders,
+                      {{"side", "sell"}, {"qty", 1}, {"price", "1"}, {"escrow", ce->ToJson()}});
+  ASSERT_FALSE(bad2.ok());
+  EXPECT_NE(bad2.status().message().find("escrow.node"), std::string::npos)
+      << bad2.status().message();
+  // Alice buys 3 at market: 2 from n1 at 1, 1 from n3 at 2; each child is on its node.
+  json b = env_.Ok(alice_, "POST", orders, {{"side", "buy"}, {"type", "market"}, {"qty", 3}});
+  ASSERT_EQ(b["trades"].size(), 2u);
+  EXPECT_EQ(b["order"]["state"], "filled");
+  EXPECT_EQ(env_.Balance(alice_), "996.000000000");
+  EXPECT_EQ(before, "1000.000000000");
+  std::vector<std::string> nodes;
+  for (const json& t : b["trades"]) {
+    json rc = env_.Ok(alice_, "GET", "/v1/rcaps/" + t["rcap"].get<std::string>());
+    EXPECT_EQ(rc["rcap"]["holder"], alice_.public_key().ToText());
+    nodes.push_back(rc["rcap"]["node"]);
+  }
+  EXPECT_EQ(nodes, (std::vector<std::string>{"n1", "n3"}));
+  // Listing by site shows it (and the node market of SetUp, on n1 of mit); by node only the latter.
+  json by_site = env_.Ok(alice_, "GET", "/v1/markets?site=mit");
+  EXPECT_EQ(by_site["markets"].size(), 2u);
+  json by_ucb = env_.Ok(alice_, "GET", "/v1/markets?site=ucb");
+  EXPECT_EQ(by_ucb["markets"].size(), 0u);
+  json by_node = env_.Ok(alice_, "GET", "/v1/markets?node=n1");
+  ASSERT_EQ(by_node["markets"].size(), 1u);
+  EXPECT_EQ(by_node["markets"][0]["id"], market_);
+  // Exactly one of node and site; an unknown site is not_found.
+  for (const json& body :
+       {json{{"node", "n1"}, {"site", "mit"}, {"unit", MarketEnv::Res(100)}, {"not_before", nb_},
+             {"not_after", na_}},
+        json{{"unit", MarketEnv::Res(100)}, {"not_before", nb_}, {"not_after", na_}}}) {
+    auto r = ac.Call("POST", "/v1/markets", body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("exactly one of node and site"), std::string::npos)
+        << r.status().message();
+  }
+  auto unknown = ac.Call("POST", "/v1/markets",
+                         {{"site", "nowhere"}, {"unit", MarketEnv::Res(100)}, {"not_before", nb_},
+                          {"not_after", na_}});
+  EXPECT_EQ(unknown.status().code(), core::StatusCode::kNotFound);
+  // The market survives a restart with its site pool (the keep-alive clients
+  // go first, or the server's stop waits for them to time out).
+  ac = env_.C(env_.admin_);
+  cc = env_.C(carol);
+  env_.Restart();
+  json again = env_.Ok(alice_, "GET", "/v1/markets?site=mit&state=open");
+  EXPECT_EQ(again["markets"].size(), 2u);
+  env_.ExpectLedgerVerifies();
+}
+
 }  // namespace
 }  // namespace bourse::broker::testing

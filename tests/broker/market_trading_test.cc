@@ -170,5 +170,54 @@ TEST_F(MarketTradingTest, ProportionalShareTableIsSignedAndCharged) {
   env_.ExpectLedgerVerifies();
 }
 
+TEST_F(MarketTradingTest, ShareTableApportionsPerSliceByLargestRemainder) {
+  core::PrivateKey carol = env_.AddUser("carol", "1000", "mit");
+  env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_a"}});
+  env_.Ok(bob_, "POST", "/v1/slices", {{"name", "mit_b"}});
+  env_.Ok(carol, "POST", "/v1/slices", {{"name", "mit_c"}});
+  auto bid = [&](const core::PrivateKey& k, const std::string& slice, const std::string& rate) {
+    return env_.Ok(k, "POST", "/v1/nodes/n3/share_bids",
+                   {{"slice", slice}, {"rate", rate}, {"budget", "100"}})["bid"]["id"];
+  };
+  // Equal rates (alice's in two bids that add up): 3333.33 each, the
+  // leftover unit to the first slice by name.
+  bid(alice_, "mit_a", "0.5");
+  bid(alice_, "mit_a", "0.5");
+  bid(bob_, "mit_b", "1");
+  std::string c = bid(carol, "mit_c", "1");
+  json t = env_.Ok(alice_, "GET", "/v1/nodes/n3/shares")["shares"];
+  EXPECT_EQ(t, json::parse(R"([{"slice":"mit_a","cpu_weight":3334,"net_kbps":33334},
+                               {"slice":"mit_b","cpu_weight":3333,"net_kbps":33333},
+                               {"slice":"mit_c","cpu_weight":3333,"net_kbps":33333}])"));
+  // A slice whose share rounds to 0 still gets 1 cpu weight (the node guard's
+  // minimum); its link share stays 0.
+  env_.Ok(carol, "DELETE", "/v1/share_bids/" + c);
+  bid(carol, "mit_c", "0.000001");
+  t = env_.Ok(alice_, "GET", "/v1/nodes/n3/shares")["shares"];
+  EXPECT_EQ(t[2], json({{"slice", "mit_c"}, {"cpu_weight", 1}, {"net_kbps", 0}}));
+  EXPECT_EQ(t[0]["cpu_weight"].get<int64_t>() + t[1]["cpu_weight"].get<int64_t>(), 10000);
+  env_.ExpectLedgerVerifies();
+}
+
+TEST_F(MarketTradingTest, ShareBidsStayWithinTheAuctionCoresRange) {
+  env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_big"}});
+  auto ac = env_.C(alice_);
+  auto place = [&](const std::string& rate, const std::string& budget) {
+    return ac.Call("POST", "/v1/nodes/n1/share_bids",
+                   {{"slice", "mit_big"}, {"rate", rate}, {"budget", budget}});
+  };
+  // The core keeps a rate, a budget and a slice's summed rate on a node as
+  // int64 nano-credits: 9 bids of 10^9 credits/s fit, a 10th does not.
+  for (int i = 0; i < 9; ++i) {
+    auto r = place("1000000000", "0.000000001");
+    ASSERT_TRUE(r.ok()) << r.status().message();
+  }
+  EXPECT_EQ(place("1000000000", "0.000000001").status().code(),
+            core::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(place("1", "9223372036.854775808").status().code(), core::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(env_.Ok(alice_, "GET", "/v1/nodes/n1/shares")["shares"].is_array());
+  env_.ExpectLedgerVerifies();
+}
+
 }  // namespace
 }  // namespace bourse::broker::testing

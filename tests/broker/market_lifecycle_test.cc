@@ -1,0 +1,347 @@
+// Market lifecycles driven by a ManualClock and Markets::Tick() (no sleeps):
+// a sealed round that cannot settle, rounds with no feasible allocation or no
+// bids, a market whose trading window ends, and a proportional-share bid
+// whose budget runs out. Each checks the escrows in the ledger entries
+// themselves (released exactly once, exactly the held amount), the state the
+// API publishes, and `ledger verify`.
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "core/money.h"
+#include "tests/broker/market_fixture.h"
+
+namespace bourse::broker::testing {
+namespace {
+
+using nlohmann::json;
+
+class MarketLifecycleTest : public ::testing::Test {
+ protected:
+  MarketLifecycleTest()
+      : t0_(core::SystemClock::Get().NowSeconds()),
+        clock_(t0_ * 1000),
+        env_({.clock = &clock_, .markets = {.tick_ms = 0, .share_charge_interval_s = 1}}) {}
+
+  void SetUp() override {
+    env_.SetupSites();
+    nb_ = t0_ + 3600;
+    na_ = t0_ + 7200;
+    alice_ = env_.AddUser("alice", "1000", "mit");
+    bob_ = env_.AddUser("bob", "1000", "mit");
+  }
+
+  // Sets the clock to t0 + ms milliseconds.
+  void At(int64_t ms) { clock_.SetMillis(t0_ * 1000 + ms); }
+  void Tick() { ASSERT_TRUE(env_.markets().Tick().ok()); }
+
+  // Every ledger entry of `type` whose body member `key` is `value`.
+  std::vector<json> EntriesWhere(const std::string& type, const std::string& key,
+                                 const std::string& value) {
+    int64_t size = env_.broker_->LedgerSize();
+    json all = env_.Ok(env_.admin_, "GET",
+                       "/v1/ledger/entries?from=0&to=" + std::to_string(size))["entries"];
+    std::vector<json> out;
+    for (const json& e : all) {
+      if (e["type"] == type && e["body"].contains(key) && e["body"][key] == value) {
+        out.push_back(e["body"]);
+      }
+    }
+    return out;
+  }
+  // The escrow was released once, by exactly `amount`, and never settled.
+  void ExpectReleasedExactly(const std::string& escrow, const std::string& amount) {
+    SCOPED_TRACE(escrow);
+    auto rel = EntriesWhere("escrow_release", "escrow", escrow);
+    ASSERT_EQ(rel.size(), 1u);
+    EXPECT_EQ(rel[0]["amount"], amount);
+    EXPECT_TRUE(EntriesWhere("escrow_settle", "escrow", escrow).empty());
+    EXPECT_EQ(EntriesWhere("escrow_hold", "escrow", escrow).at(0)["amount"], amount);
+  }
+  json Round(const std::string& id) {
+    return env_.Ok(env_.admin_, "GET", "/v1/rounds/" + id)["round"];
+  }
+  std::string OpenRound(const std::vector<std::string>& offers, int64_t close) {
+    return env_.Ok(env_.admin_, "POST", "/v1/rounds",
+                   {{"offers", offers},
+                    {"not_before", nb_},
+                    {"not_after", na_},
+                    {"close", close}})["round"]["id"];
+  }
+  json Bid(const core::PrivateKey& k, const std::string& round, const std::string& limit,
+           const json& bundle) {
+    return env_.Ok(k, "POST", "/v1/rounds/" + round + "/bids",
+                   {{"limit", limit}, {"bundles", {bundle}}})["bid"];
+  }
+  static json Items(const std::string& node, int64_t cpu) {
+    return {{"items", {{{"node", node}, {"res", MarketEnv::Res(cpu)}}}}};
+  }
+
+  int64_t t0_;
+  core::ManualClock clock_;
+  MarketEnv env_;
+  int64_t nb_ = 0, na_ = 0;
+  core::PrivateKey alice_ = NewKey(), bob_ = NewKey();
+};
+
+TEST_F(MarketLifecycleTest, RoundThatCannotSettleFailsAndReleasesEveryEscrowExactly) {
+  ledger::Rcap pool = env_.Grant(env_.pi2_, "n2", env_.broker_->broker_key(), t0_, t0_ + 86400);
+  std::string round = OpenRound({pool.id}, t0_ + 10);
+  json a = Bid(alice_, round, "7.25", Items("n2", 3000));
+  json b = Bid(bob_, round, "3", Items("n2", 1000));
+  EXPECT_EQ(env_.Escrowed(alice_), "7.250000000");
+  EXPECT_EQ(env_.Balance(alice_), "992.750000000");
+  // Meanwhile the whole offer is put up for sale on an order book over the
+  // same window: the broker-held escrow rcap takes all 4000 mcores, so the
+  // round's winners can no longer be split off the offer.
+  std::string market = env_.Ok(env_.admin_, "POST", "/v1/markets",
+                               {{"node", "n2"},
+                                {"unit", MarketEnv::Res(100)},
+                                {"not_before", nb_},
+                                {"not_after", na_}})["market"]["id"];
+  env_.Ok(env_.admin_, "POST", "/v1/markets/" + market + "/orders",
+          {{"side", "sell"}, {"qty", 40}, {"price", "1"}, {"rcap", pool.id}});
+
+  At(9999);
+  Tick();
+  EXPECT_EQ(Round(round)["state"], "open");  // not yet closed
+  At(10000);
+  Tick();
+  json r = Round(round);
+  EXPECT_EQ(r["state"], "failed");
+  EXPECT_EQ(r["bids"], 2);
+  EXPECT_TRUE(r["result"]["winners"].empty());
+  ASSERT_TRUE(r["result"]["error"].is_string());
+  EXPECT_NE(r["result"]["error"].get<std::string>().find("oversubscribed"), std::string::npos)
+      << r["result"];
+  auto failed = EntriesWhere("round_failed", "round", round);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0]["error"], r["result"]["error"]);
+  EXPECT_TRUE(EntriesWhere("round_cleared", "round", round).empty());
+  // Every escrow back, exactly, once; no rcap was split off the offer for it.
+  ExpectReleasedExactly(a["escrow"], "7.250000000");
+  ExpectReleasedExactly(b["escrow"], "3.000000000");
+  EXPECT_EQ(env_.Balance(alice_), "1000.000000000");
+  EXPECT_EQ(env_.Escrowed(alice_), "0.000000000");
+  EXPECT_EQ(env_.Balance(bob_), "1000.000000000");
+  EXPECT_EQ(env_.Escrowed(bob_), "0.000000000");
+  // Failed is final: later ticks change nothing, clearing by hand is refused.
+  int64_t size = env_.broker_->LedgerSize();
+  At(20000);
+  Tick();
+  EXPECT_EQ(env_.broker_->LedgerSize(), size);
+  auto admin = env_.C(env_.admin_);
+  EXPECT_EQ(admin.Call("POST", "/v1/rounds/" + round + "/clear").status().code(),
+            core::StatusCode::kFailedPrecondition);
+  env_.ExpectLedgerVerifies();
+}
+
+TEST_F(MarketLifecycleTest, RoundsWithoutFeasibleAllocationOrBidsReleaseEverything) {
+  ledger::Rcap p1 = env_.Grant(env_.pi_, "n1", env_.broker_->broker_key(), t0_, t0_ + 86400);
+  ledger::Rcap p2 = env_.Grant(env_.pi2_, "n2", env_.broker_->broker_key(), t0_, t0_ + 86400);
+  // Nothing fits: 5000 mcores asked of a 4000 mcore offer; two nodes in two
+  // sites asked of two nodes that are both needed by the other bid.
+  std::string infeasible = OpenRound({p1.id, p2.id}, t0_ + 5);
+  json a = Bid(alice_, infeasible, "9", Items("n1", 5000));
+  json b = Bid(bob_, infeasible, "4.5",
+               {{"count", 2},
+                {"from", {"n1", "n2"}},
+                {"min_sites", 2},
+                {"res", MarketEnv::Res(1000, 8192)}});  // mem above the offers' 4096
+  std::string empty = OpenRound({p1.id}, t0_ + 5);
+  // A bid the auction core cannot clear is refused when placed, so it cannot
+  // fail the whole round later (count above the nodes named).
+  auto bc = env_.C(bob_);
+  auto bad = bc.Call("POST", "/v1/rounds/" + infeasible + "/bids",
+                     {{"limit", "1"},
+                      {"bundles", {{{"count", 2}, {"from", {"n1"}}, {"res", MarketEnv::Res(1)}}}}});
+  EXPECT_EQ(bad.status().code(), core::StatusCode::kInvalidArgument) << bad.status().message();
+  EXPECT_EQ(env_.Escrowed(bob_), "4.500000000");
+
+  At(5000);
+  Tick();
+  json r = Round(infeasible);
+  EXPECT_EQ(r["state"], "cleared");
+  EXPECT_TRUE(r["result"]["winners"].empty());
+  EXPECT_EQ(r["result"]["welfare"], "0.000000000");
+  EXPECT_EQ(r["result"]["bids"], 2);
+  ExpectReleasedExactly(a["escrow"], "9.000000000");
+  ExpectReleasedExactly(b["escrow"], "4.500000000");
+  EXPECT_EQ(env_.Balance(alice_), "1000.000000000");
+  EXPECT_EQ(env_.Balance(bob_), "1000.000000000");
+  EXPECT_EQ(env_.Escrowed(bob_), "0.000000000");
+  // No split was made off either offer.
+  for (const ledger::Rcap& p : {p1, p2}) {
+    EXPECT_TRUE(EntriesWhere("rcap_split", "parent", p.id).empty());
+  }
+  json e = Round(empty);
+  EXPECT_EQ(e["state"], "cleared");
+  EXPECT_EQ(e["bids"], 0);
+  EXPECT_TRUE(e["result"]["winners"].empty());
+  // Closed for bids once cleared.
+  auto ac = env_.C(alice_);
+  EXPECT_EQ(ac.Call("POST", "/v1/rounds/" + empty + "/bids",
+                    {{"limit", "1"}, {"bundles", {Items("n1", 100)}}})
+                .status()
+                .code(),
+            core::StatusCode::kFailedPrecondition);
+  env_.ExpectLedgerVerifies();
+}
+
+TEST_F(MarketLifecycleTest, MarketWhoseWindowEndsIsClosedByTickReleasingEscrowExactly) {
+  ledger::Rcap pool = env_.Grant(env_.pi_, "n1", env_.broker_->broker_key(), t0_, t0_ + 86400);
+  ledger::Rcap bobs = env_.Grant(env_.pi_, "n1", bob_.public_key(), t0_, t0_ + 86400, 2000);
+  std::string market = env_.Ok(env_.admin_, "POST", "/v1/markets",
+                               {{"node", "n1"},
+                                {"unit", MarketEnv::Res(100)},
+                                {"not_before", nb_},
+                                {"not_after", na_},
+                                {"close", t0_ + 60}})["market"]["id"];
+  const std::string orders = "/v1/markets/" + market + "/orders";
+  // Bob sells 5 units of his own capacity at 2, the pool 10 at 3; alice buys
+  // 2 at 2 (fills against bob) and rests a buy of 4 at 1.5 (6 escrowed).
+  auto e = ledger::Delegate(bobs, bob_,
+                            {.id = "",
+                             .holder = env_.broker_->broker_key(),
+                             .res = {.cpu_mcores = 500},
+                             .interval = {nb_, na_}});
+  ASSERT_TRUE(e.ok());
+  int64_t bob_sell = env_.Ok(
+      bob_, "POST", orders,
+      {{"side", "sell"}, {"qty", 5}, {"price", "2"}, {"escrow", e->ToJson()}})["order"]["id"];
+  int64_t pool_sell =
+      env_.Ok(env_.admin_, "POST", orders,
+              {{"side", "sell"}, {"qty", 10}, {"price", "3"}, {"rcap", pool.id}})["order"]["id"];
+  json fill = env_.Ok(alice_, "POST", orders, {{"side", "buy"}, {"qty", 2}, {"price", "2"}});
+  ASSERT_EQ(fill["trades"].size(), 1u);
+  json rest = env_.Ok(alice_, "POST", orders, {{"side", "buy"}, {"qty", 4}, {"price", "1.5"}});
+  int64_t alice_buy = rest["order"]["id"];
+  std::string alice_escrow = rest["order"]["escrow"];
+  EXPECT_EQ(env_.Balance(alice_), "990.000000000");
+  EXPECT_EQ(env_.Escrowed(alice_), "6.000000000");
+
+  At(59999);
+  Tick();
+  EXPECT_EQ(env_.Ok(env_.admin_, "GET", "/v1/markets/" + market)["market"]["state"], "open");
+  At(60000);
+  Tick();
+  EXPECT_EQ(env_.Ok(env_.admin_, "GET", "/v1/markets/" + market)["market"]["state"], "closed");
+  json book = env_.Ok(env_.admin_, "GET", orders);
+  EXPECT_TRUE(book["bids"].empty());
+  EXPECT_TRUE(book["asks"].empty());
+  auto order = [&](int64_t id) {
+    return env_.Ok(env_.admin_, "GET", orders + "/" + std::to_string(id))["order"];
+  };
+  for (int64_t id : {bob_sell, pool_sell, alice_buy}) {
+    SCOPED_TRACE(id);
+    json o = order(id);
+    EXPECT_EQ(o["state"], "cancelled");
+    EXPECT_EQ(o["reason"], "market_closed");
+    EXPECT_EQ(o["remaining"], 0);
+  }
+  EXPECT_EQ(EntriesWhere("market_closed", "market", market).size(), 1u);
+  // Credits: alice's resting buy released exactly its 6; she paid 4 for the fill.
+  ExpectReleasedExactly(alice_escrow, "6.000000000");
+  EXPECT_EQ(env_.Balance(alice_), "996.000000000");
+  EXPECT_EQ(env_.Escrowed(alice_), "0.000000000");
+  EXPECT_EQ(env_.Balance(bob_), "1004.000000000");
+  // Capacity: bob's 3 unsold units come back to him as one child of his
+  // escrow rcap, exactly 300 mcores over the window; the pool's unsold units
+  // stay in the broker-held escrow rcap.
+  json bs = order(bob_sell);
+  ASSERT_TRUE(bs["returned_rcap"].is_string());
+  json back = env_.Ok(bob_, "GET", "/v1/rcaps/" + bs["returned_rcap"].get<std::string>())["rcap"];
+  EXPECT_EQ(back["holder"], bob_.public_key().ToText());
+  EXPECT_EQ(back["parent"], e->id);
+  EXPECT_EQ(back["res"]["cpu_mcores"], 300);
+  EXPECT_EQ(back["not_before"], nb_);
+  EXPECT_EQ(back["not_after"], na_);
+  EXPECT_TRUE(order(pool_sell)["returned_rcap"].is_null());
+  // Closed: no more trading, and later ticks change nothing.
+  {
+    auto ac = env_.C(alice_);  // scoped: a kept-alive connection would delay Restart
+    EXPECT_EQ(
+        ac.Call("POST", orders, {{"side", "buy"}, {"qty", 1}, {"price", "5"}}).status().code(),
+        core::StatusCode::kFailedPrecondition);
+  }
+  int64_t size = env_.broker_->LedgerSize();
+  At(120000);
+  Tick();
+  EXPECT_EQ(env_.broker_->LedgerSize(), size);
+  env_.ExpectLedgerVerifies();
+  // The close is durable.
+  env_.Restart();
+  EXPECT_EQ(env_.Ok(env_.admin_, "GET", "/v1/markets/" + market)["market"]["state"], "closed");
+  EXPECT_EQ(env_.Ok(env_.admin_, "GET", orders), book);
+  env_.ExpectLedgerVerifies();
+}
+
+TEST_F(MarketLifecycleTest, ShareBidStopsCountingWhenItsBudgetRunsOutAndPaysExactlyIt) {
+  env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_web"}});
+  env_.Ok(bob_, "POST", "/v1/slices", {{"name", "mit_db"}});
+  // Alice: 0.3 credits/s with a budget of 1, spent at t = 3333.33 ms.
+  std::string a = env_.Ok(alice_, "POST", "/v1/nodes/n1/share_bids",
+                          {{"slice", "mit_web"}, {"rate", "0.3"}, {"budget", "1"}})["bid"]["id"];
+  std::string b = env_.Ok(bob_, "POST", "/v1/nodes/n1/share_bids",
+                          {{"slice", "mit_db"}, {"rate", "0.1"}, {"budget", "100"}})["bid"]["id"];
+  auto table = [&] { return env_.Ok(alice_, "GET", "/v1/nodes/n1/shares")["shares"]; };
+  auto bid = [&](const std::string& id) {
+    return env_.Ok(alice_, "GET", "/v1/share_bids/" + id)["bid"];
+  };
+  json t = table();
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0], json({{"slice", "mit_db"}, {"cpu_weight", 2500}, {"net_kbps", 25000}}));
+  EXPECT_EQ(t[1], json({{"slice", "mit_web"}, {"cpu_weight", 7500}, {"net_kbps", 75000}}));
+  // A charge on the way: 2 s of each.
+  At(2000);
+  Tick();
+  EXPECT_EQ(bid(a)["charged"], "0.600000000");
+  EXPECT_EQ(bid(a)["remaining"], "0.400000000");
+  EXPECT_EQ(bid(a)["state"], "active");
+  EXPECT_EQ(bid(b)["charged"], "0.200000000");
+  // Still counting 1 ms before the budget is spent (3333 ms: 0.9999 owed) ...
+  At(3333);
+  EXPECT_EQ(table().size(), 2u);
+  // ... and out from the instant it is, before any charge says so.
+  At(3334);
+  t = table();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0], json({{"slice", "mit_db"}, {"cpu_weight", 10000}, {"net_kbps", 100000}}));
+  EXPECT_EQ(bid(a)["state"], "active");  // not charged yet
+  // The charge takes exactly the budget, not rate x elapsed (1.0002).
+  Tick();
+  json ab = bid(a);
+  EXPECT_EQ(ab["state"], "exhausted");
+  EXPECT_EQ(ab["charged"], "1.000000000");
+  EXPECT_EQ(ab["remaining"], "0.000000000");
+  EXPECT_EQ(env_.Balance(alice_), "999.000000000");
+  EXPECT_EQ(env_.Escrowed(alice_), "0.000000000");
+  // Exhausted is final: no more charges, no withdrawal.
+  At(10000);
+  Tick();
+  EXPECT_EQ(bid(a)["charged"], "1.000000000");
+  auto ac = env_.C(alice_);
+  EXPECT_EQ(ac.Call("DELETE", "/v1/share_bids/" + a).status().code(),
+            core::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(bid(b)["charged"], "1.000000000");  // 0.1 x 10 s
+  // Bob withdraws at 12.5 s: pays to then, gets the rest back.
+  At(12500);
+  json w = env_.Ok(bob_, "DELETE", "/v1/share_bids/" + b)["bid"];
+  EXPECT_EQ(w["state"], "withdrawn");
+  EXPECT_EQ(w["charged"], "1.250000000");
+  EXPECT_EQ(env_.Balance(bob_), "998.750000000");
+  EXPECT_EQ(env_.Escrowed(bob_), "0.000000000");
+  EXPECT_TRUE(table().empty());
+  // The node's site PI received exactly what the two paid.
+  EXPECT_EQ(env_.Balance(env_.pi_), "2.250000000");
+  // Alice's escrow was settled in pieces summing to exactly her budget.
+  core::Money settled;
+  for (const json& s : EntriesWhere("escrow_settle", "escrow", ab["escrow"])) {
+    settled = settled.Add(core::Money::Parse(s["amount"].get<std::string>()).value()).value();
+  }
+  EXPECT_EQ(settled.ToString(), "1.000000000");
+  EXPECT_TRUE(EntriesWhere("escrow_release", "escrow", ab["escrow"]).empty());
+  env_.ExpectLedgerVerifies();
+}
+
+}  // namespace
+}  // namespace bourse::broker::testing
