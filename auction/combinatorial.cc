@@ -386,45 +386,90 @@ class Greedy {
     uint32_t bundle;
   };
 
-  // The greedy critical value of the bid winning at pairs_[k], computed on the
-  // run without it: for each of its bundles, the first allocation after which
-  // the bundle no longer fits; the bid must rank ahead of that allocation.
-  Money Payment(uint32_t k) {
-    const uint32_t i = pairs_[k].bid;
-    const PBid& bid = p_.bids[i];
+  // One critical-value search (Payment, ConePayment) for a bid i: pending_
+  // holds i's bundles that still fit the simulated run without i; `best` is
+  // the least i would have had to bid to rank ahead of an allocation that
+  // blocked one of its bundles.
+  struct Critical {
     std::optional<Money> best;
-    auto consider = [&](uint32_t pair_index, const PBundle& b) {
-      const Pair& blocker = pairs_[pair_index];
-      const PBundle& jb = p_.bids[blocker.bid].bundles[blocker.bundle];
-      Money c = CriticalPay(p_.bids[blocker.bid].limit, b.size, jb.size);
-      if (!best || c < *best) best = c;
-    };
+    uint32_t horizon = UINT32_MAX;  // min over the pending bundles' horizons
+  };
+
+  // Bundle b was blocked by the allocation at pairs_[pair_index]: what i would
+  // have had to pay to rank ahead of it.
+  void Consider(uint32_t pair_index, const PBundle& b, Critical* c) const {
+    const Pair& blocker = pairs_[pair_index];
+    const PBundle& jb = p_.bids[blocker.bid].bundles[blocker.bundle];
+    Money pay = CriticalPay(p_.bids[blocker.bid].limit, b.size, jb.size);
+    if (!c->best || pay < *c->best) c->best = pay;
+  }
+
+  // Starts the search for bid i with `read` the residual just before i's
+  // winning pair: a bundle that fits there is pending; one that does not was
+  // blocked earlier in the original run, by the allocation a binary search
+  // finds.
+  template <class Res>
+  Critical StartCritical(uint32_t i, Res&& read) {
+    const PBid& bid = p_.bids[i];
+    Critical c;
     pending_.clear();
     pending_horizon_.clear();
-    uint32_t horizon = UINT32_MAX;  // min over pending bundles
     for (size_t bi = 0; bi < bid.bundles.size(); ++bi) {
       const PBundle& b = bid.bundles[bi];
       if (!b.possible) continue;
-      if (p_.Fits(b, [&](uint32_t n) -> const Q& { return live_[n]; })) {
+      if (p_.Fits(b, read)) {
         pending_.push_back(&b);
         pending_horizon_.push_back(horizon_[i][bi]);
-        horizon = std::min(horizon, horizon_[i][bi]);
+        c.horizon = std::min(c.horizon, horizon_[i][bi]);
         continue;
       }
-      // Blocked before k: binary search the allocation that blocked it.
       if (alloc_pair_.empty()) continue;  // cannot happen: it fits an empty round
       uint32_t lo = 0, hi = static_cast<uint32_t>(alloc_pair_.size()) - 1;
       while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
         const uint32_t before = alloc_pair_[mid] + 1;
-        auto after = [&](uint32_t n) -> const Q& { return OrigBefore(n, before); };
-        if (p_.Fits(b, after))
+        if (p_.Fits(b, [&](uint32_t n) -> const Q& { return OrigBefore(n, before); })) {
           lo = mid + 1;
-        else
+        } else {
           hi = mid;
+        }
       }
-      consider(alloc_pair_[lo], b);
+      Consider(alloc_pair_[lo], b, &c);
     }
+    return c;
+  }
+
+  // The simulated run allocated at pairs_[k] and now reads `read`: the pending
+  // bundles that no longer fit were blocked by that allocation.
+  template <class Res>
+  void DropBlocked(uint32_t k, Res&& read, Critical* c) {
+    for (size_t x = 0; x < pending_.size();) {
+      if (!p_.Fits(*pending_[x], read)) {
+        Consider(k, *pending_[x], c);
+        pending_[x] = pending_.back();
+        pending_.pop_back();
+        pending_horizon_[x] = pending_horizon_.back();
+        pending_horizon_.pop_back();
+        c->horizon = UINT32_MAX;
+        for (uint32_t h : pending_horizon_) c->horizon = std::min(c->horizon, h);
+      } else {
+        ++x;
+      }
+    }
+  }
+
+  // A bundle still pending at the end was never blocked: critical value 0.
+  Money CriticalValue(const Critical& c) const {
+    if (!pending_.empty()) return Money();
+    return c.best ? *c.best : Money();
+  }
+
+  // The greedy critical value of the bid winning at pairs_[k], computed on the
+  // run without it: for each of its bundles, the first allocation after which
+  // the bundle no longer fits; the bid must rank ahead of that allocation.
+  Money Payment(uint32_t k) {
+    const uint32_t i = pairs_[k].bid;
+    Critical c = StartCritical(i, [&](uint32_t n) -> const Q& { return live_[n]; });
     // Forward simulation of the run without bid i, on an overlay of live_.
     ++epoch_;
     auto ov = [&](uint32_t n) -> Q& {
@@ -441,29 +486,16 @@ class Greedy {
     for (uint32_t k2 = k + 1; k2 < pairs_.size() && !pending_.empty(); ++k2) {
       // A pending bundle no later pair touches is never blocked: the
       // critical value is 0.
-      if (k2 > horizon) return Money();
+      if (k2 > c.horizon) return Money();
       const Pair& pr = pairs_[k2];
       if (pr.bid == i || choice_[pr.bid].bundle != kNone || bid_stamp_[pr.bid] == epoch_) continue;
       const PBundle& jb = p_.bids[pr.bid].bundles[pr.bundle];
       if (!p_.Fits(jb, ov_read)) continue;
       p_.Place(jb, ov, kNone, scratch);
       bid_stamp_[pr.bid] = epoch_;
-      for (size_t x = 0; x < pending_.size();) {
-        if (!p_.Fits(*pending_[x], ov_read)) {
-          consider(k2, *pending_[x]);
-          pending_[x] = pending_.back();
-          pending_.pop_back();
-          pending_horizon_[x] = pending_horizon_.back();
-          pending_horizon_.pop_back();
-          horizon = UINT32_MAX;
-          for (uint32_t h : pending_horizon_) horizon = std::min(horizon, h);
-        } else {
-          ++x;
-        }
-      }
+      DropBlocked(k2, ov_read, &c);
     }
-    if (!pending_.empty()) return Money();  // never blocked: critical value 0
-    return best ? *best : Money();
+    return CriticalValue(c);
   }
 
   // Residual of node n in the original greedy run just before pair k.
@@ -482,15 +514,7 @@ class Greedy {
   // decides and allocates exactly as it did there.
   Money ConePayment(uint32_t w) {
     const uint32_t i = pairs_[w].bid;
-    const PBid& bid = p_.bids[i];
     ++epoch_;
-    std::optional<Money> best;
-    auto consider = [&](uint32_t pair_index, const PBundle& b) {
-      const Pair& blocker = pairs_[pair_index];
-      const PBundle& jb = p_.bids[blocker.bid].bundles[blocker.bundle];
-      Money c = CriticalPay(p_.bids[blocker.bid].limit, b.size, jb.size);
-      if (!best || c < *best) best = c;
-    };
     uint32_t now = w;  // the sim state is "just before pair now"
     auto read = [&](uint32_t n) -> const Q& {
       return cone_dirty_[n] == epoch_ ? cone_val_[n] : OrigBefore(n, now);
@@ -519,32 +543,8 @@ class Greedy {
       add_node_stream(n, now);
     };
     // i's bundles: blocked before w (binary search), or pending.
-    pending_.clear();
-    pending_horizon_.clear();
-    uint32_t horizon = UINT32_MAX;
-    for (size_t bi = 0; bi < bid.bundles.size(); ++bi) {
-      const PBundle& b = bid.bundles[bi];
-      if (!b.possible) continue;
-      if (p_.Fits(b, read)) {
-        pending_.push_back(&b);
-        pending_horizon_.push_back(horizon_[i][bi]);
-        horizon = std::min(horizon, horizon_[i][bi]);
-        continue;
-      }
-      if (alloc_pair_.empty()) continue;
-      uint32_t lo = 0, hi = static_cast<uint32_t>(alloc_pair_.size()) - 1;
-      while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        const uint32_t before = alloc_pair_[mid] + 1;
-        if (p_.Fits(b, [&](uint32_t n) -> const Q& { return OrigBefore(n, before); })) {
-          lo = mid + 1;
-        } else {
-          hi = mid;
-        }
-      }
-      consider(alloc_pair_[lo], b);
-    }
-    if (pending_.empty()) return best ? *best : Money();
+    Critical c = StartCritical(i, read);
+    if (pending_.empty()) return CriticalValue(c);
     // Without i, its allocated nodes keep their residual from before w.
     for (uint32_t n : choice_[i].nodes) make_dirty(n);
     for (const PBundle* b : pending_) {
@@ -563,7 +563,7 @@ class Greedy {
       if (pos + 1 < list.size()) heap.emplace(list[pos + 1], stream, pos + 1);
       if (k2 == last) continue;
       last = k2;
-      if (k2 > horizon) return Money();  // a pending bundle can no longer be blocked
+      if (k2 > c.horizon) return Money();  // a pending bundle can no longer be blocked
       now = k2;
       const Pair& pr = pairs_[k2];
       const uint32_t j = pr.bid;
@@ -609,26 +609,13 @@ class Greedy {
           }
         }
         now = k2 + 1;
-        for (size_t x = 0; x < pending_.size();) {
-          if (!p_.Fits(*pending_[x], read)) {
-            consider(k2, *pending_[x]);
-            pending_[x] = pending_.back();
-            pending_.pop_back();
-            pending_horizon_[x] = pending_horizon_.back();
-            pending_horizon_.pop_back();
-            horizon = UINT32_MAX;
-            for (uint32_t h : pending_horizon_) horizon = std::min(horizon, h);
-          } else {
-            ++x;
-          }
-        }
+        DropBlocked(k2, read, &c);
         if (pending_.empty()) break;
       }
       // Otherwise (the original run allocated here and the simulation did
       // not) the pending bundles only gain room: nothing to check.
     }
-    if (!pending_.empty()) return Money();  // never blocked: critical value 0
-    return best ? *best : Money();
+    return CriticalValue(c);
   }
 
   // Value-based local search (hill climbing) from the greedy allocation. A
