@@ -141,6 +141,11 @@ int main(int argc, char** argv) {
                              "\",\"qty\":1,\"side\":\"buy\"}";
           auto r = client.Send("POST", order_path, body, true);
           ok = r.ok() && r->status == 201;
+          if (!ok && errors[c] < 3) {
+            std::fprintf(stderr, "broker_load: order failed: %s\n",
+                         r.ok() ? (std::to_string(r->status) + " " + r->body.substr(0, 300)).c_str()
+                                : r.status().ToString().c_str());
+          }
         } else {
           auto r = client.Send("POST", "/v1/accounts/mint", write_body, true);
           ok = r.ok() && r->status == 201;
