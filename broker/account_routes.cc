@@ -124,7 +124,7 @@ void Broker::RegisterAccountRoutes() {
                  BOURSE_RETURN_IF_ERROR(
                      Mutate([&](ledger::Txn& txn) -> core::Status {
                        BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                               LookupPrincipal(txn.db(), q.caller_text));
+                                               LookupPrincipal(txn, q.caller_text));
                        if (caller.kind != PrincipalKind::kAdmin) {
                          return core::PermissionDenied("only an admin mints credits");
                        }
@@ -159,7 +159,7 @@ void Broker::RegisterAccountRoutes() {
                  json out;
                  BOURSE_RETURN_IF_ERROR(
                      Mutate([&](ledger::Txn& txn) -> core::Status {
-                       BOURSE_RETURN_IF_ERROR(LookupPrincipal(txn.db(), q.caller_text).status());
+                       BOURSE_RETURN_IF_ERROR(LookupPrincipal(txn, q.caller_text).status());
                        BOURSE_RETURN_IF_ERROR(RequirePrincipal(txn.db(), m.to.ToText(), "to"));
                        uint64_t seq = txn.next_seq();
                        BOURSE_RETURN_IF_ERROR(

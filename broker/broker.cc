@@ -192,10 +192,11 @@ core::Status Broker::Read(const std::function<core::Status(sqlite3*)>& fn) const
   return store_->Read(fn);
 }
 
-core::Result<Principal> Broker::LookupPrincipal(sqlite3* db, std::string_view key) {
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt s,
-      Stmt::Prepare(db, "SELECT kind,name,COALESCE(site,'') FROM b_principals WHERE key=?"));
+namespace {
+constexpr const char* kPrincipalSql =
+    "SELECT kind,name,COALESCE(site,'') FROM b_principals WHERE key=?";
+
+core::Result<Principal> PrincipalFromStmt(Stmt& s, std::string_view key) {
   s.Bind(1, key);
   BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row)
@@ -206,6 +207,18 @@ core::Result<Principal> Broker::LookupPrincipal(sqlite3* db, std::string_view ke
   p.name = s.Text(1);
   p.site = s.Text(2);
   return p;
+}
+}  // namespace
+
+core::Result<Principal> Broker::LookupPrincipal(sqlite3* db, std::string_view key) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, kPrincipalSql));
+  return PrincipalFromStmt(s, key);
+}
+
+core::Result<Principal> Broker::LookupPrincipal(ledger::Txn& txn, std::string_view key) {
+  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * raw, txn.Prepare(kPrincipalSql));
+  Stmt s = Stmt::Borrow(raw);
+  return PrincipalFromStmt(s, key);
 }
 
 core::Status Broker::NoteHistory(ledger::Txn& txn, std::string_view account) {

@@ -102,6 +102,8 @@ class Broker {
   // ---- Helpers for use inside Mutate fns (markets use these) ----
   // Errors: permission_denied when `key` is not a registered principal.
   static core::Result<Principal> LookupPrincipal(sqlite3* db, std::string_view key);
+  // The same inside a Mutate fn, through the writer's statement cache.
+  static core::Result<Principal> LookupPrincipal(ledger::Txn& txn, std::string_view key);
   core::Status Transfer(ledger::Txn& txn, std::string_view from, std::string_view to,
                         const core::Money& amount);
   core::Status EscrowHold(ledger::Txn& txn, std::string_view escrow_id, std::string_view account,

@@ -87,7 +87,7 @@ void Broker::RegisterCapacityRoutes() {
          json out;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt n, GetOneOrNotFound(txn.db(),
                                             "SELECT n.site,s.pi,n.capacity FROM b_nodes n "
@@ -288,7 +288,7 @@ void Broker::RegisterCapacityRoutes() {
          json out = json::array();
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(ledger::Rcap parent, ledger::CapacityLog::Get(txn.db(), id));
                std::vector<ledger::Rcap> kids;
                if (signed_children) {

@@ -138,7 +138,7 @@ void Markets::RegisterAcquireRoutes() {
            std::vector<std::unique_lock<std::mutex>> locks;
            for (MarketState* ms : all) locks.emplace_back(ms->mu);  // map order: no deadlock
            core::Status st = [&]() -> core::Status {
-             BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn.db(), q.caller_text).status());
+             BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, q.caller_text).status());
              int64_t now_s = q.now_ms / 1000;
              // Cheapest fillable market per node.
              std::map<std::string, Candidate> best;

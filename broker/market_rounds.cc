@@ -198,7 +198,7 @@ void Markets::RegisterRoundRoutes() {
              broker_
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                           Broker::LookupPrincipal(txn.db(), q.caller_text));
+                                           Broker::LookupPrincipal(txn, q.caller_text));
                    if (caller.kind != PrincipalKind::kAdmin) {
                      return core::PermissionDenied("only an admin opens rounds");
                    }
@@ -279,7 +279,7 @@ void Markets::RegisterRoundRoutes() {
              broker_
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(
-                       Broker::LookupPrincipal(txn.db(), q.caller_text).status());
+                       Broker::LookupPrincipal(txn, q.caller_text).status());
                    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
                    if (rr.state != "open" || q.now_ms / 1000 >= rr.close_s) {
                      return core::FailedPrecondition("round " + round + " is closed for bids");

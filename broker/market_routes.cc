@@ -238,7 +238,7 @@ void Markets::RegisterOrderRoutes() {
              broker_
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                           Broker::LookupPrincipal(txn.db(), q.caller_text));
+                                           Broker::LookupPrincipal(txn, q.caller_text));
                    if (by_node) {
                      BOURSE_ASSIGN_OR_RETURN(mi.site, NodeSite(txn.db(), mi.node));
                    } else {
@@ -257,7 +257,7 @@ void Markets::RegisterOrderRoutes() {
                          "only an admin, an agent or the site's PI creates markets");
                    }
                    if (!mi.holder.empty()) {
-                     BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn.db(), mi.holder)
+                     BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, mi.holder)
                                                 .status()
                                                 .WithContext("holder"));
                    }
@@ -462,7 +462,7 @@ void Markets::RegisterOrderRoutes() {
                                                  " is closed for trading");
                }
                BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                       Broker::LookupPrincipal(txn.db(), q.caller_text));
+                                       Broker::LookupPrincipal(txn, q.caller_text));
                LiveOrder lo = o;
                lo.id = next_order_id();
                lo.created_ms = txn.now_millis();

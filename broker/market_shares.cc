@@ -207,7 +207,7 @@ void Markets::RegisterShareRoutes() {
              broker_
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(
-                       Broker::LookupPrincipal(txn.db(), q.caller_text).status());
+                       Broker::LookupPrincipal(txn, q.caller_text).status());
                    BOURSE_ASSIGN_OR_RETURN(
                        Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_nodes WHERE id=?"));
                    n.Bind(1, node);

@@ -246,7 +246,7 @@ void Broker::RegisterPlcRoutes() {
          json out;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                bool admin = caller.kind == PrincipalKind::kAdmin;
                if (!admin) {
                  if (caller.kind != PrincipalKind::kSite || kind != "user" || site != caller.site) {
@@ -326,7 +326,7 @@ void Broker::RegisterPlcRoutes() {
          json out;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                if (caller.kind != PrincipalKind::kAdmin) {
                  return core::PermissionDenied("only an admin registers sites");
                }
@@ -418,7 +418,7 @@ void Broker::RegisterPlcRoutes() {
          json out;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_RETURN_IF_ERROR(
                    GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", site, "site")
                        .status());
@@ -522,7 +522,7 @@ void Broker::RegisterPlcRoutes() {
          json out;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt e,
                    GetOneOrNotFound(txn.db(), "SELECT slice_limit FROM b_sites WHERE name=?", site,
@@ -655,7 +655,7 @@ void Broker::RegisterPlcRoutes() {
          const std::string name = q.Param("slice");
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
                BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
                BOURSE_ASSIGN_OR_RETURN(
@@ -695,7 +695,7 @@ void Broker::RegisterPlcRoutes() {
                    BOURSE_RETURN_IF_ERROR(
                        Mutate([&](ledger::Txn& txn) -> core::Status {
                          BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                                 LookupPrincipal(txn.db(), q.caller_text));
+                                                 LookupPrincipal(txn, q.caller_text));
                          BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
                          BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
                          json entry = {{"slice", name}, {"by", q.caller_text}};
@@ -846,7 +846,7 @@ void Broker::RegisterPlcRoutes() {
          json out;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn.db(), q.caller_text));
+               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
                BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
                if (r.expires <= now_s)
