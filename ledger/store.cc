@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -219,9 +220,12 @@ struct Store::Impl {
   bool ckpt_wanted = false;
   bool ckpt_stop = false;
 
+  std::atomic<bool> ckpt_inline{false};  // the checkpointer could not open its connection
+
   static int WalHook(void* arg, sqlite3* db, const char*, int pages) {
     auto* self = static_cast<Impl*>(arg);
-    if (pages >= 16 * kCheckpointPages) {
+    if (pages >= 16 * kCheckpointPages ||
+        (pages >= kCheckpointPages && self->ckpt_inline.load(std::memory_order_relaxed))) {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } else if (pages >= kCheckpointPages) {
       std::lock_guard<std::mutex> l(self->ckpt_mu);
@@ -236,7 +240,7 @@ struct Store::Impl {
       sqlite3* db = nullptr;
       if (!OpenConn(path, false, 2048, &db).ok()) {
         sqlite3_close(db);
-        sqlite3_wal_autocheckpoint(wdb, 8192);  // fall back to checkpoints on commit
+        ckpt_inline = true;  // fall back to checkpoints on commit, in the writer's hook
         return;
       }
       std::unique_lock<std::mutex> l(ckpt_mu);

@@ -6,6 +6,8 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "core/canonical_json.h"
@@ -307,6 +309,36 @@ TEST(StoreTest, ReadsRunConcurrentlyWithWrites) {
   }
   writer.join();
   EXPECT_GT(checked, 0);
+}
+
+// Checkpoints happen in the background: the store disables SQLite's
+// checkpoint-on-commit, so if its own checkpointer did not run, everything
+// written would stay in the -wal file and the database file would not grow.
+TEST(StoreTest, WalIsCheckpointedInTheBackground) {
+  TempDir dir;
+  auto key = KeyFromByte(9);
+  const std::string path = dir.File("l.db");
+  auto s = Store::Open(path, Opts(key, nullptr));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::string pad(400, 'x');
+  // ~60k entries of ~0.5 KiB: well past the 4,096-page (16 MiB) threshold.
+  for (int b = 0; b < 60; ++b) {
+    std::vector<EntryInput> batch;
+    for (int i = 0; i < 1000; ++i) batch.push_back({"note", {{"i", b * 1000 + i}, {"pad", pad}}});
+    ASSERT_TRUE((*s)->AppendBatch(std::move(batch)).ok());
+  }
+  // The checkpointer copies the WAL back without any caller asking.
+  uintmax_t db_size = 0;
+  for (int i = 0; i < 500 && db_size < (16u << 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    db_size = std::filesystem::file_size(path);
+  }
+  EXPECT_GE(db_size, 16u << 20) << "the database file did not grow: no checkpoint ran";
+  // And the store reads back whole after reopening.
+  s->reset();
+  auto again = Store::Open(path, Opts(key, nullptr));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->Head().size, 60000u);
 }
 
 // ---- Tamper tests: open or audit fails and says where. ----
