@@ -179,15 +179,7 @@ void Markets::RegisterRoundRoutes() {
            return core::InvalidArgument("offers: must be an array of 1..1000 rcap ids");
          }
          RoundRow rr;
-         BOURSE_ASSIGN_OR_RETURN(const json* nb, core::RequireMember(q.json, "", "not_before"));
-         BOURSE_ASSIGN_OR_RETURN(rr.window.not_before,
-                                 core::IntFromJson(*nb, "not_before", 0, core::kMaxSafeInteger));
-         BOURSE_ASSIGN_OR_RETURN(const json* na, core::RequireMember(q.json, "", "not_after"));
-         BOURSE_ASSIGN_OR_RETURN(rr.window.not_after,
-                                 core::IntFromJson(*na, "not_after", 0, core::kMaxSafeInteger));
-         if (rr.window.not_after <= rr.window.not_before) {
-           return core::InvalidArgument("not_after: must be after not_before");
-         }
+         BOURSE_ASSIGN_OR_RETURN(rr.window, WindowFields(q.json));
          BOURSE_ASSIGN_OR_RETURN(const json* cl, core::RequireMember(q.json, "", "close"));
          BOURSE_ASSIGN_OR_RETURN(rr.close_s,
                                  core::IntFromJson(*cl, "close", 0, core::kMaxSafeInteger));

@@ -208,15 +208,7 @@ void Markets::RegisterOrderRoutes() {
              mi.unit.net_min_kbps == 0) {
            return core::InvalidArgument("unit: must have a non-zero quantity");
          }
-         BOURSE_ASSIGN_OR_RETURN(const json* nb, core::RequireMember(q.json, "", "not_before"));
-         BOURSE_ASSIGN_OR_RETURN(mi.window.not_before,
-                                 core::IntFromJson(*nb, "not_before", 0, core::kMaxSafeInteger));
-         BOURSE_ASSIGN_OR_RETURN(const json* na, core::RequireMember(q.json, "", "not_after"));
-         BOURSE_ASSIGN_OR_RETURN(mi.window.not_after,
-                                 core::IntFromJson(*na, "not_after", 0, core::kMaxSafeInteger));
-         if (mi.window.not_after <= mi.window.not_before) {
-           return core::InvalidArgument("not_after: must be after not_before");
-         }
+         BOURSE_ASSIGN_OR_RETURN(mi.window, WindowFields(q.json));
          mi.close_s = mi.window.not_before;
          if (const json* c = Optional(q.json, "close")) {
            BOURSE_ASSIGN_OR_RETURN(mi.close_s,

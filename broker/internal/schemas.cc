@@ -1,5 +1,6 @@
 #include "broker/internal/schemas.h"
 
+#include "core/canonical_json.h"
 #include "core/json_codec.h"
 
 namespace bourse::broker::internal {
@@ -41,6 +42,20 @@ core::Result<std::vector<std::string>> KeyListField(const nlohmann::json& body,
     out.push_back(k->ToText());
   }
   return out;
+}
+
+core::Result<core::Interval> WindowFields(const nlohmann::json& body) {
+  core::Interval w;
+  BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* nb, core::RequireMember(body, "", "not_before"));
+  BOURSE_ASSIGN_OR_RETURN(w.not_before,
+                          core::IntFromJson(*nb, "not_before", 0, core::kMaxSafeInteger));
+  BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* na, core::RequireMember(body, "", "not_after"));
+  BOURSE_ASSIGN_OR_RETURN(w.not_after,
+                          core::IntFromJson(*na, "not_after", 0, core::kMaxSafeInteger));
+  if (w.not_after <= w.not_before) {
+    return core::InvalidArgument("not_after: must be after not_before");
+  }
+  return w;
 }
 
 }  // namespace bourse::broker::internal

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/interval.h"
 #include "core/keys.h"
 #include "core/status.h"
 
@@ -72,6 +73,9 @@ inline nlohmann::json SRcap() {
 core::Result<core::PublicKey> KeyField(const nlohmann::json& body, std::string_view name);
 core::Result<std::string> StrField(const nlohmann::json& body, std::string_view name,
                                    size_t max_len = 4096, bool allow_empty = false);
+// The window [not_before, not_after) of a request body (unix s; not_after
+// must be after not_before).
+core::Result<core::Interval> WindowFields(const nlohmann::json& body);
 // The member if present (nullptr otherwise).
 const nlohmann::json* Optional(const nlohmann::json& body, std::string_view name);
 core::Result<std::vector<std::string>> KeyListField(const nlohmann::json& body,
