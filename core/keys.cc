@@ -335,4 +335,17 @@ Signature PrivateKey::Sign(std::string_view message) const {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
 }
 
+Result<PublicKey> PublicKeyCache::FromText(std::string_view text) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = keys_.find(std::string(text));
+    if (it != keys_.end()) return it->second;
+  }
+  BOURSE_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromText(text));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (keys_.size() >= capacity_) keys_.clear();
+  keys_.emplace(std::string(text), key);
+  return key;
+}
+
 }  // namespace bourse::core

@@ -21,9 +21,11 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "core/status.h"
 
@@ -94,6 +96,24 @@ class PrivateKey {
   PrivateKey() = default;
   PublicKey public_;
   std::shared_ptr<Impl> impl_;
+};
+
+// Parsed public keys by their text form, for servers that see the same keys
+// again and again: each is parsed once, and its pooled verifier contexts are
+// reused across requests (parsing a key and setting up a verifier cost about
+// a quarter of a verify). Keys that fail to parse are not kept. Bounded: when
+// `capacity` keys are held the cache is emptied and refilled.
+// Thread safety: safe for concurrent use.
+class PublicKeyCache {
+ public:
+  explicit PublicKeyCache(size_t capacity = 4096) : capacity_(capacity) {}
+  // As PublicKey::FromText.
+  Result<PublicKey> FromText(std::string_view text);
+
+ private:
+  size_t capacity_;
+  std::mutex mu_;
+  std::unordered_map<std::string, PublicKey> keys_;
 };
 
 }  // namespace bourse::core

@@ -60,12 +60,13 @@ bool NonceCache::CheckAndInsert(std::string_view key, std::string_view nonce,
 
 Result<PublicKey> VerifyRequest(const SignedHeaders& h, std::string_view method,
                                 std::string_view path_with_query, std::string_view body,
-                                int64_t now_seconds, NonceCache* replay_cache) {
+                                int64_t now_seconds, NonceCache* replay_cache,
+                                PublicKeyCache* key_cache) {
   if (h.key.empty()) return Unauthenticated("missing Bourse-Key header");
   if (h.timestamp.empty()) return Unauthenticated("missing Bourse-Timestamp header");
   if (h.nonce.empty()) return Unauthenticated("missing Bourse-Nonce header");
   if (h.signature.empty()) return Unauthenticated("missing Bourse-Signature header");
-  auto key = PublicKey::FromText(h.key);
+  auto key = key_cache != nullptr ? key_cache->FromText(h.key) : PublicKey::FromText(h.key);
   if (!key.ok()) return Unauthenticated("malformed Bourse-Key: " + key.status().message());
   int64_t ts = 0;
   auto [p, ec] = std::from_chars(h.timestamp.data(), h.timestamp.data() + h.timestamp.size(), ts);

@@ -69,8 +69,10 @@ class NonceCache {
 // Bourse-Timestamp", "malformed Bourse-Nonce", "stale request: timestamp is
 // N s off (limit 300 s)", "bad signature", "replayed request: nonce already
 // used". The replay check runs last, so a bad request never burns a nonce.
+// key_cache: when given, the key is parsed through it (servers).
 Result<PublicKey> VerifyRequest(const SignedHeaders& headers, std::string_view method,
                                 std::string_view path_with_query, std::string_view body,
-                                int64_t now_seconds, NonceCache* replay_cache);
+                                int64_t now_seconds, NonceCache* replay_cache,
+                                PublicKeyCache* key_cache = nullptr);
 
 }  // namespace bourse::core
