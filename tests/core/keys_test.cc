@@ -488,5 +488,29 @@ TEST(KeysTest, MovedFromPublicKeyVerifiesNothing) {
             StatusCode::kUnauthenticated);
 }
 
+TEST(PublicKeyCacheTest, ParsesOnceRefusesBadKeysAndStaysBounded) {
+  PublicKeyCache cache(3);
+  std::vector<PrivateKey> keys;
+  for (int i = 0; i < 5; ++i) keys.push_back(PrivateKey::Generate().value());
+  std::string msg = "m";
+  auto sig = keys[0].Sign(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(msg.data()),
+                                                   msg.size()));
+  for (int round = 0; round < 3; ++round) {
+    for (const PrivateKey& k : keys) {
+      auto got = cache.FromText(k.public_key().ToText());
+      ASSERT_TRUE(got.ok());
+      EXPECT_EQ(*got, k.public_key());
+    }
+    auto k0 = cache.FromText(keys[0].public_key().ToText());
+    ASSERT_TRUE(k0.ok());
+    EXPECT_TRUE(k0->Verify(std::span<const uint8_t>(
+                               reinterpret_cast<const uint8_t*>(msg.data()), msg.size()),
+                           sig)
+                    .ok());
+  }
+  EXPECT_EQ(cache.FromText("ed25519:AAAA").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(cache.FromText("rsa:xyz").status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace bourse::core
