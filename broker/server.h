@@ -1,4 +1,4 @@
-// HttpServer: serves a Router over HTTP/1.1 (or HTTPS) with cpp-httplib.
+// HttpServer: serves a Router over HTTP/1.1 (or HTTPS through OpenSSL).
 //
 //   Router router;  ... router.Add(...) ...
 //   HttpServer::Options o;  o.host = "127.0.0.1";  o.port = 0;
@@ -8,6 +8,10 @@
 //   // from another thread or a signal thread:
 //   server.Stop();                              // stops accepting, drains in-flight requests
 //
+// The transport is its own (broker/http1.h parses; see docs/broker.md):
+// one blocking read and one write per request on a kept-alive connection,
+// pipelined requests answered in order, chunked bodies and Expect:
+// 100-continue understood, keep-alive and read timeouts enforced.
 // For every request it: assigns a request id (X-Request-Id), matches the
 // route (404/405 otherwise), refuses bodies over the size limit (413), checks
 // the DESIGN §7 signature for Auth::kSigned routes (401 with the reason) and
@@ -41,9 +45,11 @@ class HttpServer {
     int port = 8080;       // 0: any free port
     std::string tls_cert;  // both set: HTTPS
     std::string tls_key;
-    // Worker threads. cpp-httplib 0.11 serves each keep-alive connection on
-    // one pool thread until it closes, so this bounds concurrent connections.
-    int threads = 64;
+    // Connections served at once: each has its own worker thread (blocking
+    // reads and writes, no polling), started on demand and kept 30 s after
+    // its connection closes for the next one. Connections beyond this wait
+    // in accept order for a worker to come free.
+    int threads = 256;
     size_t max_body_bytes = 1 << 20;
     double rate_limit_per_s = 1000;  // per key; 0 disables
     double rate_limit_burst = 2000;

@@ -1,0 +1,360 @@
+// The broker's HTTP/1.1 transport: the request parser (broker/http1.h) on
+// byte strings, and HttpServer driven over a real loopback socket with raw
+// bytes (pipelining, chunked bodies, 100-continue, refusals, timeouts, stop).
+#include "broker/http1.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "broker/metrics.h"
+#include "broker/router.h"
+#include "broker/server.h"
+
+namespace bourse::broker {
+namespace {
+
+using http1::Parse;
+
+Parse Head(std::string_view text, http1::Request* req, http1::Error* err,
+           size_t* head_len = nullptr, http1::Limits limits = {}) {
+  size_t n = 0;
+  Parse p = http1::ParseHead(text, limits, req, &n, err);
+  if (head_len != nullptr) *head_len = n;
+  return p;
+}
+
+TEST(Http1ParseTest, ParsesARequestHead) {
+  http1::Request r;
+  http1::Error e;
+  size_t len = 0;
+  std::string text =
+      "POST /v1/markets/m%201/orders?limit=5&tag=a+b&x=%2F HTTP/1.1\r\nHost: h\r\n"
+      "Content-Length: 7\r\nBourse-Key:  ed25519:abc \r\n\r\n{\"a\":1}";
+  ASSERT_EQ(Head(text, &r, &e, &len), Parse::kDone) << e.message;
+  EXPECT_EQ(len, text.size() - 7);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.target, "/v1/markets/m%201/orders?limit=5&tag=a+b&x=%2F");
+  EXPECT_EQ(r.path, "/v1/markets/m 1/orders");
+  ASSERT_EQ(r.query.size(), 3u);
+  EXPECT_EQ(r.query[1].second, "a b");
+  EXPECT_EQ(r.query[2].second, "/");
+  EXPECT_EQ(r.content_length, 7u);
+  ASSERT_NE(r.Header("bourse-key"), nullptr);
+  EXPECT_EQ(*r.Header("BOURSE-KEY"), "ed25519:abc");
+  EXPECT_TRUE(r.keep_alive);
+  EXPECT_FALSE(r.chunked);
+}
+
+TEST(Http1ParseTest, IncompleteUntilTheBlankLine) {
+  std::string text = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (size_t i = 0; i < text.size(); ++i) {
+    http1::Request r;
+    http1::Error e;
+    EXPECT_EQ(Head(text.substr(0, i), &r, &e), Parse::kIncomplete) << i;
+  }
+  http1::Request r;
+  http1::Error e;
+  EXPECT_EQ(Head(text, &r, &e), Parse::kDone);
+}
+
+TEST(Http1ParseTest, AcceptsBareLfAndLeadingEmptyLines) {
+  http1::Request r;
+  http1::Error e;
+  EXPECT_EQ(Head("\r\n\nGET /a HTTP/1.1\nHost: h\n\n", &r, &e), Parse::kDone) << e.message;
+  EXPECT_EQ(r.path, "/a");
+}
+
+TEST(Http1ParseTest, ConnectionSemantics) {
+  http1::Request r;
+  http1::Error e;
+  ASSERT_EQ(Head("GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", &r, &e), Parse::kDone);
+  EXPECT_FALSE(r.keep_alive);
+  ASSERT_EQ(Head("GET / HTTP/1.0\r\n\r\n", &r, &e), Parse::kDone);
+  EXPECT_FALSE(r.keep_alive);
+  ASSERT_EQ(Head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r, &e), Parse::kDone);
+  EXPECT_TRUE(r.keep_alive);
+  ASSERT_EQ(Head("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                 "Expect: 100-continue\r\n\r\n",
+                 &r, &e),
+            Parse::kDone);
+  EXPECT_TRUE(r.chunked);
+  EXPECT_TRUE(r.expect_continue);
+}
+
+TEST(Http1ParseTest, RefusesMalformedHeadsWithTheRightStatus) {
+  struct Case {
+    std::string text;
+    int status;
+  };
+  std::string big(20000, 'a');
+  std::string many;
+  for (int i = 0; i < 101; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  const Case cases[] = {
+      {"GET /\r\n\r\n", 400},
+      {"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"GET / HTTP/1.1 x\r\nHost: h\r\n\r\n", 400},
+      {"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+      {"GET / HTTX/1.1\r\nHost: h\r\n\r\n", 400},
+      {"GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"GET /a%zz HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"GET /a?b=%4 HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\n\r\n", 400},                           // no Host
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},     // two
+      {"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},               // space before colon
+      {"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400},     // obs-fold
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", 400},     // bare CR
+      {"GET / HTTP/1.1\r\nHost: h\r\nnocolon\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01" "b\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n", 413},
+      {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+       400},
+      {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", 417},
+      {"GET /" + big + " HTTP/1.1\r\nHost: h\r\n\r\n", 431},
+      {"GET / HTTP/1.1\r\nHost: h\r\n" + many + "\r\n", 431},
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: " + big, 431},  // unterminated, already too long
+  };
+  for (const Case& c : cases) {
+    http1::Request r;
+    http1::Error e;
+    EXPECT_EQ(Head(c.text, &r, &e), Parse::kError) << c.text.substr(0, 80);
+    EXPECT_EQ(e.status, c.status) << c.text.substr(0, 80) << ": " << e.message;
+    EXPECT_FALSE(e.message.empty());
+  }
+  // Repeated equal Content-Length values are one value.
+  http1::Request r;
+  http1::Error e;
+  EXPECT_EQ(Head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+                 &r, &e),
+            Parse::kDone);
+  EXPECT_EQ(r.content_length, 3u);
+}
+
+TEST(Http1ParseTest, DecodesChunkedBodies) {
+  std::string body;
+  size_t used = 0;
+  http1::Error e;
+  std::string text = "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\nNEXT";
+  ASSERT_EQ(http1::DecodeChunked(text, 1 << 20, &body, &used, &e), Parse::kDone) << e.message;
+  EXPECT_EQ(body, "Wikipedia in\r\n\r\nchunks.");
+  EXPECT_EQ(text.substr(used), "NEXT");
+  for (size_t i = 0; i + 4 < text.size(); ++i) {
+    EXPECT_EQ(http1::DecodeChunked(text.substr(0, i), 1 << 20, &body, &used, &e),
+              Parse::kIncomplete)
+        << i;
+  }
+  EXPECT_EQ(http1::DecodeChunked("zz\r\n", 1 << 20, &body, &used, &e), Parse::kError);
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(http1::DecodeChunked("3\r\nabcd\r\n0\r\n\r\n", 1 << 20, &body, &used, &e),
+            Parse::kError);
+  EXPECT_EQ(http1::DecodeChunked("8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", 10, &body, &used,
+                                 &e),
+            Parse::kError);
+  EXPECT_EQ(e.status, 413);
+  EXPECT_EQ(http1::DecodeChunked("ffffffffffffffffff\r\n", 1 << 20, &body, &used, &e),
+            Parse::kError);
+}
+
+// ---- HttpServer over a loopback socket ----------------------------------
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void Start(HttpServer::Options o = {}) {
+    router_.Add({.method = "POST",
+                 .pattern = "/echo",
+                 .request_schema = nlohmann::json::object(),
+                 .handler = [](const ApiRequest& q) -> core::Result<ApiResponse> {
+                   return JsonResponse(200, {{"got", q.json}});
+                 }});
+    router_.Add({.method = "GET",
+                 .pattern = "/hello/{who}",
+                 .handler = [](const ApiRequest& q) -> core::Result<ApiResponse> {
+                   return JsonResponse(200, {{"hello", q.Param("who")}});
+                 }});
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.access_log = nullptr;
+    server_ = std::make_unique<HttpServer>(&router_, o, &metrics_, [] { return int64_t{0}; });
+    ASSERT_TRUE(server_->Bind().ok());
+    runner_ = std::thread([this] { server_->Run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (runner_.joinable()) runner_.join();
+  }
+  int Connect() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+  }
+  static void Send(int fd, std::string_view s) {
+    ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
+  // Reads until the peer closes (or `until` appears `times` times).
+  static std::string Read(int fd, std::string_view until = {}, int times = 1) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      if (!until.empty()) {
+        int n = 0;
+        for (size_t p = out.find(until); p != std::string::npos; p = out.find(until, p + 1)) ++n;
+        if (n >= times) return out;
+      }
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  Router router_;
+  Metrics metrics_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread runner_;
+};
+
+TEST_F(HttpServerTest, AnswersPipelinedRequestsInOrder) {
+  Start();
+  int fd = Connect();
+  Send(fd,
+       "GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\n"
+       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"k\":1}"
+       "GET /hello/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string all = Read(fd);
+  ::close(fd);
+  size_t a = all.find("{\"hello\":\"a\"}");
+  size_t k = all.find("{\"got\":{\"k\":1}}");
+  size_t b = all.find("{\"hello\":\"b\"}");
+  ASSERT_NE(a, std::string::npos) << all;
+  ASSERT_NE(k, std::string::npos) << all;
+  ASSERT_NE(b, std::string::npos) << all;
+  EXPECT_LT(a, k);
+  EXPECT_LT(k, b);
+  EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(all.find("HTTP/1.1 200 OK\r\n"), 0u);
+  EXPECT_NE(all.find("X-Request-Id: "), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ChunkedBodyWithExpectContinue) {
+  Start();
+  int fd = Connect();
+  Send(fd,
+       "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+       "Expect: 100-continue\r\n\r\n");
+  std::string cont = Read(fd, "\r\n\r\n");
+  EXPECT_EQ(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+  Send(fd, "3\r\n{\"k\r\n");
+  Send(fd, "5\r\n\":22}\r\n0\r\n\r\n");
+  std::string r = Read(fd, "}}");
+  EXPECT_EQ(r.find("HTTP/1.1 200 OK\r\n"), 0u) << r;
+  EXPECT_NE(r.find("{\"got\":{\"k\":22}}"), std::string::npos) << r;
+  ::close(fd);
+}
+
+TEST_F(HttpServerTest, MalformedRequestsGetAJsonRefusalAndAClose) {
+  Start();
+  struct Case {
+    std::string bytes;
+    std::string status_line;
+    std::string code;
+  };
+  const Case cases[] = {
+      {"GARBAGE\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad_request"},
+      {"GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad_request"},
+      {"GET / HTTP/3.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported",
+       "http_version_not_supported"},
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n",
+       "HTTP/1.1 413 Content Too Large", "payload_too_large"},
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br\r\n\r\n",
+       "HTTP/1.1 501 Not Implemented", "not_implemented"},
+  };
+  for (const Case& c : cases) {
+    int fd = Connect();
+    Send(fd, c.bytes);
+    std::string r = Read(fd);  // the server closes after the refusal
+    ::close(fd);
+    EXPECT_EQ(r.find(c.status_line + "\r\n"), 0u) << r;
+    EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos) << r;
+    EXPECT_NE(r.find("{\"error\":{\"code\":\"" + c.code + "\""), std::string::npos) << r;
+  }
+}
+
+TEST_F(HttpServerTest, HeadOmitsTheBodyAndHttp10Closes) {
+  Start();
+  int fd = Connect();
+  Send(fd, "HEAD /hello/z HTTP/1.0\r\n\r\n");
+  std::string r = Read(fd);
+  ::close(fd);
+  EXPECT_EQ(r.find("HTTP/1.1 200 OK\r\n"), 0u) << r;
+  EXPECT_NE(r.find("Content-Length: 13\r\n"), std::string::npos) << r;
+  EXPECT_EQ(r.substr(r.size() - 4), "\r\n\r\n") << r;
+}
+
+TEST_F(HttpServerTest, SlowRequestTimesOutWith408) {
+  HttpServer::Options o;
+  o.read_timeout_s = 1;
+  o.keep_alive_timeout_s = 1;
+  Start(o);
+  int fd = Connect();
+  Send(fd, "GET /hello/a HTTP/1.1\r\nHo");
+  auto t0 = std::chrono::steady_clock::now();
+  std::string r = Read(fd);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::close(fd);
+  EXPECT_EQ(r.find("HTTP/1.1 408 Request Timeout\r\n"), 0u) << r;
+  EXPECT_LT(s, 4.0);
+  // An idle kept-alive connection is closed after the keep-alive timeout.
+  fd = Connect();
+  EXPECT_EQ(Read(fd), "");
+  ::close(fd);
+}
+
+TEST_F(HttpServerTest, StopClosesIdleConnectionsAndReturns) {
+  Start();
+  int fd = Connect();
+  Send(fd, "GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string r = Read(fd, "}");
+  EXPECT_NE(r.find("{\"hello\":\"a\"}"), std::string::npos);
+  auto t0 = std::chrono::steady_clock::now();
+  server_->Stop();
+  runner_.join();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(s, 2.0);  // not the 5 s keep-alive timeout
+  EXPECT_EQ(Read(fd), "");
+  ::close(fd);
+}
+
+TEST_F(HttpServerTest, ServesMoreConnectionsThanWorkersInTurn) {
+  HttpServer::Options o;
+  o.threads = 2;
+  o.keep_alive_timeout_s = 1;
+  Start(o);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(Connect());
+  for (int fd : fds) Send(fd, "GET /hello/q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  for (int fd : fds) {
+    std::string r = Read(fd);
+    EXPECT_NE(r.find("{\"hello\":\"q\"}"), std::string::npos) << r;
+    ::close(fd);
+  }
+}
+
+}  // namespace
+}  // namespace bourse::broker
