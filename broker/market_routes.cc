@@ -152,11 +152,13 @@ core::Result<LiveOrder*> OwnedLiveOrder(OpCtx& ctx, int64_t id, const std::strin
   return &it->second;
 }
 
-json OpResponse(const OpCtx& ctx, int64_t id) {
-  json order;
+// Moves the order and trades out of ctx (called once, as the reply).
+json OpResponse(OpCtx& ctx, int64_t id) {
+  json out = json::object();
   auto it = ctx.final_orders.find(id);
-  if (it != ctx.final_orders.end()) order = it->second;
-  return {{"order", order}, {"trades", ctx.trades}};
+  out["order"] = it != ctx.final_orders.end() ? std::move(it->second) : json();
+  out["trades"] = std::move(ctx.trades);
+  return out;
 }
 
 }  // namespace

@@ -285,13 +285,56 @@ void HttpServer::Impl::Handle(const http1::Request& req, std::string body, Reply
   Log(q, route_label, out->status, secs);
 }
 
+namespace {
+
+// Appends `v` as a JSON string: printable ASCII without quotes or
+// backslashes as is (ids, keys, routes and nearly every path), anything
+// else through nlohmann (escapes; invalid UTF-8 becomes U+FFFD).
+void AppendJsonString(std::string* out, std::string_view v) {
+  bool plain = true;
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->push_back('"');
+    out->append(v);
+    out->push_back('"');
+    return;
+  }
+  out->append(nlohmann::json(std::string(v))
+                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace
+
 void HttpServer::Impl::Log(const ApiRequest& q, const std::string& route, int status, double secs) {
   if (options.access_log == nullptr) return;
-  nlohmann::json line = {{"ts", q.now_ms},      {"id", q.request_id},  {"method", q.method},
-                         {"path", q.path},      {"route", route},      {"status", status},
-                         {"ms", secs * 1000.0}, {"key", q.caller_text}};
-  std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  s.push_back('\n');
+  // {"ts","id","method","path","route","status","ms","key"}, one line,
+  // formatted by hand: this runs for every request.
+  std::string s;
+  s.reserve(160 + q.path.size() + q.caller_text.size());
+  s.append("{\"ts\":");
+  s.append(std::to_string(q.now_ms));
+  s.append(",\"id\":");
+  AppendJsonString(&s, q.request_id);
+  s.append(",\"method\":");
+  AppendJsonString(&s, q.method);
+  s.append(",\"path\":");
+  AppendJsonString(&s, q.path);
+  s.append(",\"route\":");
+  AppendJsonString(&s, route);
+  s.append(",\"status\":");
+  s.append(std::to_string(status));
+  char ms[32];
+  std::snprintf(ms, sizeof ms, ",\"ms\":%.3f", secs * 1000.0);
+  s.append(ms);
+  s.append(",\"key\":");
+  AppendJsonString(&s, q.caller_text);
+  s.append("}\n");
   std::lock_guard<std::mutex> l(log_mu);
   std::fwrite(s.data(), 1, s.size(), options.access_log);
   std::fflush(options.access_log);

@@ -185,7 +185,7 @@ class HttpServerTest : public ::testing::Test {
                  }});
     o.host = "127.0.0.1";
     o.port = 0;
-    o.access_log = nullptr;
+    if (o.access_log == stderr) o.access_log = nullptr;
     server_ = std::make_unique<HttpServer>(&router_, o, &metrics_, [] { return int64_t{0}; });
     ASSERT_TRUE(server_->Bind().ok());
     runner_ = std::thread([this] { server_->Run(); });
@@ -353,6 +353,45 @@ TEST_F(HttpServerTest, ServesMoreConnectionsThanWorkersInTurn) {
     std::string r = Read(fd);
     EXPECT_NE(r.find("{\"hello\":\"q\"}"), std::string::npos) << r;
     ::close(fd);
+  }
+}
+
+TEST_F(HttpServerTest, AccessLogLinesAreJsonWhateverThePath) {
+  FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  HttpServer::Options o;
+  o.access_log = log;
+  Start(o);
+  int fd = Connect();
+  Send(fd,
+       "GET /hello/a%22b%5C%01%C3%A9%FF HTTP/1.1\r\nHost: x\r\n\r\n"
+       "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  Read(fd);
+  ::close(fd);
+  server_->Stop();
+  runner_.join();
+  std::rewind(log);
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, log)) > 0) text.append(buf, n);
+  std::fclose(log);
+  std::vector<nlohmann::json> lines;
+  size_t p = 0;
+  for (size_t e = text.find('\n'); e != std::string::npos; p = e + 1, e = text.find('\n', p)) {
+    lines.push_back(nlohmann::json::parse(text.substr(p, e - p)));
+  }
+  ASSERT_EQ(lines.size(), 2u) << text;
+  EXPECT_EQ(lines[0]["path"], "/hello/a\"b\\\x01\xC3\xA9\xEF\xBF\xBD");  // invalid byte -> U+FFFD
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_EQ(lines[0]["route"], "GET /hello/{who}");
+  EXPECT_EQ(lines[1]["status"], 404);
+  EXPECT_EQ(lines[1]["route"], "not_found");
+  for (const auto& l : lines) {
+    for (const char* k : {"ts", "id", "method", "path", "route", "status", "ms", "key"}) {
+      EXPECT_TRUE(l.contains(k)) << k;
+    }
+    EXPECT_TRUE(l["ms"].is_number());
   }
 }
 
