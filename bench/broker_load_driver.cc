@@ -15,13 +15,16 @@
 //           buys of 1 unit at prices that rest (the key, an admin, first mints
 //           itself the credits they escrow): one Ed25519 verify, an
 //           escrow_hold and an order_placed ledger entry, one group commit each.
-// One thread per connection, each with its own keep-alive connection. For
-// http:// URLs the load threads speak HTTP/1.1 over a plain socket (one send
-// and usually one recv per request, headers formatted once) so that the
-// generator, which shares the machine with the broker, costs as little CPU as
-// it can; https:// URLs go through the regular client. The last line of
-// output is a JSON object with ops_per_s, p50_ms and p99_ms.
+// Each connection is a keep-alive connection with one request in flight. For
+// http:// URLs a few event-loop threads (one per core) drive all of them over
+// plain sockets with HTTP/1.1 formatted here (one send per request), so that
+// the generator, which shares the machine with the broker, costs as little
+// CPU and scheduling as it can; https:// URLs use one thread per connection
+// through the regular client. The last line of output is a JSON object with
+// ops_per_s, p50_ms and p99_ms (latency from send to the last response byte).
+#include <fcntl.h>
 #include <netdb.h>
+#include <sys/epoll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -32,6 +35,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,20 +66,17 @@ class RawConn {
     *port = hp.substr(c + 1);
     return true;
   }
-  RawConn(std::string host, std::string port) : host_(std::move(host)), port_(std::move(port)) {}
-  ~RawConn() { Close(); }
-
-  // Sends one request; returns the status (0 on a transport failure) and
-  // fills *body.
-  int Send(const std::string& method, const std::string& path, const std::string& body,
-           const bourse::core::PrivateKey* key, std::string* resp_body) {
+  // One request, signed when key is given.
+  static std::string Format(const std::string& method, const std::string& path,
+                            const std::string& body, const bourse::core::PrivateKey* key,
+                            const std::string& host) {
     std::string req;
     req.reserve(512 + body.size());
     req += method;
     req += ' ';
     req += path;
     req += " HTTP/1.1\r\nHost: ";
-    req += host_;
+    req += host;
     req += "\r\n";
     if (key != nullptr) {
       bourse::core::SignedHeaders h = bourse::core::SignRequest(
@@ -89,6 +90,16 @@ class RawConn {
     if (!body.empty()) req += "Content-Type: application/json\r\n";
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     req += body;
+    return req;
+  }
+  RawConn(std::string host, std::string port) : host_(std::move(host)), port_(std::move(port)) {}
+  ~RawConn() { Close(); }
+
+  // Sends one request; returns the status (0 on a transport failure) and
+  // fills *body.
+  int Send(const std::string& method, const std::string& path, const std::string& body,
+           const bourse::core::PrivateKey* key, std::string* resp_body) {
+    std::string req = Format(method, path, body, key, host_);
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (fd_ < 0 && !Connect()) return 0;
       int st = RoundTrip(req, resp_body);
@@ -188,6 +199,136 @@ class RawConn {
   bool fresh_fail_ = false;
 };
 
+// Connects to host:port; -1 on failure.
+int ConnectTo(const std::string& host, const std::string& port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0) return -1;
+  int out = -1;
+  for (addrinfo* a = res; a != nullptr && out < 0; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      out = fd;
+    } else {
+      ::close(fd);
+    }
+  }
+  freeaddrinfo(res);
+  return out;
+}
+
+// The connections c with c % nthreads == t, driven by one epoll loop: each
+// has one request in flight; when its response is complete the latency is
+// recorded and the next request sent. Stops issuing when `stop` is set.
+template <typename RequestFor>
+void EventLoad(const std::string& host, const std::string& port, int t, int nthreads,
+               int connections, RequestFor& request_for, std::atomic<bool>& stop,
+               std::vector<std::vector<float>>* lat, std::vector<int64_t>* errors) {
+  struct C {
+    int id;
+    int fd = -1;
+    uint64_t i = 0;
+    int want = 0;
+    std::string in;
+    Clock::time_point sent;
+    bool busy = false;
+  };
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  std::vector<C> conns;
+  for (int c = t; c < connections; c += nthreads) conns.push_back(C{c});
+  auto send_next = [&](C& k) -> bool {
+    if (k.fd < 0) {
+      k.fd = ConnectTo(host, port);
+      if (k.fd < 0) return false;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.ptr = &k;
+      epoll_ctl(ep, EPOLL_CTL_ADD, k.fd, &ev);
+      k.in.clear();
+    }
+    std::string req = request_for(k.id, k.i++, &k.want);
+    k.sent = Clock::now();
+    size_t off = 0;
+    while (off < req.size()) {
+      ssize_t n = ::send(k.fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    k.busy = true;
+    return true;
+  };
+  auto drop = [&](C& k) {
+    if (k.fd >= 0) {
+      epoll_ctl(ep, EPOLL_CTL_DEL, k.fd, nullptr);
+      ::close(k.fd);
+    }
+    k.fd = -1;
+    k.busy = false;
+  };
+  for (C& k : conns) {
+    if (!send_next(k)) {
+      ++(*errors)[k.id];
+      drop(k);
+    }
+  }
+  std::vector<epoll_event> evs(64);
+  char buf[16384];
+  while (!stop.load(std::memory_order_relaxed)) {
+    int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 50);
+    for (int e = 0; e < n; ++e) {
+      C& k = *static_cast<C*>(evs[e].data.ptr);
+      ssize_t r = ::recv(k.fd, buf, sizeof buf, 0);
+      if (r <= 0) {
+        ++(*errors)[k.id];
+        drop(k);
+        if (!stop.load() && !send_next(k)) drop(k);
+        continue;
+      }
+      k.in.append(buf, static_cast<size_t>(r));
+      size_t head_end = k.in.find("\r\n\r\n");
+      if (head_end == std::string::npos) continue;
+      size_t clen = 0;
+      bool close_after = false;
+      for (size_t p = k.in.find("\r\n") + 2; p < head_end;) {
+        size_t q = k.in.find("\r\n", p);
+        std::string line = k.in.substr(p, q - p);
+        for (size_t i = 0; i < line.size() && line[i] != ':'; ++i)
+          line[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(line[i])));
+        if (line.rfind("content-length:", 0) == 0)
+          clen = std::strtoull(line.c_str() + 15, nullptr, 10);
+        if (line.rfind("connection:", 0) == 0 && line.find("close") != std::string::npos)
+          close_after = true;
+        p = q + 2;
+      }
+      if (k.in.size() < head_end + 4 + clen) continue;
+      int status = k.in.size() > 12 ? std::atoi(k.in.c_str() + 9) : 0;
+      (*lat)[k.id].push_back(
+          std::chrono::duration<float, std::milli>(Clock::now() - k.sent).count());
+      if (status != k.want) {
+        if ((*errors)[k.id] < 3) {
+          std::fprintf(stderr, "broker_load: request failed: %d %s\n", status,
+                       k.in.substr(head_end + 4, 300).c_str());
+        }
+        ++(*errors)[k.id];
+      }
+      k.in.erase(0, head_end + 4 + clen);
+      k.busy = false;
+      if (close_after) drop(k);
+      if (!stop.load() && !send_next(k)) {
+        ++(*errors)[k.id];
+        drop(k);
+      }
+    }
+  }
+  for (C& k : conns) drop(k);
+  ::close(ep);
+}
+
 int Usage() {
   std::fputs(
       "usage: broker_load --url URL --key FILE --connections N --seconds S "
@@ -274,7 +415,45 @@ int main(int argc, char** argv) {
   std::vector<int64_t> errors(connections, 0);
   std::vector<std::thread> threads;
   auto t0 = Clock::now();
-  for (int c = 0; c < connections; ++c) {
+  std::string ev_host, ev_port;
+  const bool event_mode = RawConn::Parse(url, &ev_host, &ev_port);
+  std::function<std::string(int, uint64_t, int*)> request_for;  // outlives the threads
+  if (event_mode) {
+    // http://: a few event-loop threads (one per core) drive all the
+    // connections, each with one request in flight, so the generator does
+    // not add a thread per connection to the scheduler's load.
+    request_for = [&](int c, uint64_t i, int* want) {
+      std::string method = "GET", path, body;
+      const bourse::core::PrivateKey* signer = nullptr;
+      if (mix == "reads") {
+        path = (!slice.empty() && (i % 2 == 0)) ? "/v1/slices/" + slice : "/v1/ledger/head";
+        *want = 200;
+      } else if (mix == "orders") {
+        method = "POST";
+        path = order_path;
+        body = "{\"price\":\"0.000" + std::to_string(1001 + (i * 7 + c) % 100).substr(1) +
+               "\",\"qty\":1,\"side\":\"buy\"}";
+        signer = &*key;
+        *want = 201;
+      } else {
+        method = "POST";
+        path = "/v1/accounts/mint";
+        body = write_body;
+        signer = &*key;
+        *want = 201;
+      }
+      return RawConn::Format(method, path, body, signer, ev_host);
+    };
+    int nthreads = static_cast<int>(
+        std::min<unsigned>(static_cast<unsigned>(connections),
+                           std::max(1u, std::thread::hardware_concurrency())));
+    for (int t = 0; t < nthreads; ++t) {
+      threads.emplace_back([&, t] {
+        EventLoad(ev_host, ev_port, t, nthreads, connections, request_for, stop, &lat, &errors);
+      });
+    }
+  }
+  for (int c = 0; c < connections && !event_mode; ++c) {
     threads.emplace_back([&, c] {
       Client client(url, key);
       std::string rhost, rport;
