@@ -31,9 +31,9 @@ This file is assembled from docs/perf/*.md by docs/perf/assemble.py.
 | #4 | BM_OrderBookMixed (exchange-core mix) | ≥ 3M ops/s | 7.25M/s | yes |
 | #4 | BM_CombinatorialClear 10k bids × 1k nodes | ≤ 1 s | 0.485 s | yes |
 | #4 | BM_ProportionalShare 1k × 1k | ≤ 10 ms | 6.1 ms | yes |
-| #5 | reads (GET slice / ledger head), keep-alive | ≥ 20,000/s | 23,342-27,535/s | yes |
-| #5 | signed writes (mint) | report | 3,237/s, p99 17.5 ms (32 conn, idle) | - |
-| #6 | signed order placements | ≥ 5,000/s, p99 ≤ 20 ms | 2,929-3,028/s p99 ≤ 17.6 ms (32 conn); 3,437/s p99 32 ms (64 conn) | **no** |
+| #5 | reads (GET slice / ledger head), keep-alive | ≥ 20,000/s | 40,146-43,497/s | yes |
+| #5 | signed writes (mint) | report | 5,013/s p99 10.9 ms (32 conn); 5,106/s p99 16.6 ms (48 conn) | - |
+| #6 | signed order placements | ≥ 5,000/s, p99 ≤ 20 ms | 4,669-4,829/s p99 ≤ 14.3 ms (32-40 conn); 4,664-5,229/s p99 21.7-25.3 ms (64 conn) | **no** (≈ 95 %) |
 | #7 | guard boot, 1,000 slivers (real cgroups + HTB) | ≤ 2 s | 664-696 ms | yes |
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
