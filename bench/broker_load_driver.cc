@@ -230,7 +230,7 @@ void EventLoad(const std::string& host, const std::string& port, int t, int nthr
                int connections, RequestFor& request_for, std::atomic<bool>& stop,
                std::vector<std::vector<float>>* lat, std::vector<int64_t>* errors) {
   struct C {
-    int id;
+    int id = 0;
     int fd = -1;
     uint64_t i = 0;
     int want = 0;
@@ -240,7 +240,10 @@ void EventLoad(const std::string& host, const std::string& port, int t, int nthr
   };
   int ep = epoll_create1(EPOLL_CLOEXEC);
   std::vector<C> conns;
-  for (int c = t; c < connections; c += nthreads) conns.push_back(C{c});
+  for (int c = t; c < connections; c += nthreads) {
+    conns.emplace_back();
+    conns.back().id = c;
+  }
   auto send_next = [&](C& k) -> bool {
     if (k.fd < 0) {
       k.fd = ConnectTo(host, port);
