@@ -49,155 +49,45 @@ namespace {
 using bourse::clients::Client;
 using Clock = std::chrono::steady_clock;
 
-// A minimal HTTP/1.1 keep-alive client for http:// URLs: one socket, the
-// request written with one send, the response read by Content-Length
-// (the broker always sends one). Reconnects once if the connection dropped.
-class RawConn {
- public:
-  // url: http://host:port
-  static bool Parse(const std::string& url, std::string* host, std::string* port) {
-    const std::string pre = "http://";
-    if (url.rfind(pre, 0) != 0) return false;
-    std::string hp = url.substr(pre.size());
-    if (!hp.empty() && hp.back() == '/') hp.pop_back();
-    size_t c = hp.rfind(':');
-    if (c == std::string::npos || hp.find('/') != std::string::npos) return false;
-    *host = hp.substr(0, c);
-    *port = hp.substr(c + 1);
-    return true;
-  }
-  // One request, signed when key is given.
-  static std::string Format(const std::string& method, const std::string& path,
-                            const std::string& body, const bourse::core::PrivateKey* key,
-                            const std::string& host) {
-    std::string req;
-    req.reserve(512 + body.size());
-    req += method;
-    req += ' ';
-    req += path;
-    req += " HTTP/1.1\r\nHost: ";
-    req += host;
-    req += "\r\n";
-    if (key != nullptr) {
-      bourse::core::SignedHeaders h = bourse::core::SignRequest(
-          *key, method, path, body,
-          std::chrono::duration_cast<std::chrono::seconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count());
-      req += "Bourse-Key: " + h.key + "\r\nBourse-Timestamp: " + h.timestamp +
-             "\r\nBourse-Nonce: " + h.nonce + "\r\nBourse-Signature: " + h.signature + "\r\n";
-    }
-    if (!body.empty()) req += "Content-Type: application/json\r\n";
-    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    req += body;
-    return req;
-  }
-  RawConn(std::string host, std::string port) : host_(std::move(host)), port_(std::move(port)) {}
-  ~RawConn() { Close(); }
+// Splits an http://host:port URL; false for anything else (https://).
+bool ParseHttpUrl(const std::string& url, std::string* host, std::string* port) {
+  const std::string pre = "http://";
+  if (url.rfind(pre, 0) != 0) return false;
+  std::string hp = url.substr(pre.size());
+  if (!hp.empty() && hp.back() == '/') hp.pop_back();
+  size_t c = hp.rfind(':');
+  if (c == std::string::npos || hp.find('/') != std::string::npos) return false;
+  *host = hp.substr(0, c);
+  *port = hp.substr(c + 1);
+  return true;
+}
 
-  // Sends one request; returns the status (0 on a transport failure) and
-  // fills *body.
-  int Send(const std::string& method, const std::string& path, const std::string& body,
-           const bourse::core::PrivateKey* key, std::string* resp_body) {
-    std::string req = Format(method, path, body, key, host_);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (fd_ < 0 && !Connect()) return 0;
-      int st = RoundTrip(req, resp_body);
-      if (st > 0) return st;
-      Close();
-      // Only a connection that dropped before any reply byte is retried (a
-      // kept-alive socket the server closed while idle).
-      if (!fresh_fail_) return 0;
-    }
-    return 0;
+// One HTTP/1.1 request, signed (DESIGN §7) when key is given.
+std::string FormatRequest(const std::string& method, const std::string& path,
+                          const std::string& body, const bourse::core::PrivateKey* key,
+                          const std::string& host) {
+  std::string req;
+  req.reserve(512 + body.size());
+  req += method;
+  req += ' ';
+  req += path;
+  req += " HTTP/1.1\r\nHost: ";
+  req += host;
+  req += "\r\n";
+  if (key != nullptr) {
+    bourse::core::SignedHeaders h = bourse::core::SignRequest(
+        *key, method, path, body,
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    req += "Bourse-Key: " + h.key + "\r\nBourse-Timestamp: " + h.timestamp +
+           "\r\nBourse-Nonce: " + h.nonce + "\r\nBourse-Signature: " + h.signature + "\r\n";
   }
-
- private:
-  bool Connect() {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(host_.c_str(), port_.c_str(), &hints, &res) != 0) return false;
-    for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-      int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-      if (fd < 0) continue;
-      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        timeval tv{30, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        fd_ = fd;
-        break;
-      }
-      ::close(fd);
-    }
-    freeaddrinfo(res);
-    buf_.clear();
-    return fd_ >= 0;
-  }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int RoundTrip(const std::string& req, std::string* out) {
-    fresh_fail_ = false;
-    size_t off = 0;
-    while (off < req.size()) {
-      ssize_t n = ::send(fd_, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) {
-        fresh_fail_ = true;
-        return 0;
-      }
-      off += static_cast<size_t>(n);
-    }
-    size_t head_end = std::string::npos;
-    bool any = !buf_.empty();
-    while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      if (!Fill()) {
-        fresh_fail_ = !any;
-        return 0;
-      }
-      any = true;
-    }
-    // "HTTP/1.1 201 ..."
-    if (buf_.size() < 12 || buf_.compare(0, 5, "HTTP/") != 0) return 0;
-    int status = std::atoi(buf_.c_str() + 9);
-    size_t clen = 0;
-    bool close_after = false;
-    for (size_t p = buf_.find("\r\n") + 2; p < head_end;) {
-      size_t e = buf_.find("\r\n", p);
-      std::string line = buf_.substr(p, e - p);
-      for (size_t i = 0; i < line.size() && line[i] != ':'; ++i)
-        line[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(line[i])));
-      if (line.rfind("content-length:", 0) == 0) clen = std::strtoull(line.c_str() + 15, nullptr, 10);
-      if (line.rfind("connection:", 0) == 0 && line.find("close") != std::string::npos)
-        close_after = true;
-      p = e + 2;
-    }
-    size_t need = head_end + 4 + clen;
-    while (buf_.size() < need) {
-      if (!Fill()) return 0;
-    }
-    out->assign(buf_, head_end + 4, clen);
-    buf_.erase(0, need);
-    if (close_after) Close();
-    return status;
-  }
-  bool Fill() {
-    char tmp[16384];
-    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
-    return true;
-  }
-
-  std::string host_, port_;
-  int fd_ = -1;
-  std::string buf_;
-  bool fresh_fail_ = false;
-};
+  if (!body.empty()) req += "Content-Type: application/json\r\n";
+  req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  req += body;
+  return req;
+}
 
 // Connects to host:port; -1 on failure.
 int ConnectTo(const std::string& host, const std::string& port) {
@@ -419,7 +309,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   auto t0 = Clock::now();
   std::string ev_host, ev_port;
-  const bool event_mode = RawConn::Parse(url, &ev_host, &ev_port);
+  const bool event_mode = ParseHttpUrl(url, &ev_host, &ev_port);
   std::function<std::string(int, uint64_t, int*)> request_for;  // outlives the threads
   if (event_mode) {
     // http://: a few event-loop threads (one per core) drive all the
@@ -445,7 +335,7 @@ int main(int argc, char** argv) {
         signer = &*key;
         *want = 201;
       }
-      return RawConn::Format(method, path, body, signer, ev_host);
+      return FormatRequest(method, path, body, signer, ev_host);
     };
     int nthreads = static_cast<int>(
         std::min<unsigned>(static_cast<unsigned>(connections),
@@ -459,10 +349,6 @@ int main(int argc, char** argv) {
   for (int c = 0; c < connections && !event_mode; ++c) {
     threads.emplace_back([&, c] {
       Client client(url, key);
-      std::string rhost, rport;
-      std::optional<RawConn> raw;
-      if (RawConn::Parse(url, &rhost, &rport)) raw.emplace(rhost, rport);
-      std::string rbody;
       std::vector<float>& my = lat[c];
       my.reserve(1 << 16);
       for (uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
@@ -471,37 +357,21 @@ int main(int argc, char** argv) {
         if (mix == "reads") {
           std::string path =
               (!slice.empty() && (i % 2 == 0)) ? "/v1/slices/" + slice : "/v1/ledger/head";
-          if (raw) {
-            ok = raw->Send("GET", path, "", nullptr, &rbody) == 200;
-          } else {
-            auto r = client.Send("GET", path, "", false);
-            ok = r.ok() && r->status == 200;
-          }
+          auto r = client.Send("GET", path, "", false);
+          ok = r.ok() && r->status == 200;
         } else if (mix == "orders") {
           // A GTC limit buy of 1 unit that rests (prices 0.000001..0.000100):
           // one verify, escrow_hold + order_placed entries, one commit.
           std::string body = "{\"price\":\"0.000" +
                              std::to_string(1001 + (i * 7 + c) % 100).substr(1) +
                              "\",\"qty\":1,\"side\":\"buy\"}";
-          if (raw) {
-            int st = raw->Send("POST", order_path, body, &*key, &rbody);
-            ok = st == 201;
-            if (!ok && errors[c] < 3) {
-              std::fprintf(stderr, "broker_load: order failed: %s\n",
-                           st == 0 ? "connection failed"
-                                   : (std::to_string(st) + " " + rbody.substr(0, 300)).c_str());
-            }
-          } else {
-            auto r = client.Send("POST", order_path, body, true);
-            ok = r.ok() && r->status == 201;
-            if (!ok && errors[c] < 3) {
-              std::fprintf(stderr, "broker_load: order failed: %s\n",
-                           r.ok() ? (std::to_string(r->status) + " " + r->body.substr(0, 300)).c_str()
-                                  : r.status().ToString().c_str());
-            }
+          auto r = client.Send("POST", order_path, body, true);
+          ok = r.ok() && r->status == 201;
+          if (!ok && errors[c] < 3) {
+            std::fprintf(stderr, "broker_load: order failed: %s\n",
+                         r.ok() ? (std::to_string(r->status) + " " + r->body.substr(0, 300)).c_str()
+                                : r.status().ToString().c_str());
           }
-        } else if (raw) {
-          ok = raw->Send("POST", "/v1/accounts/mint", write_body, &*key, &rbody) == 201;
         } else {
           auto r = client.Send("POST", "/v1/accounts/mint", write_body, true);
           ok = r.ok() && r->status == 201;
