@@ -1,9 +1,12 @@
 #include "ledger/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -58,6 +61,18 @@ Status OpenConn(const std::string& path, bool create, int cache_kib, sqlite3** o
   }
   *out = db;
   return Status::Ok();
+}
+
+// Sets *stop under mu, wakes cv's waiter and joins t (a no-op when t never
+// started).
+void StopAndJoin(std::mutex& mu, bool* stop, std::condition_variable& cv, std::thread& t) {
+  if (!t.joinable()) return;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    *stop = true;
+  }
+  cv.notify_all();
+  t.join();
 }
 
 // Complete subtree hashes of level >= kCachedLevel are kept in memory once
@@ -180,25 +195,73 @@ struct Store::Impl {
   std::optional<core::PrivateKey> key;
   std::optional<core::PublicKey> pub;
 
-  // Writer state: used only by the leader of the moment (leader_busy).
+  // Writer state: used only by the writer thread (and by Init before it starts).
   sqlite3* wdb = nullptr;
   internal::Stmt ins_entry, ins_node, ins_head;
-  std::unordered_map<std::string, sqlite3_stmt*> cache;
+  std::unordered_map<std::string, sqlite3_stmt*, internal::StringHash, std::equal_to<>> cache;
   MerkleFrontier frontier;
   std::string last_leaf_hex;
   int64_t last_ts = 0;
 
-  // Group commit.
+  // Group commit. Callers queue Requests; the writer thread takes every
+  // queued one (up to max_batch_callers) into one transaction. A caller of
+  // Commit waits on its own condition variable (no thundering herd); a
+  // caller of CommitAsync is called back by the writer.
   struct Request {
-    const std::function<Status(Txn&)>* fn;
-    bool done = false;
+    std::function<Status(Txn&)> owned_fn;  // CommitAsync's, kept alive here
+    const std::function<Status(Txn&)>* fn = nullptr;
+    std::function<void(Result<CommitResult>)> done;  // CommitAsync: called by the writer
+    bool finished = false;                           // Commit: guarded by q_mu
     Status status;
     CommitResult result;
-    std::condition_variable cv;  // this caller's own wake-up (no thundering herd)
+    std::condition_variable cv;
   };
   std::mutex q_mu;
-  std::deque<Request*> queue;
-  bool leader_busy = false;
+  std::deque<Request*> queue;   // guarded by q_mu
+  bool writer_waiting = false;  // guarded by q_mu: the writer sleeps on writer_cv
+  bool writer_stop = false;     // guarded by q_mu
+  std::condition_variable writer_cv;
+  std::thread writer;
+
+  void Enqueue(Request* r) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> l(q_mu);
+      queue.push_back(r);
+      wake = writer_waiting;
+      writer_waiting = false;
+    }
+    if (wake) writer_cv.notify_one();
+  }
+  void WriterLoop();
+
+  // Durability, pipelined: the writer's connection runs with
+  // synchronous=NORMAL, so a batch's COMMIT only writes its frames to the
+  // WAL; the syncer thread then fdatasyncs the WAL (one sync covers every
+  // batch committed meanwhile), publishes the newest tree head and only
+  // then answers the batch's callers, while the writer already runs the
+  // next batch: the disk's flush latency is off the serial path. Nothing is
+  // acknowledged, and no tree head is served (Head(), entries, proofs),
+  // before its batch is durable. A failed sync poisons the store: the
+  // outcome of what was written is unknown, so every later commit fails
+  // (unavailable) until the store is reopened.
+  struct Committed {
+    std::vector<Request*> batch;
+    TreeHead head;  // the head after this batch (the previous one if it appended nothing)
+    bool wrote;     // its COMMIT changed the database: the WAL needs a sync
+  };
+  int wal_fd = -1;
+  TreeHead writer_head;  // writer only: the head of the last committed batch
+  std::mutex sync_mu;
+  std::condition_variable sync_cv;
+  std::deque<Committed> to_sync;  // guarded by sync_mu
+  bool syncer_stop = false;       // guarded by sync_mu
+  std::thread syncer;
+  std::atomic<bool> poisoned{false};
+  std::atomic<uint64_t> n_batches{0}, n_callers{0}, n_syncs{0};
+  Status poison;  // written once before poisoned is set
+  void SyncerLoop();
+  void Answer(std::vector<Request*>& batch);
 
   mutable std::mutex head_mu;
   TreeHead head;
@@ -257,14 +320,11 @@ struct Store::Impl {
   }
 
   ~Impl() {
-    if (ckpt_thread.joinable()) {
-      {
-        std::lock_guard<std::mutex> l(ckpt_mu);
-        ckpt_stop = true;
-      }
-      ckpt_cv.notify_one();
-      ckpt_thread.join();
-    }
+    // The writer finishes what is queued, the syncer answers it.
+    StopAndJoin(q_mu, &writer_stop, writer_cv, writer);
+    StopAndJoin(sync_mu, &syncer_stop, sync_cv, syncer);
+    if (wal_fd >= 0) ::close(wal_fd);
+    StopAndJoin(ckpt_mu, &ckpt_stop, ckpt_cv, ckpt_thread);
     for (auto& [sql, s] : cache) sqlite3_finalize(s);
     ins_entry = internal::Stmt();
     ins_node = internal::Stmt();
@@ -325,13 +385,12 @@ struct Store::Impl {
   // cache (transaction control runs several times per batch: parsing it
   // every time showed up in profiles).
   Status ExecCached(const char* sql) {
-    sqlite3_stmt*& s = cache[sql];
-    if (s == nullptr) {
-      Status st = internal::Prepare(wdb, sql, &s);
-      if (!st.ok()) {
-        cache.erase(sql);
-        return st;
-      }
+    sqlite3_stmt* s = nullptr;
+    if (auto it = cache.find(std::string_view(sql)); it != cache.end()) {
+      s = it->second;
+    } else {
+      BOURSE_RETURN_IF_ERROR(internal::Prepare(wdb, sql, &s));
+      cache.emplace(sql, s);
     }
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
@@ -340,7 +399,9 @@ struct Store::Impl {
   }
 
   Status Init(bool creating);
-  void RunBatch(std::vector<Request*>& batch);
+  // Runs one batch in one transaction and COMMITs it (not yet durable);
+  // true when it changed anything (the WAL then needs a sync).
+  bool RunBatch(std::vector<Request*>& batch);
   Status WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed);
 };
 
@@ -348,12 +409,16 @@ Status Store::Impl::Init(bool creating) {
   BOURSE_RETURN_IF_ERROR(OpenConn(path, creating, options.cache_kib, &wdb));
   auto mode = internal::Exec(wdb, "PRAGMA journal_mode=WAL");
   if (!mode.ok()) return mode.WithContext("ledger store " + path);
-  // FULL: the WAL is fsynced at every commit, so an acknowledged commit
-  // survives kill -9 and power loss. A larger checkpoint interval means
-  // fewer rewrites of hot pages (the log's B-tree edges) into the database;
+  // A writable store syncs the WAL itself, off the writer's path, before it
+  // answers (SyncerLoop): its connection runs with NORMAL, which in WAL mode
+  // keeps every commit atomic and consistent and leaves the sync to us (and
+  // syncs the WAL before each checkpoint). Nothing acknowledged is lost
+  // across kill -9 or power loss. A larger checkpoint interval means fewer
+  // rewrites of hot pages (the log's B-tree edges) into the database;
   // writable stores move checkpoints off the writer (StartCheckpointer).
   BOURSE_RETURN_IF_ERROR(
-      internal::Exec(wdb, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=8192"));
+      internal::Exec(wdb, key ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=8192"
+                              : "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=8192"));
   BOURSE_RETURN_IF_ERROR(internal::Exec(wdb, "BEGIN IMMEDIATE"));
   auto fail = [&](Status st) {
     internal::Exec(wdb, "ROLLBACK").IgnoreError();
@@ -496,6 +561,7 @@ Status Store::Impl::Init(bool creating) {
     last_ts = std::max(last_ts, e->ts);
   }
   head = *h;
+  writer_head = head;
   meta = internal::Stmt();
   last = internal::Stmt();
   count = internal::Stmt();
@@ -508,6 +574,16 @@ Status Store::Impl::Init(bool creating) {
       internal::Prepare(wdb, "INSERT INTO ledger_nodes(id, hash) VALUES(?,?)", ins_node.out()));
   BOURSE_RETURN_IF_ERROR(internal::Prepare(
       wdb, "INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)", ins_head.out()));
+  if (key) {
+    // The WAL exists once the connection has run a transaction. What Init
+    // wrote (a new store's format, key and first head) is made durable now.
+    const std::string wal = path + "-wal";
+    wal_fd = ::open(wal.c_str(), O_RDWR | O_CLOEXEC);
+    if (wal_fd < 0 || ::fdatasync(wal_fd) != 0) {
+      return core::Unavailable("ledger store " + path + ": cannot open and sync " + wal + ": " +
+                               std::strerror(errno));
+    }
+  }
   return Status::Ok();
 }
 
@@ -539,17 +615,22 @@ Status Store::Impl::WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>
   return Status::Ok();
 }
 
-void Store::Impl::RunBatch(std::vector<Request*>& batch) {
+bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
   auto fail_all = [&](const Status& st) {
     for (Request* r : batch) {
       if (r->status.ok()) r->status = st;
     }
   };
+  if (poisoned.load(std::memory_order_acquire)) {
+    fail_all(poison);
+    return false;
+  }
   int64_t ts = std::max(clock->NowMillis(), last_ts);
+  const int64_t changes0 = sqlite3_total_changes64(wdb);
   Status st = ExecCached("BEGIN IMMEDIATE");
   if (!st.ok()) {
     fail_all(st.WithContext("ledger commit"));
-    return;
+    return false;
   }
   MerkleFrontier frontier0 = frontier;
   std::string last0 = last_leaf_hex;
@@ -588,11 +669,7 @@ void Store::Impl::RunBatch(std::vector<Request*>& batch) {
     r->result.count = ti.pending.size();
     any_entries = any_entries || !ti.pending.empty();
   }
-  TreeHead new_head;
-  {
-    std::lock_guard<std::mutex> lock(head_mu);
-    new_head = head;
-  }
+  TreeHead new_head = writer_head;
   if (st.ok() && any_entries) {
     new_head = SignTreeHead(frontier.size(), frontier.Root(), ts, *key);
     sqlite3_stmt* s = ins_head.get();
@@ -609,16 +686,16 @@ void Store::Impl::RunBatch(std::vector<Request*>& batch) {
     frontier = frontier0;
     last_leaf_hex = last0;
     fail_all(st.WithContext("ledger commit"));
-    return;
+    return false;
   }
   if (any_entries) {
     last_ts = ts;
-    std::lock_guard<std::mutex> lock(head_mu);
-    head = new_head;
+    writer_head = new_head;
   }
   for (Request* r : batch) {
     if (r->status.ok()) r->result.head = new_head;
   }
+  return sqlite3_total_changes64(wdb) != changes0;
 }
 
 // ---- Txn ----------------------------------------------------------------
@@ -627,8 +704,7 @@ sqlite3* Txn::db() const { return impl_->store->wdb; }
 
 Result<sqlite3_stmt*> Txn::Prepare(std::string_view sql) {
   auto& cache = impl_->store->cache;
-  std::string key(sql);
-  auto it = cache.find(key);
+  auto it = cache.find(sql);
   if (it != cache.end()) {
     sqlite3_reset(it->second);
     sqlite3_clear_bindings(it->second);
@@ -636,7 +712,7 @@ Result<sqlite3_stmt*> Txn::Prepare(std::string_view sql) {
   }
   sqlite3_stmt* s = nullptr;
   BOURSE_RETURN_IF_ERROR(internal::Prepare(impl_->store->wdb, sql, &s));
-  cache.emplace(std::move(key), s);
+  cache.emplace(std::string(sql), s);
   return s;
 }
 
@@ -679,7 +755,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions
   }
   impl->options = std::move(options);
   BOURSE_RETURN_IF_ERROR(impl->Init(!exists));
-  if (impl->key) impl->StartCheckpointer();
+  if (impl->key) {
+    impl->StartCheckpointer();
+    Impl* raw = impl.get();
+    raw->syncer = std::thread([raw] { raw->SyncerLoop(); });
+    pthread_setname_np(raw->syncer.native_handle(), "bourse-sync");
+    raw->writer = std::thread([raw] { raw->WriterLoop(); });
+    pthread_setname_np(raw->writer.native_handle(), "bourse-writer");
+  }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -688,32 +771,155 @@ Result<CommitResult> Store::Commit(const std::function<Status(Txn&)>& fn) {
   if (!s.key) return core::FailedPrecondition("ledger store " + s.path + ": opened read-only");
   Impl::Request req;
   req.fn = &fn;
+  s.Enqueue(&req);
   std::unique_lock<std::mutex> lk(s.q_mu);
-  s.queue.push_back(&req);
-  while (!req.done) {
-    if (!s.leader_busy) {
-      s.leader_busy = true;
-      std::vector<Impl::Request*> batch;
-      while (!s.queue.empty() && batch.size() < static_cast<size_t>(s.options.max_batch_callers)) {
-        batch.push_back(s.queue.front());
-        s.queue.pop_front();
-      }
-      lk.unlock();
-      s.RunBatch(batch);
-      lk.lock();
-      for (Impl::Request* r : batch) {
-        r->done = true;
-        if (r != &req) r->cv.notify_one();
-      }
-      s.leader_busy = false;
-      // The oldest waiter leads the next batch.
-      if (!s.queue.empty()) s.queue.front()->cv.notify_one();
-    } else {
-      req.cv.wait(lk);
-    }
-  }
+  req.cv.wait(lk, [&] { return req.finished; });
   if (!req.status.ok()) return req.status;
   return req.result;
+}
+
+void Store::CommitAsync(std::function<Status(Txn&)> fn,
+                        std::function<void(Result<CommitResult>)> done) {
+  Impl& s = *impl_;
+  if (!s.key) {
+    done(core::FailedPrecondition("ledger store " + s.path + ": opened read-only"));
+    return;
+  }
+  auto* req = new Impl::Request;
+  req->owned_fn = std::move(fn);
+  req->fn = &req->owned_fn;
+  req->done = std::move(done);
+  s.Enqueue(req);
+}
+
+// The writer: takes every queued request into one batch, commits it and
+// hands it to the syncer, which answers its callers once it is durable (a
+// Commit caller is woken, a CommitAsync caller is called back). On stop it
+// finishes what is queued first.
+void Store::Impl::WriterLoop() {
+  std::vector<Request*> batch;
+  size_t last_batch_callers = 0;
+  auto last_batch_start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lk(q_mu);
+  for (;;) {
+    while (queue.empty() && !writer_stop) {
+      writer_waiting = true;
+      writer_cv.wait(lk);
+    }
+    if (queue.empty()) break;
+    // Pacing under load: a batch starts at least batch_interval after the
+    // previous one when that one had several callers (so a lone client is
+    // never held back), gathering more callers per transaction: fewer tree
+    // heads to sign and fewer WAL pages written per caller.
+    if (options.batch_interval_us > 0 && last_batch_callers >= 2 && !writer_stop &&
+        queue.size() < static_cast<size_t>(options.max_batch_callers)) {
+      auto until = last_batch_start + std::chrono::microseconds(options.batch_interval_us);
+      writer_cv.wait_until(lk, until, [&] {
+        return writer_stop || queue.size() >= static_cast<size_t>(options.max_batch_callers);
+      });
+    }
+    last_batch_start = std::chrono::steady_clock::now();
+    batch.clear();
+    while (!queue.empty() && batch.size() < static_cast<size_t>(options.max_batch_callers)) {
+      batch.push_back(queue.front());
+      queue.pop_front();
+    }
+    lk.unlock();
+    last_batch_callers = batch.size();
+    bool wrote = RunBatch(batch);
+    n_batches.fetch_add(1, std::memory_order_relaxed);
+    n_callers.fetch_add(batch.size(), std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> l(sync_mu);
+      to_sync.push_back({std::move(batch), writer_head, wrote});
+    }
+    sync_cv.notify_one();
+    batch.clear();
+    lk.lock();
+  }
+}
+
+// Answers the callers of a batch once it is durable (or failed).
+void Store::Impl::Answer(std::vector<Request*>& batch) {
+  // Callbacks apart first: a woken Commit caller may return and free its
+  // request.
+  std::vector<Request*> asyncs;
+  for (Request* r : batch) {
+    if (r->done) asyncs.push_back(r);
+  }
+  {
+    std::lock_guard<std::mutex> l(q_mu);
+    for (Request* r : batch) {
+      if (r->done) continue;
+      r->finished = true;
+      r->cv.notify_one();
+    }
+  }
+  for (Request* r : asyncs) {
+    if (r->status.ok()) {
+      r->done(std::move(r->result));
+    } else {
+      r->done(std::move(r->status));
+    }
+    delete r;
+  }
+}
+
+void Store::Impl::SyncerLoop() {
+  std::vector<Committed> items;
+  auto last_sync = std::chrono::steady_clock::now();
+  size_t last_sync_callers = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(sync_mu);
+      sync_cv.wait(l, [&] { return !to_sync.empty() || syncer_stop; });
+      if (to_sync.empty()) break;
+      // Pacing under load (the previous sync covered several callers):
+      // syncs start at least sync_interval apart; what the writer commits
+      // meanwhile rides on the same sync. (A sync costs more than its
+      // latency: on a VM each one is a few exits to the hypervisor.)
+      if (options.sync_interval_us > 0 && last_sync_callers >= 2 && !syncer_stop) {
+        sync_cv.wait_until(l, last_sync + std::chrono::microseconds(options.sync_interval_us),
+                           [&] { return syncer_stop; });
+      }
+      items.assign(std::make_move_iterator(to_sync.begin()),
+                   std::make_move_iterator(to_sync.end()));
+      to_sync.clear();
+    }
+    last_sync = std::chrono::steady_clock::now();
+    last_sync_callers = 0;
+    for (const Committed& c : items) last_sync_callers += c.batch.size();
+    bool need = false;
+    for (const Committed& c : items) need = need || c.wrote;
+    Status st;
+    if (need && !poisoned.load(std::memory_order_acquire)) {
+      int rc;
+      do {
+        rc = ::fdatasync(wal_fd);
+      } while (rc != 0 && errno == EINTR);
+      n_syncs.fetch_add(1, std::memory_order_relaxed);
+      if (rc != 0) {
+        poison = core::Unavailable(std::string("ledger store ") + path +
+                                   ": syncing the WAL failed (" + std::strerror(errno) +
+                                   "); the store takes no more writes until it is reopened");
+        poisoned.store(true, std::memory_order_release);
+      }
+    }
+    if (poisoned.load(std::memory_order_acquire)) st = poison;
+    if (st.ok()) {
+      std::lock_guard<std::mutex> lock(head_mu);
+      if (items.back().head.size >= head.size) head = items.back().head;
+    }
+    for (Committed& c : items) {
+      if (!st.ok()) {
+        for (Request* r : c.batch) {
+          if (r->status.ok()) r->status = st;
+        }
+      }
+      Answer(c.batch);
+    }
+    items.clear();
+  }
 }
 
 Result<CommitResult> Store::Append(std::string_view type, nlohmann::json body) {
@@ -733,6 +939,12 @@ Result<CommitResult> Store::AppendBatch(std::vector<EntryInput> entries) {
 TreeHead Store::Head() const {
   std::lock_guard<std::mutex> lock(impl_->head_mu);
   return impl_->head;
+}
+
+StoreStats Store::Stats() const {
+  return {impl_->n_batches.load(std::memory_order_relaxed),
+          impl_->n_callers.load(std::memory_order_relaxed),
+          impl_->n_syncs.load(std::memory_order_relaxed)};
 }
 
 const core::PublicKey& Store::key() const { return *impl_->pub; }
@@ -820,6 +1032,9 @@ Result<Hash> Store::RootAt(uint64_t size) const {
 }
 
 Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size) const {
+  // Only published (durable) heads: a head written but not yet synced is
+  // not shown.
+  to_size = std::min(to_size, Head().size + 1);
   BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
   std::vector<TreeHead> out;
   Status st;

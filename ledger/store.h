@@ -12,16 +12,30 @@
 //   TreeHead head = store->Head();
 //   BOURSE_ASSIGN_OR_RETURN(auto path, store->InclusionProof(r.first_seq, head.size));
 //
-// Group commit: concurrent Commit calls are gathered into one SQLite
-// transaction and one signed tree head. Each caller's fn runs inside its own
-// SAVEPOINT on the single writer thread of the moment (the thread of one of the
-// waiting callers): if fn returns an error or fails to append, only its own
-// rows and entries are rolled back and only it gets that error; the others
-// commit. Commit returns only after the transaction is durably committed
-// (WAL with synchronous=FULL: the WAL is fsynced at every commit, so nothing
-// acknowledged is lost across kill -9 or power loss). If the COMMIT itself
-// fails every caller of that batch gets the error and nothing is applied.
-// A batch with no entries writes no new tree head.
+// Group commit: concurrent Commit and CommitAsync calls are gathered into one
+// SQLite transaction and one signed tree head. Each caller's fn runs inside
+// its own SAVEPOINT on the store's writer thread (one per writable store; it
+// takes every queued caller into the next batch, so a batch grows with the
+// load, see also the pacing options): if fn returns an error or fails to
+// append, only its own rows and entries are rolled back and only it gets
+// that error; the others commit. If the COMMIT itself fails every caller of
+// that batch gets the error and nothing is applied. A batch with no entries
+// writes no new tree head.
+//
+// Durability: a caller is answered only once its batch is durable. The
+// batch's COMMIT writes the WAL without syncing it (synchronous=NORMAL); a
+// syncer thread then fdatasyncs the WAL, one sync for every batch committed
+// meanwhile, publishes the newest head and answers the callers, while the
+// writer already runs the next batch. Nothing acknowledged is lost across
+// kill -9 or power loss, and Head() (so entries, proofs, heads) never shows
+// a batch before it is durable; other reads of the database may see a
+// committed batch a moment before that. If a sync fails the outcome of what
+// was written is unknown: those callers and every later Commit get
+// unavailable until the store is reopened.
+//
+// CommitAsync is Commit without a waiting thread: the syncer calls `done`
+// once the batch is durable (or has failed), so a front end can answer from
+// its own event loop instead of parking a thread per request.
 //
 // fn rules: it runs on another thread than the caller, must not call Commit
 // (deadlock), must not run BEGIN/COMMIT/ROLLBACK/SAVEPOINT itself, and must
@@ -71,6 +85,14 @@ struct StoreOptions {
   const core::Clock* clock = nullptr;
   // At most this many callers' fns go into one transaction.
   int max_batch_callers = 1024;
+  // Group-commit pacing (0: none). Under load (the previous batch, or the
+  // previous sync, covered two or more callers) a batch starts at least
+  // batch_interval_us after the previous one and a WAL sync at least
+  // sync_interval_us after the previous one. Each adds at most that much
+  // latency, never to a lone caller, and saves per-batch and per-sync costs
+  // (a signed tree head, hot pages rewritten, a disk flush) under load.
+  int batch_interval_us = 0;
+  int sync_interval_us = 0;
   // SQLite page cache per connection, in KiB.
   int cache_kib = 65536;
 };
@@ -78,6 +100,13 @@ struct StoreOptions {
 struct EntryInput {
   std::string type;
   nlohmann::json body;
+};
+
+// Counters since the store was opened (for metrics and benchmarks).
+struct StoreStats {
+  uint64_t batches = 0;  // transactions committed by the writer
+  uint64_t callers = 0;  // Commit/CommitAsync calls answered
+  uint64_t syncs = 0;    // fdatasyncs of the WAL
 };
 
 struct CommitResult {
@@ -128,11 +157,19 @@ class Store {
   // own error (its part rolled back); failed_precondition when read-only;
   // internal/unavailable when the batch could not commit.
   core::Result<CommitResult> Commit(const std::function<core::Status(Txn&)>& fn);
+  // The same, returning at once: `done` gets what Commit would have returned.
+  // It runs on the store's syncer thread once the batch is durable (on the
+  // calling thread, at once, for a read-only store), so it must be short and
+  // must not call Commit: hand the result to another thread. Callers are
+  // answered in the order they were queued.
+  void CommitAsync(std::function<core::Status(Txn&)> fn,
+                   std::function<void(core::Result<CommitResult>)> done);
   core::Result<CommitResult> Append(std::string_view type, nlohmann::json body);
   core::Result<CommitResult> AppendBatch(std::vector<EntryInput> entries);
 
   // The last committed signed head.
   TreeHead Head() const;
+  StoreStats Stats() const;
   const core::PublicKey& key() const;
   const std::string& path() const;
 

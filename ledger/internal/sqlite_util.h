@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -62,6 +63,13 @@ inline std::string ColumnText(sqlite3_stmt* s, int i) {
   int n = sqlite3_column_bytes(s, i);
   return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
 }
+
+// Transparent hash for string-keyed maps looked up by string_view or
+// const char* without building a std::string (statement caches).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 // Node id of the complete subtree (level, index): its in-order position.
 inline int64_t NodeId(int level, uint64_t index) {

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "core/canonical_json.h"
@@ -282,6 +285,141 @@ TEST(StoreTest, GroupCommitBatchesConcurrentCallersAndIsolatesFailures) {
   auto audit = AuditStore(path, key.public_key());
   ASSERT_TRUE(audit.ok());
   EXPECT_TRUE(audit->ok()) << audit->violation->ToString();
+}
+
+TEST(StoreTest, CommitAsyncAnswersEachCallerOnceAfterTheCommitIsDurable) {
+  TempDir dir;
+  auto key = KeyFromByte(12);
+  std::string path = dir.File("l.db");
+  auto s = Store::Open(path, Opts(key));
+  ASSERT_TRUE(s.ok());
+  Store& store = **s;
+  constexpr int kCalls = 300;
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, ok = 0;
+  std::vector<uint64_t> seqs;
+  std::vector<int> calls(kCalls, 0);
+  for (int i = 0; i < kCalls; ++i) {
+    const bool fail = i % 5 == 2;
+    store.CommitAsync(
+        [i, fail](Txn& txn) -> core::Status {
+          BOURSE_RETURN_IF_ERROR(txn.Exec("CREATE TABLE IF NOT EXISTS t(i INTEGER PRIMARY KEY)"));
+          BOURSE_RETURN_IF_ERROR(txn.Exec("INSERT INTO t(i) VALUES(" + std::to_string(i) + ")"));
+          BOURSE_RETURN_IF_ERROR(txn.Append("note", {{"i", i}}).status());
+          if (fail) return core::FailedPrecondition("planned failure " + std::to_string(i));
+          return core::Status::Ok();
+        },
+        [&, i, fail](core::Result<CommitResult> r) {
+          std::lock_guard<std::mutex> l(mu);
+          ++calls[i];
+          ++answered;
+          if (fail) {
+            EXPECT_FALSE(r.ok());
+            EXPECT_EQ(r.status().message(), "planned failure " + std::to_string(i));
+          } else if (r.ok()) {
+            ++ok;
+            EXPECT_EQ(r->count, 1u);
+            // Durable and visible: the head that answers covers the entry.
+            EXPECT_GT(r->head.size, r->first_seq);
+            EXPECT_GE(store.Head().size, r->head.size);
+            seqs.push_back(r->first_seq);
+          } else {
+            ADD_FAILURE() << r.status().ToString();
+          }
+          cv.notify_all();
+        });
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(60), [&] { return answered == kCalls; }));
+  }
+  for (int c : calls) EXPECT_EQ(c, 1);
+  EXPECT_EQ(ok, kCalls - kCalls / 5);
+  EXPECT_EQ(store.Head().size, static_cast<uint64_t>(ok));
+  // Callers are answered in the order they were queued: their seqs ascend.
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  // A failed caller left no row behind; every successful one did.
+  int rows = -1;
+  ASSERT_TRUE(store
+                  .Read([&](sqlite3* db) -> core::Status {
+                    sqlite3_stmt* st = nullptr;
+                    sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE i % 5 = 2", -1, &st,
+                                       nullptr);
+                    sqlite3_step(st);
+                    rows = sqlite3_column_int(st, 0);
+                    sqlite3_finalize(st);
+                    return core::Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(rows, 0);
+  s->reset();  // the writer finishes and stops
+  auto audit = AuditStore(path, key.public_key());
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->ok()) << audit->violation->ToString();
+}
+
+TEST(StoreTest, PacingGathersConcurrentCallersIntoFewerBatchesAndSyncs) {
+  TempDir dir;
+  auto key = KeyFromByte(14);
+  std::string path = dir.File("l.db");
+  StoreOptions o = Opts(key);
+  o.batch_interval_us = 3000;
+  o.sync_interval_us = 3000;
+  auto s = Store::Open(path, o);
+  ASSERT_TRUE(s.ok());
+  Store& store = **s;
+  // A lone caller is never held back: one batch and one sync per commit.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store.Append("note", {{"lone", i}}).ok());
+  StoreStats lone = store.Stats();
+  EXPECT_EQ(lone.callers, 5u);
+  EXPECT_EQ(lone.batches, 5u);
+  EXPECT_EQ(lone.syncs, 5u);
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!store.Append("note", {{"t", t}, {"i", i}}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  StoreStats st = store.Stats();
+  const uint64_t calls = st.callers - lone.callers;
+  const uint64_t batches = st.batches - lone.batches;
+  const uint64_t syncs = st.syncs - lone.syncs;
+  EXPECT_EQ(calls, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_LT(batches, calls);  // callers shared transactions
+  EXPECT_LE(syncs, batches);  // and syncs covered one or more batches
+  std::printf("pacing: %llu calls in %llu batches and %llu syncs\n",
+              static_cast<unsigned long long>(calls), static_cast<unsigned long long>(batches),
+              static_cast<unsigned long long>(syncs));
+  EXPECT_EQ(store.Head().size, 5u + kThreads * kPerThread);
+  s->reset();
+  auto audit = AuditStore(path, key.public_key());
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->ok()) << audit->violation->ToString();
+}
+
+TEST(StoreTest, CommitAsyncOnAReadOnlyStoreAnswersAtOnce) {
+  TempDir dir;
+  auto key = KeyFromByte(13);
+  std::string path = dir.File("l.db");
+  { auto w = MakeStore(path, key, 3); }
+  StoreOptions ro;
+  ro.create_if_missing = false;
+  auto s = Store::Open(path, ro);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  bool called = false;
+  (*s)->CommitAsync([](Txn&) { return core::Status::Ok(); },
+                    [&](core::Result<CommitResult> r) {
+                      called = true;
+                      EXPECT_EQ(r.status().code(), core::StatusCode::kFailedPrecondition);
+                    });
+  EXPECT_TRUE(called);
 }
 
 TEST(StoreTest, ReadsRunConcurrentlyWithWrites) {
