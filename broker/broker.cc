@@ -160,6 +160,8 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   so.expected_key = options.ledger_key->public_key();
   so.create_if_missing = false;
   so.clock = b->clock_;
+  so.batch_interval_us = options.batch_interval_us;
+  so.sync_interval_us = options.sync_interval_us;
   BOURSE_ASSIGN_OR_RETURN(b->store_, ledger::Store::Open(options.db_path, so));
   auto r = b->store_->Commit([](ledger::Txn& txn) -> core::Status {
     BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
@@ -186,6 +188,29 @@ core::Result<ledger::CommitResult> Broker::Mutate(
   metrics_.RecordCommit(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return r;
+}
+
+void Broker::MutateAsync(std::function<core::Status(ledger::Txn&)> fn,
+                         std::function<void(core::Result<ledger::CommitResult>)> done) {
+  auto t0 = std::chrono::steady_clock::now();
+  store_->CommitAsync(
+      std::move(fn), [this, t0, done = std::move(done)](core::Result<ledger::CommitResult> r) {
+        metrics_.RecordCommit(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        done(std::move(r));
+      });
+}
+
+void Broker::MutateAndRespond(std::function<core::Status(ledger::Txn&)> fn, Respond respond,
+                              std::function<core::Result<ApiResponse>()> build) {
+  MutateAsync(std::move(fn), [respond = std::move(respond),
+                              build = std::move(build)](core::Result<ledger::CommitResult> r) {
+    if (!r.ok()) {
+      respond([st = r.status()]() -> core::Result<ApiResponse> { return st; });
+    } else {
+      respond(build);
+    }
+  });
 }
 
 core::Status Broker::Read(const std::function<core::Status(sqlite3*)>& fn) const {
@@ -237,7 +262,6 @@ core::Status Broker::Transfer(ledger::Txn& txn, std::string_view from, std::stri
   BOURSE_RETURN_IF_ERROR(NoteHistory(txn, from));
   return NoteHistory(txn, to);
 }
-
 
 core::Status Broker::EscrowHold(ledger::Txn& txn, std::string_view escrow_id,
                                 std::string_view account, const core::Money& amount) {
@@ -331,7 +355,11 @@ void Broker::RegisterServiceRoutes() {
                .response_schema = SStr("Prometheus text exposition format 0.0.4"),
                .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
                  ApiResponse r;
-                 r.body = metrics_.Render(LedgerSize());
+                 ledger::StoreStats st = store_->Stats();
+                 r.body = metrics_.Render({.size = LedgerSize(),
+                                           .batches = st.batches,
+                                           .commit_calls = st.callers,
+                                           .syncs = st.syncs});
                  r.content_type = "text/plain; version=0.0.4";
                  return r;
                }});

@@ -62,6 +62,10 @@ struct BrokerOptions {
   // Markets' background tick and share charging (tick_ms = 0: no background
   // thread; the owner calls markets()->Tick(), as tests with a ManualClock do).
   MarketsOptions markets;
+  // Group-commit pacing, ledger::StoreOptions (bourse-broker's
+  // --batch-interval-us and --sync-interval-us).
+  int batch_interval_us = 0;
+  int sync_interval_us = 0;
 };
 
 enum class PrincipalKind { kAdmin, kSite, kNode, kBroker, kAgent, kUser };
@@ -98,6 +102,16 @@ class Broker {
   // One atomic unit: fn's rows and ledger entries commit together or not at
   // all. Errors: fn's own error, or the store's.
   core::Result<ledger::CommitResult> Mutate(const std::function<core::Status(ledger::Txn&)>& fn);
+  // The same without waiting (ledger::Store::CommitAsync): `done` runs on
+  // the ledger store's syncer thread once the commit is durable or has failed, so
+  // it must only hand the result on.
+  void MutateAsync(std::function<core::Status(ledger::Txn&)> fn,
+                   std::function<void(core::Result<ledger::CommitResult>)> done);
+  // For async routes (router.h): runs fn in the next commit and answers with
+  // build() once it is durable, or with fn's or the commit's error. build
+  // runs on the server's loop, not on the writer.
+  void MutateAndRespond(std::function<core::Status(ledger::Txn&)> fn, Respond respond,
+                        std::function<core::Result<ApiResponse>()> build);
 
   // ---- Helpers for use inside Mutate fns (markets use these) ----
   // Errors: permission_denied when `key` is not a registered principal.

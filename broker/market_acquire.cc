@@ -247,10 +247,10 @@ void Markets::RegisterAcquireRoutes() {
                if (st.ok()) st = FinishOp(ctx);
                ms->fwd.ctx = nullptr;
                if (!st.ok()) return st;
-               if (ctx.final_orders[id]["filled"] != c.units) {
+               if (ctx.final_orders[id].filled != c.units) {
                  return core::FailedPrecondition("rspec: node " + ms->info.node + " filled " +
-                                                 ctx.final_orders[id]["filled"].dump() + " of " +
-                                                 std::to_string(c.units) +
+                                                 std::to_string(ctx.final_orders[id].filled) +
+                                                 " of " + std::to_string(c.units) +
                                                  " units (funds?): nothing bought");
                }
                node_list.push_back(ms->info.node);

@@ -415,7 +415,7 @@ core::Status FinishOp(OpCtx& ctx) {
       if (!app.ok()) return fail(app.status());
     }
     BOURSE_RETURN_IF_ERROR(SaveOrder(txn, o).WithContext("saving order"));
-    ctx.final_orders[id] = o.ToJson();
+    ctx.final_orders[id] = o;
   }
   for (int64_t id : ctx.touched) {
     auto it = ms->orders.find(id);
@@ -424,10 +424,18 @@ core::Status FinishOp(OpCtx& ctx) {
   return core::Status::Ok();
 }
 
-core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
-                       OpCtx* result) {
+namespace {
+
+// One book operation's commit fn and its aftermath, shared by RunBookOp
+// (waits) and RunBookOpAsync.
+struct BookOp {
+  Markets* m;
+  MarketState* ms;
+  std::function<core::Status(OpCtx&)> op;
+  OpCtx* result;
   bool touched = false;
-  auto r = m->broker().Mutate([&](ledger::Txn& txn) -> core::Status {
+
+  core::Status Run(ledger::Txn& txn) {
     std::lock_guard<std::mutex> l(ms->mu);
     BOURSE_RETURN_IF_ERROR(EnsureFresh(m, txn, ms));
     *result = OpCtx{};
@@ -443,15 +451,35 @@ core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::St
       return st;
     }
     return FinishOp(*result);
-  });
-  if (!r.ok()) {
-    if (touched) {
+  }
+  // A failed commit (fn's error or the batch's) leaves a touched book stale.
+  void After(const core::Status& st) {
+    if (!st.ok() && touched) {
       std::lock_guard<std::mutex> l(ms->mu);
       ms->stale = true;
     }
-    return r.status();
   }
-  return core::Status::Ok();
+};
+
+}  // namespace
+
+core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
+                       OpCtx* result) {
+  BookOp b{m, ms, op, result};
+  auto r = m->broker().Mutate([&](ledger::Txn& txn) { return b.Run(txn); });
+  b.After(r.status());
+  return r.status();
+}
+
+void RunBookOpAsync(Markets* m, MarketState* ms, std::function<core::Status(OpCtx&)> op,
+                    std::shared_ptr<OpCtx> result, std::function<void(core::Status)> done) {
+  auto b = std::make_shared<BookOp>(BookOp{m, ms, std::move(op), result.get()});
+  m->broker().MutateAsync(
+      [b, result](ledger::Txn& txn) { return b->Run(txn); },
+      [b, result, done = std::move(done)](core::Result<ledger::CommitResult> r) {
+        b->After(r.status());
+        done(r.status());
+      });
 }
 
 }  // namespace internal

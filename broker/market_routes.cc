@@ -30,8 +30,9 @@ constexpr int64_t kMaxQty = 1'000'000'000;
 json MarketSchema() {
   using namespace internal;
   return SObj({{"id", SStr()},
-               {"node", {{"type", json::array({"string", "null"})},
-                         {"description", "the node of a node market; null for a site market"}}},
+               {"node",
+                {{"type", json::array({"string", "null"})},
+                 {"description", "the node of a node market; null for a site market"}}},
                {"site", SStr()},
                {"unit", SResources()},
                {"not_before", SInt()},
@@ -54,7 +55,8 @@ core::Result<std::string> NodeSite(sqlite3* db, const std::string& node) {
 
 // Whether capacity on `node` (of `site`) may be sold in the market: on its
 // node for a node market, on any node of its site for a site market.
-core::Status InPool(const internal::MarketInfo& mi, const std::string& node, const std::string& site) {
+core::Status InPool(const internal::MarketInfo& mi, const std::string& node,
+                    const std::string& site) {
   if (!mi.node.empty()) {
     if (node != mi.node) {
       return core::InvalidArgument("is on node " + node + ", not the market's node " + mi.node);
@@ -156,10 +158,22 @@ core::Result<LiveOrder*> OwnedLiveOrder(OpCtx& ctx, int64_t id, const std::strin
 json OpResponse(OpCtx& ctx, int64_t id) {
   json out = json::object();
   auto it = ctx.final_orders.find(id);
-  out["order"] = it != ctx.final_orders.end() ? std::move(it->second) : json();
+  out["order"] = it != ctx.final_orders.end() ? it->second.ToJson() : json();
   out["trades"] = std::move(ctx.trades);
   return out;
 }
+
+// An order placement between its checks (on the server's loop) and its
+// book operation (on the ledger's writer).
+struct PlacedOrder {
+  MarketState* ms = nullptr;
+  LiveOrder o;
+  std::optional<ledger::Rcap> escrow;  // a sell's escrowed capacity, as signed by the seller
+  std::string pool_rcap;               // or the broker pool rcap an admin sells from
+  core::ResourceVector want;           // unit x qty
+  std::string broker_text;
+  int64_t id = 0;  // assigned in the book operation
+};
 
 }  // namespace
 
@@ -240,8 +254,7 @@ void Markets::RegisterOrderRoutes() {
                          Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
                      n.Bind(1, mi.site);
                      BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-                     if (!found)
-                       return core::NotFound("site: site " + mi.site + " does not exist");
+                     if (!found) return core::NotFound("site: site " + mi.site + " does not exist");
                    }
                    bool ok = caller.kind == PrincipalKind::kAdmin ||
                              caller.kind == PrincipalKind::kAgent ||
@@ -251,9 +264,8 @@ void Markets::RegisterOrderRoutes() {
                          "only an admin, an agent or the site's PI creates markets");
                    }
                    if (!mi.holder.empty()) {
-                     BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, mi.holder)
-                                                .status()
-                                                .WithContext("holder"));
+                     BOURSE_RETURN_IF_ERROR(
+                         Broker::LookupPrincipal(txn, mi.holder).status().WithContext("holder"));
                    }
                    mi.created_ms = txn.now_millis();
                    BOURSE_ASSIGN_OR_RETURN(
@@ -353,103 +365,124 @@ void Markets::RegisterOrderRoutes() {
                               {"side", "qty"}),
        .response_schema = op_schema,
        .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
-             q.json, "", {"side", "type", "tif", "qty", "price", "escrow", "rcap"}));
-         BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
-         LiveOrder o;
-         o.market = ms->info.id;
-         o.owner = q.caller_text;
-         o.account = q.caller_text;
-         BOURSE_ASSIGN_OR_RETURN(std::string side, StrField(q.json, "side", 8));
-         if (side == "buy") {
-           o.side = auction::Side::kBuy;
-         } else if (side == "sell") {
-           o.side = auction::Side::kSell;
-         } else {
-           return core::InvalidArgument("side: must be buy or sell");
-         }
-         if (Optional(q.json, "type") != nullptr) {
-           BOURSE_ASSIGN_OR_RETURN(std::string type, StrField(q.json, "type", 8));
-           if (type != "limit" && type != "market") {
-             return core::InvalidArgument("type: must be limit or market");
+       // Async: checked here on the server's loop, run in the next commit
+       // batch, answered once durable; no thread waits for the commit.
+       .async_handler = [this](const ApiRequest& q, Respond respond) {
+         auto st = std::make_shared<PlacedOrder>();
+         core::Status valid = [&]() -> core::Status {
+           LiveOrder& o = st->o;
+           std::optional<ledger::Rcap>& escrow = st->escrow;
+           std::string& pool_rcap = st->pool_rcap;
+           BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
+               q.json, "", {"side", "type", "tif", "qty", "price", "escrow", "rcap"}));
+           BOURSE_ASSIGN_OR_RETURN(st->ms, Find(q.Param("market")));
+           MarketState* ms = st->ms;
+           o.market = ms->info.id;
+           o.owner = q.caller_text;
+           o.account = q.caller_text;
+           BOURSE_ASSIGN_OR_RETURN(std::string side, StrField(q.json, "side", 8));
+           if (side == "buy") {
+             o.side = auction::Side::kBuy;
+           } else if (side == "sell") {
+             o.side = auction::Side::kSell;
+           } else {
+             return core::InvalidArgument("side: must be buy or sell");
            }
-           o.is_market = type == "market";
-         }
-         if (Optional(q.json, "tif") != nullptr) {
-           BOURSE_ASSIGN_OR_RETURN(std::string tif, StrField(q.json, "tif", 8));
-           if (tif != "gtc" && tif != "ioc")
-             return core::InvalidArgument("tif: must be gtc or ioc");
-           o.ioc = tif == "ioc";
-         }
-         BOURSE_ASSIGN_OR_RETURN(o.qty, IntMember(q.json, "qty", 1, kMaxQty));
-         const json* pj = Optional(q.json, "price");
-         if (o.is_market) {
-           if (pj != nullptr) return core::InvalidArgument("price: a market order has no price");
-         } else {
-           if (pj == nullptr) return core::InvalidArgument("price: required for a limit order");
-           BOURSE_ASSIGN_OR_RETURN(core::Money p, core::MoneyFromJson(*pj, "price"));
-           auto nanos = auction::OrderBook::PriceToNanos(p);
-           if (!nanos.ok())
-             return core::InvalidArgument("price: must be > 0 and < 2^63 nano-credits");
-           o.price_nanos = *nanos;
-         }
-         std::optional<ledger::Rcap> escrow;
-         std::string pool_rcap;
-         if (o.side == auction::Side::kBuy) {
-           if (Optional(q.json, "escrow") || Optional(q.json, "rcap")) {
-             return core::InvalidArgument("escrow: only a sell escrows capacity");
+           if (Optional(q.json, "type") != nullptr) {
+             BOURSE_ASSIGN_OR_RETURN(std::string type, StrField(q.json, "type", 8));
+             if (type != "limit" && type != "market") {
+               return core::InvalidArgument("type: must be limit or market");
+             }
+             o.is_market = type == "market";
            }
-         } else if (const json* e = Optional(q.json, "escrow")) {
-           if (Optional(q.json, "rcap")) {
-             return core::InvalidArgument("rcap: give either escrow or rcap, not both");
+           if (Optional(q.json, "tif") != nullptr) {
+             BOURSE_ASSIGN_OR_RETURN(std::string tif, StrField(q.json, "tif", 8));
+             if (tif != "gtc" && tif != "ioc")
+               return core::InvalidArgument("tif: must be gtc or ioc");
+             o.ioc = tif == "ioc";
            }
-           BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(*e, "escrow"));
-           escrow = std::move(r);
-         } else if (Optional(q.json, "rcap") != nullptr) {
-           BOURSE_ASSIGN_OR_RETURN(pool_rcap, StrField(q.json, "rcap", ledger::kMaxRcapIdLength));
-         } else {
-           return core::InvalidArgument(
-               "escrow: a sell needs the capacity it sells: an rcap delegated to the broker "
-               "(escrow) or, for an admin, a broker pool rcap id (rcap)");
-         }
-         const MarketInfo& mi = ms->info;  // immutable but for state
-         auto want = mi.unit.Times(o.qty);
-         if (!want.ok()) return core::InvalidArgument("qty: unit x qty overflows");
-         const std::string broker_text = broker_->broker_key().ToText();
-         if (escrow) {
-           const ledger::Rcap& e = *escrow;
-           if (e.issuer.ToText() != q.caller_text) {
+           BOURSE_ASSIGN_OR_RETURN(o.qty, IntMember(q.json, "qty", 1, kMaxQty));
+           const json* pj = Optional(q.json, "price");
+           if (o.is_market) {
+             if (pj != nullptr) return core::InvalidArgument("price: a market order has no price");
+           } else {
+             if (pj == nullptr) return core::InvalidArgument("price: required for a limit order");
+             BOURSE_ASSIGN_OR_RETURN(core::Money p, core::MoneyFromJson(*pj, "price"));
+             auto nanos = auction::OrderBook::PriceToNanos(p);
+             if (!nanos.ok())
+               return core::InvalidArgument("price: must be > 0 and < 2^63 nano-credits");
+             o.price_nanos = *nanos;
+           }
+           if (o.side == auction::Side::kBuy) {
+             if (Optional(q.json, "escrow") || Optional(q.json, "rcap")) {
+               return core::InvalidArgument("escrow: only a sell escrows capacity");
+             }
+           } else if (const json* e = Optional(q.json, "escrow")) {
+             if (Optional(q.json, "rcap")) {
+               return core::InvalidArgument("rcap: give either escrow or rcap, not both");
+             }
+             BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(*e, "escrow"));
+             escrow = std::move(r);
+           } else if (Optional(q.json, "rcap") != nullptr) {
+             BOURSE_ASSIGN_OR_RETURN(pool_rcap, StrField(q.json, "rcap", ledger::kMaxRcapIdLength));
+           } else {
              return core::InvalidArgument(
-                 "escrow.issuer: must be the caller (the seller signs it)");
+                 "escrow: a sell needs the capacity it sells: an rcap delegated to the broker "
+                 "(escrow) or, for an admin, a broker pool rcap id (rcap)");
            }
-           if (e.holder.ToText() != broker_text) {
-             return core::InvalidArgument("escrow.holder: must be the broker's key " + broker_text);
+           const MarketInfo& mi = ms->info;  // immutable but for state
+           auto want = mi.unit.Times(o.qty);
+           if (!want.ok()) return core::InvalidArgument("qty: unit x qty overflows");
+           st->want = *want;
+           st->broker_text = broker_->broker_key().ToText();
+           const std::string& broker_text = st->broker_text;
+           if (escrow) {
+             const ledger::Rcap& e = *escrow;
+             if (e.issuer.ToText() != q.caller_text) {
+               return core::InvalidArgument(
+                   "escrow.issuer: must be the caller (the seller signs it)");
+             }
+             if (e.holder.ToText() != broker_text) {
+               return core::InvalidArgument("escrow.holder: must be the broker's key " +
+                                            broker_text);
+             }
+             if (!e.parent)
+               return core::InvalidArgument("escrow.parent: must be an rcap the seller holds");
+             if (!mi.node.empty()) {  // a site market checks the node's site in the transaction
+               BOURSE_RETURN_IF_ERROR(InPool(mi, e.node, mi.site).WithContext("escrow.node"));
+             }
+             if (!(e.res == *want)) {
+               return core::InvalidArgument("escrow.res: must be unit x qty = " + want->ToString());
+             }
+             if (!(e.interval == mi.window)) {
+               return core::InvalidArgument(
+                   "escrow.not_before/not_after: must be the market window");
+             }
+             if (!e.CheckSignature().ok()) {
+               return core::PermissionDenied(
+                   "escrow.sig: bad_signature: does not verify under the issuer");
+             }
+             if (!mi.holder.empty() && mi.holder != q.caller_text) {
+               return core::PermissionDenied("only " + mi.holder + " sells in market " + mi.id);
+             }
            }
-           if (!e.parent)
-             return core::InvalidArgument("escrow.parent: must be an rcap the seller holds");
-           if (!mi.node.empty()) {  // a site market checks the node's site in the transaction
-             BOURSE_RETURN_IF_ERROR(InPool(mi, e.node, mi.site).WithContext("escrow.node"));
-           }
-           if (!(e.res == *want)) {
-             return core::InvalidArgument("escrow.res: must be unit x qty = " + want->ToString());
-           }
-           if (!(e.interval == mi.window)) {
-             return core::InvalidArgument("escrow.not_before/not_after: must be the market window");
-           }
-           if (!e.CheckSignature().ok()) {
-             return core::PermissionDenied(
-                 "escrow.sig: bad_signature: does not verify under the issuer");
-           }
-           if (!mi.holder.empty() && mi.holder != q.caller_text) {
-             return core::PermissionDenied("only " + mi.holder + " sells in market " + mi.id);
-           }
+           return core::Status::Ok();
+         }();
+         if (!valid.ok()) {
+           respond([valid]() -> core::Result<ApiResponse> { return valid; });
+           return;
          }
-         OpCtx ctx;
-         int64_t id = 0;
-         BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
-             this, ms,
-             [&](OpCtx& c) -> core::Status {
+         auto ctx = std::make_shared<OpCtx>();
+         internal::RunBookOpAsync(
+             this, st->ms,
+             [this, &q, st](OpCtx& c) -> core::Status {
+               MarketState* ms = st->ms;
+               const LiveOrder& o = st->o;
+               const std::optional<ledger::Rcap>& escrow = st->escrow;
+               const std::string& pool_rcap = st->pool_rcap;
+               const core::ResourceVector* want = &st->want;
+               const std::string& broker_text = st->broker_text;
+               int64_t& id = st->id;
                ledger::Txn& txn = *c.txn;
                if (ms->info.state != "open" || q.now_ms / 1000 >= ms->info.close_s) {
                  return core::FailedPrecondition("market " + ms->info.id +
@@ -524,8 +557,13 @@ void Markets::RegisterOrderRoutes() {
                c.book_touched = true;
                return ms->book->Place(req);
              },
-             &ctx));
-         return JsonResponse(201, OpResponse(ctx, id));
+             ctx,
+             [respond, st, ctx](core::Status s) {
+               respond([s, st, ctx]() -> core::Result<ApiResponse> {
+                 if (!s.ok()) return s;
+                 return JsonResponse(201, OpResponse(*ctx, st->id));
+               });
+             });
        }});
 
   auto change_route =

@@ -40,6 +40,13 @@ void RenderHistogram(std::string* out, const std::string& name, const std::strin
   *out += name + "_count" + l + " " + std::to_string(count) + "\n";
 }
 
+// One metric without labels: its HELP and TYPE lines and its value.
+template <typename T>
+void AppendScalar(std::string* out, const char* name, const char* type, const char* help, T v) {
+  *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+          name + " " + std::to_string(v) + "\n";
+}
+
 }  // namespace
 
 void Metrics::Histogram::Add(double s) {
@@ -64,7 +71,7 @@ void Metrics::RecordCommit(double seconds) {
   commits_.Add(seconds);
 }
 
-std::string Metrics::Render(int64_t ledger_size) const {
+std::string Metrics::Render(const LedgerCounters& ledger) const {
   std::lock_guard<std::mutex> l(mu_);
   std::string out;
   out += "# HELP bourse_http_requests_total HTTP requests by route and status.\n";
@@ -79,16 +86,19 @@ std::string Metrics::Render(int64_t ledger_size) const {
     RenderHistogram(&out, "bourse_http_request_duration_seconds", "route=\"" + Escape(route) + "\"",
                     h.counts, h.count, h.sum);
   }
-  out += "# HELP bourse_ledger_size Entries in the ledger.\n";
-  out += "# TYPE bourse_ledger_size gauge\n";
-  out += "bourse_ledger_size " + std::to_string(ledger_size) + "\n";
+  AppendScalar(&out, "bourse_ledger_size", "gauge", "Entries in the ledger.", ledger.size);
+  AppendScalar(&out, "bourse_ledger_batches_total", "counter", "Group-commit transactions.",
+               ledger.batches);
+  AppendScalar(&out, "bourse_ledger_commit_calls_total", "counter",
+               "Mutations committed or refused by them.", ledger.commit_calls);
+  AppendScalar(&out, "bourse_ledger_syncs_total", "counter", "fdatasyncs of the ledger's WAL.",
+               ledger.syncs);
   out += "# HELP bourse_ledger_commit_duration_seconds Time of each mutation's commit.\n";
   out += "# TYPE bourse_ledger_commit_duration_seconds histogram\n";
   RenderHistogram(&out, "bourse_ledger_commit_duration_seconds", "", commits_.counts,
                   commits_.count, commits_.sum);
-  out += "# HELP bourse_rate_limited_total Requests refused by the per-key rate limit.\n";
-  out += "# TYPE bourse_rate_limited_total counter\n";
-  out += "bourse_rate_limited_total " + std::to_string(rate_limited_) + "\n";
+  AppendScalar(&out, "bourse_rate_limited_total", "counter",
+               "Requests refused by the per-key rate limit.", rate_limited_);
   return out;
 }
 

@@ -4,7 +4,7 @@
 //   Metrics m;
 //   m.RecordRequest("GET /v1/slices/{name}", 200, 0.0004);
 //   m.RecordCommit(0.0009);
-//   std::string text = m.Render(ledger_size);
+//   std::string text = m.Render({.size = ledger_size});
 //
 // Thread safety: all methods are safe from any thread (one mutex; the
 // critical sections are a few map updates).
@@ -19,6 +19,14 @@
 
 namespace bourse::broker {
 
+// The ledger's gauges and counters, read when rendering.
+struct LedgerCounters {
+  int64_t size = 0;           // entries
+  uint64_t batches = 0;       // group-commit transactions
+  uint64_t commit_calls = 0;  // mutations answered by them
+  uint64_t syncs = 0;         // WAL fdatasyncs
+};
+
 class Metrics {
  public:
   // Upper bounds (seconds) of the latency histogram buckets.
@@ -30,7 +38,7 @@ class Metrics {
     std::lock_guard<std::mutex> l(mu_);
     ++rate_limited_;
   }
-  std::string Render(int64_t ledger_size) const;
+  std::string Render(const LedgerCounters& ledger) const;
 
  private:
   struct Histogram {

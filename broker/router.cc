@@ -76,6 +76,11 @@ void Router::Add(Route route) {
       std::abort();
     }
   }
+  if (static_cast<bool>(route.handler) == static_cast<bool>(route.async_handler)) {
+    std::fprintf(stderr, "router: route %s %s needs exactly one of handler and async_handler\n",
+                 route.method.c_str(), route.pattern.c_str());
+    std::abort();
+  }
   Compiled c;
   for (std::string_view s : SplitPath(route.pattern)) {
     c.segments.emplace_back(s);

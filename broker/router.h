@@ -71,6 +71,22 @@ ApiResponse JsonResponse(int status, const nlohmann::json& doc);
 
 using Handler = std::function<core::Result<ApiResponse>(const ApiRequest&)>;
 
+// Asynchronous handlers, for the hot mutations: the handler starts the work
+// (e.g. Broker::MutateAsync) and returns; the answer comes later through
+// `respond`, called exactly once from any thread with a Completion that the
+// server runs on its own event loop to build the response (so the thread
+// that finished the work, e.g. the ledger store's syncer, only hands it over).
+// The ApiRequest stays valid until the Completion has run.
+using Completion = std::function<core::Result<ApiResponse>()>;
+using Respond = std::function<void(Completion)>;
+using AsyncHandler = std::function<void(const ApiRequest&, Respond)>;
+
+// Where a synchronous handler runs. kInline: on the server's event loop,
+// between other connections' requests, so it must not wait (no commit; a
+// short lock is fine). kWorker: on a handler thread, where waiting is fine.
+// kDefault: GET routes inline (reads), every other route on a worker.
+enum class Run { kDefault, kInline, kWorker };
+
 struct QueryParam {
   std::string name;
   std::string type = "integer";  // "integer" | "string"
@@ -88,12 +104,19 @@ struct Route {
   nlohmann::json request_schema = nullptr;   // null: no body accepted
   nlohmann::json response_schema = nullptr;  // JSON Schema of the 2xx body
   int success_status = 200;
-  Handler handler = {};
+  Handler handler = {};  // exactly one of handler and async_handler
+  AsyncHandler async_handler = {};
+  Run run = Run::kDefault;  // for `handler`
+
+  bool RunsInline() const {
+    return run == Run::kInline || (run == Run::kDefault && method == "GET");
+  }
 };
 
 class Router {
  public:
-  // Aborts on a duplicate (method, pattern): that is a programming error.
+  // Aborts on a duplicate (method, pattern), or a route without exactly one of
+  // handler and async_handler: those are programming errors.
   void Add(Route route);
   // The route for (method, path), filling *params; nullptr when none.
   // *path_known is set when some route has the path with another method (405).

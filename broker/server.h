@@ -8,10 +8,15 @@
 //   // from another thread or a signal thread:
 //   server.Stop();                              // stops accepting, drains in-flight requests
 //
-// The transport is its own (broker/http1.h parses; see docs/broker.md):
-// one blocking read and one write per request on a kept-alive connection,
-// pipelined requests answered in order, chunked bodies and Expect:
-// 100-continue understood, keep-alive and read timeouts enforced.
+// The transport is its own (broker/http1.h parses; see docs/broker.md): a
+// few event loops (epoll, non-blocking sockets, one per core by default)
+// serve every connection; per request one read and one write, pipelined
+// requests answered in order, chunked bodies and Expect: 100-continue
+// understood, keep-alive, read and write timeouts enforced by the loops.
+// Handlers run where the route says (router.h): reads inline on the loop,
+// async handlers start their work on the loop and answer when it is done
+// (no thread waits for a commit), other handlers on a pool of handler
+// threads. So a request costs no thread switch on the hot paths.
 // For every request it: assigns a request id (X-Request-Id), matches the
 // route (404/405 otherwise), refuses bodies over the size limit (413), checks
 // the DESIGN §7 signature for Auth::kSigned routes (401 with the reason) and
@@ -22,7 +27,7 @@
 // router (Broker), registered as ordinary routes.
 //
 // Thread safety: Bind/Run/Stop from the owning thread (Stop from any thread);
-// handlers run concurrently on the pool's threads.
+// handlers run concurrently on the loops and the handler threads.
 #pragma once
 
 #include <cstdint>
@@ -45,11 +50,14 @@ class HttpServer {
     int port = 8080;       // 0: any free port
     std::string tls_cert;  // both set: HTTPS
     std::string tls_key;
-    // Connections served at once: each has its own worker thread (blocking
-    // reads and writes, no polling), started on demand and kept 30 s after
-    // its connection closes for the next one. Connections beyond this wait
-    // in accept order for a worker to come free.
-    int threads = 256;
+    // Event loops serving the connections (0: one per online CPU).
+    int io_threads = 0;
+    // Handler threads for routes that may wait (Run::kWorker), started on
+    // demand and kept 30 s after their last request; requests beyond them
+    // queue in arrival order.
+    int threads = 64;
+    // Connections open at once; further ones wait in the listen backlog.
+    int max_connections = 16384;
     size_t max_body_bytes = 1 << 20;
     double rate_limit_per_s = 1000;  // per key; 0 disables
     double rate_limit_burst = 2000;

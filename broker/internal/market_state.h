@@ -95,10 +95,10 @@ struct OpCtx {
   MarketState* ms = nullptr;
   std::set<int64_t> touched;
   nlohmann::json trades = nlohmann::json::array();
-  std::vector<std::string> bought_rcaps;           // children delegated to buyers
-  std::map<int64_t, nlohmann::json> final_orders;  // set by FinishOp
-  core::Status error;                              // first internal failure
-  bool book_touched = false;                       // set before the first book call
+  std::vector<std::string> bought_rcaps;      // children delegated to buyers
+  std::map<int64_t, LiveOrder> final_orders;  // set by FinishOp
+  core::Status error;                         // first internal failure
+  bool book_touched = false;                  // set before the first book call
   LiveOrder* Get(int64_t id);
   void Fail(core::Status st) {
     if (error.ok()) error = std::move(st);
@@ -111,6 +111,11 @@ struct OpCtx {
 // stale (rebuilt from the rolled-back tables before its next use).
 core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
                        OpCtx* result);
+// The same without waiting: `done` gets the outcome on the ledger store's syncer
+// thread once the commit is durable (Broker::MutateAsync), so it must only
+// hand it on; *result is complete by then.
+void RunBookOpAsync(Markets* m, MarketState* ms, std::function<core::Status(OpCtx&)> op,
+                    std::shared_ptr<OpCtx> result, std::function<void(core::Status)> done);
 
 // Loads market info + resting orders from m_* tables and rebuilds the book.
 core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms);

@@ -9,7 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "broker/metrics.h"
@@ -105,13 +109,15 @@ TEST(Http1ParseTest, RefusesMalformedHeadsWithTheRightStatus) {
       {"GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"GET /a%zz HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"GET /a?b=%4 HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-      {"GET / HTTP/1.1\r\n\r\n", 400},                           // no Host
-      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},     // two
-      {"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},               // space before colon
-      {"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400},     // obs-fold
-      {"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", 400},     // bare CR
+      {"GET / HTTP/1.1\r\n\r\n", 400},                        // no Host
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},  // two
+      {"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},            // space before colon
+      {"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400},  // obs-fold
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", 400},  // bare CR
       {"GET / HTTP/1.1\r\nHost: h\r\nnocolon\r\n\r\n", 400},
-      {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01" "b\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01"
+       "b\r\n\r\n",
+       400},
       {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
       {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400},
       {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
@@ -136,9 +142,9 @@ TEST(Http1ParseTest, RefusesMalformedHeadsWithTheRightStatus) {
   // Repeated equal Content-Length values are one value.
   http1::Request r;
   http1::Error e;
-  EXPECT_EQ(Head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
-                 &r, &e),
-            Parse::kDone);
+  EXPECT_EQ(
+      Head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", &r, &e),
+      Parse::kDone);
   EXPECT_EQ(r.content_length, 3u);
 }
 
@@ -146,7 +152,8 @@ TEST(Http1ParseTest, DecodesChunkedBodies) {
   std::string body;
   size_t used = 0;
   http1::Error e;
-  std::string text = "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\nNEXT";
+  std::string text =
+      "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\nNEXT";
   ASSERT_EQ(http1::DecodeChunked(text, 1 << 20, &body, &used, &e), Parse::kDone) << e.message;
   EXPECT_EQ(body, "Wikipedia in\r\n\r\nchunks.");
   EXPECT_EQ(text.substr(used), "NEXT");
@@ -159,9 +166,9 @@ TEST(Http1ParseTest, DecodesChunkedBodies) {
   EXPECT_EQ(e.status, 400);
   EXPECT_EQ(http1::DecodeChunked("3\r\nabcd\r\n0\r\n\r\n", 1 << 20, &body, &used, &e),
             Parse::kError);
-  EXPECT_EQ(http1::DecodeChunked("8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", 10, &body, &used,
-                                 &e),
-            Parse::kError);
+  EXPECT_EQ(
+      http1::DecodeChunked("8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", 10, &body, &used, &e),
+      Parse::kError);
   EXPECT_EQ(e.status, 413);
   EXPECT_EQ(http1::DecodeChunked("ffffffffffffffffff\r\n", 1 << 20, &body, &used, &e),
             Parse::kError);
@@ -183,6 +190,52 @@ class HttpServerTest : public ::testing::Test {
                  .handler = [](const ApiRequest& q) -> core::Result<ApiResponse> {
                    return JsonResponse(200, {{"hello", q.Param("who")}});
                  }});
+    // Answered later from another thread (as a commit would be), after
+    // ?ms=N milliseconds; ?throw=1 throws before answering.
+    router_.Add(
+        {.method = "POST",
+         .pattern = "/later",
+         .request_schema = nlohmann::json::object(),
+         .async_handler = [this](const ApiRequest& q, Respond respond) {
+           if (q.query.count("throw")) throw std::runtime_error("boom");
+           int ms = q.query.count("ms") ? std::stoi(q.query.find("ms")->second) : 0;
+           nlohmann::json got = q.json;
+           std::lock_guard<std::mutex> l(later_mu_);
+           later_.push_back(
+               {std::chrono::steady_clock::now() + std::chrono::milliseconds(ms), [respond, got] {
+                  respond([got]() -> core::Result<ApiResponse> {
+                    return JsonResponse(201, {{"later", got}});
+                  });
+                }});
+           later_cv_.notify_one();
+         }});
+    // A handler that waits (runs on a handler thread, not on a loop).
+    router_.Add({.method = "POST",
+                 .pattern = "/slow",
+                 .request_schema = nlohmann::json::object(),
+                 .handler = [](const ApiRequest& q) -> core::Result<ApiResponse> {
+                   std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                   return JsonResponse(200, {{"slow", q.json}});
+                 }});
+    completer_ = std::thread([this] {
+      std::unique_lock<std::mutex> l(later_mu_);
+      while (!stop_completer_ || !later_.empty()) {
+        if (later_.empty()) {
+          later_cv_.wait(l);
+          continue;
+        }
+        auto due = later_.front().first;
+        if (std::chrono::steady_clock::now() < due) {
+          later_cv_.wait_until(l, due);
+          continue;
+        }
+        auto fn = std::move(later_.front().second);
+        later_.pop_front();
+        l.unlock();
+        fn();
+        l.lock();
+      }
+    });
     o.host = "127.0.0.1";
     o.port = 0;
     if (o.access_log == stderr) o.access_log = nullptr;
@@ -193,6 +246,15 @@ class HttpServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Stop();
     if (runner_.joinable()) runner_.join();
+    StopCompleter();
+  }
+  void StopCompleter() {
+    {
+      std::lock_guard<std::mutex> l(later_mu_);
+      stop_completer_ = true;
+    }
+    later_cv_.notify_all();
+    if (completer_.joinable()) completer_.join();
   }
   int Connect() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -207,6 +269,15 @@ class HttpServerTest : public ::testing::Test {
   }
   static void Send(int fd, std::string_view s) {
     ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
+  // Each of `parts` appears in `all`, in this order.
+  static void ExpectInOrder(const std::string& all, const std::vector<std::string>& parts) {
+    size_t at = 0;
+    for (const std::string& p : parts) {
+      size_t f = all.find(p, at);
+      ASSERT_NE(f, std::string::npos) << p << " (in order) in: " << all;
+      at = f + p.size();
+    }
   }
   // Reads until the peer closes (or `until` appears `times` times).
   static std::string Read(int fd, std::string_view until = {}, int times = 1) {
@@ -228,6 +299,11 @@ class HttpServerTest : public ::testing::Test {
   Metrics metrics_;
   std::unique_ptr<HttpServer> server_;
   std::thread runner_;
+  std::mutex later_mu_;
+  std::condition_variable later_cv_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::function<void()>>> later_;
+  bool stop_completer_ = false;
+  std::thread completer_;
 };
 
 TEST_F(HttpServerTest, AnswersPipelinedRequestsInOrder) {
@@ -239,14 +315,7 @@ TEST_F(HttpServerTest, AnswersPipelinedRequestsInOrder) {
        "GET /hello/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   std::string all = Read(fd);
   ::close(fd);
-  size_t a = all.find("{\"hello\":\"a\"}");
-  size_t k = all.find("{\"got\":{\"k\":1}}");
-  size_t b = all.find("{\"hello\":\"b\"}");
-  ASSERT_NE(a, std::string::npos) << all;
-  ASSERT_NE(k, std::string::npos) << all;
-  ASSERT_NE(b, std::string::npos) << all;
-  EXPECT_LT(a, k);
-  EXPECT_LT(k, b);
+  ExpectInOrder(all, {"{\"hello\":\"a\"}", "{\"got\":{\"k\":1}}", "{\"hello\":\"b\"}"});
   EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos);
   EXPECT_EQ(all.find("HTTP/1.1 200 OK\r\n"), 0u);
   EXPECT_NE(all.find("X-Request-Id: "), std::string::npos);
@@ -341,17 +410,24 @@ TEST_F(HttpServerTest, StopClosesIdleConnectionsAndReturns) {
   ::close(fd);
 }
 
-TEST_F(HttpServerTest, ServesMoreConnectionsThanWorkersInTurn) {
+TEST_F(HttpServerTest, MoreWaitingRequestsThanHandlerThreadsAreServedInTurn) {
   HttpServer::Options o;
   o.threads = 2;
-  o.keep_alive_timeout_s = 1;
+  o.io_threads = 1;
   Start(o);
   std::vector<int> fds;
-  for (int i = 0; i < 4; ++i) fds.push_back(Connect());
-  for (int fd : fds) Send(fd, "GET /hello/q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  for (int i = 0; i < 6; ++i) fds.push_back(Connect());
   for (int fd : fds) {
-    std::string r = Read(fd);
-    EXPECT_NE(r.find("{\"hello\":\"q\"}"), std::string::npos) << r;
+    Send(fd, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  }
+  // Meanwhile the loop still answers reads at once.
+  int probe = Connect();
+  Send(probe, "GET /hello/p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(Read(probe).find("{\"hello\":\"p\"}"), std::string::npos);
+  ::close(probe);
+  for (int fd : fds) {
+    std::string r = Read(fd, "}}");
+    EXPECT_NE(r.find("{\"slow\":{}}"), std::string::npos) << r;
     ::close(fd);
   }
 }
@@ -393,6 +469,85 @@ TEST_F(HttpServerTest, AccessLogLinesAreJsonWhateverThePath) {
     }
     EXPECT_TRUE(l["ms"].is_number());
   }
+}
+
+TEST_F(HttpServerTest, AsyncAndWorkerHandlersAnswerInOrderOnAPipelinedConnection) {
+  Start();
+  int fd = Connect();
+  Send(fd,
+       "POST /later?ms=40 HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"n\":1}"
+       "GET /hello/b HTTP/1.1\r\nHost: x\r\n\r\n"
+       "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"n\":2}"
+       "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\n"
+       "{\"n\":3}");
+  std::string all = Read(fd);
+  ::close(fd);
+  ExpectInOrder(all, {"{\"later\":{\"n\":1}}", "{\"hello\":\"b\"}", "{\"slow\":{\"n\":2}}",
+                      "{\"later\":{\"n\":3}}"});
+  EXPECT_EQ(all.find("HTTP/1.1 201 Created\r\n"), 0u) << all;
+}
+
+TEST_F(HttpServerTest, AnAsyncHandlerThatThrowsIsA500) {
+  Start();
+  int fd = Connect();
+  Send(fd, "POST /later?throw=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  std::string r = Read(fd, "}}");
+  ::close(fd);
+  EXPECT_EQ(r.find("HTTP/1.1 500 Internal Server Error\r\n"), 0u) << r;
+  EXPECT_NE(r.find("unexpected error: boom"), std::string::npos) << r;
+}
+
+TEST_F(HttpServerTest, AnswersForAClosedConnectionAreDroppedAndStopStillReturns) {
+  Start();
+  int fd = Connect();
+  Send(fd, "POST /later?ms=300 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::close(fd);  // gone before its answer
+  // A second connection is served meanwhile.
+  int fd2 = Connect();
+  Send(fd2, "GET /hello/c HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(Read(fd2, "}").find("{\"hello\":\"c\"}"), std::string::npos);
+  ::close(fd2);
+  server_->Stop();
+  runner_.join();  // waits for the in-flight answer, which is dropped
+  StopCompleter();
+}
+
+TEST_F(HttpServerTest, StopAnswersTheRequestInFlightThenCloses) {
+  Start();
+  int fd = Connect();
+  Send(fd, "POST /later?ms=200 HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"n\":9}");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  server_->Stop();
+  std::string r = Read(fd);  // the answer, then the close
+  ::close(fd);
+  runner_.join();
+  EXPECT_EQ(r.find("HTTP/1.1 201 Created\r\n"), 0u) << r;
+  EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("{\"later\":{\"n\":9}}"), std::string::npos) << r;
+}
+
+TEST_F(HttpServerTest, ManyConnectionsAcrossSeveralLoops) {
+  HttpServer::Options o;
+  o.io_threads = 3;
+  Start(o);
+  constexpr int kConns = 40;
+  std::vector<int> fds;
+  for (int i = 0; i < kConns; ++i) fds.push_back(Connect());
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kConns; ++i) {
+      std::string body = "{\"i\":" + std::to_string(i) + "}";
+      Send(fds[i], "POST /later?ms=" + std::to_string(i % 7) +
+                       " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\n\r\n" + body);
+    }
+    for (int i = 0; i < kConns; ++i) {
+      std::string want = "{\"later\":{\"i\":" + std::to_string(i) + "}}";
+      std::string r = Read(fds[i], want);
+      EXPECT_NE(r.find(want), std::string::npos) << i << ": " << r;
+    }
+  }
+  for (int fd : fds) ::close(fd);
 }
 
 }  // namespace

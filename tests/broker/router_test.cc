@@ -87,7 +87,7 @@ TEST(MetricsTest, RendersPrometheusText) {
   m.RecordRequest("GET /healthz", 200, 0.0003);
   m.RecordRequest("GET /healthz", 200, 0.02);
   m.RecordCommit(0.001);
-  std::string t = m.Render(42);
+  std::string t = m.Render({.size = 42, .batches = 3, .commit_calls = 7, .syncs = 2});
   EXPECT_NE(t.find("bourse_http_requests_total{route=\"GET /healthz\",status=\"200\"} 2"),
             std::string::npos);
   EXPECT_NE(
@@ -96,6 +96,9 @@ TEST(MetricsTest, RendersPrometheusText) {
   EXPECT_NE(t.find("bourse_http_request_duration_seconds_count{route=\"GET /healthz\"} 2"),
             std::string::npos);
   EXPECT_NE(t.find("bourse_ledger_size 42"), std::string::npos);
+  EXPECT_NE(t.find("bourse_ledger_batches_total 3\n"), std::string::npos);
+  EXPECT_NE(t.find("bourse_ledger_commit_calls_total 7\n"), std::string::npos);
+  EXPECT_NE(t.find("bourse_ledger_syncs_total 2\n"), std::string::npos);
   EXPECT_NE(t.find("bourse_ledger_commit_duration_seconds_count 1"), std::string::npos);
 }
 
