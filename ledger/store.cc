@@ -197,7 +197,21 @@ struct Store::Impl {
 
   // Writer state: used only by the writer thread (and by Init before it starts).
   sqlite3* wdb = nullptr;
-  internal::Stmt ins_entry, ins_node, ins_head;
+  internal::Stmt ins_head;
+  // The batch's ledger rows, inserted together before its COMMIT; multi-row
+  // INSERT statements by row count (index n: n rows).
+  struct EntryRow {
+    int64_t seq;
+    std::string data;
+  };
+  struct NodeRow {
+    int64_t id;
+    Hash hash;
+  };
+  static constexpr size_t kRowsPerInsert = 32;
+  std::vector<EntryRow> entry_rows;
+  std::vector<NodeRow> node_rows;
+  std::vector<sqlite3_stmt*> ins_entries, ins_nodes;
   std::unordered_map<std::string, sqlite3_stmt*, internal::StringHash, std::equal_to<>> cache;
   MerkleFrontier frontier;
   std::string last_leaf_hex;
@@ -326,8 +340,8 @@ struct Store::Impl {
     if (wal_fd >= 0) ::close(wal_fd);
     StopAndJoin(ckpt_mu, &ckpt_stop, ckpt_cv, ckpt_thread);
     for (auto& [sql, s] : cache) sqlite3_finalize(s);
-    ins_entry = internal::Stmt();
-    ins_node = internal::Stmt();
+    for (sqlite3_stmt* st : ins_entries) sqlite3_finalize(st);
+    for (sqlite3_stmt* st : ins_nodes) sqlite3_finalize(st);
     ins_head = internal::Stmt();
     pool.clear();
     if (wdb) sqlite3_close(wdb);
@@ -402,7 +416,8 @@ struct Store::Impl {
   // Runs one batch in one transaction and COMMITs it (not yet durable);
   // true when it changed anything (the WAL then needs a sync).
   bool RunBatch(std::vector<Request*>& batch);
-  Status WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed);
+  void WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed);
+  Status FlushRows();
 };
 
 Status Store::Impl::Init(bool creating) {
@@ -568,10 +583,6 @@ Status Store::Impl::Init(bool creating) {
   node = internal::Stmt();
   BOURSE_RETURN_IF_ERROR(internal::Exec(wdb, "COMMIT"));
 
-  BOURSE_RETURN_IF_ERROR(
-      internal::Prepare(wdb, "INSERT INTO ledger_entries(seq, data) VALUES(?,?)", ins_entry.out()));
-  BOURSE_RETURN_IF_ERROR(
-      internal::Prepare(wdb, "INSERT INTO ledger_nodes(id, hash) VALUES(?,?)", ins_node.out()));
   BOURSE_RETURN_IF_ERROR(internal::Prepare(
       wdb, "INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)", ins_head.out()));
   if (key) {
@@ -587,31 +598,63 @@ Status Store::Impl::Init(bool creating) {
   return Status::Ok();
 }
 
-Status Store::Impl::WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed) {
-  std::string text;
+// A caller's entries: chained, hashed into the frontier and queued for the
+// batch's inserts (FlushRows), which no fn reads before the COMMIT.
+void Store::Impl::WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed) {
   for (size_t i = 0; i < t.pending.size(); ++i) {
     const auto& p = t.pending[i];
     uint64_t seq = frontier.size();
+    std::string text;
     AppendCanonicalEntry(&text, p.body, last_leaf_hex, seq, t.ts, p.type);
     Hash leaf = LeafHash(text);
-    {
-      sqlite3_stmt* s = ins_entry.get();
-      Resetter r(s);
-      sqlite3_bind_int64(s, 1, static_cast<int64_t>(seq));
-      internal::BindTextStatic(s, 2, text);
-      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(wdb, "ledger_entries insert");
-    }
+    entry_rows.push_back({static_cast<int64_t>(seq), std::move(text)});
     closed->clear();
     frontier.Append(leaf, closed);
-    for (const auto& n : *closed) {
-      sqlite3_stmt* s = ins_node.get();
-      Resetter r(s);
-      sqlite3_bind_int64(s, 1, internal::NodeId(n.level, n.index));
-      sqlite3_bind_blob(s, 2, n.hash.data(), 32, SQLITE_STATIC);
-      if (sqlite3_step(s) != SQLITE_DONE) return SqliteError(wdb, "ledger_nodes insert");
-    }
+    for (const auto& n : *closed) node_rows.push_back({internal::NodeId(n.level, n.index), n.hash});
     last_leaf_hex = HashToHex(leaf);
   }
+}
+
+// The batch's entry and node rows, kRowsPerInsert rows per INSERT statement
+// (one statement per row cost more than the B-tree inserts themselves).
+Status Store::Impl::FlushRows() {
+  auto stmt = [&](const char* table, const char* cols, size_t rows,
+                  std::vector<sqlite3_stmt*>* cache) -> Result<sqlite3_stmt*> {
+    if (cache->size() <= rows) cache->resize(rows + 1, nullptr);
+    sqlite3_stmt*& st = (*cache)[rows];
+    if (st == nullptr) {
+      std::string sql = std::string("INSERT INTO ") + table + "(" + cols + ") VALUES";
+      for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?)" : ",(?,?)";
+      BOURSE_RETURN_IF_ERROR(internal::Prepare(wdb, sql, &st));
+    }
+    return st;
+  };
+  for (size_t at = 0; at < entry_rows.size();) {
+    size_t n = std::min(kRowsPerInsert, entry_rows.size() - at);
+    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                            stmt("ledger_entries", "seq, data", n, &ins_entries));
+    Resetter r(st);
+    for (size_t i = 0; i < n; ++i) {
+      sqlite3_bind_int64(st, static_cast<int>(2 * i + 1), entry_rows[at + i].seq);
+      internal::BindTextStatic(st, static_cast<int>(2 * i + 2), entry_rows[at + i].data);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) return SqliteError(wdb, "ledger_entries insert");
+    at += n;
+  }
+  for (size_t at = 0; at < node_rows.size();) {
+    size_t n = std::min(kRowsPerInsert, node_rows.size() - at);
+    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * st, stmt("ledger_nodes", "id, hash", n, &ins_nodes));
+    Resetter r(st);
+    for (size_t i = 0; i < n; ++i) {
+      sqlite3_bind_int64(st, static_cast<int>(2 * i + 1), node_rows[at + i].id);
+      sqlite3_bind_blob(st, static_cast<int>(2 * i + 2), node_rows[at + i].hash.data(), 32,
+                        SQLITE_STATIC);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) return SqliteError(wdb, "ledger_nodes insert");
+    at += n;
+  }
+  entry_rows.clear();
+  node_rows.clear();
   return Status::Ok();
 }
 
@@ -641,10 +684,11 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     Txn txn(&ti);
     MerkleFrontier fr_before = frontier;
     std::string last_before = last_leaf_hex;
+    const size_t entries_before = entry_rows.size(), nodes_before = node_rows.size();
     Status s = ExecCached("SAVEPOINT bourse_caller");
     if (s.ok()) {
       s = (*r->fn)(txn);
-      if (s.ok()) s = WriteEntries(ti, &closed);
+      if (s.ok()) WriteEntries(ti, &closed);
       if (s.ok()) {
         s = ExecCached("RELEASE bourse_caller");
       } else {
@@ -655,6 +699,8 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     if (!s.ok()) {
       frontier = fr_before;
       last_leaf_hex = last_before;
+      entry_rows.resize(entries_before);
+      node_rows.resize(nodes_before);
       r->status = s;
       if (sqlite3_get_autocommit(wdb)) {
         // SQLite abandoned the whole transaction (I/O error, disk full...):
@@ -669,6 +715,7 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     r->result.count = ti.pending.size();
     any_entries = any_entries || !ti.pending.empty();
   }
+  if (st.ok()) st = FlushRows();
   TreeHead new_head = writer_head;
   if (st.ok() && any_entries) {
     new_head = SignTreeHead(frontier.size(), frontier.Root(), ts, *key);
@@ -685,6 +732,8 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     if (!sqlite3_get_autocommit(wdb)) ExecCached("ROLLBACK").IgnoreError();
     frontier = frontier0;
     last_leaf_hex = last0;
+    entry_rows.clear();
+    node_rows.clear();
     fail_all(st.WithContext("ledger commit"));
     return false;
   }
