@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,71 +42,21 @@ struct PkeyDeleter {
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 
-// A pool of EVP_MD_CTX already initialised for one key and one direction.
-// Ed25519 one-shot EVP_DigestSign/EVP_DigestVerify leave the context ready
-// for the next message, as `openssl speed` relies on.
-class CtxPool {
- public:
-  CtxPool(EVP_PKEY* pkey, bool sign) : pkey_(pkey), sign_(sign) {}
-  ~CtxPool() {
-    for (EVP_MD_CTX* c : free_) EVP_MD_CTX_free(c);
-  }
-
-  EVP_MD_CTX* Take() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!free_.empty()) {
-        EVP_MD_CTX* c = free_.back();
-        free_.pop_back();
-        return c;
-      }
-    }
-    return Fresh();
-  }
-  void Give(EVP_MD_CTX* c) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.size() < 16) {
-      free_.push_back(c);
-      return;
-    }
-    EVP_MD_CTX_free(c);
-  }
-  // Re-initialises a context after a failed operation (it may be spent).
-  bool Reinit(EVP_MD_CTX* c) {
-    EVP_MD_CTX_reset(c);
-    return Init(c);
-  }
-
- private:
-  EVP_MD_CTX* Fresh() {
-    EVP_MD_CTX* c = EVP_MD_CTX_new();
-    if (c == nullptr || !Init(c)) std::abort();
-    return c;
-  }
-  bool Init(EVP_MD_CTX* c) {
-    return sign_ ? EVP_DigestSignInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_, nullptr) == 1
-                 : EVP_DigestVerifyInit_ex(c, nullptr, nullptr, nullptr, nullptr, pkey_, nullptr) ==
-                       1;
-  }
-
-  EVP_PKEY* pkey_;
-  bool sign_;
-  std::mutex mu_;
-  std::vector<EVP_MD_CTX*> free_;  // guarded by mu_
-};
+// libsodium is initialised once, before the first key operation.
+void EnsureSodium() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (sodium_init() < 0) std::abort();  // no usable libsodium: nothing can be signed
+  });
+}
 
 }  // namespace
 
-struct PublicKey::Impl {
-  explicit Impl(PkeyPtr k) : pkey(std::move(k)), verifiers(pkey.get(), false) {}
-  PkeyPtr pkey;
-  CtxPool verifiers;
-};
-
 struct PrivateKey::Impl {
-  explicit Impl(PkeyPtr k) : pkey(std::move(k)), signers(pkey.get(), true) {}
-  PkeyPtr pkey;
-  CtxPool signers;
+  explicit Impl(PkeyPtr k) : pkey(std::move(k)) {}
+  ~Impl() { sodium_memzero(sk, sizeof sk); }
+  PkeyPtr pkey;  // for the PEM form
+  uint8_t sk[crypto_sign_SECRETKEYBYTES];  // libsodium's: seed || public key
 };
 
 std::string SignatureToText(const Signature& sig) { return Base64UrlEncode(sig); }
@@ -125,14 +76,9 @@ Result<PublicKey> PublicKey::FromRaw(std::span<const uint8_t> raw) {
   if (raw.size() != 32) {
     return InvalidArgument("public key: expected 32 bytes, got " + std::to_string(raw.size()));
   }
-  PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
-  if (!pkey) {
-    ClearOpenSslErrors();
-    return InvalidArgument("public key: not a valid Ed25519 key");
-  }
   PublicKey out;
   std::memcpy(out.raw_.data(), raw.data(), 32);
-  out.impl_ = std::make_shared<Impl>(std::move(pkey));
+  out.set_ = true;
   return out;
 }
 
@@ -148,20 +94,14 @@ Result<PublicKey> PublicKey::FromText(std::string_view text) {
 std::string PublicKey::ToText() const { return std::string(kKeyPrefix) + Base64UrlEncode(raw_); }
 
 Status PublicKey::Verify(std::span<const uint8_t> message, std::span<const uint8_t> sig) const {
-  if (!impl_) return Unauthenticated("signature does not verify: no key");
-  if (sig.size() != 64) return Unauthenticated("signature does not verify: not 64 bytes");
-  EVP_MD_CTX* ctx = impl_->verifiers.Take();
-  int rc = EVP_DigestVerify(ctx, sig.data(), sig.size(), message.data(), message.size());
-  if (rc != 1) {
-    ClearOpenSslErrors();
-    // A failed verify may leave the context spent: re-arm it before reuse.
-    if (!impl_->verifiers.Reinit(ctx)) {
-      EVP_MD_CTX_free(ctx);
-      return Unauthenticated("signature does not verify");
-    }
+  if (!set_) return Unauthenticated("signature does not verify: no key");
+  if (sig.size() != crypto_sign_BYTES) {
+    return Unauthenticated("signature does not verify: not 64 bytes");
   }
-  impl_->verifiers.Give(ctx);
-  if (rc != 1) return Unauthenticated("signature does not verify");
+  EnsureSodium();
+  if (crypto_sign_verify_detached(sig.data(), message.data(), message.size(), raw_.data()) != 0) {
+    return Unauthenticated("signature does not verify");
+  }
   return Status::Ok();
 }
 
@@ -196,16 +136,15 @@ Result<PrivateKey> PrivateKey::FromSeed(std::span<const uint8_t> seed) {
     ClearOpenSslErrors();
     return InvalidArgument("private key: not a valid Ed25519 seed");
   }
-  uint8_t pub[32];
-  size_t len = sizeof pub;
-  if (EVP_PKEY_get_raw_public_key(pkey.get(), pub, &len) != 1 || len != 32) {
-    return Internal("keys: cannot derive the public key");
-  }
+  EnsureSodium();
+  auto impl = std::make_shared<Impl>(std::move(pkey));
+  uint8_t pub[crypto_sign_PUBLICKEYBYTES];
+  crypto_sign_seed_keypair(pub, impl->sk, seed.data());
   PrivateKey out;
   auto pk = PublicKey::FromRaw(pub);
   if (!pk.ok()) return pk.status();
   out.public_ = *pk;
-  out.impl_ = std::make_shared<Impl>(std::move(pkey));
+  out.impl_ = std::move(impl);
   return out;
 }
 
@@ -316,17 +255,7 @@ Status PrivateKey::SavePem(const std::string& path) const {
 
 Signature PrivateKey::Sign(std::span<const uint8_t> message) const {
   Signature sig;
-  size_t len = sig.size();
-  EVP_MD_CTX* ctx = impl_->signers.Take();
-  if (EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) != 1 || len != 64) {
-    ClearOpenSslErrors();
-    // Retry once on a freshly initialised context; failing twice is a broken library.
-    if (!impl_->signers.Reinit(ctx) ||
-        EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) != 1) {
-      std::abort();
-    }
-  }
-  impl_->signers.Give(ctx);
+  crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), impl_->sk);
   return sig;
 }
 

@@ -1,4 +1,5 @@
-// Ed25519 keys and signatures through OpenSSL 3 EVP.
+// Ed25519 keys and signatures: RFC 8032 signing and verification through
+// libsodium, key files (PKCS#8 PEM) and key generation through OpenSSL 3.
 //
 //   BOURSE_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate());
 //   BOURSE_RETURN_IF_ERROR(key.SavePem("/var/lib/bourse/admin.pem"));   // 0600
@@ -10,12 +11,18 @@
 // The text form of a public key is "ed25519:" + base64url (no padding) of its
 // 32 raw bytes; of a signature, base64url of its 64 bytes.
 //
-// Speed: each key keeps its OpenSSL key object and a small pool of initialised
-// signing/verifying contexts, so a call costs what the curve arithmetic costs
-// (openssl speed's loop) rather than a fresh fetch and init per call.
+// Why libsodium for the curve: OpenSSL 3.0's Ed25519 uses 32-bit field
+// arithmetic; libsodium's 64-bit code verifies in about half the time and
+// signs in about a third (docs/PERFORMANCE.md), and every mutating request
+// costs the broker one verify. Ed25519 signatures are deterministic, so a
+// signature here is bit for bit what OpenSSL (or any RFC 8032 signer) makes,
+// and each verifies the other's (tests/core/keys_test.cc). Verification is
+// the strict kind: it refuses a non-canonical S, a public key or R of small
+// order and a non-canonical public key, which no honest signer produces and
+// OpenSSL lets through (with a small-order key, anyone could "sign").
 //
 // Thread safety: PublicKey and PrivateKey are safe to use from many threads at
-// once (the context pool is locked). Copies share the underlying key.
+// once. Copies of a PrivateKey share its secret.
 #pragma once
 
 #include <array>
@@ -40,7 +47,8 @@ Result<Signature> SignatureFromText(std::string_view text);
 
 class PublicKey {
  public:
-  // Errors: invalid_argument unless exactly 32 bytes forming a valid key.
+  // Errors: invalid_argument unless exactly 32 bytes. (Whether they encode a
+  // usable point is decided by Verify, which refuses keys that do not.)
   static Result<PublicKey> FromRaw(std::span<const uint8_t> raw);
   // Errors: invalid_argument unless "ed25519:" + base64url of 32 bytes.
   static Result<PublicKey> FromText(std::string_view text);
@@ -58,13 +66,12 @@ class PublicKey {
   friend bool operator==(const PublicKey& a, const PublicKey& b) { return a.raw_ == b.raw_; }
   friend bool operator<(const PublicKey& a, const PublicKey& b) { return a.raw_ < b.raw_; }
 
-  struct Impl;
 
  private:
   friend class PrivateKey;
   PublicKey() = default;
   RawPublicKey raw_{};
-  std::shared_ptr<Impl> impl_;
+  bool set_ = false;
 };
 
 class PrivateKey {
@@ -99,10 +106,9 @@ class PrivateKey {
 };
 
 // Parsed public keys by their text form, for servers that see the same keys
-// again and again: each is parsed once, and its pooled verifier contexts are
-// reused across requests (parsing a key and setting up a verifier cost about
-// a quarter of a verify). Keys that fail to parse are not kept. Bounded: when
-// `capacity` keys are held the cache is emptied and refilled.
+// again and again: each is decoded once. Keys that fail to parse are not
+// kept. Bounded: when `capacity` keys are held the cache is emptied and
+// refilled.
 // Thread safety: safe for concurrent use.
 class PublicKeyCache {
  public:
