@@ -278,6 +278,7 @@ class HttpServer::Impl::Loop {
       wake = sleeping_;
       sleeping_ = false;
     }
+    has_posted_.store(true, std::memory_order_release);
     if (wake) {
       uint64_t one = 1;
       ssize_t n = ::write(wake_fd_, &one, sizeof one);
@@ -323,6 +324,31 @@ class HttpServer::Impl::Loop {
     }
   }
   void Sweep();
+  // Runs what was posted, then advances ready connections (answers to send,
+  // pipelined requests to start) in rounds, not by recursion: a client may
+  // pipeline thousands of requests.
+  void DrainWork() {
+    if (has_posted_.load(std::memory_order_acquire)) {
+      has_posted_.store(false, std::memory_order_relaxed);
+      std::vector<std::function<void()>> posted;
+      {
+        std::lock_guard<std::mutex> l(post_mu_);
+        posted.swap(posted_);
+      }
+      for (auto& fn : posted) fn();
+    }
+    int budget = kMaxReadyPerIteration;
+    while (!ready_.empty() && budget-- > 0) {
+      std::vector<uint64_t> ids;
+      ids.swap(ready_);
+      for (uint64_t id : ids) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) continue;
+        it->second->in_ready = false;
+        Advance(*it->second);
+      }
+    }
+  }
   void FlushLog() {
     if (log_.empty()) return;
     s_->WriteLog(log_);
@@ -345,6 +371,7 @@ class HttpServer::Impl::Loop {
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;  // guarded by post_mu_
   bool sleeping_ = false;                      // guarded by post_mu_: in epoll_wait
+  std::atomic<bool> has_posted_{false};        // posted_ may be non-empty
 };
 
 namespace {
@@ -424,27 +451,14 @@ void HttpServer::Impl::Loop::Run() {
       } else {
         auto it = conns_.find(tag);
         if (it != conns_.end()) OnEvent(*it->second, events[i].events);
+        // Answers that came in meanwhile go out now, not after the rest of
+        // this round of events (each may take a signature check): their
+        // clients can send again sooner.
+        now_ = SteadyClock::now();
+        DrainWork();
       }
     }
-    std::vector<std::function<void()>> posted;
-    {
-      std::lock_guard<std::mutex> l(post_mu_);
-      posted.swap(posted_);
-    }
-    for (auto& fn : posted) fn();
-    // Answers and pipelined requests: started here, in a loop, not by
-    // recursion (a client may pipeline thousands of requests).
-    int budget = kMaxReadyPerIteration;
-    while (!ready_.empty() && budget-- > 0) {
-      std::vector<uint64_t> ids;
-      ids.swap(ready_);
-      for (size_t k = 0; k < ids.size(); ++k) {
-        auto it = conns_.find(ids[k]);
-        if (it == conns_.end()) continue;
-        it->second->in_ready = false;
-        Advance(*it->second);
-      }
-    }
+    DrainWork();
     FlushLog();
     if (now_ >= next_sweep) {
       Sweep();
