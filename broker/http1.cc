@@ -238,7 +238,9 @@ Parse ParseHead(std::string_view buf, const Limits& limits, Request* out, size_t
     if (IEquals(k, "host")) {
       ++hosts;
     } else if (IEquals(k, "content-length")) {
-      for (const std::string& t : Tokens(v)) {
+      const std::vector<std::string> tokens = Tokens(v);
+      if (tokens.empty()) return Fail(err, 400, "malformed HTTP request: bad Content-Length");
+      for (const std::string& t : tokens) {
         if (t.empty() || t.size() > 19 ||
             t.find_first_not_of("0123456789") != std::string::npos) {
           return Fail(err, 400, "malformed HTTP request: bad Content-Length");
@@ -254,7 +256,6 @@ Parse ParseHead(std::string_view buf, const Limits& limits, Request* out, size_t
         out->content_length = static_cast<size_t>(n);
         have_cl = true;
       }
-      if (Tokens(v).empty()) return Fail(err, 400, "malformed HTTP request: bad Content-Length");
     } else if (IEquals(k, "transfer-encoding")) {
       for (const std::string& t : Tokens(v)) {
         if (t != "chunked" || have_te) {

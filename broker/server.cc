@@ -672,8 +672,11 @@ void HttpServer::Impl::Loop::Advance(Conn& c) {
     }
     return;
   }
-  if (!c.busy && !c.close_after_write) ProcessInput(c);
-  if (conns_.find(c.id) == conns_.end()) return;  // closed meanwhile
+  if (!c.busy && !c.close_after_write) {
+    const uint64_t id = c.id;
+    ProcessInput(c);
+    if (conns_.find(id) == conns_.end()) return;  // closed meanwhile (c is gone)
+  }
   if (c.out_off < c.out.size() && !Flush(c)) return;
   if (c.out_off < c.out.size()) return;  // waits for EPOLLOUT
   if (c.close_after_write) {

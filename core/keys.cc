@@ -55,7 +55,7 @@ void EnsureSodium() {
 struct PrivateKey::Impl {
   explicit Impl(PkeyPtr k) : pkey(std::move(k)) {}
   ~Impl() { sodium_memzero(sk, sizeof sk); }
-  PkeyPtr pkey;  // for the PEM form
+  PkeyPtr pkey;                            // for the PEM form
   uint8_t sk[crypto_sign_SECRETKEYBYTES];  // libsodium's: seed || public key
 };
 
@@ -267,7 +267,7 @@ Signature PrivateKey::Sign(std::string_view message) const {
 Result<PublicKey> PublicKeyCache::FromText(std::string_view text) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = keys_.find(std::string(text));
+    auto it = keys_.find(text);
     if (it != keys_.end()) return it->second;
   }
   BOURSE_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromText(text));

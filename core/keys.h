@@ -27,6 +27,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -65,7 +66,6 @@ class PublicKey {
 
   friend bool operator==(const PublicKey& a, const PublicKey& b) { return a.raw_ == b.raw_; }
   friend bool operator<(const PublicKey& a, const PublicKey& b) { return a.raw_ < b.raw_; }
-
 
  private:
   friend class PrivateKey;
@@ -117,9 +117,13 @@ class PublicKeyCache {
   Result<PublicKey> FromText(std::string_view text);
 
  private:
+  struct Hash {  // looks up by string_view without building a string
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   size_t capacity_;
   std::mutex mu_;
-  std::unordered_map<std::string, PublicKey> keys_;
+  std::unordered_map<std::string, PublicKey, Hash, std::equal_to<>> keys_;  // guarded by mu_
 };
 
 }  // namespace bourse::core
