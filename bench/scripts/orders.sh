@@ -4,13 +4,17 @@
 # open market on demo-n2, then broker_load --mix orders against it (GTC limit
 # buys signed by the admin key). Prints broker_load's lines; the last one is
 # the JSON summary. Cleans up the broker and its directory on exit.
+# PRESIGN (optional) is passed to broker_load as --presign: that many requests
+# are signed before the clock starts (the broker measured without the
+# generator's signing on the same cores).
 #
-#   bench/scripts/orders.sh BUILD_DIR [CONNECTIONS] [SECONDS] [MIX]
+#   bench/scripts/orders.sh BUILD_DIR [CONNECTIONS] [SECONDS] [MIX] [PRESIGN]
 set -euo pipefail
-build=${1:?usage: bench/scripts/orders.sh BUILD_DIR [CONNECTIONS] [SECONDS] [MIX]}
+build=${1:?usage: bench/scripts/orders.sh BUILD_DIR [CONNECTIONS] [SECONDS] [MIX] [PRESIGN]}
 conns=${2:-16}
 secs=${3:-10}
 mix=${4:-orders}
+presign=${5:-0}
 dir=$(mktemp -d /tmp/bourse-orders.XXXXXX)
 pid=
 cleanup() { [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }
@@ -26,4 +30,5 @@ key=$dir/b.db.admin-key.pem
 nb=$(( $(date +%s) + 3600 )); na=$(( nb + 86400 ))
 "$build/clients/bourse" broker call --url "$url" --key "$key" POST /v1/markets \
   "{\"node\":\"demo-n2\",\"unit\":{\"cpu_mcores\":100,\"mem_mib\":0,\"disk_mib\":0,\"net_min_kbps\":0,\"net_max_kbps\":0},\"not_before\":$nb,\"not_after\":$na}" >/dev/null || { cat "$dir/broker.err" >&2; exit 1; }
-"$build/bench/broker_load" --url "$url" --key "$key" --connections "$conns" --seconds "$secs" --mix "$mix"
+"$build/bench/broker_load" --url "$url" --key "$key" --connections "$conns" --seconds "$secs" --mix "$mix" \
+  --presign "$presign"

@@ -9,31 +9,33 @@ ORDER = ["core", "ledger", "auction", "broker", "markets", "nodeguard"]
 
 HEAD = """# Performance
 
-Measured on this project's machine: AMD EPYC, 2 vCPUs, 24 GiB, Linux 6.18,
-Debian 12, g++ 12.2 RelWithDebInfo (-O2). The #3, #6 and #7 figures were
-re-measured on 2026-11-25 on an idle machine; the #2, #4 and #5 figures are
-from 2026-11-24, taken while other builds ran on the same cores (load 7-16),
-so they are pessimistic. Each section names the command that reproduces it.
-This file is assembled from docs/perf/*.md by docs/perf/assemble.py.
+Two machines, both 2 vCPUs and 24 GiB, Linux 6.18, Debian 12, g++ 12.2
+RelWithDebInfo (-O2). The #2 Ed25519, #5 and #6 figures are from 2026-12-02
+(session 4) on an Intel Xeon KVM guest whose OpenSSL 3.0 Ed25519 verify costs
+155-187 µs; the other figures are from 2026-11-24/25 (sessions 1-3) on an AMD
+EPYC guest (the #3 and #7 ones on an idle machine, the #4 ones while other
+builds ran, so pessimistic). Each section names the machine and the command
+that reproduces it. This file is assembled from docs/perf/*.md by
+docs/perf/assemble.py.
 
 ## Summary against the issues' targets
 
 | issue | figure | target | measured | met? |
 |---|---|---|---|---|
-| #2 | BM_Ed25519Sign vs `openssl speed ed25519` | within 10 % | ratio 0.98-1.04 (22.2k-34.2k/s) | yes |
-| #2 | BM_Ed25519Verify vs `openssl speed ed25519` | within 10 % | ratio 0.99-1.04 (9.0k-12.5k/s) | yes |
+| #2 | BM_Ed25519Sign vs `openssl speed ed25519` | within 10 % | 36.2k-38.8k/s vs 14.8k-16.6k/s (libsodium, 2.2-2.6×) | yes |
+| #2 | BM_Ed25519Verify vs `openssl speed ed25519` | within 10 % | 13.7k-14.9k/s vs 5.3k-5.8k/s (libsodium, 2.6×) | yes |
 | #2 | BM_CanonicalJson (rcap) / BM_MoneyParse | report | 2.1-2.8 µs / 45-83 ns | - |
-| #3 | BM_LedgerAppend/1000 (file-backed) | ≥ 100,000 entries/s | 131k-140k/s | yes |
-| #3 | BM_InclusionProof / BM_ConsistencyProof, 1M entries | ≤ 20 µs | 15.3 / 14.8 µs | yes |
-| #3 | BM_ChainVerify (3 links) | report beside 3 × verify | 244 µs vs 3 × 78.3 µs | - |
+| #3 | BM_LedgerAppend/1000 (file-backed) | ≥ 100,000 entries/s | 133k-170k/s (session 4) | yes |
+| #3 | BM_InclusionProof / BM_ConsistencyProof, 1M entries | ≤ 20 µs | 11.6-16.4 / 13.8-15.5 µs (session 4) | yes |
+| #3 | BM_ChainVerify (3 links) | report beside 3 × verify | 237-288 µs vs 3 × 67-73 µs (session 4) | - |
 | #3 | `bourse ledger verify`, 1M entries | ≤ 10 s | 6.3-7.0 s | yes |
 | #4 | BM_OrderBookInsert (liquibook workload) | ≥ 3M orders/s | 8.35M/s | yes |
 | #4 | BM_OrderBookMixed (exchange-core mix) | ≥ 3M ops/s | 7.25M/s | yes |
 | #4 | BM_CombinatorialClear 10k bids × 1k nodes | ≤ 1 s | 0.485 s | yes |
 | #4 | BM_ProportionalShare 1k × 1k | ≤ 10 ms | 6.1 ms | yes |
-| #5 | reads (GET slice / ledger head), keep-alive | ≥ 20,000/s | 40,146-43,497/s | yes |
-| #5 | signed writes (mint) | report | 5,013/s p99 10.9 ms (32 conn); 5,106/s p99 16.6 ms (48 conn) | - |
-| #6 | signed order placements | ≥ 5,000/s, p99 ≤ 20 ms | 4,669-4,829/s p99 ≤ 14.3 ms (32-40 conn); 4,664-5,229/s p99 21.7-25.3 ms (64 conn) | **no** (≈ 95 %) |
+| #5 | reads (GET slice / ledger head), keep-alive | ≥ 20,000/s | 55,618/s (4 conn), 89,113/s (16 conn) | yes |
+| #5 | signed writes (mint) | report | 5,919/s p99 10.1 ms (32 conn); 6,455/s p99 14.5 ms (48 conn) | - |
+| #6 | signed order placements, generator signing on the same 2 cores | ≥ 5,000/s, p99 ≤ 20 ms | 5,124-5,665/s p99 13.5-15.7 ms (40 conn); 5,474-6,458/s p99 14.2-17.8 ms (48 conn) | yes |
 | #7 | guard boot, 1,000 slivers (real cgroups + HTB) | ≤ 2 s | 664-696 ms | yes |
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
