@@ -262,7 +262,7 @@ struct Store::Impl {
   struct Committed {
     std::vector<Request*> batch;
     TreeHead head;  // the head after this batch (the previous one if it appended nothing)
-    bool wrote;     // its COMMIT changed the database: the WAL needs a sync
+    bool wrote;     // a caller committed: the WAL needs a sync
   };
   int wal_fd = -1;
   TreeHead writer_head;  // writer only: the head of the last committed batch
@@ -414,7 +414,7 @@ struct Store::Impl {
 
   Status Init(bool creating);
   // Runs one batch in one transaction and COMMITs it (not yet durable);
-  // true when it changed anything (the WAL then needs a sync).
+  // true when a caller succeeded (the WAL then needs a sync).
   bool RunBatch(std::vector<Request*>& batch);
   void WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* closed);
   Status FlushRows();
@@ -669,7 +669,6 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     return false;
   }
   int64_t ts = std::max(clock->NowMillis(), last_ts);
-  const int64_t changes0 = sqlite3_total_changes64(wdb);
   Status st = ExecCached("BEGIN IMMEDIATE");
   if (!st.ok()) {
     fail_all(st.WithContext("ledger commit"));
@@ -679,6 +678,7 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
   std::string last0 = last_leaf_hex;
   std::vector<MerkleFrontier::Node> closed;
   bool any_entries = false;
+  bool any_ok = false;
   for (Request* r : batch) {
     Txn::Impl ti{this, frontier.size(), ts, {}};
     Txn txn(&ti);
@@ -714,6 +714,7 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     r->result.first_seq = ti.base_seq;
     r->result.count = ti.pending.size();
     any_entries = any_entries || !ti.pending.empty();
+    any_ok = true;
   }
   if (st.ok()) st = FlushRows();
   TreeHead new_head = writer_head;
@@ -744,7 +745,10 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
   for (Request* r : batch) {
     if (r->status.ok()) r->result.head = new_head;
   }
-  return sqlite3_total_changes64(wdb) != changes0;
+  // Whatever a successful caller did (rows, entries, even DDL, which
+  // sqlite3_total_changes does not count) is made durable before it is
+  // answered.
+  return any_ok;
 }
 
 // ---- Txn ----------------------------------------------------------------
