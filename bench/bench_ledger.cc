@@ -1,7 +1,7 @@
 // bench_ledger: the ledger's hot paths.
 //
 //   BM_LedgerAppend/B        B entries per commit (one transaction, one signed
-//                            tree head, synchronous=FULL) on a file-backed store
+//                            tree head, WAL synced before the answer) on a file-backed store
 //   BM_InclusionProof        RFC 9162 inclusion path on a 1,000,000-entry store
 //   BM_ConsistencyProof      RFC 9162 consistency path on the same store
 //   BM_ChainVerify           VerifyChain of a 3-link chain (3 Ed25519 verifies)
