@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_codec.h"
 #include "core/money.h"
 #include "core/random.h"
 #include "ledger/accounts.h"
@@ -111,13 +112,27 @@ int main(int argc, char** argv) {
   auto t_start = std::chrono::steady_clock::now();
   long long written = 0;
   {
-    auto r = store.Commit(
-        [&](ledger::Txn& t) { return ledger::Accounts::AddAdmin(t, admin.public_key(), nullptr); });
+    // The admin, then every node with room for all the roots it may get (a
+    // root needs a registered node: DESIGN 4.1).
+    auto r = store.Commit([&](ledger::Txn& t) -> Status {
+      BOURSE_RETURN_IF_ERROR(ledger::Accounts::AddAdmin(t, admin.public_key(), nullptr));
+      for (int n = 0; n < kNodes; ++n) {
+        const std::string id = "node" + std::to_string(n);
+        const bourse::core::ResourceVector cap{.cpu_mcores = int64_t{8000} << 20,
+                                               .mem_mib = int64_t{32768} << 20,
+                                               .disk_mib = int64_t{500000} << 20,
+                                               .net_min_kbps = int64_t{100000} << 20,
+                                               .net_max_kbps = 1000000};
+        BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordNode(
+            t, id, cap, {{"node", id}, {"capacity", bourse::core::ResourceVectorToJson(cap)}}));
+      }
+      return Status::Ok();
+    });
     if (!r.ok()) {
       std::fprintf(stderr, "ledger_load: %s\n", r.status().ToString().c_str());
       return 1;
     }
-    written = 1;
+    written = 1 + kNodes;
   }
   while (written < entries) {
     long long want = std::min<long long>(batch, entries - written);

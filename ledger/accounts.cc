@@ -7,6 +7,7 @@
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "ledger/internal/account_rules.h"
+#include "ledger/internal/capacity_rules.h"
 #include "ledger/internal/sqlite_util.h"
 #include "ledger/internal/timeline.h"
 
@@ -31,7 +32,19 @@ constexpr const char* kSchema =
     " cpu INTEGER NOT NULL, mem INTEGER NOT NULL, disk INTEGER NOT NULL, netmin INTEGER NOT NULL,"
     " nb INTEGER NOT NULL, na INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS rcap_tickets_parent ON rcap_tickets(parent);"
-    "CREATE TABLE IF NOT EXISTS rcap_redeemed(id TEXT PRIMARY KEY) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS rcap_redeemed(id TEXT PRIMARY KEY) WITHOUT ROWID;"
+    // The capacity book (DESIGN 4.1): bindings, node capacities, roots by node.
+    "CREATE TABLE IF NOT EXISTS rcap_bound(id TEXT PRIMARY KEY, slice TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rcap_nodes(node TEXT PRIMARY KEY, cpu INTEGER NOT NULL,"
+    " mem INTEGER NOT NULL, disk INTEGER NOT NULL, netmin INTEGER NOT NULL,"
+    " netmax INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rcap_roots(id TEXT PRIMARY KEY, node TEXT NOT NULL,"
+    " cpu INTEGER NOT NULL, mem INTEGER NOT NULL, disk INTEGER NOT NULL, netmin INTEGER NOT NULL,"
+    " nb INTEGER NOT NULL, na INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rcap_roots_node ON rcap_roots(node);"
+    // A store written before the capacity book gains its roots here.
+    "INSERT OR IGNORE INTO rcap_roots SELECT id, json_extract(data, '$.node'), cpu, mem, disk,"
+    " netmin, nb, na FROM rcap_tickets WHERE parent IS NULL;";
 
 bool NoSuchTable(sqlite3* db) {
   const char* m = sqlite3_errmsg(db);
@@ -213,24 +226,26 @@ Result<std::optional<Rcap>> LoadRcap(Sql& sql, std::string_view id) {
   return std::optional<Rcap>(std::move(*rc2));
 }
 
-Result<internal::Timeline> ChildrenUse(Sql& sql, std::string_view parent_id) {
+core::ResourceVector QuadColumns(sqlite3_stmt* s, int first) {
+  return core::ResourceVector{.cpu_mcores = sqlite3_column_int64(s, first),
+                              .mem_mib = sqlite3_column_int64(s, first + 1),
+                              .disk_mib = sqlite3_column_int64(s, first + 2),
+                              .net_min_kbps = sqlite3_column_int64(s, first + 3),
+                              .net_max_kbps = 0};
+}
+
+// Use timeline from rows (cpu, mem, disk, netmin, nb, na) of `s`, bound to `key`.
+Result<internal::Timeline> UseOf(Sql& sql, sqlite3_stmt* s, std::string_view key,
+                                 const char* what) {
   internal::Timeline t;
-  BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * s,
-      sql.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_tickets WHERE parent=?"));
   if (!s) return t;
   Resetter r(s);
-  internal::BindTextStatic(s, 1, parent_id);
+  internal::BindTextStatic(s, 1, key);
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    core::ResourceVector rv{.cpu_mcores = sqlite3_column_int64(s, 0),
-                            .mem_mib = sqlite3_column_int64(s, 1),
-                            .disk_mib = sqlite3_column_int64(s, 2),
-                            .net_min_kbps = sqlite3_column_int64(s, 3),
-                            .net_max_kbps = 0};
-    t.Add({sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)}, rv);
+    t.Add({sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)}, QuadColumns(s, 0));
   }
-  if (rc != SQLITE_DONE) return internal::SqliteError(sql.db(), "rcap_tickets read");
+  if (rc != SQLITE_DONE) return internal::SqliteError(sql.db(), what);
   return t;
 }
 
@@ -253,25 +268,21 @@ Status InsertRcap(Sql& sql, const Rcap& r) {
   sqlite3_bind_int64(s, 7, r.res.net_min_kbps);
   sqlite3_bind_int64(s, 8, r.interval.not_before);
   sqlite3_bind_int64(s, 9, r.interval.not_after);
-  return StepDone(s, "rcap_tickets write");
-}
-
-Status CheckChildren(Sql& sql, const Rcap& parent, std::span<const Rcap> children) {
-  BOURSE_ASSIGN_OR_RETURN(internal::Timeline use, ChildrenUse(sql, parent.id));
-  for (size_t i = 0; i < children.size(); ++i) {
-    const Rcap& c = children[i];
-    if (auto bad = CheckLink(parent, c)) return bad->ToStatus();
-    BOURSE_ASSIGN_OR_RETURN(auto existing, LoadRcap(sql, c.id));
-    if (existing) return core::AlreadyExists("rcap " + c.id + " is already recorded");
-    for (size_t k = 0; k < i; ++k) {
-      if (children[k].id == c.id) return core::AlreadyExists("rcap " + c.id + " appears twice");
-    }
-    if (auto bad = use.CheckAdd(c.interval, c.res, parent.res)) {
-      return core::FailedPrecondition("oversubscribed: children of " + parent.id + ": " + *bad);
-    }
-    use.Add(c.interval, c.res);
-  }
-  return Status::Ok();
+  BOURSE_RETURN_IF_ERROR(StepDone(s, "rcap_tickets write"));
+  if (r.parent) return Status::Ok();
+  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * t,
+                          sql.Get("INSERT INTO rcap_roots(id, node, cpu, mem, disk, netmin, nb, na)"
+                                  " VALUES(?,?,?,?,?,?,?,?)"));
+  Resetter rt(t);
+  internal::BindTextStatic(t, 1, r.id);
+  internal::BindTextStatic(t, 2, r.node);
+  sqlite3_bind_int64(t, 3, r.res.cpu_mcores);
+  sqlite3_bind_int64(t, 4, r.res.mem_mib);
+  sqlite3_bind_int64(t, 5, r.res.disk_mib);
+  sqlite3_bind_int64(t, 6, r.res.net_min_kbps);
+  sqlite3_bind_int64(t, 7, r.interval.not_before);
+  sqlite3_bind_int64(t, 8, r.interval.not_after);
+  return StepDone(t, "rcap_roots write");
 }
 
 Status RequireRecorded(Sql& sql, const Rcap& r) {
@@ -281,6 +292,95 @@ Status RequireRecorded(Sql& sql, const Rcap& r) {
   }
   return Status::Ok();
 }
+
+// The capacity book on the store's tables (the auditor has the in-memory one).
+class SqlCapacityView final : public internal::CapacityView {
+ public:
+  explicit SqlCapacityView(Sql& sql) : sql_(sql) {}
+
+  Result<std::optional<Rcap>> GetRcap(const std::string& id) override { return LoadRcap(sql_, id); }
+  Result<internal::Timeline*> ChildrenUse(const std::string& id) override {
+    BOURSE_ASSIGN_OR_RETURN(
+        sqlite3_stmt * s,
+        sql_.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_tickets WHERE parent=?"));
+    BOURSE_ASSIGN_OR_RETURN(children_, UseOf(sql_, s, id, "rcap_tickets read"));
+    return &children_;
+  }
+  Result<bool> HasChildren(const std::string& id) override {
+    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+                            sql_.Get("SELECT 1 FROM rcap_tickets WHERE parent=? LIMIT 1"));
+    return Exists(s, id, "rcap_tickets read");
+  }
+  Result<std::optional<std::string>> BoundTo(const std::string& id) override {
+    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql_.Get("SELECT slice FROM rcap_bound WHERE id=?"));
+    if (!s) return std::optional<std::string>();
+    Resetter r(s);
+    internal::BindTextStatic(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) return std::optional<std::string>(internal::ColumnText(s, 0));
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    return internal::SqliteError(sql_.db(), "rcap_bound read");
+  }
+  Result<std::optional<core::ResourceVector>> NodeCapacity(const std::string& node) override {
+    BOURSE_ASSIGN_OR_RETURN(
+        sqlite3_stmt * s,
+        sql_.Get("SELECT cpu, mem, disk, netmin, netmax FROM rcap_nodes WHERE node=?"));
+    if (!s) return std::optional<core::ResourceVector>();
+    Resetter r(s);
+    internal::BindTextStatic(s, 1, node);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      core::ResourceVector cap = QuadColumns(s, 0);
+      cap.net_max_kbps = sqlite3_column_int64(s, 4);
+      return std::optional<core::ResourceVector>(cap);
+    }
+    if (rc == SQLITE_DONE) return std::optional<core::ResourceVector>();
+    return internal::SqliteError(sql_.db(), "rcap_nodes read");
+  }
+  Result<internal::Timeline*> RootsUse(const std::string& node) override {
+    BOURSE_ASSIGN_OR_RETURN(
+        sqlite3_stmt * s,
+        sql_.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_roots WHERE node=?"));
+    BOURSE_ASSIGN_OR_RETURN(roots_, UseOf(sql_, s, node, "rcap_roots read"));
+    return &roots_;
+  }
+  Status PutRcap(const Rcap& r) override { return InsertRcap(sql_, r); }
+  Status PutBound(const Rcap& r, const std::string& slice) override {
+    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+                            sql_.Get("INSERT INTO rcap_bound(id, slice) VALUES(?,?)"));
+    Resetter rs(s);
+    internal::BindTextStatic(s, 1, r.id);
+    internal::BindTextStatic(s, 2, slice);
+    return StepDone(s, "rcap_bound write");
+  }
+  Status PutNode(const std::string& node, const core::ResourceVector& cap) override {
+    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+                            sql_.Get("INSERT INTO rcap_nodes(node, cpu, mem, disk, netmin, netmax)"
+                                     " VALUES(?,?,?,?,?,?)"));
+    Resetter rs(s);
+    internal::BindTextStatic(s, 1, node);
+    sqlite3_bind_int64(s, 2, cap.cpu_mcores);
+    sqlite3_bind_int64(s, 3, cap.mem_mib);
+    sqlite3_bind_int64(s, 4, cap.disk_mib);
+    sqlite3_bind_int64(s, 5, cap.net_min_kbps);
+    sqlite3_bind_int64(s, 6, cap.net_max_kbps);
+    return StepDone(s, "rcap_nodes write");
+  }
+
+ private:
+  Result<bool> Exists(sqlite3_stmt* s, std::string_view key, const char* what) {
+    if (!s) return false;
+    Resetter r(s);
+    internal::BindTextStatic(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return internal::SqliteError(sql_.db(), what);
+  }
+  Sql& sql_;
+  internal::Timeline children_;  // scratch for ChildrenUse / RootsUse
+  internal::Timeline roots_;
+};
 
 }  // namespace
 
@@ -428,15 +528,22 @@ Result<AccountTotals> Accounts::Totals(const Store& store) {
 
 // ---- CapacityLog --------------------------------------------------------
 
-Status CapacityLog::RecordIssued(Txn& txn, const Rcap& root) {
-  if (root.parent) return core::InvalidArgument("rcap_issued: rcap " + root.id + " has a parent");
-  if (!root.CheckSignature().ok()) {
-    return core::PermissionDenied("bad_signature: rcap " + root.id + ": signature does not verify");
+Status CapacityLog::RecordNode(Txn& txn, std::string_view node,
+                               const core::ResourceVector& capacity, nlohmann::json body) {
+  BOURSE_ASSIGN_OR_RETURN(internal::NodeEntry e, internal::ParseNodeEntry(body));
+  if (e.node != node || !(e.capacity == capacity)) {
+    return core::InvalidArgument("node_added: body.node/body.capacity must be the node's");
   }
   Sql sql(txn);
-  BOURSE_ASSIGN_OR_RETURN(auto existing, LoadRcap(sql, root.id));
-  if (existing) return core::AlreadyExists("rcap " + root.id + " is already recorded");
-  BOURSE_RETURN_IF_ERROR(InsertRcap(sql, root));
+  SqlCapacityView view(sql);
+  BOURSE_RETURN_IF_ERROR(internal::ApplyNode(view, std::string(node), capacity));
+  return txn.Append(kEntryNodeAdded, std::move(body)).status();
+}
+
+Status CapacityLog::RecordIssued(Txn& txn, const Rcap& root) {
+  Sql sql(txn);
+  SqlCapacityView view(sql);
+  BOURSE_RETURN_IF_ERROR(internal::ApplyRoot(view, root, {}));
   return txn.Append(kEntryRcapIssued, nlohmann::json{{"rcap", root.ToJson()}}).status();
 }
 
@@ -444,27 +551,19 @@ Status CapacityLog::RecordDelegated(Txn& txn, const Rcap& child) {
   if (!child.parent)
     return core::InvalidArgument("rcap_delegated: rcap " + child.id + " has no parent");
   Sql sql(txn);
-  BOURSE_ASSIGN_OR_RETURN(auto parent, LoadRcap(sql, *child.parent));
-  if (!parent)
-    return core::NotFound("rcap " + *child.parent + " (parent of " + child.id +
-                          ") is not recorded");
-  BOURSE_RETURN_IF_ERROR(CheckChildren(sql, *parent, std::span<const Rcap>(&child, 1)));
-  BOURSE_RETURN_IF_ERROR(InsertRcap(sql, child));
+  SqlCapacityView view(sql);
+  BOURSE_RETURN_IF_ERROR(
+      internal::ApplyChildren(view, *child.parent, std::span<const Rcap>(&child, 1), {}));
   return txn.Append(kEntryRcapDelegated, nlohmann::json{{"rcap", child.ToJson()}}).status();
 }
 
 Status CapacityLog::RecordSplit(Txn& txn, std::string_view parent_id,
                                 std::span<const Rcap> children) {
-  if (children.empty()) return core::InvalidArgument("rcap_split: no children");
   Sql sql(txn);
-  BOURSE_ASSIGN_OR_RETURN(auto parent, LoadRcap(sql, parent_id));
-  if (!parent) return core::NotFound("rcap " + std::string(parent_id) + " is not recorded");
-  BOURSE_RETURN_IF_ERROR(CheckChildren(sql, *parent, children));
+  SqlCapacityView view(sql);
+  BOURSE_RETURN_IF_ERROR(internal::ApplyChildren(view, parent_id, children, {}));
   nlohmann::json arr = nlohmann::json::array();
-  for (const Rcap& c : children) {
-    BOURSE_RETURN_IF_ERROR(InsertRcap(sql, c));
-    arr.push_back(c.ToJson());
-  }
+  for (const Rcap& c : children) arr.push_back(c.ToJson());
   return txn
       .Append(kEntryRcapSplit,
               nlohmann::json{{"parent", std::string(parent_id)}, {"children", std::move(arr)}})
@@ -472,13 +571,38 @@ Status CapacityLog::RecordSplit(Txn& txn, std::string_view parent_id,
 }
 
 Status CapacityLog::RecordBound(Txn& txn, const Rcap& rcap, std::string_view slice) {
-  Sql sql(txn);
   BOURSE_RETURN_IF_ERROR(internal::CheckAccountId(slice, "slice"));
-  BOURSE_RETURN_IF_ERROR(RequireRecorded(sql, rcap));
+  Sql sql(txn);
+  SqlCapacityView view(sql);
+  BOURSE_RETURN_IF_ERROR(internal::ApplyBind(view, rcap, std::string(slice)));
   return txn
       .Append(kEntryRcapBound,
               nlohmann::json{{"rcap", rcap.ToJson()}, {"slice", std::string(slice)}})
       .status();
+}
+
+Result<core::ResourceVector> CapacityLog::Free(Txn& txn, std::string_view id,
+                                               const core::Interval& window) {
+  Sql sql(txn);
+  SqlCapacityView view(sql);
+  BOURSE_ASSIGN_OR_RETURN(auto r, view.GetRcap(std::string(id)));
+  if (!r) return core::NotFound("rcap " + std::string(id) + " is not recorded");
+  BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(r->id));
+  if (bound) return core::ResourceVector{};
+  BOURSE_ASSIGN_OR_RETURN(internal::Timeline * use, view.ChildrenUse(r->id));
+  core::ResourceVector peak = use->Peak(window);
+  core::ResourceVector free = r->res;
+  free.cpu_mcores -= peak.cpu_mcores;
+  free.mem_mib -= peak.mem_mib;
+  free.disk_mib -= peak.disk_mib;
+  free.net_min_kbps -= peak.net_min_kbps;
+  return free;
+}
+
+Result<std::optional<std::string>> CapacityLog::BoundTo(sqlite3* db, std::string_view id) {
+  Sql sql(db);
+  SqlCapacityView view(sql);
+  return view.BoundTo(std::string(id));
 }
 
 Status CapacityLog::RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view node) {

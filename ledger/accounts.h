@@ -27,10 +27,16 @@
 //   rcap_bound     {"rcap":R,"slice":S}          R recorded
 //   rcap_redeemed  {"node":N,"rcap":R}           R recorded, N == R.node
 //   rcap_expired   {"rcap":R}                    R recorded
-// Children must pass CheckLink (rcap.h) against their parent and the recorded
-// children of one rcap never exceed it at any instant (same time-aware rule
-// and code as the RedemptionBook; children not overlapping in time may each
-// use all of it).
+//   node_added     {"node":N,"capacity":RES,...}  N's capacity (other members
+//                                                 are the broker's: site, key, by)
+// The capacity book (DESIGN 4.1; the rule is ledger/internal/capacity_rules.h,
+// the same code the auditor replays): children must pass CheckLink (rcap.h)
+// against their parent and the recorded children of one rcap never exceed it
+// at any instant (same time-aware Timeline as the RedemptionBook; children not
+// overlapping in time may each use all of it); a bound rcap has no children
+// and an rcap with children is never bound; an rcap is bound at most once;
+// a root names a registered node and the node's roots never exceed its
+// capacity at any instant.
 //
 // State lives in tables acct_* and rcap_* of the store's file.
 //
@@ -73,6 +79,7 @@ inline constexpr std::string_view kEntryRcapSplit = "rcap_split";
 inline constexpr std::string_view kEntryRcapBound = "rcap_bound";
 inline constexpr std::string_view kEntryRcapRedeemed = "rcap_redeemed";
 inline constexpr std::string_view kEntryRcapExpired = "rcap_expired";
+inline constexpr std::string_view kEntryNodeAdded = "node_added";
 
 struct EscrowState {
   std::string id;
@@ -124,16 +131,31 @@ class Accounts {
 
 class CapacityLog {
  public:
+  // Registers a node and its capacity and appends `body` as its node_added
+  // entry (body.node and body.capacity must be `node` and `capacity`).
+  // Errors: already_exists, invalid_argument.
+  static core::Status RecordNode(Txn& txn, std::string_view node,
+                                 const core::ResourceVector& capacity, nlohmann::json body);
   // Errors: invalid_argument when R has a parent; permission_denied for a bad
-  // signature; already_exists when the id is recorded.
+  // signature; already_exists when the id is recorded; failed_precondition
+  // "unknown_node: ..." or "oversubscribed: ..." (the node's roots would
+  // exceed its capacity at some instant; names the rcap, quantity, instant).
   static core::Status RecordIssued(Txn& txn, const Rcap& root);
-  // Errors: not_found (parent unknown); failed_precondition
-  // "<reason>: ..." with the refusal reason of CheckLink or "oversubscribed".
+  // Errors: not_found (parent unknown); failed_precondition "<reason>: ..."
+  // with the refusal reason of CheckLink, "bound" (the parent is bound) or
+  // "oversubscribed".
   static core::Status RecordDelegated(Txn& txn, const Rcap& child);
   static core::Status RecordSplit(Txn& txn, std::string_view parent_id,
                                   std::span<const Rcap> children);
-  // Errors: not_found unless R is recorded with exactly this content.
+  // Errors: not_found unless R is recorded with exactly this content;
+  // failed_precondition "bound: ..." (bound already) or "has_children: ...".
   static core::Status RecordBound(Txn& txn, const Rcap& rcap, std::string_view slice);
+  // What of rcap `id` is free over `window`: its quantities less the peak use
+  // of its children there (all zero when it is bound). Errors: not_found.
+  static core::Result<core::ResourceVector> Free(Txn& txn, std::string_view id,
+                                                 const core::Interval& window);
+  // The slice an rcap is bound to, if any.
+  static core::Result<std::optional<std::string>> BoundTo(sqlite3* db, std::string_view id);
   static core::Status RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view node);
   static core::Status RecordExpired(Txn& txn, const Rcap& rcap);
 

@@ -16,6 +16,7 @@
 #include "core/json_codec.h"
 #include "ledger/accounts.h"
 #include "ledger/internal/account_rules.h"
+#include "ledger/internal/capacity_rules.h"
 #include "ledger/internal/rcap_rules.h"
 #include "ledger/internal/sqlite_util.h"
 #include "ledger/internal/timeline.h"
@@ -72,6 +73,71 @@ class MemoryView final : public internal::AccountView {
   std::unordered_map<std::string, EscrowState> escrows;
   std::unordered_set<std::string> admins;
   Money minted;
+};
+
+// The capacity book in memory: what CapacityLog keeps in SQLite, replayed.
+class MemoryCapacityView final : public internal::CapacityView {
+ public:
+  struct Ticket {
+    Rcap rcap;
+    internal::Timeline children;
+    bool has_children = false;
+    std::optional<std::string> bound;
+  };
+  struct Node {
+    core::ResourceVector capacity;
+    internal::Timeline roots;
+  };
+  std::unordered_map<std::string, Ticket> tickets;
+  std::unordered_map<std::string, Node> nodes;
+
+  Result<std::optional<Rcap>> GetRcap(const std::string& id) override {
+    auto it = tickets.find(id);
+    if (it == tickets.end()) return std::optional<Rcap>();
+    return std::optional<Rcap>(it->second.rcap);
+  }
+  Result<internal::Timeline*> ChildrenUse(const std::string& id) override {
+    auto it = tickets.find(id);
+    if (it == tickets.end()) return core::NotFound("rcap " + id + " is not recorded");
+    return &it->second.children;
+  }
+  Result<bool> HasChildren(const std::string& id) override {
+    auto it = tickets.find(id);
+    return it != tickets.end() && it->second.has_children;
+  }
+  Result<std::optional<std::string>> BoundTo(const std::string& id) override {
+    auto it = tickets.find(id);
+    if (it == tickets.end()) return std::optional<std::string>();
+    return it->second.bound;
+  }
+  Result<std::optional<core::ResourceVector>> NodeCapacity(const std::string& node) override {
+    auto it = nodes.find(node);
+    if (it == nodes.end()) return std::optional<core::ResourceVector>();
+    return std::optional<core::ResourceVector>(it->second.capacity);
+  }
+  Result<internal::Timeline*> RootsUse(const std::string& node) override {
+    auto it = nodes.find(node);
+    if (it == nodes.end()) return core::NotFound("node " + node + " is not registered");
+    return &it->second.roots;
+  }
+  Status PutRcap(const Rcap& r) override {
+    if (r.parent) {
+      auto it = tickets.find(*r.parent);
+      if (it != tickets.end()) it->second.has_children = true;
+    }
+    tickets.emplace(r.id, Ticket{r, {}, false, std::nullopt});
+    return Status::Ok();
+  }
+  Status PutBound(const Rcap& r, const std::string& slice) override {
+    auto it = tickets.find(r.id);
+    if (it == tickets.end()) return core::NotFound("rcap " + r.id + " is not recorded");
+    it->second.bound = slice;
+    return Status::Ok();
+  }
+  Status PutNode(const std::string& node, const core::ResourceVector& cap) override {
+    nodes.emplace(node, Node{cap, {}});
+    return Status::Ok();
+  }
 };
 
 std::string RuleForCreditError(const Status& st) {
@@ -162,11 +228,9 @@ struct LedgerAuditor::Impl {
   uint64_t covered = 0;                 // largest checked head size
   bool any_head = false;
   MemoryView view;
-  struct Ticket {
-    Rcap rcap;
-    internal::Timeline children;
-  };
-  std::unordered_map<std::string, Ticket> tickets;
+  MemoryCapacityView capacity;
+  std::unordered_map<std::string, MemoryCapacityView::Ticket>& tickets = capacity.tickets;
+  static constexpr internal::CapacityRuleOptions kNoSig{.check_signatures = false};
   RedemptionBook book;
   std::optional<Violation> violation;
   AuditSummary summary;
@@ -238,28 +302,29 @@ struct LedgerAuditor::Impl {
     return Rcap::FromJson(*r, std::string("body.") + key_name);
   }
 
-  // Records a child after every rule; returns the failing rule/detail.
-  bool AddChild(uint64_t seq, const Rcap& c) {
-    if (!c.parent) return Fail("entry", seq, "rcap", "rcap " + c.id + " has no parent");
-    auto pit = tickets.find(*c.parent);
-    if (pit == tickets.end()) {
-      return Fail("entry", seq, "rcap",
-                  "rcap " + c.id + ": parent " + *c.parent + " was never issued");
+  // A refusal of the capacity rule as a violation: the rule's own refusals
+  // (failed_precondition) are "capacity", malformed or unknown rcaps "rcap".
+  bool FailCapacity(uint64_t seq, const Status& st) {
+    return Fail("entry", seq,
+                st.code() == core::StatusCode::kFailedPrecondition ? "capacity" : "rcap",
+                st.message());
+  }
+
+  // Records children of `parent` after every rule of capacity_rules.h.
+  bool AddChildren(uint64_t seq, const std::string& parent, std::span<const Rcap> children) {
+    for (const Rcap& c : children) {
+      if (!tickets.count(parent)) {
+        return Fail("entry", seq, "rcap",
+                    "rcap " + c.id + ": parent " + parent + " was never issued");
+      }
+      if (tickets.count(c.id)) {
+        return Fail("entry", seq, "rcap", "rcap id " + c.id + " issued twice");
+      }
+      if (!CheckSig(seq, c)) return false;
     }
-    if (tickets.count(c.id)) return Fail("entry", seq, "rcap", "rcap id " + c.id + " issued twice");
-    if (!CheckSig(seq, c)) return false;
-    if (auto bad = internal::CheckLinkRules(pit->second.rcap, c, false)) {
-      return Fail("entry", seq, "rcap",
-                  std::string(RefusalReasonName(bad->reason)) + ": " + bad->detail);
-    }
-    if (auto bad = pit->second.children.CheckAdd(c.interval, c.res, pit->second.rcap.res)) {
-      return Fail(
-          "entry", seq, "capacity",
-          "children of " + pit->second.rcap.id + " (node " + c.node + ") exceed it: " + *bad);
-    }
-    pit->second.children.Add(c.interval, c.res);
-    tickets.emplace(c.id, Ticket{c, {}});
-    ++summary.rcaps;
+    Status st = internal::ApplyChildren(capacity, parent, children, kNoSig);
+    if (!st.ok()) return FailCapacity(seq, st);
+    summary.rcaps += children.size();
     return true;
   }
 
@@ -279,13 +344,17 @@ struct LedgerAuditor::Impl {
       auto r = RcapMember(body, "rcap");
       if (!r.ok()) return malformed(r.status());
       if (type == kEntryRcapExpired) return RequireKnown(seq, *r);
-      if (type == kEntryRcapDelegated) return AddChild(seq, *r);
+      if (type == kEntryRcapDelegated) {
+        if (!r->parent) return Fail("entry", seq, "rcap", "rcap " + r->id + " has no parent");
+        return AddChildren(seq, *r->parent, std::span<const Rcap>(&*r, 1));
+      }
       if (r->parent)
         return Fail("entry", seq, "rcap", "rcap_issued: rcap " + r->id + " has a parent");
       if (!CheckSig(seq, *r)) return false;
       if (tickets.count(r->id))
         return Fail("entry", seq, "rcap", "rcap id " + r->id + " issued twice");
-      tickets.emplace(r->id, Ticket{*r, {}});
+      Status ist = internal::ApplyRoot(capacity, *r, kNoSig);
+      if (!ist.ok()) return FailCapacity(seq, ist);
       ++summary.rcaps;
       return true;
     }
@@ -301,6 +370,7 @@ struct LedgerAuditor::Impl {
       if (!(*ch)->is_array() || (*ch)->empty()) {
         return Fail("entry", seq, "rcap", "body.children: must be a non-empty array");
       }
+      std::vector<Rcap> children;
       for (size_t i = 0; i < (*ch)->size(); ++i) {
         auto c = Rcap::FromJson((**ch)[i], "body.children[" + std::to_string(i) + "]");
         if (!c.ok()) return malformed(c.status());
@@ -308,9 +378,9 @@ struct LedgerAuditor::Impl {
           return Fail("entry", seq, "rcap",
                       "body.children[" + std::to_string(i) + "]: parent is not " + *parent);
         }
-        if (!AddChild(seq, *c)) return false;
+        children.push_back(std::move(*c));
       }
-      return true;
+      return AddChildren(seq, *parent, children);
     }
     if (type == kEntryRcapBound) {
       Status st = core::CheckObjectFields(body, "body", {"rcap", "slice"});
@@ -320,7 +390,10 @@ struct LedgerAuditor::Impl {
       auto sl = core::RequireMember(body, "body", "slice");
       if (!sl.ok()) return malformed(sl.status());
       if (!(*sl)->is_string()) return Fail("entry", seq, "rcap", "body.slice: must be a string");
-      return RequireKnown(seq, *r);
+      if (!RequireKnown(seq, *r)) return false;
+      Status bst = internal::ApplyBind(capacity, *r, (*sl)->get<std::string>());
+      if (!bst.ok()) return FailCapacity(seq, bst);
+      return true;
     }
     if (type == kEntryRcapRedeemed) {
       Status st = core::CheckObjectFields(body, "body", {"rcap", "node"});
@@ -411,6 +484,11 @@ struct LedgerAuditor::Impl {
       if (!st.ok()) return Fail("entry", seq, RuleForCreditError(st), e.type + ": " + st.message());
     } else if (e.type.rfind("rcap_", 0) == 0) {
       if (!ApplyRcapEntry(seq, e.type, e.body)) return false;
+    } else if (e.type == kEntryNodeAdded) {
+      auto n = internal::ParseNodeEntry(e.body);
+      if (!n.ok()) return Fail("entry", seq, "capacity", "node_added: " + n.status().message());
+      Status st = internal::ApplyNode(capacity, n->node, n->capacity);
+      if (!st.ok()) return Fail("entry", seq, "capacity", "node_added: " + st.message());
     }
     return FlushHeads();
   }

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "core/canonical_json.h"
+#include "core/json_codec.h"
 #include "ledger/audit.h"
 #include "ledger_test_util.h"
 
@@ -153,6 +154,13 @@ TEST_F(AccountsTest, AuditCatchesMintByNonAdmin) {
   EXPECT_EQ(v->rule, "not_admin");
 }
 
+// Registers node `id` with `cap` in the capacity book (as the broker's
+// node_added does).
+core::Status AddNode(Txn& t, const std::string& id, const core::ResourceVector& cap) {
+  return CapacityLog::RecordNode(t, id, cap,
+                                 {{"node", id}, {"capacity", core::ResourceVectorToJson(cap)}});
+}
+
 TEST_F(AccountsTest, CapacityLogRecordsRcapsAndRefusesOverIssue) {
   auto site = KeyFromByte(60), broker = KeyFromByte(61), alice = KeyFromByte(62);
   core::ResourceVector cap{.cpu_mcores = 1000,
@@ -165,6 +173,7 @@ TEST_F(AccountsTest, CapacityLogRecordsRcapsAndRefusesOverIssue) {
                                 .node = "n1",
                                 .res = cap,
                                 .interval = {kT0, kT0 + 100}});
+  ASSERT_TRUE(Do([&](Txn& t) { return AddNode(t, "n1", cap); }).ok());
   ASSERT_TRUE(Do([&](Txn& t) { return CapacityLog::RecordIssued(t, root); }).ok());
   EXPECT_EQ(Do([&](Txn& t) { return CapacityLog::RecordIssued(t, root); }).code(),
             core::StatusCode::kAlreadyExists);
@@ -234,6 +243,7 @@ TEST_F(AccountsTest, AuditorCatchesDoubleRedemptionInTheLedger) {
                                 .res = cap,
                                 .interval = {kT0, kT0 + 100}});
   ASSERT_TRUE(Do([&](Txn& t) -> core::Status {
+                BOURSE_RETURN_IF_ERROR(AddNode(t, "n1", cap));
                 BOURSE_RETURN_IF_ERROR(CapacityLog::RecordIssued(t, root));
                 return CapacityLog::RecordRedeemed(t, root, "n1");
               }).ok());
@@ -255,6 +265,9 @@ TEST_F(AccountsTest, BadRcapSignatureIsReportedFirstEvenWhenCheckedInTheBackgrou
                                 .res = cap,
                                 .interval = {kT0, kT0 + 100}});
   root.res.cpu_mcores = 5000;  // no longer what the site signed
+  core::ResourceVector big = cap;
+  big.cpu_mcores = 10000;
+  ASSERT_TRUE(Do([&](Txn& t) { return AddNode(t, "n1", big); }).ok());
   auto raw = store_->Append("rcap_issued", {{"rcap", root.ToJson()}});
   ASSERT_TRUE(raw.ok());
   // A later, synchronous violation.

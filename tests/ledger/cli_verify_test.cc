@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/json_codec.h"
 #include "ledger/accounts.h"
 #include "ledger/store.h"
 #include "ledger_test_util.h"
@@ -15,6 +16,7 @@
 namespace bourse::ledger {
 namespace {
 
+using core::ResourceVectorToJson;
 using testing::KeyFromByte;
 using testing::TempDir;
 
@@ -86,6 +88,47 @@ TEST(CliVerifyTest, ExitZeroWhenSoundAndTheFirstViolationOtherwise) {
   CliRun bad = Bourse("ledger verify --db " + path);
   EXPECT_EQ(bad.exit_code, 1) << bad.out;
   EXPECT_NE(bad.out.find("seq 5"), std::string::npos) << bad.out;
+}
+
+// DESIGN 4.1: a ledger in which capacity was promised twice fails `verify`.
+// A root above the node's capacity, forged with the ledger key.
+TEST(CliVerifyTest, CapacityPromisedTwiceFailsAtItsSeq) {
+  TempDir dir;
+  std::string path = dir.File("l.db");
+  auto key = KeyFromByte(82), site = KeyFromByte(83);
+  core::ResourceVector cap{
+      .cpu_mcores = 1000, .mem_mib = 64, .disk_mib = 0, .net_min_kbps = 0, .net_max_kbps = 0};
+  auto root = [&](const std::string& id) {
+    return *IssueRoot(site, {.id = id,
+                             .holder = key.public_key(),
+                             .node = "n1",
+                             .res = cap,
+                             .interval = {1'700'000'000, 1'700'003'600}});
+  };
+  uint64_t forged = 0;
+  {
+    StoreOptions o;
+    o.signing_key = key;
+    auto store = std::move(*Store::Open(path, o));
+    ASSERT_TRUE(store
+                    ->Commit([&](Txn& t) -> core::Status {
+                      BOURSE_RETURN_IF_ERROR(CapacityLog::RecordNode(
+                          t, "n1", cap, {{"node", "n1"}, {"capacity", ResourceVectorToJson(cap)}}));
+                      return CapacityLog::RecordIssued(t, root("first"));
+                    })
+                    .ok());
+    // The honest path refuses the second promise of the same capacity ...
+    EXPECT_FALSE(
+        store->Commit([&](Txn& t) { return CapacityLog::RecordIssued(t, root("second")); }).ok());
+    // ... a dishonest broker writes it anyway.
+    auto r = store->Append("rcap_issued", {{"rcap", root("second").ToJson()}});
+    ASSERT_TRUE(r.ok());
+    forged = r->first_seq;
+  }
+  CliRun bad = Bourse("ledger verify --db " + path);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("seq " + std::to_string(forged) + ": capacity"), std::string::npos)
+      << bad.out;
 }
 
 }  // namespace
