@@ -165,7 +165,17 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   BOURSE_ASSIGN_OR_RETURN(b->store_, ledger::Store::Open(options.db_path, so));
   auto r = b->store_->Commit([](ledger::Txn& txn) -> core::Status {
     BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
-    return ledger::Accounts::EnsureSchema(txn);
+    BOURSE_RETURN_IF_ERROR(ledger::Accounts::EnsureSchema(txn));
+    // A database written before the capacity book (DESIGN 4.1) gains its node
+    // capacities and bindings from the broker's own tables (their ledger
+    // entries, node_added and rcap_bound, were written then already).
+    return internal::Exec(
+        txn.db(),
+        "INSERT OR IGNORE INTO rcap_nodes(node,cpu,mem,disk,netmin,netmax) SELECT id,"
+        " json_extract(capacity,'$.cpu_mcores'), json_extract(capacity,'$.mem_mib'),"
+        " json_extract(capacity,'$.disk_mib'), json_extract(capacity,'$.net_min_kbps'),"
+        " json_extract(capacity,'$.net_max_kbps') FROM b_nodes;"
+        "INSERT OR IGNORE INTO rcap_bound(id,slice) SELECT leaf,slice FROM b_bindings;");
   });
   if (!r.ok()) return r.status();
   b->RegisterServiceRoutes();
@@ -305,6 +315,14 @@ core::Status IndexRcap(ledger::Txn& txn, const ledger::Rcap& r) {
   return s.Run();
 }
 }  // namespace
+
+core::Status RequireHolder(const ledger::Rcap& rcap, std::string_view caller,
+                           std::string_view field) {
+  if (rcap.holder.ToText() == caller) return core::Status::Ok();
+  return core::PermissionDenied(
+      std::string(field) + ": rcap " + rcap.id + " is held by " + rcap.holder.ToText() +
+      ", not the caller: only an rcap's holder splits, offers or binds it");
+}
 
 core::Status Broker::RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) {
   auto known = ledger::CapacityLog::Get(txn.db(), rcap.id);

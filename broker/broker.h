@@ -71,6 +71,12 @@ struct BrokerOptions {
 enum class PrincipalKind { kAdmin, kSite, kNode, kBroker, kAgent, kUser };
 std::string_view PrincipalKindName(PrincipalKind k);
 
+// DESIGN 4.1: only the holder of an rcap uses it (splits it, offers it,
+// binds it): the request's signer must be the rcap's holder. Errors:
+// permission_denied "<field>: rcap <id> is held by <holder>, not the caller".
+core::Status RequireHolder(const ledger::Rcap& rcap, std::string_view caller,
+                           std::string_view field);
+
 struct Principal {
   std::string key;  // "ed25519:..."
   PrincipalKind kind = PrincipalKind::kUser;

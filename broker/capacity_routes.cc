@@ -19,42 +19,6 @@ namespace {
 
 constexpr size_t kMaxChildren = 256;
 
-// Sum of the summable quantities of `caps` at the instant of their heaviest
-// overlap with [nb, na): the largest total in force at any instant.
-core::Result<core::ResourceVector> PeakLoad(const std::vector<ledger::Rcap>& caps) {
-  std::vector<int64_t> points;
-  for (const auto& c : caps) points.push_back(c.interval.not_before);
-  core::ResourceVector peak;
-  for (int64_t t : points) {
-    core::ResourceVector sum;
-    for (const auto& c : caps) {
-      if (c.interval.Contains(t)) {
-        BOURSE_ASSIGN_OR_RETURN(sum, sum.Plus(c.res));
-      }
-    }
-    peak.cpu_mcores = std::max(peak.cpu_mcores, sum.cpu_mcores);
-    peak.mem_mib = std::max(peak.mem_mib, sum.mem_mib);
-    peak.disk_mib = std::max(peak.disk_mib, sum.disk_mib);
-    peak.net_min_kbps = std::max(peak.net_min_kbps, sum.net_min_kbps);
-    peak.net_max_kbps = std::max(peak.net_max_kbps, sum.net_max_kbps);
-  }
-  return peak;
-}
-
-core::Result<std::vector<ledger::Rcap>> LoadRcaps(sqlite3* db, std::string_view sql,
-                                                  std::string_view arg) {
-  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, sql));
-  s.Bind(1, arg);
-  std::vector<ledger::Rcap> out;
-  while (true) {
-    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::Parse(s.Text(0)));
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 }  // namespace
 
 void Broker::RegisterCapacityRoutes() {
@@ -90,7 +54,7 @@ void Broker::RegisterCapacityRoutes() {
                BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt n, GetOneOrNotFound(txn.db(),
-                                            "SELECT n.site,s.pi,n.capacity FROM b_nodes n "
+                                            "SELECT n.site,s.pi FROM b_nodes n "
                                             "JOIN b_sites s ON s.name=n.site WHERE n.id=?",
                                             root.node, "node", "rcap.node"));
                std::string site = n.Text(0);
@@ -105,30 +69,9 @@ void Broker::RegisterCapacityRoutes() {
                }
                BOURSE_RETURN_IF_ERROR(
                    RequirePrincipal(txn.db(), root.holder.ToText(), "rcap.holder"));
-               BOURSE_ASSIGN_OR_RETURN(
-                   core::ResourceVector cap,
-                   core::ResourceVectorFromJson(ParseStored(n.Text(2)), "capacity"));
-               if (!root.res.FitsWithin(cap)) {
-                 return core::FailedPrecondition("rcap.res: exceeds the node's capacity " +
-                                                 cap.ToString());
-               }
-               BOURSE_ASSIGN_OR_RETURN(
-                   std::vector<ledger::Rcap> roots,
-                   LoadRcaps(txn.db(), "SELECT body FROM b_rcaps WHERE node=? AND parent IS NULL",
-                             root.node));
-               std::vector<ledger::Rcap> overlapping;
-               for (auto& r : roots) {
-                 if (r.interval.Overlaps(root.interval)) overlapping.push_back(r);
-               }
-               overlapping.push_back(root);
-               BOURSE_ASSIGN_OR_RETURN(core::ResourceVector peak, PeakLoad(overlapping));
-               if (!peak.QuantitiesFitWithin(cap)) {
-                 return core::FailedPrecondition(
-                     "rcap.res: oversubscribed: with the node's other grants it would exceed "
-                     "the capacity " +
-                     cap.ToString() + " at some instant");
-               }
-               BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, root));
+               // The node's capacity over time: the capacity book (DESIGN 4.1)
+               // refuses a root that would take the node's roots above it.
+               BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, root).WithContext("rcap"));
                out = {{"rcap", root.ToJson()}, {"pooled", root.holder == broker_key()}};
                return core::Status::Ok();
              }).status());
@@ -292,9 +235,7 @@ void Broker::RegisterCapacityRoutes() {
                BOURSE_ASSIGN_OR_RETURN(ledger::Rcap parent, ledger::CapacityLog::Get(txn.db(), id));
                std::vector<ledger::Rcap> kids;
                if (signed_children) {
-                 if (parent.holder.ToText() != q.caller_text) {
-                   return core::PermissionDenied("rcap " + id + " is not held by the caller");
-                 }
+                 BOURSE_RETURN_IF_ERROR(RequireHolder(parent, q.caller_text, "children"));
                  for (const ledger::Rcap& k : given) {
                    BOURSE_RETURN_IF_ERROR(
                        RequirePrincipal(txn.db(), k.holder.ToText(), "children.holder"));

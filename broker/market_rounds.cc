@@ -48,6 +48,7 @@ struct RoundRow {
   int64_t close_s = 0;
   core::Interval window;
   std::vector<Offer> offers;
+  json offers_json;  // as stored: each offer's escrow rcap, `from`, node, site, res
   json result;
 };
 
@@ -65,6 +66,7 @@ core::Result<RoundRow> LoadRound(sqlite3* db, const std::string& id) {
   r.close_s = s.Int(1);
   r.window = {s.Int(2), s.Int(3)};
   json offers = internal::ParseStored(s.Text(4));
+  r.offers_json = offers;
   for (const json& o : offers) {
     Offer of{o["rcap"], o["node"], o["site"], {}};
     BOURSE_ASSIGN_OR_RETURN(of.res, core::ResourceVectorFromJson(o["res"], "res"));
@@ -72,6 +74,51 @@ core::Result<RoundRow> LoadRound(sqlite3* db, const std::string& id) {
   }
   r.result = internal::ParseStored(s.Text(5));
   return r;
+}
+
+// A round as the API shows it: offers, the number of sealed bids, the result.
+core::Result<json> RoundJson(sqlite3* db, const RoundRow& rr) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          Stmt::Prepare(db, "SELECT COUNT(*) FROM m_round_bids WHERE round=?"));
+  s.Bind(1, rr.id);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  return json{{"id", rr.id},
+              {"state", rr.state},
+              {"close", rr.close_s},
+              {"not_before", rr.window.not_before},
+              {"not_after", rr.window.not_after},
+              {"offers", rr.offers_json},
+              {"bids", row ? s.Int(0) : 0},
+              {"result", rr.result}};
+}
+
+// DESIGN 4.1: no bid asks a node for more than the round escrowed there (an
+// item above its node's offer, or a count request that fewer than `count` of
+// its nodes can serve), so every bid accepted could be served.
+core::Status CheckWithinOffers(const std::vector<auction::Bundle>& bundles,
+                               const std::vector<Offer>& offers) {
+  for (size_t i = 0; i < bundles.size(); ++i) {
+    const std::string f = "bundles[" + std::to_string(i) + "]";
+    const auction::Bundle& b = bundles[i];
+    for (size_t k = 0; k < b.items.size(); ++k) {
+      const Offer& o = offers[b.items[k].node];
+      if (!b.items[k].res.FitsWithin(o.res)) {
+        return core::InvalidArgument(f + ".items[" + std::to_string(k) +
+                                     "].res: " + b.items[k].res.ToString() + " is more than node " +
+                                     o.node + " offers (" + o.res.ToString() + ")");
+      }
+    }
+    if (b.is_count()) {
+      int64_t fit = 0;
+      for (uint32_t n : b.from) fit += b.res.FitsWithin(offers[n].res) ? 1 : 0;
+      if (fit < b.count) {
+        return core::InvalidArgument(f + ".res: only " + std::to_string(fit) + " of the nodes in " +
+                                     f + ".from offer " + b.res.ToString() + ", " +
+                                     std::to_string(b.count) + " asked");
+      }
+    }
+  }
+  return core::Status::Ok();
 }
 
 // Validates a bid's bundles against the round's nodes (by id); returns the
@@ -217,10 +264,32 @@ void Markets::RegisterRoundRoutes() {
                          Stmt n, Stmt::Prepare(txn.db(), "SELECT site FROM b_nodes WHERE id=?"));
                      n.Bind(1, r.node);
                      BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-                     offs.push_back({{"rcap", id},
+                     // The round offers what is free of the rcap over its window and
+                     // escrows exactly that: a child delegated to the broker, recorded
+                     // under the capacity rule now, so nothing else can take it before
+                     // the round clears and no bid can ask for more.
+                     BOURSE_ASSIGN_OR_RETURN(core::ResourceVector free,
+                                             ledger::CapacityLog::Free(txn, id, rr.window));
+                     if (free.cpu_mcores <= 0 && free.mem_mib <= 0 && free.disk_mib <= 0 &&
+                         free.net_min_kbps <= 0) {
+                       return core::FailedPrecondition(f + ": rcap " + id +
+                                                       " has nothing free over [" +
+                                                       std::to_string(rr.window.not_before) + ", " +
+                                                       std::to_string(rr.window.not_after) + ")");
+                     }
+                     free.net_max_kbps = r.res.net_max_kbps;
+                     ledger::ChildSpec spec{.id = rr.id + "." + r.node,
+                                            .holder = broker_->broker_key(),
+                                            .res = free,
+                                            .interval = rr.window};
+                     BOURSE_ASSIGN_OR_RETURN(
+                         std::vector<ledger::Rcap> esc,
+                         broker_->SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
+                     offs.push_back({{"rcap", esc[0].id},
+                                     {"from", id},
                                      {"node", r.node},
                                      {"site", found ? n.Text(0) : r.node},
-                                     {"res", core::ResourceVectorToJson(r.res)}});
+                                     {"res", core::ResourceVectorToJson(free)}});
                    }
                    BOURSE_ASSIGN_OR_RETURN(
                        Stmt s, Stmt::Prepare(txn.db(),
@@ -270,8 +339,7 @@ void Markets::RegisterRoundRoutes() {
          BOURSE_RETURN_IF_ERROR(
              broker_
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                   BOURSE_RETURN_IF_ERROR(
-                       Broker::LookupPrincipal(txn, q.caller_text).status());
+                   BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, q.caller_text).status());
                    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
                    if (rr.state != "open" || q.now_ms / 1000 >= rr.close_s) {
                      return core::FailedPrecondition("round " + round + " is closed for bids");
@@ -281,6 +349,7 @@ void Markets::RegisterRoundRoutes() {
                      idx[rr.offers[i].node] = static_cast<uint32_t>(i);
                    BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
                                            ParseBundles(*bj, idx));
+                   BOURSE_RETURN_IF_ERROR(CheckWithinOffers(bundles, rr.offers));
                    BOURSE_RETURN_IF_ERROR(CheckClearable(rr, bid_id, limit, std::move(bundles)));
                    std::string esc = "rb_esc_" + bid_id;
                    BOURSE_RETURN_IF_ERROR(broker_->EscrowHold(txn, esc, q.caller_text, limit));
@@ -314,6 +383,43 @@ void Markets::RegisterRoundRoutes() {
        }});
 
   router.Add({.method = "GET",
+              .pattern = "/v1/rounds",
+              .summary =
+                  "Rounds, newest first, optionally by state (open, cleared or failed): at most "
+                  "500",
+              .tag = "rounds",
+              .query_params = {{"state", "string", false, "open|cleared|failed"}},
+              .response_schema = SObj({{"rounds", SArr(round_schema)}}),
+              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+                BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> want, q.Query("state"));
+                std::string state = want.value_or("");
+                if (want && state != "open" && state != "cleared" && state != "failed") {
+                  return core::InvalidArgument("state: must be open, cleared or failed");
+                }
+                json list = json::array();
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                  BOURSE_ASSIGN_OR_RETURN(
+                      Stmt s, Stmt::Prepare(db,
+                                            "SELECT id FROM m_rounds WHERE ?1='' OR state=?1 "
+                                            "ORDER BY created_ms DESC, id LIMIT 500"));
+                  s.Bind(1, state);
+                  std::vector<std::string> ids;
+                  while (true) {
+                    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                    if (!row) break;
+                    ids.push_back(s.Text(0));
+                  }
+                  for (const std::string& id : ids) {
+                    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, id));
+                    BOURSE_ASSIGN_OR_RETURN(json one, RoundJson(db, rr));
+                    list.push_back(std::move(one));
+                  }
+                  return core::Status::Ok();
+                }));
+                return JsonResponse(200, {{"rounds", list}});
+              }});
+
+  router.Add({.method = "GET",
               .pattern = "/v1/rounds/{round}",
               .summary = "A round: its offers, the number of sealed bids, and once cleared the "
                          "results (winners, allocated nodes, payments, rcaps)",
@@ -323,25 +429,7 @@ void Markets::RegisterRoundRoutes() {
                 json out;
                 BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
                   BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-                  BOURSE_ASSIGN_OR_RETURN(
-                      Stmt s, Stmt::Prepare(db, "SELECT COUNT(*) FROM m_round_bids WHERE round=?"));
-                  s.Bind(1, rr.id);
-                  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-                  json offs = json::array();
-                  for (const Offer& o : rr.offers) {
-                    offs.push_back({{"rcap", o.rcap},
-                                    {"node", o.node},
-                                    {"site", o.site},
-                                    {"res", core::ResourceVectorToJson(o.res)}});
-                  }
-                  out = {{"id", rr.id},
-                         {"state", rr.state},
-                         {"close", rr.close_s},
-                         {"not_before", rr.window.not_before},
-                         {"not_after", rr.window.not_after},
-                         {"offers", offs},
-                         {"bids", row ? s.Int(0) : 0},
-                         {"result", rr.result}};
+                  BOURSE_ASSIGN_OR_RETURN(out, RoundJson(db, rr));
                   return core::Status::Ok();
                 }));
                 return JsonResponse(200, {{"round", out}});

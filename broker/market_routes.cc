@@ -505,6 +505,12 @@ void Markets::RegisterOrderRoutes() {
                      BOURSE_RETURN_IF_ERROR(
                          InPool(ms->info, escrow->node, esite).WithContext("escrow.node"));
                    }
+                   // DESIGN 4.1: only the holder offers an rcap (403 before the
+                   // link rules would call it a broken link).
+                   auto from = ledger::CapacityLog::Get(txn.db(), *escrow->parent);
+                   if (from.ok()) {
+                     BOURSE_RETURN_IF_ERROR(RequireHolder(*from, q.caller_text, "escrow.parent"));
+                   }
                    BOURSE_RETURN_IF_ERROR(
                        broker_->RecordRcapIfNew(txn, *escrow).WithContext("escrow"));
                    lo.cap_escrow = escrow->id;

@@ -444,12 +444,12 @@ void Broker::RegisterPlcRoutes() {
                s.Bind(4, Dump(capj));
                s.Bind(5, txn.now_millis());
                BOURSE_RETURN_IF_ERROR(s.Run());
-               BOURSE_RETURN_IF_ERROR(txn.Append("node_added", {{"node", id},
-                                                                {"site", site},
-                                                                {"key", key.ToText()},
-                                                                {"capacity", capj},
-                                                                {"by", q.caller_text}})
-                                          .status());
+               BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordNode(txn, id, cap,
+                                                                      {{"node", id},
+                                                                       {"site", site},
+                                                                       {"key", key.ToText()},
+                                                                       {"capacity", capj},
+                                                                       {"by", q.caller_text}}));
                out = {{"id", id},
                       {"site", site},
                       {"key", key.ToText()},
@@ -552,7 +552,12 @@ void Broker::RegisterPlcRoutes() {
                r.name = name;
                r.site = site;
                r.creator = q.caller_text;
-               r.owners = json::array({q.caller_text});
+               // DESIGN 4.1: only users and agents own slices; an admin or a
+               // site PI manages the slice by its role and names owners later.
+               r.owners = json::array();
+               if (caller.kind == PrincipalKind::kUser || caller.kind == PrincipalKind::kAgent) {
+                 r.owners.push_back(q.caller_text);
+               }
                r.ssh_keys = json::array();
                r.resources = nullptr;
                r.nodes = json::array();
@@ -747,6 +752,13 @@ void Broker::RegisterPlcRoutes() {
             return core::NotFound("owners: " + o.get<std::string>() +
                                   " is not a registered principal");
           }
+          // DESIGN 4.1: owners are users or services (agents); the broker's,
+          // admins', sites' and nodes' keys never own a slice.
+          if (p->kind != PrincipalKind::kUser && p->kind != PrincipalKind::kAgent) {
+            return core::PermissionDenied("owners: " + o.get<std::string>() + " is a " +
+                                          std::string(PrincipalKindName(p->kind)) +
+                                          " key; slice owners are user or agent principals");
+          }
         }
         return core::Status::Ok();
       });
@@ -865,22 +877,16 @@ void Broker::RegisterPlcRoutes() {
                    ledger::VerifyChain(chain, trusted, node, now_s);
                if (!v.ok()) return v.refusal().ToStatus().WithContext("chain");
                const ledger::Rcap& leaf = chain.back();
-               std::string holder = leaf.holder.ToText();
-               if (holder != q.caller_text && !IsOwner(r, holder)) {
-                 return core::PermissionDenied("chain: the leaf is held by " + holder +
-                                               ", neither the caller nor an owner of " + name);
-               }
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt d, Stmt::Prepare(txn.db(), "SELECT slice FROM b_bindings WHERE leaf=?"));
-               d.Bind(1, leaf.id);
-               BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
-               if (dup) {
-                 return core::AlreadyExists("chain: rcap " + leaf.id +
-                                            " is already bound to slice " + d.Text(0));
-               }
+               // DESIGN 4.1: only the leaf's holder binds it (owners manage the
+               // slice, they do not spend each other's tickets).
+               BOURSE_RETURN_IF_ERROR(RequireHolder(leaf, q.caller_text, "chain"));
+               // Unrecorded links (a root signed by the site, a child its holder
+               // signed) are recorded under the capacity rule like any grant or
+               // split; then the binding itself is a use of the leaf.
                for (const ledger::Rcap& link : chain)
-                 BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, link));
-               BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordBound(txn, leaf, name));
+                 BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, link).WithContext("chain"));
+               BOURSE_RETURN_IF_ERROR(
+                   ledger::CapacityLog::RecordBound(txn, leaf, name).WithContext("chain"));
                json chain_json = ledger::ChainToJson(chain);
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt s, Stmt::Prepare(txn.db(),

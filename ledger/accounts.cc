@@ -249,6 +249,14 @@ Result<internal::Timeline> UseOf(Sql& sql, sqlite3_stmt* s, std::string_view key
   return t;
 }
 
+// Binds (cpu, mem, disk, netmin, nb, na) of `r` from parameter `first` on:
+// the columns UseOf reads back.
+void BindUse(sqlite3_stmt* s, int first, const Rcap& r) {
+  const int64_t v[6] = {r.res.cpu_mcores,   r.res.mem_mib,         r.res.disk_mib,
+                        r.res.net_min_kbps, r.interval.not_before, r.interval.not_after};
+  for (int i = 0; i < 6; ++i) sqlite3_bind_int64(s, first + i, v[i]);
+}
+
 Status InsertRcap(Sql& sql, const Rcap& r) {
   BOURSE_ASSIGN_OR_RETURN(
       sqlite3_stmt * s,
@@ -262,12 +270,7 @@ Status InsertRcap(Sql& sql, const Rcap& r) {
     sqlite3_bind_null(s, 2);
   }
   internal::BindText(s, 3, r.Canonical());
-  sqlite3_bind_int64(s, 4, r.res.cpu_mcores);
-  sqlite3_bind_int64(s, 5, r.res.mem_mib);
-  sqlite3_bind_int64(s, 6, r.res.disk_mib);
-  sqlite3_bind_int64(s, 7, r.res.net_min_kbps);
-  sqlite3_bind_int64(s, 8, r.interval.not_before);
-  sqlite3_bind_int64(s, 9, r.interval.not_after);
+  BindUse(s, 4, r);
   BOURSE_RETURN_IF_ERROR(StepDone(s, "rcap_tickets write"));
   if (r.parent) return Status::Ok();
   BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * t,
@@ -276,12 +279,7 @@ Status InsertRcap(Sql& sql, const Rcap& r) {
   Resetter rt(t);
   internal::BindTextStatic(t, 1, r.id);
   internal::BindTextStatic(t, 2, r.node);
-  sqlite3_bind_int64(t, 3, r.res.cpu_mcores);
-  sqlite3_bind_int64(t, 4, r.res.mem_mib);
-  sqlite3_bind_int64(t, 5, r.res.disk_mib);
-  sqlite3_bind_int64(t, 6, r.res.net_min_kbps);
-  sqlite3_bind_int64(t, 7, r.interval.not_before);
-  sqlite3_bind_int64(t, 8, r.interval.not_after);
+  BindUse(t, 3, r);
   return StepDone(t, "rcap_roots write");
 }
 

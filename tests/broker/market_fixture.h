@@ -148,6 +148,15 @@ class MarketEnv {
     return *root;
   }
 
+  // A node market over [nb, na) with a unit of 100 mcores, opened by the admin.
+  std::string NodeMarket(const std::string& node, int64_t nb, int64_t na) {
+    return Ok(admin_, "POST", "/v1/markets",
+              {{"node", node},
+               {"unit", Res(100)},
+               {"not_before", nb},
+               {"not_after", na}})["market"]["id"];
+  }
+
   std::string Balance(const core::PrivateKey& k) {
     return Ok(admin_, "GET", "/v1/accounts/" + k.public_key().ToText())["balance"];
   }

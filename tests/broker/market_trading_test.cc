@@ -28,13 +28,7 @@ class MarketTradingTest : public ::testing::Test {
                                    env_.broker_->broker_key(), now_, now_ + 86400));
     }
   }
-  std::string Market(const std::string& node) {
-    return env_.Ok(env_.admin_, "POST", "/v1/markets",
-                   {{"node", node},
-                    {"unit", MarketEnv::Res(100)},
-                    {"not_before", nb_},
-                    {"not_after", na_}})["market"]["id"];
-  }
+  std::string Market(const std::string& node) { return env_.NodeMarket(node, nb_, na_); }
   void PoolSell(const std::string& market, const std::string& node, int64_t qty,
                 const std::string& price) {
     env_.Ok(env_.admin_, "POST", "/v1/markets/" + market + "/orders",
