@@ -470,6 +470,67 @@ TEST_F(KernelTest, FailedBootIsRecordedAndRetriedBounded) {
   EXPECT_TRUE(enforcer_->Failures().empty());
 }
 
+// Through the guard, on the real kernel: a boot script that cannot start is an
+// error of the sliver in the status API, never "active"; after
+// kMaxEnforceAttempts passes the rcap is refused (enforcement_failed) and the
+// sliver is torn down (issue #13).
+TEST_F(KernelTest, GuardShowsAFailedBootAndRefusesItsRcap) {
+  opts_.netns = "ng_missing_" + Tag();  // the boot script cannot enter it
+  auto e = Enforcer::Create(opts_);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Enforcer* enf = e->get();
+  testing::Principals p;
+  int64_t now = core::SystemClock::Get().NowSeconds();
+  auto root = testing::Root(p, "n1", now - 60, now + 3600);
+  auto leaf = testing::Child(root, p.broker, p.alice.public_key(),
+                             testing::Res(200, 64, 8, 0, 5000), now - 1, now + 600);
+  fs::create_directories(dir_ / "state/spool");
+  std::ofstream(dir_ / "trust") << p.site.public_key().ToText() << "\n";
+  nlohmann::json in = {{"slice", "site_fb"},
+                       {"boot_script", "id -u > out\n"},
+                       {"chain", ledger::ChainToJson(std::vector<ledger::Rcap>{root, leaf})}};
+  std::ofstream(dir_ / "state/spool/fb.json") << in.dump();
+  auto cfg =
+      GuardConfig::Parse("node_id = n1\ntrust_file = " + (dir_ / "trust").string() +
+                         "\nstate_dir = " + (dir_ / "state").string() + "\nuid_base = 2100200\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  core::ManualClock clock(now * 1000);
+  auto created = Guard::Create(*cfg, &clock, std::move(*e));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  guard_ = std::move(*created);
+  Guard* g = guard_.get();
+  std::string cg = opts_.cgroup.cpu_root + "/" + opts_.cgroup.prefix + "/site_fb";
+  for (int pass = 1; pass <= kMaxEnforceAttempts; ++pass) {
+    auto st = g->ReconcileOnce();
+    EXPECT_FALSE(st.ok()) << "pass " << pass;
+    nlohmann::json status = g->StatusJson();
+    EXPECT_EQ(status["enforcement"]["ok"], false);
+    ASSERT_EQ(status["slivers"].size(), 1u) << status.dump();
+    const nlohmann::json& s = status["slivers"][0];
+    EXPECT_EQ(s["state"], "error") << s.dump();
+    EXPECT_EQ(s["error"]["step"], "boot");
+    EXPECT_EQ(s["error"]["attempts"], pass);
+    EXPECT_NE(s["error"]["message"].get<std::string>().find("enter netns"), std::string::npos);
+    EXPECT_TRUE(fs::exists(cg));
+    clock.AdvanceSeconds(5);
+  }
+  // The last failed start refused the rcap; the next pass tears the sliver down.
+  nlohmann::json status = g->StatusJson();
+  bool refused = false;
+  for (const auto& r : status["refusals"]) {
+    if (r["rcap"] == leaf.id && r["reason"] == "enforcement_failed") refused = true;
+  }
+  EXPECT_TRUE(refused) << status.dump();
+  auto st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->enforce.removed, 1);
+  EXPECT_FALSE(fs::exists(cg));
+  EXPECT_FALSE(fs::exists(enf->SliverDir("site_fb")));
+  status = g->StatusJson();
+  EXPECT_EQ(status["slivers"].size(), 0u) << status.dump();
+  EXPECT_EQ(status["enforcement"]["ok"], true);
+}
+
 TEST_F(KernelTest, ExpiredRcapIsTornDown) {
   testing::VethPair net(Tag());
   ASSERT_TRUE(net.ok()) << "could not create namespaces and veth";
