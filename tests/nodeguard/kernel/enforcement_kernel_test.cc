@@ -355,7 +355,13 @@ TEST_F(KernelTest, ZeroMinimumSliverIsHeldToItsCeiling) {
   b.class_minor = 0x22;
   b.res.net_min_kbps = 1000;
   b.res.net_max_kbps = 8000;
-  auto st = enforcer_->Reconcile({z, b});
+  // tc shows 1234567kbit as 1234Mbit: still idempotent, not a failure.
+  SliverSpec odd = b;
+  odd.name = "net_odd";
+  odd.uid = 2100023;
+  odd.class_minor = 0x23;
+  odd.res.net_max_kbps = 1234567;
+  auto st = enforcer_->Reconcile({z, b, odd});
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_TRUE(enforcer_->Failures().empty());
   auto cls = internal::RunCommand(
@@ -372,9 +378,10 @@ TEST_F(KernelTest, ZeroMinimumSliverIsHeldToItsCeiling) {
   EXPECT_NE(map->find("2100021"), std::string::npos) << *map;
   EXPECT_NE(map->find("2100022"), std::string::npos) << *map;
   // Idempotent: the 8bit rate reads back as the 0 that was bought.
-  auto again = enforcer_->Reconcile({z, b});
+  auto again = enforcer_->Reconcile({z, b, odd});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_FALSE(again->link_changed);
+  EXPECT_TRUE(enforcer_->Failures().empty());
 
   // On an idle 20 Mbit/s link the sliver is held to its 4 Mbit/s ceiling.
   testing::Receiver rx(net.ns_b());
