@@ -308,12 +308,14 @@ std::string_view RefusalReasonName(RefusalReason reason) {
       return "oversubscribed";
     case RefusalReason::kMalformed:
       return "malformed";
+    case RefusalReason::kEnforcementFailed:
+      return "enforcement_failed";
   }
   return "malformed";
 }
 
 std::optional<RefusalReason> RefusalReasonFromName(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(RefusalReason::kMalformed); ++i) {
+  for (int i = 0; i <= static_cast<int>(RefusalReason::kEnforcementFailed); ++i) {
     auto r = static_cast<RefusalReason>(i);
     if (RefusalReasonName(r) == name) return r;
   }

@@ -132,8 +132,12 @@ enum class RefusalReason {
   kDoubleRedemption,
   kOversubscribed,
   kMalformed,
+  // Not a verdict on the chain: the node guard redeemed it but could not make
+  // the kernel enforce it (docs/nodeguard.md); reported to the broker only.
+  kEnforcementFailed,
 };
-// "bad_signature", "broken_link", ... exactly as DESIGN §7.
+// "bad_signature", "broken_link", ... exactly as DESIGN §7, and
+// "enforcement_failed".
 std::string_view RefusalReasonName(RefusalReason reason);
 std::optional<RefusalReason> RefusalReasonFromName(std::string_view name);
 

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -297,6 +298,11 @@ std::string Hex(uint32_t v) {
   return b;
 }
 
+// A rate for tc: tc refuses "rate 0kbit" ("rate" is required), so 0 is
+// written as 8bit (one byte a second, tc's smallest), which tc reads back as
+// "8bit" and ParseRateKbit as 0: the class stays idempotent.
+std::string TcRate(int64_t kbps) { return kbps > 0 ? std::to_string(kbps) + "kbit" : "8bit"; }
+
 // "8Mbit" / "8001Kbit" / "1.5Gbit" -> kbit.
 int64_t ParseRateKbit(const std::string& t) {
   size_t i = 0;
@@ -309,6 +315,23 @@ int64_t ParseRateKbit(const std::string& t) {
   if (u == "Gbit") mult = 1000000;
   if (u == "Tbit") mult = 1000000000;
   return static_cast<int64_t>(v * mult + 0.5);
+}
+
+// What `tc class show` gives back for a rate written as TcRate(kbps), in kbit:
+// tc prints the largest unit that keeps the number exact, and once it is at
+// least 1000 of a unit it divides on, dropping the remainder (1234567kbit is
+// shown as 1234Mbit). Comparing with this keeps large odd rates idempotent.
+int64_t ShownKbit(int64_t kbps) {
+  if (kbps <= 0) return 0;  // written as 8bit, shown as 8bit
+  static const char* kUnits[] = {"", "K", "M", "G", "T"};
+  uint64_t rate = static_cast<uint64_t>(kbps) * 1000;
+  int i = 0;
+  for (; i < 4; ++i) {
+    if (rate < 1000) break;
+    if (rate % 1000 != 0 && rate < 1000 * 1000) break;
+    rate /= 1000;
+  }
+  return ParseRateKbit(std::to_string(rate) + kUnits[i] + "bit");
 }
 
 class Link {
@@ -399,15 +422,25 @@ class Link {
     return Status::Ok();
   }
 
-  // Makes the HTB tree and the uid map equal to `want`; one tc -batch and at
-  // most one nft transaction. *changed when anything was written.
-  Status Sync(const std::vector<LinkClass>& want, bool* changed) {
+  // Makes the HTB tree and the uid map equal to `want`; one tc -batch (with
+  // -force: a class tc refuses does not stop the others) and at most one nft
+  // transaction, run whatever tc said. *changed when anything was written.
+  // After a change the tree and the map are read back: each wanted class
+  // that is not as desired lands in *bad (minor -> why).
+  Status Sync(const std::vector<LinkClass>& want, bool* changed,
+              std::map<uint32_t, std::string>* bad) {
     *changed = false;
+    bad->clear();
     if (!enabled()) return Status::Ok();
+    auto all_bad = [&](const Status& why) {
+      for (const LinkClass& c : want) (*bad)[c.minor] = why.message();
+      return why;
+    };
     bool has_root = false, has_table = false;
     std::map<uint32_t, LinkClass> have;
     std::map<uint32_t, uint32_t> have_uids;
-    BOURSE_RETURN_IF_ERROR(Observe(&has_root, &have, &have_uids, &has_table));
+    Status seen = Observe(&has_root, &have, &have_uids, &has_table);
+    if (!seen.ok()) return all_bad(seen.WithContext("reading the link setup of " + o_.iface));
     std::string dev = " dev " + o_.iface;
     std::string batch;
     if (!has_root) {
@@ -417,7 +450,8 @@ class Link {
     }
     auto root_ok = [&](uint32_t minor, int64_t rate, int64_t ceil) {
       auto it = have.find(minor);
-      return it != have.end() && it->second.rate_kbps == rate && it->second.ceil_kbps == ceil;
+      return it != have.end() && it->second.rate_kbps == ShownKbit(rate) &&
+             it->second.ceil_kbps == ShownKbit(ceil);
     };
     if (!root_ok(1, o_.link_kbps, o_.link_kbps)) {
       batch += "class replace" + dev + " parent 1: classid 1:1 htb rate " +
@@ -440,8 +474,8 @@ class Link {
       want_uids[c.uid] = c.minor;
       if (root_ok(c.minor, c.rate_kbps, c.ceil_kbps)) continue;
       batch += "class replace" + dev + " parent 1:1 classid 1:" + Hex(c.minor) + " htb rate " +
-               std::to_string(c.rate_kbps) + "kbit ceil " + std::to_string(c.ceil_kbps) +
-               "kbit quantum " + std::to_string(Quantum(c.rate_kbps)) + " burst " +
+               TcRate(c.rate_kbps) + " ceil " + TcRate(c.ceil_kbps) + " quantum " +
+               std::to_string(Quantum(c.rate_kbps)) + " burst " +
                std::to_string(Burst(c.rate_kbps)) + "b cburst " +
                std::to_string(Burst(c.ceil_kbps)) + "b\n";
     }
@@ -474,30 +508,68 @@ class Link {
     if (batch.empty() && nft.empty()) return Status::Ok();
     *changed = true;
     if (dry()) {
-      BOURSE_RETURN_IF_ERROR(MkdirP(o_.dry_run_dir));
+      Status w = MkdirP(o_.dry_run_dir);
       std::string log;
       auto prev = ReadFileText(o_.dry_run_dir + "/commands.log");
       if (prev.ok()) log = *prev;
       log += "# tc -batch\n" + batch + "# nft -f\n" + nft;
-      BOURSE_RETURN_IF_ERROR(WriteFileText(o_.dry_run_dir + "/commands.log", log));
-      std::string st = "1 0 " + std::to_string(o_.link_kbps) + " " + std::to_string(o_.link_kbps) +
-                       "\n" + std::to_string(kDefaultMinor) + " 0 " +
-                       std::to_string(o_.default_min_kbps) + " " + std::to_string(o_.link_kbps) +
-                       "\n";
+      if (w.ok()) w = WriteFileText(o_.dry_run_dir + "/commands.log", log);
+      if (!w.ok()) return all_bad(w);
+      // The classes as tc would show them back.
+      auto shown = [](int64_t k) { return std::to_string(ShownKbit(k)); };
+      std::string st = "1 0 " + shown(o_.link_kbps) + " " + shown(o_.link_kbps) + "\n" +
+                       std::to_string(kDefaultMinor) + " 0 " + shown(o_.default_min_kbps) + " " +
+                       shown(o_.link_kbps) + "\n";
       for (const LinkClass& c : want) {
-        st += std::to_string(c.minor) + " " + std::to_string(c.uid) + " " +
-              std::to_string(c.rate_kbps) + " " + std::to_string(c.ceil_kbps) + "\n";
+        st += std::to_string(c.minor) + " " + std::to_string(c.uid) + " " + shown(c.rate_kbps) +
+              " " + shown(c.ceil_kbps) + "\n";
       }
-      return WriteFileText(o_.dry_run_dir + "/classes", st);
+      w = WriteFileText(o_.dry_run_dir + "/classes", st);
+      if (!w.ok()) return all_bad(w);
+      return Verify(want, Status::Ok(), bad);
     }
+    Status first;
     if (!batch.empty()) {
-      auto r = Run({"tc", "-batch", "-"}, batch);
-      if (!r.ok()) return r.status().WithContext("tc -batch on " + o_.iface);
+      auto r = Run({"tc", "-force", "-batch", "-"}, batch);
+      if (!r.ok()) first = r.status().WithContext("tc -batch on " + o_.iface);
     }
     if (!nft.empty()) {
       auto r = Run({"nft", "-f", "-"}, nft);
-      if (!r.ok()) return r.status().WithContext("nft");
+      if (!r.ok() && first.ok()) first = r.status().WithContext("nft");
     }
+    return Verify(want, first, bad);
+  }
+
+  // Reads the link back and names every wanted class that is not installed
+  // with its rate and ceil, or whose uid is not mapped to it. `cause` (the
+  // batch's error, if any) is returned, else the first mismatch.
+  Status Verify(const std::vector<LinkClass>& want, Status cause,
+                std::map<uint32_t, std::string>* bad) {
+    bool has_root = false, has_table = false;
+    std::map<uint32_t, LinkClass> have;
+    std::map<uint32_t, uint32_t> uids;
+    Status seen = Observe(&has_root, &have, &uids, &has_table);
+    if (!seen.ok()) {
+      for (const LinkClass& c : want) (*bad)[c.minor] = seen.message();
+      return cause.ok() ? seen : cause;
+    }
+    std::string why = cause.ok() ? "" : " (" + cause.message() + ")";
+    for (const LinkClass& c : want) {
+      auto it = have.find(c.minor);
+      std::string cls = "HTB class 1:" + Hex(c.minor);
+      if (!has_root || it == have.end()) {
+        (*bad)[c.minor] = cls + " is not installed on " + o_.iface + why;
+      } else if (it->second.rate_kbps != ShownKbit(c.rate_kbps) ||
+                 it->second.ceil_kbps != ShownKbit(c.ceil_kbps)) {
+        (*bad)[c.minor] = cls + " has rate " + std::to_string(it->second.rate_kbps) + " ceil " +
+                          std::to_string(it->second.ceil_kbps) + " kbit, not " +
+                          std::to_string(c.rate_kbps) + " / " + std::to_string(c.ceil_kbps) + why;
+      } else if (!has_table || !uids.count(c.uid) || uids[c.uid] != c.minor) {
+        (*bad)[c.minor] = "uid " + std::to_string(c.uid) + " is not classified into " + cls + why;
+      }
+    }
+    if (!cause.ok()) return cause;
+    if (!bad->empty()) return core::Internal("link " + o_.iface + ": " + bad->begin()->second);
     return Status::Ok();
   }
 
@@ -701,6 +773,11 @@ class EnforcerImpl final : public Enforcer {
     auto note = [&](const Status& s) {
       if (!s.ok() && first.ok()) first = s;
     };
+    // This pass's failures: sliver -> (step, message).
+    std::map<std::string, std::pair<std::string, std::string>> failed;
+    auto fail = [&](const std::string& name, const std::string& step, const Status& s) {
+      failed.try_emplace(name, step, s.message());
+    };
     BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> present_list, ListPresent());
     std::set<std::string> present(present_list.begin(), present_list.end());
     disk_.InvalidateMounts();
@@ -714,9 +791,14 @@ class EnforcerImpl final : public Enforcer {
       }
       bool existed = false, changed = false;
       Status a = cg_.Ensure(s, &existed, &changed);
-      if (a.ok()) a = disk_.Ensure(s, &changed);
+      const char* step = "cgroup";
+      if (a.ok()) {
+        step = "disk";
+        a = disk_.Ensure(s, &changed);
+      }
       if (!a.ok()) {
         note(a.WithContext("sliver " + s.name));
+        fail(s.name, step, a);
         applied_.erase(s.name);
         continue;
       }
@@ -728,34 +810,78 @@ class EnforcerImpl final : public Enforcer {
         ++st.unchanged;
       }
       if (o_.launch && !s.boot_script.empty() && !o_.run_dir.empty() && !Exists(Marker(s.name))) {
-        Status l = Launch(s);
-        if (l.ok()) {
-          ++st.launched;
-        } else {
-          note(l.WithContext("boot script of " + s.name));
+        // A start that failed is retried on the next passes, a bounded number
+        // of times; until it succeeds the sliver is not booted (Failures()).
+        BootTry& bt = boot_tries_[s.name];
+        if (bt.attempts < kMaxEnforceAttempts) {
+          Status l = Launch(s);
+          if (l.ok()) {
+            ++st.launched;
+            boot_tries_.erase(s.name);
+          } else {
+            ++bt.attempts;
+            bt.message = l.message();
+            note(l.WithContext("boot script of " + s.name));
+          }
+        }
+        auto b = boot_tries_.find(s.name);
+        if (b != boot_tries_.end()) {
+          std::string m = "boot script did not start: " + b->second.message;
+          if (b->second.attempts >= kMaxEnforceAttempts) {
+            m += " (gave up after " + std::to_string(b->second.attempts) + " starts)";
+          }
+          fail(s.name, "boot", core::Internal(m));
+          applied_.erase(s.name);  // not as desired: the next pass looks again
+          continue;
         }
       }
       applied_[s.name] = s;
     }
     bool link_changed = false;
-    if (verify_kernel || classes != applied_link_) {
-      Status l = link_.Sync(classes, &link_changed);
-      if (l.ok()) {
+    if (verify_kernel || classes != applied_link_ || !link_bad_.empty()) {
+      std::map<uint32_t, std::string> bad;
+      Status l = link_.Sync(classes, &link_changed, &bad);
+      link_bad_.clear();
+      for (const SliverSpec& s : desired) {
+        auto b = bad.find(s.class_minor);
+        if (b != bad.end()) link_bad_[s.name] = b->second;
+      }
+      if (l.ok() && bad.empty()) {
         applied_link_ = classes;
       } else {
         applied_link_.clear();
-        note(l);
+        note(l.ok() ? core::Internal("link: " + bad.begin()->second) : l);
       }
     }
+    for (const auto& [name, why] : link_bad_) fail(name, "link", core::Internal(why));
     st.link_changed = link_changed;
     for (const std::string& n : present) {
       if (names.count(n)) continue;
       note(Remove(n));
       ++st.removed;
     }
+    // Attempts count the passes in a row that failed (boot: the failed starts).
+    std::map<std::string, SliverFailure> now;
+    for (const auto& [name, f] : failed) {
+      SliverFailure x{f.first, f.second, 1};
+      auto prev = failures_.find(name);
+      if (prev != failures_.end()) x.attempts = prev->second.attempts + 1;
+      if (f.first == "boot") x.attempts = boot_tries_[name].attempts;
+      now[name] = std::move(x);
+    }
+    failures_ = std::move(now);
+    if (first.ok() && !failures_.empty()) {
+      const auto& [name, f] = *failures_.begin();
+      first = core::Internal("sliver " + name + ": " + f.step + ": " + f.message);
+    }
+    for (auto b = boot_tries_.begin(); b != boot_tries_.end();) {
+      b = names.count(b->first) ? std::next(b) : boot_tries_.erase(b);
+    }
     if (!first.ok()) return first;
     return st;
   }
+
+  std::map<std::string, SliverFailure> Failures() const override { return failures_; }
 
   Result<std::vector<std::string>> ListPresent() override {
     std::set<std::string> all;
@@ -810,6 +936,9 @@ class EnforcerImpl final : public Enforcer {
     }
     Status l = link_.TearDown();
     applied_link_.clear();
+    link_bad_.clear();
+    failures_.clear();
+    boot_tries_.clear();
     if (!l.ok() && first.ok()) first = l;
     for (const std::string& r : cg_.Roots()) rmdir((r + "/" + o_.cgroup.prefix).c_str());
     return first;
@@ -823,7 +952,7 @@ class EnforcerImpl final : public Enforcer {
     Status b = disk_.Remove(name);
     if (!o_.run_dir.empty()) {
       unlink(Marker(name).c_str());
-      unlink((o_.run_dir + "/" + name + ".boot").c_str());
+      unlink((o_.run_dir + "/" + name + ".boot").c_str());  // written by older versions
       unlink((o_.run_dir + "/" + name + ".log").c_str());
     }
     applied_.erase(name);
@@ -831,11 +960,12 @@ class EnforcerImpl final : public Enforcer {
   }
 
   // Starts the boot script detached (double fork), as the sliver's uid,
-  // inside its cgroups, in its directory.
+  // inside its cgroups, in its directory. The script is a memfd written and
+  // opened by root and handed to /bin/sh as /proc/self/fd/N, and the child
+  // enters the directory before it drops privileges: neither the modes of
+  // run_dir nor of the directories above the sliver's (the 0700 state
+  // directory) can keep the sliver's uid from running it.
   Status Launch(const SliverSpec& s) {
-    std::string script = o_.run_dir + "/" + s.name + ".boot";
-    BOURSE_RETURN_IF_ERROR(WriteFileText(script, s.boot_script));
-    chmod(script.c_str(), 0644);
     std::string log = o_.run_dir + "/" + s.name + ".log";
     std::string dir = disk_.enabled() ? disk_.Path(s.name) : std::string("/");
     std::vector<std::string> procs =
@@ -843,13 +973,32 @@ class EnforcerImpl final : public Enforcer {
     std::string netns = o_.netns.empty() ? "" : "/run/netns/" + o_.netns;
     std::string home = "HOME=" + dir, sl = "BOURSE_SLIVER=" + s.name;
     const char* env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home.c_str(), sl.c_str(), nullptr};
+    int sfd = memfd_create(("bourse-boot-" + s.name).c_str(), 0);  // inherited by the child
+    if (sfd < 0) return core::Internal(Errno("memfd_create"));
+    size_t off = 0;
+    while (off < s.boot_script.size()) {
+      ssize_t w = write(sfd, s.boot_script.data() + off, s.boot_script.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        Status e = core::Internal(Errno("writing the boot script"));
+        close(sfd);
+        return e;
+      }
+      off += static_cast<size_t>(w);
+    }
+    lseek(sfd, 0, SEEK_SET);
+    std::string script = "/proc/self/fd/" + std::to_string(sfd);
     const char* argv[] = {"sh", script.c_str(), nullptr};
     int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) != 0) return core::Internal(Errno("pipe"));
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+      close(sfd);
+      return core::Internal(Errno("pipe"));
+    }
     pid_t pid = fork();
     if (pid < 0) {
       close(pfd[0]);
       close(pfd[1]);
+      close(sfd);
       return core::Internal(Errno("fork"));
     }
     if (pid == 0) {
@@ -878,11 +1027,14 @@ class EnforcerImpl final : public Enforcer {
       dup2(nfd, 0);
       dup2(lfd, 1);
       dup2(lfd, 2);
-      if (setgroups(0, nullptr) != 0 || setgid(s.uid) != 0 || setuid(s.uid) != 0) fail(4);
       if (chdir(dir.c_str()) != 0) fail(5);
+      if (setgroups(0, nullptr) != 0 || setgid(s.uid) != 0 || setuid(s.uid) != 0) fail(4);
+      // The sliver's uid must be able to read the script.
+      if (access(script.c_str(), R_OK) != 0) fail(7);
       execve("/bin/sh", const_cast<char* const*>(argv), const_cast<char* const*>(env));
       fail(6);
     }
+    close(sfd);
     close(pfd[1]);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -894,7 +1046,9 @@ class EnforcerImpl final : public Enforcer {
     close(pfd[0]);
     if (r == static_cast<ssize_t>(sizeof e)) {
       static const char* kStep[] = {
-          "", "join cgroup", "enter netns", "open log", "drop privileges", "chdir", "exec /bin/sh"};
+          "",      "join cgroup",  "enter netns",    "open log", "drop privileges",
+          "chdir", "exec /bin/sh", "read the script"};
+      if (e[0] < 1 || e[0] > 7) e[0] = 0;
       return core::Internal(std::string(kStep[e[0]]) + ": " + strerror(e[1]));
     }
     return WriteFileText(Marker(s.name), std::to_string(s.uid) + "\n");
@@ -906,6 +1060,13 @@ class EnforcerImpl final : public Enforcer {
   Disk disk_;
   std::map<std::string, SliverSpec> applied_;
   std::vector<LinkClass> applied_link_;
+  std::map<std::string, std::string> link_bad_;  // sliver -> why its class is not as desired
+  struct BootTry {
+    int attempts = 0;
+    std::string message;
+  };
+  std::map<std::string, BootTry> boot_tries_;  // failed starts, until one succeeds
+  std::map<std::string, SliverFailure> failures_;
 };
 
 }  // namespace

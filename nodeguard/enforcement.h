@@ -26,11 +26,26 @@
 //              ratios hold); cpu.max = "<cap*100> 100000" or "max 100000";
 //              memory.max = bytes or "max".
 //   link:      HTB class 1:<class_minor> under 1:1 with rate = net_min_kbps,
-//              ceil = net_max_kbps, quantum proportional to rate; packets are
+//              ceil = net_max_kbps, quantum proportional to rate (tc refuses a
+//              rate of 0, so 0 is written as 8bit, tc's smallest: a sliver that
+//              bought no minimum still gets its ceiling); packets are
 //              classified by the socket owner's uid (nftables map uid ->
 //              classid setting skb->priority, which HTB uses directly).
 //   disk:      a loop-mounted ext4 image of disk_mib MiB at
 //              <disk_root>/slivers/<name>, its root owned by the sliver uid.
+//   boot:      the script is handed to /bin/sh as a memfd opened by root, so
+//              it runs whatever the modes of run_dir and disk_root; the child
+//              joins the sliver's cgroups, enters its directory (chdir before
+//              dropping privileges, so a 0700 state directory above it does
+//              not matter) and becomes the sliver's uid. A start that fails is
+//              not marked booted and is retried on every pass, at most
+//              kMaxEnforceAttempts times.
+//
+// Every step that fails for a sliver (cgroup, disk, link, boot) is kept in
+// Failures() until a pass applies it; the link is read back from the kernel
+// after each change, so a class or uid mapping tc/nft did not install is a
+// failure of that sliver, not only of the batch. One bad class never stops
+// the others: tc runs with -force and nft runs whatever tc said.
 //
 // Thread safety: an Enforcer is not thread-safe; one thread reconciles.
 #pragma once
@@ -113,6 +128,18 @@ struct ReconcileStats {
   bool link_changed = false;
 };
 
+// Passes in a row a sliver's enforcement may fail (and a boot script may be
+// retried) before the guard refuses the sliver's rcaps (enforcement_failed).
+inline constexpr int kMaxEnforceAttempts = 3;
+
+// Why a sliver is not enforced as desired.
+struct SliverFailure {
+  std::string step;     // cgroup | disk | link | boot
+  std::string message;  // the kernel's or the command's error
+  int attempts = 0;     // consecutive passes that failed (boot: failed starts)
+  friend bool operator==(const SliverFailure&, const SliverFailure&) = default;
+};
+
 // Measured consumption of one sliver.
 struct SliverUsage {
   int64_t cpu_usec = 0;       // cpuacct.usage / cpu.stat usage_usec
@@ -143,6 +170,9 @@ class Enforcer {
   virtual std::vector<int> Pids(const std::string& name) = 0;
   // Removes every sliver and the link setup (root qdisc, nft table).
   virtual core::Status TearDownAll() = 0;
+  // Slivers of the last Reconcile that are not enforced as desired (see the
+  // file comment); empty when everything holds.
+  virtual std::map<std::string, SliverFailure> Failures() const = 0;
 };
 
 }  // namespace bourse::nodeguard

@@ -86,6 +86,9 @@ struct Guard::Impl {
   bool broker_ok = false;
   int64_t last_usage_s = 0;
   bool meter_every_pass = false;
+  // The Enforcer's failures after the last pass, and the pass's error.
+  std::map<std::string, SliverFailure> enforce_failures;
+  std::string enforce_error;
   int64_t passes = 0;
 
   // Proportional share (share_table.h): the last good table, checked against
@@ -302,6 +305,9 @@ struct Guard::Impl {
     auto all = store->UnreportedLeaves();
     if (all.ok()) {
       for (const LeafRecord& l : *all) {
+        // Not enforced (yet): the broker hears "active" only once it holds,
+        // or the refusal when it never does.
+        if (l.state == "active" && enforce_failures.count(l.slice)) continue;
         items.push_back({{"rcap", l.leaf_id},
                          {"slice", l.slice},
                          {"state", l.state},
@@ -471,7 +477,33 @@ struct Guard::Impl {
     auto e = enforcer->Reconcile(desired, verify);
     Status enforce_status = e.ok() ? Status::Ok() : e.status();
     if (e.ok()) st.enforce = *e;
+    enforce_error = enforce_status.ok() ? "" : enforce_status.ToString();
+    enforce_failures = enforcer->Failures();
+    st.enforce_failed = static_cast<int>(enforce_failures.size());
+    // A sliver that still cannot be enforced after kMaxEnforceAttempts
+    // passes is refused: its leaves are released and reported, and the next
+    // pass tears it down.
+    for (const auto& [slice, f] : enforce_failures) {
+      fprintf(stderr, "nodeguard: sliver %s not enforced (%s, attempt %d of %d): %s\n",
+              slice.c_str(), f.step.c_str(), f.attempts, kMaxEnforceAttempts, f.message.c_str());
+      if (f.attempts < kMaxEnforceAttempts) continue;
+      std::vector<std::string> ids;
+      for (const LeafRecord& l : live) {
+        if (l.slice == slice && l.not_before <= now && now < l.not_after) ids.push_back(l.leaf_id);
+      }
+      Status r =
+          store->RefuseLeaves(ids, "sliver " + slice + ": " + f.step + ": " + f.message, now);
+      if (r.ok()) {
+        st.enforce_refused += static_cast<int>(ids.size());
+      } else if (enforce_status.ok()) {
+        enforce_status = r;
+      }
+    }
     lap("enforce");
+    if (st.enforce_refused > 0) {
+      // The refused leaves are no longer live.
+      BOURSE_ASSIGN_OR_RETURN(live, store->LiveLeaves());
+    }
     if (st.enforce.removed > 0 || st.expired > 0 || st.revoked > 0) {
       BOURSE_RETURN_IF_ERROR(store->DropIdleSlices());
     }
@@ -498,6 +530,8 @@ struct Guard::Impl {
     std::vector<LeafRecord> live;
     std::map<std::string, SliverUsage> usage;
     std::vector<RefusalRecord> refusals;
+    std::map<std::string, SliverFailure> failures;
+    std::string enforce_error;
     int64_t pending_usage = 0;
     int64_t last_contact_ms = -1;
   };
@@ -517,6 +551,8 @@ struct Guard::Impl {
     n.share_error = share_error;
     n.live = std::move(live);
     n.usage = last_usage;
+    n.failures = enforce_failures;
+    n.enforce_error = enforce_error;
     auto refs = store->Refusals(false, 100);
     if (refs.ok()) n.refusals = std::move(*refs);
     auto pending = store->CountPendingUsage();
@@ -551,9 +587,10 @@ struct Guard::Impl {
       char cls[16];
       snprintf(cls, sizeof cls, "1:%x", s.class_minor);
       auto bit = snap.bought.find(s.name);
+      auto fit = snap.failures.find(s.name);
       nlohmann::json sliver = {
           {"slice", s.name},
-          {"state", "active"},
+          {"state", fit == snap.failures.end() ? "active" : "error"},
           {"uid", s.uid},
           {"class", cls},
           {"dir", enforcer->SliverDir(s.name)},
@@ -565,6 +602,12 @@ struct Guard::Impl {
            {{"cpu_usec", u.cpu_usec},
             {"net_tx_bytes", u.net_tx_bytes},
             {"disk_used_mib", u.disk_used_mib}}}};
+      if (fit != snap.failures.end()) {
+        sliver["error"] = {{"step", fit->second.step},
+                           {"message", fit->second.message},
+                           {"attempts", fit->second.attempts},
+                           {"max_attempts", kMaxEnforceAttempts}};
+      }
       auto git = snap.grants.find(s.name);
       if (git != snap.grants.end()) {
         sliver["share"] = {{"cpu_weight", git->second.cpu_weight},
@@ -580,6 +623,9 @@ struct Guard::Impl {
       slivers.push_back({{"slice", slice}, {"state", "scheduled"}, {"leaves", ls}});
     }
     j["slivers"] = slivers;
+    j["enforcement"] = {{"ok", snap.failures.empty() && snap.enforce_error.empty()},
+                        {"failed_slivers", snap.failures.size()}};
+    if (!snap.enforce_error.empty()) j["enforcement"]["error"] = snap.enforce_error;
     nlohmann::json refusals = nlohmann::json::array();
     for (const RefusalRecord& r : snap.refusals) {
       refusals.push_back({{"rcap", r.leaf_id},

@@ -12,6 +12,13 @@
 // the Enforcer apply only the differences; it reports redemptions, refusals
 // and usage to the broker and keeps them locally until acknowledged.
 //
+// A sliver the Enforcer could not set up as desired (Enforcer::Failures) is
+// shown as "state":"error" with the step and the error in the status API, and
+// its leaves are not reported "active" to the broker; when it still fails
+// after kMaxEnforceAttempts passes its leaves are refused (reason
+// enforcement_failed, released, reported to the broker like any refusal) and
+// the sliver is torn down.
+//
 //   BOURSE_ASSIGN_OR_RETURN(GuardConfig cfg, GuardConfig::Load(path));
 //   BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<Guard> g, Guard::Create(cfg, &SystemClock::Get()));
 //   BOURSE_RETURN_IF_ERROR(g->ServeStatus());          // Unix socket API
@@ -46,6 +53,8 @@ struct PassStats {
   bool shares_accepted = false;  // a share table was fetched and accepted this pass
   std::string shares_refused;    // else the reason a fetched table was refused, if one was
   ReconcileStats enforce;
+  int enforce_failed = 0;   // slivers not enforced as desired after this pass
+  int enforce_refused = 0;  // leaves refused (enforcement_failed) this pass
 };
 
 class Guard {

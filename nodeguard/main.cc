@@ -61,12 +61,10 @@ int Run(const std::vector<std::string>& a) {
   if (once) {
     (*g)->MeterEveryPass(true);
     auto r = (*g)->ReconcileOnce();
-    if (!r.ok()) {
-      fprintf(stderr, "bourse-nodeguard: %s\n", r.status().ToString().c_str());
-      return 1;
-    }
+    if (!r.ok()) fprintf(stderr, "bourse-nodeguard: %s\n", r.status().ToString().c_str());
+    // The status names what failed (slivers in state error, refusals) either way.
     printf("%s\n", (*g)->StatusJson().dump().c_str());
-    return 0;
+    return r.ok() ? 0 : 1;
   }
   auto st = (*g)->ServeStatus();
   if (!st.ok()) {

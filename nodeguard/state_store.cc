@@ -275,7 +275,16 @@ Status StateStore::Impl::Prepare(Pending* p, int64_t now) {
       p->result = RedeemResult{std::move(e), true};
       return Status::Ok();
     }
-    if (state == "active" || state == "scheduled" || state == "revoked") {
+    if (state == "refused" && stored == p->canon && stored_slice == q.slice) {
+      // Redeemed, then refused because the node could not enforce it: the
+      // decision stands (the broker keeps listing the binding until it learns).
+      p->result =
+          RedeemResult{Refusal{RefusalReason::kEnforcementFailed,
+                               "rcap " + leaf.id + " was refused on this node: enforcement failed"},
+                       true};
+      return Status::Ok();
+    }
+    if (state == "active" || state == "scheduled" || state == "revoked" || state == "refused") {
       return refuse(p->hash,
                     Refusal{RefusalReason::kDoubleRedemption,
                             "rcap " + leaf.id + " was already redeemed on this node for slice " +
@@ -432,6 +441,39 @@ Status StateStore::Revoke(const std::string& leaf_id) {
   impl_->live_valid = false;
   BOURSE_RETURN_IF_ERROR(impl_->Run(s));
   impl_->book.Release(leaf_id);
+  return Status::Ok();
+}
+
+Status StateStore::RefuseLeaves(std::span<const std::string> leaf_ids, const std::string& detail,
+                                int64_t now_seconds) {
+  if (leaf_ids.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->live_valid = false;
+  BOURSE_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
+  auto fail = [&](Status st) {
+    impl_->Exec("ROLLBACK").IgnoreError();
+    return st;
+  };
+  std::vector<std::string> done;
+  for (const std::string& id : leaf_ids) {
+    Stmt q(impl_->db,
+           "SELECT chain,slice FROM leaves WHERE leaf_id=? AND state IN ('active','scheduled')");
+    q.Bind(1, id);
+    if (!q.ok()) return fail(core::Internal("state db: " + q.err()));
+    if (q.Step() != SQLITE_ROW) continue;
+    std::string hash = HashHex(q.Text(0)), slice = q.Text(1);
+    Stmt u(impl_->db, "UPDATE leaves SET state='refused' WHERE leaf_id=?");
+    u.Bind(1, id);
+    Status st = impl_->Run(u);
+    if (st.ok()) {
+      st = impl_->RecordRefusal(hash, Refusal{RefusalReason::kEnforcementFailed, detail}, id, slice,
+                                now_seconds);
+    }
+    if (!st.ok()) return fail(st);
+    done.push_back(id);
+  }
+  BOURSE_RETURN_IF_ERROR(impl_->Exec("COMMIT"));
+  for (const std::string& id : done) impl_->book.Release(id);
   return Status::Ok();
 }
 

@@ -35,7 +35,7 @@ struct LeafRecord {
   std::string leaf_id;
   std::string slice;
   std::string source;  // spool | broker | cli
-  std::string state;   // active | scheduled | expired | revoked
+  std::string state;   // active | scheduled | expired | revoked | refused
   std::string boot_script;
   core::ResourceVector res;
   int64_t not_before = 0;
@@ -117,6 +117,12 @@ class StateStore {
   core::Result<std::vector<std::string>> AdvanceTime(int64_t now_seconds);
   // Marks a leaf "revoked" (its binding vanished) and releases it.
   core::Status Revoke(const std::string& leaf_id);
+  // Marks live leaves "refused" (the node could not enforce them), records
+  // an enforcement_failed refusal for each (reported to the broker like any
+  // refusal) and releases them, in one transaction. Presenting the same chain
+  // again gives that refusal, with already_redeemed set. Errors: internal.
+  core::Status RefuseLeaves(std::span<const std::string> leaf_ids, const std::string& detail,
+                            int64_t now_seconds);
 
   // Leaves in state active or scheduled.
   core::Result<std::vector<LeafRecord>> LiveLeaves();

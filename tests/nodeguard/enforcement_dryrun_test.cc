@@ -188,3 +188,64 @@ TEST(CgroupDetect, FailsClearlyWithoutCpuController) {
 
 }  // namespace
 }  // namespace bourse::nodeguard
+
+namespace bourse::nodeguard {
+namespace {
+
+// A sliver that bought no minimum still gets its ceiling: tc refuses
+// "rate 0kbit", so the class is written with tc's smallest rate and the uid
+// map holds the sliver (issue #13). The dry run writes what the real backend runs.
+TEST_F(DryRunTest, ZeroMinimumStillGetsItsCeilingAndUidMapping) {
+  auto e = Enforcer::Create(DryRunOptions(dir_));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  SliverSpec z = Spec("site_zero", 200001, 2, 100);
+  z.res.net_min_kbps = 0;
+  z.res.net_max_kbps = 3000;
+  SliverSpec n = Spec("site_none", 200002, 3, 100);
+  n.res.net_min_kbps = 0;
+  n.res.net_max_kbps = 0;
+  SliverSpec a = Spec("site_a", 200003, 4, 100);
+  auto st = (*e)->Reconcile({z, n, a});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_TRUE((*e)->Failures().empty());
+  std::string log = Read(dir_ / "link/commands.log");
+  EXPECT_EQ(log.find("rate 0kbit"), std::string::npos) << log;
+  EXPECT_EQ(log.find("ceil 0kbit"), std::string::npos) << log;
+  EXPECT_NE(log.find("classid 1:2 htb rate 8bit ceil 3000kbit "), std::string::npos) << log;
+  EXPECT_NE(log.find("classid 1:3 htb rate 8bit ceil 8bit "), std::string::npos) << log;
+  EXPECT_NE(log.find("classid 1:4 htb rate 1000kbit ceil 5000kbit "), std::string::npos) << log;
+  EXPECT_NE(log.find("200001 : 1:2"), std::string::npos) << log;
+  EXPECT_NE(log.find("200002 : 1:3"), std::string::npos) << log;
+  // Read back as rate 0: the next pass writes nothing.
+  auto again = (*e)->Reconcile({z, n, a});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->link_changed);
+  EXPECT_TRUE((*e)->Failures().empty());
+}
+
+// A link that cannot be read back is a failure of every sliver on it, kept in
+// Failures() with the step and counted over passes, not only an error line.
+TEST_F(DryRunTest, LinkFailureIsNamedPerSliverAndCounted) {
+  EnforcerOptions o = DryRunOptions(dir_);
+  auto e = Enforcer::Create(o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  // The dry-run link directory is a file: nothing can be written there.
+  std::ofstream(dir_ / "link") << "not a directory";
+  SliverSpec a = Spec("site_a", 200001, 2, 100);
+  auto st = (*e)->Reconcile({a});
+  EXPECT_FALSE(st.ok());
+  auto f = (*e)->Failures();
+  ASSERT_EQ(f.count("site_a"), 1u);
+  EXPECT_EQ(f["site_a"].step, "link");
+  EXPECT_EQ(f["site_a"].attempts, 1);
+  EXPECT_FALSE(f["site_a"].message.empty());
+  EXPECT_FALSE((*e)->Reconcile({a}, /*verify_kernel=*/false).ok());
+  EXPECT_EQ((*e)->Failures()["site_a"].attempts, 2);
+  fs::remove(dir_ / "link");
+  auto ok = (*e)->Reconcile({a}, false);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE((*e)->Failures().empty());
+}
+
+}  // namespace
+}  // namespace bourse::nodeguard

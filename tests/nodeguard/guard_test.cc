@@ -631,3 +631,139 @@ TEST_F(GuardShareTest, TableSurvivesRestartWithBrokerDown) {
 
 }  // namespace
 }  // namespace bourse::nodeguard
+
+namespace bourse::nodeguard {
+namespace {
+
+// The dry-run backend with one sliver whose link step always fails, as tc
+// does when it refuses a class: a fault-injecting backend for the guard.
+class FaultyEnforcer final : public Enforcer {
+ public:
+  FaultyEnforcer(std::unique_ptr<Enforcer> inner, std::string bad)
+      : inner_(std::move(inner)), bad_(std::move(bad)) {}
+  core::Result<ReconcileStats> Reconcile(const std::vector<SliverSpec>& desired,
+                                         bool verify_kernel) override {
+    auto r = inner_->Reconcile(desired, verify_kernel);
+    failures_ = inner_->Failures();
+    bool wanted = false;
+    for (const SliverSpec& s : desired) wanted = wanted || s.name == bad_;
+    if (!wanted) {
+      attempts_ = 0;
+      return r;
+    }
+    failures_[bad_] = {"link", "HTB class not installed (injected)", ++attempts_};
+    ++calls_with_bad;
+    return core::Internal("link: HTB class not installed (injected)");
+  }
+  core::Result<std::vector<std::string>> ListPresent() override { return inner_->ListPresent(); }
+  std::map<std::string, SliverUsage> Usage() override { return inner_->Usage(); }
+  std::string SliverDir(const std::string& n) const override { return inner_->SliverDir(n); }
+  std::vector<int> Pids(const std::string& n) override { return inner_->Pids(n); }
+  core::Status TearDownAll() override { return inner_->TearDownAll(); }
+  std::map<std::string, SliverFailure> Failures() const override { return failures_; }
+
+  int calls_with_bad = 0;
+
+ private:
+  std::unique_ptr<Enforcer> inner_;
+  std::string bad_;
+  int attempts_ = 0;
+  std::map<std::string, SliverFailure> failures_;
+};
+
+// A failed enforcement step is an error in the status API and holds back the
+// "active" report; after kMaxEnforceAttempts passes it is a refusal
+// (enforcement_failed) reported to the broker, and the sliver goes (issue #13).
+TEST_F(GuardTest, EnforcementFailureIsAnErrorThenARefusalReportedToTheBroker) {
+  FakeBroker broker(node_key_.public_key());
+  auto bad_chain = nlohmann::json::parse(Leaf(Res(300, 64, 0, 0, 500), kNow, kNow + 3600));
+  auto ok_chain = nlohmann::json::parse(Leaf(Res(300, 64, 0, 100, 500), kNow, kNow + 3600));
+  std::string bad_leaf = bad_chain.back()["id"], ok_leaf = ok_chain.back()["id"];
+  {
+    std::lock_guard<std::mutex> l(broker.mu);
+    broker.bindings.push_back({{"slice", "site_bad"}, {"chain", bad_chain}});
+    broker.bindings.push_back({{"slice", "site_ok"}, {"chain", ok_chain}});
+  }
+  auto inner = Enforcer::Create(DryRunOptions((dir_ / "fault").string()));
+  ASSERT_TRUE(inner.ok()) << inner.status().ToString();
+  auto faulty = std::make_unique<FaultyEnforcer>(std::move(*inner), "site_bad");
+  FaultyEnforcer* fe = faulty.get();
+  auto created = Guard::Create(Config(broker.url()), &clock_, std::move(faulty));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::unique_ptr<Guard> g = std::move(*created);
+  auto reported = [&](const std::string& leaf, const std::string& state) {
+    std::lock_guard<std::mutex> l(broker.mu);
+    std::vector<nlohmann::json> out;
+    for (auto& r : broker.redemptions) {
+      if (r["rcap"] == leaf && r["state"] == state) out.push_back(r);
+    }
+    return out;
+  };
+  auto sliver = [&](const std::string& name) {
+    nlohmann::json status = g->StatusJson();
+    for (auto& s : status["slivers"]) {
+      if (s["slice"] == name) return s;
+    }
+    return nlohmann::json();
+  };
+  for (int pass = 1; pass < kMaxEnforceAttempts; ++pass) {
+    auto st = g->ReconcileOnce();
+    EXPECT_FALSE(st.ok()) << "pass " << pass << ": the kernel error is the pass's error";
+    nlohmann::json status = g->StatusJson();
+    EXPECT_EQ(status["enforcement"]["ok"], false);
+    EXPECT_EQ(status["enforcement"]["failed_slivers"], 1);
+    EXPECT_NE(status["enforcement"]["error"].get<std::string>().find("injected"),
+              std::string::npos);
+    nlohmann::json b = sliver("site_bad");
+    EXPECT_EQ(b["state"], "error") << b.dump();
+    EXPECT_EQ(b["error"]["step"], "link");
+    EXPECT_EQ(b["error"]["attempts"], pass);
+    EXPECT_EQ(b["error"]["max_attempts"], kMaxEnforceAttempts);
+    EXPECT_EQ(sliver("site_ok")["state"], "active");
+    // The broker hears "active" for the enforced sliver only.
+    EXPECT_EQ(reported(ok_leaf, "active").size(), 1u);
+    EXPECT_TRUE(reported(bad_leaf, "active").empty());
+    EXPECT_TRUE(reported(bad_leaf, "refused").empty());
+    clock_.AdvanceSeconds(5);
+    broker.now_s += 5;
+  }
+  // The last attempt fails too: the leaf is refused, released and reported.
+  auto st = g->ReconcileOnce();
+  EXPECT_FALSE(st.ok());
+  auto refused = reported(bad_leaf, "refused");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0]["reason"], "enforcement_failed");
+  EXPECT_EQ(refused[0]["slice"], "site_bad");
+  EXPECT_NE(refused[0]["detail"].get<std::string>().find("link: HTB class not installed"),
+            std::string::npos)
+      << refused[0].dump();
+  EXPECT_TRUE(reported(bad_leaf, "active").empty());
+  bool listed = false;
+  nlohmann::json after = g->StatusJson();
+  for (auto& r : after["refusals"]) {
+    if (r["rcap"] == bad_leaf && r["reason"] == "enforcement_failed") listed = true;
+  }
+  EXPECT_TRUE(listed);
+  // The next pass tears the sliver down; the broker still lists the binding,
+  // and presenting it again changes nothing.
+  clock_.AdvanceSeconds(5);
+  broker.now_s += 5;
+  int calls = fe->calls_with_bad;
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->redeemed, 0);
+  EXPECT_EQ(st->refused, 0);
+  EXPECT_EQ(fe->calls_with_bad, calls);
+  EXPECT_TRUE(sliver("site_bad").is_null());
+  EXPECT_EQ(g->StatusJson()["enforcement"]["ok"], true);
+  EXPECT_EQ(sliver("site_ok")["state"], "active");
+  EXPECT_EQ(reported(bad_leaf, "refused").size(), 1u);
+  auto leaves = g->store().AllLeaves();
+  ASSERT_TRUE(leaves.ok());
+  for (const LeafRecord& l : *leaves) {
+    EXPECT_EQ(l.state, l.leaf_id == bad_leaf ? "refused" : "active") << l.leaf_id;
+  }
+}
+
+}  // namespace
+}  // namespace bourse::nodeguard

@@ -331,6 +331,213 @@ TEST_F(KernelTest, HtbGuaranteesMinimaCapsCeilingsAndLendsSpare) {
   enforcer_.reset();
 }
 
+// A sliver that bought net_min_kbps = 0 still gets its ceiling (issue #13):
+// tc refuses "rate 0kbit", which used to abort the whole tc batch, so no class
+// and no uid mapping were installed and the sliver ran unlimited in the
+// default class.
+TEST_F(KernelTest, ZeroMinimumSliverIsHeldToItsCeiling) {
+  testing::VethPair net(Tag());
+  ASSERT_TRUE(net.ok()) << "could not create namespaces and veth";
+  opts_.link.iface = net.dev_a();
+  opts_.link.netns = net.ns_a();
+  opts_.link.link_kbps = 20000;
+  opts_.link.default_min_kbps = 500;
+  opts_.disk_root.clear();
+  Start();
+  SliverSpec z, b;
+  z.name = "net_zero";
+  z.uid = 2100021;
+  z.class_minor = 0x21;
+  z.res = {.cpu_mcores = 100, .net_min_kbps = 0, .net_max_kbps = 4000};
+  b = z;
+  b.name = "net_other";
+  b.uid = 2100022;
+  b.class_minor = 0x22;
+  b.res.net_min_kbps = 1000;
+  b.res.net_max_kbps = 8000;
+  // tc shows 1234567kbit as 1234Mbit: still idempotent, not a failure.
+  SliverSpec odd = b;
+  odd.name = "net_odd";
+  odd.uid = 2100023;
+  odd.class_minor = 0x23;
+  odd.res.net_max_kbps = 1234567;
+  auto st = enforcer_->Reconcile({z, b, odd});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_TRUE(enforcer_->Failures().empty());
+  auto cls = internal::RunCommand(
+      {"ip", "netns", "exec", net.ns_a(), "tc", "class", "show", "dev", net.dev_a()});
+  ASSERT_TRUE(cls.ok());
+  size_t at = cls->find("class htb 1:21 ");
+  ASSERT_NE(at, std::string::npos) << *cls;
+  std::string line = cls->substr(at, cls->find('\n', at) - at);
+  EXPECT_NE(line.find("ceil 4Mbit"), std::string::npos) << line;
+  EXPECT_NE(cls->find("class htb 1:22 "), std::string::npos) << *cls;
+  auto map = internal::RunCommand({"ip", "netns", "exec", net.ns_a(), "nft", "list", "map", "inet",
+                                   "bourse_guard", "uid_class"});
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_NE(map->find("2100021"), std::string::npos) << *map;
+  EXPECT_NE(map->find("2100022"), std::string::npos) << *map;
+  // Idempotent: the 8bit rate reads back as the 0 that was bought.
+  auto again = enforcer_->Reconcile({z, b, odd});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->link_changed);
+  EXPECT_TRUE(enforcer_->Failures().empty());
+
+  // On an idle 20 Mbit/s link the sliver is held to its 4 Mbit/s ceiling.
+  testing::Receiver rx(net.ns_b());
+  ASSERT_GT(rx.port(), 0);
+  pid_t pz = testing::StartSender(net.ns_a(), z.uid, rx.port(), 'z', 5.5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  int64_t r0 = rx.Bytes('z');
+  auto u0 = enforcer_->Usage();
+  double t0 = NowSec();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  int64_t r1 = rx.Bytes('z');
+  auto u1 = enforcer_->Usage();
+  double dt = NowSec() - t0;
+  Reap(pz);
+  double wire = static_cast<double>(u1["net_zero"].net_tx_bytes - u0["net_zero"].net_tx_bytes) * 8 /
+                1000 / dt;
+  double payload = static_cast<double>(r1 - r0) * 8 / 1000 / dt;
+  std::printf("zero-minimum sliver alone: wire %.0f kbit/s, payload %.0f kbit/s (ceil 4000)\n",
+              wire, payload);
+  EXPECT_GE(payload, 4000 * 0.8);
+  EXPECT_LE(payload, 4000 * 1.1);
+  EXPECT_LE(wire, 4000 * 1.1);
+}
+
+// The boot script runs for real (issue #13): with the guard's default layout
+// (run_dir and disk_root inside the 0700 state directory) it runs as the
+// sliver's uid, inside the sliver's cgroup, in its own directory.
+TEST_F(KernelTest, BootScriptRunsAsTheSliverInItsCgroupAndDirectory) {
+  fs::path state = dir_ / "state";
+  ASSERT_EQ(mkdir(state.c_str(), 0700), 0);
+  opts_.run_dir = (state / "run").string();
+  opts_.disk_root = (state / "disk").string();
+  Start();
+  SliverSpec s;
+  s.name = "boot_b";
+  s.uid = 2100031;
+  s.class_minor = 0x31;
+  s.res = {.cpu_mcores = 100, .mem_mib = 64, .disk_mib = 16};
+  s.boot_script =
+      "id -u > out.tmp\ncat /proc/self/cgroup >> out.tmp\npwd >> out.tmp\nmv out.tmp out\n";
+  auto st = enforcer_->Reconcile({s});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->launched, 1);
+  EXPECT_TRUE(enforcer_->Failures().empty());
+  std::string dir = enforcer_->SliverDir("boot_b");
+  std::string out = dir + "/out";
+  for (int i = 0; i < 500 && !fs::exists(out); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(out))
+      << "the boot script did not run; log: "
+      << internal::ReadFileText(opts_.run_dir + "/boot_b.log").value_or("(none)");
+  struct stat sb;
+  ASSERT_EQ(stat(out.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_uid, s.uid);
+  std::string text = internal::ReadFileText(out).value_or("");
+  EXPECT_EQ(text.substr(0, text.find('\n')), std::to_string(s.uid)) << text;
+  EXPECT_NE(text.find("/" + opts_.cgroup.prefix + "/boot_b\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(dir + "\n"), std::string::npos) << text;
+  // Started once: the next pass does not start it again.
+  auto again = enforcer_->Reconcile({s});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->launched, 0);
+}
+
+// A boot script that cannot be started is a failure of the sliver (not
+// "booted"), retried on the next passes at most kMaxEnforceAttempts times.
+TEST_F(KernelTest, FailedBootIsRecordedAndRetriedBounded) {
+  opts_.netns = "ng_missing_" + Tag();  // setns fails in the child
+  Start();
+  SliverSpec s;
+  s.name = "boot_f";
+  s.uid = 2100032;
+  s.class_minor = 0x32;
+  s.res = {.cpu_mcores = 100, .mem_mib = 64, .disk_mib = 8};
+  s.boot_script = "id -u > out\n";
+  for (int pass = 1; pass <= kMaxEnforceAttempts + 1; ++pass) {
+    auto st = enforcer_->Reconcile({s}, /*verify_kernel=*/false);
+    EXPECT_FALSE(st.ok()) << "pass " << pass;
+    auto f = enforcer_->Failures();
+    ASSERT_EQ(f.count("boot_f"), 1u) << "pass " << pass;
+    EXPECT_EQ(f["boot_f"].step, "boot");
+    EXPECT_EQ(f["boot_f"].attempts, std::min(pass, kMaxEnforceAttempts));
+    EXPECT_NE(f["boot_f"].message.find("enter netns"), std::string::npos) << f["boot_f"].message;
+    if (pass > kMaxEnforceAttempts) {
+      EXPECT_NE(f["boot_f"].message.find("gave up"), std::string::npos) << f["boot_f"].message;
+    }
+  }
+  EXPECT_FALSE(fs::exists(opts_.run_dir + "/boot_f.booted"));
+  EXPECT_FALSE(fs::exists(enforcer_->SliverDir("boot_f") + "/out"));
+  // Removing the sliver forgets the failure.
+  ASSERT_TRUE(enforcer_->Reconcile({}).ok());
+  EXPECT_TRUE(enforcer_->Failures().empty());
+}
+
+// Through the guard, on the real kernel: a boot script that cannot start is an
+// error of the sliver in the status API, never "active"; after
+// kMaxEnforceAttempts passes the rcap is refused (enforcement_failed) and the
+// sliver is torn down (issue #13).
+TEST_F(KernelTest, GuardShowsAFailedBootAndRefusesItsRcap) {
+  opts_.netns = "ng_missing_" + Tag();  // the boot script cannot enter it
+  auto e = Enforcer::Create(opts_);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Enforcer* enf = e->get();
+  testing::Principals p;
+  int64_t now = core::SystemClock::Get().NowSeconds();
+  auto root = testing::Root(p, "n1", now - 60, now + 3600);
+  auto leaf = testing::Child(root, p.broker, p.alice.public_key(),
+                             testing::Res(200, 64, 8, 0, 5000), now - 1, now + 600);
+  fs::create_directories(dir_ / "state/spool");
+  std::ofstream(dir_ / "trust") << p.site.public_key().ToText() << "\n";
+  nlohmann::json in = {{"slice", "site_fb"},
+                       {"boot_script", "id -u > out\n"},
+                       {"chain", ledger::ChainToJson(std::vector<ledger::Rcap>{root, leaf})}};
+  std::ofstream(dir_ / "state/spool/fb.json") << in.dump();
+  auto cfg =
+      GuardConfig::Parse("node_id = n1\ntrust_file = " + (dir_ / "trust").string() +
+                         "\nstate_dir = " + (dir_ / "state").string() + "\nuid_base = 2100200\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  core::ManualClock clock(now * 1000);
+  auto created = Guard::Create(*cfg, &clock, std::move(*e));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  guard_ = std::move(*created);
+  Guard* g = guard_.get();
+  std::string cg = opts_.cgroup.cpu_root + "/" + opts_.cgroup.prefix + "/site_fb";
+  for (int pass = 1; pass <= kMaxEnforceAttempts; ++pass) {
+    auto st = g->ReconcileOnce();
+    EXPECT_FALSE(st.ok()) << "pass " << pass;
+    nlohmann::json status = g->StatusJson();
+    EXPECT_EQ(status["enforcement"]["ok"], false);
+    ASSERT_EQ(status["slivers"].size(), 1u) << status.dump();
+    const nlohmann::json& s = status["slivers"][0];
+    EXPECT_EQ(s["state"], "error") << s.dump();
+    EXPECT_EQ(s["error"]["step"], "boot");
+    EXPECT_EQ(s["error"]["attempts"], pass);
+    EXPECT_NE(s["error"]["message"].get<std::string>().find("enter netns"), std::string::npos);
+    EXPECT_TRUE(fs::exists(cg));
+    clock.AdvanceSeconds(5);
+  }
+  // The last failed start refused the rcap; the next pass tears the sliver down.
+  nlohmann::json status = g->StatusJson();
+  bool refused = false;
+  for (const auto& r : status["refusals"]) {
+    if (r["rcap"] == leaf.id && r["reason"] == "enforcement_failed") refused = true;
+  }
+  EXPECT_TRUE(refused) << status.dump();
+  auto st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->enforce.removed, 1);
+  EXPECT_FALSE(fs::exists(cg));
+  EXPECT_FALSE(fs::exists(enf->SliverDir("site_fb")));
+  status = g->StatusJson();
+  EXPECT_EQ(status["slivers"].size(), 0u) << status.dump();
+  EXPECT_EQ(status["enforcement"]["ok"], true);
+}
+
 TEST_F(KernelTest, ExpiredRcapIsTornDown) {
   testing::VethPair net(Tag());
   ASSERT_TRUE(net.ok()) << "could not create namespaces and veth";
