@@ -40,6 +40,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -87,9 +88,21 @@ struct Prediction {
   std::string label;     // the first reason (for the summary), "legal" when accepted
   std::string why;       // every reason, in words
   std::set<int> codes;   // acceptable statuses of a refusal (kAnyClientError: any 4xx)
+  // A capacity refusal names the rcap (one of these ids), the resource and
+  // the instant (issue #13).
+  std::vector<std::string> names;
+  std::set<std::string> labels;  // every reason's label
+  // The only reasons are sums over the rule (the refusal must then name them).
+  bool OnlySums() const {
+    for (const std::string& l : labels) {
+      if (l != "oversubscribed" && l != "node_oversubscribed") return false;
+    }
+    return !labels.empty();
+  }
   void Refuse(const std::string& l, int code, const std::string& w) {
     if (accept) label = l;
     accept = false;
+    labels.insert(l);
     codes.insert(code);
     if (why.find(w) == std::string::npos) why += (why.empty() ? "" : "; ") + w;
   }
@@ -251,6 +264,35 @@ class Run {
         code_ok =
             code_ok || c == r.status || (c == kAnyClientError && r.status >= 400 && r.status < 500);
       }
+      if (code_ok && r.status == 409 && !p.names.empty() && p.OnlySums()) {
+        std::string msg = r.body.is_object() && r.body.contains("error")
+                              ? r.body["error"].value("message", "")
+                              : r.text;
+        bool names_rcap = false, names_resource = false, names_instant = false;
+        for (const std::string& n : p.names) names_rcap = names_rcap || Names(msg, n);
+        for (const char* q : kQuantityNames) names_resource = names_resource || Names(msg, q);
+        for (size_t i = 0; i < msg.size();) {
+          if (!std::isdigit(static_cast<unsigned char>(msg[i]))) {
+            ++i;
+            continue;
+          }
+          size_t j = i;
+          while (j < msg.size() && std::isdigit(static_cast<unsigned char>(msg[j]))) ++j;
+          if (j - i <= 12) {
+            int64_t t = std::stoll(msg.substr(i, j - i));
+            names_instant = names_instant || (t >= t0_ && t <= base_ + (kSlots + 1) * kSlot);
+          }
+          i = j;
+        }
+        if (!names_rcap || !names_resource || !names_instant) {
+          Mismatch(
+              op + "." + p.label + ": 409 does not name the " +
+                  std::string(!names_rcap       ? "rcap"
+                              : !names_resource ? "resource"
+                                                : "instant"),
+              what + ": the refusal should name the rcap, the resource and the instant: " + msg);
+        }
+      }
       if (!code_ok) {
         std::string want;
         for (int c : p.codes) want += (want.empty() ? "" : "/") + std::to_string(c);
@@ -335,6 +377,7 @@ class Run {
       p->Refuse("oversubscribed", 409,
                 "children of " + Desc(pr) + " would sum to " + ex + " with " +
                     child.res.ToString() + " " + Iv(child.interval));
+      p->names.push_back(pr.id);
     }
   }
 
@@ -355,6 +398,8 @@ class Run {
     if (!ex.empty()) {
       p->Refuse("node_oversubscribed", 409,
                 "roots of node " + root.node + " would sum to " + ex + " with " + Desc(root));
+      p->names.push_back(root.id);
+      p->names.push_back(root.node);
     }
   }
 
@@ -374,6 +419,8 @@ class Run {
     }
     auto c = caps_.find(leaf.id);
     if (c == caps_.end()) return;
+    // "One rcap is bound at most once" (§4.1): also after its slice was
+    // deleted (the node has redeemed it once already).
     if (c->second.ever_bound) {
       p->Refuse(
           "bound_twice", 409,
@@ -391,6 +438,16 @@ class Run {
         p->Refuse("ancestor_bound", 409, "ancestor " + a->r.id + " is bound to " + a->bound);
       }
     }
+  }
+
+  // `name` appears in `msg` as a whole word.
+  static bool Names(const std::string& msg, const std::string& name) {
+    auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (size_t at = msg.find(name); at != std::string::npos; at = msg.find(name, at + 1)) {
+      size_t end = at + name.size();
+      if ((at == 0 || !word(msg[at - 1])) && (end >= msg.size() || !word(msg[end]))) return true;
+    }
+    return false;
   }
 
   bool CanManage(const std::string& caller, const SliceModel& s) const {
@@ -463,9 +520,9 @@ class Run {
     for (int i = 0; i < 4; ++i)
       CreateSlice(*users_[i], std::string(sites[i]) + "_u" + std::to_string(i));
     // The broker's pool and one root per user, through the model like any grant.
-    for (const char* n : {"n1", "n2", "n3"}) GrantRoot(n, broker_text_, 4000, 0, kSlots);
+    for (const char* n : {"n1", "n2", "n3"}) GrantRoot(n, broker_text_, 2000, 0, kSlots);
     for (int i = 0; i < 4; ++i) {
-      GrantRoot(i < 2 ? (i == 0 ? "n1" : "n3") : "n2", users_[i]->public_key().ToText(), 2000, 0,
+      GrantRoot(i < 2 ? (i == 0 ? "n1" : "n3") : "n2", users_[i]->public_key().ToText(), 1000, 0,
                 kSlots);
     }
     for (const char* n : {"n1", "n2", "n3"}) {
@@ -586,10 +643,11 @@ class Run {
   void StepGrant() {
     std::string node = one_of(std::vector<std::string>{"n1", "n2", "n3"});
     std::string holder = chance(40) ? broker_text_ : RandomUser();
-    static const int64_t kCpu[] = {500, 1000, 2000, 4000, 8000};
-    int64_t cpu = kCpu[pick(0, 4)];
+    // Mostly pieces that may fit; now and then one above what is left.
+    static const int64_t kCpu[] = {500, 1000, 1000, 2000, 2000, 4000, 8000};
+    int64_t cpu = kCpu[pick(0, 6)];
     int a = static_cast<int>(pick(0, kSlots - 1)), b = static_cast<int>(pick(a + 1, kSlots));
-    if (chance(40)) a = 0, b = kSlots;
+    if (chance(20)) a = 0, b = kSlots;
     const core::PrivateKey* signer = nullptr;
     if (chance(8)) signer = site_of_[node] == "mit" ? &env_.pi2_ : &env_.pi_;
     GrantRoot(node, holder, cpu, a, b, signer);
@@ -601,12 +659,12 @@ class Run {
     std::string node = one_of(std::vector<std::string>{"n1", "n2", "n3"});
     const core::PrivateKey& pi = site_of_[node] == "mit" ? env_.pi_ : env_.pi2_;
     std::string user = RandomUser();
-    static const int64_t kCpu[] = {1000, 2000, 4000, 8000};
+    static const int64_t kCpu[] = {500, 1000, 2000, 4000, 8000};
     int a = static_cast<int>(pick(0, kSlots - 1)), b = static_cast<int>(pick(a + 1, kSlots));
     auto root = ledger::IssueRoot(pi, {.id = NewRcapId(),
                                        .holder = core::PublicKey::FromText(user).value(),
                                        .node = node,
-                                       .res = RootRes(kCpu[pick(0, 3)]),
+                                       .res = RootRes(kCpu[pick(0, 4)]),
                                        .interval = {base_ + a * kSlot, base_ + b * kSlot}});
     ASSERT_TRUE(root.ok());
     std::vector<ledger::Rcap> chain = {*root};
@@ -641,13 +699,14 @@ class Run {
                  const std::vector<ledger::Rcap>& chain, const std::string& what) {
     Prediction p;
     std::vector<ledger::Rcap> fresh;
-    for (const ledger::Rcap& link : chain) {
+    for (size_t i = 0; i < chain.size(); ++i) {
+      const ledger::Rcap& link = chain[i];
       if (caps_.count(link.id)) continue;
-      if (link.parent) {
-        CheckChild(link, {}, &p);
-      } else {
+      if (!link.parent) {
         CheckRoot(link, &p);
-      }
+      } else if (caps_.count(*link.parent)) {
+        CheckChild(link, {}, &p);
+      }  // else a child of the new link before it: fits it (made with Delegate)
       fresh.push_back(link);
     }
     CheckBind(chain.back(), slice, caller, &p);
