@@ -633,7 +633,10 @@ class Run {
   // A random piece of `of`: each quantity 0..4 quarters; sometimes one too many.
   ResourceVector Piece(const ResourceVector& of, bool may_exceed) {
     ResourceVector r;
-    for (size_t q = 0; q < 4; ++q) r.*kQuantities[q] = of.*kQuantities[q] * pick(1, 4) / 4;
+    // Mostly a quarter or a half, so that many splits fit; now and then all of it.
+    for (size_t q = 0; q < 4; ++q) {
+      r.*kQuantities[q] = of.*kQuantities[q] * (chance(75) ? pick(1, 2) : pick(1, 4)) / 4;
+    }
     if (chance(10)) r.disk_mib = 0;
     r.net_max_kbps = std::max(r.net_min_kbps, chance(70) ? of.net_max_kbps : of.net_max_kbps / 2);
     if (may_exceed && chance(5)) r.cpu_mcores = of.cpu_mcores + 100;
@@ -753,7 +756,7 @@ class Run {
     } else if (chance(5)) {
       submitter = RandomUser();  // the holder signs, someone else submits
     }
-    int n = static_cast<int>(pick(1, 3));
+    int n = chance(70) ? 1 : static_cast<int>(pick(2, 3));
     bool disjoint = n == 2 && chance(30);
     std::vector<ledger::Rcap> kids;
     Prediction p;
