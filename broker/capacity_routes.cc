@@ -7,6 +7,7 @@
 #include "broker/internal/schemas.h"
 #include "broker/internal/sql.h"
 #include "broker/internal/util.h"
+#include "broker/markets.h"
 #include "core/json_codec.h"
 #include "ledger/accounts.h"
 
@@ -251,6 +252,7 @@ void Broker::RegisterCapacityRoutes() {
                  if (caller.kind != PrincipalKind::kAdmin) {
                    return core::PermissionDenied("only an admin splits the broker's pool directly");
                  }
+                 BOURSE_RETURN_IF_ERROR(Markets::RequireUncommitted(txn, id, "rcap"));
                  for (const ledger::ChildSpec& s : specs) {
                    BOURSE_RETURN_IF_ERROR(
                        RequirePrincipal(txn.db(), s.holder.ToText(), "children.holder"));

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS m_orders(id INTEGER PRIMARY KEY, market TEXT NOT NULL
   cap_returned INTEGER NOT NULL, returned_rcap TEXT NOT NULL, created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS m_orders_live ON m_orders(market, state, prio);
 CREATE INDEX IF NOT EXISTS m_orders_owner ON m_orders(owner, id);
+CREATE INDEX IF NOT EXISTS m_orders_cap_escrow ON m_orders(cap_escrow) WHERE cap_escrow!='';
 CREATE TABLE IF NOT EXISTS m_trades(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
   buy INTEGER NOT NULL, sell INTEGER NOT NULL, buyer TEXT NOT NULL, seller TEXT NOT NULL,
   qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL, rcap TEXT NOT NULL, ts_ms INTEGER NOT NULL);

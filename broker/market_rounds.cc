@@ -249,6 +249,7 @@ void Markets::RegisterRoundRoutes() {
                                              core::StringFromJson((*offers)[i], f, 128));
                      BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r,
                                              ledger::CapacityLog::Get(txn.db(), id));
+                     BOURSE_RETURN_IF_ERROR(RequireUncommitted(txn, id, f));
                      if (!(r.holder == broker_->broker_key())) {
                        return core::InvalidArgument(f + ": rcap " + id +
                                                     " is not held by the broker");
@@ -645,6 +646,34 @@ core::Status Markets::ClearDueRounds() {
     if (!st.ok() && first.ok()) first = st;
   }
   return first;
+}
+
+core::Status Markets::RequireUncommitted(ledger::Txn& txn, const std::string& id,
+                                         std::string_view field) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt o, Stmt::Prepare(txn.db(),
+                            "SELECT id FROM m_orders WHERE cap_escrow=? AND cap_escrow!='' AND "
+                            "state='resting' LIMIT 1"));
+  o.Bind(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool order, o.Step());
+  if (order) {
+    return core::FailedPrecondition(std::string(field) + ": rcap " + id +
+                                    " is escrowed for resting order " + std::to_string(o.Int(0)) +
+                                    "; it is not free to offer again");
+  }
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt r, Stmt::Prepare(txn.db(),
+                            "SELECT m_rounds.id FROM m_rounds, json_each(m_rounds.offers) "
+                            "WHERE m_rounds.state='open' AND "
+                            "json_extract(json_each.value,'$.rcap')=? LIMIT 1"));
+  r.Bind(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool round, r.Step());
+  if (round) {
+    return core::FailedPrecondition(std::string(field) + ": rcap " + id +
+                                    " is escrowed for open round " + r.Text(0) +
+                                    "; it is not free to offer again");
+  }
+  return core::Status::Ok();
 }
 
 }  // namespace bourse::broker

@@ -525,6 +525,7 @@ void Markets::RegisterOrderRoutes() {
                    }
                    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap src,
                                            ledger::CapacityLog::Get(txn.db(), pool_rcap));
+                   BOURSE_RETURN_IF_ERROR(RequireUncommitted(txn, pool_rcap, "rcap"));
                    BOURSE_ASSIGN_OR_RETURN(std::string src_site, NodeSite(txn.db(), src.node));
                    BOURSE_RETURN_IF_ERROR(InPool(ms->info, src.node, src_site).WithContext("rcap"));
                    ledger::ChildSpec spec{.id = "",

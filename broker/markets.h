@@ -34,10 +34,15 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "core/keys.h"
 #include "core/status.h"
+
+namespace bourse::ledger {
+class Txn;
+}  // namespace bourse::ledger
 
 namespace bourse::broker {
 
@@ -70,6 +75,14 @@ class Markets {
   // Closes markets whose trading has ended (resting orders cancelled, escrow
   // released), clears rounds past their close time and charges share bids.
   core::Status Tick();
+
+  // DESIGN 4.1: a broker-held rcap that escrows a resting sell order or an
+  // open round's offer is committed to it; an admin cannot offer it again
+  // (sell it from the pool, offer it in another round or split it). Run
+  // inside the transaction that would use `id`. Errors: failed_precondition
+  // "<field>: rcap <id> is escrowed for ..." (409).
+  static core::Status RequireUncommitted(ledger::Txn& txn, const std::string& id,
+                                         std::string_view field);
 
   // ---- for the implementation files (market_*.cc) ----
   Broker& broker() { return *broker_; }

@@ -86,8 +86,8 @@ Status ApplyChildren(CapacityView& view, std::string_view parent_id, std::span<c
   BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(pid));
   if (bound) {
     return core::FailedPrecondition("bound: rcap " + pid + " is bound to slice " + *bound +
-                                    " over " + Window(parent->interval) +
-                                    ": a bound rcap has no children");
+                                    ": all of its " + parent->res.ToString() + " is in use over " +
+                                    Window(parent->interval) + "; a bound rcap has no children");
   }
   BOURSE_ASSIGN_OR_RETURN(Timeline * use, view.ChildrenUse(pid));
   std::set<std::string_view> ids;

@@ -218,12 +218,39 @@ TEST_F(CapacityRuleTest, RoundOffersOnlyWhatIsFreeOverItsWindow) {
   env_.Ok(bob_, "POST", "/v1/rounds/" + id + "/bids",
           {{"limit", "5"},
            {"bundles", {{{"items", {{{"node", "n2"}, {"res", MarketEnv::Res(1000)}}}}}}}});
+  // The round's escrow is broker-held but committed: an admin cannot sell it,
+  // split it or offer it in another round while the round is open.
+  const std::string esc = round["offers"][0]["rcap"];
+  auto admin = env_.C(env_.admin_);
+  std::string m2 = Market("n2");
+  ExpectRefused(
+      [&] {
+        return admin.Call("POST", "/v1/markets/" + m2 + "/orders",
+                          {{"side", "sell"}, {"qty", 1}, {"price", "1"}, {"rcap", esc}});
+      },
+      core::StatusCode::kFailedPrecondition, "is escrowed for open round " + id);
+  ExpectRefused(
+      [&] {
+        return admin.Call("POST", "/v1/rcaps/" + esc + "/split",
+                          {{"children",
+                            {{{"holder", bob_.public_key().ToText()},
+                              {"res", MarketEnv::Res(100)},
+                              {"not_before", nb_},
+                              {"not_after", na_}}}}});
+      },
+      core::StatusCode::kFailedPrecondition, "is escrowed for open round");
+  ExpectRefused(
+      [&] {
+        return admin.Call(
+            "POST", "/v1/rounds",
+            {{"offers", {esc}}, {"not_before", nb_}, {"not_after", na_}, {"close", now_ + 600}});
+      },
+      core::StatusCode::kFailedPrecondition, "is escrowed for open round");
   // The escrowed offer is taken: the same 1000 cannot be sold meanwhile.
-  std::string m = Market("n2");
   ExpectRefused(
       [&] {
         return env_.C(env_.admin_)
-            .Call("POST", "/v1/markets/" + m + "/orders",
+            .Call("POST", "/v1/markets/" + m2 + "/orders",
                   {{"side", "sell"}, {"qty", 1}, {"price", "1"}, {"rcap", pool.id}});
       },
       core::StatusCode::kFailedPrecondition, "oversubscribed");

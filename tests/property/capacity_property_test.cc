@@ -826,6 +826,9 @@ class Run {
                        {"not_after", k.interval.not_after}});
     }
     if (by_user) p.Refuse("not_admin", 403, Name(submitter) + " splits the broker's pool");
+    if (std::string c = CommittedTo(parent.r.id); !c.empty() && !by_user) {
+      p.Refuse("committed", 409, parent.r.id + " is escrowed for " + c);
+    }
     if (!p.accept) p.lenient = false;
     std::string what = "pool split of " + Desc(parent.r) + " into " + std::to_string(n) +
                        " children by " + Name(submitter);
@@ -846,7 +849,29 @@ class Run {
   struct OrderRef {
     std::string market, owner;
     int64_t id = 0;
+    std::string escrow;  // the broker-held rcap a sell escrows, or ""
   };
+
+  // DESIGN 4.1: a broker-held rcap that escrows a resting sell or an open
+  // round's offer is committed to it: an admin may not sell it from the pool,
+  // split it or offer it in a round (409). Whether a sell still rests is what
+  // happened on the book (fills are not predicted), so it is read back.
+  std::string CommittedTo(const std::string& id) {
+    for (const OrderRef& o : orders_) {
+      if (o.escrow != id) continue;
+      Reply r = Get("/v1/markets/" + o.market + "/orders/" + std::to_string(o.id));
+      if (r.ok() && r.body["order"].value("state", "") == "resting") {
+        return "resting order " + std::to_string(o.id);
+      }
+    }
+    for (const RoundRef& rd : rounds_) {
+      if (rd.done) continue;
+      for (const std::string& e : rd.escrows) {
+        if (e == id) return "open round " + rd.id;
+      }
+    }
+    return "";
+  }
 
   // A user sells part of an rcap it holds (or, as a bad move, one it does not
   // hold, or one that is bound): it signs the escrow child E for the broker.
@@ -884,7 +909,7 @@ class Run {
     market_moved_ = true;
     if (Judge("sell", what, p, r)) {
       Record(e, "sale escrow");
-      orders_.push_back({market, seller, r.body["order"]["id"].get<int64_t>()});
+      orders_.push_back({market, seller, r.body["order"]["id"].get<int64_t>(), e.id});
     } else {
       absent_ids_.insert(e.id);
     }
@@ -906,6 +931,9 @@ class Run {
     e.interval = window_;
     Prediction p;
     CheckChild(e, {}, &p);
+    if (std::string c = CommittedTo(src.r.id); !c.empty()) {
+      p.Refuse("committed", 409, src.r.id + " is escrowed for " + c);
+    }
     if (!p.accept) p.lenient = false;
     std::string what = "pool sell " + std::to_string(qty) + " units from " + Desc(src.r);
     std::string market = markets_[src.r.node];
@@ -917,8 +945,9 @@ class Run {
     touched_caps_.insert(src.r.id);
     market_moved_ = true;
     if (Judge("pool_sell", what, p, r)) {
-      orders_.push_back(
-          {market, env_.admin_.public_key().ToText(), r.body["order"]["id"].get<int64_t>()});
+      orders_.push_back({market, env_.admin_.public_key().ToText(),
+                         r.body["order"]["id"].get<int64_t>(),
+                         r.body["order"].value("rcap_escrow", std::string())});
       // The escrow is adopted (and checked) by the sync of broker-held rcaps.
     }
   }
@@ -935,7 +964,7 @@ class Run {
     Reply r = Do(&KeyOf(buyer), "POST", "/v1/markets/" + markets_[node] + "/orders", body);
     market_moved_ = true;
     if (r.ok() && r.body["order"].contains("id")) {
-      orders_.push_back({markets_[node], buyer, r.body["order"]["id"].get<int64_t>()});
+      orders_.push_back({markets_[node], buyer, r.body["order"]["id"].get<int64_t>(), ""});
     }
   }
 
@@ -1115,6 +1144,7 @@ class Run {
     std::vector<std::string> offers;                            // rcap ids as offered
     std::vector<std::pair<std::string, ResourceVector>> nodes;  // node, offered res
     bool done = false;
+    std::vector<std::string> escrows;  // the broker-held rcaps the round escrowed
   };
 
   // An admin offers broker-held rcaps (one per node) in a sealed-bid round.
@@ -1140,7 +1170,12 @@ class Run {
                   {"close", close}});
     market_moved_ = true;
     if (r.ok()) {
-      rounds_.push_back({r.body["round"]["id"].get<std::string>(), close, offers, nodes, false});
+      std::vector<std::string> escrows;
+      for (const json& o : r.body["round"]["offers"]) {
+        escrows.push_back(o.value("rcap", std::string()));
+      }
+      rounds_.push_back(
+          {r.body["round"]["id"].get<std::string>(), close, offers, nodes, false, escrows});
     }
   }
 
