@@ -648,16 +648,24 @@ void Broker::RegisterPlcRoutes() {
       {.method = "DELETE",
        .pattern = "/v1/slices/{slice}",
        .auth = Auth::kSigned,
-       .summary = "delete_slice (its bindings go with it; node guards tear the slivers down)",
+       .summary = "delete_slice: ends everything of the slice in one transaction: its share bids "
+                  "pay up to now and release the rest of their budgets (it leaves every node's "
+                  "share table), its bindings go (node guards tear the slivers down)",
        .tag = "slices",
-       .response_schema = SObj({{"deleted", SStr()}}),
+       .response_schema =
+           SObj({{"deleted", SStr()}, {"share_bids", SArr(SStr("id of a share bid ended"))}}),
        .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
          const std::string name = q.Param("slice");
+         std::vector<std::string> ended;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
+               ended.clear();
                BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
                BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+               // Orders and round bids carry no slice (what they buy is bound
+               // later, by whoever holds it): only share bids are the slice's.
+               BOURSE_RETURN_IF_ERROR(markets().EndSliceShares(txn, name, q.now_ms, &ended));
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt s, Stmt::Prepare(txn.db(), "DELETE FROM b_slices WHERE name=?"));
                s.Bind(1, name);
@@ -666,11 +674,13 @@ void Broker::RegisterPlcRoutes() {
                    Stmt b, Stmt::Prepare(txn.db(), "DELETE FROM b_bindings WHERE slice=?"));
                b.Bind(1, name);
                BOURSE_RETURN_IF_ERROR(b.Run());
-               return txn.Append("slice_deleted", {{"slice", name}, {"by", q.caller_text}})
+               return txn
+                   .Append("slice_deleted",
+                           {{"slice", name}, {"by", q.caller_text}, {"share_bids", ended}})
                    .status();
              }).status());
          InvalidateSlice(name);
-         return JsonResponse(200, {{"deleted", name}});
+         return JsonResponse(200, {{"deleted", name}, {"share_bids", ended}});
        }});
 
   // The slice updates share one shape: decode, then load + authorise + change
