@@ -4,6 +4,7 @@
 #include <set>
 
 #include "broker/broker.h"
+#include "broker/internal/binding_state.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sql.h"
@@ -193,7 +194,8 @@ void Broker::RegisterPlcRoutes() {
   const json binding_schema = SObj({{"slice", SStr()},
                                     {"leaf", SStr()},
                                     {"node", SStr()},
-                                    {"state", SStr("active|scheduled")},
+                                    {"state", SStr("scheduled|active|redeemed|refused|expired")},
+                                    {"report", BindingReportSchema()},
                                     {"not_after", SInt()},
                                     {"chain", SArr(SRcap())}});
 
@@ -922,7 +924,8 @@ void Broker::RegisterPlcRoutes() {
        }});
   router_.Add({.method = "GET",
                .pattern = "/v1/slices/{slice}/bindings",
-               .summary = "The chains bound to a slice",
+               .summary = "The chains bound to a slice, each with its state as the node guard "
+                          "reported it (scheduled|active|redeemed|refused|expired)",
                .tag = "slices",
                .response_schema = SObj({{"slice", SStr()}, {"bindings", SArr(binding_schema)}}),
                .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
@@ -931,22 +934,29 @@ void Broker::RegisterPlcRoutes() {
                  int64_t now_s = q.now_ms / 1000;
                  BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(LoadSlice(db, name).status());
+                   list = json::array();
                    BOURSE_ASSIGN_OR_RETURN(
-                       list, QueryArray(
-                                 db,
-                                 "SELECT leaf,node,not_after,chain FROM b_bindings WHERE slice=? "
-                                 "ORDER BY created_ms, leaf",
-                                 [&](Stmt& s) { s.Bind(1, name); },
-                                 [&](Stmt& s) {
-                                   json chain = ParseStored(s.Text(3));
-                                   int64_t nb = chain.back().value("not_before", int64_t{0});
-                                   return json{{"slice", name},
-                                               {"leaf", s.Text(0)},
-                                               {"node", s.Text(1)},
-                                               {"state", nb > now_s ? "scheduled" : "active"},
-                                               {"not_after", s.Int(2)},
-                                               {"chain", chain}};
-                                 }));
+                       Stmt s, Stmt::Prepare(db,
+                                             "SELECT leaf,node,not_after,chain FROM b_bindings "
+                                             "WHERE slice=? ORDER BY created_ms, leaf"));
+                   s.Bind(1, name);
+                   while (true) {
+                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                     if (!row) break;
+                     json chain = ParseStored(s.Text(3));
+                     int64_t nb = 0;
+                     if (chain.is_array() && !chain.empty()) {
+                       nb = chain.back().value("not_before", int64_t{0});
+                     }
+                     json b = {{"slice", name},
+                               {"leaf", s.Text(0)},
+                               {"node", s.Text(1)},
+                               {"not_after", s.Int(2)},
+                               {"chain", std::move(chain)}};
+                     BOURSE_RETURN_IF_ERROR(
+                         AddBindingState(db, s.Text(0), name, nb, s.Int(2), now_s, &b));
+                     list.push_back(std::move(b));
+                   }
                    return core::Status::Ok();
                  }));
                  return JsonResponse(200, {{"slice", name}, {"bindings", list}});
