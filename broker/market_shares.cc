@@ -206,7 +206,8 @@ void Markets::RegisterShareRoutes() {
          BOURSE_RETURN_IF_ERROR(
              broker_
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                   BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, q.caller_text).status());
+                   BOURSE_RETURN_IF_ERROR(
+                       Broker::LookupPrincipal(txn, q.caller_text).status());
                    BOURSE_ASSIGN_OR_RETURN(
                        Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_nodes WHERE id=?"));
                    n.Bind(1, node);
