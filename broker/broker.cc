@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS b_usage(node TEXT NOT NULL, id TEXT NOT NULL, slice T
   rcap TEXT NOT NULL, from_s INTEGER NOT NULL, to_s INTEGER NOT NULL, cpu_usec INTEGER NOT NULL,
   net_tx_bytes INTEGER NOT NULL, disk_used_mib INTEGER NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY(node, id));
+CREATE INDEX IF NOT EXISTS b_usage_slice ON b_usage(slice, node, to_s);
+CREATE INDEX IF NOT EXISTS b_usage_node_slice ON b_usage(node, slice, to_s);
 CREATE TABLE IF NOT EXISTS b_history(account TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY(account, seq));
 -- Escrows are read from the ledger's own acct_escrows (by account); the

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS m_share_bids(id TEXT PRIMARY KEY, node TEXT NOT NULL,
   charged_to_ms INTEGER NOT NULL, state TEXT NOT NULL, charged TEXT NOT NULL,
   created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS m_share_bids_node ON m_share_bids(node, state);
+CREATE INDEX IF NOT EXISTS m_share_bids_slice ON m_share_bids(slice, state);
 )sql";
 
 std::string MoneyText(int64_t nanos) { return core::Money::FromNanos(nanos).ToString(); }

@@ -360,8 +360,10 @@ void Markets::RegisterShareRoutes() {
              net_total = cap["net_max_kbps"].get<int64_t>();
            }
            BOURSE_ASSIGN_OR_RETURN(
-               Stmt s, Stmt::Prepare(db, std::string("SELECT ") + kBidCols +
-                                             " FROM m_share_bids WHERE node=? AND state='active'"));
+               Stmt s,
+               Stmt::Prepare(db, std::string("SELECT ") + kBidCols +
+                                     " FROM m_share_bids WHERE node=? AND state='active' AND "
+                                     "slice IN (SELECT name FROM b_slices)"));
            s.Bind(1, node);
            while (true) {
              BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -395,6 +397,34 @@ void Markets::RegisterShareRoutes() {
        }});
 }
 
+core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice, int64_t now_ms,
+                                     std::vector<std::string>* ended) {
+  std::vector<ShareBid> bids;
+  {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(txn.db(), std::string("SELECT ") + kBidCols +
+                                            " FROM m_share_bids WHERE slice=? AND state='active' "
+                                            "ORDER BY created_ms, id"));
+    s.Bind(1, slice);
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+      bids.push_back(std::move(b));
+    }
+  }
+  for (ShareBid& b : bids) {
+    // A background charge may have run after the request was stamped: never
+    // charge backwards.
+    BOURSE_RETURN_IF_ERROR(
+        ChargeBid(*broker_, txn, b, std::max(now_ms, b.charged_to_ms), /*withdraw=*/true));
+    BOURSE_RETURN_IF_ERROR(
+        txn.Append("share_bid_withdrawn", {{"bid", b.id}, {"reason", "slice_deleted"}}).status());
+    ended->push_back(b.id);
+  }
+  return core::Status::Ok();
+}
+
 core::Status Markets::ChargeShares(bool force) {
   int64_t now_ms = broker_->clock().NowMillis();
   if (!force && now_ms / 1000 - last_share_charge_s_ < options_.share_charge_interval_s) {
@@ -404,18 +434,34 @@ core::Status Markets::ChargeShares(bool force) {
   return broker_
       ->Mutate([&](ledger::Txn& txn) -> core::Status {
         std::vector<ShareBid> bids;
+        std::vector<bool> orphan;
         {
+          // The last column: the bid's slice is gone (deleted by a broker
+          // from before delete_slice ended its bids): such a bid is ended
+          // now, as delete_slice would have.
           BOURSE_ASSIGN_OR_RETURN(
-              Stmt s, Stmt::Prepare(txn.db(), std::string("SELECT ") + kBidCols +
-                                                  " FROM m_share_bids WHERE state='active'"));
+              Stmt s,
+              Stmt::Prepare(txn.db(), std::string("SELECT ") + kBidCols +
+                                          ",NOT EXISTS(SELECT 1 FROM b_slices WHERE "
+                                          "name=m_share_bids.slice) FROM m_share_bids WHERE "
+                                          "state='active'"));
           while (true) {
             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
             if (!row) break;
             BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
             bids.push_back(std::move(b));
+            orphan.push_back(s.Int(9) != 0);
           }
         }
-        for (ShareBid& b : bids) BOURSE_RETURN_IF_ERROR(ChargeBid(*broker_, txn, b, now_ms, false));
+        for (size_t i = 0; i < bids.size(); ++i) {
+          ShareBid& b = bids[i];
+          BOURSE_RETURN_IF_ERROR(ChargeBid(*broker_, txn, b, now_ms, orphan[i]));
+          if (orphan[i]) {
+            BOURSE_RETURN_IF_ERROR(
+                txn.Append("share_bid_withdrawn", {{"bid", b.id}, {"reason", "slice_deleted"}})
+                    .status());
+          }
+        }
         return core::Status::Ok();
       })
       .status();

@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "core/keys.h"
 #include "core/status.h"
@@ -83,6 +84,15 @@ class Markets {
   // "<field>: rcap <id> is escrowed for ..." (409).
   static core::Status RequireUncommitted(ledger::Txn& txn, const std::string& id,
                                          std::string_view field);
+
+  // For delete_slice, inside its Mutate fn: every active share bid of
+  // `slice` (on any node) pays up to now_ms, exactly as a withdrawal does,
+  // and the rest of its budget is released; each is left `withdrawn` with a
+  // share_bid_withdrawn {bid, reason:"slice_deleted"} entry, so the slice
+  // leaves every node's share table in the same transaction. The ids of the
+  // bids ended are appended to *ended. Errors: the store's.
+  core::Status EndSliceShares(ledger::Txn& txn, const std::string& slice, int64_t now_ms,
+                              std::vector<std::string>* ended);
 
   // ---- for the implementation files (market_*.cc) ----
   Broker& broker() { return *broker_; }

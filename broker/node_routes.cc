@@ -1,7 +1,11 @@
 // The node guard's endpoints (/tmp/bourse-node-api.md, docs/broker.md):
 // bindings of one node, redemption reports and usage reports, each signed by
 // the node's own key.
+#include <cstdint>
+#include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "broker/internal/schemas.h"
@@ -27,6 +31,128 @@ core::Status CheckNodeCaller(sqlite3* db, const std::string& node, const std::st
     return core::PermissionDenied("only node " + node + "'s own key may use this endpoint");
   }
   return core::Status::Ok();
+}
+
+constexpr int64_t kDefaultUsageSlivers = 100;
+constexpr int64_t kMaxUsageSlivers = 1000;
+
+// TOTAL() of SQLite is a double: exact for sums below 2^53, which is where
+// every real figure lives (2^53 us of CPU is 285 years); larger sums are
+// the nearest double, and saturate at INT64_MAX.
+int64_t SumToInt(double d) {
+  if (!(d > 0)) return 0;
+  if (d >= 9223372036854775807.0) return INT64_MAX;
+  return static_cast<int64_t>(d);
+}
+
+// The usage reports of slivers (slice, node) seen from one side: by slice
+// (`key` a slice, the slivers keyed by node) or by node (`key` a node, the
+// slivers keyed by slice). One page of at most `limit` slivers after
+// `after` in key order, each with its running totals and its latest report,
+// and the totals over all the slivers (not only the page).
+core::Result<json> UsageView(sqlite3* db, bool by_slice, const std::string& key,
+                             const std::string& after, int64_t limit) {
+  const std::string self = by_slice ? "slice" : "node";
+  const std::string other = by_slice ? "node" : "slice";
+  using internal::Stmt;
+  BOURSE_ASSIGN_OR_RETURN(Stmt g,
+                          Stmt::Prepare(db, "SELECT " + other +
+                                                ",COUNT(*),MIN(from_s),MAX(to_s),TOTAL(cpu_usec),"
+                                                "TOTAL(net_tx_bytes) FROM b_usage WHERE " +
+                                                self + "=? AND " + other + ">? GROUP BY " + other +
+                                                " ORDER BY " + other + " LIMIT ?"));
+  g.Bind(1, key);
+  g.Bind(2, after);
+  g.Bind(3, limit + 1);
+  json slivers = json::array();
+  json next = nullptr;
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, g.Step());
+    if (!row) break;
+    if (static_cast<int64_t>(slivers.size()) == limit) {
+      next = slivers.back()[other];
+      break;
+    }
+    json sv = {{"slice", by_slice ? key : g.Text(0)},
+               {"node", by_slice ? g.Text(0) : key},
+               {"reports", g.Int(1)},
+               {"from", g.Int(2)},
+               {"to", g.Int(3)},
+               {"cpu_usec", SumToInt(sqlite3_column_double(g.get(), 4))},
+               {"net_tx_bytes", SumToInt(sqlite3_column_double(g.get(), 5))}};
+    slivers.push_back(std::move(sv));
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt l, Stmt::Prepare(db,
+                                                "SELECT id,rcap,from_s,to_s,cpu_usec,net_tx_bytes,"
+                                                "disk_used_mib,seq FROM b_usage WHERE slice=? AND "
+                                                "node=? ORDER BY to_s DESC, seq DESC LIMIT 1"));
+  for (json& sv : slivers) {
+    sqlite3_reset(l.get());
+    l.Bind(1, sv["slice"].get<std::string>());
+    l.Bind(2, sv["node"].get<std::string>());
+    BOURSE_ASSIGN_OR_RETURN(bool row, l.Step());
+    if (!row) return core::Internal("usage: sliver without reports");
+    sv["disk_used_mib"] = l.Int(6);
+    sv["latest"] = {{"id", l.Text(0)},           {"rcap", l.Text(1)},
+                    {"from", l.Int(2)},          {"to", l.Int(3)},
+                    {"cpu_usec", l.Int(4)},      {"net_tx_bytes", l.Int(5)},
+                    {"disk_used_mib", l.Int(6)}, {"seq", l.Int(7)}};
+  }
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt t, Stmt::Prepare(db, "SELECT COUNT(DISTINCT " + other +
+                                    "),COUNT(*),TOTAL(cpu_usec),TOTAL(net_tx_bytes) FROM b_usage "
+                                    "WHERE " +
+                                    self + "=?"));
+  t.Bind(1, key);
+  BOURSE_ASSIGN_OR_RETURN(bool trow, t.Step());
+  (void)trow;  // an aggregate always has one row
+  // Disk use is a level, not a flow: the total is over each sliver's latest.
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt d, Stmt::Prepare(db, "SELECT TOTAL(u.disk_used_mib) FROM b_usage u WHERE u." + self +
+                                    "=? AND u.seq=(SELECT v.seq FROM b_usage v WHERE "
+                                    "v.slice=u.slice AND v.node=u.node ORDER BY v.to_s DESC, "
+                                    "v.seq DESC LIMIT 1)"));
+  d.Bind(1, key);
+  BOURSE_ASSIGN_OR_RETURN(bool drow, d.Step());
+  (void)drow;
+  json totals = {{"slivers", t.Int(0)},
+                 {"reports", t.Int(1)},
+                 {"cpu_usec", SumToInt(sqlite3_column_double(t.get(), 2))},
+                 {"net_tx_bytes", SumToInt(sqlite3_column_double(t.get(), 3))},
+                 {"disk_used_mib", SumToInt(sqlite3_column_double(d.get(), 0))}};
+  return json{{self, key}, {"slivers", slivers}, {"totals", totals}, {"next", next}};
+}
+
+json UsageSchema(const std::string& self) {
+  using namespace internal;
+  json latest = SObj({{"id", SStr()},
+                      {"rcap", SStr()},
+                      {"from", SInt()},
+                      {"to", SInt()},
+                      {"cpu_usec", SInt()},
+                      {"net_tx_bytes", SInt()},
+                      {"disk_used_mib", SInt()},
+                      {"seq", SInt("ledger seq of the report")}});
+  json sliver = SObj({{"slice", SStr()},
+                      {"node", SStr()},
+                      {"reports", SInt()},
+                      {"from", SInt("unix s, start of the first report")},
+                      {"to", SInt("unix s, end of the last report")},
+                      {"cpu_usec", SInt("sum over the reports")},
+                      {"net_tx_bytes", SInt("sum over the reports")},
+                      {"disk_used_mib", SInt("as of the latest report")},
+                      {"latest", latest}});
+  json totals = SObj({{"slivers", SInt()},
+                      {"reports", SInt()},
+                      {"cpu_usec", SInt()},
+                      {"net_tx_bytes", SInt()},
+                      {"disk_used_mib", SInt("sum of each sliver's latest")}});
+  return SObj({{self, SStr()},
+               {"slivers", SArr(sliver)},
+               {"totals", totals},
+               {"next",
+                {{"type", json::array({"string", "null"})},
+                 {"description", "pass as ?after= for the next page; null: last page"}}}});
 }
 
 }  // namespace
@@ -207,6 +333,61 @@ void Broker::RegisterNodeRoutes() {
              }).status());
          return JsonResponse(200, {{"recorded", recorded}});
        }});
+
+  const std::vector<QueryParam> usage_params = {
+      {"after", "string", false, "page after this key (the previous page's `next`)"},
+      {"limit", "integer", false, "slivers per page, 1..1000 (default 100)"}};
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/slices/{slice}/usage",
+       .summary = "Usage the node guards reported for the slice: per sliver (node) the sums, "
+                  "the latest report, and totals over all its slivers",
+       .tag = "slices",
+       .query_params = usage_params,
+       .response_schema = UsageSchema("slice"),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         const std::string slice = q.Param("slice");
+         BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> after, q.Query("after"));
+         BOURSE_ASSIGN_OR_RETURN(int64_t limit,
+                                 q.QueryInt("limit", 1, kMaxUsageSlivers, kDefaultUsageSlivers));
+         json out;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(out, UsageView(db, true, slice, after.value_or(""), limit));
+           if (out["totals"]["reports"] == 0) {
+             // No reports: 404 unless the slice exists (a deleted slice's
+             // usage stays readable).
+             BOURSE_RETURN_IF_ERROR(
+                 GetOneOrNotFound(db, "SELECT 1 FROM b_slices WHERE name=?", slice, "slice")
+                     .status());
+           }
+           return core::Status::Ok();
+         }));
+         return JsonResponse(200, out);
+       },
+       .run = Run::kWorker});
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/nodes/{node}/usage",
+       .summary = "Usage the node's guard reported: per sliver (slice) the sums, the latest "
+                  "report, and totals over all its slivers",
+       .tag = "nodes",
+       .query_params = usage_params,
+       .response_schema = UsageSchema("node"),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         const std::string node = q.Param("node");
+         BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> after, q.Query("after"));
+         BOURSE_ASSIGN_OR_RETURN(int64_t limit,
+                                 q.QueryInt("limit", 1, kMaxUsageSlivers, kDefaultUsageSlivers));
+         json out;
+         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+           BOURSE_RETURN_IF_ERROR(
+               GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?", node, "node").status());
+           BOURSE_ASSIGN_OR_RETURN(out, UsageView(db, false, node, after.value_or(""), limit));
+           return core::Status::Ok();
+         }));
+         return JsonResponse(200, out);
+       },
+       .run = Run::kWorker});
 
   router_.Add(
       {.method = "POST",

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "broker/broker.h"
+#include "broker/internal/binding_state.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sql.h"
@@ -193,7 +194,8 @@ void Broker::RegisterPlcRoutes() {
   const json binding_schema = SObj({{"slice", SStr()},
                                     {"leaf", SStr()},
                                     {"node", SStr()},
-                                    {"state", SStr("active|scheduled")},
+                                    {"state", SStr("scheduled|active|redeemed|refused|expired")},
+                                    {"report", BindingReportSchema()},
                                     {"not_after", SInt()},
                                     {"chain", SArr(SRcap())}});
 
@@ -653,16 +655,24 @@ void Broker::RegisterPlcRoutes() {
       {.method = "DELETE",
        .pattern = "/v1/slices/{slice}",
        .auth = Auth::kSigned,
-       .summary = "delete_slice (its bindings go with it; node guards tear the slivers down)",
+       .summary = "delete_slice: ends everything of the slice in one transaction: its share bids "
+                  "pay up to now and release the rest of their budgets (it leaves every node's "
+                  "share table), its bindings go (node guards tear the slivers down)",
        .tag = "slices",
-       .response_schema = SObj({{"deleted", SStr()}}),
+       .response_schema =
+           SObj({{"deleted", SStr()}, {"share_bids", SArr(SStr("id of a share bid ended"))}}),
        .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
          const std::string name = q.Param("slice");
+         std::vector<std::string> ended;
          BOURSE_RETURN_IF_ERROR(
              Mutate([&](ledger::Txn& txn) -> core::Status {
+               ended.clear();
                BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
                BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+               // Orders and round bids carry no slice (what they buy is bound
+               // later, by whoever holds it): only share bids are the slice's.
+               BOURSE_RETURN_IF_ERROR(markets().EndSliceShares(txn, name, q.now_ms, &ended));
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt s, Stmt::Prepare(txn.db(), "DELETE FROM b_slices WHERE name=?"));
                s.Bind(1, name);
@@ -671,11 +681,13 @@ void Broker::RegisterPlcRoutes() {
                    Stmt b, Stmt::Prepare(txn.db(), "DELETE FROM b_bindings WHERE slice=?"));
                b.Bind(1, name);
                BOURSE_RETURN_IF_ERROR(b.Run());
-               return txn.Append("slice_deleted", {{"slice", name}, {"by", q.caller_text}})
+               return txn
+                   .Append("slice_deleted",
+                           {{"slice", name}, {"by", q.caller_text}, {"share_bids", ended}})
                    .status();
              }).status());
          InvalidateSlice(name);
-         return JsonResponse(200, {{"deleted", name}});
+         return JsonResponse(200, {{"deleted", name}, {"share_bids", ended}});
        }});
 
   // The slice updates share one shape: decode, then load + authorise + change
@@ -918,7 +930,8 @@ void Broker::RegisterPlcRoutes() {
        }});
   router_.Add({.method = "GET",
                .pattern = "/v1/slices/{slice}/bindings",
-               .summary = "The chains bound to a slice",
+               .summary = "The chains bound to a slice, each with its state as the node guard "
+                          "reported it (scheduled|active|redeemed|refused|expired)",
                .tag = "slices",
                .response_schema = SObj({{"slice", SStr()}, {"bindings", SArr(binding_schema)}}),
                .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
@@ -927,22 +940,29 @@ void Broker::RegisterPlcRoutes() {
                  int64_t now_s = q.now_ms / 1000;
                  BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(LoadSlice(db, name).status());
+                   list = json::array();
                    BOURSE_ASSIGN_OR_RETURN(
-                       list, QueryArray(
-                                 db,
-                                 "SELECT leaf,node,not_after,chain FROM b_bindings WHERE slice=? "
-                                 "ORDER BY created_ms, leaf",
-                                 [&](Stmt& s) { s.Bind(1, name); },
-                                 [&](Stmt& s) {
-                                   json chain = ParseStored(s.Text(3));
-                                   int64_t nb = chain.back().value("not_before", int64_t{0});
-                                   return json{{"slice", name},
-                                               {"leaf", s.Text(0)},
-                                               {"node", s.Text(1)},
-                                               {"state", nb > now_s ? "scheduled" : "active"},
-                                               {"not_after", s.Int(2)},
-                                               {"chain", chain}};
-                                 }));
+                       Stmt s, Stmt::Prepare(db,
+                                             "SELECT leaf,node,not_after,chain FROM b_bindings "
+                                             "WHERE slice=? ORDER BY created_ms, leaf"));
+                   s.Bind(1, name);
+                   while (true) {
+                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                     if (!row) break;
+                     json chain = ParseStored(s.Text(3));
+                     int64_t nb = 0;
+                     if (chain.is_array() && !chain.empty()) {
+                       nb = chain.back().value("not_before", int64_t{0});
+                     }
+                     json b = {{"slice", name},
+                               {"leaf", s.Text(0)},
+                               {"node", s.Text(1)},
+                               {"not_after", s.Int(2)},
+                               {"chain", std::move(chain)}};
+                     BOURSE_RETURN_IF_ERROR(
+                         AddBindingState(db, s.Text(0), name, nb, s.Int(2), now_s, &b));
+                     list.push_back(std::move(b));
+                   }
                    return core::Status::Ok();
                  }));
                  return JsonResponse(200, {{"slice", name}, {"bindings", list}});

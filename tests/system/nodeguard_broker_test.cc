@@ -253,6 +253,23 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   });
   ASSERT_FALSE(redeemed.is_null());
   EXPECT_EQ(redeemed["body"]["node"], "n1");
+  // The broker shows what the guard said: the binding redeemed, in force on
+  // the node, and the usage read back per slice and per node.
+  clients::Client anon(broker_->url());
+  auto bindings = anon.Call("GET", "/v1/slices/mit_web/bindings");
+  ASSERT_TRUE(bindings.ok()) << bindings.status().message();
+  ASSERT_EQ((*bindings)["bindings"].size(), 1u);
+  EXPECT_EQ((*bindings)["bindings"][0]["state"], "redeemed") << bindings->dump();
+  EXPECT_EQ((*bindings)["bindings"][0]["report"]["state"], "active") << bindings->dump();
+  auto su = anon.Call("GET", "/v1/slices/mit_web/usage");
+  ASSERT_TRUE(su.ok()) << su.status().message();
+  ASSERT_EQ((*su)["slivers"].size(), 1u) << su->dump();
+  EXPECT_EQ((*su)["slivers"][0]["node"], "n1");
+  EXPECT_EQ((*su)["slivers"][0]["latest"]["rcap"], "ng-piece-1");
+  EXPECT_GE((*su)["totals"]["reports"], 1);
+  auto nu = anon.Call("GET", "/v1/nodes/n1/usage");
+  ASSERT_TRUE(nu.ok()) << nu.status().message();
+  EXPECT_EQ((*nu)["slivers"][0]["slice"], "mit_web") << nu->dump();
 
   std::string status_text = Capture(
       {GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string(), "/v1/status"});
