@@ -553,6 +553,7 @@ void Markets::RegisterOrderRoutes() {
                    .tif = lo.ioc ? auction::TimeInForce::kIoc : auction::TimeInForce::kGtc,
                    .qty = lo.qty,
                    .price = core::Money::FromNanos(lo.price_nanos)};
+               if (lo.side == auction::Side::kBuy) c.placing_buy = lo.id;
                ms->orders[lo.id] = std::move(lo);
                c.touched.insert(id);
                c.book_touched = true;
