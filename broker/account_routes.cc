@@ -113,6 +113,7 @@ void Broker::RegisterAccountRoutes() {
   router_.Add({.method = "POST",
                .pattern = "/v1/accounts/mint",
                .auth = Auth::kSigned,
+               .signer_kinds = {"admin"},
                .summary = "Mint credits into an account (admin only; the one way credits appear)",
                .tag = "accounts",
                .request_schema = movement,

@@ -12,6 +12,7 @@
 #include "broker/markets.h"
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
+#include "core/request_signing.h"
 #include "ledger/accounts.h"
 #include "ledger/entry.h"
 
@@ -53,10 +54,49 @@ CREATE INDEX IF NOT EXISTS b_usage_slice ON b_usage(slice, node, to_s);
 CREATE INDEX IF NOT EXISTS b_usage_node_slice ON b_usage(node, slice, to_s);
 CREATE TABLE IF NOT EXISTS b_history(account TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY(account, seq));
+-- The (key, nonce) of every signed request that committed, with its signed
+-- timestamp (unix s): a replay (same signed ts, key and nonce) conflicts
+-- with its row. Keyed by ts first, so inserts append and pruning (rows
+-- older than the skew window plus a margin, kNonceKeepS) takes the front:
+-- a commit touches a page or two of it, not one per request.
+CREATE TABLE IF NOT EXISTS b_nonces(ts INTEGER NOT NULL, key TEXT NOT NULL, nonce TEXT NOT NULL,
+  PRIMARY KEY(ts, key, nonce)) WITHOUT ROWID;
 -- Escrows are read from the ledger's own acct_escrows (by account); the
 -- mirror earlier versions kept is dropped.
 DROP TABLE IF EXISTS b_escrows;
 )sql";
+
+// A signed request whose timestamp is more than kMaxClockSkewSeconds from
+// the broker's clock is refused as stale, so its nonce need not be kept
+// longer; the margin covers the clock stepping back (e.g. across a restart).
+constexpr int64_t kNonceKeepS = core::kMaxClockSkewSeconds + 60;
+// Expired nonce rows deleted per commit that records one: more than one, so
+// the table shrinks back after a burst; bounded, so a commit stays cheap.
+constexpr int kNoncePrunePerCommit = 4;
+
+constexpr const char* kReplayMessage = "replayed request: nonce already used";
+
+// Records the request's (key, nonce) and drops a few expired rows.
+// Errors: unauthenticated when it is recorded already (a replay).
+core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
+  BOURSE_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      txn.Prepare("INSERT OR IGNORE INTO b_nonces(ts,key,nonce) VALUES(?,?,?)"));
+  Stmt s = Stmt::Borrow(raw);
+  s.Bind(1, once.ts);
+  s.Bind(2, once.key);
+  s.Bind(3, once.nonce);
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(txn.db()) == 0) return core::Unauthenticated(kReplayMessage);
+  BOURSE_ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw_prune,
+      txn.Prepare("DELETE FROM b_nonces WHERE (ts,key,nonce) IN (SELECT ts,key,nonce FROM "
+                  "b_nonces WHERE ts<? ORDER BY ts LIMIT ?)"));
+  Stmt prune = Stmt::Borrow(raw_prune);
+  prune.Bind(1, txn.now_millis() / 1000 - kNonceKeepS);
+  prune.Bind(2, kNoncePrunePerCommit);
+  return prune.Run();
+}
 
 bool FileExists(const std::string& p) {
   struct stat st;
@@ -180,6 +220,13 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
         "INSERT OR IGNORE INTO rcap_bound(id,slice) SELECT leaf,slice FROM b_bindings;");
   });
   if (!r.ok()) return r.status();
+  BOURSE_RETURN_IF_ERROR(b->Read([&](sqlite3* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, "SELECT MAX(ts) FROM b_nonces"));
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row && !s.IsNull(0)) b->earlier_runs_max_ts_ = s.Int(0);
+    return core::Status::Ok();
+  }));
+  b->router_.SetCallerCheck([raw = b.get()](const SignedCaller& c) { return raw->CheckCaller(c); });
   b->RegisterServiceRoutes();
   b->RegisterLedgerRoutes();
   b->RegisterPlcRoutes();
@@ -196,7 +243,14 @@ int64_t Broker::LedgerSize() const { return static_cast<int64_t>(store_->Head().
 core::Result<ledger::CommitResult> Broker::Mutate(
     const std::function<core::Status(ledger::Txn&)>& fn) {
   auto t0 = std::chrono::steady_clock::now();
-  auto r = store_->Commit(fn);
+  std::optional<RequestOnce> once = ClaimCurrentRequest();
+  core::Result<ledger::CommitResult> r =
+      once ? store_->Commit([&](ledger::Txn& txn) -> core::Status {
+        BOURSE_RETURN_IF_ERROR(RecordNonce(txn, *once));
+        return fn(txn);
+      })
+           : store_->Commit(fn);
+  if (once && !r.ok()) UnclaimCurrentRequest();  // nothing committed: a later commit records it
   metrics_.RecordCommit(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return r;
@@ -205,6 +259,12 @@ core::Result<ledger::CommitResult> Broker::Mutate(
 void Broker::MutateAsync(std::function<core::Status(ledger::Txn&)> fn,
                          std::function<void(core::Result<ledger::CommitResult>)> done) {
   auto t0 = std::chrono::steady_clock::now();
+  if (std::optional<RequestOnce> once = ClaimCurrentRequest()) {
+    fn = [once = std::move(*once), fn = std::move(fn)](ledger::Txn& txn) -> core::Status {
+      BOURSE_RETURN_IF_ERROR(RecordNonce(txn, once));
+      return fn(txn);
+    };
+  }
   store_->CommitAsync(
       std::move(fn), [this, t0, done = std::move(done)](core::Result<ledger::CommitResult> r) {
         metrics_.RecordCommit(
@@ -227,6 +287,52 @@ void Broker::MutateAndRespond(std::function<core::Status(ledger::Txn&)> fn, Resp
 
 core::Status Broker::Read(const std::function<core::Status(sqlite3*)>& fn) const {
   return store_->Read(fn);
+}
+
+core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
+  std::string key(c.key);
+  std::string kind;
+  {
+    std::shared_lock<std::shared_mutex> l(principals_mu_);
+    auto it = principals_.find(key);
+    if (it != principals_.end()) kind = it->second;
+  }
+  if (kind.empty()) {
+    core::Status st = Read([&](sqlite3* db) -> core::Status {
+      BOURSE_ASSIGN_OR_RETURN(Principal p, LookupPrincipal(db, key));
+      kind = std::string(PrincipalKindName(p.kind));
+      return core::Status::Ok();
+    });
+    if (st.code() == core::StatusCode::kPermissionDenied) {
+      return core::Unauthenticated("key " + key +
+                                   " is not a registered principal (an admin or a site PI "
+                                   "registers it with POST /v1/principals; nodes are registered "
+                                   "with their site)");
+    }
+    BOURSE_RETURN_IF_ERROR(st);
+    std::unique_lock<std::shared_mutex> l(principals_mu_);
+    principals_.emplace(key, kind);
+  }
+  // A request that ran in an earlier run of the broker (whose in-memory
+  // replay cache is gone) has its row, with its very timestamp, in
+  // b_nonces: look for it when the timestamp is not above every row found
+  // at Open. Mutate's insert is what guarantees it runs once; this refuses
+  // the replay before its handler reads anything. A fresh broker, or one up
+  // for a few minutes, never needs the lookup.
+  if (c.ts <= earlier_runs_max_ts_) {
+    bool seen = false;
+    BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+      BOURSE_ASSIGN_OR_RETURN(
+          Stmt s, Stmt::Prepare(db, "SELECT 1 FROM b_nonces WHERE ts=? AND key=? AND nonce=?"));
+      s.Bind(1, c.ts);
+      s.Bind(2, c.key);
+      s.Bind(3, c.nonce);
+      BOURSE_ASSIGN_OR_RETURN(seen, s.Step());
+      return core::Status::Ok();
+    }));
+    if (seen) return core::Unauthenticated(kReplayMessage);
+  }
+  return kind;
 }
 
 namespace {
@@ -549,6 +655,7 @@ json BuildOpenApi(const Router& router, std::string_view title, std::string_view
          {{"description", "success"}, {"content", {{ct, {{"schema", r.response_schema}}}}}}},
         {"4XX", err},
         {"5XX", err}};
+    if (!r.signer_kinds.empty()) op["x-bourse-signers"] = r.signer_kinds;
     if (r.auth == Auth::kSigned) {
       op["security"] = json::array({{{"bourseKey", json::array()},
                                      {"bourseTimestamp", json::array()},

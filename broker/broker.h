@@ -11,7 +11,10 @@
 // Every mutation runs through Mutate(): one ledger Store::Commit, i.e. one
 // SQLite transaction (a savepoint inside a group commit) holding both the
 // broker's rows and the ledger entries that record them; nothing is
-// acknowledged before it is durable.
+// acknowledged before it is durable. Called from a signed request's handler,
+// the first Mutate also records the request's (key, nonce) in b_nonces in
+// that same transaction, so a signed request runs at most once, across
+// restarts and kill -9 (docs/broker.md, "Requests that run once").
 //
 // How markets (issue #6) plug in: construct the market module with a
 // Broker*, add its routes to router() before the server starts (the OpenAPI
@@ -23,14 +26,17 @@
 // Thread safety: every method is safe from any thread once Open returns.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/markets.h"
@@ -106,7 +112,10 @@ class Broker {
   int64_t LedgerSize() const;
 
   // One atomic unit: fn's rows and ledger entries commit together or not at
-  // all. Errors: fn's own error, or the store's.
+  // all. Inside a signed request's handler, the first call (Mutate or
+  // MutateAsync) records the request's (key, nonce) before fn runs.
+  // Errors: fn's own error, or the store's; unauthenticated "replayed
+  // request" (fn not run) when that (key, nonce) is recorded already.
   core::Result<ledger::CommitResult> Mutate(const std::function<core::Status(ledger::Txn&)>& fn);
   // The same without waiting (ledger::Store::CommitAsync): `done` runs on
   // the ledger store's syncer thread once the commit is durable or has failed, so
@@ -153,6 +162,11 @@ class Broker {
   void RegisterAccountRoutes();
   void RegisterNodeRoutes();
   core::Status NoteHistory(ledger::Txn& txn, std::string_view account);
+  // The router's caller check (router.h): the signer is a registered
+  // principal (else unauthenticated), and a request that may have reached
+  // an earlier run of the broker did not run there (else unauthenticated
+  // "replayed request").
+  core::Result<std::string> CheckCaller(const SignedCaller& caller);
   // Runs fn on a read snapshot.
   core::Status Read(const std::function<core::Status(sqlite3*)>& fn) const;
 
@@ -163,6 +177,13 @@ class Broker {
   Metrics metrics_;
   std::string openapi_;  // built once, after every route is registered
   std::unique_ptr<internal::SliceCache> slice_cache_;
+  // The highest signed timestamp in b_nonces when this run opened (for
+  // CheckCaller); INT64_MIN when there was none.
+  int64_t earlier_runs_max_ts_ = INT64_MIN;
+  // Principals' kinds by key, as looked up (principals are never removed
+  // and their kind never changes).
+  std::shared_mutex principals_mu_;
+  std::unordered_map<std::string, std::string> principals_;  // guarded by principals_mu_
   // Markets (issue #6, broker/markets.h); declared last so it stops first.
   std::unique_ptr<Markets> markets_;
 };

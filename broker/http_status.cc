@@ -25,6 +25,8 @@ int HttpStatusFor(core::StatusCode code) {
       return 503;
     case core::StatusCode::kInternal:
       return 500;
+    case core::StatusCode::kInsufficientFunds:
+      return 402;
   }
   return 500;
 }

@@ -15,7 +15,8 @@ namespace bourse::broker {
 
 // invalid_argument 400, unauthenticated 401, permission_denied 403,
 // not_found 404, already_exists 409, failed_precondition 409,
-// resource_exhausted 429, unavailable 503, internal 500.
+// resource_exhausted 429, unavailable 503, internal 500, insufficient_funds 402
+// (a purchase the payer cannot fund, DESIGN §4.1).
 int HttpStatusFor(core::StatusCode code);
 
 // The error document for a non-OK status.

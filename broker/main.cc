@@ -32,7 +32,7 @@ void Usage() {
       "      admin key (PATH.admin-key.pem), both mode 0600\n"
       "  bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
       "                [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]\n"
-      "                [--max-body BYTES] [--access-log FILE|-|off]\n"
+      "                [--peer-rate-limit PER_S] [--max-body BYTES] [--access-log FILE|-|off]\n"
       "                [--batch-interval-us US] [--sync-interval-us US]\n"
       "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any;\n"
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
@@ -131,6 +131,11 @@ int Serve(const std::vector<std::string>& args) {
     if (a == "--rate-limit" && next(&v) && ParseInt(v, 0, 100'000'000, &n)) {
       ho.rate_limit_per_s = static_cast<double>(n);
       ho.rate_limit_burst = static_cast<double>(2 * n);
+      continue;
+    }
+    if (a == "--peer-rate-limit" && next(&v) && ParseInt(v, 0, 100'000'000, &n)) {
+      ho.peer_failure_rate_per_s = static_cast<double>(n);
+      ho.peer_failure_burst = static_cast<double>(2 * n);
       continue;
     }
     if (a == "--max-body" && next(&v) && ParseInt(v, 1024, 1LL << 30, &n)) {

@@ -106,6 +106,32 @@ LiveOrder* OpCtx::Get(int64_t id) {
 
 // ---- hook ------------------------------------------------------------------
 
+namespace {
+
+// The refusal of a buy being placed that its owner cannot fund: what it
+// needs (its fills so far plus this step) against what the account had
+// when the placement began. `more_may_follow`: a fill, after which the
+// order could need more (the needed amount is a lower bound).
+core::Status PlacingBuyShortfall(OpCtx& ctx, const LiveOrder& o, const core::Money& step,
+                                 bool more_may_follow) {
+  auto bal = ledger::Accounts::Balance(ctx.txn->db(), o.account);
+  if (!bal.ok()) return bal.status();
+  auto available = bal->Add(ctx.placing_paid);
+  auto needed = ctx.placing_paid.Add(step);
+  if (!available.ok()) return available.status();
+  if (!needed.ok()) return needed.status();
+  auto short_by = needed->Sub(*available);
+  return core::InsufficientFunds(
+      "insufficient funds: buy order " + std::to_string(o.id) + " needs " +
+      (more_may_follow ? "at least " : "") + needed->ToMinimalString() + " credits (" +
+      ctx.placing_paid.ToMinimalString() + " for fills so far, " + step.ToMinimalString() +
+      (more_may_follow ? " for the next fill" : " to escrow what rests") + "), account " +
+      o.account + " has " + available->ToMinimalString() + " available" +
+      (short_by.ok() ? " (short by " + short_by->ToMinimalString() + ")" : std::string()));
+}
+
+}  // namespace
+
 bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
   if (ctx == nullptr) return true;  // rebuilding: what rests was escrowed already
   if (!ctx->error.ok()) return false;
@@ -117,6 +143,7 @@ bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
     core::Status st = b.EscrowHold(*ctx->txn, esc, o->account, r.credits());
     if (!st.ok()) {
       if (st.code() != core::StatusCode::kFailedPrecondition) ctx->Fail(st);
+      if (o->id == ctx->placing_buy) ctx->Fail(PlacingBuyShortfall(*ctx, *o, r.credits(), false));
       o->reason = "escrow_refused: " + st.message();
       return false;
     }
@@ -152,8 +179,17 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
     core::Status st = b.Transfer(txn, buy->account, sell->account, notional);
     if (!st.ok()) {
       if (st.code() != core::StatusCode::kFailedPrecondition) ctx->Fail(st);
+      if (buy->id == ctx->placing_buy) ctx->Fail(PlacingBuyShortfall(*ctx, *buy, notional, true));
       buy->reason = "escrow_refused: " + st.message();
       return false;
+    }
+    if (buy->id == ctx->placing_buy) {
+      auto paid = ctx->placing_paid.Add(notional);
+      if (!paid.ok()) {
+        ctx->Fail(paid.status());
+        return false;
+      }
+      ctx->placing_paid = *paid;
     }
   }
   // Capacity: a child of the sell's escrow rcap E, delegated to the buyer.

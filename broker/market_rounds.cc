@@ -209,6 +209,7 @@ void Markets::RegisterRoundRoutes() {
       {.method = "POST",
        .pattern = "/v1/rounds",
        .auth = Auth::kSigned,
+       .signer_kinds = {"admin"},
        .summary = "Open a sealed-bid combinatorial round over broker-held capacity (admin)",
        .tag = "rounds",
        .request_schema = SObj({{"offers", SArr(SStr("a broker-held rcap id"))},
@@ -439,6 +440,7 @@ void Markets::RegisterRoundRoutes() {
   router.Add({.method = "POST",
               .pattern = "/v1/rounds/{round}/clear",
               .auth = Auth::kSigned,
+              .signer_kinds = {"admin"},
               .summary = "Clear a round whose close time has passed now (admin; the broker also "
                          "clears rounds on schedule)",
               .tag = "rounds",

@@ -188,6 +188,7 @@ void Markets::RegisterOrderRoutes() {
       {.method = "POST",
        .pattern = "/v1/markets",
        .auth = Auth::kSigned,
+       .signer_kinds = {"admin", "agent", "site"},
        .summary = "Create an order-book market: one unit = `unit` on `node` (a node market) "
                   "or on any node of `site` (a site market: sellers offer capacity on any of "
                   "its nodes) for the window [not_before, not_after); trading ends at `close` "
@@ -559,6 +560,7 @@ void Markets::RegisterOrderRoutes() {
                    .tif = lo.ioc ? auction::TimeInForce::kIoc : auction::TimeInForce::kGtc,
                    .qty = lo.qty,
                    .price = core::Money::FromNanos(lo.price_nanos)};
+               if (lo.side == auction::Side::kBuy) c.placing_buy = lo.id;
                ms->orders[lo.id] = std::move(lo);
                c.touched.insert(id);
                c.book_touched = true;

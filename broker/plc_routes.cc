@@ -219,6 +219,7 @@ void Broker::RegisterPlcRoutes() {
       {.method = "POST",
        .pattern = "/v1/principals",
        .auth = Auth::kSigned,
+       .signer_kinds = {"admin", "site"},
        .summary = "Register a principal (admin: any kind; a site PI: users of its site)",
        .tag = "principals",
        .request_schema = SObj({{"key", SKey()},
@@ -308,6 +309,7 @@ void Broker::RegisterPlcRoutes() {
       {.method = "POST",
        .pattern = "/v1/sites",
        .auth = Auth::kSigned,
+       .signer_kinds = {"admin"},
        .summary = "Register a site and its PI key (admin only); the PI key signs root rcaps",
        .tag = "sites",
        .request_schema =
@@ -401,6 +403,7 @@ void Broker::RegisterPlcRoutes() {
       {.method = "POST",
        .pattern = "/v1/sites/{site}/nodes",
        .auth = Auth::kSigned,
+       .signer_kinds = {"admin", "site"},
        .summary = "Register a node with its key and capacity (the site's PI or an admin)",
        .tag = "nodes",
        .request_schema = SObj({{"id", SStr()}, {"key", SKey()}, {"capacity", SResources()}},

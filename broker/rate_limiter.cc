@@ -29,4 +29,15 @@ bool RateLimiter::Allow(const std::string& key, int64_t now_ms) {
   return true;
 }
 
+bool RateLimiter::HasToken(const std::string& key, int64_t now_ms) {
+  if (rate_ <= 0) return true;
+  Shard& s = shards_[std::hash<std::string>()(key) % shards_.size()];
+  std::lock_guard<std::mutex> l(s.mu);
+  auto it = s.buckets.find(key);
+  if (it == s.buckets.end()) return true;  // a fresh bucket is full
+  const Bucket& b = it->second;
+  double elapsed = std::max<int64_t>(0, now_ms - b.last_ms) / 1000.0;
+  return std::min(burst_, b.tokens + elapsed * rate_) >= 1.0;
+}
+
 }  // namespace bourse::broker

@@ -4,6 +4,11 @@
 //   RateLimiter rl(/*rate=*/200, /*burst=*/400);
 //   if (!rl.Allow(key_text, now_ms)) return ResourceExhausted("rate limit");
 //
+// The server keeps two: one per signing key (every verified request takes a
+// token) and one per peer address for refused authentication (a peer whose
+// bucket is empty is refused before its signature is checked; each refusal
+// takes a token, see docs/broker.md).
+//
 // A rate of 0 disables the limit. Idle buckets are forgotten after a minute so
 // the table stays small.
 //
@@ -21,7 +26,10 @@ namespace bourse::broker {
 class RateLimiter {
  public:
   RateLimiter(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst) {}
+  // Takes a token from key's bucket; false (nothing taken) when it is empty.
   bool Allow(const std::string& key, int64_t now_ms);
+  // Whether key's bucket holds a token, without taking one.
+  bool HasToken(const std::string& key, int64_t now_ms);
 
  private:
   struct Bucket {

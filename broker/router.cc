@@ -46,6 +46,38 @@ core::Result<int64_t> ApiRequest::QueryInt(const std::string& name, int64_t min,
   return n;
 }
 
+namespace {
+struct CurrentRequest {
+  const ApiRequest* q = nullptr;
+  bool claimed = false;
+};
+thread_local CurrentRequest current_request;
+}  // namespace
+
+ScopedCurrentRequest::ScopedCurrentRequest(const ApiRequest& q)
+    : prev_(current_request.q), prev_claimed_(current_request.claimed) {
+  current_request.q = &q;
+  current_request.claimed = false;
+}
+
+ScopedCurrentRequest::~ScopedCurrentRequest() {
+  current_request.q = prev_;
+  current_request.claimed = prev_claimed_;
+}
+
+std::optional<RequestOnce> ClaimCurrentRequest() {
+  CurrentRequest& c = current_request;
+  if (c.q == nullptr || c.claimed || c.q->nonce.empty() || c.q->caller_text.empty()) {
+    return std::nullopt;
+  }
+  c.claimed = true;
+  return RequestOnce{c.q->caller_text, c.q->nonce, c.q->signed_ts};
+}
+
+void UnclaimCurrentRequest() {
+  if (current_request.q != nullptr) current_request.claimed = false;
+}
+
 ApiResponse JsonResponse(int status, const nlohmann::json& doc) {
   ApiResponse r;
   r.status = status;

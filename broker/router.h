@@ -47,6 +47,12 @@ struct ApiRequest {
   nlohmann::json json;                    // parsed body (routes with a request schema)
   std::optional<core::PublicKey> caller;  // set for Auth::kSigned routes
   std::string caller_text;                // "ed25519:..." or ""
+  // Signed routes: the request's Bourse-Nonce and Bourse-Timestamp (unix s).
+  // The first commit of its handler records (caller_text, nonce) durably
+  // (Broker::Mutate), so the request runs at most once, across restarts.
+  std::string nonce;
+  int64_t signed_ts = 0;
+  std::string peer;  // the client's address ("127.0.0.1", "::1"), "" when unknown
   std::string request_id;
   int64_t now_ms = 0;
 
@@ -98,6 +104,11 @@ struct Route {
   std::string method;   // GET, POST, PUT, DELETE
   std::string pattern;  // "/v1/slices/{name}"
   Auth auth = Auth::kNone;
+  // Signed routes: the kinds of principal that may call the route at all
+  // (e.g. {"admin"}; empty: every principal). The server refuses any other
+  // caller 403 before it looks at the body; rights that depend on the object
+  // (a slice's owners, a site's PI) are the handler's.
+  std::vector<std::string> signer_kinds = {};
   std::string summary = {};
   std::string tag = {};  // OpenAPI grouping: "plc", "ledger", "accounts", ...
   std::vector<QueryParam> query_params = {};
@@ -113,6 +124,48 @@ struct Route {
   }
 };
 
+// The check the server runs on every signed request once its signature has
+// verified, before its rate limit, its nonce and its body: whether the key
+// may sign at all (a registered principal) and whether the (key, nonce) has
+// run before. Returns the principal's kind ("admin", "user", ...), which the
+// server holds against Route::signer_kinds. Errors: unauthenticated, with
+// the reason (answered 401).
+struct SignedCaller {
+  std::string_view key;  // "ed25519:..."
+  std::string_view nonce;
+  int64_t ts = 0;  // the signed Bourse-Timestamp, unix s
+};
+using CallerCheck = std::function<core::Result<std::string>(const SignedCaller&)>;
+
+// The (key, nonce, ts) of the signed request whose handler runs on this
+// thread, claimed by the first commit the handler starts (Broker::Mutate and
+// MutateAsync record it in that commit). The server makes a request current
+// around each handler call (ScopedCurrentRequest); commits outside handlers
+// (ticks, tests) see none.
+struct RequestOnce {
+  std::string key;
+  std::string nonce;
+  int64_t ts = 0;
+};
+class ScopedCurrentRequest {
+ public:
+  explicit ScopedCurrentRequest(const ApiRequest& q);
+  ~ScopedCurrentRequest();
+  ScopedCurrentRequest(const ScopedCurrentRequest&) = delete;
+  ScopedCurrentRequest& operator=(const ScopedCurrentRequest&) = delete;
+
+ private:
+  const ApiRequest* prev_;
+  bool prev_claimed_;
+};
+// The current signed request's once-token, the first time it is asked for on
+// this thread within its scope; nullopt after that, for unsigned requests and
+// outside a handler.
+std::optional<RequestOnce> ClaimCurrentRequest();
+// Gives the token back (the commit that claimed it failed, so a later commit
+// of the same handler records it).
+void UnclaimCurrentRequest();
+
 class Router {
  public:
   // Aborts on a duplicate (method, pattern), or a route without exactly one of
@@ -123,6 +176,10 @@ class Router {
   const Route* Match(std::string_view method, std::string_view path,
                      std::map<std::string, std::string>* params, bool* path_known) const;
   const std::vector<Route>& routes() const { return routes_; }
+  // Set once, before the server starts (Broker sets it: principals and
+  // durable nonces). Without one, any verified key may sign.
+  void SetCallerCheck(CallerCheck check) { caller_check_ = std::move(check); }
+  const CallerCheck& caller_check() const { return caller_check_; }
 
  private:
   struct Compiled {
@@ -131,6 +188,7 @@ class Router {
   };
   std::vector<Route> routes_;
   std::vector<Compiled> compiled_;
+  CallerCheck caller_check_;
 };
 
 // Splits "/a/b/c" into {"a","b","c"}; empty segments are kept (so "/a//b"

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -55,6 +56,23 @@ constexpr double kLingerSeconds = 2.0;
 constexpr size_t kLingerBytes = 64u << 20;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The numeric address of a peer (no port); an IPv4-mapped IPv6 address as
+// IPv4, so one client has one bucket whichever way it connected.
+std::string PeerAddress(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+      ::inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
+    } else {
+      ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
 
 const char* ErrorCodeFor(int status) {
   switch (status) {
@@ -163,7 +181,8 @@ struct HttpServer::Impl {
   std::function<int64_t()> ledger_size;
   core::NonceCache nonces;
   core::PublicKeyCache keys;
-  RateLimiter limiter;
+  RateLimiter limiter;       // per key, verified requests
+  RateLimiter peer_limiter;  // per peer address, failed authentication
   const core::Clock* clock;
   int port = -1;
   std::atomic<uint64_t> next_id{0};
@@ -187,6 +206,7 @@ struct HttpServer::Impl {
         metrics(m),
         ledger_size(std::move(ls)),
         limiter(options.rate_limit_per_s, options.rate_limit_burst),
+        peer_limiter(options.peer_failure_rate_per_s, options.peer_failure_burst),
         clock(options.clock != nullptr ? options.clock : &core::SystemClock::Get()),
         pool(options.threads) {
     id_prefix = core::NewId("").substr(0, 8);
@@ -223,6 +243,7 @@ struct HttpServer::Impl::Exchange {
 struct Conn {
   uint64_t id = 0;
   int fd = -1;
+  std::string peer;  // the client's address, for the per-peer limit
   SSL* ssl = nullptr;
   bool handshaking = false;  // TLS: SSL_accept not finished
   bool tls_read_wants_write = false;
@@ -306,7 +327,7 @@ class HttpServer::Impl::Loop {
     listening_ = false;
   }
   void Accept();
-  void Adopt(int fd);  // a new connection, accepted by any loop
+  void Adopt(int fd, std::string peer);  // a new connection, accepted by any loop
   void OnEvent(Conn& c, uint32_t events);
   void ReadInput(Conn& c);
   bool Flush(Conn& c);  // false when the connection was closed
@@ -490,7 +511,10 @@ void HttpServer::Impl::Loop::Accept() {
       ListenOff();  // resumed by Sweep when connections close
       return;
     }
-    int fd = ::accept4(s_->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage ss{};
+    socklen_t ss_len = sizeof ss;
+    int fd = ::accept4(s_->listen_fd, reinterpret_cast<sockaddr*>(&ss), &ss_len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -504,20 +528,22 @@ void HttpServer::Impl::Loop::Accept() {
     // Connections are spread over the loops in turn (the loop that wakes
     // for the listener would otherwise take a burst of them all).
     Loop* to = s_->loops[s_->next_loop.fetch_add(1) % s_->loops.size()].get();
+    std::string peer = PeerAddress(ss);
     if (to == this) {
-      Adopt(fd);
+      Adopt(fd, std::move(peer));
     } else {
-      to->Post([to, fd] { to->Adopt(fd); });
+      to->Post([to, fd, peer = std::move(peer)]() mutable { to->Adopt(fd, std::move(peer)); });
     }
   }
 }
 
-void HttpServer::Impl::Loop::Adopt(int fd) {
+void HttpServer::Impl::Loop::Adopt(int fd, std::string peer) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto c = std::make_unique<Conn>();
   c->id = s_->next_conn_id.fetch_add(1);
   c->fd = fd;
+  c->peer = std::move(peer);
   c->idle_since = SteadyClock::now();
   if (s_->ssl_ctx != nullptr) {
     c->ssl = SSL_new(s_->ssl_ctx);
@@ -777,6 +803,7 @@ namespace {
 
 core::Result<ApiResponse> CallHandler(const Route& route, const ApiRequest& q) {
   try {
+    ScopedCurrentRequest current(q);
     return route.handler(q);
   } catch (const std::exception& e) {
     return core::Internal(std::string("unexpected error: ") + e.what());
@@ -807,6 +834,7 @@ void HttpServer::Impl::Loop::StartRequest(Conn& c, http1::Request req, std::stri
   q.path = req.path;
   q.target = req.target;
   q.now_ms = s_->clock->NowMillis();
+  q.peer = c.peer;
   char idbuf[48];
   std::snprintf(idbuf, sizeof idbuf, "%s-%llu", s_->id_prefix.c_str(),
                 static_cast<unsigned long long>(s_->next_id.fetch_add(1) + 1));
@@ -829,6 +857,7 @@ void HttpServer::Impl::Loop::StartRequest(Conn& c, http1::Request req, std::stri
       ex->loop->Post([ex, done = std::move(done)] { ex->loop->Complete(ex, RunCompletion(done)); });
     };
     try {
+      ScopedCurrentRequest current(ex->q);
       route->async_handler(ex->q, respond);
     } catch (const std::exception& e) {
       std::string what = e.what();
@@ -972,6 +1001,18 @@ const Route* HttpServer::Impl::Prepare(const http1::Request& req, std::string bo
   };
   for (const auto& [k, v] : req.query) q->query.emplace(k, v);
   if (route->auth == Auth::kSigned) {
+    // Nothing is stored for a request (a rate-limit token, a nonce) before
+    // it has passed the checks that need no storage; its body is looked at
+    // only once its signer is known to be a principal.
+    auto refuse = [&](core::Status st) -> const Route* {
+      peer_limiter.Allow(q->peer, q->now_ms);
+      return fail(std::move(st));
+    };
+    if (!peer_limiter.HasToken(q->peer, q->now_ms)) {
+      metrics->RecordRateLimited();
+      return fail(core::ResourceExhausted("rate limit exceeded for peer " + q->peer +
+                                          ": too many requests that failed authentication"));
+    }
     auto header = [&](std::string_view name) {
       const std::string* v = req.Header(name);
       return v != nullptr ? *v : std::string();
@@ -979,13 +1020,30 @@ const Route* HttpServer::Impl::Prepare(const http1::Request& req, std::string bo
     core::SignedHeaders h{header("Bourse-Key"), header("Bourse-Timestamp"), header("Bourse-Nonce"),
                           header("Bourse-Signature")};
     auto who =
-        core::VerifyRequest(h, req.method, req.target, body, q->now_ms / 1000, &nonces, &keys);
-    if (!who.ok()) return fail(who.status());
+        core::VerifyRequest(h, req.method, req.target, body, q->now_ms / 1000, nullptr, &keys);
+    if (!who.ok()) return refuse(who.status());
     q->caller_text = who->ToText();
     q->caller = std::move(*who);
+    q->nonce = h.nonce;
+    q->signed_ts = std::strtoll(h.timestamp.c_str(), nullptr, 10);  // verified decimal
+    if (const CallerCheck& check = router->caller_check()) {
+      core::Result<std::string> kind = check({q->caller_text, q->nonce, q->signed_ts});
+      if (!kind.ok()) return refuse(kind.status());
+      const std::vector<std::string>& kinds = route->signer_kinds;
+      if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), *kind) == kinds.end()) {
+        std::string list;
+        for (const std::string& k : kinds) list += (list.empty() ? "" : ", ") + k;
+        return fail(core::PermissionDenied(*route_label + " is for " + list +
+                                           " principals only; key " + q->caller_text + " is " +
+                                           (*kind == "admin" ? "an " : "a ") + *kind));
+      }
+    }
     if (!limiter.Allow(q->caller_text, q->now_ms)) {
       metrics->RecordRateLimited();
       return fail(core::ResourceExhausted("rate limit exceeded for key " + q->caller_text));
+    }
+    if (!nonces.CheckAndInsert(q->caller_text, q->nonce, q->now_ms / 1000)) {
+      return refuse(core::Unauthenticated("replayed request: nonce already used"));
     }
   }
   if (route->request_schema.is_null()) {

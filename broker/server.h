@@ -19,9 +19,13 @@
 // threads. So a request costs no thread switch on the hot paths.
 // For every request it: assigns a request id (X-Request-Id), matches the
 // route (404/405 otherwise), refuses bodies over the size limit (413), checks
-// the DESIGN §7 signature for Auth::kSigned routes (401 with the reason) and
-// the per-key rate limit (429), parses the JSON body strictly for routes that
-// take one (400), runs the handler, maps any error Status through
+// for Auth::kSigned routes, in this order and before the body is looked at:
+// the per-peer limit on failed authentication (429), the DESIGN §7 signature
+// (401 with the reason), the router's caller check (a registered principal,
+// a nonce not run before; 401), the per-key rate limit (429), the in-memory
+// replay cache (401); then parses the JSON body strictly for routes that
+// take one (400), runs the handler (its request current on that thread, so
+// its first commit records the nonce: router.h RequestOnce), maps any error Status through
 // http_status.h, records metrics and writes one JSON access-log line.
 // GET /openapi.json, /healthz and /metrics are served by the owner of the
 // router (Broker), registered as ordinary routes.
@@ -61,6 +65,12 @@ class HttpServer {
     size_t max_body_bytes = 1 << 20;
     double rate_limit_per_s = 1000;  // per key; 0 disables
     double rate_limit_burst = 2000;
+    // Per peer address, for requests to signed routes that fail
+    // authentication (unsigned, malformed, bad signature, stale, replayed,
+    // unregistered key): each failure takes a token; a peer without one is
+    // refused 429 before its signature is checked. 0 disables.
+    double peer_failure_rate_per_s = 100;
+    double peer_failure_burst = 200;
     int read_timeout_s = 10;
     int write_timeout_s = 10;
     int keep_alive_timeout_s = 5;

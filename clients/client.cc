@@ -38,7 +38,8 @@ core::Status StatusFromReply(const HttpReply& reply) {
       {"unauthenticated", StatusCode::kUnauthenticated},
       {"resource_exhausted", StatusCode::kResourceExhausted},
       {"unavailable", StatusCode::kUnavailable},
-      {"internal", StatusCode::kInternal}};
+      {"internal", StatusCode::kInternal},
+      {"insufficient_funds", StatusCode::kInsufficientFunds}};
   std::string code = reply.error_code();
   std::string msg = "HTTP " + std::to_string(reply.status) + ": " + reply.error_message();
   for (const auto& [name, c] : kNames) {
@@ -56,6 +57,8 @@ core::Status StatusFromReply(const HttpReply& reply) {
       return core::NotFound(msg);
     case 409:
       return core::FailedPrecondition(msg);
+    case 402:
+      return core::InsufficientFunds(msg);
     case 429:
       return core::ResourceExhausted(msg);
     case 503:

@@ -14,6 +14,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kResourceExhausted: return "resource_exhausted";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kInsufficientFunds: return "insufficient_funds";
   }
   return "unknown";
 }
@@ -49,5 +50,8 @@ Status ResourceExhausted(std::string m) {
 }
 Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
 Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+Status InsufficientFunds(std::string m) {
+  return Status(StatusCode::kInsufficientFunds, std::move(m));
+}
 
 }  // namespace bourse::core

@@ -37,6 +37,10 @@ enum class StatusCode {
   kResourceExhausted,
   kUnavailable,
   kInternal,
+  // A payment the payer cannot fund (HTTP 402; e.g. a buy above the buyer's
+  // free balance). Ledger primitives report a shortfall as failed_precondition;
+  // a route that refuses a whole purchase for it uses this code.
+  kInsufficientFunds,
 };
 
 // The snake_case name of a code ("invalid_argument"), as used in API errors.
@@ -79,6 +83,7 @@ Status Unauthenticated(std::string message);
 Status ResourceExhausted(std::string message);
 Status Unavailable(std::string message);
 Status Internal(std::string message);
+Status InsufficientFunds(std::string message);
 
 // A value of type T or the Status that explains why there is none.
 // Constructing a Result from an OK Status is a programming error and aborts.

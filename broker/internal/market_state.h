@@ -99,6 +99,13 @@ struct OpCtx {
   std::map<int64_t, LiveOrder> final_orders;  // set by FinishOp
   core::Status error;                         // first internal failure
   bool book_touched = false;                  // set before the first book call
+  // The buy being placed (POST /v1/markets/{market}/orders), 0 for other
+  // operations. When a fill from its free balance or the escrow of its
+  // resting remainder cannot be funded, the whole placement is refused
+  // (insufficient_funds, 402) and nothing is written; other orders keep the
+  // book's rule (cancelled with escrow_refused).
+  int64_t placing_buy = 0;
+  core::Money placing_paid;  // what its fills have paid so far in this op
   LiveOrder* Get(int64_t id);
   void Fail(core::Status st) {
     if (error.ok()) error = std::move(st);

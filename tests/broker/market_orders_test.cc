@@ -154,15 +154,20 @@ TEST_F(MarketOrdersTest, SellerCannotSellMoreThanItHolds) {
 
 TEST_F(MarketOrdersTest, BuyerCannotSpendCreditsItDoesNotHave) {
   for (int i = 0; i < 4; ++i) PoolSell(5, "1");
-  // bob has 10 credits: a market buy of 20 units fills two asks of 5 (each fill is
-  // funded whole or not at all), the rest is cancelled.
-  json r = env_.Ok(bob_, "POST", Orders(), {{"side", "buy"}, {"type", "market"}, {"qty", 20}});
-  EXPECT_EQ(r["order"]["filled"], 10);
-  EXPECT_EQ(r["order"]["state"], "cancelled");
+  // bob has 10 credits: a market buy of 20 units (20 credits) is refused
+  // whole (402 insufficient_funds), nothing filled (issue #13).
+  auto bc = env_.C(bob_);
+  auto r = bc.Call("POST", Orders(), {{"side", "buy"}, {"type", "market"}, {"qty", 20}});
+  EXPECT_EQ(r.status().code(), core::StatusCode::kInsufficientFunds) << r.status().message();
+  EXPECT_EQ(env_.Balance(bob_), "10.000000000");
+  // What he can pay for fills.
+  json ok = env_.Ok(bob_, "POST", Orders(), {{"side", "buy"}, {"type", "market"}, {"qty", 10}});
+  EXPECT_EQ(ok["order"]["filled"], 10);
+  EXPECT_EQ(ok["order"]["state"], "filled");
   EXPECT_EQ(env_.Balance(bob_), "0.000000000");
   // A resting buy he cannot fund is refused: nothing rests.
-  json r2 = Buy(bob_, 5, "0.5");
-  EXPECT_EQ(r2["order"]["state"], "cancelled");
+  auto r2 = bc.Call("POST", Orders(), {{"side", "buy"}, {"qty", 5}, {"price", "0.5"}});
+  EXPECT_EQ(r2.status().code(), core::StatusCode::kInsufficientFunds) << r2.status().message();
   json depth = env_.Ok(bob_, "GET", "/v1/markets/" + market_ + "/depth");
   EXPECT_TRUE(depth["bids"].empty());
   env_.ExpectLedgerVerifies();
@@ -271,8 +276,8 @@ TEST_F(MarketOrdersTest, SiteMarketSellsCapacityOnAnyNodeOfTheSite) {
   // n2 is on ucb: refused, naming why, and nothing changes.
   std::string before = env_.Balance(alice_);
   auto ac = env_.C(env_.admin_);
-  auto bad = ac.Call("POST", orders,
-                     {{"side", "sell"}, {"qty", 1}, {"price", "1"}, {"rcap", pool2.id}});
+  auto bad =
+      ac.Call("POST", orders, {{"side", "sell"}, {"qty", 1}, {"price", "1"}, {"rcap", pool2.id}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), core::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("not the market's site mit"), std::string::npos)
@@ -315,7 +320,10 @@ TEST_F(MarketOrdersTest, SiteMarketSellsCapacityOnAnyNodeOfTheSite) {
   EXPECT_EQ(by_node["markets"][0]["id"], market_);
   // Exactly one of node and site; an unknown site is not_found.
   for (const json& body :
-       {json{{"node", "n1"}, {"site", "mit"}, {"unit", MarketEnv::Res(100)}, {"not_before", nb_},
+       {json{{"node", "n1"},
+             {"site", "mit"},
+             {"unit", MarketEnv::Res(100)},
+             {"not_before", nb_},
              {"not_after", na_}},
         json{{"unit", MarketEnv::Res(100)}, {"not_before", nb_}, {"not_after", na_}}}) {
     auto r = ac.Call("POST", "/v1/markets", body);
@@ -324,7 +332,9 @@ TEST_F(MarketOrdersTest, SiteMarketSellsCapacityOnAnyNodeOfTheSite) {
         << r.status().message();
   }
   auto unknown = ac.Call("POST", "/v1/markets",
-                         {{"site", "nowhere"}, {"unit", MarketEnv::Res(100)}, {"not_before", nb_},
+                         {{"site", "nowhere"},
+                          {"unit", MarketEnv::Res(100)},
+                          {"not_before", nb_},
                           {"not_after", na_}});
   EXPECT_EQ(unknown.status().code(), core::StatusCode::kNotFound);
   // The market survives a restart with its site pool (the keep-alive clients

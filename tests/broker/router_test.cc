@@ -59,6 +59,7 @@ TEST(HttpStatusTest, OneMappingForEveryCode) {
   EXPECT_EQ(HttpStatusFor(core::StatusCode::kInvalidArgument), 400);
   EXPECT_EQ(HttpStatusFor(core::StatusCode::kUnauthenticated), 401);
   EXPECT_EQ(HttpStatusFor(core::StatusCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatusFor(core::StatusCode::kInsufficientFunds), 402);
   EXPECT_EQ(HttpStatusFor(core::StatusCode::kNotFound), 404);
   EXPECT_EQ(HttpStatusFor(core::StatusCode::kAlreadyExists), 409);
   EXPECT_EQ(HttpStatusFor(core::StatusCode::kFailedPrecondition), 409);

@@ -294,7 +294,7 @@ TEST_F(BrokerBadInputTest, EveryBadRequestIsRefusedAndChangesNothing) {
       {"user creates site", "POST", "/v1/sites", json({{"name", "x1"}, {"pi", other_key_text}}).dump(), Signer::kUser, 403},
       {"user registers node", "POST", "/v1/sites/mit/nodes", cap_with("cpu_mcores", 1), Signer::kUser, 403},
       {"other node reads bindings", "GET", "/v1/nodes/n1/bindings", "", Signer::kN2, 403},
-      {"stranger creates slice", "POST", "/v1/slices", R"({"name":"mit_s"})", Signer::kStranger, 403},
+      {"stranger creates slice", "POST", "/v1/slices", R"({"name":"mit_s"})", Signer::kStranger, 401},
       {"user mints", "POST", "/v1/accounts/mint", json({{"to", user}, {"amount", "1"}}).dump(), Signer::kUser, 403},
       {"other PI grants for mit node", "POST", "/v1/grants", json({{"rcap", untrusted->ToJson()}}).dump(), Signer::kOtherPi, 403},
       {"user splits broker pool", "POST", "/v1/rcaps/root-n2/split", R"({"children":[{"holder":")" + user + R"(","res":{"cpu_mcores":1,"mem_mib":1,"disk_mib":1,"net_min_kbps":1,"net_max_kbps":1},"not_before":)" + std::to_string(now_) + R"(,"not_after":)" + std::to_string(now_ + 60) + "}]}", Signer::kUser, 403},
