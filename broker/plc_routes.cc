@@ -920,11 +920,9 @@ void Broker::RegisterPlcRoutes() {
                  r.nodes.push_back(node);
                  BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
                }
-               out = {{"slice", name},
-                      {"leaf", leaf.id},
-                      {"node", node},
-                      {"state", std::string(ledger::LeafStateName(v->state))},
-                      {"not_after", leaf.interval.not_after},
+               out = {{"slice", name},      {"leaf", leaf.id},
+                      {"node", node},       {"state", std::string(ledger::LeafStateName(v->state))},
+                      {"report", nullptr},  {"not_after", leaf.interval.not_after},
                       {"chain", chain_json}};
                return core::Status::Ok();
              }).status());

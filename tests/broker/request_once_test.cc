@@ -16,7 +16,8 @@ using nlohmann::json;
 class RequestOnceTest : public ::testing::Test {
  protected:
   RequestOnceTest()
-      : clock_(core::SystemClock::Get().NowMillis()), env_(MarketEnvOptions{.clock = &clock_}) {}
+      : clock_(core::SystemClock::Get().NowMillis()),
+        env_(MarketEnvOptions{.clock = &clock_, .markets = {}}) {}
 
   int64_t NonceRows() {
     int64_t n = -1;
