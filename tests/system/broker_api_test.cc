@@ -81,9 +81,11 @@ TEST_F(BrokerApiTest, SliceLifecycleBindAndNodeGuardFlow) {
   auto bound = user.Call("POST", "/v1/slices/mit_web/bindings", {{"chain", chain}});
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   EXPECT_EQ((*bound)["state"], "active");
-  // Double bind refused.
+  // Double bind refused: 409, the capacity book's "bound at most once".
   auto again = user.Call("POST", "/v1/slices/mit_web/bindings", {{"chain", chain}});
-  EXPECT_EQ(again.status().code(), core::StatusCode::kAlreadyExists);
+  EXPECT_EQ(again.status().code(), core::StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("already bound"), std::string::npos)
+      << again.status().message();
 
   // Holdings and pools.
   auto hold = user.Call("GET", "/v1/holdings/" + w.user.public_key().ToText());
