@@ -73,14 +73,14 @@ TEST_F(RequestOnceTest, ReplayAfterRestartIsRefusedAndTheStoreStaysBounded) {
       env_.Ok(env_.admin_, "GET", "/v1/accounts/" + env_.admin_.public_key().ToText())["balance"],
       balance);
 
-  // 361 s later every row so far is past the window plus margin: each new
-  // signed commit drops up to 4 of them, so 10 commits leave only their own.
+  // 361 s later every row so far is past the window plus margin: every 32nd
+  // signed commit drops up to 128 of them, so 40 commits leave only their own.
   clock_.AdvanceSeconds(core::kMaxClockSkewSeconds + 61);
   auto stale = c2.Send("POST", "/v1/accounts/mint", body, false, headers);
   ASSERT_TRUE(stale.ok());
   EXPECT_EQ(stale->status, 401) << stale->body;  // refused as stale: its row is not needed
-  for (int i = 0; i < 10; ++i) env_.Ok(env_.admin_, "POST", "/v1/accounts/mint", json::parse(body));
-  EXPECT_EQ(NonceRows(), 10);
+  for (int i = 0; i < 40; ++i) env_.Ok(env_.admin_, "POST", "/v1/accounts/mint", json::parse(body));
+  EXPECT_EQ(NonceRows(), 40);
   env_.ExpectLedgerVerifies();
 }
 
