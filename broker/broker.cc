@@ -215,15 +215,27 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
     BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
     BOURSE_RETURN_IF_ERROR(ledger::Accounts::EnsureSchema(txn));
     // A database written before the capacity book (DESIGN 4.1) gains its node
-    // capacities and bindings from the broker's own tables (their ledger
-    // entries, node_added and rcap_bound, were written then already).
-    return internal::Exec(
+    // capacities from b_nodes and its bindings from the ledger's rcap_bound
+    // entries (written then already).
+    BOURSE_RETURN_IF_ERROR(internal::Exec(
         txn.db(),
         "INSERT OR IGNORE INTO rcap_nodes(node,cpu,mem,disk,netmin,netmax) SELECT id,"
         " json_extract(capacity,'$.cpu_mcores'), json_extract(capacity,'$.mem_mib'),"
         " json_extract(capacity,'$.disk_mib'), json_extract(capacity,'$.net_min_kbps'),"
         " json_extract(capacity,'$.net_max_kbps') FROM b_nodes;"
-        "INSERT OR IGNORE INTO rcap_bound(id,slice) SELECT leaf,slice FROM b_bindings;");
+        // Bindings from the ledger itself (b_bindings lost those of deleted
+        // slices), once: a scan of every entry is too slow for each start.
+        "CREATE TABLE IF NOT EXISTS b_migrations(name TEXT PRIMARY KEY) WITHOUT ROWID;"));
+    BOURSE_ASSIGN_OR_RETURN(Stmt done,
+                            Stmt::Prepare(txn.db(), "SELECT 1 FROM b_migrations WHERE name=?"));
+    done.Bind(1, "rcap_bound_from_ledger");
+    BOURSE_ASSIGN_OR_RETURN(bool migrated, done.Step());
+    if (migrated) return core::Status::Ok();
+    return internal::Exec(txn.db(),
+                          "INSERT OR IGNORE INTO rcap_bound(id,slice) SELECT"
+                          " json_extract(data,'$.body.rcap.id'), json_extract(data,'$.body.slice')"
+                          " FROM ledger_entries WHERE json_extract(data,'$.type')='rcap_bound';"
+                          "INSERT INTO b_migrations(name) VALUES('rcap_bound_from_ledger');");
   });
   if (!r.ok()) return r.status();
   BOURSE_RETURN_IF_ERROR(b->Read([&](sqlite3* db) -> core::Status {

@@ -483,10 +483,17 @@ struct Guard::Impl {
     // A sliver that still cannot be enforced after kMaxEnforceAttempts
     // passes is refused: its leaves are released and reported, and the next
     // pass tears it down.
+    // A fault of the node rather than of a sliver (every sliver failing at
+    // a step other than its own boot: the link cannot be read back, a tool
+    // is missing, the cgroup tree is gone) is reported as an error but
+    // refuses nothing: a refusal is final, and paid bindings must not be
+    // lost to a hiccup of the node.
+    bool node_wide = !desired.empty() && enforce_failures.size() >= desired.size();
+    for (const auto& [slice, f] : enforce_failures) node_wide = node_wide && f.step != "boot";
     for (const auto& [slice, f] : enforce_failures) {
       fprintf(stderr, "nodeguard: sliver %s not enforced (%s, attempt %d of %d): %s\n",
               slice.c_str(), f.step.c_str(), f.attempts, kMaxEnforceAttempts, f.message.c_str());
-      if (f.attempts < kMaxEnforceAttempts) continue;
+      if (f.attempts < kMaxEnforceAttempts || node_wide) continue;
       std::vector<std::string> ids;
       for (const LeafRecord& l : live) {
         if (l.slice == slice && l.not_before <= now && now < l.not_after) ids.push_back(l.leaf_id);

@@ -66,6 +66,12 @@ Status ApplyRoot(CapacityView& view, const Rcap& root, const CapacityRuleOptions
     return core::FailedPrecondition("unknown_node: root rcap " + root.id + " is for node " +
                                     root.node + ", which is not registered");
   }
+  if (root.res.net_max_kbps > cap->net_max_kbps) {
+    return core::FailedPrecondition(
+        "exceeds_node: root rcap " + root.id + " on node " + root.node + " " +
+        Window(root.interval) + ": net_max_kbps " + std::to_string(root.res.net_max_kbps) +
+        " is above the node's ceiling " + std::to_string(cap->net_max_kbps));
+  }
   BOURSE_ASSIGN_OR_RETURN(Timeline * roots, view.RootsUse(root.node));
   if (auto bad = roots->CheckAdd(root.interval, root.res, *cap)) {
     return core::FailedPrecondition("oversubscribed: root rcap " + root.id + " on node " +

@@ -12,11 +12,13 @@
 //     so it always overlaps it) and an rcap with a child cannot be bound;
 //     an rcap is bound at most once;
 //   - the roots of a node valid at any instant sum to at most the node's
-//     registered capacity; a root names a registered node.
+//     registered capacity, and none has a net_max_kbps ceiling above the
+//     node's; a root names a registered node.
 // Every check happens before the first write; a refusal changes nothing.
 // Refusals: failed_precondition "<reason>: ..." naming the rcap, the quantity
 // and the instant (reasons oversubscribed, exceeds_parent, outside_interval,
-// broken_link, wrong_node, bound, has_children, unknown_node), already_exists
+// broken_link, wrong_node, bound, has_children, unknown_node, exceeds_node),
+// already_exists
 // for a reused rcap id or a node registered twice, not_found for an
 // unrecorded parent or rcap, permission_denied for a bad signature.
 #pragma once

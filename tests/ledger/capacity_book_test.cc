@@ -110,6 +110,16 @@ TEST_F(CapacityBookTest, RootsNeverExceedTheNodeAtAnyInstant) {
   EXPECT_TRUE(Issue(Root("C", Res(1000), {kT0 + 100, kT0 + 200})).ok());
   EXPECT_TRUE(Issue(Root("D", Res(400), {kT0, kT0 + 100})).ok());
   ExpectRefused(Issue(Root("E", Res(1), {kT0 + 99, kT0 + 101})), "oversubscribed");
+  // A ceiling above the node's (net_max_kbps is not summed, but no root may
+  // promise more than the node's link has).
+  Rcap wide = Root("W", Res(1), {kT0 + 200, kT0 + 300});
+  wide.res.net_max_kbps = 1001;
+  wide = *IssueRoot(site_, {.id = "W",
+                            .holder = broker_.public_key(),
+                            .node = "n1",
+                            .res = wide.res,
+                            .interval = wide.interval});
+  ExpectRefused(Issue(wide), "exceeds_node");
   // A root for a node nobody registered.
   ExpectRefused(Issue(Root("F", Res(1), {kT0, kT0 + 10}, "ghost")), "unknown_node");
   EXPECT_FALSE(Audit().has_value());
@@ -172,6 +182,18 @@ TEST_F(CapacityBookTest, VerifyCatchesARootAboveTheNode) {
   uint64_t seq =
       Forge("rcap_issued", {{"rcap", Root("B", Res(600), {kT0 + 50, kT0 + 60}).ToJson()}});
   ExpectViolationAt(seq, "oversubscribed: root rcap B");
+}
+
+TEST_F(CapacityBookTest, VerifyCatchesARootAboveTheNodesCeiling) {
+  ResourceVector res = Res(1);
+  res.net_max_kbps = 5000;
+  Rcap wide = *IssueRoot(site_, {.id = "W",
+                                 .holder = broker_.public_key(),
+                                 .node = "n1",
+                                 .res = res,
+                                 .interval = {kT0, kT0 + 10}});
+  uint64_t seq = Forge("rcap_issued", {{"rcap", wide.ToJson()}});
+  ExpectViolationAt(seq, "exceeds_node");
 }
 
 TEST_F(CapacityBookTest, VerifyCatchesARootForAnUnregisteredNode) {

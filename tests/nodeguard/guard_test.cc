@@ -765,5 +765,34 @@ TEST_F(GuardTest, EnforcementFailureIsAnErrorThenARefusalReportedToTheBroker) {
   }
 }
 
+// A fault of the node, not of one sliver (here: every sliver's link step
+// fails) is an error in the status API but never a refusal: a refusal is
+// final and would take paid bindings away for a hiccup of the node.
+TEST_F(GuardTest, NodeWideEnforcementFaultRefusesNothing) {
+  FakeBroker broker(node_key_.public_key());
+  auto chain = nlohmann::json::parse(Leaf(Res(300, 64, 0, 0, 500), kNow, kNow + 3600));
+  std::string leaf = chain.back()["id"];
+  {
+    std::lock_guard<std::mutex> l(broker.mu);
+    broker.bindings.push_back({{"slice", "site_bad"}, {"chain", chain}});
+  }
+  auto inner = Enforcer::Create(DryRunOptions((dir_ / "nodewide").string()));
+  ASSERT_TRUE(inner.ok()) << inner.status().ToString();
+  auto created = Guard::Create(Config(broker.url()), &clock_,
+                               std::make_unique<FaultyEnforcer>(std::move(*inner), "site_bad"));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::unique_ptr<Guard> g = std::move(*created);
+  for (int pass = 1; pass <= kMaxEnforceAttempts + 2; ++pass) {
+    EXPECT_FALSE(g->ReconcileOnce().ok()) << "pass " << pass;
+    EXPECT_EQ(g->StatusJson()["enforcement"]["ok"], false);
+    clock_.AdvanceSeconds(5);
+    broker.now_s += 5;
+  }
+  std::lock_guard<std::mutex> l(broker.mu);
+  for (auto& r : broker.redemptions) {
+    EXPECT_FALSE(r["rcap"] == leaf && r["state"] == "refused") << r.dump();
+  }
+}
+
 }  // namespace
 }  // namespace bourse::nodeguard
