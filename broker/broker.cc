@@ -13,6 +13,7 @@
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "core/request_signing.h"
+#include "http/message.h"
 #include "ledger/accounts.h"
 #include "ledger/entry.h"
 
@@ -643,7 +644,7 @@ json BuildOpenApi(const Router& router, std::string_view title, std::string_view
                {"operationId", r.method + " " + r.pattern},
                {"tags", json::array({r.tag.empty() ? "misc" : r.tag})}};
     json params = json::array();
-    for (std::string_view seg : SplitPath(r.pattern)) {
+    for (std::string_view seg : http::SplitPath(r.pattern)) {
       if (!seg.empty() && seg.front() == '{') {
         params.push_back({{"name", std::string(seg.substr(1, seg.size() - 2))},
                           {"in", "path"},

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "http/message.h"
+
 namespace bourse::broker {
 
 const std::string& ApiRequest::Param(const std::string& name) const {
@@ -85,22 +87,6 @@ ApiResponse JsonResponse(int status, const nlohmann::json& doc) {
   return r;
 }
 
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> out;
-  if (path.empty() || path[0] != '/') return out;
-  size_t i = 1;
-  while (true) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) {
-      out.push_back(path.substr(i));
-      break;
-    }
-    out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
 void Router::Add(Route route) {
   for (const Route& r : routes_) {
     if (r.method == route.method && r.pattern == route.pattern) {
@@ -114,7 +100,7 @@ void Router::Add(Route route) {
     std::abort();
   }
   Compiled c;
-  for (std::string_view s : SplitPath(route.pattern)) {
+  for (std::string_view s : http::SplitPath(route.pattern)) {
     c.segments.emplace_back(s);
     if (s.empty() || s.front() != '{') ++c.literal_count;
   }
@@ -124,7 +110,18 @@ void Router::Add(Route route) {
 
 const Route* Router::Match(std::string_view method, std::string_view path,
                            std::map<std::string, std::string>* params, bool* path_known) const {
-  std::vector<std::string_view> segs = SplitPath(path);
+  // Segments are split on the raw path and decoded one by one: "%2F" is
+  // part of a segment, never a separator.
+  std::vector<std::string> segs;
+  for (std::string_view raw : http::SplitPath(path)) {
+    std::string& seg = segs.emplace_back();
+    if (raw.find('%') == std::string_view::npos) {
+      seg.assign(raw);
+    } else if (!http::PercentDecode(raw, false, &seg)) {
+      *path_known = false;
+      return nullptr;
+    }
+  }
   const Route* best = nullptr;
   int best_literals = -1;
   *path_known = false;
@@ -154,7 +151,7 @@ const Route* Router::Match(std::string_view method, std::string_view path,
     for (size_t k = 0; k < segs.size(); ++k) {
       const std::string& p = c.segments[k];
       if (!p.empty() && p.front() == '{') {
-        (*params)[p.substr(1, p.size() - 2)] = std::string(segs[k]);
+        (*params)[p.substr(1, p.size() - 2)] = std::move(segs[k]);
       }
     }
   }

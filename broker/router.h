@@ -39,7 +39,7 @@ enum class Auth {
 
 struct ApiRequest {
   std::string method;
-  std::string path;    // decoded path, no query
+  std::string path;    // decoded path, no query (for messages; routing uses the raw path)
   std::string target;  // path with query exactly as received (what is signed)
   std::map<std::string, std::string> params;      // from `{name}` segments
   std::multimap<std::string, std::string> query;  // query parameters
@@ -171,7 +171,9 @@ class Router {
   // Aborts on a duplicate (method, pattern), or a route without exactly one of
   // handler and async_handler: those are programming errors.
   void Add(Route route);
-  // The route for (method, path), filling *params; nullptr when none.
+  // The route for (method, path), filling *params with the decoded `{name}`
+  // segments; nullptr when none. `path` is the raw (percent-encoded) path:
+  // it is split on '/' first, then each segment is decoded.
   // *path_known is set when some route has the path with another method (405).
   const Route* Match(std::string_view method, std::string_view path,
                      std::map<std::string, std::string>* params, bool* path_known) const;
@@ -190,9 +192,5 @@ class Router {
   std::vector<Compiled> compiled_;
   CallerCheck caller_check_;
 };
-
-// Splits "/a/b/c" into {"a","b","c"}; empty segments are kept (so "/a//b"
-// never matches a pattern).
-std::vector<std::string_view> SplitPath(std::string_view path);
 
 }  // namespace bourse::broker

@@ -8,18 +8,17 @@
 //   // from another thread or a signal thread:
 //   server.Stop();                              // stops accepting, drains in-flight requests
 //
-// The transport is its own (broker/http1.h parses; see docs/broker.md): a
-// few event loops (epoll, non-blocking sockets, one per core by default)
-// serve every connection; per request one read and one write, pipelined
-// requests answered in order, chunked bodies and Expect: 100-continue
-// understood, keep-alive, read and write timeouts enforced by the loops.
-// Handlers run where the route says (router.h): reads inline on the loop,
-// async handlers start their work on the loop and answer when it is done
-// (no thread waits for a commit), other handlers on a pool of handler
-// threads. So a request costs no thread switch on the hot paths.
+// The transport is http::Server (http/server.h: Boost.Asio loops, Beast's
+// parser, one request at a time per connection, bounded buffers, deadlines,
+// a bounded stop); this class is the broker's dispatcher over it. Handlers
+// run where the route says (router.h): reads inline on the loop, async
+// handlers start their work on the loop and answer when it is done (no
+// thread waits for a commit; the answer is encoded back on the loop), other
+// handlers on a pool of handler threads.
+//
 // For every request it: assigns a request id (X-Request-Id), matches the
-// route (404/405 otherwise), refuses bodies over the size limit (413), checks
-// for Auth::kSigned routes, in this order and before the body is looked at:
+// route on the raw path, each segment decoded after the split (404/405
+// otherwise), checks for Auth::kSigned routes, in this order and before the body is looked at:
 // the per-peer limit on failed authentication (429), the DESIGN §7 signature
 // (401 with the reason), the router's caller check (a registered principal,
 // a nonce not run before; 401), the per-key rate limit (429), the in-memory
@@ -74,6 +73,8 @@ class HttpServer {
     int read_timeout_s = 10;
     int write_timeout_s = 10;
     int keep_alive_timeout_s = 5;
+    // Run() returns at most this long after Stop(), answered or not.
+    int stop_timeout_s = 10;
     FILE* access_log = stderr;           // nullptr: no access log
     const core::Clock* clock = nullptr;  // nullptr: SystemClock
   };
@@ -88,7 +89,8 @@ class HttpServer {
   // be bound; invalid_argument when the TLS files cannot be loaded.
   core::Status Bind();
   int port() const;
-  // Serves until Stop(); returns after in-flight requests have finished.
+  // Serves until Stop(); returns after in-flight requests have finished, or
+  // stop_timeout_s after Stop().
   void Run();
   void Stop();
 

@@ -1,22 +1,61 @@
-// libFuzzer target: the broker's HTTP/1.1 request parser (broker/http1.h) on
-// untrusted bytes, whole and split at every offset a reader might see.
-// Nothing may crash, hang or leak; a head that parses must report a length
-// within the input; a parse must not depend on where the bytes were split
-// (a prefix is incomplete or the same error, never a different verdict), and
-// chunked bodies after the head are decoded within the body limit.
+// libFuzzer target: the HTTP/1.1 request parser (http/parser.h: Beast's
+// parser with the project's limits) on untrusted bytes, whole and split at
+// offsets a reader might see. Nothing may crash, hang or leak; the parser
+// never consumes more than it was given; a refusal carries a 4xx/5xx status
+// and a message; a request that parses has a method and a target and a body
+// within the limit; and the verdict does not depend on where the bytes were
+// split (fed in two pieces, the unconsumed rest given again, as the server
+// does).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "broker/http1.h"
+#include "http/parser.h"
 
-using bourse::broker::http1::DecodeChunked;
-using bourse::broker::http1::Error;
-using bourse::broker::http1::Limits;
-using bourse::broker::http1::Parse;
-using bourse::broker::http1::ParseHead;
-using bourse::broker::http1::Request;
+using bourse::http::Limits;
+using bourse::http::Request;
+using bourse::http::RequestParser;
+
+namespace {
+
+struct Outcome {
+  RequestParser::State state;
+  int status = 0;
+  std::string method, target, body;
+  size_t consumed = 0;
+};
+
+// Feeds text in pieces split at `cut`, as a connection would.
+Outcome Run(std::string_view text, size_t cut, const Limits& limits) {
+  RequestParser p(limits);
+  std::string pending;
+  size_t consumed = 0;
+  for (std::string_view piece : {text.substr(0, cut), text.substr(cut)}) {
+    pending.append(piece);
+    size_t used = p.Feed(pending);
+    if (used > pending.size()) __builtin_trap();
+    consumed += used;
+    pending.erase(0, used);
+    if (p.state() != RequestParser::State::kIncomplete) break;
+  }
+  Outcome o{p.state()};
+  o.consumed = consumed;
+  if (o.state == RequestParser::State::kError) {
+    o.status = p.error_status();
+    if (o.status < 400 || o.status > 599 || p.error_message().empty()) __builtin_trap();
+  } else if (o.state == RequestParser::State::kDone) {
+    Request r = p.Take();
+    if (r.method.empty() || r.target.empty()) __builtin_trap();
+    if (r.body.size() > limits.max_body_bytes) __builtin_trap();
+    o.method = r.method;
+    o.target = r.target;
+    o.body = r.body;
+  }
+  return o;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -24,39 +63,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_head_bytes = 4096;
   limits.max_fields = 32;
   limits.max_body_bytes = 1 << 16;
-  Request req;
-  Error err;
-  size_t head_len = 0;
-  Parse whole = ParseHead(text, limits, &req, &head_len, &err);
-  if (whole == Parse::kDone) {
-    if (head_len == 0 || head_len > size) __builtin_trap();
-    if (req.method.empty() || req.target.empty()) __builtin_trap();
-    // Every prefix that ends before the head does is incomplete.
-    for (size_t cut : {head_len / 2, head_len - 1}) {
-      Request r2;
-      Error e2;
-      size_t l2 = 0;
-      Parse p = ParseHead(text.substr(0, cut), limits, &r2, &l2, &e2);
-      if (p == Parse::kDone) __builtin_trap();
+  limits.max_chunk_line_bytes = 256;
+  limits.max_trailer_bytes = 1024;
+  Outcome whole = Run(text, size, limits);
+  for (size_t cut : {size / 3, size / 2, size > 0 ? size - 1 : 0}) {
+    Outcome split = Run(text, cut, limits);
+    if (split.state != whole.state) __builtin_trap();
+    if (whole.state == RequestParser::State::kDone &&
+        (split.method != whole.method || split.target != whole.target || split.body != whole.body ||
+         split.consumed != whole.consumed)) {
+      __builtin_trap();
     }
-    std::string body;
-    size_t used = 0;
-    if (req.chunked) {
-      Parse p = DecodeChunked(text.substr(head_len), limits.max_body_bytes, &body, &used, &err);
-      if (p == Parse::kDone && (used > size - head_len || body.size() > limits.max_body_bytes))
-        __builtin_trap();
-    } else if (req.content_length > limits.max_body_bytes) {
-      __builtin_trap();  // must have been refused with 413
-    }
-  } else if (whole == Parse::kError) {
-    if (err.status < 400 || err.status > 599 || err.message.empty()) __builtin_trap();
   }
-  // The chunked decoder on its own, from the start of the input.
-  std::string body;
-  size_t used = 0;
-  Error e3;
-  if (DecodeChunked(text, 1024, &body, &used, &e3) == Parse::kDone &&
-      (used > size || body.size() > 1024))
-    __builtin_trap();
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "core/request_signing.h"
+#include "http/server.h"
 #include "ledger/rcap.h"
 #include "nodeguard/internal/exec.h"
 
@@ -71,6 +72,27 @@ ChainInput ReadChainInput(const std::string& text, const std::string& default_sl
 
 }  // namespace
 
+// Serves the status API (read-only: no request changes anything, so none is
+// signed) with `answer(method, path)`.
+class StatusService : public http::Service {
+ public:
+  using Answer = std::function<http::Response(std::string_view, std::string_view)>;
+  explicit StatusService(Answer answer) : answer_(std::move(answer)) {}
+  void Serve(http::Request q, http::Responder respond) override {
+    respond(answer_(q.method, q.path));
+  }
+  http::Response Refusal(int status, std::string_view message) override {
+    http::Response r;
+    r.status = status;
+    r.body = nlohmann::json{{"error", {{"code", "bad_request"}, {"message", std::string(message)}}}}
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
+  }
+
+ private:
+  Answer answer_;
+};
+
 struct Guard::Impl {
   GuardConfig cfg;
   const core::Clock* clock = nullptr;
@@ -105,8 +127,9 @@ struct Guard::Impl {
 
   mutable std::mutex snap_mu;
 
-  int listen_fd = -1;
-  std::atomic<bool> status_stop{false};
+  // The status API on config.status_socket (http/server.h over a Unix socket).
+  std::unique_ptr<StatusService> status_service;
+  std::unique_ptr<http::Server> status_server;
   std::thread status_thread;
 
   // ------------------------------------------------------------ redemption
@@ -663,68 +686,35 @@ struct Guard::Impl {
   }
 
   // ------------------------------------------------------------ status socket
-  void ServeLoop() {
-    while (!status_stop) {
-      pollfd p{listen_fd, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      timeval tv{2, 0};
-      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos && req.find("\n\n") == std::string::npos &&
-             req.size() < 16384) {
-        ssize_t r = read(c, buf, sizeof buf);
-        if (r <= 0) break;
-        req.append(buf, static_cast<size_t>(r));
+  // The status API's answer to GET `path` (DESIGN §7, docs/nodeguard.md).
+  http::Response StatusAnswer(std::string_view method, std::string_view path) const {
+    int code = 200;
+    nlohmann::json body;
+    nlohmann::json snapshot = BuildStatus();
+    if (method != "GET" && method != "HEAD") {
+      code = 405;
+      body = {{"error", {{"code", "method_not_allowed"}, {"message", "only GET"}}}};
+    } else if (path == "/v1/status" || path == "/") {
+      body = snapshot;
+    } else if (path == "/v1/slivers") {
+      body = {{"slivers", snapshot.value("slivers", nlohmann::json::array())}};
+    } else if (path == "/v1/refusals") {
+      body = {{"refusals", snapshot.value("refusals", nlohmann::json::array())}};
+    } else if (path == "/v1/usage") {
+      nlohmann::json u = nlohmann::json::object();
+      for (const auto& s : snapshot.value("slivers", nlohmann::json::array())) {
+        if (s.contains("usage")) u[s["slice"].get<std::string>()] = s["usage"];
       }
-      std::string method, target;
-      {
-        size_t sp = req.find(' ');
-        method = req.substr(0, sp);
-        if (sp != std::string::npos) {
-          size_t sp2 = req.find_first_of(" \r\n", sp + 1);
-          target = req.substr(sp + 1, sp2 == std::string::npos ? std::string::npos : sp2 - sp - 1);
-        }
-      }
-      int code = 200;
-      nlohmann::json body;
-      {
-        nlohmann::json snapshot = BuildStatus();
-        if (method != "GET") {
-          code = 405;
-          body = {{"error", {{"code", "method_not_allowed"}, {"message", "only GET"}}}};
-        } else if (target == "/v1/status" || target == "/") {
-          body = snapshot;
-        } else if (target == "/v1/slivers") {
-          body = {{"slivers", snapshot.value("slivers", nlohmann::json::array())}};
-        } else if (target == "/v1/refusals") {
-          body = {{"refusals", snapshot.value("refusals", nlohmann::json::array())}};
-        } else if (target == "/v1/usage") {
-          nlohmann::json u = nlohmann::json::object();
-          for (const auto& s : snapshot.value("slivers", nlohmann::json::array())) {
-            if (s.contains("usage")) u[s["slice"].get<std::string>()] = s["usage"];
-          }
-          body = {{"usage", u}};
-        } else {
-          code = 404;
-          body = {{"error", {{"code", "not_found"}, {"message", "no such path: " + target}}}};
-        }
-      }
-      std::string b = body.dump();
-      std::string resp =
-          "HTTP/1.0 " + std::to_string(code) + (code == 200 ? " OK" : " Error") +
-          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(b.size()) +
-          "\r\nConnection: close\r\n\r\n" + b;
-      size_t off = 0;
-      while (off < resp.size()) {
-        ssize_t w = send(c, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
-        if (w <= 0) break;
-        off += static_cast<size_t>(w);
-      }
-      close(c);
+      body = {{"usage", u}};
+    } else {
+      code = 404;
+      body = {
+          {"error", {{"code", "not_found"}, {"message", "no such path: " + std::string(path)}}}};
     }
+    http::Response r;
+    r.status = code;
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
   }
 };
 
@@ -776,36 +766,40 @@ void Guard::Run(std::atomic<bool>* stop) {
 }
 
 Status Guard::ServeStatus() {
-  const std::string& path = impl_->cfg.status_socket;
-  sockaddr_un a{};
-  if (path.size() >= sizeof a.sun_path) {
-    return core::InvalidArgument("status_socket: path longer than " +
-                                 std::to_string(sizeof a.sun_path - 1) + " bytes");
+  if (impl_->status_server) return Status::Ok();
+  http::Server::Options o;
+  o.unix_path = impl_->cfg.status_socket;
+  o.unix_mode = 0600;
+  o.io_threads = 1;
+  o.max_connections = 64;
+  o.limits.max_body_bytes = 0;
+  o.read_timeout_s = 2;
+  o.keep_alive_timeout_s = 2;
+  o.stop_timeout_s = 2;
+  Impl* impl = impl_.get();
+  impl_->status_service =
+      std::make_unique<StatusService>([impl](std::string_view method, std::string_view path) {
+        return impl->StatusAnswer(method, path);
+      });
+  auto server = std::make_unique<http::Server>(impl_->status_service.get(), o);
+  Status bound = server->Bind();
+  if (!bound.ok()) {
+    return bound.code() == core::StatusCode::kInvalidArgument
+               ? core::InvalidArgument("status_socket: " + bound.message())
+               : core::Unavailable("status socket: " + bound.message());
   }
-  a.sun_family = AF_UNIX;
-  memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  unlink(path.c_str());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return core::Unavailable("status socket: " + std::string(strerror(errno)));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 16) != 0) {
-    int e = errno;
-    close(fd);
-    return core::Unavailable("status socket " + path + ": " + strerror(e));
-  }
-  chmod(path.c_str(), 0600);
-  impl_->listen_fd = fd;
-  impl_->status_stop = false;
-  impl_->status_thread = std::thread([this] { impl_->ServeLoop(); });
+  impl_->status_server = std::move(server);
+  http::Server* srv = impl_->status_server.get();
+  impl_->status_thread = std::thread([srv] { srv->Run(); });
   return Status::Ok();
 }
 
 void Guard::StopStatus() {
-  if (impl_->listen_fd < 0) return;
-  impl_->status_stop = true;
+  if (!impl_->status_server) return;
+  impl_->status_server->Stop();
   if (impl_->status_thread.joinable()) impl_->status_thread.join();
-  close(impl_->listen_fd);
-  impl_->listen_fd = -1;
-  unlink(impl_->cfg.status_socket.c_str());
+  impl_->status_server.reset();  // removes the socket file
+  impl_->status_service.reset();
 }
 
 nlohmann::json Guard::StatusJson() const { return impl_->BuildStatus(); }

@@ -109,7 +109,7 @@ int Status(const std::vector<std::string>& a) {
   close(fd);
   size_t body = resp.find("\r\n\r\n");
   printf("%s\n", body == std::string::npos ? resp.c_str() : resp.c_str() + body + 4);
-  return resp.rfind("HTTP/1.0 200", 0) == 0 ? 0 : 1;
+  return resp.rfind("HTTP/1.1 200", 0) == 0 ? 0 : 1;
 }
 
 int Teardown(const std::vector<std::string>& a) {

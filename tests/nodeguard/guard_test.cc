@@ -351,13 +351,13 @@ TEST_F(GuardTest, StatusSocketServesSlivers) {
     return resp;
   };
   std::string resp = get("/v1/slivers");
-  ASSERT_EQ(resp.rfind("HTTP/1.0 200", 0), 0u) << resp;
+  ASSERT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
   auto j = nlohmann::json::parse(resp.substr(resp.find("\r\n\r\n") + 4));
   ASSERT_EQ(j["slivers"].size(), 1u);
   EXPECT_EQ(j["slivers"][0]["slice"], "site_a");
   EXPECT_EQ(j["slivers"][0]["effective"]["cpu_mcores"], 250);
   EXPECT_EQ(j["slivers"][0]["uid"], 200001);
-  EXPECT_EQ(get("/nope").rfind("HTTP/1.0 404", 0), 0u);
+  EXPECT_EQ(get("/nope").rfind("HTTP/1.1 404", 0), 0u);
   g->StopStatus();
   EXPECT_FALSE(fs::exists(dir_ / "state/status.sock"));
 }
