@@ -4,7 +4,7 @@
 //   bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]
 //                 [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]
 //                 [--max-body BYTES] [--access-log FILE|-|off]
-//                 [--batch-interval-us US] [--sync-interval-us US]
+//                 [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,10 +33,11 @@ void Usage() {
       "  bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
       "                [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]\n"
       "                [--peer-rate-limit PER_S] [--max-body BYTES] [--access-log FILE|-|off]\n"
-      "                [--batch-interval-us US] [--sync-interval-us US]\n"
+      "                [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]\n"
       "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any;\n"
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
-      "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000)\n",
+      "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000;\n"
+      "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish)\n",
       stderr);
 }
 
@@ -136,6 +137,10 @@ int Serve(const std::vector<std::string>& args) {
     if (a == "--peer-rate-limit" && next(&v) && ParseInt(v, 0, 100'000'000, &n)) {
       ho.peer_failure_rate_per_s = static_cast<double>(n);
       ho.peer_failure_burst = static_cast<double>(2 * n);
+      continue;
+    }
+    if (a == "--stop-timeout" && next(&v) && ParseInt(v, 0, 3600, &n)) {
+      ho.stop_timeout_s = static_cast<int>(n);
       continue;
     }
     if (a == "--max-body" && next(&v) && ParseInt(v, 1024, 1LL << 30, &n)) {
