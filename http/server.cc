@@ -44,7 +44,7 @@ namespace {
 constexpr auto kSweepPeriod = std::chrono::milliseconds(100);
 constexpr auto kLinger = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 64u << 20;
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kReadChunk = 8 * 1024;  // per connection, while a read is pending
 
 // The numeric address of a peer (no port); an IPv4-mapped IPv6 address as
 // IPv4, so one client has one address whichever way it connected.
@@ -433,6 +433,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Refuse(int status, const std::string& message) {
+    if (writing_continue_) return Close();  // a write is in flight: no second one
     Response r = loop_->server()->service->Refusal(status, message);
     out_.clear();
     AppendHead(&out_, r, false, 1);
