@@ -2,7 +2,8 @@
 # bourse developer entry point. The README's two commands:
 #   ./dev.sh run    install missing Debian packages, build, run the broker demo
 #   ./dev.sh test   install missing Debian packages, build, run every test
-# Also: ./dev.sh build | asan (tests under ASan+UBSan) | fuzz [SECONDS] | bench
+# Also: ./dev.sh build | asan (tests under ASan+UBSan) | fuzz [SECONDS] (with clang's
+# -Wthread-safety -Werror on every library and executable) | bench
 # Idempotent: packages are installed only when missing, builds are incremental.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -76,11 +77,15 @@ case "$cmd" in
   fuzz)
     ensure_packages
     secs=${1:-60}
+    # The clang build also checks lock contracts: every library and executable
+    # (not the tests) with -Wthread-safety -Werror (target bourse_checked).
     if [[ ! -f build-fuzz/build.ninja ]]; then
       cmake -S "$ROOT" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOURSE_FUZZ=ON \
-        -DBOURSE_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+        -DBOURSE_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ -DBOURSE_THREAD_SAFETY=ON >/dev/null
+    else
+      cmake -B build-fuzz -DBOURSE_THREAD_SAFETY=ON >/dev/null  # an older build-fuzz lacked it
     fi
-    cmake --build build-fuzz -j "$JOBS" --target fuzzers
+    cmake --build build-fuzz -j "$JOBS" --target fuzzers bourse_checked
     "$ROOT/scripts/fuzz.sh" "$ROOT/build-fuzz" "$secs"
     ;;
   bench)

@@ -312,7 +312,7 @@ core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
   std::string key(c.key);
   std::string kind;
   {
-    std::shared_lock<std::shared_mutex> l(principals_mu_);
+    core::ReaderMutexLock l(&principals_mu_);
     auto it = principals_.find(key);
     if (it != principals_.end()) kind = it->second;
   }
@@ -329,7 +329,7 @@ core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
                                    "with their site)");
     }
     BOURSE_RETURN_IF_ERROR(st);
-    std::unique_lock<std::shared_mutex> l(principals_mu_);
+    core::WriterMutexLock l(&principals_mu_);
     principals_.emplace(key, kind);
   }
   // A request that ran in an earlier run of the broker (whose in-memory
@@ -514,8 +514,7 @@ void Broker::RegisterServiceRoutes() {
                .tag = "service",
                .response_schema = SObj({}, {}, false),
                .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 static std::mutex mu;
-                 std::lock_guard<std::mutex> l(mu);
+                 core::MutexLock l(&openapi_mu_);
                  if (openapi_.empty())
                    openapi_ = BuildOpenApi(router_, "bourse broker", "1").dump();
                  ApiResponse r;

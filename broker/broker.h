@@ -32,7 +32,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,6 +44,7 @@
 #include "core/clock.h"
 #include "core/keys.h"
 #include "core/money.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "ledger/rcap.h"
 #include "ledger/store.h"
@@ -175,15 +175,16 @@ class Broker {
   std::unique_ptr<ledger::Store> store_;
   Router router_;
   Metrics metrics_;
-  std::string openapi_;  // built once, after every route is registered
+  core::Mutex openapi_mu_;
+  std::string openapi_ GUARDED_BY(openapi_mu_);  // built once, after every route is registered
   std::unique_ptr<internal::SliceCache> slice_cache_;
   // The highest signed timestamp in b_nonces when this run opened (for
   // CheckCaller); INT64_MIN when there was none.
   int64_t earlier_runs_max_ts_ = INT64_MIN;
   // Principals' kinds by key, as looked up (principals are never removed
   // and their kind never changes).
-  std::shared_mutex principals_mu_;
-  std::unordered_map<std::string, std::string> principals_;  // guarded by principals_mu_
+  core::SharedMutex principals_mu_;
+  std::unordered_map<std::string, std::string> principals_ GUARDED_BY(principals_mu_);
   // Markets (issue #6, broker/markets.h); declared last so it stops first.
   std::unique_ptr<Markets> markets_;
 };

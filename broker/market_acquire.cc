@@ -124,7 +124,7 @@ void Markets::RegisterAcquireRoutes() {
          if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
          std::vector<MarketState*> all;
          {
-           std::lock_guard<std::mutex> l(mu_);
+           core::MutexLock l(&mu_);
            for (auto& [id, ms] : markets_) {
              if (ms->info.window == rs.interval && UnitsOf(rs.res, ms->info.unit) > 0) {
                all.push_back(ms.get());
@@ -135,7 +135,7 @@ void Markets::RegisterAcquireRoutes() {
          json out;
          std::vector<MarketState*> touched;
          auto r = broker_->Mutate([&](ledger::Txn& txn) -> core::Status {
-           std::vector<std::unique_lock<std::mutex>> locks;
+           std::vector<std::unique_lock<core::Mutex>> locks;
            for (MarketState* ms : all) locks.emplace_back(ms->mu);  // map order: no deadlock
            core::Status st = [&]() -> core::Status {
              BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, q.caller_text).status());
@@ -143,6 +143,7 @@ void Markets::RegisterAcquireRoutes() {
              // Cheapest fillable market per node.
              std::map<std::string, Candidate> best;
              for (MarketState* ms : all) {
+               ms->mu.AssertHeld();  // through `locks` (which the analysis cannot follow)
                if (ms->info.state != "open" || now_s >= ms->info.close_s) continue;
                // Site markets fill from several nodes at once: acquire, which
                // places whole per-node amounts, uses node markets only.
@@ -208,11 +209,13 @@ void Markets::RegisterAcquireRoutes() {
              std::vector<std::string> bought;
              for (const Candidate& c : chosen) {
                MarketState* ms = c.ms;
+               ms->mu.AssertHeld();  // through `locks`
                touched.push_back(ms);
                OpCtx ctx;
                ctx.markets = this;
                ctx.txn = &txn;
                ctx.ms = ms;
+               ctx.ms->mu.AssertHeld();
                ms->fwd.ctx = &ctx;
                LiveOrder lo;
                lo.id = next_order_id();
@@ -276,6 +279,7 @@ void Markets::RegisterAcquireRoutes() {
            if (!st.ok()) {
              // Rolled back: the books touched must be rebuilt before their next use.
              for (MarketState* ms : touched) {
+               ms->mu.AssertHeld();  // through `locks`
                ms->stale = true;
                ms->fwd.ctx = nullptr;
              }
@@ -284,7 +288,7 @@ void Markets::RegisterAcquireRoutes() {
          });
          if (!r.ok()) {
            for (MarketState* ms : touched) {
-             std::lock_guard<std::mutex> l(ms->mu);
+             core::MutexLock l(&ms->mu);
              ms->stale = true;
              ms->fwd.ctx = nullptr;
            }

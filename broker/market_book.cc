@@ -134,6 +134,8 @@ core::Status PlacingBuyShortfall(OpCtx& ctx, const LiveOrder& o, const core::Mon
 
 bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
   if (ctx == nullptr) return true;  // rebuilding: what rests was escrowed already
+  // The book calls back inside RunBookOp, which holds it.
+  ctx->ms->mu.AssertHeld();
   if (!ctx->error.ok()) return false;
   LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
   if (o == nullptr) return false;
@@ -161,6 +163,7 @@ bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
 
 bool Forwarder::SettleFill(const auction::Trade& t) {
   if (ctx == nullptr || !ctx->error.ok()) return false;
+  ctx->ms->mu.AssertHeld();  // the book calls back inside RunBookOp, which holds it
   LiveOrder* buy = ctx->Get(static_cast<int64_t>(t.buy_order));
   LiveOrder* sell = ctx->Get(static_cast<int64_t>(t.sell_order));
   if (buy == nullptr || sell == nullptr) return false;
@@ -251,6 +254,7 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
 
 void Forwarder::ReleaseResting(const auction::EscrowRequest& r) {
   if (ctx == nullptr) return;
+  ctx->ms->mu.AssertHeld();  // the book calls back inside RunBookOp, which holds it
   LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
   if (o == nullptr) return;
   if (r.side == auction::Side::kBuy && r.credits_nanos > 0) {
@@ -263,6 +267,7 @@ void Forwarder::ReleaseResting(const auction::EscrowRequest& r) {
 
 void Forwarder::OnCancelled(auction::OrderId id, int64_t /*qty*/, auction::CancelReason reason) {
   if (ctx == nullptr) return;
+  ctx->ms->mu.AssertHeld();  // the book calls back inside RunBookOp, which holds it
   LiveOrder* o = ctx->Get(static_cast<int64_t>(id));
   if (o == nullptr) return;
   if (reason != auction::CancelReason::kEscrowRefused || o->reason.empty()) {
@@ -272,12 +277,14 @@ void Forwarder::OnCancelled(auction::OrderId id, int64_t /*qty*/, auction::Cance
 
 void Forwarder::OnMoved(auction::OrderId id, int64_t new_price_nanos) {
   if (ctx == nullptr) return;
+  ctx->ms->mu.AssertHeld();  // the book calls back inside RunBookOp, which holds it
   LiveOrder* o = ctx->Get(static_cast<int64_t>(id));
   if (o != nullptr) o->price_nanos = new_price_nanos;
 }
 
 void Forwarder::OnRested(auction::OrderId id, int64_t /*qty*/, int64_t price_nanos) {
   if (ctx == nullptr) return;
+  ctx->ms->mu.AssertHeld();  // the book calls back inside RunBookOp, which holds it
   LiveOrder* o = ctx->Get(static_cast<int64_t>(id));
   if (o == nullptr) return;
   o->price_nanos = price_nanos;
@@ -400,8 +407,10 @@ core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms) {
 
 core::Status FinishOp(OpCtx& ctx) {
   MarketState* ms = ctx.ms;
+  ms->mu.AssertHeld();  // the caller holds ctx.ms->mu (the analysis does not see ms is ctx.ms)
   ms->fwd.ctx = nullptr;
   auto fail = [&](core::Status st) {
+    ms->mu.AssertHeld();  // a lambda is analysed on its own; it runs here, under the lock
     ms->stale = true;
     return st;
   };
@@ -474,7 +483,7 @@ struct BookOp {
   bool touched = false;
 
   core::Status Run(ledger::Txn& txn) {
-    std::lock_guard<std::mutex> l(ms->mu);
+    core::MutexLock l(&ms->mu);
     BOURSE_RETURN_IF_ERROR(EnsureFresh(m, txn, ms));
     *result = OpCtx{};
     result->markets = m;
@@ -488,12 +497,13 @@ struct BookOp {
       if (touched) ms->stale = true;
       return st;
     }
+    result->ms->mu.AssertHeld();  // result->ms is ms
     return FinishOp(*result);
   }
   // A failed commit (fn's error or the batch's) leaves a touched book stale.
   void After(const core::Status& st) {
     if (!st.ok() && touched) {
-      std::lock_guard<std::mutex> l(ms->mu);
+      core::MutexLock l(&ms->mu);
       ms->stale = true;
     }
   }
@@ -529,10 +539,10 @@ Markets::Markets(Broker* broker, const core::PrivateKey& key, MarketsOptions opt
 
 Markets::~Markets() {
   {
-    std::lock_guard<std::mutex> l(stop_mu_);
+    core::MutexLock l(&stop_mu_);
     stop_ = true;
   }
-  stop_cv_.notify_all();
+  stop_cv_.SignalAll();
   if (ticker_.joinable()) ticker_.join();
 }
 
@@ -546,21 +556,24 @@ core::Result<std::unique_ptr<Markets>> Markets::Open(Broker* broker,
                              })
                              .status());
   BOURSE_RETURN_IF_ERROR(m->LoadAll());
-  m->last_share_charge_s_ = broker->clock().NowSeconds();
+  {
+    core::MutexLock l(&m->tick_mu_);  // no ticker yet; the analysis wants it held
+    m->last_share_charge_s_ = broker->clock().NowSeconds();
+  }
   m->RegisterOrderRoutes();
   m->RegisterAcquireRoutes();
   m->RegisterRoundRoutes();
   m->RegisterShareRoutes();
   if (options.tick_ms > 0) {
     Markets* self = m.get();
-    m->ticker_ = std::thread([self] {
-      std::unique_lock<std::mutex> l(self->stop_mu_);
+    m->ticker_ = std::thread([self]() EXCLUDES(self->stop_mu_) {
+      core::MutexLock l(&self->stop_mu_);
       while (!self->stop_) {
-        self->stop_cv_.wait_for(l, std::chrono::milliseconds(self->options_.tick_ms));
+        self->stop_cv_.WaitFor(&self->stop_mu_, std::chrono::milliseconds(self->options_.tick_ms));
         if (self->stop_) break;
-        l.unlock();
+        l.Unlock();
         (void)self->Tick();
-        l.lock();
+        l.Lock();
       }
     });
   }
@@ -588,7 +601,11 @@ core::Status Markets::LoadAll() {
       mi.holder = s.Text(7);
       mi.state = s.Text(8);
       mi.created_ms = s.Int(9);
-      BOURSE_RETURN_IF_ERROR(internal::RebuildBook(this, db, ms.get()));
+      {
+        core::MutexLock l(&ms->mu);  // not shared yet; the analysis wants it held
+        BOURSE_RETURN_IF_ERROR(internal::RebuildBook(this, db, ms.get()));
+      }
+      core::MutexLock l(&mu_);
       markets_[mi.id] = std::move(ms);
     }
     BOURSE_ASSIGN_OR_RETURN(
@@ -604,26 +621,26 @@ core::Status Markets::LoadAll() {
 }
 
 uint64_t Markets::OwnerId(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  core::MutexLock l(&mu_);
   auto [it, fresh] = owners_.emplace(key, owners_.size() + 1);
   return it->second;
 }
 
 void Markets::AddMarket(std::unique_ptr<internal::MarketState> ms) {
-  std::lock_guard<std::mutex> l(mu_);
+  core::MutexLock l(&mu_);
   std::string id = ms->info.id;
   markets_[id] = std::move(ms);
 }
 
 core::Result<internal::MarketState*> Markets::Find(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  core::MutexLock l(&mu_);
   auto it = markets_.find(id);
   if (it == markets_.end()) return core::NotFound("market " + id + " does not exist");
   return it->second.get();
 }
 
 core::Status Markets::Tick() {
-  std::lock_guard<std::mutex> l(tick_mu_);
+  core::MutexLock l(&tick_mu_);
   core::Status a = CloseDueMarkets();
   core::Status b = ClearDueRounds();
   core::Status c = ChargeShares(false);
@@ -636,20 +653,21 @@ core::Status Markets::CloseDueMarkets() {
   int64_t now = broker_->clock().NowSeconds();
   std::vector<MarketState*> due;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    core::MutexLock l(&mu_);
     for (auto& [id, ms] : markets_) {
       if (ms->info.state == "open" && ms->info.close_s <= now) due.push_back(ms.get());
     }
   }
   for (MarketState* ms : due) {
     auto r = broker_->Mutate([&](ledger::Txn& txn) -> core::Status {
-      std::lock_guard<std::mutex> l(ms->mu);
+      core::MutexLock l(&ms->mu);
       if (ms->info.state != "open") return core::Status::Ok();
       BOURSE_RETURN_IF_ERROR(internal::EnsureFresh(this, txn, ms));
       OpCtx ctx;
       ctx.markets = this;
       ctx.txn = &txn;
       ctx.ms = ms;
+      ctx.ms->mu.AssertHeld();  // ctx.ms is ms
       ms->fwd.ctx = &ctx;
       for (auction::Side side : {auction::Side::kBuy, auction::Side::kSell}) {
         for (const auction::RestingOrder& o : ms->book->Orders(side)) {
@@ -669,7 +687,7 @@ core::Status Markets::CloseDueMarkets() {
       return core::Status::Ok();
     });
     if (!r.ok()) {
-      std::lock_guard<std::mutex> l(ms->mu);
+      core::MutexLock l(&ms->mu);
       ms->stale = true;
       ms->info.state = "open";
       return r.status();

@@ -126,7 +126,7 @@ core::Result<int64_t> OrderIdParam(const ApiRequest& q) {
 // A market whose book may be stale is refreshed through a no-op operation.
 core::Status Refresh(Markets* m, MarketState* ms) {
   {
-    std::lock_guard<std::mutex> l(ms->mu);
+    core::MutexLock l(&ms->mu);
     if (!ms->stale) return core::Status::Ok();
   }
   OpCtx ctx;
@@ -135,7 +135,8 @@ core::Status Refresh(Markets* m, MarketState* ms) {
 }
 
 // Checks the caller may change order `id` of `ms`, under ms->mu.
-core::Result<LiveOrder*> OwnedLiveOrder(OpCtx& ctx, int64_t id, const std::string& caller) {
+core::Result<LiveOrder*> OwnedLiveOrder(OpCtx& ctx, int64_t id, const std::string& caller)
+    REQUIRES(ctx.ms->mu) {
   auto it = ctx.ms->orders.find(id);
   if (it == ctx.ms->orders.end()) {
     auto row = internal::LoadOrder(ctx.txn->db(), id);
@@ -292,7 +293,10 @@ void Markets::RegisterOrderRoutes() {
                    return txn.Append("market_created", body).status();
                  })
                  .status());
-         ms->book = std::make_unique<auction::OrderBook>(&ms->fwd, &ms->fwd);
+         {
+           core::MutexLock l(&ms->mu);  // not shared yet; the analysis wants it held
+           ms->book = std::make_unique<auction::OrderBook>(&ms->fwd, &ms->fwd);
+         }
          json out = {{"market", mi.ToJson()}};
          AddMarket(std::move(ms));
          return JsonResponse(201, out);
@@ -313,11 +317,11 @@ void Markets::RegisterOrderRoutes() {
                 json list = json::array();
                 std::vector<MarketState*> all;
                 {
-                  std::lock_guard<std::mutex> l(mu_);
+                  core::MutexLock l(&mu_);
                   for (auto& [id, ms] : markets_) all.push_back(ms.get());
                 }
                 for (MarketState* ms : all) {
-                  std::lock_guard<std::mutex> l(ms->mu);
+                  core::MutexLock l(&ms->mu);
                   if (node && ms->info.node != *node) continue;
                   if (site && ms->info.site != *site) continue;
                   if (state && ms->info.state != *state) continue;
@@ -337,7 +341,7 @@ void Markets::RegisterOrderRoutes() {
               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                 BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
                 BOURSE_RETURN_IF_ERROR(Refresh(this, ms));
-                std::lock_guard<std::mutex> l(ms->mu);
+                core::MutexLock l(&ms->mu);
                 auto bb = ms->book->BestBidNanos();
                 auto ba = ms->book->BestAskNanos();
                 return JsonResponse(200, {{"market", ms->info.ToJson()},
@@ -478,6 +482,7 @@ void Markets::RegisterOrderRoutes() {
              this, st->ms,
              [this, &q, st](OpCtx& c) -> core::Status {
                MarketState* ms = st->ms;
+               ms->mu.AssertHeld();  // RunBookOpAsync's commit fn holds it
                const LiveOrder& o = st->o;
                const std::optional<ledger::Rcap>& escrow = st->escrow;
                const std::string& pool_rcap = st->pool_rcap;
@@ -594,6 +599,7 @@ void Markets::RegisterOrderRoutes() {
                BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
                    this, ms,
                    [&](OpCtx& c) -> core::Status {
+                     c.ms->mu.AssertHeld();  // RunBookOp holds it
                      BOURSE_ASSIGN_OR_RETURN(LiveOrder * o, OwnedLiveOrder(c, id, q.caller_text));
                      json body = {{"market", ms->info.id}, {"order", id}};
                      c.touched.insert(id);
@@ -609,12 +615,14 @@ void Markets::RegisterOrderRoutes() {
       };
   change_route("DELETE", "", "Cancel a resting order; its escrow is released exactly", nullptr, "",
                [](const ApiRequest&, OpCtx& c, LiveOrder* o, json*) -> core::Status {
+                 c.ms->mu.AssertHeld();  // RunBookOp holds it
                  return c.ms->book->Cancel(static_cast<uint64_t>(o->id));
                });
   change_route("POST", "/reduce",
                "Take qty off a resting order (keeps its place; all of it cancels)",
                SObj({{"qty", SInt()}}, {"qty"}), "order_reduced",
                [](const ApiRequest& q, OpCtx& c, LiveOrder* o, json* body) -> core::Status {
+                 c.ms->mu.AssertHeld();  // RunBookOp holds it
                  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"qty"}));
                  BOURSE_ASSIGN_OR_RETURN(int64_t n, IntMember(q.json, "qty", 1, kMaxQty));
                  (*body)["qty"] = n;
@@ -624,6 +632,7 @@ void Markets::RegisterOrderRoutes() {
                "Move a resting order to a new price (back of that level; trades if it crosses)",
                SObj({{"price", SMoney()}}, {"price"}), "order_moved",
                [](const ApiRequest& q, OpCtx& c, LiveOrder* o, json* body) -> core::Status {
+                 c.ms->mu.AssertHeld();  // RunBookOp holds it
                  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"price"}));
                  BOURSE_ASSIGN_OR_RETURN(core::Money p, MoneyMember(q.json, "price"));
                  auto nanos = auction::OrderBook::PriceToNanos(p);
@@ -661,7 +670,7 @@ void Markets::RegisterOrderRoutes() {
               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                 BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
                 BOURSE_RETURN_IF_ERROR(Refresh(this, ms));
-                std::lock_guard<std::mutex> l(ms->mu);
+                core::MutexLock l(&ms->mu);
                 json out = {{"bids", json::array()}, {"asks", json::array()}};
                 for (auction::Side side : {auction::Side::kBuy, auction::Side::kSell}) {
                   for (const auction::RestingOrder& r : ms->book->Orders(side)) {
@@ -689,7 +698,7 @@ void Markets::RegisterOrderRoutes() {
          BOURSE_ASSIGN_OR_RETURN(int64_t levels, q.QueryInt("levels", 1, 10000, 50));
          BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(q.Param("market")));
          BOURSE_RETURN_IF_ERROR(Refresh(this, ms));
-         std::lock_guard<std::mutex> l(ms->mu);
+         core::MutexLock l(&ms->mu);
          json out = {{"market", ms->info.id}};
          for (auction::Side side : {auction::Side::kBuy, auction::Side::kSell}) {
            json arr = json::array();

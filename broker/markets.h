@@ -28,17 +28,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "core/keys.h"
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace bourse::ledger {
@@ -75,7 +74,7 @@ class Markets {
 
   // Closes markets whose trading has ended (resting orders cancelled, escrow
   // released), clears rounds past their close time and charges share bids.
-  core::Status Tick();
+  core::Status Tick() EXCLUDES(tick_mu_);
 
   // DESIGN 4.1: a broker-held rcap that escrows a resting sell order or an
   // open round's offer is committed to it; an admin cannot offer it again
@@ -97,40 +96,42 @@ class Markets {
   // ---- for the implementation files (market_*.cc) ----
   Broker& broker() { return *broker_; }
   const core::PrivateKey& key() const { return key_; }
-  uint64_t OwnerId(const std::string& key);
+  uint64_t OwnerId(const std::string& key) EXCLUDES(mu_);
   int64_t next_order_id() { return next_order_id_++; }
   int64_t next_prio() { return next_prio_++; }
   // The market, or not_found.
-  core::Result<internal::MarketState*> Find(const std::string& id);
+  core::Result<internal::MarketState*> Find(const std::string& id) EXCLUDES(mu_);
 
  private:
   Markets(Broker* broker, const core::PrivateKey& key, MarketsOptions options);
   core::Status LoadAll();
   // Adds a market created in a committed transaction.
-  void AddMarket(std::unique_ptr<internal::MarketState> ms);
+  void AddMarket(std::unique_ptr<internal::MarketState> ms) EXCLUDES(mu_);
   void RegisterOrderRoutes();
   void RegisterAcquireRoutes();
   void RegisterRoundRoutes();
   void RegisterShareRoutes();
-  core::Status CloseDueMarkets();
-  core::Status ClearDueRounds();
+  // The tick's steps; CloseDueMarkets is the only writer of a market's
+  // info.state, which tick_mu_ keeps to one thread.
+  core::Status CloseDueMarkets() REQUIRES(tick_mu_);
+  core::Status ClearDueRounds() REQUIRES(tick_mu_);
   core::Status ClearRoundNow(const std::string& round);
   core::Status ClearRoundTxn(const std::string& round);
-  core::Status ChargeShares(bool force);
+  core::Status ChargeShares(bool force) REQUIRES(tick_mu_);
 
   Broker* broker_;
   core::PrivateKey key_;
   MarketsOptions options_;
-  std::mutex mu_;  // guards markets_ (the map, not the states) and owners_
-  std::map<std::string, std::unique_ptr<internal::MarketState>> markets_;
-  std::map<std::string, uint64_t> owners_;
+  core::Mutex mu_;  // the map, not the states (each has its own mu)
+  std::map<std::string, std::unique_ptr<internal::MarketState>> markets_ GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> owners_ GUARDED_BY(mu_);
   std::atomic<int64_t> next_order_id_{1};
   std::atomic<int64_t> next_prio_{1};
-  int64_t last_share_charge_s_ = 0;
-  std::mutex tick_mu_;
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
+  core::Mutex tick_mu_;  // one Tick() at a time
+  int64_t last_share_charge_s_ GUARDED_BY(tick_mu_) = 0;
+  core::Mutex stop_mu_;
+  core::CondVar stop_cv_;
+  bool stop_ GUARDED_BY(stop_mu_) = false;
   std::thread ticker_;
 };
 

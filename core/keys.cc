@@ -266,12 +266,12 @@ Signature PrivateKey::Sign(std::string_view message) const {
 
 Result<PublicKey> PublicKeyCache::FromText(std::string_view text) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = keys_.find(text);
     if (it != keys_.end()) return it->second;
   }
   BOURSE_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromText(text));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (keys_.size() >= capacity_) keys_.clear();
   keys_.emplace(std::string(text), key);
   return key;

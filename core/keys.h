@@ -29,12 +29,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace bourse::core {
@@ -114,7 +114,7 @@ class PublicKeyCache {
  public:
   explicit PublicKeyCache(size_t capacity = 4096) : capacity_(capacity) {}
   // As PublicKey::FromText.
-  Result<PublicKey> FromText(std::string_view text);
+  Result<PublicKey> FromText(std::string_view text) EXCLUDES(mu_);
 
  private:
   struct Hash {  // looks up by string_view without building a string
@@ -122,8 +122,8 @@ class PublicKeyCache {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   size_t capacity_;
-  std::mutex mu_;
-  std::unordered_map<std::string, PublicKey, Hash, std::equal_to<>> keys_;  // guarded by mu_
+  Mutex mu_;
+  std::unordered_map<std::string, PublicKey, Hash, std::equal_to<>> keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace bourse::core

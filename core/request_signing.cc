@@ -48,7 +48,7 @@ bool NonceCache::CheckAndInsert(std::string_view key, std::string_view nonce,
   std::string id(key);
   id += ' ';
   id += nonce;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!order_.empty() && order_.front().first < now_seconds - window_) {
     seen_.erase(order_.front().second);
     order_.pop_front();

@@ -19,12 +19,12 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 
 #include "core/keys.h"
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace bourse::core {
@@ -54,13 +54,14 @@ class NonceCache {
   explicit NonceCache(int64_t window_seconds = 2 * kMaxClockSkewSeconds + 60)
       : window_(window_seconds) {}
   // False when (key, nonce) was already seen within the window; else records it.
-  bool CheckAndInsert(std::string_view key, std::string_view nonce, int64_t now_seconds);
+  bool CheckAndInsert(std::string_view key, std::string_view nonce, int64_t now_seconds)
+      EXCLUDES(mu_);
 
  private:
   int64_t window_;
-  std::mutex mu_;
-  std::unordered_set<std::string> seen_;                 // guarded by mu_
-  std::deque<std::pair<int64_t, std::string>> order_;    // guarded by mu_
+  Mutex mu_;
+  std::unordered_set<std::string> seen_ GUARDED_BY(mu_);
+  std::deque<std::pair<int64_t, std::string>> order_ GUARDED_BY(mu_);
 };
 
 // Verifies the four headers (values as received; empty string = absent).

@@ -14,6 +14,7 @@
 
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
+#include "core/mutex.h"
 #include "ledger/accounts.h"
 #include "ledger/internal/account_rules.h"
 #include "ledger/internal/capacity_rules.h"
@@ -162,22 +163,22 @@ class SigVerifier {
   }
   ~SigVerifier() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      core::MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     for (auto& t : workers_) t.join();
   }
-  void Submit(uint64_t seq, const Rcap& r) {
-    std::unique_lock<std::mutex> lock(mu_);
-    room_cv_.wait(lock, [&] { return queue_.size() < 4096; });
+  void Submit(uint64_t seq, const Rcap& r) EXCLUDES(mu_) {
+    core::MutexLock lock(&mu_);
+    while (queue_.size() >= 4096) room_cv_.Wait(&mu_);
     queue_.push_back({seq, r});
-    cv_.notify_one();
+    cv_.Signal();
   }
   // Waits for every submitted check; returns the lowest failing one.
-  std::optional<std::pair<uint64_t, std::string>> Drain() {
-    std::unique_lock<std::mutex> lock(mu_);
-    idle_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
+  std::optional<std::pair<uint64_t, std::string>> Drain() EXCLUDES(mu_) {
+    core::MutexLock lock(&mu_);
+    while (!queue_.empty() || busy_ != 0) idle_cv_.Wait(&mu_);
     return bad_;
   }
 
@@ -186,33 +187,33 @@ class SigVerifier {
     uint64_t seq;
     Rcap rcap;
   };
-  void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void Run() EXCLUDES(mu_) {
+    core::MutexLock lock(&mu_);
     while (true) {
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      while (!stop_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;
       Task t = std::move(queue_.front());
       queue_.pop_front();
       ++busy_;
-      room_cv_.notify_one();
-      lock.unlock();
+      room_cv_.Signal();
+      lock.Unlock();
       bool ok = t.rcap.CheckSignature().ok();
-      lock.lock();
+      lock.Lock();
       --busy_;
       if (!ok && (!bad_ || t.seq < bad_->first)) {
         bad_ = std::make_pair(t.seq, "bad_signature: rcap " + t.rcap.id +
                                          ": signature by its issuer does not verify");
       }
-      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+      if (queue_.empty() && busy_ == 0) idle_cv_.SignalAll();
     }
   }
-  std::mutex mu_;
-  std::condition_variable cv_, room_cv_, idle_cv_;
-  std::deque<Task> queue_;
-  int busy_ = 0;
-  bool stop_ = false;
-  std::optional<std::pair<uint64_t, std::string>> bad_;
-  std::vector<std::thread> workers_;
+  core::Mutex mu_;
+  core::CondVar cv_, room_cv_, idle_cv_;
+  std::deque<Task> queue_ GUARDED_BY(mu_);
+  int busy_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::optional<std::pair<uint64_t, std::string>> bad_ GUARDED_BY(mu_);
+  std::vector<std::thread> workers_;  // set in the constructor, joined in the destructor
 };
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "ledger/redemption_book.h"
 
-#include <mutex>
 #include <unordered_map>
 
+#include "core/mutex.h"
 #include "ledger/internal/timeline.h"
 
 namespace bourse::ledger {
@@ -13,11 +13,11 @@ struct RedemptionBook::Impl {
     internal::Timeline use;
     size_t refs = 0;
   };
-  mutable std::mutex mu;
-  std::unordered_map<std::string, Ticket> tickets;
-  std::unordered_map<std::string, Redemption> redeemed;
+  mutable core::Mutex mu;
+  std::unordered_map<std::string, Ticket> tickets GUARDED_BY(mu);
+  std::unordered_map<std::string, Redemption> redeemed GUARDED_BY(mu);
 
-  std::optional<Refusal> CheckLocked(std::span<const Rcap> chain) const {
+  std::optional<Refusal> CheckLocked(std::span<const Rcap> chain) const REQUIRES(mu) {
     if (chain.empty()) return Refusal{RefusalReason::kMalformed, "chain: empty"};
     for (size_t i = 1; i < chain.size(); ++i) {
       if (!chain[i].parent || *chain[i].parent != chain[i - 1].id) {
@@ -50,7 +50,7 @@ struct RedemptionBook::Impl {
     return std::nullopt;
   }
 
-  Redemption ApplyLocked(std::span<const Rcap> chain) {
+  Redemption ApplyLocked(std::span<const Rcap> chain) REQUIRES(mu) {
     const Rcap& leaf = chain.back();
     Redemption red{.leaf_id = leaf.id,
                    .node = leaf.node,
@@ -68,7 +68,7 @@ struct RedemptionBook::Impl {
     return red;
   }
 
-  bool ReleaseLocked(std::string_view leaf_id) {
+  bool ReleaseLocked(std::string_view leaf_id) REQUIRES(mu) {
     auto it = redeemed.find(std::string(leaf_id));
     if (it == redeemed.end()) return false;
     const Redemption& red = it->second;
@@ -87,23 +87,23 @@ RedemptionBook::RedemptionBook() : impl_(std::make_unique<Impl>()) {}
 RedemptionBook::~RedemptionBook() = default;
 
 Verdict<Redemption> RedemptionBook::Redeem(std::span<const Rcap> chain) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   if (auto bad = impl_->CheckLocked(chain)) return *bad;
   return impl_->ApplyLocked(chain);
 }
 
 std::optional<Refusal> RedemptionBook::Check(std::span<const Rcap> chain) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   return impl_->CheckLocked(chain);
 }
 
 bool RedemptionBook::Release(std::string_view leaf_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   return impl_->ReleaseLocked(leaf_id);
 }
 
 std::vector<std::string> RedemptionBook::ReleaseExpired(int64_t now_seconds) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   std::vector<std::string> ids;
   for (const auto& [id, red] : impl_->redeemed) {
     if (red.interval.not_after <= now_seconds) ids.push_back(id);
@@ -113,7 +113,7 @@ std::vector<std::string> RedemptionBook::ReleaseExpired(int64_t now_seconds) {
 }
 
 Verdict<size_t> RedemptionBook::Restore(std::span<const std::vector<Rcap>> chains) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   std::vector<std::string> done;
   for (size_t i = 0; i < chains.size(); ++i) {
     if (auto bad = impl_->CheckLocked(chains[i])) {
@@ -127,17 +127,17 @@ Verdict<size_t> RedemptionBook::Restore(std::span<const std::vector<Rcap>> chain
 }
 
 bool RedemptionBook::IsRedeemed(std::string_view leaf_id) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   return impl_->redeemed.count(std::string(leaf_id)) > 0;
 }
 
 size_t RedemptionBook::size() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   return impl_->redeemed.size();
 }
 
 std::vector<Redemption> RedemptionBook::Redeemed() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   std::vector<Redemption> out;
   out.reserve(impl_->redeemed.size());
   for (const auto& [id, red] : impl_->redeemed) out.push_back(red);
@@ -146,7 +146,7 @@ std::vector<Redemption> RedemptionBook::Redeemed() const {
 
 core::ResourceVector RedemptionBook::PeakUse(std::string_view id,
                                              const core::Interval& interval) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  core::MutexLock lock(&impl_->mu);
   auto it = impl_->tickets.find(std::string(id));
   if (it == impl_->tickets.end()) return {};
   return it->second.use.Peak(interval);

@@ -16,6 +16,7 @@
 
 #include "core/canonical_json.h"
 #include "core/encoding.h"
+#include "core/mutex.h"
 #include "ledger/internal/sqlite_util.h"
 
 namespace bourse::ledger {
@@ -65,13 +66,13 @@ Status OpenConn(const std::string& path, bool create, int cache_kib, sqlite3** o
 
 // Sets *stop under mu, wakes cv's waiter and joins t (a no-op when t never
 // started).
-void StopAndJoin(std::mutex& mu, bool* stop, std::condition_variable& cv, std::thread& t) {
+void StopAndJoin(core::Mutex* mu, bool* stop, core::CondVar* cv, std::thread& t) EXCLUDES(mu) {
   if (!t.joinable()) return;
   {
-    std::lock_guard<std::mutex> l(mu);
+    core::MutexLock l(mu);
     *stop = true;
   }
-  cv.notify_all();
+  cv->SignalAll();
   t.join();
 }
 
@@ -83,21 +84,21 @@ constexpr int kCachedLevel = 6;
 
 class UpperCache {
  public:
-  bool Get(int64_t id, Hash* out) const {
-    std::lock_guard<std::mutex> lock(mu_);
+  bool Get(int64_t id, Hash* out) const EXCLUDES(mu_) {
+    core::MutexLock lock(&mu_);
     auto it = map_.find(id);
     if (it == map_.end()) return false;
     *out = it->second;
     return true;
   }
-  void Put(int64_t id, const Hash& h) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Put(int64_t id, const Hash& h) EXCLUDES(mu_) {
+    core::MutexLock lock(&mu_);
     map_.emplace(id, h);
   }
 
  private:
-  mutable std::mutex mu_;
-  std::unordered_map<int64_t, Hash> map_;
+  mutable core::Mutex mu_;
+  std::unordered_map<int64_t, Hash> map_ GUARDED_BY(mu_);
 };
 
 // Complete subtree hashes read from ledger_nodes through one statement (and
@@ -225,29 +226,31 @@ struct Store::Impl {
     std::function<Status(Txn&)> owned_fn;  // CommitAsync's, kept alive here
     const std::function<Status(Txn&)>* fn = nullptr;
     std::function<void(Result<CommitResult>)> done;  // CommitAsync: called by the writer
-    bool finished = false;                           // Commit: guarded by q_mu
+    // Commit: guarded by the store's q_mu (which the analysis cannot name
+    // from here; every access is under a MutexLock on it).
+    bool finished = false;
     Status status;
     CommitResult result;
-    std::condition_variable cv;
+    core::CondVar cv;
   };
-  std::mutex q_mu;
-  std::deque<Request*> queue;   // guarded by q_mu
-  bool writer_waiting = false;  // guarded by q_mu: the writer sleeps on writer_cv
-  bool writer_stop = false;     // guarded by q_mu
-  std::condition_variable writer_cv;
+  core::Mutex q_mu;
+  std::deque<Request*> queue GUARDED_BY(q_mu);
+  bool writer_waiting GUARDED_BY(q_mu) = false;  // the writer sleeps on writer_cv
+  bool writer_stop GUARDED_BY(q_mu) = false;
+  core::CondVar writer_cv;
   std::thread writer;
 
-  void Enqueue(Request* r) {
+  void Enqueue(Request* r) EXCLUDES(q_mu) {
     bool wake;
     {
-      std::lock_guard<std::mutex> l(q_mu);
+      core::MutexLock l(&q_mu);
       queue.push_back(r);
       wake = writer_waiting;
       writer_waiting = false;
     }
-    if (wake) writer_cv.notify_one();
+    if (wake) writer_cv.Signal();
   }
-  void WriterLoop();
+  void WriterLoop() EXCLUDES(q_mu, sync_mu);
 
   // Durability, pipelined: the writer's connection runs with
   // synchronous=NORMAL, so a batch's COMMIT only writes its frames to the
@@ -266,22 +269,22 @@ struct Store::Impl {
   };
   int wal_fd = -1;
   TreeHead writer_head;  // writer only: the head of the last committed batch
-  std::mutex sync_mu;
-  std::condition_variable sync_cv;
-  std::deque<Committed> to_sync;  // guarded by sync_mu
-  bool syncer_stop = false;       // guarded by sync_mu
+  core::Mutex sync_mu;
+  core::CondVar sync_cv;
+  std::deque<Committed> to_sync GUARDED_BY(sync_mu);
+  bool syncer_stop GUARDED_BY(sync_mu) = false;
   std::thread syncer;
   std::atomic<bool> poisoned{false};
   std::atomic<uint64_t> n_batches{0}, n_callers{0}, n_syncs{0};
   Status poison;  // written once before poisoned is set
-  void SyncerLoop();
-  void Answer(std::vector<Request*>& batch);
+  void SyncerLoop() EXCLUDES(sync_mu, head_mu, q_mu);
+  void Answer(std::vector<Request*>& batch) EXCLUDES(q_mu);
 
-  mutable std::mutex head_mu;
-  TreeHead head;
+  mutable core::Mutex head_mu;
+  TreeHead head GUARDED_BY(head_mu);
 
-  mutable std::mutex pool_mu;
-  mutable std::vector<std::unique_ptr<ReadConn>> pool;
+  mutable core::Mutex pool_mu;
+  mutable std::vector<std::unique_ptr<ReadConn>> pool GUARDED_BY(pool_mu);
   mutable UpperCache upper;
 
   // Checkpoints run on their own thread and connection (PASSIVE: they never
@@ -292,10 +295,10 @@ struct Store::Impl {
   // auto-checkpoint would.
   static constexpr int kCheckpointPages = 4096;
   std::thread ckpt_thread;
-  std::mutex ckpt_mu;
-  std::condition_variable ckpt_cv;
-  bool ckpt_wanted = false;
-  bool ckpt_stop = false;
+  core::Mutex ckpt_mu;
+  core::CondVar ckpt_cv;
+  bool ckpt_wanted GUARDED_BY(ckpt_mu) = false;
+  bool ckpt_stop GUARDED_BY(ckpt_mu) = false;
 
   std::atomic<bool> ckpt_inline{false};  // the checkpointer could not open its connection
 
@@ -305,29 +308,29 @@ struct Store::Impl {
         (pages >= kCheckpointPages && self->ckpt_inline.load(std::memory_order_relaxed))) {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } else if (pages >= kCheckpointPages) {
-      std::lock_guard<std::mutex> l(self->ckpt_mu);
+      core::MutexLock l(&self->ckpt_mu);
       self->ckpt_wanted = true;
-      self->ckpt_cv.notify_one();
+      self->ckpt_cv.Signal();
     }
     return SQLITE_OK;
   }
   void StartCheckpointer() {
     sqlite3_wal_hook(wdb, &Impl::WalHook, this);
-    ckpt_thread = std::thread([this] {
+    ckpt_thread = std::thread([this]() EXCLUDES(ckpt_mu) {
       sqlite3* db = nullptr;
       if (!OpenConn(path, false, 2048, &db).ok()) {
         sqlite3_close(db);
         ckpt_inline = true;  // fall back to checkpoints on commit, in the writer's hook
         return;
       }
-      std::unique_lock<std::mutex> l(ckpt_mu);
+      core::MutexLock l(&ckpt_mu);
       while (true) {
-        ckpt_cv.wait(l, [&] { return ckpt_wanted || ckpt_stop; });
+        while (!ckpt_wanted && !ckpt_stop) ckpt_cv.Wait(&ckpt_mu);
         if (ckpt_stop) break;
         ckpt_wanted = false;
-        l.unlock();
+        l.Unlock();
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-        l.lock();
+        l.Lock();
       }
       sqlite3_close(db);
     });
@@ -335,10 +338,10 @@ struct Store::Impl {
 
   ~Impl() {
     // The writer finishes what is queued, the syncer answers it.
-    StopAndJoin(q_mu, &writer_stop, writer_cv, writer);
-    StopAndJoin(sync_mu, &syncer_stop, sync_cv, syncer);
+    StopAndJoin(&q_mu, &writer_stop, &writer_cv, writer);
+    StopAndJoin(&sync_mu, &syncer_stop, &sync_cv, syncer);
     if (wal_fd >= 0) ::close(wal_fd);
-    StopAndJoin(ckpt_mu, &ckpt_stop, ckpt_cv, ckpt_thread);
+    StopAndJoin(&ckpt_mu, &ckpt_stop, &ckpt_cv, ckpt_thread);
     for (auto& [sql, s] : cache) sqlite3_finalize(s);
     for (sqlite3_stmt* st : ins_entries) sqlite3_finalize(st);
     for (sqlite3_stmt* st : ins_nodes) sqlite3_finalize(st);
@@ -347,9 +350,9 @@ struct Store::Impl {
     if (wdb) sqlite3_close(wdb);
   }
 
-  Result<std::unique_ptr<ReadConn>> AcquireReader() const {
+  Result<std::unique_ptr<ReadConn>> AcquireReader() const EXCLUDES(pool_mu) {
     {
-      std::lock_guard<std::mutex> lock(pool_mu);
+      core::MutexLock lock(&pool_mu);
       if (!pool.empty()) {
         auto c = std::move(pool.back());
         pool.pop_back();
@@ -371,8 +374,8 @@ struct Store::Impl {
     BOURSE_RETURN_IF_ERROR(internal::Prepare(c->db, "COMMIT", c->commit.out()));
     return c;
   }
-  void ReleaseReader(std::unique_ptr<ReadConn> c) const {
-    std::lock_guard<std::mutex> lock(pool_mu);
+  void ReleaseReader(std::unique_ptr<ReadConn> c) const EXCLUDES(pool_mu) {
+    core::MutexLock lock(&pool_mu);
     pool.push_back(std::move(c));
   }
   // Runs fn(conn) inside one read transaction on a pooled connection: one
@@ -575,8 +578,11 @@ Status Store::Impl::Init(bool creating) {
     }
     last_ts = std::max(last_ts, e->ts);
   }
-  head = *h;
-  writer_head = head;
+  {
+    core::MutexLock l(&head_mu);  // no other thread yet; the analysis wants it
+    head = *h;
+    writer_head = head;
+  }
   meta = internal::Stmt();
   last = internal::Stmt();
   count = internal::Stmt();
@@ -825,8 +831,8 @@ Result<CommitResult> Store::Commit(const std::function<Status(Txn&)>& fn) {
   Impl::Request req;
   req.fn = &fn;
   s.Enqueue(&req);
-  std::unique_lock<std::mutex> lk(s.q_mu);
-  req.cv.wait(lk, [&] { return req.finished; });
+  core::MutexLock lk(&s.q_mu);
+  while (!req.finished) req.cv.Wait(&s.q_mu);
   if (!req.status.ok()) return req.status;
   return req.result;
 }
@@ -853,11 +859,11 @@ void Store::Impl::WriterLoop() {
   std::vector<Request*> batch;
   size_t last_batch_callers = 0;
   auto last_batch_start = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> lk(q_mu);
+  core::MutexLock lk(&q_mu);
   for (;;) {
     while (queue.empty() && !writer_stop) {
       writer_waiting = true;
-      writer_cv.wait(lk);
+      writer_cv.Wait(&q_mu);
     }
     if (queue.empty()) break;
     // Pacing under load: a batch starts at least batch_interval after the
@@ -867,9 +873,9 @@ void Store::Impl::WriterLoop() {
     if (options.batch_interval_us > 0 && last_batch_callers >= 2 && !writer_stop &&
         queue.size() < static_cast<size_t>(options.max_batch_callers)) {
       auto until = last_batch_start + std::chrono::microseconds(options.batch_interval_us);
-      writer_cv.wait_until(lk, until, [&] {
-        return writer_stop || queue.size() >= static_cast<size_t>(options.max_batch_callers);
-      });
+      while (!writer_stop && queue.size() < static_cast<size_t>(options.max_batch_callers) &&
+             writer_cv.WaitUntil(&q_mu, until) == std::cv_status::no_timeout) {
+      }
     }
     last_batch_start = std::chrono::steady_clock::now();
     batch.clear();
@@ -877,18 +883,18 @@ void Store::Impl::WriterLoop() {
       batch.push_back(queue.front());
       queue.pop_front();
     }
-    lk.unlock();
+    lk.Unlock();
     last_batch_callers = batch.size();
     bool wrote = RunBatch(batch);
     n_batches.fetch_add(1, std::memory_order_relaxed);
     n_callers.fetch_add(batch.size(), std::memory_order_relaxed);
     {
-      std::lock_guard<std::mutex> l(sync_mu);
+      core::MutexLock l(&sync_mu);
       to_sync.push_back({std::move(batch), writer_head, wrote});
     }
-    sync_cv.notify_one();
+    sync_cv.Signal();
     batch.clear();
-    lk.lock();
+    lk.Lock();
   }
 }
 
@@ -901,11 +907,11 @@ void Store::Impl::Answer(std::vector<Request*>& batch) {
     if (r->done) asyncs.push_back(r);
   }
   {
-    std::lock_guard<std::mutex> l(q_mu);
+    core::MutexLock l(&q_mu);
     for (Request* r : batch) {
       if (r->done) continue;
       r->finished = true;
-      r->cv.notify_one();
+      r->cv.Signal();
     }
   }
   for (Request* r : asyncs) {
@@ -924,16 +930,17 @@ void Store::Impl::SyncerLoop() {
   size_t last_sync_callers = 0;
   for (;;) {
     {
-      std::unique_lock<std::mutex> l(sync_mu);
-      sync_cv.wait(l, [&] { return !to_sync.empty() || syncer_stop; });
+      core::MutexLock l(&sync_mu);
+      while (to_sync.empty() && !syncer_stop) sync_cv.Wait(&sync_mu);
       if (to_sync.empty()) break;
       // Pacing under load (the previous sync covered several callers):
       // syncs start at least sync_interval apart; what the writer commits
       // meanwhile rides on the same sync. (A sync costs more than its
       // latency: on a VM each one is a few exits to the hypervisor.)
       if (options.sync_interval_us > 0 && last_sync_callers >= 2 && !syncer_stop) {
-        sync_cv.wait_until(l, last_sync + std::chrono::microseconds(options.sync_interval_us),
-                           [&] { return syncer_stop; });
+        auto until = last_sync + std::chrono::microseconds(options.sync_interval_us);
+        while (!syncer_stop && sync_cv.WaitUntil(&sync_mu, until) == std::cv_status::no_timeout) {
+        }
       }
       items.assign(std::make_move_iterator(to_sync.begin()),
                    std::make_move_iterator(to_sync.end()));
@@ -960,7 +967,7 @@ void Store::Impl::SyncerLoop() {
     }
     if (poisoned.load(std::memory_order_acquire)) st = poison;
     if (st.ok()) {
-      std::lock_guard<std::mutex> lock(head_mu);
+      core::MutexLock lock(&head_mu);
       if (items.back().head.size >= head.size) head = items.back().head;
     }
     for (Committed& c : items) {
@@ -990,7 +997,7 @@ Result<CommitResult> Store::AppendBatch(std::vector<EntryInput> entries) {
 }
 
 TreeHead Store::Head() const {
-  std::lock_guard<std::mutex> lock(impl_->head_mu);
+  core::MutexLock lock(&impl_->head_mu);
   return impl_->head;
 }
 

@@ -125,7 +125,7 @@ struct Guard::Impl {
   std::string share_error;                  // the last fetch failure, "" after a success
   static constexpr size_t kMaxShareRefusals = 20;
 
-  mutable std::mutex snap_mu;
+  mutable core::Mutex snap_mu;
 
   // The status API on config.status_socket (http/server.h over a Unix socket).
   std::unique_ptr<StatusService> status_service;
@@ -565,7 +565,7 @@ struct Guard::Impl {
     int64_t pending_usage = 0;
     int64_t last_contact_ms = -1;
   };
-  Snapshot snap;  // guarded by snap_mu
+  Snapshot snap GUARDED_BY(snap_mu);
 
   void UpdateSnapshot(std::vector<SliverSpec> desired,
                       std::map<std::string, core::ResourceVector> bought,
@@ -589,12 +589,12 @@ struct Guard::Impl {
     n.pending_usage = pending.ok() ? *pending : -1;
     auto last = store->GetMeta("last_broker_contact_ms");
     if (last.ok()) n.last_contact_ms = std::strtoll(last->c_str(), nullptr, 10);
-    std::lock_guard<std::mutex> l(snap_mu);
+    core::MutexLock l(&snap_mu);
     snap = std::move(n);
   }
 
-  nlohmann::json BuildStatus() const {
-    std::lock_guard<std::mutex> l(snap_mu);
+  nlohmann::json BuildStatus() const EXCLUDES(snap_mu) {
+    core::MutexLock l(&snap_mu);
     nlohmann::json j;
     j["node"] = cfg.node_id;
     j["ts"] = snap.ts_ms;

@@ -13,6 +13,7 @@
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/json_codec.h"
+#include "core/mutex.h"
 #include "core/sha256.h"
 #include "ledger/redemption_book.h"
 
@@ -108,22 +109,24 @@ std::string HashHex(std::string_view s) {
 }  // namespace
 
 struct StateStore::Impl {
-  sqlite3* db = nullptr;
-  std::mutex mu;
-  ledger::RedemptionBook book;
-  int64_t data_version = -1;
-  bool live_valid = false;
-  std::vector<LeafRecord> live;  // cache of the live leaves when live_valid
+  core::Mutex mu;
+  sqlite3* db GUARDED_BY(mu) = nullptr;
+  ledger::RedemptionBook book GUARDED_BY(mu);
+  int64_t data_version GUARDED_BY(mu) = -1;
+  bool live_valid GUARDED_BY(mu) = false;
+  std::vector<LeafRecord> live GUARDED_BY(mu);  // cache of the live leaves when live_valid
 
   struct Pending;
-  Status Prepare(Pending* p, int64_t now);
-  Result<RedeemResult> Commit(Pending* p, int64_t now, std::vector<std::string>* redeemed);
+  Status Prepare(Pending* p, int64_t now) REQUIRES(mu);
+  Result<RedeemResult> Commit(Pending* p, int64_t now, std::vector<std::string>* redeemed)
+      REQUIRES(mu);
 
+  // No other reference is left (the analysis does not check destructors).
   ~Impl() {
     if (db) sqlite3_close(db);
   }
 
-  Status Exec(const char* sql) {
+  Status Exec(const char* sql) REQUIRES(mu) {
     char* err = nullptr;
     if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string m = err ? err : "?";
@@ -133,7 +136,7 @@ struct StateStore::Impl {
     return Status::Ok();
   }
 
-  Status Run(Stmt& s) {
+  Status Run(Stmt& s) REQUIRES(mu) {
     if (!s.ok()) return core::Internal("state db: " + s.err());
     int rc = s.Step();
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -142,13 +145,13 @@ struct StateStore::Impl {
     return Status::Ok();
   }
 
-  int64_t DataVersion() {
+  int64_t DataVersion() REQUIRES(mu) {
     Stmt s(db, "PRAGMA data_version");
     return s.ok() && s.Step() == SQLITE_ROW ? s.Int(0) : -1;
   }
 
   // Rebuilds the book from the live leaves when another connection committed.
-  Status Refresh() {
+  Status Refresh() REQUIRES(mu) {
     int64_t v = DataVersion();
     if (v == data_version) return Status::Ok();
     live_valid = false;
@@ -170,7 +173,7 @@ struct StateStore::Impl {
   }
 
   Status RecordRefusal(const std::string& hash, const Refusal& r, const std::string& leaf,
-                       const std::string& slice, int64_t now) {
+                       const std::string& slice, int64_t now) REQUIRES(mu) {
     Stmt s(db,
            "INSERT OR IGNORE INTO refusals(chain_hash,reason,leaf_id,slice,detail,ts) "
            "VALUES(?,?,?,?,?,?)");
@@ -197,7 +200,7 @@ struct StateStore::Impl {
     return l;
   }
 
-  Result<std::vector<LeafRecord>> Leaves(const char* where) {
+  Result<std::vector<LeafRecord>> Leaves(const char* where) REQUIRES(mu) {
     std::string sql =
         "SELECT leaf_id,slice,source,state,boot_script,res,not_before,not_after,reported_state "
         "FROM leaves ";
@@ -219,6 +222,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& state_di
     return core::Internal("state dir " + state_dir + ": " + strerror(errno));
   }
   auto impl = std::make_unique<Impl>();
+  core::MutexLock l(&impl->mu);  // not shared yet; the analysis wants it held
   std::string path = state_dir + "/state.db";
   if (sqlite3_open_v2(path.c_str(), &impl->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -245,6 +249,7 @@ struct StateStore::Impl::Pending {
 Status StateStore::Impl::Prepare(Pending* p, int64_t now) {
   const RedeemRequest& q = *p->q;
   auto refuse = [&](const std::string& hash, Refusal r, const std::string& leaf) -> Status {
+    mu.AssertHeld();  // a lambda is analysed on its own; it runs here, under the lock
     BOURSE_RETURN_IF_ERROR(RecordRefusal(hash, r, leaf, q.slice, now));
     p->result = RedeemResult{std::move(r), false};
     return Status::Ok();
@@ -303,6 +308,7 @@ Result<RedeemResult> StateStore::Impl::Commit(Pending* p, int64_t now,
   const RedeemRequest& q = *p->q;
   const ledger::Rcap& leaf = p->chain->back();
   auto refuse = [&](Refusal r) -> Result<RedeemResult> {
+    mu.AssertHeld();  // a lambda is analysed on its own; it runs here, under the lock
     BOURSE_RETURN_IF_ERROR(RecordRefusal(p->hash, r, leaf.id, q.slice, now));
     return RedeemResult{std::move(r), false};
   };
@@ -328,12 +334,13 @@ Result<RedeemResult> StateStore::Impl::Commit(Pending* p, int64_t now,
 Result<std::vector<RedeemResult>> StateStore::RedeemMany(std::span<const RedeemRequest> reqs,
                                                          std::span<const core::PublicKey> trusted,
                                                          const std::string& node, int64_t now) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   std::vector<RedeemResult> out;
   if (reqs.empty()) return out;
   BOURSE_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
   std::vector<std::string> redeemed;
   auto fail = [&](Status st) -> Result<std::vector<RedeemResult>> {
+    impl_->mu.AssertHeld();  // a lambda is analysed on its own; it runs here, under the lock
     impl_->Exec("ROLLBACK").IgnoreError();
     for (const auto& id : redeemed) impl_->book.Release(id);
     impl_->live_valid = false;
@@ -402,7 +409,7 @@ Result<RedeemResult> StateStore::Redeem(std::string_view chain_json, const std::
 }
 
 Result<std::vector<std::string>> StateStore::AdvanceTime(int64_t now) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   BOURSE_RETURN_IF_ERROR(impl_->Refresh());
   std::set<std::string> touched;
   BOURSE_ASSIGN_OR_RETURN(auto expired,
@@ -434,7 +441,7 @@ Result<std::vector<std::string>> StateStore::AdvanceTime(int64_t now) {
 }
 
 Status StateStore::Revoke(const std::string& leaf_id) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db,
          "UPDATE leaves SET state='revoked' WHERE leaf_id=? AND state IN ('active','scheduled')");
   s.Bind(1, leaf_id);
@@ -447,10 +454,11 @@ Status StateStore::Revoke(const std::string& leaf_id) {
 Status StateStore::RefuseLeaves(std::span<const std::string> leaf_ids, const std::string& detail,
                                 int64_t now_seconds) {
   if (leaf_ids.empty()) return Status::Ok();
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   impl_->live_valid = false;
   BOURSE_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
   auto fail = [&](Status st) {
+    impl_->mu.AssertHeld();  // a lambda is analysed on its own; it runs here, under the lock
     impl_->Exec("ROLLBACK").IgnoreError();
     return st;
   };
@@ -478,7 +486,7 @@ Status StateStore::RefuseLeaves(std::span<const std::string> leaf_ids, const std
 }
 
 Result<std::vector<LeafRecord>> StateStore::LiveLeaves() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   BOURSE_RETURN_IF_ERROR(impl_->Refresh());
   if (!impl_->live_valid) {
     BOURSE_ASSIGN_OR_RETURN(impl_->live, impl_->Leaves("WHERE state IN ('active','scheduled')"));
@@ -487,16 +495,16 @@ Result<std::vector<LeafRecord>> StateStore::LiveLeaves() {
   return impl_->live;
 }
 Result<std::vector<LeafRecord>> StateStore::UnreportedLeaves() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   return impl_->Leaves("WHERE state IN ('active','scheduled') AND reported_state != state");
 }
 Result<std::vector<LeafRecord>> StateStore::AllLeaves() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   return impl_->Leaves("");
 }
 
 Result<int64_t> StateStore::SlotFor(const std::string& slice) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   {
     Stmt s(impl_->db, "SELECT slot FROM slices WHERE slice=?");
     s.Bind(1, slice);
@@ -518,7 +526,7 @@ Result<std::map<std::string, int64_t>> StateStore::SlotsFor(std::span<const std:
   std::map<std::string, int64_t> out;
   std::set<int64_t> used;
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
+    core::MutexLock l(&impl_->mu);
     Stmt s(impl_->db, "SELECT slice,slot FROM slices");
     if (!s.ok()) return core::Internal("state db: " + s.err());
     std::map<std::string, int64_t> all;
@@ -561,7 +569,7 @@ Result<std::map<std::string, int64_t>> StateStore::SlotsFor(std::span<const std:
 }
 
 Status StateStore::AddUsageReports(std::span<const UsageEntry> entries) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   if (entries.empty()) return Status::Ok();
   BOURSE_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
   for (const UsageEntry& e : entries) {
@@ -587,7 +595,7 @@ Status StateStore::AddUsageReports(std::span<const UsageEntry> entries) {
 }
 
 Result<std::map<std::string, UsageMarkRecord>> StateStore::UsageMarks() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT slice,ts,cpu_usec,net_tx_bytes FROM usage_marks");
   if (!s.ok()) return core::Internal("state db: " + s.err());
   std::map<std::string, UsageMarkRecord> out;
@@ -596,21 +604,21 @@ Result<std::map<std::string, UsageMarkRecord>> StateStore::UsageMarks() {
 }
 
 Result<int64_t> StateStore::CountPendingUsage() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT COUNT(*) FROM usage_reports WHERE acked=0");
   if (!s.ok() || s.Step() != SQLITE_ROW) return core::Internal("state db: count failed");
   return s.Int(0);
 }
 
 Status StateStore::DropIdleSlices() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   return impl_->Exec(
       "DELETE FROM slices WHERE slice NOT IN (SELECT slice FROM leaves WHERE state IN "
       "('active','scheduled'))");
 }
 
 Result<std::vector<SliceRecord>> StateStore::Slices() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT slice,slot FROM slices ORDER BY slot");
   if (!s.ok()) return core::Internal("state db: " + s.err());
   std::vector<SliceRecord> out;
@@ -619,7 +627,7 @@ Result<std::vector<SliceRecord>> StateStore::Slices() {
 }
 
 Result<std::vector<RefusalRecord>> StateStore::Refusals(bool unreported_only, int last) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   std::string sql = "SELECT leaf_id,slice,reason,detail,ts,chain_hash,reported FROM refusals";
   if (unreported_only) sql += " WHERE reported=0";
   if (last > 0) {
@@ -638,14 +646,14 @@ Result<std::vector<RefusalRecord>> StateStore::Refusals(bool unreported_only, in
 }
 
 Status StateStore::MarkRefusalReported(const std::string& hash, const std::string& reason) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "UPDATE refusals SET reported=1 WHERE chain_hash=? AND reason=?");
   s.Bind(1, hash).Bind(2, reason);
   return impl_->Run(s);
 }
 
 Status StateStore::MarkLeafReported(const std::string& leaf_id, const std::string& state) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "UPDATE leaves SET reported_state=? WHERE leaf_id=?");
   s.Bind(1, state).Bind(2, leaf_id);
   impl_->live_valid = false;
@@ -653,7 +661,7 @@ Status StateStore::MarkLeafReported(const std::string& leaf_id, const std::strin
 }
 
 Status StateStore::AddUsageReport(const UsageReport& r, int64_t cpu_mark, int64_t net_mark) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   BOURSE_RETURN_IF_ERROR(impl_->Exec("BEGIN IMMEDIATE"));
   Stmt s(impl_->db,
          "INSERT OR REPLACE INTO usage_reports(id,slice,rcap,from_s,to_s,cpu_usec,net_tx_bytes,"
@@ -676,7 +684,7 @@ Status StateStore::AddUsageReport(const UsageReport& r, int64_t cpu_mark, int64_
 
 Result<std::optional<std::pair<int64_t, std::pair<int64_t, int64_t>>>> StateStore::UsageMark(
     const std::string& slice) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT ts,cpu_usec,net_tx_bytes FROM usage_marks WHERE slice=?");
   s.Bind(1, slice);
   if (!s.ok()) return core::Internal("state db: " + s.err());
@@ -688,7 +696,7 @@ Result<std::optional<std::pair<int64_t, std::pair<int64_t, int64_t>>>> StateStor
 }
 
 Result<std::vector<UsageReport>> StateStore::PendingUsage(int limit) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db,
          "SELECT id,slice,rcap,from_s,to_s,cpu_usec,net_tx_bytes,disk_used_mib FROM usage_reports "
          "WHERE acked=0 ORDER BY rowid LIMIT ?");
@@ -703,7 +711,7 @@ Result<std::vector<UsageReport>> StateStore::PendingUsage(int limit) {
 }
 
 Status StateStore::AckUsage(std::span<const std::string> ids) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   for (const auto& id : ids) {
     Stmt s(impl_->db, "UPDATE usage_reports SET acked=1 WHERE id=?");
     s.Bind(1, id);
@@ -713,20 +721,20 @@ Status StateStore::AckUsage(std::span<const std::string> ids) {
 }
 
 size_t StateStore::BookSize() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   impl_->Refresh().IgnoreError();
   return impl_->book.size();
 }
 
 Status StateStore::PutMeta(const std::string& key, const std::string& value) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)");
   s.Bind(1, key).Bind(2, value);
   return impl_->Run(s);
 }
 
 Result<std::string> StateStore::GetMeta(const std::string& key) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT value FROM meta WHERE key=?");
   s.Bind(1, key);
   if (s.ok() && s.Step() == SQLITE_ROW) return s.Text(0);

@@ -8,7 +8,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -18,6 +17,7 @@
 #include "broker/broker.h"
 #include "broker/markets.h"
 #include "core/interval.h"
+#include "core/mutex.h"
 #include "core/resource_vector.h"
 #include "ledger/store.h"
 
@@ -80,12 +80,14 @@ class Forwarder : public auction::EscrowHook, public auction::OrderListener {
 };
 
 struct MarketState {
+  // Fixed once the market is created, but for info.state, which only the tick
+  // thread writes (under mu); readers on other threads hold mu.
   MarketInfo info;
-  std::mutex mu;  // guards everything below
-  Forwarder fwd;
-  std::unique_ptr<auction::OrderBook> book;
-  std::map<int64_t, LiveOrder> orders;  // live (resting or in an operation)
-  bool stale = false;                   // the book may disagree with m_orders: rebuild first
+  core::Mutex mu;
+  Forwarder fwd GUARDED_BY(mu);
+  std::unique_ptr<auction::OrderBook> book GUARDED_BY(mu);
+  std::map<int64_t, LiveOrder> orders GUARDED_BY(mu);  // live (resting or in an operation)
+  bool stale GUARDED_BY(mu) = false;  // the book may disagree with m_orders: rebuild first
 };
 
 // One book operation inside one Mutate fn.
@@ -106,7 +108,7 @@ struct OpCtx {
   // book's rule (cancelled with escrow_refused).
   int64_t placing_buy = 0;
   core::Money placing_paid;  // what its fills have paid so far in this op
-  LiveOrder* Get(int64_t id);
+  LiveOrder* Get(int64_t id) REQUIRES(ms->mu);
   void Fail(core::Status st) {
     if (error.ok()) error = std::move(st);
   }
@@ -117,7 +119,7 @@ struct OpCtx {
 // FinishOp. On any failure after the book was touched, the book is marked
 // stale (rebuilt from the rolled-back tables before its next use).
 core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
-                       OpCtx* result);
+                       OpCtx* result) EXCLUDES(ms->mu);
 // The same without waiting: `done` gets the outcome on the ledger store's syncer
 // thread once the commit is durable (Broker::MutateAsync), so it must only
 // hand it on; *result is complete by then.
@@ -125,13 +127,13 @@ void RunBookOpAsync(Markets* m, MarketState* ms, std::function<core::Status(OpCt
                     std::shared_ptr<OpCtx> result, std::function<void(core::Status)> done);
 
 // Loads market info + resting orders from m_* tables and rebuilds the book.
-core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms);
+core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms) REQUIRES(ms->mu);
 // Brings the book up to date with m_orders if it is stale.
-core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms);
+core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms) REQUIRES(ms->mu);
 // After a book operation: derives each touched order's state, returns unsold
 // capacity to sellers, writes rows and ledger entries. On any failure marks
 // the book stale and returns the error (the caller's fn must return it).
-core::Status FinishOp(OpCtx& ctx);
+core::Status FinishOp(OpCtx& ctx) REQUIRES(ctx.ms->mu);
 // Writes one order row.
 core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o);
 core::Result<LiveOrder> LoadOrder(sqlite3* db, int64_t id);

@@ -8,10 +8,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "core/mutex.h"
 
 namespace bourse::broker::internal {
 
@@ -22,32 +23,32 @@ class SliceCache {
     std::string live;     // body while now < expires ("expired":false)
     std::string expired;  // body afterwards ("expired":true)
   };
-  uint64_t Generation() {
-    std::lock_guard<std::mutex> l(mu_);
+  uint64_t Generation() EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     return gen_;
   }
-  std::optional<std::string> Get(const std::string& name, int64_t now_s) {
-    std::lock_guard<std::mutex> l(mu_);
+  std::optional<std::string> Get(const std::string& name, int64_t now_s) EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     auto it = map_.find(name);
     if (it == map_.end()) return std::nullopt;
     return now_s < it->second.expires ? it->second.live : it->second.expired;
   }
-  void Put(const std::string& name, Entry e, uint64_t gen_before_read) {
-    std::lock_guard<std::mutex> l(mu_);
+  void Put(const std::string& name, Entry e, uint64_t gen_before_read) EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     if (gen_ != gen_before_read) return;
     if (map_.size() > 100000) map_.clear();
     map_[name] = std::move(e);
   }
-  void Invalidate(const std::string& name) {
-    std::lock_guard<std::mutex> l(mu_);
+  void Invalidate(const std::string& name) EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     ++gen_;
     map_.erase(name);
   }
 
  private:
-  std::mutex mu_;
-  uint64_t gen_ = 0;                            // guarded by mu_
-  std::unordered_map<std::string, Entry> map_;  // guarded by mu_
+  core::Mutex mu_;
+  uint64_t gen_ GUARDED_BY(mu_) = 0;
+  std::unordered_map<std::string, Entry> map_ GUARDED_BY(mu_);
 };
 
 }  // namespace bourse::broker::internal
