@@ -61,18 +61,18 @@ void Metrics::Histogram::Add(double s) {
 }
 
 void Metrics::RecordRequest(const std::string& route, int status, double seconds) {
-  std::lock_guard<std::mutex> l(mu_);
+  core::MutexLock l(&mu_);
   ++requests_[{route, status}];
   latency_[route].Add(seconds);
 }
 
 void Metrics::RecordCommit(double seconds) {
-  std::lock_guard<std::mutex> l(mu_);
+  core::MutexLock l(&mu_);
   commits_.Add(seconds);
 }
 
 std::string Metrics::Render(const LedgerCounters& ledger) const {
-  std::lock_guard<std::mutex> l(mu_);
+  core::MutexLock l(&mu_);
   std::string out;
   out += "# HELP bourse_http_requests_total HTTP requests by route and status.\n";
   out += "# TYPE bourse_http_requests_total counter\n";

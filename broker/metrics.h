@@ -13,9 +13,10 @@
 #include <array>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
+
+#include "core/mutex.h"
 
 namespace bourse::broker {
 
@@ -34,8 +35,8 @@ class Metrics {
                                                       0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
   void RecordRequest(const std::string& route, int status, double seconds);
   void RecordCommit(double seconds);
-  void RecordRateLimited() {
-    std::lock_guard<std::mutex> l(mu_);
+  void RecordRateLimited() EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     ++rate_limited_;
   }
   std::string Render(const LedgerCounters& ledger) const;
@@ -47,11 +48,11 @@ class Metrics {
     double sum = 0;
     void Add(double s);
   };
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded by mu_
-  std::map<std::string, Histogram> latency_;                  // guarded by mu_
-  Histogram commits_;                                         // guarded by mu_
-  uint64_t rate_limited_ = 0;                                 // guarded by mu_
+  mutable core::Mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_ GUARDED_BY(mu_);
+  std::map<std::string, Histogram> latency_ GUARDED_BY(mu_);
+  Histogram commits_ GUARDED_BY(mu_);
+  uint64_t rate_limited_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace bourse::broker

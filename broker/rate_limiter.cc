@@ -8,7 +8,7 @@ namespace bourse::broker {
 bool RateLimiter::Allow(const std::string& key, int64_t now_ms) {
   if (rate_ <= 0) return true;
   Shard& s = shards_[std::hash<std::string>()(key) % shards_.size()];
-  std::lock_guard<std::mutex> l(s.mu);
+  core::MutexLock l(&s.mu);
   if (now_ms - s.last_sweep_ms > 60'000) {
     for (auto it = s.buckets.begin(); it != s.buckets.end();) {
       it = now_ms - it->second.last_ms > 60'000 ? s.buckets.erase(it) : std::next(it);
@@ -32,7 +32,7 @@ bool RateLimiter::Allow(const std::string& key, int64_t now_ms) {
 bool RateLimiter::HasToken(const std::string& key, int64_t now_ms) {
   if (rate_ <= 0) return true;
   Shard& s = shards_[std::hash<std::string>()(key) % shards_.size()];
-  std::lock_guard<std::mutex> l(s.mu);
+  core::MutexLock l(&s.mu);
   auto it = s.buckets.find(key);
   if (it == s.buckets.end()) return true;  // a fresh bucket is full
   const Bucket& b = it->second;

@@ -17,9 +17,10 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include "core/mutex.h"
 
 namespace bourse::broker {
 
@@ -37,9 +38,9 @@ class RateLimiter {
     int64_t last_ms = 0;
   };
   struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, Bucket> buckets;  // guarded by mu
-    int64_t last_sweep_ms = 0;                        // guarded by mu
+    core::Mutex mu;
+    std::unordered_map<std::string, Bucket> buckets GUARDED_BY(mu);
+    int64_t last_sweep_ms GUARDED_BY(mu) = 0;
   };
   double rate_;
   double burst_;

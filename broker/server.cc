@@ -3,18 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "broker/http_status.h"
 #include "broker/rate_limiter.h"
 #include "core/canonical_json.h"
+#include "core/mutex.h"
 #include "core/random.h"
 #include "core/request_signing.h"
 #include "http/server.h"
@@ -51,57 +50,73 @@ const char* ErrorCodeFor(int status) {
 
 // Handler threads for routes that may wait (Run::kWorker): started on
 // demand up to a cap, each kept 30 s after its last task; tasks beyond the
-// cap queue in order.
+// cap queue in order. The threads share the queue by reference count, so a
+// handler still stuck past Shutdown's deadline touches no freed memory of
+// the pool.
 class WorkerPool {
  public:
-  explicit WorkerPool(int max_threads) : max_threads_(std::max(1, max_threads)) {}
-  ~WorkerPool() { Shutdown(); }
+  explicit WorkerPool(int max_threads) : q_(std::make_shared<Queue>(std::max(1, max_threads))) {}
+  ~WorkerPool() { Shutdown(std::chrono::steady_clock::now()); }
 
   void Submit(std::function<void()> task) {
-    std::lock_guard<std::mutex> l(mu_);
-    tasks_.push_back(std::move(task));
-    if (tasks_.size() > static_cast<size_t>(idle_) && threads_ < max_threads_) {
-      ++threads_;
-      std::thread([this] { Work(); }).detach();
+    Queue& q = *q_;
+    core::MutexLock l(&q.mu);
+    q.tasks.push_back(std::move(task));
+    if (q.tasks.size() > static_cast<size_t>(q.idle) && q.threads < q.max_threads) {
+      ++q.threads;
+      std::thread([q = q_] { Work(*q); }).detach();
     } else {
-      cv_.notify_one();
+      q.cv.Signal();
     }
   }
-  // Runs what is queued, then waits for every thread to exit.
-  void Shutdown() {
-    std::unique_lock<std::mutex> l(mu_);
-    stop_ = true;
-    cv_.notify_all();
-    done_cv_.wait(l, [&] { return threads_ == 0; });
+  // Runs what is queued, then waits until every thread has exited or
+  // `deadline` has passed. Returns the number of threads still busy.
+  int Shutdown(std::chrono::steady_clock::time_point deadline) {
+    Queue& q = *q_;
+    core::MutexLock l(&q.mu);
+    q.stop = true;
+    q.cv.SignalAll();
+    while (q.threads > 0) {
+      if (q.done_cv.WaitUntil(&q.mu, deadline) == std::cv_status::timeout) break;
+    }
+    return q.threads;
   }
 
  private:
-  void Work() {
-    std::unique_lock<std::mutex> l(mu_);
+  struct Queue {
+    explicit Queue(int max) : max_threads(max) {}
+    const int max_threads;
+    core::Mutex mu;
+    core::CondVar cv, done_cv;
+    std::deque<std::function<void()>> tasks GUARDED_BY(mu);
+    int threads GUARDED_BY(mu) = 0;
+    int idle GUARDED_BY(mu) = 0;
+    bool stop GUARDED_BY(mu) = false;
+  };
+
+  static void Work(Queue& q) {
+    core::MutexLock l(&q.mu);
     for (;;) {
-      if (tasks_.empty() && !stop_) {
-        ++idle_;
-        cv_.wait_for(l, std::chrono::seconds(30), [&] { return !tasks_.empty() || stop_; });
-        --idle_;
+      if (q.tasks.empty() && !q.stop) {
+        ++q.idle;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (q.tasks.empty() && !q.stop) {
+          if (q.cv.WaitUntil(&q.mu, until) == std::cv_status::timeout) break;
+        }
+        --q.idle;
       }
-      if (tasks_.empty()) break;
-      std::function<void()> task = std::move(tasks_.front());
-      tasks_.pop_front();
-      l.unlock();
+      if (q.tasks.empty()) break;
+      std::function<void()> task = std::move(q.tasks.front());
+      q.tasks.pop_front();
+      l.Unlock();
       task();
-      l.lock();
+      l.Lock();
     }
-    --threads_;
-    done_cv_.notify_all();
+    --q.threads;
+    q.done_cv.SignalAll();
   }
 
-  const int max_threads_;
-  std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
-  std::deque<std::function<void()>> tasks_;  // guarded by mu_
-  int threads_ = 0;                          // guarded by mu_
-  int idle_ = 0;                             // guarded by mu_
-  bool stop_ = false;                        // guarded by mu_
+  std::shared_ptr<Queue> q_;
 };
 
 // The access log: lines are gathered and written in batches (one write for
@@ -117,44 +132,44 @@ class AccessLog {
   }
   ~AccessLog() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      core::MutexLock l(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (flusher_.joinable()) flusher_.join();
     Flush();
   }
   bool enabled() const { return out_ != nullptr; }
-  void Add(const std::string& line) {
-    std::lock_guard<std::mutex> l(mu_);
+  void Add(const std::string& line) EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     pending_ += line;
     if (pending_.size() >= kFlushBytes) WriteLocked();
   }
-  void Flush() {
-    std::lock_guard<std::mutex> l(mu_);
+  void Flush() EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     WriteLocked();
   }
 
  private:
-  void WriteLocked() {
+  void WriteLocked() REQUIRES(mu_) {
     if (pending_.empty() || out_ == nullptr) return;
     std::fwrite(pending_.data(), 1, pending_.size(), out_);
     std::fflush(out_);
     pending_.clear();
   }
-  void FlushLoop() {
-    std::unique_lock<std::mutex> l(mu_);
+  void FlushLoop() EXCLUDES(mu_) {
+    core::MutexLock l(&mu_);
     while (!stop_) {
-      cv_.wait_for(l, kFlushPeriod, [&] { return stop_; });
+      cv_.WaitFor(&mu_, kFlushPeriod);
       WriteLocked();
     }
   }
 
-  FILE* out_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string pending_;  // guarded by mu_
-  bool stop_ = false;    // guarded by mu_
+  FILE* const out_;
+  core::Mutex mu_;
+  core::CondVar cv_;
+  std::string pending_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread flusher_;
 };
 
@@ -488,9 +503,13 @@ int HttpServer::port() const { return impl_->transport.port(); }
 
 void HttpServer::Run() {
   impl_->transport.Run();
-  // Every answer has been written (or the stop deadline has passed);
-  // handler threads finish what they hold.
-  impl_->pool.Shutdown();
+  // Every answer has been written, or the stop deadline has passed: handler
+  // threads get what is left of it to finish what they hold.
+  int stuck = impl_->pool.Shutdown(impl_->transport.stop_deadline());
+  if (stuck > 0) {
+    std::fprintf(stderr, "bourse-broker: %d handler thread(s) still busy at the stop deadline\n",
+                 stuck);
+  }
   impl_->log.Flush();
 }
 

@@ -103,6 +103,7 @@ class RequestParser::Impl : public bhttp::basic_parser<true> {
   std::string message;
   bool expect_continue = false;
   bool body_seen = false;
+  std::string_view input;  // what the current put() was given
 
  private:
   void Fail(beast::error_code& ec, int st, std::string msg) {
@@ -159,15 +160,7 @@ class RequestParser::Impl : public bhttp::basic_parser<true> {
   void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value,
                      beast::error_code& ec) override {
     std::string_view v = Trim(std::string_view(value.data(), value.size()));
-    if (is_header_done()) {  // a trailer field: checked for form, then dropped
-      trailer_bytes_ += name.size() + value.size() + 4;
-      if (trailer_bytes_ > limits_.max_trailer_bytes) {
-        return Fail(
-            ec, 431,
-            "trailer fields larger than " + std::to_string(limits_.max_trailer_bytes) + " bytes");
-      }
-      return;
-    }
+    if (is_header_done()) return;  // a trailer field (bounded in on_chunk_header_impl): dropped
     if (req.headers.size() >= limits_.max_fields) {
       return Fail(ec, 431, "more than " + std::to_string(limits_.max_fields) + " header fields");
     }
@@ -221,12 +214,30 @@ class RequestParser::Impl : public bhttp::basic_parser<true> {
     return body.size();
   }
 
-  void on_chunk_header_impl(std::uint64_t, beast::string_view ext, beast::error_code& ec) override {
+  void on_chunk_header_impl(std::uint64_t size, beast::string_view ext,
+                            beast::error_code& ec) override {
     body_seen = true;
     if (ext.size() + 18 > limits_.max_chunk_line_bytes) {
       return Fail(ec, 400,
                   "malformed HTTP request: chunk line longer than " +
                       std::to_string(limits_.max_chunk_line_bytes) + " bytes");
+    }
+    if (size != 0) return;
+    // The last chunk: Beast has the whole trailer in the buffer (ext points
+    // into it). Its raw size, from after the last-chunk line to the end of
+    // the blank line, is what Feed bounds while it is incomplete.
+    std::string_view after(
+        ext.data() + ext.size(),
+        static_cast<size_t>(input.data() + input.size() - (ext.data() + ext.size())));
+    size_t line_end = after.find("\r\n");
+    if (line_end == std::string_view::npos) return;
+    std::string_view trailer = after.substr(line_end + 2);
+    size_t end = trailer.substr(0, 2) == "\r\n" ? 2 : trailer.find("\r\n\r\n");
+    size_t raw = end == std::string_view::npos ? trailer.size() : (end == 2 ? 2 : end + 4);
+    if (raw > limits_.max_trailer_bytes) {
+      return Fail(
+          ec, 431,
+          "trailer fields larger than " + std::to_string(limits_.max_trailer_bytes) + " bytes");
     }
   }
 
@@ -241,7 +252,6 @@ class RequestParser::Impl : public bhttp::basic_parser<true> {
   int hosts_ = 0;
   bool have_te_ = false;
   bool have_cl_ = false;
-  size_t trailer_bytes_ = 0;
 };
 
 namespace {
@@ -278,8 +288,16 @@ bool RequestParser::wants_continue() const {
          state_ == State::kIncomplete;
 }
 
+size_t RequestParser::Refuse(size_t used, int status, std::string message) {
+  state_ = State::kError;
+  error_status_ = status;
+  error_message_ = status == 400 ? "malformed HTTP request: " + message : std::move(message);
+  return used;
+}
+
 void RequestParser::Reset() {
   impl_ = std::make_unique<Impl>(limits_);
+  head_scanned_ = 0;
   state_ = State::kIncomplete;
   started_ = false;
   error_status_ = 0;
@@ -297,16 +315,56 @@ size_t RequestParser::Feed(std::string_view bytes) {
     if (used == bytes.size() || (used + 1 == bytes.size() && bytes[used] == '\r')) return used;
   }
   started_ = true;
+  size_t head_end = 0;  // set: the head is complete and ends there
+  if (!impl_->is_header_done()) {
+    // Beast is given the head only once it is complete, so its verdict never
+    // depends on how the bytes were split; meanwhile line ends are checked
+    // here (a bare LF or CR is refused), each byte once.
+    std::string_view head = bytes.substr(used);
+    size_t i = head_scanned_;
+    for (; i < head.size(); ++i) {
+      const char c = head[i];
+      if (c == '\n') {
+        if (i == 0 || head[i - 1] != '\r') return Refuse(used, 400, "a bare LF in the head");
+        if (i >= 3 && head[i - 2] == '\n' && head[i - 3] == '\r') break;  // CRLF CRLF: the end
+      } else if (c == '\r' && i + 1 < head.size() && head[i + 1] != '\n') {
+        return Refuse(used, 400, "a bare CR in the head");
+      }
+    }
+    if (i == head.size()) {
+      // Incomplete: a trailing CR is looked at again with what follows it.
+      head_scanned_ = (!head.empty() && head.back() == '\r') ? head.size() - 1 : head.size();
+      if (head.size() > limits_.max_head_bytes) {
+        return Refuse(
+            used, 431,
+            "request head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
+      }
+      return used;
+    }
+    head_scanned_ = 0;
+    head_end = used + i + 1;
+  }
   for (;;) {
+    // The head alone first (so Beast never waits for bytes after it to
+    // judge it), then the body.
+    const size_t limit = impl_->is_header_done() || head_end == 0 ? bytes.size() : head_end;
     beast::error_code ec;
-    size_t n = impl_->put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    impl_->input = bytes.substr(used, limit - used);
+    size_t n = impl_->put(boost::asio::buffer(bytes.data() + used, limit - used), ec);
     used += n;
+    if (ec == bhttp::error::need_more && !impl_->is_header_done()) {
+      return Refuse(used, 400, "malformed request-line or header field");
+    }
     if (!ec) {
       if (impl_->is_done()) {
         state_ = State::kDone;
         return used;
       }
-      if (n == 0 || used == bytes.size()) break;
+      if (used == bytes.size()) break;
+      if (n == 0) {
+        if (!impl_->is_header_done()) return Refuse(used, 400, "malformed request head");
+        break;
+      }
       continue;
     }
     if (ec == bhttp::error::need_more) break;
@@ -347,14 +405,13 @@ size_t RequestParser::Feed(std::string_view bytes) {
     std::string_view rest = bytes.substr(used);
     if (rest.substr(0, 2) == "\r\n") rest.remove_prefix(2);
     size_t eol = rest.find('\n');
-    if (eol == std::string_view::npos) {
-      if (rest.size() > limits_.max_chunk_line_bytes) {
-        state_ = State::kError;
-        error_status_ = 400;
-        error_message_ = "malformed HTTP request: chunk line longer than " +
-                         std::to_string(limits_.max_chunk_line_bytes) + " bytes";
-      }
-    } else if (rest.find_first_not_of('0') != 0 &&
+    const size_t line = eol == std::string_view::npos ? rest.size() : eol;
+    if (line > limits_.max_chunk_line_bytes) {
+      state_ = State::kError;
+      error_status_ = 400;
+      error_message_ = "malformed HTTP request: chunk line longer than " +
+                       std::to_string(limits_.max_chunk_line_bytes) + " bytes";
+    } else if (eol != std::string_view::npos && rest.find_first_not_of('0') != 0 &&
                rest.size() - eol - 1 > limits_.max_trailer_bytes) {
       state_ = State::kError;
       error_status_ = 431;

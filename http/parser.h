@@ -71,7 +71,10 @@ class RequestParser {
 
  private:
   class Impl;
+  size_t Refuse(size_t used, int status, std::string message);
+
   Limits limits_;
+  size_t head_scanned_ = 0;  // bytes of an incomplete head already checked
   std::unique_ptr<Impl> impl_;
   State state_ = State::kIncomplete;
   bool started_ = false;

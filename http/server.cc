@@ -21,12 +21,12 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "http/parser.h"
 
 namespace bourse::http {
@@ -94,8 +94,8 @@ class Loop;
 
 // Lets any thread hand work to a loop for as long as the loop exists.
 struct Gate {
-  std::mutex mu;
-  asio::io_context* ctx = nullptr;  // guarded by mu; null once the loop is gone
+  core::Mutex mu;
+  asio::io_context* ctx GUARDED_BY(mu) = nullptr;  // null once the loop is gone
 };
 
 // The loop whose handlers run on this thread, if any.
@@ -136,13 +136,17 @@ struct ServerCore {
   std::atomic<int> connections{0};
   std::atomic<size_t> next_loop{0};
   std::shared_ptr<std::atomic<int>> inflight = std::make_shared<std::atomic<int>>(0);
-  SteadyClock::time_point stop_deadline;  // set before `stopping` is
-  std::mutex stop_mu;
+  core::Mutex stop_mu;
+  SteadyClock::time_point stop_deadline GUARDED_BY(stop_mu);
   int port = -1;
   bool bound = false;
   std::string unix_path;  // removed on destruction
 
   ServerCore(Service* s, Server::Options o) : service(s), options(std::move(o)) {}
+  SteadyClock::time_point StopDeadline() EXCLUDES(stop_mu) {
+    core::MutexLock l(&stop_mu);
+    return stop_deadline;
+  }
   ~ServerCore();
 };
 
@@ -182,7 +186,7 @@ class Loop {
   // their cancelled operations left, and closes the gate.
   void Teardown();
   void CloseGate() {
-    std::lock_guard<std::mutex> l(gate_->mu);
+    core::MutexLock l(&gate_->mu);
     gate_->ctx = nullptr;
   }
   // Runs on this loop: stop accepting, close what is idle.
@@ -615,7 +619,7 @@ void Loop::Sweep() {
   for (auto& [id, s] : sessions_) all.push_back(s);
   for (auto& s : all) s->Sweep(now_);
   if (stopping()) {
-    const bool late = now_ >= server_->stop_deadline;
+    const bool late = now_ >= server_->StopDeadline();
     if (late) {
       for (auto& s : all) s->Close();
     }
@@ -671,7 +675,7 @@ void Deliver(Responder::State* s, Answer a) {
     if (auto session = s->session.lock()) session->OnAnswer(std::move(r));
     return;
   }
-  std::lock_guard<std::mutex> l(s->gate->mu);
+  core::MutexLock l(&s->gate->mu);
   if (s->gate->ctx == nullptr) {
     s->inflight->fetch_sub(1);
     return;  // the server has gone: the answer is dropped
@@ -777,6 +781,8 @@ int Server::port() const { return impl_->port; }
 
 int Server::connections() const { return impl_->connections.load(); }
 
+SteadyClock::time_point Server::stop_deadline() const { return impl_->StopDeadline(); }
+
 void Server::Run() {
   Impl& m = *impl_;
   if (!m.bound || m.loops.empty()) return;
@@ -794,7 +800,7 @@ void Server::Run() {
 void Server::Stop() {
   Impl& m = *impl_;
   {
-    std::lock_guard<std::mutex> l(m.stop_mu);
+    core::MutexLock l(&m.stop_mu);
     if (m.stopping.load()) return;
     m.stop_deadline =
         SteadyClock::now() + std::chrono::seconds(std::max(0, m.options.stop_timeout_s));

@@ -39,6 +39,7 @@
 // Service::Serve runs on the loops, concurrently for different connections.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -110,6 +111,9 @@ class Server {
   void Stop();
   // Connections open now (for metrics).
   int connections() const;
+  // When Run() gives up waiting after Stop() (the time_point's epoch before
+  // Stop()); for owners that drain work of their own after Run().
+  std::chrono::steady_clock::time_point stop_deadline() const;
 
  private:
   struct Impl;
