@@ -54,7 +54,7 @@ void Broker::RegisterAccountRoutes() {
                .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                  const std::string key = q.Param("key");
                  json out;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(core::Money bal, ledger::Accounts::Balance(db, key));
                    core::Money esc;
                    json escrows = json::array();
@@ -85,11 +85,10 @@ void Broker::RegisterAccountRoutes() {
          BOURSE_ASSIGN_OR_RETURN(int64_t limit, q.QueryInt("limit", 1, 1000, 100));
          const std::string key = q.Param("key");
          std::vector<int64_t> seqs;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(
-               Stmt s, Stmt::Prepare(db,
-                                     "SELECT seq FROM b_history WHERE account=? AND seq>? "
-                                     "ORDER BY seq LIMIT ?"));
+               Stmt s, db->Prepare("SELECT seq FROM b_history WHERE account=? AND seq>? "
+                                   "ORDER BY seq LIMIT ?"));
            s.Bind(1, key);
            s.Bind(2, after);
            s.Bind(3, limit);

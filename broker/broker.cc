@@ -1,6 +1,5 @@
 #include "broker/broker.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "http/message.h"
 #include "ledger/accounts.h"
 #include "ledger/entry.h"
+#include "storage/sqlite.h"
 
 namespace bourse::broker {
 
@@ -84,25 +84,86 @@ constexpr const char* kReplayMessage = "replayed request: nonce already used";
 // Errors: unauthenticated when it is recorded already (a replay).
 core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
   BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
-      txn.Prepare("INSERT OR IGNORE INTO b_nonces(ts,key,nonce) VALUES(?,?,?)"));
-  Stmt s = Stmt::Borrow(raw);
+      Stmt s, txn.Prepare("INSERT OR IGNORE INTO b_nonces(ts,key,nonce) VALUES(?,?,?)"));
   s.Bind(1, once.ts);
   s.Bind(2, once.key);
   s.Bind(3, once.nonce);
   BOURSE_RETURN_IF_ERROR(s.Run());
-  if (sqlite3_changes(txn.db()) == 0) return core::Unauthenticated(kReplayMessage);
+  if (txn.db()->Changes() == 0) return core::Unauthenticated(kReplayMessage);
   // Any thread may count; only every kNoncePruneEvery-th record prunes.
   static std::atomic<uint64_t> recorded{0};
   if (++recorded % kNoncePruneEvery != 0) return core::Status::Ok();
   BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw_prune,
+      Stmt prune,
       txn.Prepare("DELETE FROM b_nonces WHERE (ts,key,nonce) IN (SELECT ts,key,nonce FROM "
                   "b_nonces WHERE ts<? ORDER BY ts LIMIT ?)"));
-  Stmt prune = Stmt::Borrow(raw_prune);
   prune.Bind(1, txn.now_millis() / 1000 - kNonceKeepS);
   prune.Bind(2, kNoncePruneBatch);
   return prune.Run();
+}
+
+// The broker's tables in the ledger's file (storage_schema component
+// "broker"). A file written before versions were recorded is at version 0:
+// migration 1 is what every start ran then (CREATE ... IF NOT EXISTS and the
+// capacity backfill), migration 2 the one-time backfill its b_migrations
+// table recorded, which it drops.
+const storage::Schema& BrokerSchema() {
+  static const storage::Schema* schema = new storage::Schema{
+      "broker",
+      {{1,
+        "principals, sites, nodes, slices, rcaps, bindings, usage, nonces; accounts and "
+        "capacity tables; node capacities from b_nodes",
+        [](storage::Connection& c) -> core::Status {
+          BOURSE_RETURN_IF_ERROR(c.Exec(kSchema, "broker schema"));
+          BOURSE_RETURN_IF_ERROR(ledger::Accounts::EnsureSchema(c));
+          // A database written before the capacity book (DESIGN 4.1) gains
+          // its node capacities from b_nodes.
+          return c.Exec(
+              "INSERT OR IGNORE INTO rcap_nodes(node,cpu,mem,disk,netmin,netmax) SELECT id,"
+              " json_extract(capacity,'$.cpu_mcores'), json_extract(capacity,'$.mem_mib'),"
+              " json_extract(capacity,'$.disk_mib'), json_extract(capacity,'$.net_min_kbps'),"
+              " json_extract(capacity,'$.net_max_kbps') FROM b_nodes",
+              "rcap_nodes backfill");
+        }},
+       {2, "bindings from the ledger's rcap_bound entries; b_migrations dropped",
+        [](storage::Connection& c) -> core::Status {
+          // b_bindings lost those of deleted slices; the ledger has them all.
+          // Earlier code ran this once and noted it in b_migrations.
+          bool done = false;
+          {
+            BOURSE_ASSIGN_OR_RETURN(storage::Statement t,
+                                    c.Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                              "name='b_migrations'"));
+            BOURSE_ASSIGN_OR_RETURN(done, t.Step());
+          }
+          if (done) {
+            BOURSE_ASSIGN_OR_RETURN(
+                storage::Statement m,
+                c.Prepare("SELECT 1 FROM b_migrations WHERE name='rcap_bound_from_ledger'"));
+            BOURSE_ASSIGN_OR_RETURN(done, m.Step());
+          }
+          if (!done) {
+            BOURSE_RETURN_IF_ERROR(
+                c.Exec("INSERT OR IGNORE INTO rcap_bound(id,slice) SELECT"
+                       " json_extract(data,'$.body.rcap.id'), json_extract(data,'$.body.slice')"
+                       " FROM ledger_entries WHERE json_extract(data,'$.type')='rcap_bound'",
+                       "rcap_bound backfill"));
+          }
+          return c.Exec("DROP TABLE IF EXISTS b_migrations", "b_migrations");
+        }}}};
+  return *schema;
+}
+
+// Brings the broker's tables to BrokerSchema().latest(), one commit (one
+// transaction) per migration.
+core::Status MigrateBrokerSchema(ledger::Store& store) {
+  for (bool done = false; !done;) {
+    auto r = store.Commit([&](ledger::Txn& txn) -> core::Status {
+      return storage::MigrateStep(*txn.db(), BrokerSchema(), &done);
+    });
+    BOURSE_RETURN_IF_ERROR(r.status());
+  }
+  return core::Status::Ok();
 }
 
 bool FileExists(const std::string& p) {
@@ -149,16 +210,15 @@ core::Status Broker::Initialize(const std::string& path, const core::PrivateKey&
   so.signing_key = ledger_key;
   so.create_if_missing = true;
   BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<ledger::Store> store, ledger::Store::Open(path, so));
+  BOURSE_RETURN_IF_ERROR(MigrateBrokerSchema(*store));
   auto r = store->Commit([&](ledger::Txn& txn) -> core::Status {
-    BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
     int64_t now = txn.now_millis();
     const std::string bkey = ledger_key.public_key().ToText();
     const std::string akey = admin.ToText();
     {
       BOURSE_ASSIGN_OR_RETURN(
-          Stmt s, Stmt::Prepare(txn.db(),
-                                "INSERT INTO b_principals(key,kind,name,site,created_ms) "
-                                "VALUES(?,?,?,NULL,?)"));
+          Stmt s, txn.db()->Prepare("INSERT INTO b_principals(key,kind,name,site,created_ms) "
+                                    "VALUES(?,?,?,NULL,?)"));
       s.Bind(1, bkey);
       s.Bind(2, "broker");
       s.Bind(3, "broker");
@@ -173,9 +233,8 @@ core::Status Broker::Initialize(const std::string& path, const core::PrivateKey&
                                .status());
     if (akey != bkey) {
       BOURSE_ASSIGN_OR_RETURN(
-          Stmt s, Stmt::Prepare(txn.db(),
-                                "INSERT INTO b_principals(key,kind,name,site,created_ms) "
-                                "VALUES(?,?,?,NULL,?)"));
+          Stmt s, txn.db()->Prepare("INSERT INTO b_principals(key,kind,name,site,created_ms) "
+                                    "VALUES(?,?,?,NULL,?)"));
       s.Bind(1, akey);
       s.Bind(2, "admin");
       s.Bind(3, "admin");
@@ -212,35 +271,9 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   so.batch_interval_us = options.batch_interval_us;
   so.sync_interval_us = options.sync_interval_us;
   BOURSE_ASSIGN_OR_RETURN(b->store_, ledger::Store::Open(options.db_path, so));
-  auto r = b->store_->Commit([](ledger::Txn& txn) -> core::Status {
-    BOURSE_RETURN_IF_ERROR(internal::Exec(txn.db(), kSchema));
-    BOURSE_RETURN_IF_ERROR(ledger::Accounts::EnsureSchema(txn));
-    // A database written before the capacity book (DESIGN 4.1) gains its node
-    // capacities from b_nodes and its bindings from the ledger's rcap_bound
-    // entries (written then already).
-    BOURSE_RETURN_IF_ERROR(internal::Exec(
-        txn.db(),
-        "INSERT OR IGNORE INTO rcap_nodes(node,cpu,mem,disk,netmin,netmax) SELECT id,"
-        " json_extract(capacity,'$.cpu_mcores'), json_extract(capacity,'$.mem_mib'),"
-        " json_extract(capacity,'$.disk_mib'), json_extract(capacity,'$.net_min_kbps'),"
-        " json_extract(capacity,'$.net_max_kbps') FROM b_nodes;"
-        // Bindings from the ledger itself (b_bindings lost those of deleted
-        // slices), once: a scan of every entry is too slow for each start.
-        "CREATE TABLE IF NOT EXISTS b_migrations(name TEXT PRIMARY KEY) WITHOUT ROWID;"));
-    BOURSE_ASSIGN_OR_RETURN(Stmt done,
-                            Stmt::Prepare(txn.db(), "SELECT 1 FROM b_migrations WHERE name=?"));
-    done.Bind(1, "rcap_bound_from_ledger");
-    BOURSE_ASSIGN_OR_RETURN(bool migrated, done.Step());
-    if (migrated) return core::Status::Ok();
-    return internal::Exec(txn.db(),
-                          "INSERT OR IGNORE INTO rcap_bound(id,slice) SELECT"
-                          " json_extract(data,'$.body.rcap.id'), json_extract(data,'$.body.slice')"
-                          " FROM ledger_entries WHERE json_extract(data,'$.type')='rcap_bound';"
-                          "INSERT INTO b_migrations(name) VALUES('rcap_bound_from_ledger');");
-  });
-  if (!r.ok()) return r.status();
-  BOURSE_RETURN_IF_ERROR(b->Read([&](sqlite3* db) -> core::Status {
-    BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, "SELECT MAX(ts) FROM b_nonces"));
+  BOURSE_RETURN_IF_ERROR(MigrateBrokerSchema(*b->store_));
+  BOURSE_RETURN_IF_ERROR(b->Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT MAX(ts) FROM b_nonces"));
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (row && !s.IsNull(0)) b->earlier_runs_max_ts_ = s.Int(0);
     return core::Status::Ok();
@@ -304,7 +337,7 @@ void Broker::MutateAndRespond(std::function<core::Status(ledger::Txn&)> fn, Resp
   });
 }
 
-core::Status Broker::Read(const std::function<core::Status(sqlite3*)>& fn) const {
+core::Status Broker::Read(const std::function<core::Status(storage::Connection*)>& fn) const {
   return store_->Read(fn);
 }
 
@@ -317,7 +350,7 @@ core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
     if (it != principals_.end()) kind = it->second;
   }
   if (kind.empty()) {
-    core::Status st = Read([&](sqlite3* db) -> core::Status {
+    core::Status st = Read([&](storage::Connection* db) -> core::Status {
       BOURSE_ASSIGN_OR_RETURN(Principal p, LookupPrincipal(db, key));
       kind = std::string(PrincipalKindName(p.kind));
       return core::Status::Ok();
@@ -340,9 +373,9 @@ core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
   // for a few minutes, never needs the lookup.
   if (c.ts <= earlier_runs_max_ts_) {
     bool seen = false;
-    BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+    BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
       BOURSE_ASSIGN_OR_RETURN(
-          Stmt s, Stmt::Prepare(db, "SELECT 1 FROM b_nonces WHERE ts=? AND key=? AND nonce=?"));
+          Stmt s, db->Prepare("SELECT 1 FROM b_nonces WHERE ts=? AND key=? AND nonce=?"));
       s.Bind(1, c.ts);
       s.Bind(2, c.key);
       s.Bind(3, c.nonce);
@@ -372,22 +405,20 @@ core::Result<Principal> PrincipalFromStmt(Stmt& s, std::string_view key) {
 }
 }  // namespace
 
-core::Result<Principal> Broker::LookupPrincipal(sqlite3* db, std::string_view key) {
-  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, kPrincipalSql));
+core::Result<Principal> Broker::LookupPrincipal(storage::Connection* db, std::string_view key) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(kPrincipalSql));
   return PrincipalFromStmt(s, key);
 }
 
 core::Result<Principal> Broker::LookupPrincipal(ledger::Txn& txn, std::string_view key) {
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * raw, txn.Prepare(kPrincipalSql));
-  Stmt s = Stmt::Borrow(raw);
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, txn.Prepare(kPrincipalSql));
   return PrincipalFromStmt(s, key);
 }
 
 core::Status Broker::NoteHistory(ledger::Txn& txn, std::string_view account) {
   // The entry just appended is next_seq() - 1.
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
                           txn.Prepare("INSERT OR IGNORE INTO b_history(account,seq) VALUES(?,?)"));
-  Stmt s = Stmt::Borrow(raw);
   s.Bind(1, account);
   s.Bind(2, static_cast<int64_t>(txn.next_seq()) - 1);
   return s.Run();
@@ -424,10 +455,9 @@ core::Status Broker::EscrowSettle(ledger::Txn& txn, std::string_view escrow_id, 
 namespace {
 core::Status IndexRcap(ledger::Txn& txn, const ledger::Rcap& r) {
   BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
+      Stmt s,
       txn.Prepare("INSERT OR IGNORE INTO b_rcaps(id,holder,node,parent,not_before,not_after,body) "
                   "VALUES(?,?,?,?,?,?,?)"));
-  Stmt s = Stmt::Borrow(raw);
   s.Bind(1, r.id);
   s.Bind(2, r.holder.ToText());
   s.Bind(3, r.node);

@@ -130,7 +130,7 @@ class Broker {
 
   // ---- Helpers for use inside Mutate fns (markets use these) ----
   // Errors: permission_denied when `key` is not a registered principal.
-  static core::Result<Principal> LookupPrincipal(sqlite3* db, std::string_view key);
+  static core::Result<Principal> LookupPrincipal(storage::Connection* db, std::string_view key);
   // The same inside a Mutate fn, through the writer's statement cache.
   static core::Result<Principal> LookupPrincipal(ledger::Txn& txn, std::string_view key);
   core::Status Transfer(ledger::Txn& txn, std::string_view from, std::string_view to,
@@ -168,7 +168,7 @@ class Broker {
   // "replayed request").
   core::Result<std::string> CheckCaller(const SignedCaller& caller);
   // Runs fn on a read snapshot.
-  core::Status Read(const std::function<core::Status(sqlite3*)>& fn) const;
+  core::Status Read(const std::function<core::Status(storage::Connection*)>& fn) const;
 
   core::PrivateKey ledger_key_;
   const core::Clock* clock_;

@@ -89,12 +89,11 @@ void Broker::RegisterCapacityRoutes() {
        .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
          std::map<std::string, json> by_node;
          std::map<std::string, std::string> site_of;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(
-               Stmt s, Stmt::Prepare(db,
-                                     "SELECT r.node,n.site,r.body FROM b_rcaps r JOIN b_nodes n "
-                                     "ON n.id=r.node WHERE r.holder=? AND r.not_after>? "
-                                     "ORDER BY r.node, r.not_before, r.id"));
+               Stmt s, db->Prepare("SELECT r.node,n.site,r.body FROM b_rcaps r JOIN b_nodes n "
+                                   "ON n.id=r.node WHERE r.holder=? AND r.not_after>? "
+                                   "ORDER BY r.node, r.not_before, r.id"));
            s.Bind(1, broker_key().ToText());
            s.Bind(2, q.now_ms / 1000);
            while (true) {
@@ -119,7 +118,7 @@ void Broker::RegisterCapacityRoutes() {
                .response_schema = rcap_list,
                .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                  json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(
                        list, QueryArray(
                                  db,
@@ -144,7 +143,7 @@ void Broker::RegisterCapacityRoutes() {
            SObj({{"rcap", SRcap()}, {"chain", SArr(SRcap())}, {"children", SArr(SStr())}}),
        .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
          json out;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::CapacityLog::Get(db, q.Param("id")));
            BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> chain,
                                    ledger::CapacityLog::ChainOf(db, q.Param("id")));

@@ -1,7 +1,5 @@
 // Markets: module lifecycle, order-book state, and the settlement of book
 // events into the ledger (the escrow hook). Routes are in market_routes.cc.
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -220,7 +218,7 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
     ctx->Fail(ins.status());
     return false;
   }
-  Stmt s = Stmt::Borrow(*ins);
+  Stmt s = std::move(*ins);
   s.Bind(1, mi.id);
   s.Bind(2, buy->id);
   s.Bind(3, sell->id);
@@ -235,7 +233,7 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
     ctx->Fail(st);
     return false;
   }
-  int64_t trade_id = sqlite3_last_insert_rowid(txn.db());
+  int64_t trade_id = txn.db()->LastInsertRowId();
   json tj = {{"id", trade_id},      {"market", mi.id},
              {"buy", buy->id},      {"sell", sell->id},
              {"buyer", buy->owner}, {"seller", sell->account},
@@ -295,12 +293,11 @@ void Forwarder::OnRested(auction::OrderId id, int64_t /*qty*/, int64_t price_nan
 
 core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o) {
   BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * raw,
+      Stmt s,
       txn.Prepare("INSERT OR REPLACE INTO m_orders(id,market,owner,account,side,is_market,ioc,qty,"
                   "price_nanos,remaining,filled,state,reason,prio,escrow,escrow_gen,cap_escrow,"
                   "cap_units,cap_sold,cap_returned,returned_rcap,created_ms) "
                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-  Stmt s = Stmt::Borrow(raw);
   s.Bind(1, o.id);
   s.Bind(2, o.market);
   s.Bind(3, o.owner);
@@ -359,23 +356,22 @@ LiveOrder OrderFromRow(const Stmt& s) {
 }
 }  // namespace
 
-core::Result<LiveOrder> LoadOrder(sqlite3* db, int64_t id) {
+core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id) {
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db, std::string("SELECT ") + kOrderCols + " FROM m_orders WHERE id=?"));
+      Stmt s, db->Prepare(std::string("SELECT ") + kOrderCols + " FROM m_orders WHERE id=?"));
   s.Bind(1, id);
   BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return core::NotFound("order " + std::to_string(id) + " does not exist");
   return OrderFromRow(s);
 }
 
-core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms) {
+core::Status RebuildBook(Markets* m, storage::Connection* db, MarketState* ms) {
   ms->orders.clear();
   ms->fwd.ctx = nullptr;
   ms->book = std::make_unique<auction::OrderBook>(&ms->fwd, &ms->fwd);
-  BOURSE_ASSIGN_OR_RETURN(Stmt s,
-                          Stmt::Prepare(db, std::string("SELECT ") + kOrderCols +
-                                                " FROM m_orders WHERE market=? AND state='resting' "
-                                                "ORDER BY prio"));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(std::string("SELECT ") + kOrderCols +
+                                              " FROM m_orders WHERE market=? AND state='resting' "
+                                              "ORDER BY prio"));
   s.Bind(1, ms->info.id);
   while (true) {
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -552,7 +548,7 @@ core::Result<std::unique_ptr<Markets>> Markets::Open(Broker* broker,
   std::unique_ptr<Markets> m(new Markets(broker, ledger_key, options));
   BOURSE_RETURN_IF_ERROR(broker
                              ->Mutate([](ledger::Txn& txn) -> core::Status {
-                               return internal::Exec(txn.db(), internal::kMarketSchema);
+                               return txn.db()->Exec(internal::kMarketSchema);
                              })
                              .status());
   BOURSE_RETURN_IF_ERROR(m->LoadAll());
@@ -581,11 +577,10 @@ core::Result<std::unique_ptr<Markets>> Markets::Open(Broker* broker,
 }
 
 core::Status Markets::LoadAll() {
-  return broker_->store().Read([&](sqlite3* db) -> core::Status {
+  return broker_->store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(db,
-                              "SELECT id,node,site,unit,not_before,not_after,close_s,holder,state,"
-                              "created_ms FROM m_markets"));
+        Stmt s, db->Prepare("SELECT id,node,site,unit,not_before,not_after,close_s,holder,state,"
+                            "created_ms FROM m_markets"));
     while (true) {
       BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
@@ -609,8 +604,7 @@ core::Status Markets::LoadAll() {
       markets_[mi.id] = std::move(ms);
     }
     BOURSE_ASSIGN_OR_RETURN(
-        Stmt mx,
-        Stmt::Prepare(db, "SELECT COALESCE(MAX(id),0), COALESCE(MAX(prio),0) FROM m_orders"));
+        Stmt mx, db->Prepare("SELECT COALESCE(MAX(id),0), COALESCE(MAX(prio),0) FROM m_orders"));
     BOURSE_ASSIGN_OR_RETURN(bool row, mx.Step());
     if (row) {
       next_order_id_ = mx.Int(0) + 1;
@@ -677,9 +671,8 @@ core::Status Markets::CloseDueMarkets() {
       }
       for (int64_t id : ctx.touched) ms->orders[id].reason = "market_closed";
       BOURSE_RETURN_IF_ERROR(internal::FinishOp(ctx));
-      BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+      BOURSE_ASSIGN_OR_RETURN(Stmt up,
                               txn.Prepare("UPDATE m_markets SET state='closed' WHERE id=?"));
-      Stmt up = Stmt::Borrow(raw);
       up.Bind(1, ms->info.id);
       BOURSE_RETURN_IF_ERROR(up.Run());
       BOURSE_RETURN_IF_ERROR(txn.Append("market_closed", {{"market", ms->info.id}}).status());

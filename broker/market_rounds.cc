@@ -52,11 +52,10 @@ struct RoundRow {
   json result;
 };
 
-core::Result<RoundRow> LoadRound(sqlite3* db, const std::string& id) {
+core::Result<RoundRow> LoadRound(storage::Connection* db, const std::string& id) {
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db,
-                            "SELECT state,close_s,not_before,not_after,offers,result FROM "
-                            "m_rounds WHERE id=?"));
+      Stmt s, db->Prepare("SELECT state,close_s,not_before,not_after,offers,result FROM "
+                          "m_rounds WHERE id=?"));
   s.Bind(1, id);
   BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return core::NotFound("round " + id + " does not exist");
@@ -77,9 +76,8 @@ core::Result<RoundRow> LoadRound(sqlite3* db, const std::string& id) {
 }
 
 // A round as the API shows it: offers, the number of sealed bids, the result.
-core::Result<json> RoundJson(sqlite3* db, const RoundRow& rr) {
-  BOURSE_ASSIGN_OR_RETURN(Stmt s,
-                          Stmt::Prepare(db, "SELECT COUNT(*) FROM m_round_bids WHERE round=?"));
+core::Result<json> RoundJson(storage::Connection* db, const RoundRow& rr) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT COUNT(*) FROM m_round_bids WHERE round=?"));
   s.Bind(1, rr.id);
   BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
   return json{{"id", rr.id},
@@ -263,7 +261,7 @@ void Markets::RegisterRoundRoutes() {
                        return core::InvalidArgument(f + ": a second offer on node " + r.node);
                      }
                      BOURSE_ASSIGN_OR_RETURN(
-                         Stmt n, Stmt::Prepare(txn.db(), "SELECT site FROM b_nodes WHERE id=?"));
+                         Stmt n, txn.db()->Prepare("SELECT site FROM b_nodes WHERE id=?"));
                      n.Bind(1, r.node);
                      BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
                      // The round offers what is free of the rcap over its window and
@@ -294,10 +292,9 @@ void Markets::RegisterRoundRoutes() {
                                      {"res", core::ResourceVectorToJson(free)}});
                    }
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(txn.db(),
-                                             "INSERT INTO m_rounds(id,state,close_s,not_before,"
-                                             "not_after,offers,result,creator,created_ms) "
-                                             "VALUES(?,'open',?,?,?,?,'null',?,?)"));
+                       Stmt s, txn.db()->Prepare("INSERT INTO m_rounds(id,state,close_s,not_before,"
+                                                 "not_after,offers,result,creator,created_ms) "
+                                                 "VALUES(?,'open',?,?,?,?,'null',?,?)"));
                    s.Bind(1, rr.id);
                    s.Bind(2, rr.close_s);
                    s.Bind(3, rr.window.not_before);
@@ -356,10 +353,10 @@ void Markets::RegisterRoundRoutes() {
                    std::string esc = "rb_esc_" + bid_id;
                    BOURSE_RETURN_IF_ERROR(broker_->EscrowHold(txn, esc, q.caller_text, limit));
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(txn.db(),
-                                             "INSERT INTO m_round_bids(id,round,bidder,lim,bundles,"
-                                             "escrow,state,pay,rcaps,created_ms) "
-                                             "VALUES(?,?,?,?,?,?,'sealed','0','[]',?)"));
+                       Stmt s,
+                       txn.db()->Prepare("INSERT INTO m_round_bids(id,round,bidder,lim,bundles,"
+                                         "escrow,state,pay,rcaps,created_ms) "
+                                         "VALUES(?,?,?,?,?,?,'sealed','0','[]',?)"));
                    s.Bind(1, bid_id);
                    s.Bind(2, round);
                    s.Bind(3, q.caller_text);
@@ -399,25 +396,25 @@ void Markets::RegisterRoundRoutes() {
                   return core::InvalidArgument("state: must be open, cleared or failed");
                 }
                 json list = json::array();
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-                  BOURSE_ASSIGN_OR_RETURN(
-                      Stmt s, Stmt::Prepare(db,
-                                            "SELECT id FROM m_rounds WHERE ?1='' OR state=?1 "
-                                            "ORDER BY created_ms DESC, id LIMIT 500"));
-                  s.Bind(1, state);
-                  std::vector<std::string> ids;
-                  while (true) {
-                    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-                    if (!row) break;
-                    ids.push_back(s.Text(0));
-                  }
-                  for (const std::string& id : ids) {
-                    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, id));
-                    BOURSE_ASSIGN_OR_RETURN(json one, RoundJson(db, rr));
-                    list.push_back(std::move(one));
-                  }
-                  return core::Status::Ok();
-                }));
+                BOURSE_RETURN_IF_ERROR(
+                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
+                      BOURSE_ASSIGN_OR_RETURN(
+                          Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE ?1='' OR state=?1 "
+                                              "ORDER BY created_ms DESC, id LIMIT 500"));
+                      s.Bind(1, state);
+                      std::vector<std::string> ids;
+                      while (true) {
+                        BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+                        if (!row) break;
+                        ids.push_back(s.Text(0));
+                      }
+                      for (const std::string& id : ids) {
+                        BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, id));
+                        BOURSE_ASSIGN_OR_RETURN(json one, RoundJson(db, rr));
+                        list.push_back(std::move(one));
+                      }
+                      return core::Status::Ok();
+                    }));
                 return JsonResponse(200, {{"rounds", list}});
               }});
 
@@ -429,48 +426,49 @@ void Markets::RegisterRoundRoutes() {
               .response_schema = SObj({{"round", round_schema}}),
               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                 json out;
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-                  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-                  BOURSE_ASSIGN_OR_RETURN(out, RoundJson(db, rr));
-                  return core::Status::Ok();
-                }));
+                BOURSE_RETURN_IF_ERROR(
+                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
+                      BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
+                      BOURSE_ASSIGN_OR_RETURN(out, RoundJson(db, rr));
+                      return core::Status::Ok();
+                    }));
                 return JsonResponse(200, {{"round", out}});
               }});
 
-  router.Add({.method = "POST",
-              .pattern = "/v1/rounds/{round}/clear",
-              .auth = Auth::kSigned,
-              .signer_kinds = {"admin"},
-              .summary = "Clear a round whose close time has passed now (admin; the broker also "
-                         "clears rounds on schedule)",
-              .tag = "rounds",
-              .response_schema = SObj({{"round", round_schema}}),
-              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-                  BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                          Broker::LookupPrincipal(db, q.caller_text));
-                  if (caller.kind != PrincipalKind::kAdmin) {
-                    return core::PermissionDenied("only an admin clears rounds by hand");
-                  }
-                  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-                  if (rr.state != "open") {
-                    return core::FailedPrecondition("round " + rr.id + " is already " + rr.state);
-                  }
-                  if (q.now_ms / 1000 < rr.close_s) {
-                    return core::FailedPrecondition("round " + rr.id + " closes at " +
-                                                    std::to_string(rr.close_s));
-                  }
-                  return core::Status::Ok();
-                }));
-                BOURSE_RETURN_IF_ERROR(ClearRoundNow(q.Param("round")));
-                json out;
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-                  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-                  out = {{"id", rr.id}, {"state", rr.state}, {"result", rr.result}};
-                  return core::Status::Ok();
-                }));
-                return JsonResponse(200, {{"round", out}});
-              }});
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/rounds/{round}/clear",
+       .auth = Auth::kSigned,
+       .signer_kinds = {"admin"},
+       .summary = "Clear a round whose close time has passed now (admin; the broker also "
+                  "clears rounds on schedule)",
+       .tag = "rounds",
+       .response_schema = SObj({{"round", round_schema}}),
+       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
+         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(db, q.caller_text));
+           if (caller.kind != PrincipalKind::kAdmin) {
+             return core::PermissionDenied("only an admin clears rounds by hand");
+           }
+           BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
+           if (rr.state != "open") {
+             return core::FailedPrecondition("round " + rr.id + " is already " + rr.state);
+           }
+           if (q.now_ms / 1000 < rr.close_s) {
+             return core::FailedPrecondition("round " + rr.id + " closes at " +
+                                             std::to_string(rr.close_s));
+           }
+           return core::Status::Ok();
+         }));
+         BOURSE_RETURN_IF_ERROR(ClearRoundNow(q.Param("round")));
+         json out;
+         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
+           out = {{"id", rr.id}, {"state", rr.state}, {"result", rr.result}};
+           return core::Status::Ok();
+         }));
+         return JsonResponse(200, {{"round", out}});
+       }});
 }
 
 core::Status Markets::ClearRoundNow(const std::string& round) {
@@ -486,8 +484,7 @@ core::Status Markets::ClearRoundNow(const std::string& round) {
         BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
         if (rr.state != "open") return core::Status::Ok();
         BOURSE_ASSIGN_OR_RETURN(
-            Stmt s,
-            Stmt::Prepare(txn.db(), "SELECT id,lim,escrow FROM m_round_bids WHERE round=?"));
+            Stmt s, txn.db()->Prepare("SELECT id,lim,escrow FROM m_round_bids WHERE round=?"));
         s.Bind(1, round);
         while (true) {
           BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -497,15 +494,13 @@ core::Status Markets::ClearRoundNow(const std::string& round) {
         }
         {
           BOURSE_ASSIGN_OR_RETURN(
-              Stmt l,
-              Stmt::Prepare(txn.db(), "UPDATE m_round_bids SET state='lost' WHERE round=?"));
+              Stmt l, txn.db()->Prepare("UPDATE m_round_bids SET state='lost' WHERE round=?"));
           l.Bind(1, round);
           BOURSE_RETURN_IF_ERROR(l.Run());
         }
         json result = {{"error", st.message()}, {"winners", json::array()}};
         BOURSE_ASSIGN_OR_RETURN(
-            Stmt u,
-            Stmt::Prepare(txn.db(), "UPDATE m_rounds SET state='failed',result=? WHERE id=?"));
+            Stmt u, txn.db()->Prepare("UPDATE m_rounds SET state='failed',result=? WHERE id=?"));
         u.Bind(1, result.dump());
         u.Bind(2, round);
         BOURSE_RETURN_IF_ERROR(u.Run());
@@ -532,9 +527,8 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
         std::vector<BidRow> rows;
         {
           BOURSE_ASSIGN_OR_RETURN(
-              Stmt s, Stmt::Prepare(txn.db(),
-                                    "SELECT id,bidder,lim,bundles,escrow FROM m_round_bids "
-                                    "WHERE round=? ORDER BY created_ms, id"));
+              Stmt s, txn.db()->Prepare("SELECT id,bidder,lim,bundles,escrow FROM m_round_bids "
+                                        "WHERE round=? ORDER BY created_ms, id"));
           s.Bind(1, round);
           while (true) {
             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -596,8 +590,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
                              {"rcaps", rcaps}});
           BOURSE_ASSIGN_OR_RETURN(
               Stmt u,
-              Stmt::Prepare(txn.db(),
-                            "UPDATE m_round_bids SET state='won',pay=?,rcaps=? WHERE id=?"));
+              txn.db()->Prepare("UPDATE m_round_bids SET state='won',pay=?,rcaps=? WHERE id=?"));
           u.Bind(1, w.pay.ToString());
           u.Bind(2, rcaps.dump());
           u.Bind(3, b.id);
@@ -607,7 +600,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
           if (won[i]) continue;
           BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, rows[i].escrow, rows[i].limit));
           BOURSE_ASSIGN_OR_RETURN(
-              Stmt u, Stmt::Prepare(txn.db(), "UPDATE m_round_bids SET state='lost' WHERE id=?"));
+              Stmt u, txn.db()->Prepare("UPDATE m_round_bids SET state='lost' WHERE id=?"));
           u.Bind(1, rows[i].id);
           BOURSE_RETURN_IF_ERROR(u.Run());
         }
@@ -616,8 +609,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
                        {"exact", outcome.exact},
                        {"bids", rows.size()}};
         BOURSE_ASSIGN_OR_RETURN(
-            Stmt u,
-            Stmt::Prepare(txn.db(), "UPDATE m_rounds SET state='cleared',result=? WHERE id=?"));
+            Stmt u, txn.db()->Prepare("UPDATE m_rounds SET state='cleared',result=? WHERE id=?"));
         u.Bind(1, result.dump());
         u.Bind(2, round);
         BOURSE_RETURN_IF_ERROR(u.Run());
@@ -631,9 +623,9 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
 core::Status Markets::ClearDueRounds() {
   std::vector<std::string> due;
   int64_t now = broker_->clock().NowSeconds();
-  BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+  BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(db, "SELECT id FROM m_rounds WHERE state='open' AND close_s<=?"));
+        Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE state='open' AND close_s<=?"));
     s.Bind(1, now);
     while (true) {
       BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -653,9 +645,8 @@ core::Status Markets::ClearDueRounds() {
 core::Status Markets::RequireUncommitted(ledger::Txn& txn, const std::string& id,
                                          std::string_view field) {
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt o, Stmt::Prepare(txn.db(),
-                            "SELECT id FROM m_orders WHERE cap_escrow=? AND cap_escrow!='' AND "
-                            "state='resting' LIMIT 1"));
+      Stmt o, txn.db()->Prepare("SELECT id FROM m_orders WHERE cap_escrow=? AND cap_escrow!='' AND "
+                                "state='resting' LIMIT 1"));
   o.Bind(1, id);
   BOURSE_ASSIGN_OR_RETURN(bool order, o.Step());
   if (order) {
@@ -664,10 +655,9 @@ core::Status Markets::RequireUncommitted(ledger::Txn& txn, const std::string& id
                                     "; it is not free to offer again");
   }
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt r, Stmt::Prepare(txn.db(),
-                            "SELECT m_rounds.id FROM m_rounds, json_each(m_rounds.offers) "
-                            "WHERE m_rounds.state='open' AND "
-                            "json_extract(json_each.value,'$.rcap')=? LIMIT 1"));
+      Stmt r, txn.db()->Prepare("SELECT m_rounds.id FROM m_rounds, json_each(m_rounds.offers) "
+                                "WHERE m_rounds.state='open' AND "
+                                "json_extract(json_each.value,'$.rcap')=? LIMIT 1"));
   r.Bind(1, id);
   BOURSE_ASSIGN_OR_RETURN(bool round, r.Step());
   if (round) {

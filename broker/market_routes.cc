@@ -1,7 +1,5 @@
 // Markets: REST routes of the order-book markets (create, list, place,
 // cancel, reduce, move, depth, trades, candles). docs/markets.md.
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <regex>
 
@@ -44,9 +42,8 @@ json MarketSchema() {
 }
 
 // The site of a registered node. Errors: not_found.
-core::Result<std::string> NodeSite(sqlite3* db, const std::string& node) {
-  BOURSE_ASSIGN_OR_RETURN(internal::Stmt n,
-                          internal::Stmt::Prepare(db, "SELECT site FROM b_nodes WHERE id=?"));
+core::Result<std::string> NodeSite(storage::Connection* db, const std::string& node) {
+  BOURSE_ASSIGN_OR_RETURN(internal::Stmt n, db->Prepare("SELECT site FROM b_nodes WHERE id=?"));
   n.Bind(1, node);
   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
   if (!found) return core::NotFound("node: node " + node + " does not exist");
@@ -253,7 +250,7 @@ void Markets::RegisterOrderRoutes() {
                      BOURSE_ASSIGN_OR_RETURN(mi.site, NodeSite(txn.db(), mi.node));
                    } else {
                      BOURSE_ASSIGN_OR_RETURN(
-                         Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
+                         Stmt n, txn.db()->Prepare("SELECT 1 FROM b_sites WHERE name=?"));
                      n.Bind(1, mi.site);
                      BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
                      if (!found) return core::NotFound("site: site " + mi.site + " does not exist");
@@ -271,10 +268,10 @@ void Markets::RegisterOrderRoutes() {
                    }
                    mi.created_ms = txn.now_millis();
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(txn.db(),
-                                             "INSERT INTO m_markets(id,node,site,unit,not_before,"
-                                             "not_after,close_s,holder,state,creator,created_ms) "
-                                             "VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+                       Stmt s,
+                       txn.db()->Prepare("INSERT INTO m_markets(id,node,site,unit,not_before,"
+                                         "not_after,close_s,holder,state,creator,created_ms) "
+                                         "VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
                    s.Bind(1, mi.id);
                    s.Bind(2, mi.node);
                    s.Bind(3, mi.site);
@@ -650,15 +647,16 @@ void Markets::RegisterOrderRoutes() {
               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                 BOURSE_ASSIGN_OR_RETURN(int64_t id, OrderIdParam(q));
                 json out;
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-                  BOURSE_ASSIGN_OR_RETURN(LiveOrder o, internal::LoadOrder(db, id));
-                  if (o.market != q.Param("market")) {
-                    return core::NotFound("order " + std::to_string(id) + " is not in market " +
-                                          q.Param("market"));
-                  }
-                  out = {{"order", o.ToJson()}};
-                  return core::Status::Ok();
-                }));
+                BOURSE_RETURN_IF_ERROR(
+                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
+                      BOURSE_ASSIGN_OR_RETURN(LiveOrder o, internal::LoadOrder(db, id));
+                      if (o.market != q.Param("market")) {
+                        return core::NotFound("order " + std::to_string(id) + " is not in market " +
+                                              q.Param("market"));
+                      }
+                      out = {{"order", o.ToJson()}};
+                      return core::Status::Ok();
+                    }));
                 return JsonResponse(200, out);
               }});
 
@@ -724,7 +722,8 @@ void Markets::RegisterOrderRoutes() {
                 BOURSE_ASSIGN_OR_RETURN(int64_t limit, q.QueryInt("limit", 1, 1000, 100));
                 BOURSE_RETURN_IF_ERROR(Find(q.Param("market")).status());
                 json list;
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db)
+                                                                 -> core::Status {
                   BOURSE_ASSIGN_OR_RETURN(
                       list, QueryArray(
                                 db,
@@ -772,11 +771,10 @@ void Markets::RegisterOrderRoutes() {
                                                         core::kMaxSafeInteger / 1000));
          BOURSE_RETURN_IF_ERROR(Find(q.Param("market")).status());
          json candles = json::array();
-         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(
-               Stmt s, Stmt::Prepare(db,
-                                     "SELECT ts_ms,price_nanos,qty FROM m_trades WHERE market=? "
-                                     "AND ts_ms>=? AND ts_ms<? ORDER BY id LIMIT 1000000"));
+               Stmt s, db->Prepare("SELECT ts_ms,price_nanos,qty FROM m_trades WHERE market=? "
+                                   "AND ts_ms>=? AND ts_ms<? ORDER BY id LIMIT 1000000"));
            s.Bind(1, q.Param("market"));
            s.Bind(2, from * 1000);
            s.Bind(3, to * 1000);

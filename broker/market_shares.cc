@@ -110,9 +110,8 @@ core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t no
   const core::Money& pay = due.pay;
   if (pay.is_positive()) {
     BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(txn.db(),
-                              "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
-                              "WHERE n.id=?"));
+        Stmt s, txn.db()->Prepare("SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
+                                  "WHERE n.id=?"));
     s.Bind(1, b.node);
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return core::NotFound("node " + b.node + " does not exist");
@@ -127,10 +126,9 @@ core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t no
   } else if (due.spent) {
     b.state = "exhausted";
   }
-  BOURSE_ASSIGN_OR_RETURN(Stmt u,
-                          Stmt::Prepare(txn.db(),
-                                        "UPDATE m_share_bids SET charged_to_ms=?,state=?,charged=? "
-                                        "WHERE id=?"));
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt u, txn.db()->Prepare("UPDATE m_share_bids SET charged_to_ms=?,state=?,charged=? "
+                                "WHERE id=?"));
   u.Bind(1, b.charged_to_ms);
   u.Bind(2, b.state);
   u.Bind(3, b.charged.ToString());
@@ -208,14 +206,14 @@ void Markets::RegisterShareRoutes() {
                  ->Mutate([&](ledger::Txn& txn) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(
                        Broker::LookupPrincipal(txn, q.caller_text).status());
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt n, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_nodes WHERE id=?"));
+                   BOURSE_ASSIGN_OR_RETURN(Stmt n,
+                                           txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
                    n.Bind(1, node);
                    BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
                    if (!found) return core::NotFound("node " + node + " does not exist");
                    BOURSE_ASSIGN_OR_RETURN(
                        Stmt s,
-                       Stmt::Prepare(txn.db(), "SELECT creator,owners FROM b_slices WHERE name=?"));
+                       txn.db()->Prepare("SELECT creator,owners FROM b_slices WHERE name=?"));
                    s.Bind(1, slice);
                    BOURSE_ASSIGN_OR_RETURN(bool sfound, s.Step());
                    if (!sfound) return core::NotFound("slice: slice " + slice + " does not exist");
@@ -230,9 +228,8 @@ void Markets::RegisterShareRoutes() {
                    // The table gives each slice the sum of its bids' rates,
                    // which the core takes as one int64 rate.
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt sum, Stmt::Prepare(txn.db(),
-                                               "SELECT rate FROM m_share_bids WHERE node=? AND "
-                                               "slice=? AND state='active'"));
+                       Stmt sum, txn.db()->Prepare("SELECT rate FROM m_share_bids WHERE node=? AND "
+                                                   "slice=? AND state='active'"));
                    sum.Bind(1, node);
                    sum.Bind(2, slice);
                    internal::Int128 total = b.rate_nanos;
@@ -251,11 +248,10 @@ void Markets::RegisterShareRoutes() {
                        broker_->EscrowHold(txn, b.escrow, q.caller_text, budget));
                    b.charged_to_ms = q.now_ms;
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt i,
-                       Stmt::Prepare(txn.db(),
-                                     "INSERT INTO m_share_bids(id,node,slice,bidder,rate,escrow,"
-                                     "charged_to_ms,state,charged,created_ms) "
-                                     "VALUES(?,?,?,?,?,?,?,'active','0.000000000',?)"));
+                       Stmt i, txn.db()->Prepare(
+                                   "INSERT INTO m_share_bids(id,node,slice,bidder,rate,escrow,"
+                                   "charged_to_ms,state,charged,created_ms) "
+                                   "VALUES(?,?,?,?,?,?,?,'active','0.000000000',?)"));
                    i.Bind(1, b.id);
                    i.Bind(2, node);
                    i.Bind(3, slice);
@@ -279,9 +275,9 @@ void Markets::RegisterShareRoutes() {
          return JsonResponse(201, {{"bid", out}});
        }});
 
-  auto load = [](sqlite3* db, const std::string& id) -> core::Result<ShareBid> {
-    BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, std::string("SELECT ") + kBidCols +
-                                                          " FROM m_share_bids WHERE id=?"));
+  auto load = [](storage::Connection* db, const std::string& id) -> core::Result<ShareBid> {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, db->Prepare(std::string("SELECT ") + kBidCols + " FROM m_share_bids WHERE id=?"));
     s.Bind(1, id);
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return core::NotFound("share bid " + id + " does not exist");
@@ -322,13 +318,14 @@ void Markets::RegisterShareRoutes() {
               .response_schema = SObj({{"bid", bid_schema}}),
               .handler = [this, load](const ApiRequest& q) -> core::Result<ApiResponse> {
                 json out;
-                BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-                  BOURSE_ASSIGN_OR_RETURN(ShareBid b, load(db, q.Param("id")));
-                  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e,
-                                          ledger::Accounts::Escrow(db, b.escrow));
-                  out = BidJson(b, e.remaining);
-                  return core::Status::Ok();
-                }));
+                BOURSE_RETURN_IF_ERROR(
+                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
+                      BOURSE_ASSIGN_OR_RETURN(ShareBid b, load(db, q.Param("id")));
+                      BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e,
+                                              ledger::Accounts::Escrow(db, b.escrow));
+                      out = BidJson(b, e.remaining);
+                      return core::Status::Ok();
+                    }));
                 return JsonResponse(200, {{"bid", out}});
               }});
 
@@ -348,9 +345,8 @@ void Markets::RegisterShareRoutes() {
          const std::string node = q.Param("node");
          std::map<std::string, int64_t> by_slice;
          int64_t net_total = 0;
-         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](sqlite3* db) -> core::Status {
-           BOURSE_ASSIGN_OR_RETURN(Stmt n,
-                                   Stmt::Prepare(db, "SELECT capacity FROM b_nodes WHERE id=?"));
+         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
+           BOURSE_ASSIGN_OR_RETURN(Stmt n, db->Prepare("SELECT capacity FROM b_nodes WHERE id=?"));
            n.Bind(1, node);
            BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
            if (!found) return core::NotFound("node " + node + " does not exist");
@@ -360,10 +356,9 @@ void Markets::RegisterShareRoutes() {
              net_total = cap["net_max_kbps"].get<int64_t>();
            }
            BOURSE_ASSIGN_OR_RETURN(
-               Stmt s,
-               Stmt::Prepare(db, std::string("SELECT ") + kBidCols +
-                                     " FROM m_share_bids WHERE node=? AND state='active' AND "
-                                     "slice IN (SELECT name FROM b_slices)"));
+               Stmt s, db->Prepare(std::string("SELECT ") + kBidCols +
+                                   " FROM m_share_bids WHERE node=? AND state='active' AND "
+                                   "slice IN (SELECT name FROM b_slices)"));
            s.Bind(1, node);
            while (true) {
              BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -401,10 +396,10 @@ core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice,
                                      std::vector<std::string>* ended) {
   std::vector<ShareBid> bids;
   {
-    BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(txn.db(), std::string("SELECT ") + kBidCols +
-                                            " FROM m_share_bids WHERE slice=? AND state='active' "
-                                            "ORDER BY created_ms, id"));
+    BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                            txn.db()->Prepare(std::string("SELECT ") + kBidCols +
+                                              " FROM m_share_bids WHERE slice=? AND state='active' "
+                                              "ORDER BY created_ms, id"));
     s.Bind(1, slice);
     while (true) {
       BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -440,11 +435,10 @@ core::Status Markets::ChargeShares(bool force) {
           // from before delete_slice ended its bids): such a bid is ended
           // now, as delete_slice would have.
           BOURSE_ASSIGN_OR_RETURN(
-              Stmt s,
-              Stmt::Prepare(txn.db(), std::string("SELECT ") + kBidCols +
-                                          ",NOT EXISTS(SELECT 1 FROM b_slices WHERE "
-                                          "name=m_share_bids.slice) FROM m_share_bids WHERE "
-                                          "state='active'"));
+              Stmt s, txn.db()->Prepare(std::string("SELECT ") + kBidCols +
+                                        ",NOT EXISTS(SELECT 1 FROM b_slices WHERE "
+                                        "name=m_share_bids.slice) FROM m_share_bids WHERE "
+                                        "state='active'"));
           while (true) {
             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
             if (!row) break;

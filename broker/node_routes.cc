@@ -24,7 +24,8 @@ namespace {
 constexpr size_t kMaxReports = 1000;
 
 // The node must exist and the caller must be its key.
-core::Status CheckNodeCaller(sqlite3* db, const std::string& node, const std::string& caller) {
+core::Status CheckNodeCaller(storage::Connection* db, const std::string& node,
+                             const std::string& caller) {
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s, internal::GetOneOrNotFound(db, "SELECT key FROM b_nodes WHERE id=?", node, "node"));
   if (s.Text(0) != caller) {
@@ -50,17 +51,16 @@ int64_t SumToInt(double d) {
 // slivers keyed by slice). One page of at most `limit` slivers after
 // `after` in key order, each with its running totals and its latest report,
 // and the totals over all the slivers (not only the page).
-core::Result<json> UsageView(sqlite3* db, bool by_slice, const std::string& key,
+core::Result<json> UsageView(storage::Connection* db, bool by_slice, const std::string& key,
                              const std::string& after, int64_t limit) {
   const std::string self = by_slice ? "slice" : "node";
   const std::string other = by_slice ? "node" : "slice";
   using internal::Stmt;
-  BOURSE_ASSIGN_OR_RETURN(Stmt g,
-                          Stmt::Prepare(db, "SELECT " + other +
-                                                ",COUNT(*),MIN(from_s),MAX(to_s),TOTAL(cpu_usec),"
-                                                "TOTAL(net_tx_bytes) FROM b_usage WHERE " +
-                                                self + "=? AND " + other + ">? GROUP BY " + other +
-                                                " ORDER BY " + other + " LIMIT ?"));
+  BOURSE_ASSIGN_OR_RETURN(Stmt g, db->Prepare("SELECT " + other +
+                                              ",COUNT(*),MIN(from_s),MAX(to_s),TOTAL(cpu_usec),"
+                                              "TOTAL(net_tx_bytes) FROM b_usage WHERE " +
+                                              self + "=? AND " + other + ">? GROUP BY " + other +
+                                              " ORDER BY " + other + " LIMIT ?"));
   g.Bind(1, key);
   g.Bind(2, after);
   g.Bind(3, limit + 1);
@@ -78,16 +78,15 @@ core::Result<json> UsageView(sqlite3* db, bool by_slice, const std::string& key,
                {"reports", g.Int(1)},
                {"from", g.Int(2)},
                {"to", g.Int(3)},
-               {"cpu_usec", SumToInt(sqlite3_column_double(g.get(), 4))},
-               {"net_tx_bytes", SumToInt(sqlite3_column_double(g.get(), 5))}};
+               {"cpu_usec", SumToInt(g.Double(4))},
+               {"net_tx_bytes", SumToInt(g.Double(5))}};
     slivers.push_back(std::move(sv));
   }
-  BOURSE_ASSIGN_OR_RETURN(Stmt l, Stmt::Prepare(db,
-                                                "SELECT id,rcap,from_s,to_s,cpu_usec,net_tx_bytes,"
-                                                "disk_used_mib,seq FROM b_usage WHERE slice=? AND "
-                                                "node=? ORDER BY to_s DESC, seq DESC LIMIT 1"));
+  BOURSE_ASSIGN_OR_RETURN(Stmt l, db->Prepare("SELECT id,rcap,from_s,to_s,cpu_usec,net_tx_bytes,"
+                                              "disk_used_mib,seq FROM b_usage WHERE slice=? AND "
+                                              "node=? ORDER BY to_s DESC, seq DESC LIMIT 1"));
   for (json& sv : slivers) {
-    sqlite3_reset(l.get());
+    l.Reset();
     l.Bind(1, sv["slice"].get<std::string>());
     l.Bind(2, sv["node"].get<std::string>());
     BOURSE_ASSIGN_OR_RETURN(bool row, l.Step());
@@ -98,28 +97,28 @@ core::Result<json> UsageView(sqlite3* db, bool by_slice, const std::string& key,
                     {"cpu_usec", l.Int(4)},      {"net_tx_bytes", l.Int(5)},
                     {"disk_used_mib", l.Int(6)}, {"seq", l.Int(7)}};
   }
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt t, Stmt::Prepare(db, "SELECT COUNT(DISTINCT " + other +
-                                    "),COUNT(*),TOTAL(cpu_usec),TOTAL(net_tx_bytes) FROM b_usage "
-                                    "WHERE " +
-                                    self + "=?"));
+  BOURSE_ASSIGN_OR_RETURN(Stmt t,
+                          db->Prepare("SELECT COUNT(DISTINCT " + other +
+                                      "),COUNT(*),TOTAL(cpu_usec),TOTAL(net_tx_bytes) FROM b_usage "
+                                      "WHERE " +
+                                      self + "=?"));
   t.Bind(1, key);
   BOURSE_ASSIGN_OR_RETURN(bool trow, t.Step());
   (void)trow;  // an aggregate always has one row
   // Disk use is a level, not a flow: the total is over each sliver's latest.
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt d, Stmt::Prepare(db, "SELECT TOTAL(u.disk_used_mib) FROM b_usage u WHERE u." + self +
-                                    "=? AND u.seq=(SELECT v.seq FROM b_usage v WHERE "
-                                    "v.slice=u.slice AND v.node=u.node ORDER BY v.to_s DESC, "
-                                    "v.seq DESC LIMIT 1)"));
+      Stmt d, db->Prepare("SELECT TOTAL(u.disk_used_mib) FROM b_usage u WHERE u." + self +
+                          "=? AND u.seq=(SELECT v.seq FROM b_usage v WHERE "
+                          "v.slice=u.slice AND v.node=u.node ORDER BY v.to_s DESC, "
+                          "v.seq DESC LIMIT 1)"));
   d.Bind(1, key);
   BOURSE_ASSIGN_OR_RETURN(bool drow, d.Step());
   (void)drow;
   json totals = {{"slivers", t.Int(0)},
                  {"reports", t.Int(1)},
-                 {"cpu_usec", SumToInt(sqlite3_column_double(t.get(), 2))},
-                 {"net_tx_bytes", SumToInt(sqlite3_column_double(t.get(), 3))},
-                 {"disk_used_mib", SumToInt(sqlite3_column_double(d.get(), 0))}};
+                 {"cpu_usec", SumToInt(t.Double(2))},
+                 {"net_tx_bytes", SumToInt(t.Double(3))},
+                 {"disk_used_mib", SumToInt(d.Double(0))}};
   return json{{self, key}, {"slivers", slivers}, {"totals", totals}, {"next", next}};
 }
 
@@ -177,7 +176,7 @@ void Broker::RegisterNodeRoutes() {
                  const std::string node = q.Param("node");
                  int64_t now_s = q.now_ms / 1000;
                  json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(CheckNodeCaller(db, node, q.caller_text));
                    BOURSE_ASSIGN_OR_RETURN(
                        list, QueryArray(
@@ -272,8 +271,8 @@ void Broker::RegisterNodeRoutes() {
                  const Item& it = items[i];
                  std::string f = "redemptions[" + std::to_string(i) + "]";
                  BOURSE_ASSIGN_OR_RETURN(
-                     Stmt d, Stmt::Prepare(txn.db(),
-                                           "SELECT 1 FROM b_redemptions WHERE rcap=? AND state=?"));
+                     Stmt d,
+                     txn.db()->Prepare("SELECT 1 FROM b_redemptions WHERE rcap=? AND state=?"));
                  d.Bind(1, it.rcap);
                  d.Bind(2, it.state);
                  BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
@@ -297,9 +296,8 @@ void Broker::RegisterNodeRoutes() {
                                               .status());
                  } else {
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt a, Stmt::Prepare(txn.db(),
-                                             "SELECT 1 FROM b_redemptions WHERE rcap=? AND "
-                                             "state IN ('active','scheduled')"));
+                       Stmt a, txn.db()->Prepare("SELECT 1 FROM b_redemptions WHERE rcap=? AND "
+                                                 "state IN ('active','scheduled')"));
                    a.Bind(1, it.rcap);
                    BOURSE_ASSIGN_OR_RETURN(bool redeemed, a.Step());
                    if (!redeemed) {
@@ -315,9 +313,9 @@ void Broker::RegisterNodeRoutes() {
                    }
                  }
                  BOURSE_ASSIGN_OR_RETURN(
-                     Stmt s, Stmt::Prepare(txn.db(),
-                                           "INSERT INTO b_redemptions(rcap,state,node,slice,reason,"
-                                           "detail,ts,seq) VALUES(?,?,?,?,?,?,?,?)"));
+                     Stmt s,
+                     txn.db()->Prepare("INSERT INTO b_redemptions(rcap,state,node,slice,reason,"
+                                       "detail,ts,seq) VALUES(?,?,?,?,?,?,?,?)"));
                  s.Bind(1, it.rcap);
                  s.Bind(2, it.state);
                  s.Bind(3, node);
@@ -351,7 +349,7 @@ void Broker::RegisterNodeRoutes() {
          BOURSE_ASSIGN_OR_RETURN(int64_t limit,
                                  q.QueryInt("limit", 1, kMaxUsageSlivers, kDefaultUsageSlivers));
          json out;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(out, UsageView(db, true, slice, after.value_or(""), limit));
            if (out["totals"]["reports"] == 0) {
              // No reports: 404 unless the slice exists (a deleted slice's
@@ -379,7 +377,7 @@ void Broker::RegisterNodeRoutes() {
          BOURSE_ASSIGN_OR_RETURN(int64_t limit,
                                  q.QueryInt("limit", 1, kMaxUsageSlivers, kDefaultUsageSlivers));
          json out;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
            BOURSE_RETURN_IF_ERROR(
                GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?", node, "node").status());
            BOURSE_ASSIGN_OR_RETURN(out, UsageView(db, false, node, after.value_or(""), limit));
@@ -455,8 +453,7 @@ void Broker::RegisterNodeRoutes() {
                BOURSE_RETURN_IF_ERROR(CheckNodeCaller(txn.db(), node, q.caller_text));
                for (const Rep& p : reps) {
                  BOURSE_ASSIGN_OR_RETURN(
-                     Stmt d,
-                     Stmt::Prepare(txn.db(), "SELECT 1 FROM b_usage WHERE node=? AND id=?"));
+                     Stmt d, txn.db()->Prepare("SELECT 1 FROM b_usage WHERE node=? AND id=?"));
                  d.Bind(1, node);
                  d.Bind(2, p.id);
                  BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
@@ -472,10 +469,10 @@ void Broker::RegisterNodeRoutes() {
                                                                         {"disk_used_mib", p.disk}})
                                               .status());
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(txn.db(),
-                                             "INSERT INTO b_usage(node,id,slice,rcap,from_s,to_s,"
-                                             "cpu_usec,net_tx_bytes,disk_used_mib,seq) "
-                                             "VALUES(?,?,?,?,?,?,?,?,?,?)"));
+                       Stmt s,
+                       txn.db()->Prepare("INSERT INTO b_usage(node,id,slice,rcap,from_s,to_s,"
+                                         "cpu_usec,net_tx_bytes,disk_used_mib,seq) "
+                                         "VALUES(?,?,?,?,?,?,?,?,?,?)"));
                    s.Bind(1, node);
                    s.Bind(2, p.id);
                    s.Bind(3, p.slice);

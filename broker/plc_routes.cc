@@ -35,7 +35,7 @@ struct SliceRow {
   int64_t expires = 0, created_ms = 0;
 };
 
-core::Result<SliceRow> LoadSlice(sqlite3* db, std::string_view name) {
+core::Result<SliceRow> LoadSlice(storage::Connection* db, std::string_view name) {
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s, internal::GetOneOrNotFound(
                   db,
@@ -72,11 +72,10 @@ json SliceJson(const SliceRow& r, int64_t now_s) {
           {"created_ms", r.created_ms}};
 }
 
-core::Status SaveSlice(sqlite3* db, const SliceRow& r) {
+core::Status SaveSlice(storage::Connection* db, const SliceRow& r) {
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db,
-                            "UPDATE b_slices SET owners=?,ssh_keys=?,boot_script=?,resources=?,"
-                            "nodes=?,description=?,expires=? WHERE name=?"));
+      Stmt s, db->Prepare("UPDATE b_slices SET owners=?,ssh_keys=?,boot_script=?,resources=?,"
+                          "nodes=?,description=?,expires=? WHERE name=?"));
   s.Bind(1, internal::Dump(r.owners));
   s.Bind(2, internal::Dump(r.ssh_keys));
   s.Bind(3, r.boot_script);
@@ -124,8 +123,8 @@ json NodeRowJson(Stmt& s) {
 core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::string_view kind,
                              const std::string& name, const std::string& site,
                              const std::string& by) {
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt e, Stmt::Prepare(txn.db(), "SELECT kind FROM b_principals WHERE key=? OR name=?"));
+  BOURSE_ASSIGN_OR_RETURN(Stmt e,
+                          txn.db()->Prepare("SELECT kind FROM b_principals WHERE key=? OR name=?"));
   e.Bind(1, key);
   e.Bind(2, name);
   BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
@@ -133,10 +132,9 @@ core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::stri
     return core::AlreadyExists("a principal with key " + key + " or name " + name +
                                " already exists");
   }
-  BOURSE_ASSIGN_OR_RETURN(Stmt s,
-                          Stmt::Prepare(txn.db(),
-                                        "INSERT INTO b_principals(key,kind,name,site,created_ms) "
-                                        "VALUES(?,?,?,?,?)"));
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, txn.db()->Prepare("INSERT INTO b_principals(key,kind,name,site,created_ms) "
+                                "VALUES(?,?,?,?,?)"));
   s.Bind(1, key);
   s.Bind(2, kind);
   s.Bind(3, name);
@@ -205,7 +203,7 @@ void Broker::RegisterPlcRoutes() {
                         std::function<json(Stmt&)> row_json) {
     return [this, sql, param, what, row_json](const ApiRequest& q) -> core::Result<ApiResponse> {
       json out;
-      BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+      BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
         BOURSE_ASSIGN_OR_RETURN(Stmt s, GetOneOrNotFound(db, sql, q.Param(param), what));
         out = row_json(s);
         return core::Status::Ok();
@@ -284,7 +282,7 @@ void Broker::RegisterPlcRoutes() {
                .response_schema = SObj({{"principals", SArr(principal_schema)}}),
                .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
                  json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(
                        list, QueryArray(
                                  db,
@@ -334,17 +332,16 @@ void Broker::RegisterPlcRoutes() {
                if (caller.kind != PrincipalKind::kAdmin) {
                  return core::PermissionDenied("only an admin registers sites");
                }
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt e, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_sites WHERE name=?"));
+               BOURSE_ASSIGN_OR_RETURN(Stmt e,
+                                       txn.db()->Prepare("SELECT 1 FROM b_sites WHERE name=?"));
                e.Bind(1, name);
                BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
                if (exists) return core::AlreadyExists("site " + name + " already exists");
                BOURSE_RETURN_IF_ERROR(
                    InsertPrincipal(txn, pi.ToText(), "site", name + ".pi", name, q.caller_text));
                BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s, Stmt::Prepare(txn.db(),
-                                         "INSERT INTO b_sites(name,pi,slice_limit,created_ms) "
-                                         "VALUES(?,?,?,?)"));
+                   Stmt s, txn.db()->Prepare("INSERT INTO b_sites(name,pi,slice_limit,created_ms) "
+                                             "VALUES(?,?,?,?)"));
                s.Bind(1, name);
                s.Bind(2, pi.ToText());
                s.Bind(3, limit);
@@ -382,7 +379,7 @@ void Broker::RegisterPlcRoutes() {
        .response_schema = SObj({{"sites", SArr(site_schema)}}),
        .handler = [this, site_row, site_sql](const ApiRequest&) -> core::Result<ApiResponse> {
          json list;
-         BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
            BOURSE_ASSIGN_OR_RETURN(
                list, QueryArray(
                          db, std::string(site_sql) + " ORDER BY s.name", [](Stmt&) {}, site_row));
@@ -432,7 +429,7 @@ void Broker::RegisterPlcRoutes() {
                  return core::PermissionDenied("only site " + site + "'s PI registers its nodes");
                }
                BOURSE_ASSIGN_OR_RETURN(Stmt d,
-                                       Stmt::Prepare(txn.db(), "SELECT 1 FROM b_nodes WHERE id=?"));
+                                       txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
                d.Bind(1, id);
                BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
                if (dup) return core::AlreadyExists("node " + id + " already exists");
@@ -440,9 +437,8 @@ void Broker::RegisterPlcRoutes() {
                    InsertPrincipal(txn, key.ToText(), "node", "node." + id, site, q.caller_text));
                json capj = core::ResourceVectorToJson(cap);
                BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s, Stmt::Prepare(txn.db(),
-                                         "INSERT INTO b_nodes(id,site,key,capacity,created_ms) "
-                                         "VALUES(?,?,?,?,?)"));
+                   Stmt s, txn.db()->Prepare("INSERT INTO b_nodes(id,site,key,capacity,created_ms) "
+                                             "VALUES(?,?,?,?,?)"));
                s.Bind(1, id);
                s.Bind(2, site);
                s.Bind(3, key.ToText());
@@ -473,7 +469,7 @@ void Broker::RegisterPlcRoutes() {
                .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
                  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
                  json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(
                        list, QueryArray(
                                  db,
@@ -539,13 +535,13 @@ void Broker::RegisterPlcRoutes() {
                if (caller.kind == PrincipalKind::kNode) {
                  return core::PermissionDenied("nodes do not create slices");
                }
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt d, Stmt::Prepare(txn.db(), "SELECT 1 FROM b_slices WHERE name=?"));
+               BOURSE_ASSIGN_OR_RETURN(Stmt d,
+                                       txn.db()->Prepare("SELECT 1 FROM b_slices WHERE name=?"));
                d.Bind(1, name);
                BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
                if (dup) return core::AlreadyExists("slice " + name + " already exists");
                BOURSE_ASSIGN_OR_RETURN(
-                   Stmt c, Stmt::Prepare(txn.db(), "SELECT COUNT(*) FROM b_slices WHERE site=?"));
+                   Stmt c, txn.db()->Prepare("SELECT COUNT(*) FROM b_slices WHERE site=?"));
                c.Bind(1, site);
                BOURSE_ASSIGN_OR_RETURN(bool ignored, c.Step());
                (void)ignored;
@@ -571,10 +567,9 @@ void Broker::RegisterPlcRoutes() {
                r.created_ms = txn.now_millis();
                BOURSE_ASSIGN_OR_RETURN(
                    Stmt s,
-                   Stmt::Prepare(txn.db(),
-                                 "INSERT INTO b_slices(name,site,creator,owners,ssh_keys,"
-                                 "boot_script,resources,nodes,description,expires,created_ms)"
-                                 " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+                   txn.db()->Prepare("INSERT INTO b_slices(name,site,creator,owners,ssh_keys,"
+                                     "boot_script,resources,nodes,description,expires,created_ms)"
+                                     " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
                s.Bind(1, r.name);
                s.Bind(2, r.site);
                s.Bind(3, r.creator);
@@ -609,11 +604,11 @@ void Broker::RegisterPlcRoutes() {
                  std::vector<std::string> names;
                  json list = json::array();
                  int64_t now_s = q.now_ms / 1000;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(
-                                   db, site ? "SELECT name FROM b_slices WHERE site=? ORDER BY name"
-                                            : "SELECT name FROM b_slices ORDER BY name"));
+                       Stmt s,
+                       db->Prepare(site ? "SELECT name FROM b_slices WHERE site=? ORDER BY name"
+                                        : "SELECT name FROM b_slices ORDER BY name"));
                    if (site) s.Bind(1, *site);
                    while (true) {
                      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -643,7 +638,7 @@ void Broker::RegisterPlcRoutes() {
                  }
                  uint64_t gen = slice_cache_->Generation();
                  internal::SliceCache::Entry e;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, name));
                    e.expires = r.expires;
                    e.live = Dump(SliceJson(r, r.expires - 1));
@@ -676,12 +671,12 @@ void Broker::RegisterPlcRoutes() {
                // Orders and round bids carry no slice (what they buy is bound
                // later, by whoever holds it): only share bids are the slice's.
                BOURSE_RETURN_IF_ERROR(markets().EndSliceShares(txn, name, q.now_ms, &ended));
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s, Stmt::Prepare(txn.db(), "DELETE FROM b_slices WHERE name=?"));
+               BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                                       txn.db()->Prepare("DELETE FROM b_slices WHERE name=?"));
                s.Bind(1, name);
                BOURSE_RETURN_IF_ERROR(s.Run());
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt b, Stmt::Prepare(txn.db(), "DELETE FROM b_bindings WHERE slice=?"));
+               BOURSE_ASSIGN_OR_RETURN(Stmt b,
+                                       txn.db()->Prepare("DELETE FROM b_bindings WHERE slice=?"));
                b.Bind(1, name);
                BOURSE_RETURN_IF_ERROR(b.Run());
                return txn
@@ -699,7 +694,8 @@ void Broker::RegisterPlcRoutes() {
                         std::string method, std::string suffix, std::string summary,
                         json request_schema, std::string entry_type,
                         std::function<core::Status(const json&, SliceRow*, json*, int64_t)> apply,
-                        std::function<core::Status(sqlite3*, const SliceRow&)> check_extra) {
+                        std::function<core::Status(storage::Connection*, const SliceRow&)>
+                            check_extra) {
     router_.Add({.method = method,
                  .pattern = "/v1/slices/{slice}/" + suffix,
                  .auth = Auth::kSigned,
@@ -760,7 +756,7 @@ void Broker::RegisterPlcRoutes() {
         (*entry)["ssh_keys"] = ssh;
         return core::Status::Ok();
       },
-      [](sqlite3* db, const SliceRow& r) -> core::Status {
+      [](storage::Connection* db, const SliceRow& r) -> core::Status {
         for (const json& o : r.owners) {
           auto p = LookupPrincipal(db, o.get<std::string>());
           if (!p.ok()) {
@@ -824,7 +820,7 @@ void Broker::RegisterPlcRoutes() {
         (*entry)["nodes"] = r->nodes;
         return core::Status::Ok();
       },
-      [](sqlite3* db, const SliceRow& r) -> core::Status {
+      [](storage::Connection* db, const SliceRow& r) -> core::Status {
         for (const json& n : r.nodes) {
           BOURSE_RETURN_IF_ERROR(GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?",
                                                   n.get<std::string>(), "node", "nodes")
@@ -904,9 +900,9 @@ void Broker::RegisterPlcRoutes() {
                    ledger::CapacityLog::RecordBound(txn, leaf, name).WithContext("chain"));
                json chain_json = ledger::ChainToJson(chain);
                BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s, Stmt::Prepare(txn.db(),
-                                         "INSERT INTO b_bindings(leaf,slice,node,chain,not_after,"
-                                         "created_ms) VALUES(?,?,?,?,?,?)"));
+                   Stmt s,
+                   txn.db()->Prepare("INSERT INTO b_bindings(leaf,slice,node,chain,not_after,"
+                                     "created_ms) VALUES(?,?,?,?,?,?)"));
                s.Bind(1, leaf.id);
                s.Bind(2, name);
                s.Bind(3, node);
@@ -939,13 +935,12 @@ void Broker::RegisterPlcRoutes() {
                  json list;
                  const std::string name = q.Param("slice");
                  int64_t now_s = q.now_ms / 1000;
-                 BOURSE_RETURN_IF_ERROR(Read([&](sqlite3* db) -> core::Status {
+                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
                    BOURSE_RETURN_IF_ERROR(LoadSlice(db, name).status());
                    list = json::array();
                    BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, Stmt::Prepare(db,
-                                             "SELECT leaf,node,not_after,chain FROM b_bindings "
-                                             "WHERE slice=? ORDER BY created_ms, leaf"));
+                       Stmt s, db->Prepare("SELECT leaf,node,not_after,chain FROM b_bindings "
+                                           "WHERE slice=? ORDER BY created_ms, leaf"));
                    s.Bind(1, name);
                    while (true) {
                      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());

@@ -10,6 +10,7 @@
 #include "ledger/internal/capacity_rules.h"
 #include "ledger/internal/sqlite_util.h"
 #include "ledger/internal/timeline.h"
+#include "storage/sqlite.h"
 
 namespace bourse::ledger {
 
@@ -55,17 +56,18 @@ bool NoSuchTable(sqlite3* db) {
 // (read connections).
 class Sql {
  public:
-  explicit Sql(Txn& txn) : txn_(&txn), db_(txn.db()) {}
-  explicit Sql(sqlite3* db) : db_(db) {}
+  explicit Sql(Txn& txn) : txn_(&txn), db_(txn.db()->raw()) {}
+  explicit Sql(storage::Connection* db) : db_(db->raw()) {}
 
   // Ok(nullptr) when a table does not exist (read side only).
   Result<sqlite3_stmt*> Get(const char* sql) {
     if (txn_) {
       auto s = txn_->Prepare(sql);
-      if (s.ok()) return s;
+      if (s.ok()) return s->raw();  // reset again when next fetched
       if (!NoSuchTable(db_)) return s.status();
       BOURSE_RETURN_IF_ERROR(txn_->Exec(kSchema));
-      return txn_->Prepare(sql);
+      BOURSE_ASSIGN_OR_RETURN(storage::Statement again, txn_->Prepare(sql));
+      return again.raw();
     }
     auto it = owned_.find(sql);
     if (it != owned_.end()) {
@@ -424,7 +426,7 @@ Status Accounts::EscrowSettle(Txn& txn, std::string_view escrow_id, std::string_
   return ApplyAndAppend(txn, kEntryEscrowSettle, std::move(body));
 }
 
-Result<Money> Accounts::Balance(sqlite3* db, std::string_view account) {
+Result<Money> Accounts::Balance(storage::Connection* db, std::string_view account) {
   Sql sql(db);
   SqlView view(sql);
   return view.GetBalance(std::string(account));
@@ -432,14 +434,14 @@ Result<Money> Accounts::Balance(sqlite3* db, std::string_view account) {
 
 Result<Money> Accounts::Balance(const Store& store, std::string_view account) {
   Money out;
-  BOURSE_RETURN_IF_ERROR(store.Read([&](sqlite3* db) -> Status {
+  BOURSE_RETURN_IF_ERROR(store.Read([&](storage::Connection* db) -> Status {
     BOURSE_ASSIGN_OR_RETURN(out, Balance(db, account));
     return Status::Ok();
   }));
   return out;
 }
 
-Result<EscrowState> Accounts::Escrow(sqlite3* db, std::string_view escrow_id) {
+Result<EscrowState> Accounts::Escrow(storage::Connection* db, std::string_view escrow_id) {
   Sql sql(db);
   SqlView view(sql);
   BOURSE_ASSIGN_OR_RETURN(auto e, view.GetEscrow(std::string(escrow_id)));
@@ -455,7 +457,8 @@ Result<EscrowState> Accounts::Escrow(Txn& txn, std::string_view escrow_id) {
   return *e;
 }
 
-Result<std::vector<EscrowState>> Accounts::OpenEscrows(sqlite3* db, std::string_view account) {
+Result<std::vector<EscrowState>> Accounts::OpenEscrows(storage::Connection* db,
+                                                       std::string_view account) {
   Sql sql(db);
   BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
                           sql.Get("SELECT id, remaining FROM acct_escrows WHERE account=?"
@@ -468,28 +471,31 @@ Result<std::vector<EscrowState>> Accounts::OpenEscrows(sqlite3* db, std::string_
     BOURSE_ASSIGN_OR_RETURN(Money rem, MoneyColumn(s, 1, "acct_escrows"));
     out.push_back(EscrowState{internal::ColumnText(s, 0), std::string(account), rem});
   }
-  if (rc != SQLITE_DONE) return internal::SqliteError(db, "acct_escrows read");
+  if (rc != SQLITE_DONE) return internal::SqliteError(db->raw(), "acct_escrows read");
   return out;
 }
 
 Status Accounts::EnsureSchema(Txn& txn) { return txn.Exec(kSchema); }
+Status Accounts::EnsureSchema(storage::Connection& conn) {
+  return conn.Exec(kSchema, "accounts schema");
+}
 
 Result<EscrowState> Accounts::Escrow(const Store& store, std::string_view escrow_id) {
   std::optional<EscrowState> out;
-  BOURSE_RETURN_IF_ERROR(store.Read([&](sqlite3* db) -> Status {
+  BOURSE_RETURN_IF_ERROR(store.Read([&](storage::Connection* db) -> Status {
     BOURSE_ASSIGN_OR_RETURN(out, Escrow(db, escrow_id));
     return Status::Ok();
   }));
   return *out;
 }
 
-Result<bool> Accounts::IsAdmin(sqlite3* db, const core::PublicKey& key) {
+Result<bool> Accounts::IsAdmin(storage::Connection* db, const core::PublicKey& key) {
   Sql sql(db);
   SqlView view(sql);
   return view.IsAdmin(key.ToText());
 }
 
-Result<AccountTotals> Accounts::Totals(sqlite3* db) {
+Result<AccountTotals> Accounts::Totals(storage::Connection* db) {
   Sql sql(db);
   SqlView view(sql);
   AccountTotals t;
@@ -517,7 +523,7 @@ Result<AccountTotals> Accounts::Totals(sqlite3* db) {
 
 Result<AccountTotals> Accounts::Totals(const Store& store) {
   AccountTotals out;
-  BOURSE_RETURN_IF_ERROR(store.Read([&](sqlite3* db) -> Status {
+  BOURSE_RETURN_IF_ERROR(store.Read([&](storage::Connection* db) -> Status {
     BOURSE_ASSIGN_OR_RETURN(out, Totals(db));
     return Status::Ok();
   }));
@@ -597,7 +603,8 @@ Result<core::ResourceVector> CapacityLog::Free(Txn& txn, std::string_view id,
   return free;
 }
 
-Result<std::optional<std::string>> CapacityLog::BoundTo(sqlite3* db, std::string_view id) {
+Result<std::optional<std::string>> CapacityLog::BoundTo(storage::Connection* db,
+                                                        std::string_view id) {
   Sql sql(db);
   SqlCapacityView view(sql);
   return view.BoundTo(std::string(id));
@@ -615,7 +622,7 @@ Status CapacityLog::RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view 
     Resetter r(s);
     internal::BindTextStatic(s, 1, rcap.id);
     BOURSE_RETURN_IF_ERROR(StepDone(s, "rcap_redeemed write"));
-    if (sqlite3_changes(txn.db()) == 0) {
+    if (txn.db()->Changes() == 0) {
       return core::FailedPrecondition("double_redemption: rcap " + rcap.id +
                                       " is already redeemed");
     }
@@ -632,14 +639,14 @@ Status CapacityLog::RecordExpired(Txn& txn, const Rcap& rcap) {
   return txn.Append(kEntryRcapExpired, nlohmann::json{{"rcap", rcap.ToJson()}}).status();
 }
 
-Result<Rcap> CapacityLog::Get(sqlite3* db, std::string_view id) {
+Result<Rcap> CapacityLog::Get(storage::Connection* db, std::string_view id) {
   Sql sql(db);
   BOURSE_ASSIGN_OR_RETURN(auto r, LoadRcap(sql, id));
   if (!r) return core::NotFound("rcap " + std::string(id) + " is not recorded");
   return std::move(*r);
 }
 
-Result<std::vector<Rcap>> CapacityLog::ChainOf(sqlite3* db, std::string_view id) {
+Result<std::vector<Rcap>> CapacityLog::ChainOf(storage::Connection* db, std::string_view id) {
   Sql sql(db);
   std::vector<Rcap> rev;
   std::string cur(id);

@@ -65,6 +65,10 @@
 #include "ledger/rcap.h"
 #include "ledger/store.h"
 
+namespace bourse::storage {
+class Connection;
+}  // namespace bourse::storage
+
 namespace bourse::ledger {
 
 inline constexpr std::string_view kEntryAdminAdded = "admin_added";
@@ -111,21 +115,23 @@ class Accounts {
 
   // Readers: inside a Commit fn (pass txn.db()) or on a read connection
   // (Store::Read, or the Store& overloads). Unknown accounts have balance 0.
-  static core::Result<core::Money> Balance(sqlite3* db, std::string_view account);
+  static core::Result<core::Money> Balance(storage::Connection* db, std::string_view account);
   static core::Result<core::Money> Balance(const Store& store, std::string_view account);
   // Errors: not_found.
-  static core::Result<EscrowState> Escrow(sqlite3* db, std::string_view escrow_id);
+  static core::Result<EscrowState> Escrow(storage::Connection* db, std::string_view escrow_id);
   static core::Result<EscrowState> Escrow(const Store& store, std::string_view escrow_id);
   // The same inside a Commit fn, through the writer's statement cache.
   static core::Result<EscrowState> Escrow(Txn& txn, std::string_view escrow_id);
   // An account's escrows with something left, by id (escrows emptied by
   // release/settle are omitted). Unknown accounts have none.
-  static core::Result<std::vector<EscrowState>> OpenEscrows(sqlite3* db, std::string_view account);
+  static core::Result<std::vector<EscrowState>> OpenEscrows(storage::Connection* db,
+                                                            std::string_view account);
   // Creates this library's tables and indexes if missing (they are also made
   // on first use); lets a store opened by an older version gain new indexes.
   static core::Status EnsureSchema(Txn& txn);
-  static core::Result<bool> IsAdmin(sqlite3* db, const core::PublicKey& key);
-  static core::Result<AccountTotals> Totals(sqlite3* db);
+  static core::Status EnsureSchema(storage::Connection& conn);
+  static core::Result<bool> IsAdmin(storage::Connection* db, const core::PublicKey& key);
+  static core::Result<AccountTotals> Totals(storage::Connection* db);
   static core::Result<AccountTotals> Totals(const Store& store);
 };
 
@@ -155,14 +161,15 @@ class CapacityLog {
   static core::Result<core::ResourceVector> Free(Txn& txn, std::string_view id,
                                                  const core::Interval& window);
   // The slice an rcap is bound to, if any.
-  static core::Result<std::optional<std::string>> BoundTo(sqlite3* db, std::string_view id);
+  static core::Result<std::optional<std::string>> BoundTo(storage::Connection* db,
+                                                          std::string_view id);
   static core::Status RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view node);
   static core::Status RecordExpired(Txn& txn, const Rcap& rcap);
 
   // The recorded rcap. Errors: not_found.
-  static core::Result<Rcap> Get(sqlite3* db, std::string_view id);
+  static core::Result<Rcap> Get(storage::Connection* db, std::string_view id);
   // The chain root first ending at `id`. Errors: not_found.
-  static core::Result<std::vector<Rcap>> ChainOf(sqlite3* db, std::string_view id);
+  static core::Result<std::vector<Rcap>> ChainOf(storage::Connection* db, std::string_view id);
 };
 
 }  // namespace bourse::ledger

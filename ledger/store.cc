@@ -18,6 +18,7 @@
 #include "core/encoding.h"
 #include "core/mutex.h"
 #include "ledger/internal/sqlite_util.h"
+#include "storage/sqlite.h"
 
 namespace bourse::ledger {
 
@@ -30,12 +31,27 @@ namespace {
 
 constexpr const char* kFormat = "bourse-ledger-1";
 
-constexpr const char* kSchema =
-    "CREATE TABLE IF NOT EXISTS ledger_meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS ledger_entries(seq INTEGER PRIMARY KEY, data TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS ledger_nodes(id INTEGER PRIMARY KEY, hash BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS ledger_heads(size INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
-    " root BLOB NOT NULL, sig BLOB NOT NULL);";
+// The ledger's tables (storage_schema component "ledger"). Version 1 is the
+// layout every store had before versions were recorded (format
+// bourse-ledger-1), so a store written by earlier code is at version 0 and
+// migration 1 only records the number.
+const storage::Schema& LedgerSchema() {
+  static const storage::Schema* schema = new storage::Schema{
+      "ledger",
+      {{1, "the Merkle log: ledger_meta, ledger_entries, ledger_nodes, ledger_heads",
+        [](storage::Connection& c) {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS ledger_meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+              "CREATE TABLE IF NOT EXISTS ledger_entries(seq INTEGER PRIMARY KEY,"
+              " data TEXT NOT NULL);"
+              "CREATE TABLE IF NOT EXISTS ledger_nodes(id INTEGER PRIMARY KEY,"
+              " hash BLOB NOT NULL);"
+              "CREATE TABLE IF NOT EXISTS ledger_heads(size INTEGER PRIMARY KEY,"
+              " ts INTEGER NOT NULL, root BLOB NOT NULL, sig BLOB NOT NULL);",
+              "ledger schema");
+        }}}};
+  return *schema;
+}
 
 bool FileExists(const std::string& path) {
   struct stat st;
@@ -134,7 +150,8 @@ class NodeReader final : public SubtreeSource {
 };
 
 struct ReadConn {
-  sqlite3* db = nullptr;
+  std::unique_ptr<storage::Connection> conn;
+  sqlite3* db = nullptr;  // conn's
   internal::Stmt node, entries, heads, begin, commit;
   ~ReadConn() {
     begin = internal::Stmt();
@@ -142,7 +159,7 @@ struct ReadConn {
     node = internal::Stmt();
     entries = internal::Stmt();
     heads = internal::Stmt();
-    sqlite3_close(db);
+    conn.reset();
   }
 };
 
@@ -197,6 +214,8 @@ struct Store::Impl {
   std::optional<core::PublicKey> pub;
 
   // Writer state: used only by the writer thread (and by Init before it starts).
+  // wdb is wfile's connection; wfile holds the process lock of a writable store.
+  std::unique_ptr<storage::Database> wfile;
   sqlite3* wdb = nullptr;
   internal::Stmt ins_head;
   // The batch's ledger rows, inserted together before its COMMIT; multi-row
@@ -347,7 +366,7 @@ struct Store::Impl {
     for (sqlite3_stmt* st : ins_nodes) sqlite3_finalize(st);
     ins_head = internal::Stmt();
     pool.clear();
-    if (wdb) sqlite3_close(wdb);
+    wfile.reset();
   }
 
   Result<std::unique_ptr<ReadConn>> AcquireReader() const EXCLUDES(pool_mu) {
@@ -360,7 +379,12 @@ struct Store::Impl {
       }
     }
     auto c = std::make_unique<ReadConn>();
-    BOURSE_RETURN_IF_ERROR(OpenConn(path, false, options.cache_kib, &c->db));
+    storage::ConnectionOptions co;
+    co.cache_kib = options.cache_kib;
+    co.mmap_bytes = 1073741824;
+    co.wal = false;  // the file is in WAL mode already (the writer set it)
+    BOURSE_ASSIGN_OR_RETURN(c->conn, storage::Connection::Open(path, co));
+    c->db = c->conn->raw();
     BOURSE_RETURN_IF_ERROR(
         internal::Prepare(c->db, "SELECT hash FROM ledger_nodes WHERE id=?", c->node.out()));
     BOURSE_RETURN_IF_ERROR(internal::Prepare(
@@ -411,7 +435,7 @@ struct Store::Impl {
     }
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(wdb, sql);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(wdb, "ledger store");
     return Status::Ok();
   }
 
@@ -424,9 +448,28 @@ struct Store::Impl {
 };
 
 Status Store::Impl::Init(bool creating) {
-  BOURSE_RETURN_IF_ERROR(OpenConn(path, creating, options.cache_kib, &wdb));
-  auto mode = internal::Exec(wdb, "PRAGMA journal_mode=WAL");
-  if (!mode.ok()) return mode.WithContext("ledger store " + path);
+  // A writable store takes the database's process lock first: two writers
+  // would each extend their own in-memory tree and fork the log.
+  storage::DatabaseOptions dbo;
+  dbo.conn.create = creating;
+  dbo.conn.cache_kib = options.cache_kib;
+  dbo.conn.mmap_bytes = 1073741824;
+  dbo.conn.wal = true;
+  if (key) dbo.lock_owner = storage::ProgramName();
+  // A read-only store must not write: it only checks the version.
+  if (key) dbo.schemas.push_back(&LedgerSchema());
+  auto file = storage::Database::Open(path, dbo);
+  if (!file.ok()) return file.status().WithContext("ledger store");
+  wfile = std::move(*file);
+  wdb = wfile->conn().raw();
+  if (!key) {
+    BOURSE_ASSIGN_OR_RETURN(int v, storage::SchemaVersion(wfile->conn(), "ledger"));
+    if (v > LedgerSchema().latest()) {
+      return core::FailedPrecondition("ledger store " + path + ": ledger schema version " +
+                                      std::to_string(v) + " is newer than this program knows (" +
+                                      std::to_string(LedgerSchema().latest()) + ")");
+    }
+  }
   // A writable store syncs the WAL itself, off the writer's path, before it
   // answers (SyncerLoop): its connection runs with NORMAL, which in WAL mode
   // keeps every commit atomic and consistent and leaves the sync to us (and
@@ -442,9 +485,17 @@ Status Store::Impl::Init(bool creating) {
     internal::Exec(wdb, "ROLLBACK").IgnoreError();
     return st;
   };
-  Status st = internal::Exec(wdb, kSchema);
-  if (!st.ok()) return fail(st);
-
+  Status st;
+  if (!key) {
+    auto has = wfile->conn().Prepare(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_meta'");
+    if (!has.ok()) return fail(has.status());
+    auto row = has->Step();
+    if (!row.ok()) return fail(row.status());
+    if (!*row) {
+      return fail(core::NotFound("ledger store " + path + ": not a ledger store"));
+    }
+  }
   internal::Stmt meta;
   st = internal::Prepare(wdb, "SELECT v FROM ledger_meta WHERE k=?", meta.out());
   if (!st.ok()) return fail(st);
@@ -759,20 +810,10 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
 
 // ---- Txn ----------------------------------------------------------------
 
-sqlite3* Txn::db() const { return impl_->store->wdb; }
+storage::Connection* Txn::db() const { return &impl_->store->wfile->conn(); }
 
-Result<sqlite3_stmt*> Txn::Prepare(std::string_view sql) {
-  auto& cache = impl_->store->cache;
-  auto it = cache.find(sql);
-  if (it != cache.end()) {
-    sqlite3_reset(it->second);
-    sqlite3_clear_bindings(it->second);
-    return it->second;
-  }
-  sqlite3_stmt* s = nullptr;
-  BOURSE_RETURN_IF_ERROR(internal::Prepare(impl_->store->wdb, sql, &s));
-  cache.emplace(std::string(sql), s);
-  return s;
+Result<storage::Statement> Txn::Prepare(std::string_view sql) {
+  return impl_->store->wfile->conn().Cached(sql);
 }
 
 Status Txn::Exec(std::string_view sql) { return internal::Exec(impl_->store->wdb, sql); }
@@ -1120,11 +1161,11 @@ Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size)
   return out;
 }
 
-Status Store::Read(const std::function<Status(sqlite3*)>& fn) const {
+Status Store::Read(const std::function<Status(storage::Connection*)>& fn) const {
   BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
   Status st = internal::Exec(c->db, "BEGIN");
   if (st.ok()) {
-    st = fn(c->db);
+    st = fn(c->conn.get());
     internal::Exec(c->db, "COMMIT").IgnoreError();
   }
   impl_->ReleaseReader(std::move(c));

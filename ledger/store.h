@@ -68,9 +68,7 @@
 #include "core/status.h"
 #include "ledger/entry.h"
 #include "ledger/merkle.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "storage/sqlite.h"
 
 namespace bourse::ledger {
 
@@ -118,13 +116,13 @@ struct CommitResult {
 // One caller's part of a commit batch. Valid only during the fn call.
 class Txn {
  public:
-  // The writer connection, for the caller's own tables.
-  sqlite3* db() const;
+  // The writer connection (storage/sqlite.h), for the caller's own tables.
+  storage::Connection* db() const;
   // A prepared statement for `sql`, cached on the writer connection across
-  // batches; it is reset and its bindings cleared before it is returned.
-  // Errors: internal with SQLite's message.
-  core::Result<sqlite3_stmt*> Prepare(std::string_view sql);
-  // Runs SQL without results. Errors: internal with SQLite's message.
+  // batches; it is reset and its bindings cleared when returned and when
+  // the handle goes. Errors: storage's mapping (storage/sqlite.h).
+  core::Result<storage::Statement> Prepare(std::string_view sql);
+  // Runs SQL without results. Errors: storage's mapping.
   core::Status Exec(std::string_view sql);
   // Appends an entry; returns its seq. The body must be a JSON object that
   // canonical JSON accepts. Errors: invalid_argument naming the flaw.
@@ -189,7 +187,7 @@ class Store {
 
   // Runs fn on a read connection inside a read transaction (a consistent
   // snapshot), for the caller's own tables. Errors: fn's, or internal.
-  core::Status Read(const std::function<core::Status(sqlite3*)>& fn) const;
+  core::Status Read(const std::function<core::Status(storage::Connection*)>& fn) const;
 
   struct Impl;
 

@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "nodeguard/guard.h"
+#include "storage/sqlite.h"
 
 namespace {
 
@@ -52,6 +53,16 @@ int Run(const std::vector<std::string>& a) {
   if (!cfg.ok()) {
     fprintf(stderr, "bourse-nodeguard: %s\n", cfg.status().ToString().c_str());
     return 2;
+  }
+  // One daemon per state directory (a one-shot pass may run beside it).
+  std::unique_ptr<bourse::storage::ProcessLock> lock;
+  if (!once) {
+    auto l = bourse::nodeguard::StateStore::LockForDaemon(cfg->state_dir);
+    if (!l.ok()) {
+      fprintf(stderr, "bourse-nodeguard: %s\n", l.status().ToString().c_str());
+      return 1;
+    }
+    lock = std::move(*l);
   }
   auto g = bourse::nodeguard::Guard::Create(*cfg, &bourse::core::SystemClock::Get());
   if (!g.ok()) {

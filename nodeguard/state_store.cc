@@ -1,6 +1,5 @@
 #include "nodeguard/state_store.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "core/mutex.h"
 #include "core/sha256.h"
 #include "ledger/redemption_book.h"
+#include "storage/sqlite.h"
 
 namespace bourse::nodeguard {
 
@@ -38,9 +38,9 @@ nlohmann::json UsageReport::ToJson() const {
 
 namespace {
 
+// Version 1 of the state database (storage_schema component "nodeguard"):
+// the layout before versions were recorded.
 constexpr const char* kSchema = R"sql(
-PRAGMA journal_mode=WAL;
-PRAGMA synchronous=NORMAL;
 CREATE TABLE IF NOT EXISTS leaves(
   leaf_id TEXT PRIMARY KEY, slice TEXT NOT NULL, chain TEXT NOT NULL,
   boot_script TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, state TEXT NOT NULL,
@@ -62,35 +62,54 @@ CREATE TABLE IF NOT EXISTS usage_marks(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
 
+const storage::Schema& StateSchema() {
+  static const storage::Schema* schema = new storage::Schema{
+      "nodeguard",
+      {{1, "leaves, slices, refusals, usage_reports, usage_marks, meta",
+        [](storage::Connection& c) { return c.Exec(kSchema, "state schema"); }}}};
+  return *schema;
+}
+
+constexpr int kRow = 1, kDone = 0, kError = -1;
+
+// A statement on the state database (storage/sqlite.h), prepared at
+// construction (ok(), else status()); Step() gives kRow, kDone or kError
+// (then status()).
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) {
-      err_ = sqlite3_errmsg(db);
-      s_ = nullptr;
+  Stmt(storage::Connection* db, std::string_view sql) {
+    auto s = db->Prepare(sql);
+    if (s.ok()) {
+      s_ = std::move(*s);
+    } else {
+      status_ = s.status();
     }
   }
-  ~Stmt() { sqlite3_finalize(s_); }
-  bool ok() const { return s_ != nullptr; }
-  const std::string& err() const { return err_; }
+  bool ok() const { return s_.valid(); }
+  std::string err() const { return status_.message(); }
+  const Status& status() const { return status_; }
   Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    s_.Bind(i, v);
     return *this;
   }
   Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
+    s_.Bind(i, v);
     return *this;
   }
-  int Step() { return sqlite3_step(s_); }
-  std::string Text(int i) {
-    const unsigned char* t = sqlite3_column_text(s_, i);
-    return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+  int Step() {
+    auto r = s_.Step();
+    if (!r.ok()) {
+      status_ = r.status();
+      return kError;
+    }
+    return *r ? kRow : kDone;
   }
-  int64_t Int(int i) { return sqlite3_column_int64(s_, i); }
+  std::string Text(int i) { return s_.Text(i); }
+  int64_t Int(int i) { return s_.Int(i); }
 
  private:
-  sqlite3_stmt* s_ = nullptr;
-  std::string err_;
+  storage::Statement s_;
+  Status status_;
 };
 
 bool ValidSliceName(const std::string& n) {
@@ -109,8 +128,9 @@ std::string HashHex(std::string_view s) {
 }  // namespace
 
 struct StateStore::Impl {
+  std::unique_ptr<storage::Database> file;
   core::Mutex mu;
-  sqlite3* db GUARDED_BY(mu) = nullptr;
+  storage::Connection* db GUARDED_BY(mu) = nullptr;  // file's connection
   ledger::RedemptionBook book GUARDED_BY(mu);
   int64_t data_version GUARDED_BY(mu) = -1;
   bool live_valid GUARDED_BY(mu) = false;
@@ -121,33 +141,16 @@ struct StateStore::Impl {
   Result<RedeemResult> Commit(Pending* p, int64_t now, std::vector<std::string>* redeemed)
       REQUIRES(mu);
 
-  // No other reference is left (the analysis does not check destructors).
-  ~Impl() {
-    if (db) sqlite3_close(db);
-  }
-
-  Status Exec(const char* sql) REQUIRES(mu) {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string m = err ? err : "?";
-      sqlite3_free(err);
-      return core::Internal(std::string("state db: ") + m);
-    }
-    return Status::Ok();
-  }
+  Status Exec(const char* sql) REQUIRES(mu) { return db->Exec(sql, "state db"); }
 
   Status Run(Stmt& s) REQUIRES(mu) {
-    if (!s.ok()) return core::Internal("state db: " + s.err());
-    int rc = s.Step();
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-      return core::Internal(std::string("state db: ") + sqlite3_errmsg(db));
-    }
+    if (!s.ok() || s.Step() == kError) return s.status().WithContext("state db");
     return Status::Ok();
   }
 
   int64_t DataVersion() REQUIRES(mu) {
     Stmt s(db, "PRAGMA data_version");
-    return s.ok() && s.Step() == SQLITE_ROW ? s.Int(0) : -1;
+    return s.ok() && s.Step() == kRow ? s.Int(0) : -1;
   }
 
   // Rebuilds the book from the live leaves when another connection committed.
@@ -158,7 +161,7 @@ struct StateStore::Impl {
     Stmt s(db, "SELECT chain FROM leaves WHERE state IN ('active','scheduled') ORDER BY rowid");
     if (!s.ok()) return core::Internal("state db: " + s.err());
     std::vector<std::vector<ledger::Rcap>> chains;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Step() == kRow) {
       auto c = ledger::ParseChain(s.Text(0));
       if (!c.ok())
         return core::Internal("state db: stored chain unreadable: " + c.status().message());
@@ -209,13 +212,21 @@ struct StateStore::Impl {
     Stmt s(db, sql.c_str());
     if (!s.ok()) return core::Internal("state db: " + s.err());
     std::vector<LeafRecord> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadLeaf(s));
+    while (s.Step() == kRow) out.push_back(ReadLeaf(s));
     return out;
   }
 };
 
 StateStore::StateStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StateStore::~StateStore() = default;
+
+Result<std::unique_ptr<storage::ProcessLock>> StateStore::LockForDaemon(
+    const std::string& state_dir) {
+  if (mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return core::Internal("state dir " + state_dir + ": " + strerror(errno));
+  }
+  return storage::ProcessLock::Acquire(state_dir + "/state.db", storage::ProgramName());
+}
 
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& state_dir) {
   if (mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -224,14 +235,17 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& state_di
   auto impl = std::make_unique<Impl>();
   core::MutexLock l(&impl->mu);  // not shared yet; the analysis wants it held
   std::string path = state_dir + "/state.db";
-  if (sqlite3_open_v2(path.c_str(), &impl->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    return core::Unavailable("state db " + path + ": " +
-                             (impl->db ? sqlite3_errmsg(impl->db) : "cannot open"));
-  }
-  sqlite3_busy_timeout(impl->db, 5000);
-  BOURSE_RETURN_IF_ERROR(impl->Exec(kSchema));
+  storage::DatabaseOptions o;
+  o.conn.create = true;
+  o.conn.full_mutex = true;
+  o.conn.busy_timeout_ms = 5000;
+  o.conn.cache_kib = 2048;
+  o.conn.synchronous = "NORMAL";
+  o.schemas.push_back(&StateSchema());
+  auto file = storage::Database::Open(path, o);
+  if (!file.ok()) return file.status().WithContext("state db");
+  impl->file = std::move(*file);
+  impl->db = &impl->file->conn();
   BOURSE_RETURN_IF_ERROR(impl->Refresh());
   return std::unique_ptr<StateStore>(new StateStore(std::move(impl)));
 }
@@ -271,7 +285,7 @@ Status StateStore::Impl::Prepare(Pending* p, int64_t now) {
   const ledger::Rcap& leaf = chain->back();
   Stmt s(db, "SELECT chain,state,slice FROM leaves WHERE leaf_id=?");
   s.Bind(1, leaf.id);
-  if (s.ok() && s.Step() == SQLITE_ROW) {
+  if (s.ok() && s.Step() == kRow) {
     std::string stored = s.Text(0), state = s.Text(1), stored_slice = s.Text(2);
     if (stored == p->canon && stored_slice == q.slice &&
         (state == "active" || state == "scheduled")) {
@@ -468,7 +482,7 @@ Status StateStore::RefuseLeaves(std::span<const std::string> leaf_ids, const std
            "SELECT chain,slice FROM leaves WHERE leaf_id=? AND state IN ('active','scheduled')");
     q.Bind(1, id);
     if (!q.ok()) return fail(core::Internal("state db: " + q.err()));
-    if (q.Step() != SQLITE_ROW) continue;
+    if (q.Step() != kRow) continue;
     std::string hash = HashHex(q.Text(0)), slice = q.Text(1);
     Stmt u(impl_->db, "UPDATE leaves SET state='refused' WHERE leaf_id=?");
     u.Bind(1, id);
@@ -508,12 +522,12 @@ Result<int64_t> StateStore::SlotFor(const std::string& slice) {
   {
     Stmt s(impl_->db, "SELECT slot FROM slices WHERE slice=?");
     s.Bind(1, slice);
-    if (s.ok() && s.Step() == SQLITE_ROW) return s.Int(0);
+    if (s.ok() && s.Step() == kRow) return s.Int(0);
   }
   Stmt s(impl_->db,
          "SELECT COALESCE((SELECT MIN(a.slot+1) FROM (SELECT 0 AS slot UNION ALL SELECT slot FROM "
          "slices) a WHERE a.slot+1 NOT IN (SELECT slot FROM slices)), 1)");
-  if (!s.ok() || s.Step() != SQLITE_ROW) return core::Internal("state db: slot query failed");
+  if (!s.ok() || s.Step() != kRow) return core::Internal("state db: slot query failed");
   int64_t slot = s.Int(0);
   if (slot > 65000) return core::ResourceExhausted("no free sliver slot (65000 in use)");
   Stmt ins(impl_->db, "INSERT INTO slices(slice,slot) VALUES(?,?)");
@@ -530,7 +544,7 @@ Result<std::map<std::string, int64_t>> StateStore::SlotsFor(std::span<const std:
     Stmt s(impl_->db, "SELECT slice,slot FROM slices");
     if (!s.ok()) return core::Internal("state db: " + s.err());
     std::map<std::string, int64_t> all;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Step() == kRow) {
       all[s.Text(0)] = s.Int(1);
       used.insert(s.Int(1));
     }
@@ -599,14 +613,14 @@ Result<std::map<std::string, UsageMarkRecord>> StateStore::UsageMarks() {
   Stmt s(impl_->db, "SELECT slice,ts,cpu_usec,net_tx_bytes FROM usage_marks");
   if (!s.ok()) return core::Internal("state db: " + s.err());
   std::map<std::string, UsageMarkRecord> out;
-  while (s.Step() == SQLITE_ROW) out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3)};
+  while (s.Step() == kRow) out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3)};
   return out;
 }
 
 Result<int64_t> StateStore::CountPendingUsage() {
   core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT COUNT(*) FROM usage_reports WHERE acked=0");
-  if (!s.ok() || s.Step() != SQLITE_ROW) return core::Internal("state db: count failed");
+  if (!s.ok() || s.Step() != kRow) return core::Internal("state db: count failed");
   return s.Int(0);
 }
 
@@ -622,7 +636,7 @@ Result<std::vector<SliceRecord>> StateStore::Slices() {
   Stmt s(impl_->db, "SELECT slice,slot FROM slices ORDER BY slot");
   if (!s.ok()) return core::Internal("state db: " + s.err());
   std::vector<SliceRecord> out;
-  while (s.Step() == SQLITE_ROW) out.push_back({s.Text(0), s.Int(1)});
+  while (s.Step() == kRow) out.push_back({s.Text(0), s.Int(1)});
   return out;
 }
 
@@ -639,7 +653,7 @@ Result<std::vector<RefusalRecord>> StateStore::Refusals(bool unreported_only, in
   Stmt s(impl_->db, sql.c_str());
   if (!s.ok()) return core::Internal("state db: " + s.err());
   std::vector<RefusalRecord> out;
-  while (s.Step() == SQLITE_ROW) {
+  while (s.Step() == kRow) {
     out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Text(5), s.Int(6) != 0});
   }
   return out;
@@ -688,7 +702,7 @@ Result<std::optional<std::pair<int64_t, std::pair<int64_t, int64_t>>>> StateStor
   Stmt s(impl_->db, "SELECT ts,cpu_usec,net_tx_bytes FROM usage_marks WHERE slice=?");
   s.Bind(1, slice);
   if (!s.ok()) return core::Internal("state db: " + s.err());
-  if (s.Step() != SQLITE_ROW) {
+  if (s.Step() != kRow) {
     return std::optional<std::pair<int64_t, std::pair<int64_t, int64_t>>>();
   }
   return std::optional<std::pair<int64_t, std::pair<int64_t, int64_t>>>(
@@ -703,7 +717,7 @@ Result<std::vector<UsageReport>> StateStore::PendingUsage(int limit) {
   s.Bind(1, static_cast<int64_t>(limit));
   if (!s.ok()) return core::Internal("state db: " + s.err());
   std::vector<UsageReport> out;
-  while (s.Step() == SQLITE_ROW) {
+  while (s.Step() == kRow) {
     out.push_back(
         {s.Text(0), s.Text(1), s.Text(2), s.Int(3), s.Int(4), s.Int(5), s.Int(6), s.Int(7)});
   }
@@ -737,7 +751,7 @@ Result<std::string> StateStore::GetMeta(const std::string& key) {
   core::MutexLock l(&impl_->mu);
   Stmt s(impl_->db, "SELECT value FROM meta WHERE key=?");
   s.Bind(1, key);
-  if (s.ok() && s.Step() == SQLITE_ROW) return s.Text(0);
+  if (s.ok() && s.Step() == kRow) return s.Text(0);
   return core::NotFound("meta " + key);
 }
 

@@ -28,6 +28,10 @@
 #include "core/status.h"
 #include "ledger/rcap.h"
 
+namespace bourse::storage {
+class ProcessLock;
+}  // namespace bourse::storage
+
 namespace bourse::nodeguard {
 
 // One redeemed leaf as stored.
@@ -91,8 +95,18 @@ struct RedeemResult {
 
 class StateStore {
  public:
-  // Creates the directory and schema if needed. Errors: internal / unavailable.
+  // Creates the directory and schema if needed (schema versions: component
+  // "nodeguard" in storage_schema). The guard daemon and `redeem` or `run
+  // --once` may use one state directory at once. Errors: unavailable (cannot
+  // open); failed_precondition when the database's schema is newer than this
+  // program; internal.
   static core::Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir);
+  // The guard daemon's claim on a state directory: the process lock of its
+  // state.db (storage/sqlite.h), held as long as the returned object, so a
+  // second daemon on the same directory fails at start naming the holder.
+  // Errors: unavailable "database DIR/state.db is in use by pid N (NAME)".
+  static core::Result<std::unique_ptr<storage::ProcessLock>> LockForDaemon(
+      const std::string& state_dir);
   ~StateStore();
 
   // Verifies `chain_json` offline and redeems it (see file comment). A

@@ -18,12 +18,11 @@ json BindingReportSchema() {
   return {{"oneOf", json::array({report, {{"type", "null"}}})}};
 }
 
-core::Status AddBindingState(sqlite3* db, std::string_view leaf, std::string_view slice,
+core::Status AddBindingState(storage::Connection* db, std::string_view leaf, std::string_view slice,
                              int64_t not_before, int64_t not_after, int64_t now_s, json* binding) {
-  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db,
-                                                "SELECT state,reason,detail,ts,seq FROM "
-                                                "b_redemptions WHERE rcap=? AND slice=? "
-                                                "ORDER BY seq DESC LIMIT 1"));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT state,reason,detail,ts,seq FROM "
+                                              "b_redemptions WHERE rcap=? AND slice=? "
+                                              "ORDER BY seq DESC LIMIT 1"));
   s.Bind(1, leaf);
   s.Bind(2, slice);
   BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());

@@ -15,13 +15,12 @@
 //   // b["state"] and b["report"] (null, or {state,reason,detail,ts,seq})
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "core/status.h"
+#include "storage/sqlite.h"
 
 namespace bourse::broker::internal {
 
@@ -31,7 +30,7 @@ nlohmann::json BindingReportSchema();
 // Sets (*binding)["state"] and (*binding)["report"] for the binding of rcap
 // `leaf` (valid [not_before, not_after)) to `slice` at `now_s`.
 // Errors: internal (SQLite).
-core::Status AddBindingState(sqlite3* db, std::string_view leaf, std::string_view slice,
+core::Status AddBindingState(storage::Connection* db, std::string_view leaf, std::string_view slice,
                              int64_t not_before, int64_t not_after, int64_t now_s,
                              nlohmann::json* binding);
 

@@ -127,7 +127,7 @@ void RunBookOpAsync(Markets* m, MarketState* ms, std::function<core::Status(OpCt
                     std::shared_ptr<OpCtx> result, std::function<void(core::Status)> done);
 
 // Loads market info + resting orders from m_* tables and rebuilds the book.
-core::Status RebuildBook(Markets* m, sqlite3* db, MarketState* ms) REQUIRES(ms->mu);
+core::Status RebuildBook(Markets* m, storage::Connection* db, MarketState* ms) REQUIRES(ms->mu);
 // Brings the book up to date with m_orders if it is stale.
 core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms) REQUIRES(ms->mu);
 // After a book operation: derives each touched order's state, returns unsold
@@ -136,7 +136,7 @@ core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms) REQUIRES
 core::Status FinishOp(OpCtx& ctx) REQUIRES(ctx.ms->mu);
 // Writes one order row.
 core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o);
-core::Result<LiveOrder> LoadOrder(sqlite3* db, int64_t id);
+core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id);
 
 inline std::string_view SideName(auction::Side s) {
   return s == auction::Side::kBuy ? "buy" : "sell";

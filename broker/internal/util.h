@@ -1,8 +1,6 @@
 // Shared helpers of the broker's route files.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -31,9 +29,9 @@ inline std::string Dump(const nlohmann::json& j) {
 
 // Runs a query and returns each row converted by `row_fn` into a JSON array.
 template <typename RowFn>
-core::Result<nlohmann::json> QueryArray(sqlite3* db, std::string_view sql,
+core::Result<nlohmann::json> QueryArray(storage::Connection* db, std::string_view sql,
                                         const std::function<void(Stmt&)>& bind, RowFn row_fn) {
-  BOURSE_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db, sql));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(sql));
   bind(s);
   nlohmann::json out = nlohmann::json::array();
   while (true) {
@@ -45,7 +43,8 @@ core::Result<nlohmann::json> QueryArray(sqlite3* db, std::string_view sql,
 }
 
 // not_found "<field>: key ... is not a registered principal" unless `key` is one.
-inline core::Status RequirePrincipal(sqlite3* db, std::string_view key, std::string_view field) {
+inline core::Status RequirePrincipal(storage::Connection* db, std::string_view key,
+                                     std::string_view field) {
   auto p = Broker::LookupPrincipal(db, key);
   if (p.ok()) return core::Status::Ok();
   if (p.status().code() == core::StatusCode::kPermissionDenied) {

@@ -2,7 +2,6 @@
 // time driven by a ManualClock: it refuses a replay after a restart of the
 // broker in the same process, and it stays bounded: rows older than the
 // skew window plus its margin are dropped by later commits.
-#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "core/request_signing.h"
@@ -21,13 +20,10 @@ class RequestOnceTest : public ::testing::Test {
 
   int64_t NonceRows() {
     int64_t n = -1;
-    auto st = env_.broker_->store().Read([&](sqlite3* db) -> core::Status {
-      sqlite3_stmt* s = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM b_nonces", -1, &s, nullptr) != SQLITE_OK) {
-        return core::Internal(sqlite3_errmsg(db));
-      }
-      if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-      sqlite3_finalize(s);
+    auto st = env_.broker_->store().Read([&](storage::Connection* db) -> core::Status {
+      BOURSE_ASSIGN_OR_RETURN(storage::Statement s, db->Prepare("SELECT COUNT(*) FROM b_nonces"));
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) n = s.Int(0);
       return core::Status::Ok();
     });
     EXPECT_TRUE(st.ok()) << st.message();

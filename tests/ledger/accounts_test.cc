@@ -3,7 +3,6 @@
 #include "ledger/accounts.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
@@ -213,7 +212,7 @@ TEST_F(AccountsTest, CapacityLogRecordsRcapsAndRefusesOverIssue) {
             core::StatusCode::kNotFound);
   std::vector<Rcap> chain;
   ASSERT_TRUE(store_
-                  ->Read([&](sqlite3* db) -> core::Status {
+                  ->Read([&](storage::Connection* db) -> core::Status {
                     BOURSE_ASSIGN_OR_RETURN(chain, CapacityLog::ChainOf(db, "B"));
                     return core::Status::Ok();
                   })

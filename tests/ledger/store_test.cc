@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -164,6 +165,32 @@ TEST(StoreTest, ReopenContinuesTheChain) {
   EXPECT_EQ(heads->size(), 6u);
 }
 
+// Issue #14: two writers on one file would each extend their own in-memory
+// tree and fork the log; the second is refused, naming the holder, while a
+// read-only store (the auditor's, `bourse ledger verify`) still opens.
+TEST(StoreTest, ASecondWriterIsRefusedNamingTheHolder) {
+  TempDir dir;
+  auto key = KeyFromByte(4);
+  std::string path = dir.File("l.db");
+  auto first = Store::Open(path, Opts(key));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = Store::Open(path, Opts(key));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), core::StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("database " + path + " is in use by pid " +
+                                           std::to_string(getpid())),
+            std::string::npos)
+      << second.status().message();
+  StoreOptions ro;
+  ro.expected_key = key.public_key();
+  ro.create_if_missing = false;
+  auto reader = Store::Open(path, ro);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  ASSERT_TRUE((*first)->Append("note", {{"still", "writing"}}).ok());
+  first->reset();
+  EXPECT_TRUE(Store::Open(path, Opts(key)).ok());  // released on close
+}
+
 TEST(StoreTest, OpeningChecksKeys) {
   TempDir dir;
   auto key = KeyFromByte(4);
@@ -217,12 +244,11 @@ TEST(StoreTest, CallerTablesCommitWithEntriesAndFailuresRollBackOnlyTheirOwnPart
   EXPECT_EQ(store.Head().size, 1u);
   int rows = -1;
   ASSERT_TRUE(store
-                  .Read([&](sqlite3* db) {
-                    sqlite3_stmt* st;
-                    sqlite3_prepare_v2(db, "SELECT count(*) FROM orders", -1, &st, nullptr);
-                    sqlite3_step(st);
-                    rows = sqlite3_column_int(st, 0);
-                    sqlite3_finalize(st);
+                  .Read([&](storage::Connection* db) -> core::Status {
+                    BOURSE_ASSIGN_OR_RETURN(storage::Statement st,
+                                            db->Prepare("SELECT count(*) FROM orders"));
+                    BOURSE_RETURN_IF_ERROR(st.Step().status());
+                    rows = static_cast<int>(st.Int(0));
                     return core::Status::Ok();
                   })
                   .ok());
@@ -230,7 +256,12 @@ TEST(StoreTest, CallerTablesCommitWithEntriesAndFailuresRollBackOnlyTheirOwnPart
   // A caller whose SQL fails gets its own error.
   auto sqlfail = store.Commit([](Txn& t) { return t.Exec("INSERT INTO orders VALUES('o1')"); });
   EXPECT_FALSE(sqlfail.ok());
-  EXPECT_NE(sqlfail.status().message().find("UNIQUE"), std::string::npos);
+  // storage's one mapping: the precise code, the table and column, no SQL.
+  EXPECT_EQ(sqlfail.status().code(), core::StatusCode::kAlreadyExists);
+  EXPECT_NE(sqlfail.status().message().find("orders.id"), std::string::npos)
+      << sqlfail.status().message();
+  EXPECT_EQ(sqlfail.status().message().find("INSERT"), std::string::npos)
+      << sqlfail.status().message();
 }
 
 TEST(StoreTest, GroupCommitBatchesConcurrentCallersAndIsolatesFailures) {
@@ -342,13 +373,11 @@ TEST(StoreTest, CommitAsyncAnswersEachCallerOnceAfterTheCommitIsDurable) {
   // A failed caller left no row behind; every successful one did.
   int rows = -1;
   ASSERT_TRUE(store
-                  .Read([&](sqlite3* db) -> core::Status {
-                    sqlite3_stmt* st = nullptr;
-                    sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE i % 5 = 2", -1, &st,
-                                       nullptr);
-                    sqlite3_step(st);
-                    rows = sqlite3_column_int(st, 0);
-                    sqlite3_finalize(st);
+                  .Read([&](storage::Connection* db) -> core::Status {
+                    BOURSE_ASSIGN_OR_RETURN(storage::Statement st,
+                                            db->Prepare("SELECT count(*) FROM t WHERE i % 5 = 2"));
+                    BOURSE_RETURN_IF_ERROR(st.Step().status());
+                    rows = static_cast<int>(st.Int(0));
                     return core::Status::Ok();
                   })
                   .ok());

@@ -1,0 +1,133 @@
+// Schema versions (issue #14): a database written by the code before
+// versions existed (commit 838e1e1, fixture tests/broker/data) opens, keeps
+// its data and is brought to the current versions; a database newer than the
+// code is refused with a clear error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "broker/broker.h"
+#include "core/keys.h"
+#include "storage/sqlite.h"
+
+namespace bourse::broker {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kData = std::string(BOURSE_SOURCE_DIR) + "/tests/broker/data/";
+
+class SchemaMigrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/bourse-migrate-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    db_ = (dir_ / "bourse.db").string();
+    auto key = core::PrivateKey::LoadPem(kData + "db_838e1e1.ledger-key.pem");
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    key_.emplace(*key);
+    // The old database, rebuilt from its dump.
+    std::ifstream f(kData + "db_838e1e1.sql");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    ASSERT_FALSE(ss.str().empty());
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec(ss.str()).ok());
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::unique_ptr<storage::Connection> Conn() {
+    storage::ConnectionOptions o;
+    o.create = true;
+    auto c = storage::Connection::Open(db_, o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  int64_t Count(const std::string& sql) {
+    auto c = Conn();
+    auto s = c->Prepare(sql);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return -1;
+    auto row = s->Step();
+    EXPECT_TRUE(row.ok() && *row);
+    return s->Int(0);
+  }
+  core::Result<std::unique_ptr<Broker>> OpenBroker() {
+    BrokerOptions o;
+    o.db_path = db_;
+    o.ledger_key = *key_;
+    o.markets.tick_ms = 0;
+    return Broker::Open(o);
+  }
+
+  fs::path dir_;
+  std::string db_;
+  std::optional<core::PrivateKey> key_;
+};
+
+TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
+  ASSERT_EQ(Count("SELECT count(*) FROM b_principals"), 6);
+  ASSERT_EQ(Count("SELECT count(*) FROM ledger_entries"), 16);
+  {
+    auto b = OpenBroker();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ((*b)->LedgerSize(), 16);
+  }
+  auto c = Conn();
+  EXPECT_EQ(*storage::SchemaVersion(*c, "ledger"), 1);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 2);
+  // The data survived; the one-time backfill's marker table is gone.
+  EXPECT_EQ(Count("SELECT count(*) FROM b_principals"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM b_nodes"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM rcap_bound"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM sqlite_master WHERE name='b_migrations'"), 0);
+  // Opening again changes nothing.
+  auto again = OpenBroker();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST_F(SchemaMigrationTest, BindingsAreBackfilledWhenTheOldMarkerIsMissing) {
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("DELETE FROM rcap_bound; DROP TABLE b_migrations").ok());
+  }
+  auto b = OpenBroker();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  b->reset();
+  EXPECT_EQ(Count("SELECT count(*) FROM rcap_bound"), 1);
+}
+
+TEST_F(SchemaMigrationTest, NewerDatabaseIsRefused) {
+  {
+    auto b = OpenBroker();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+  }
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("UPDATE storage_schema SET version=99 WHERE component='broker'").ok());
+  }
+  auto b = OpenBroker();
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), core::StatusCode::kFailedPrecondition);
+  EXPECT_NE(b.status().message().find("broker schema version 99 is newer than this program knows"),
+            std::string::npos)
+      << b.status().message();
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("UPDATE storage_schema SET version=1 WHERE component='broker';"
+                        "UPDATE storage_schema SET version=7 WHERE component='ledger'")
+                    .ok());
+  }
+  b = OpenBroker();
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("ledger schema version 7 is newer"), std::string::npos)
+      << b.status().message();
+}
+
+}  // namespace
+}  // namespace bourse::broker
