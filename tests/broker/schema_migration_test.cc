@@ -26,7 +26,12 @@ class SchemaMigrationTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     db_ = (dir_ / "bourse.db").string();
-    auto key = core::PrivateKey::LoadPem(kData + "db_838e1e1.ledger-key.pem");
+    // A clone does not keep file modes: the key is copied with mode 0600.
+    const fs::path key_file = dir_ / "ledger-key.pem";
+    fs::copy_file(kData + "db_838e1e1.ledger-key.pem", key_file);
+    fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write,
+                    fs::perm_options::replace);
+    auto key = core::PrivateKey::LoadPem(key_file.string());
     ASSERT_TRUE(key.ok()) << key.status().ToString();
     key_.emplace(*key);
     // The old database, rebuilt from its dump.
