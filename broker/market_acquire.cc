@@ -90,6 +90,221 @@ struct Candidate {
   internal::Int128 cost = 0;  // nano-credits
 };
 
+// The cheapest fillable node market of each node among `all` (open, whose
+// unit divides the rspec's res, walking its asks without the caller's own),
+// with the markets' locks held (through the caller's unique_locks).
+core::Result<std::vector<Candidate>> CheapestPerNode(Markets& m, ledger::Txn& txn,
+                                                     const std::vector<MarketState*>& all,
+                                                     const Rspec& rs, uint64_t me, int64_t now_s) {
+  std::map<std::string, Candidate> best;
+  for (MarketState* ms : all) {
+    ms->mu.AssertHeld();  // through `locks` (which the analysis cannot follow)
+    if (ms->info.state != "open" || now_s >= ms->info.close_s) continue;
+    // Site markets fill from several nodes at once: acquire, which
+    // places whole per-node amounts, uses node markets only.
+    if (ms->info.node.empty()) continue;
+    BOURSE_RETURN_IF_ERROR(internal::EnsureFresh(&m, txn, ms));
+    int64_t k = UnitsOf(rs.res, ms->info.unit);
+    int64_t need = k;
+    internal::Int128 cost = 0;
+    for (const auction::RestingOrder& o : ms->book->Orders(auction::Side::kSell)) {
+      if (o.owner == me) continue;
+      int64_t take = std::min(need, o.qty);
+      cost += static_cast<internal::Int128>(take) * o.price_nanos;
+      need -= take;
+      if (need == 0) break;
+    }
+    if (need > 0) continue;
+    auto it = best.find(ms->info.node);
+    if (it == best.end() || cost < it->second.cost) {
+      best[ms->info.node] = Candidate{ms, k, cost};
+    }
+  }
+  std::vector<Candidate> cands;
+  for (auto& [node, c] : best) cands.push_back(c);
+  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+    return a.cost != b.cost ? a.cost < b.cost : a.ms->info.node < b.ms->info.node;
+  });
+  return cands;
+}
+
+// Choose: the cheapest node of each of the min_sites cheapest sites, then
+// the cheapest of the rest. Errors: failed_precondition when too few.
+core::Result<std::vector<Candidate>> Choose(const std::vector<Candidate>& cands, const Rspec& rs) {
+  std::vector<Candidate> chosen;
+  std::set<std::string> sites, nodes;
+  for (const Candidate& c : cands) {
+    if (static_cast<int64_t>(sites.size()) >= rs.min_sites) break;
+    if (sites.insert(c.ms->info.site).second) {
+      chosen.push_back(c);
+      nodes.insert(c.ms->info.node);
+    }
+  }
+  for (const Candidate& c : cands) {
+    if (static_cast<int64_t>(chosen.size()) >= rs.nodes) break;
+    if (nodes.insert(c.ms->info.node).second) {
+      chosen.push_back(c);
+      sites.insert(c.ms->info.site);
+    }
+  }
+  if (static_cast<int64_t>(chosen.size()) < rs.nodes ||
+      static_cast<int64_t>(sites.size()) < rs.min_sites) {
+    return core::FailedPrecondition(
+        "rspec: the order books cannot fill it now (" + std::to_string(cands.size()) +
+        " nodes offer it for the interval, " + std::to_string(rs.nodes) +
+        " needed in >= " + std::to_string(rs.min_sites) + " sites)");
+  }
+  return chosen;
+}
+
+// The total cost of `chosen`, at most max_price.
+core::Result<core::Money> CheckCost(const std::vector<Candidate>& chosen,
+                                    const core::Money& max_price) {
+  internal::Int128 total = 0;
+  for (const Candidate& c : chosen) total += c.cost;
+  if (total > static_cast<internal::Int128>(INT64_MAX)) {
+    return core::FailedPrecondition("max_price: the cheapest fill overflows");
+  }
+  core::Money cost = core::Money::FromNanos(static_cast<int64_t>(total));
+  if (cost > max_price) {
+    return core::FailedPrecondition("max_price: the cheapest fill costs " + cost.ToString() +
+                                    " > " + max_price.ToString());
+  }
+  return cost;
+}
+
+// What the buys on the chosen nodes produced.
+struct Bought {
+  json node_list = json::array(), trades = json::array();
+  std::vector<std::string> rcaps;
+};
+
+// Places the market buy of c.units on c's market for `caller` (owner id
+// `me`), with its lock held; all of it must fill.
+core::Status BuyOn(Markets& m, ledger::Txn& txn, const Candidate& c, const std::string& caller,
+                   uint64_t me, Bought* out) {
+  MarketState* ms = c.ms;
+  ms->mu.AssertHeld();  // through `locks`
+  OpCtx ctx;
+  ctx.markets = &m;
+  ctx.txn = &txn;
+  ctx.ms = ms;
+  ctx.ms->mu.AssertHeld();
+  ms->fwd.ctx = &ctx;
+  LiveOrder lo;
+  lo.id = m.next_order_id();
+  lo.market = ms->info.id;
+  lo.owner = lo.account = caller;
+  lo.side = auction::Side::kBuy;
+  lo.is_market = true;
+  lo.qty = c.units;
+  lo.created_ms = txn.now_millis();
+  BOURSE_RETURN_IF_ERROR(txn.Append("order_placed", {{"market", lo.market},
+                                                     {"order", lo.id},
+                                                     {"owner", lo.owner},
+                                                     {"side", "buy"},
+                                                     {"type", "market"},
+                                                     {"tif", "ioc"},
+                                                     {"qty", lo.qty},
+                                                     {"price", nullptr},
+                                                     {"acquire", true}})
+                             .status());
+  int64_t id = lo.id;
+  auction::OrderRequest req{.id = static_cast<uint64_t>(id),
+                            .owner = me,
+                            .side = auction::Side::kBuy,
+                            .type = auction::OrderType::kMarket,
+                            .tif = auction::TimeInForce::kIoc,
+                            .qty = c.units,
+                            .price = {}};
+  ms->orders[id] = std::move(lo);
+  ctx.touched.insert(id);
+  ctx.book_touched = true;
+  core::Status st = ms->book->Place(req);
+  if (st.ok()) st = internal::FinishOp(ctx);
+  ms->fwd.ctx = nullptr;
+  if (!st.ok()) return st;
+  if (ctx.final_orders[id].filled != c.units) {
+    return core::FailedPrecondition("rspec: node " + ms->info.node + " filled " +
+                                    std::to_string(ctx.final_orders[id].filled) + " of " +
+                                    std::to_string(c.units) + " units (funds?): nothing bought");
+  }
+  out->node_list.push_back(ms->info.node);
+  for (auto& t : ctx.trades) out->trades.push_back(t);
+  for (auto& b : ctx.bought_rcaps) out->rcaps.push_back(b);
+  return core::Status::Ok();
+}
+
+// acquire(rspec) inside its Mutate fn with the locks of `all` held: the
+// cheapest choice within max_price is bought, all of it, and `acquired`
+// appended. Markets whose books were touched are added to *touched.
+core::Result<json> AcquireLocked(Markets& m, ledger::Txn& txn, const std::vector<MarketState*>& all,
+                                 const Rspec& rs, const json& rspec, const core::Money& max_price,
+                                 const std::string& caller, uint64_t me, int64_t now_ms,
+                                 std::vector<MarketState*>* touched) {
+  BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, caller).status());
+  BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
+                          CheapestPerNode(m, txn, all, rs, me, now_ms / 1000));
+  BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> chosen, Choose(cands, rs));
+  BOURSE_ASSIGN_OR_RETURN(core::Money cost, CheckCost(chosen, max_price));
+  Bought bought;
+  for (const Candidate& c : chosen) {
+    touched->push_back(c.ms);
+    BOURSE_RETURN_IF_ERROR(BuyOn(m, txn, c, caller, me, &bought));
+  }
+  json chains = json::array();
+  for (const std::string& id : bought.rcaps) {
+    BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> chain,
+                            ledger::CapacityLog::ChainOf(txn.db(), id));
+    chains.push_back(ledger::ChainToJson(chain));
+  }
+  BOURSE_RETURN_IF_ERROR(
+      txn.Append(
+             "acquired",
+             {{"by", caller}, {"rspec", rspec}, {"paid", cost.ToString()}, {"rcaps", bought.rcaps}})
+          .status());
+  return json{{"chains", chains},
+              {"nodes", bought.node_list},
+              {"paid", cost.ToString()},
+              {"trades", bought.trades}};
+}
+
+// acquire(rspec) over the candidate markets `all`, in one Mutate: either
+// every chain comes back or the ledger is unchanged and the books touched
+// are marked stale.
+core::Result<json> Acquire(Markets& m, const std::vector<MarketState*>& all, const Rspec& rs,
+                           const json& rspec, const core::Money& max_price,
+                           const std::string& caller, int64_t now_ms) {
+  const uint64_t me = m.OwnerId(caller);
+  json out;
+  std::vector<MarketState*> touched;
+  auto r = m.broker().Mutate([&](ledger::Txn& txn) -> core::Status {
+    std::vector<std::unique_lock<core::Mutex>> locks;
+    for (MarketState* ms : all) locks.emplace_back(ms->mu);  // map order: no deadlock
+    auto res = AcquireLocked(m, txn, all, rs, rspec, max_price, caller, me, now_ms, &touched);
+    if (res.ok()) {
+      out = std::move(*res);
+      return core::Status::Ok();
+    }
+    // Rolled back: the books touched must be rebuilt before their next use.
+    for (MarketState* ms : touched) {
+      ms->mu.AssertHeld();  // through `locks`
+      ms->stale = true;
+      ms->fwd.ctx = nullptr;
+    }
+    return res.status();
+  });
+  if (!r.ok()) {
+    for (MarketState* ms : touched) {
+      core::MutexLock l(&ms->mu);
+      ms->stale = true;
+      ms->fwd.ctx = nullptr;
+    }
+    return r.status();
+  }
+  return out;
+}
+
 }  // namespace
 
 void Markets::RegisterAcquireRoutes() {
@@ -115,187 +330,32 @@ void Markets::RegisterAcquireRoutes() {
                                 {"paid", SMoney()},
                                 {"trades", SArr(SObj({}, {}, false))}}),
        .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"rspec", "max_price"}));
-         BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rspec"));
-         BOURSE_ASSIGN_OR_RETURN(Rspec rs, ParseRspec(*rj));
-         BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(q.json, "", "max_price"));
-         BOURSE_ASSIGN_OR_RETURN(core::Money max_price, core::MoneyFromJson(*mp, "max_price"));
-         if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
-         std::vector<MarketState*> all;
-         {
-           core::MutexLock l(&mu_);
-           for (auto& [id, ms] : markets_) {
-             if (ms->info.window == rs.interval && UnitsOf(rs.res, ms->info.unit) > 0) {
-               all.push_back(ms.get());
-             }
-           }
-         }
-         const uint64_t me = OwnerId(q.caller_text);
-         json out;
-         std::vector<MarketState*> touched;
-         auto r = broker_->Mutate([&](ledger::Txn& txn) -> core::Status {
-           std::vector<std::unique_lock<core::Mutex>> locks;
-           for (MarketState* ms : all) locks.emplace_back(ms->mu);  // map order: no deadlock
-           core::Status st = [&]() -> core::Status {
-             BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, q.caller_text).status());
-             int64_t now_s = q.now_ms / 1000;
-             // Cheapest fillable market per node.
-             std::map<std::string, Candidate> best;
-             for (MarketState* ms : all) {
-               ms->mu.AssertHeld();  // through `locks` (which the analysis cannot follow)
-               if (ms->info.state != "open" || now_s >= ms->info.close_s) continue;
-               // Site markets fill from several nodes at once: acquire, which
-               // places whole per-node amounts, uses node markets only.
-               if (ms->info.node.empty()) continue;
-               BOURSE_RETURN_IF_ERROR(EnsureFresh(this, txn, ms));
-               int64_t k = UnitsOf(rs.res, ms->info.unit);
-               int64_t need = k;
-               internal::Int128 cost = 0;
-               for (const auction::RestingOrder& o : ms->book->Orders(auction::Side::kSell)) {
-                 if (o.owner == me) continue;
-                 int64_t take = std::min(need, o.qty);
-                 cost += static_cast<internal::Int128>(take) * o.price_nanos;
-                 need -= take;
-                 if (need == 0) break;
-               }
-               if (need > 0) continue;
-               auto it = best.find(ms->info.node);
-               if (it == best.end() || cost < it->second.cost) {
-                 best[ms->info.node] = Candidate{ms, k, cost};
-               }
-             }
-             // Choose: the cheapest node of each of the min_sites cheapest sites, then the
-             // cheapest of the rest.
-             std::vector<Candidate> cands;
-             for (auto& [node, c] : best) cands.push_back(c);
-             std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
-               return a.cost != b.cost ? a.cost < b.cost : a.ms->info.node < b.ms->info.node;
-             });
-             std::vector<Candidate> chosen;
-             std::set<std::string> sites, nodes;
-             for (const Candidate& c : cands) {
-               if (static_cast<int64_t>(sites.size()) >= rs.min_sites) break;
-               if (sites.insert(c.ms->info.site).second) {
-                 chosen.push_back(c);
-                 nodes.insert(c.ms->info.node);
-               }
-             }
-             for (const Candidate& c : cands) {
-               if (static_cast<int64_t>(chosen.size()) >= rs.nodes) break;
-               if (nodes.insert(c.ms->info.node).second) {
-                 chosen.push_back(c);
-                 sites.insert(c.ms->info.site);
-               }
-             }
-             if (static_cast<int64_t>(chosen.size()) < rs.nodes ||
-                 static_cast<int64_t>(sites.size()) < rs.min_sites) {
-               return core::FailedPrecondition(
-                   "rspec: the order books cannot fill it now (" + std::to_string(cands.size()) +
-                   " nodes offer it for the interval, " + std::to_string(rs.nodes) +
-                   " needed in >= " + std::to_string(rs.min_sites) + " sites)");
-             }
-             internal::Int128 total = 0;
-             for (const Candidate& c : chosen) total += c.cost;
-             if (total > static_cast<internal::Int128>(INT64_MAX)) {
-               return core::FailedPrecondition("max_price: the cheapest fill overflows");
-             }
-             core::Money cost = core::Money::FromNanos(static_cast<int64_t>(total));
-             if (cost > max_price) {
-               return core::FailedPrecondition("max_price: the cheapest fill costs " +
-                                               cost.ToString() + " > " + max_price.ToString());
-             }
-             json chains = json::array(), node_list = json::array(), trades = json::array();
-             std::vector<std::string> bought;
-             for (const Candidate& c : chosen) {
-               MarketState* ms = c.ms;
-               ms->mu.AssertHeld();  // through `locks`
-               touched.push_back(ms);
-               OpCtx ctx;
-               ctx.markets = this;
-               ctx.txn = &txn;
-               ctx.ms = ms;
-               ctx.ms->mu.AssertHeld();
-               ms->fwd.ctx = &ctx;
-               LiveOrder lo;
-               lo.id = next_order_id();
-               lo.market = ms->info.id;
-               lo.owner = lo.account = q.caller_text;
-               lo.side = auction::Side::kBuy;
-               lo.is_market = true;
-               lo.qty = c.units;
-               lo.created_ms = txn.now_millis();
-               BOURSE_RETURN_IF_ERROR(txn.Append("order_placed", {{"market", lo.market},
-                                                                  {"order", lo.id},
-                                                                  {"owner", lo.owner},
-                                                                  {"side", "buy"},
-                                                                  {"type", "market"},
-                                                                  {"tif", "ioc"},
-                                                                  {"qty", lo.qty},
-                                                                  {"price", nullptr},
-                                                                  {"acquire", true}})
-                                          .status());
-               int64_t id = lo.id;
-               auction::OrderRequest req{.id = static_cast<uint64_t>(id),
-                                         .owner = me,
-                                         .side = auction::Side::kBuy,
-                                         .type = auction::OrderType::kMarket,
-                                         .tif = auction::TimeInForce::kIoc,
-                                         .qty = c.units,
-                                         .price = {}};
-               ms->orders[id] = std::move(lo);
-               ctx.touched.insert(id);
-               ctx.book_touched = true;
-               core::Status st = ms->book->Place(req);
-               if (st.ok()) st = FinishOp(ctx);
-               ms->fwd.ctx = nullptr;
-               if (!st.ok()) return st;
-               if (ctx.final_orders[id].filled != c.units) {
-                 return core::FailedPrecondition("rspec: node " + ms->info.node + " filled " +
-                                                 std::to_string(ctx.final_orders[id].filled) +
-                                                 " of " + std::to_string(c.units) +
-                                                 " units (funds?): nothing bought");
-               }
-               node_list.push_back(ms->info.node);
-               for (auto& t : ctx.trades) trades.push_back(t);
-               for (auto& b : ctx.bought_rcaps) bought.push_back(b);
-             }
-             for (const std::string& id : bought) {
-               BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> chain,
-                                       ledger::CapacityLog::ChainOf(txn.db(), id));
-               chains.push_back(ledger::ChainToJson(chain));
-             }
-             BOURSE_RETURN_IF_ERROR(txn.Append("acquired", {{"by", q.caller_text},
-                                                            {"rspec", *rj},
-                                                            {"paid", cost.ToString()},
-                                                            {"rcaps", bought}})
-                                        .status());
-             out = {{"chains", chains},
-                    {"nodes", node_list},
-                    {"paid", cost.ToString()},
-                    {"trades", trades}};
-             return core::Status::Ok();
-           }();
-           if (!st.ok()) {
-             // Rolled back: the books touched must be rebuilt before their next use.
-             for (MarketState* ms : touched) {
-               ms->mu.AssertHeld();  // through `locks`
-               ms->stale = true;
-               ms->fwd.ctx = nullptr;
-             }
-           }
-           return st;
-         });
-         if (!r.ok()) {
-           for (MarketState* ms : touched) {
-             core::MutexLock l(&ms->mu);
-             ms->stale = true;
-             ms->fwd.ctx = nullptr;
-           }
-           return r.status();
-         }
-         return JsonResponse(201, out);
-       }});
+       .handler = [this](const ApiRequest& q) { return AcquireRoute(q); }});
+}
+
+std::vector<MarketState*> Markets::MarketsIf(
+    const std::function<bool(const internal::MarketInfo&)>& pred) {
+  std::vector<MarketState*> all;
+  core::MutexLock l(&mu_);
+  for (auto& [id, ms] : markets_) {
+    if (pred(ms->info)) all.push_back(ms.get());
+  }
+  return all;
+}
+
+core::Result<ApiResponse> Markets::AcquireRoute(const ApiRequest& q) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"rspec", "max_price"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rspec"));
+  BOURSE_ASSIGN_OR_RETURN(Rspec rs, ParseRspec(*rj));
+  BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(q.json, "", "max_price"));
+  BOURSE_ASSIGN_OR_RETURN(core::Money max_price, core::MoneyFromJson(*mp, "max_price"));
+  if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
+  std::vector<MarketState*> all = MarketsIf([&](const internal::MarketInfo& mi) {
+    return mi.window == rs.interval && UnitsOf(rs.res, mi.unit) > 0;
+  });
+  BOURSE_ASSIGN_OR_RETURN(json out,
+                          Acquire(*this, all, rs, *rj, max_price, q.caller_text, q.now_ms));
+  return JsonResponse(201, out);
 }
 
 }  // namespace bourse::broker

@@ -196,6 +196,197 @@ core::Status CheckClearable(const RoundRow& rr, const std::string& bid_id, const
   return core::InvalidArgument(at == std::string::npos ? msg : msg.substr(at));
 }
 
+// One offer of a round being opened, inside its Mutate fn: offers[i] names
+// a broker-held rcap not yet committed, on a node no other offer is on, that
+// covers the window; what is free of it over the window is escrowed as a
+// child delegated to the broker. Returns the offer as stored.
+core::Result<json> EscrowOffer(Markets& m, ledger::Txn& txn, const RoundRow& rr, const json& offers,
+                               size_t i, std::set<std::string>* nodes) {
+  const std::string f = "offers[" + std::to_string(i) + "]";
+  BOURSE_ASSIGN_OR_RETURN(std::string id, core::StringFromJson(offers[i], f, 128));
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::CapacityLog::Get(txn.db(), id));
+  BOURSE_RETURN_IF_ERROR(Markets::RequireUncommitted(txn, id, f));
+  if (!(r.holder == m.broker().broker_key())) {
+    return core::InvalidArgument(f + ": rcap " + id + " is not held by the broker");
+  }
+  if (!rr.window.IsSubsetOf(r.interval)) {
+    return core::InvalidArgument(f + ": rcap " + id + " does not cover the interval");
+  }
+  if (!nodes->insert(r.node).second) {
+    return core::InvalidArgument(f + ": a second offer on node " + r.node);
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt n, txn.db()->Prepare("SELECT site FROM b_nodes WHERE id=?"));
+  n.Bind(1, r.node);
+  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+  // The round offers what is free of the rcap over its window and
+  // escrows exactly that: a child delegated to the broker, recorded
+  // under the capacity rule now, so nothing else can take it before
+  // the round clears and no bid can ask for more.
+  BOURSE_ASSIGN_OR_RETURN(core::ResourceVector free, ledger::CapacityLog::Free(txn, id, rr.window));
+  if (free.cpu_mcores <= 0 && free.mem_mib <= 0 && free.disk_mib <= 0 && free.net_min_kbps <= 0) {
+    return core::FailedPrecondition(f + ": rcap " + id + " has nothing free over [" +
+                                    std::to_string(rr.window.not_before) + ", " +
+                                    std::to_string(rr.window.not_after) + ")");
+  }
+  free.net_max_kbps = r.res.net_max_kbps;
+  ledger::ChildSpec spec{.id = rr.id + "." + r.node,
+                         .holder = m.broker().broker_key(),
+                         .res = free,
+                         .interval = rr.window};
+  BOURSE_ASSIGN_OR_RETURN(
+      std::vector<ledger::Rcap> esc,
+      m.broker().SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
+  return json{{"rcap", esc[0].id},
+              {"from", id},
+              {"node", r.node},
+              {"site", found ? n.Text(0) : r.node},
+              {"res", core::ResourceVectorToJson(free)}};
+}
+
+// Opens round rr (id, window, close decoded) over `offers` (rcap ids) for
+// an admin, inside its Mutate fn: the offers' escrows, the row and
+// round_opened. Returns the round as appended.
+core::Result<json> OpenRoundTxn(Markets& m, ledger::Txn& txn, const RoundRow& rr,
+                                const json& offers, const std::string& caller_text) {
+  using namespace internal;
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, caller_text));
+  if (caller.kind != PrincipalKind::kAdmin) {
+    return core::PermissionDenied("only an admin opens rounds");
+  }
+  json offs = json::array();
+  std::set<std::string> nodes;
+  for (size_t i = 0; i < offers.size(); ++i) {
+    BOURSE_ASSIGN_OR_RETURN(json off, EscrowOffer(m, txn, rr, offers, i, &nodes));
+    offs.push_back(std::move(off));
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          txn.db()->Prepare("INSERT INTO m_rounds(id,state,close_s,not_before,"
+                                            "not_after,offers,result,creator,created_ms) "
+                                            "VALUES(?,'open',?,?,?,?,'null',?,?)"));
+  s.Bind(1, rr.id);
+  s.Bind(2, rr.close_s);
+  s.Bind(3, rr.window.not_before);
+  s.Bind(4, rr.window.not_after);
+  s.Bind(5, offs.dump());
+  s.Bind(6, caller_text);
+  s.Bind(7, txn.now_millis());
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  json out = {{"id", rr.id},
+              {"state", "open"},
+              {"close", rr.close_s},
+              {"not_before", rr.window.not_before},
+              {"not_after", rr.window.not_after},
+              {"offers", offs}};
+  BOURSE_RETURN_IF_ERROR(txn.Append("round_opened", out).status());
+  return out;
+}
+
+// A sealed bid `bid_id` of `caller_text` in `round`, inside its Mutate fn:
+// the round is open, the bundles (as given) parse against its offers and
+// can clear; the limit is escrowed. Returns the bid.
+core::Result<json> PlaceRoundBidTxn(Markets& m, ledger::Txn& txn, const std::string& round,
+                                    const std::string& bid_id, const std::string& caller_text,
+                                    int64_t now_ms, const core::Money& limit, const json& bj) {
+  BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, caller_text).status());
+  BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
+  if (rr.state != "open" || now_ms / 1000 >= rr.close_s) {
+    return core::FailedPrecondition("round " + round + " is closed for bids");
+  }
+  std::map<std::string, uint32_t> idx;
+  for (size_t i = 0; i < rr.offers.size(); ++i) idx[rr.offers[i].node] = static_cast<uint32_t>(i);
+  BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles, ParseBundles(bj, idx));
+  BOURSE_RETURN_IF_ERROR(CheckWithinOffers(bundles, rr.offers));
+  BOURSE_RETURN_IF_ERROR(CheckClearable(rr, bid_id, limit, std::move(bundles)));
+  std::string esc = "rb_esc_" + bid_id;
+  BOURSE_RETURN_IF_ERROR(m.broker().EscrowHold(txn, esc, caller_text, limit));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          txn.db()->Prepare("INSERT INTO m_round_bids(id,round,bidder,lim,bundles,"
+                                            "escrow,state,pay,rcaps,created_ms) "
+                                            "VALUES(?,?,?,?,?,?,'sealed','0','[]',?)"));
+  s.Bind(1, bid_id);
+  s.Bind(2, round);
+  s.Bind(3, caller_text);
+  s.Bind(4, limit.ToString());
+  s.Bind(5, bj.dump());
+  s.Bind(6, esc);
+  s.Bind(7, txn.now_millis());
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  json out = {{"id", bid_id},          {"round", round},
+              {"bidder", caller_text}, {"limit", limit.ToString()},
+              {"escrow", esc},         {"state", "sealed"}};
+  // The ledger records the escrow; the bid's content stays sealed until clearing.
+  BOURSE_RETURN_IF_ERROR(
+      txn.Append("round_bid", {{"round", round}, {"bid", bid_id}, {"bidder", caller_text}})
+          .status());
+  return out;
+}
+
+// Rounds, newest first, of `state` ("" for all): at most 500.
+core::Result<json> ListRounds(Markets& m, const std::string& state) {
+  json list = json::array();
+  BOURSE_RETURN_IF_ERROR(m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE ?1='' OR state=?1 "
+                                                "ORDER BY created_ms DESC, id LIMIT 500"));
+    s.Bind(1, state);
+    std::vector<std::string> ids;
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      ids.push_back(s.Text(0));
+    }
+    for (const std::string& id : ids) {
+      BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, id));
+      BOURSE_ASSIGN_OR_RETURN(json one, RoundJson(db, rr));
+      list.push_back(std::move(one));
+    }
+    return core::Status::Ok();
+  }));
+  return list;
+}
+
+core::Result<json> GetRound(Markets& m, const std::string& round) {
+  json out;
+  BOURSE_RETURN_IF_ERROR(m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, round));
+    BOURSE_ASSIGN_OR_RETURN(out, RoundJson(db, rr));
+    return core::Status::Ok();
+  }));
+  return out;
+}
+
+// Whether `caller_text` may clear `round` by hand now: an admin, the round
+// open and its close passed.
+core::Status CheckClearByHand(Markets& m, const std::string& caller_text, const std::string& round,
+                              int64_t now_ms) {
+  using namespace internal;
+  return m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(db, caller_text));
+    if (caller.kind != PrincipalKind::kAdmin) {
+      return core::PermissionDenied("only an admin clears rounds by hand");
+    }
+    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, round));
+    if (rr.state != "open") {
+      return core::FailedPrecondition("round " + rr.id + " is already " + rr.state);
+    }
+    if (now_ms / 1000 < rr.close_s) {
+      return core::FailedPrecondition("round " + rr.id + " closes at " +
+                                      std::to_string(rr.close_s));
+    }
+    return core::Status::Ok();
+  });
+}
+
+// A cleared round's id, state and result.
+core::Result<json> RoundResult(Markets& m, const std::string& round) {
+  json out;
+  BOURSE_RETURN_IF_ERROR(m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, round));
+    out = {{"id", rr.id}, {"state", rr.state}, {"result", rr.result}};
+    return core::Status::Ok();
+  }));
+  return out;
+}
+
 }  // namespace
 
 void Markets::RegisterRoundRoutes() {
@@ -203,183 +394,32 @@ void Markets::RegisterRoundRoutes() {
   Router& router = broker_->router();
   const json round_schema = SObj({}, {}, false);
 
-  router.Add(
-      {.method = "POST",
-       .pattern = "/v1/rounds",
-       .auth = Auth::kSigned,
-       .signer_kinds = {"admin"},
-       .summary = "Open a sealed-bid combinatorial round over broker-held capacity (admin)",
-       .tag = "rounds",
-       .request_schema = SObj({{"offers", SArr(SStr("a broker-held rcap id"))},
-                               {"not_before", SInt()},
-                               {"not_after", SInt()},
-                               {"close", SInt("unix s: bids accepted until then")}},
-                              {"offers", "not_before", "not_after", "close"}),
-       .response_schema = round_schema,
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(
-             core::CheckObjectFields(q.json, "", {"offers", "not_before", "not_after", "close"}));
-         BOURSE_ASSIGN_OR_RETURN(const json* offers, core::RequireMember(q.json, "", "offers"));
-         if (!offers->is_array() || offers->empty() || offers->size() > kMaxOffers) {
-           return core::InvalidArgument("offers: must be an array of 1..1000 rcap ids");
-         }
-         RoundRow rr;
-         BOURSE_ASSIGN_OR_RETURN(rr.window, WindowFields(q.json));
-         BOURSE_ASSIGN_OR_RETURN(const json* cl, core::RequireMember(q.json, "", "close"));
-         BOURSE_ASSIGN_OR_RETURN(rr.close_s,
-                                 core::IntFromJson(*cl, "close", 0, core::kMaxSafeInteger));
-         if (rr.close_s <= q.now_ms / 1000) return core::InvalidArgument("close: is in the past");
-         rr.id = core::NewId("rd_");
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             broker_
-                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                           Broker::LookupPrincipal(txn, q.caller_text));
-                   if (caller.kind != PrincipalKind::kAdmin) {
-                     return core::PermissionDenied("only an admin opens rounds");
-                   }
-                   json offs = json::array();
-                   std::set<std::string> nodes;
-                   for (size_t i = 0; i < offers->size(); ++i) {
-                     const std::string f = "offers[" + std::to_string(i) + "]";
-                     BOURSE_ASSIGN_OR_RETURN(std::string id,
-                                             core::StringFromJson((*offers)[i], f, 128));
-                     BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r,
-                                             ledger::CapacityLog::Get(txn.db(), id));
-                     BOURSE_RETURN_IF_ERROR(RequireUncommitted(txn, id, f));
-                     if (!(r.holder == broker_->broker_key())) {
-                       return core::InvalidArgument(f + ": rcap " + id +
-                                                    " is not held by the broker");
-                     }
-                     if (!rr.window.IsSubsetOf(r.interval)) {
-                       return core::InvalidArgument(f + ": rcap " + id +
-                                                    " does not cover the interval");
-                     }
-                     if (!nodes.insert(r.node).second) {
-                       return core::InvalidArgument(f + ": a second offer on node " + r.node);
-                     }
-                     BOURSE_ASSIGN_OR_RETURN(
-                         Stmt n, txn.db()->Prepare("SELECT site FROM b_nodes WHERE id=?"));
-                     n.Bind(1, r.node);
-                     BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-                     // The round offers what is free of the rcap over its window and
-                     // escrows exactly that: a child delegated to the broker, recorded
-                     // under the capacity rule now, so nothing else can take it before
-                     // the round clears and no bid can ask for more.
-                     BOURSE_ASSIGN_OR_RETURN(core::ResourceVector free,
-                                             ledger::CapacityLog::Free(txn, id, rr.window));
-                     if (free.cpu_mcores <= 0 && free.mem_mib <= 0 && free.disk_mib <= 0 &&
-                         free.net_min_kbps <= 0) {
-                       return core::FailedPrecondition(f + ": rcap " + id +
-                                                       " has nothing free over [" +
-                                                       std::to_string(rr.window.not_before) + ", " +
-                                                       std::to_string(rr.window.not_after) + ")");
-                     }
-                     free.net_max_kbps = r.res.net_max_kbps;
-                     ledger::ChildSpec spec{.id = rr.id + "." + r.node,
-                                            .holder = broker_->broker_key(),
-                                            .res = free,
-                                            .interval = rr.window};
-                     BOURSE_ASSIGN_OR_RETURN(
-                         std::vector<ledger::Rcap> esc,
-                         broker_->SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
-                     offs.push_back({{"rcap", esc[0].id},
-                                     {"from", id},
-                                     {"node", r.node},
-                                     {"site", found ? n.Text(0) : r.node},
-                                     {"res", core::ResourceVectorToJson(free)}});
-                   }
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, txn.db()->Prepare("INSERT INTO m_rounds(id,state,close_s,not_before,"
-                                                 "not_after,offers,result,creator,created_ms) "
-                                                 "VALUES(?,'open',?,?,?,?,'null',?,?)"));
-                   s.Bind(1, rr.id);
-                   s.Bind(2, rr.close_s);
-                   s.Bind(3, rr.window.not_before);
-                   s.Bind(4, rr.window.not_after);
-                   s.Bind(5, offs.dump());
-                   s.Bind(6, q.caller_text);
-                   s.Bind(7, txn.now_millis());
-                   BOURSE_RETURN_IF_ERROR(s.Run());
-                   out = {{"id", rr.id},
-                          {"state", "open"},
-                          {"close", rr.close_s},
-                          {"not_before", rr.window.not_before},
-                          {"not_after", rr.window.not_after},
-                          {"offers", offs}};
-                   return txn.Append("round_opened", out).status();
-                 })
-                 .status());
-         return JsonResponse(201, {{"round", out}});
-       }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/rounds",
+              .auth = Auth::kSigned,
+              .signer_kinds = {"admin"},
+              .summary = "Open a sealed-bid combinatorial round over broker-held capacity (admin)",
+              .tag = "rounds",
+              .request_schema = SObj({{"offers", SArr(SStr("a broker-held rcap id"))},
+                                      {"not_before", SInt()},
+                                      {"not_after", SInt()},
+                                      {"close", SInt("unix s: bids accepted until then")}},
+                                     {"offers", "not_before", "not_after", "close"}),
+              .response_schema = round_schema,
+              .success_status = 201,
+              .handler = [this](const ApiRequest& q) { return OpenRoundRoute(q); }});
 
-  router.Add(
-      {.method = "POST",
-       .pattern = "/v1/rounds/{round}/bids",
-       .auth = Auth::kSigned,
-       .summary = "Bid in an open round: a limit (escrowed until the round clears) and XOR "
-                  "bundles (items, or count/from/min_sites/res)",
-       .tag = "rounds",
-       .request_schema = SObj({{"limit", SMoney()}, {"bundles", SArr(SObj({}, {}, false))}},
-                              {"limit", "bundles"}),
-       .response_schema = SObj({{"bid", SObj({}, {}, false)}}),
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"limit", "bundles"}));
-         BOURSE_ASSIGN_OR_RETURN(const json* lj, core::RequireMember(q.json, "", "limit"));
-         BOURSE_ASSIGN_OR_RETURN(core::Money limit, core::MoneyFromJson(*lj, "limit"));
-         if (!limit.is_positive()) return core::InvalidArgument("limit: must be > 0");
-         BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "bundles"));
-         const std::string round = q.Param("round");
-         std::string bid_id = core::NewId("rb_");
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             broker_
-                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                   BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, q.caller_text).status());
-                   BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
-                   if (rr.state != "open" || q.now_ms / 1000 >= rr.close_s) {
-                     return core::FailedPrecondition("round " + round + " is closed for bids");
-                   }
-                   std::map<std::string, uint32_t> idx;
-                   for (size_t i = 0; i < rr.offers.size(); ++i)
-                     idx[rr.offers[i].node] = static_cast<uint32_t>(i);
-                   BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
-                                           ParseBundles(*bj, idx));
-                   BOURSE_RETURN_IF_ERROR(CheckWithinOffers(bundles, rr.offers));
-                   BOURSE_RETURN_IF_ERROR(CheckClearable(rr, bid_id, limit, std::move(bundles)));
-                   std::string esc = "rb_esc_" + bid_id;
-                   BOURSE_RETURN_IF_ERROR(broker_->EscrowHold(txn, esc, q.caller_text, limit));
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s,
-                       txn.db()->Prepare("INSERT INTO m_round_bids(id,round,bidder,lim,bundles,"
-                                         "escrow,state,pay,rcaps,created_ms) "
-                                         "VALUES(?,?,?,?,?,?,'sealed','0','[]',?)"));
-                   s.Bind(1, bid_id);
-                   s.Bind(2, round);
-                   s.Bind(3, q.caller_text);
-                   s.Bind(4, limit.ToString());
-                   s.Bind(5, bj->dump());
-                   s.Bind(6, esc);
-                   s.Bind(7, txn.now_millis());
-                   BOURSE_RETURN_IF_ERROR(s.Run());
-                   out = {{"id", bid_id},
-                          {"round", round},
-                          {"bidder", q.caller_text},
-                          {"limit", limit.ToString()},
-                          {"escrow", esc},
-                          {"state", "sealed"}};
-                   // The ledger records the escrow; the bid's content stays sealed until clearing.
-                   return txn
-                       .Append("round_bid",
-                               {{"round", round}, {"bid", bid_id}, {"bidder", q.caller_text}})
-                       .status();
-                 })
-                 .status());
-         return JsonResponse(201, {{"bid", out}});
-       }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/rounds/{round}/bids",
+              .auth = Auth::kSigned,
+              .summary = "Bid in an open round: a limit (escrowed until the round clears) and XOR "
+                         "bundles (items, or count/from/min_sites/res)",
+              .tag = "rounds",
+              .request_schema = SObj({{"limit", SMoney()}, {"bundles", SArr(SObj({}, {}, false))}},
+                                     {"limit", "bundles"}),
+              .response_schema = SObj({{"bid", SObj({}, {}, false)}}),
+              .success_status = 201,
+              .handler = [this](const ApiRequest& q) { return RoundBidRoute(q); }});
 
   router.Add({.method = "GET",
               .pattern = "/v1/rounds",
@@ -389,34 +429,7 @@ void Markets::RegisterRoundRoutes() {
               .tag = "rounds",
               .query_params = {{"state", "string", false, "open|cleared|failed"}},
               .response_schema = SObj({{"rounds", SArr(round_schema)}}),
-              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> want, q.Query("state"));
-                std::string state = want.value_or("");
-                if (want && state != "open" && state != "cleared" && state != "failed") {
-                  return core::InvalidArgument("state: must be open, cleared or failed");
-                }
-                json list = json::array();
-                BOURSE_RETURN_IF_ERROR(
-                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
-                      BOURSE_ASSIGN_OR_RETURN(
-                          Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE ?1='' OR state=?1 "
-                                              "ORDER BY created_ms DESC, id LIMIT 500"));
-                      s.Bind(1, state);
-                      std::vector<std::string> ids;
-                      while (true) {
-                        BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-                        if (!row) break;
-                        ids.push_back(s.Text(0));
-                      }
-                      for (const std::string& id : ids) {
-                        BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, id));
-                        BOURSE_ASSIGN_OR_RETURN(json one, RoundJson(db, rr));
-                        list.push_back(std::move(one));
-                      }
-                      return core::Status::Ok();
-                    }));
-                return JsonResponse(200, {{"rounds", list}});
-              }});
+              .handler = [this](const ApiRequest& q) { return ListRoundsRoute(q); }});
 
   router.Add({.method = "GET",
               .pattern = "/v1/rounds/{round}",
@@ -424,51 +437,83 @@ void Markets::RegisterRoundRoutes() {
                          "results (winners, allocated nodes, payments, rcaps)",
               .tag = "rounds",
               .response_schema = SObj({{"round", round_schema}}),
-              .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                json out;
-                BOURSE_RETURN_IF_ERROR(
-                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
-                      BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-                      BOURSE_ASSIGN_OR_RETURN(out, RoundJson(db, rr));
-                      return core::Status::Ok();
-                    }));
-                return JsonResponse(200, {{"round", out}});
-              }});
+              .handler = [this](const ApiRequest& q) { return GetRoundRoute(q); }});
 
-  router.Add(
-      {.method = "POST",
-       .pattern = "/v1/rounds/{round}/clear",
-       .auth = Auth::kSigned,
-       .signer_kinds = {"admin"},
-       .summary = "Clear a round whose close time has passed now (admin; the broker also "
-                  "clears rounds on schedule)",
-       .tag = "rounds",
-       .response_schema = SObj({{"round", round_schema}}),
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
-           BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(db, q.caller_text));
-           if (caller.kind != PrincipalKind::kAdmin) {
-             return core::PermissionDenied("only an admin clears rounds by hand");
-           }
-           BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-           if (rr.state != "open") {
-             return core::FailedPrecondition("round " + rr.id + " is already " + rr.state);
-           }
-           if (q.now_ms / 1000 < rr.close_s) {
-             return core::FailedPrecondition("round " + rr.id + " closes at " +
-                                             std::to_string(rr.close_s));
-           }
-           return core::Status::Ok();
-         }));
-         BOURSE_RETURN_IF_ERROR(ClearRoundNow(q.Param("round")));
-         json out;
-         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
-           BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, q.Param("round")));
-           out = {{"id", rr.id}, {"state", rr.state}, {"result", rr.result}};
-           return core::Status::Ok();
-         }));
-         return JsonResponse(200, {{"round", out}});
-       }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/rounds/{round}/clear",
+              .auth = Auth::kSigned,
+              .signer_kinds = {"admin"},
+              .summary = "Clear a round whose close time has passed now (admin; the broker also "
+                         "clears rounds on schedule)",
+              .tag = "rounds",
+              .response_schema = SObj({{"round", round_schema}}),
+              .handler = [this](const ApiRequest& q) { return ClearRoundRoute(q); }});
+}
+
+core::Result<ApiResponse> Markets::OpenRoundRoute(const ApiRequest& q) {
+  BOURSE_RETURN_IF_ERROR(
+      core::CheckObjectFields(q.json, "", {"offers", "not_before", "not_after", "close"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* offers, core::RequireMember(q.json, "", "offers"));
+  if (!offers->is_array() || offers->empty() || offers->size() > kMaxOffers) {
+    return core::InvalidArgument("offers: must be an array of 1..1000 rcap ids");
+  }
+  RoundRow rr;
+  BOURSE_ASSIGN_OR_RETURN(rr.window, internal::WindowFields(q.json));
+  BOURSE_ASSIGN_OR_RETURN(const json* cl, core::RequireMember(q.json, "", "close"));
+  BOURSE_ASSIGN_OR_RETURN(rr.close_s, core::IntFromJson(*cl, "close", 0, core::kMaxSafeInteger));
+  if (rr.close_s <= q.now_ms / 1000) return core::InvalidArgument("close: is in the past");
+  rr.id = core::NewId("rd_");
+  json out;
+  BOURSE_RETURN_IF_ERROR(broker_
+                             ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                               BOURSE_ASSIGN_OR_RETURN(
+                                   out, OpenRoundTxn(*this, txn, rr, *offers, q.caller_text));
+                               return core::Status::Ok();
+                             })
+                             .status());
+  return JsonResponse(201, {{"round", out}});
+}
+
+core::Result<ApiResponse> Markets::RoundBidRoute(const ApiRequest& q) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"limit", "bundles"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* lj, core::RequireMember(q.json, "", "limit"));
+  BOURSE_ASSIGN_OR_RETURN(core::Money limit, core::MoneyFromJson(*lj, "limit"));
+  if (!limit.is_positive()) return core::InvalidArgument("limit: must be > 0");
+  BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "bundles"));
+  const std::string round = q.Param("round");
+  std::string bid_id = core::NewId("rb_");
+  json out;
+  BOURSE_RETURN_IF_ERROR(broker_
+                             ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                               BOURSE_ASSIGN_OR_RETURN(
+                                   out, PlaceRoundBidTxn(*this, txn, round, bid_id, q.caller_text,
+                                                         q.now_ms, limit, *bj));
+                               return core::Status::Ok();
+                             })
+                             .status());
+  return JsonResponse(201, {{"bid", out}});
+}
+
+core::Result<ApiResponse> Markets::ListRoundsRoute(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> want, q.Query("state"));
+  std::string state = want.value_or("");
+  if (want && state != "open" && state != "cleared" && state != "failed") {
+    return core::InvalidArgument("state: must be open, cleared or failed");
+  }
+  BOURSE_ASSIGN_OR_RETURN(json list, ListRounds(*this, state));
+  return JsonResponse(200, {{"rounds", list}});
+}
+
+core::Result<ApiResponse> Markets::GetRoundRoute(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(json out, GetRound(*this, q.Param("round")));
+  return JsonResponse(200, {{"round", out}});
+}
+
+core::Result<ApiResponse> Markets::ClearRoundRoute(const ApiRequest& q) {
+  BOURSE_RETURN_IF_ERROR(CheckClearByHand(*this, q.caller_text, q.Param("round"), q.now_ms));
+  BOURSE_RETURN_IF_ERROR(ClearRoundNow(q.Param("round")));
+  BOURSE_ASSIGN_OR_RETURN(json out, RoundResult(*this, q.Param("round")));
+  return JsonResponse(200, {{"round", out}});
 }
 
 core::Status Markets::ClearRoundNow(const std::string& round) {

@@ -156,6 +156,181 @@ core::Result<std::vector<int64_t>> Apportion(const std::map<std::string, int64_t
   return out;
 }
 
+core::Result<ShareBid> LoadBid(storage::Connection* db, const std::string& id) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare(std::string("SELECT ") + kBidCols + " FROM m_share_bids WHERE id=?"));
+  s.Bind(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return core::NotFound("share bid " + id + " does not exist");
+  return BidFromRow(s);
+}
+
+// Whether `caller` created or owns `slice`. Errors: not_found, permission_denied.
+core::Status CheckSliceOwner(ledger::Txn& txn, const std::string& slice,
+                             const std::string& caller) {
+  using namespace internal;
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          txn.db()->Prepare("SELECT creator,owners FROM b_slices WHERE name=?"));
+  s.Bind(1, slice);
+  BOURSE_ASSIGN_OR_RETURN(bool sfound, s.Step());
+  if (!sfound) return core::NotFound("slice: slice " + slice + " does not exist");
+  json owners = ParseStored(s.Text(1));
+  bool owner = s.Text(0) == caller;
+  if (owners.is_array()) {
+    for (const json& o : owners) owner = owner || (o.is_string() && o == caller);
+  }
+  if (!owner) return core::PermissionDenied("slice: the caller does not own " + slice);
+  return core::Status::Ok();
+}
+
+// The table gives each slice the sum of its bids' rates, which the core
+// takes as one int64 rate: b's must keep the sum of its slice's active bids
+// on its node in range.
+core::Status CheckRateSum(ledger::Txn& txn, const ShareBid& b) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt sum,
+                          txn.db()->Prepare("SELECT rate FROM m_share_bids WHERE node=? AND "
+                                            "slice=? AND state='active'"));
+  sum.Bind(1, b.node);
+  sum.Bind(2, b.slice);
+  internal::Int128 total = b.rate_nanos;
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, sum.Step());
+    if (!row) break;
+    BOURSE_ASSIGN_OR_RETURN(core::Money r, core::Money::Parse(sum.Text(0)));
+    total += static_cast<int64_t>(r.nanos());
+  }
+  if (total > kMaxShareNanos) {
+    return core::FailedPrecondition("rate: the active share bids of slice " + b.slice +
+                                    " on node " + b.node +
+                                    " would exceed 9223372036.854775807 credits/s in all");
+  }
+  return core::Status::Ok();
+}
+
+// Share bid b (id, node, slice, bidder, escrow, rate decoded) with `budget`,
+// inside its Mutate fn: the node exists, the bidder owns the slice, the rates
+// stay in range; the budget is escrowed, the row and share_bid written.
+core::Result<json> PlaceShareBidTxn(Broker& broker, ledger::Txn& txn, ShareBid& b,
+                                    const core::Money& rate, const core::Money& budget,
+                                    int64_t now_ms) {
+  BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, b.bidder).status());
+  BOURSE_ASSIGN_OR_RETURN(Stmt n, txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
+  n.Bind(1, b.node);
+  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+  if (!found) return core::NotFound("node " + b.node + " does not exist");
+  BOURSE_RETURN_IF_ERROR(CheckSliceOwner(txn, b.slice, b.bidder));
+  BOURSE_RETURN_IF_ERROR(CheckRateSum(txn, b));
+  BOURSE_RETURN_IF_ERROR(broker.EscrowHold(txn, b.escrow, b.bidder, budget));
+  b.charged_to_ms = now_ms;
+  BOURSE_ASSIGN_OR_RETURN(Stmt i,
+                          txn.db()->Prepare("INSERT INTO m_share_bids(id,node,slice,bidder,rate,"
+                                            "escrow,charged_to_ms,state,charged,created_ms) "
+                                            "VALUES(?,?,?,?,?,?,?,'active','0.000000000',?)"));
+  i.Bind(1, b.id);
+  i.Bind(2, b.node);
+  i.Bind(3, b.slice);
+  i.Bind(4, b.bidder);
+  i.Bind(5, rate.ToString());
+  i.Bind(6, b.escrow);
+  i.Bind(7, b.charged_to_ms);
+  i.Bind(8, txn.now_millis());
+  BOURSE_RETURN_IF_ERROR(i.Run());
+  json out = BidJson(b, budget);
+  BOURSE_RETURN_IF_ERROR(txn.Append("share_bid", {{"bid", b.id},
+                                                  {"node", b.node},
+                                                  {"slice", b.slice},
+                                                  {"bidder", b.bidder},
+                                                  {"rate", rate.ToString()},
+                                                  {"budget", budget.ToString()}})
+                             .status());
+  return out;
+}
+
+// Withdraws share bid `id` of `caller`, inside its Mutate fn: it pays up to
+// now_ms and the rest of its budget is released.
+core::Result<json> WithdrawShareBidTxn(Broker& broker, ledger::Txn& txn, const std::string& id,
+                                       const std::string& caller, int64_t now_ms) {
+  BOURSE_ASSIGN_OR_RETURN(ShareBid b, LoadBid(txn.db(), id));
+  if (b.bidder != caller) {
+    return core::PermissionDenied("share bid " + b.id + " is not the caller's");
+  }
+  if (b.state != "active") {
+    return core::FailedPrecondition("share bid " + b.id + " is " + b.state);
+  }
+  BOURSE_RETURN_IF_ERROR(ChargeBid(broker, txn, b, now_ms, true));
+  json out = BidJson(b, core::Money());
+  BOURSE_RETURN_IF_ERROR(txn.Append("share_bid_withdrawn", {{"bid", b.id}}).status());
+  return out;
+}
+
+core::Result<json> GetShareBid(Broker& broker, const std::string& id) {
+  json out;
+  BOURSE_RETURN_IF_ERROR(broker.store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(ShareBid b, LoadBid(db, id));
+    BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
+    out = BidJson(b, e.remaining);
+    return core::Status::Ok();
+  }));
+  return out;
+}
+
+// The sum of the rates of each slice's bids on `node` still funded at
+// now_ms, and the node's net_max_kbps (0 if it has none).
+core::Status ActiveRates(storage::Connection* db, const std::string& node, int64_t now_ms,
+                         std::map<std::string, int64_t>* by_slice, int64_t* net_total) {
+  using namespace internal;
+  BOURSE_ASSIGN_OR_RETURN(Stmt n, db->Prepare("SELECT capacity FROM b_nodes WHERE id=?"));
+  n.Bind(1, node);
+  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+  if (!found) return core::NotFound("node " + node + " does not exist");
+  json cap = ParseStored(n.Text(0));
+  if (cap.is_object() && cap.contains("net_max_kbps") && cap["net_max_kbps"].is_number_integer()) {
+    *net_total = cap["net_max_kbps"].get<int64_t>();
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(std::string("SELECT ") + kBidCols +
+                                              " FROM m_share_bids WHERE node=? AND state='active' "
+                                              "AND slice IN (SELECT name FROM b_slices)"));
+  s.Bind(1, node);
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+    BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
+    // Out at the exact instant the budget runs out, charged or not yet.
+    BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, now_ms, e.remaining));
+    if (due.spent) continue;
+    int64_t& r = (*by_slice)[b.slice];
+    if (r > kMaxShareNanos - b.rate_nanos) {
+      return core::Internal("shares: slice " + b.slice + " bids above the core's range");
+    }
+    r += b.rate_nanos;
+  }
+  return core::Status::Ok();
+}
+
+// The node's proportional-share table at now_ms, signed with `key`.
+core::Result<json> NodeShares(Broker& broker, const core::PrivateKey& key, const std::string& node,
+                              int64_t now_ms) {
+  std::map<std::string, int64_t> by_slice;
+  int64_t net_total = 0;
+  BOURSE_RETURN_IF_ERROR(broker.store().Read([&](storage::Connection* db) -> core::Status {
+    return ActiveRates(db, node, now_ms, &by_slice, &net_total);
+  }));
+  BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> cpu, Apportion(by_slice, kTotalCpuWeight));
+  BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> net, Apportion(by_slice, net_total));
+  json shares = json::array();
+  size_t i = 0;
+  for (auto& [s, r] : by_slice) {
+    shares.push_back(
+        {{"slice", s}, {"cpu_weight", std::max<int64_t>(1, cpu[i])}, {"net_kbps", net[i]}});
+    ++i;
+  }
+  json doc = {{"node", node}, {"ts", now_ms}, {"shares", shares}};
+  BOURSE_ASSIGN_OR_RETURN(std::string bytes, core::CanonicalJson(doc));
+  doc["sig"] = core::SignatureToText(key.Sign(bytes));
+  return doc;
+}
+
 }  // namespace
 
 void Markets::RegisterShareRoutes() {
@@ -172,117 +347,18 @@ void Markets::RegisterShareRoutes() {
                                 {"charged_to_ms", SInt()},
                                 {"state", SStr("active|exhausted|withdrawn")}});
 
-  router.Add(
-      {.method = "POST",
-       .pattern = "/v1/nodes/{node}/share_bids",
-       .auth = Auth::kSigned,
-       .summary = "Proportional share: bid a spending rate (credits/s) on a node for a slice "
+  router.Add({.method = "POST",
+              .pattern = "/v1/nodes/{node}/share_bids",
+              .auth = Auth::kSigned,
+              .summary =
+                  "Proportional share: bid a spending rate (credits/s) on a node for a slice "
                   "the caller owns; `budget` is escrowed and charged continuously",
-       .tag = "shares",
-       .request_schema = SObj({{"slice", SStr()}, {"rate", SMoney()}, {"budget", SMoney()}},
-                              {"slice", "rate", "budget"}),
-       .response_schema = SObj({{"bid", bid_schema}}),
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"slice", "rate", "budget"}));
-         BOURSE_ASSIGN_OR_RETURN(std::string slice, StrField(q.json, "slice", 64));
-         BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rate"));
-         BOURSE_ASSIGN_OR_RETURN(core::Money rate, core::MoneyFromJson(*rj, "rate"));
-         if (!rate.is_positive() || rate.nanos() > kMaxRateNanos) {
-           return core::InvalidArgument("rate: must be > 0 and at most 1000000000 credits/s");
-         }
-         BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "budget"));
-         BOURSE_ASSIGN_OR_RETURN(core::Money budget, core::MoneyFromJson(*bj, "budget"));
-         if (!budget.is_positive() || budget.nanos() > kMaxShareNanos) {
-           return core::InvalidArgument("budget: must be > 0 and at most 9223372036.854775807");
-         }
-         const std::string node = q.Param("node");
-         ShareBid b{core::NewId("sb_"), node, slice, q.caller_text, "", "active", 0, 0, {}};
-         b.escrow = "sb_esc_" + b.id;
-         b.rate_nanos = static_cast<int64_t>(rate.nanos());
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             broker_
-                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                   BOURSE_RETURN_IF_ERROR(
-                       Broker::LookupPrincipal(txn, q.caller_text).status());
-                   BOURSE_ASSIGN_OR_RETURN(Stmt n,
-                                           txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
-                   n.Bind(1, node);
-                   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-                   if (!found) return core::NotFound("node " + node + " does not exist");
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s,
-                       txn.db()->Prepare("SELECT creator,owners FROM b_slices WHERE name=?"));
-                   s.Bind(1, slice);
-                   BOURSE_ASSIGN_OR_RETURN(bool sfound, s.Step());
-                   if (!sfound) return core::NotFound("slice: slice " + slice + " does not exist");
-                   json owners = ParseStored(s.Text(1));
-                   bool owner = s.Text(0) == q.caller_text;
-                   if (owners.is_array()) {
-                     for (const json& o : owners)
-                       owner = owner || (o.is_string() && o == q.caller_text);
-                   }
-                   if (!owner)
-                     return core::PermissionDenied("slice: the caller does not own " + slice);
-                   // The table gives each slice the sum of its bids' rates,
-                   // which the core takes as one int64 rate.
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt sum, txn.db()->Prepare("SELECT rate FROM m_share_bids WHERE node=? AND "
-                                                   "slice=? AND state='active'"));
-                   sum.Bind(1, node);
-                   sum.Bind(2, slice);
-                   internal::Int128 total = b.rate_nanos;
-                   while (true) {
-                     BOURSE_ASSIGN_OR_RETURN(bool row, sum.Step());
-                     if (!row) break;
-                     BOURSE_ASSIGN_OR_RETURN(core::Money r, core::Money::Parse(sum.Text(0)));
-                     total += static_cast<int64_t>(r.nanos());
-                   }
-                   if (total > kMaxShareNanos) {
-                     return core::FailedPrecondition(
-                         "rate: the active share bids of slice " + slice + " on node " + node +
-                         " would exceed 9223372036.854775807 credits/s in all");
-                   }
-                   BOURSE_RETURN_IF_ERROR(
-                       broker_->EscrowHold(txn, b.escrow, q.caller_text, budget));
-                   b.charged_to_ms = q.now_ms;
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt i, txn.db()->Prepare(
-                                   "INSERT INTO m_share_bids(id,node,slice,bidder,rate,escrow,"
-                                   "charged_to_ms,state,charged,created_ms) "
-                                   "VALUES(?,?,?,?,?,?,?,'active','0.000000000',?)"));
-                   i.Bind(1, b.id);
-                   i.Bind(2, node);
-                   i.Bind(3, slice);
-                   i.Bind(4, q.caller_text);
-                   i.Bind(5, rate.ToString());
-                   i.Bind(6, b.escrow);
-                   i.Bind(7, b.charged_to_ms);
-                   i.Bind(8, txn.now_millis());
-                   BOURSE_RETURN_IF_ERROR(i.Run());
-                   out = BidJson(b, budget);
-                   return txn
-                       .Append("share_bid", {{"bid", b.id},
-                                             {"node", node},
-                                             {"slice", slice},
-                                             {"bidder", q.caller_text},
-                                             {"rate", rate.ToString()},
-                                             {"budget", budget.ToString()}})
-                       .status();
-                 })
-                 .status());
-         return JsonResponse(201, {{"bid", out}});
-       }});
-
-  auto load = [](storage::Connection* db, const std::string& id) -> core::Result<ShareBid> {
-    BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, db->Prepare(std::string("SELECT ") + kBidCols + " FROM m_share_bids WHERE id=?"));
-    s.Bind(1, id);
-    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) return core::NotFound("share bid " + id + " does not exist");
-    return BidFromRow(s);
-  };
+              .tag = "shares",
+              .request_schema = SObj({{"slice", SStr()}, {"rate", SMoney()}, {"budget", SMoney()}},
+                                     {"slice", "rate", "budget"}),
+              .response_schema = SObj({{"bid", bid_schema}}),
+              .success_status = 201,
+              .handler = [this](const ApiRequest& q) { return PlaceShareBidRoute(q); }});
 
   router.Add(
       {.method = "DELETE",
@@ -291,43 +367,14 @@ void Markets::RegisterShareRoutes() {
        .summary = "Withdraw a share bid: it pays up to now, the rest of its budget is released",
        .tag = "shares",
        .response_schema = SObj({{"bid", bid_schema}}),
-       .handler = [this, load](const ApiRequest& q) -> core::Result<ApiResponse> {
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             broker_
-                 ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(ShareBid b, load(txn.db(), q.Param("id")));
-                   if (b.bidder != q.caller_text) {
-                     return core::PermissionDenied("share bid " + b.id + " is not the caller's");
-                   }
-                   if (b.state != "active") {
-                     return core::FailedPrecondition("share bid " + b.id + " is " + b.state);
-                   }
-                   BOURSE_RETURN_IF_ERROR(ChargeBid(*broker_, txn, b, q.now_ms, true));
-                   out = BidJson(b, core::Money());
-                   return txn.Append("share_bid_withdrawn", {{"bid", b.id}}).status();
-                 })
-                 .status());
-         return JsonResponse(200, {{"bid", out}});
-       }});
+       .handler = [this](const ApiRequest& q) { return WithdrawShareBidRoute(q); }});
 
   router.Add({.method = "GET",
               .pattern = "/v1/share_bids/{id}",
               .summary = "A share bid, with what is left of its budget",
               .tag = "shares",
               .response_schema = SObj({{"bid", bid_schema}}),
-              .handler = [this, load](const ApiRequest& q) -> core::Result<ApiResponse> {
-                json out;
-                BOURSE_RETURN_IF_ERROR(
-                    broker_->store().Read([&](storage::Connection* db) -> core::Status {
-                      BOURSE_ASSIGN_OR_RETURN(ShareBid b, load(db, q.Param("id")));
-                      BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e,
-                                              ledger::Accounts::Escrow(db, b.escrow));
-                      out = BidJson(b, e.remaining);
-                      return core::Status::Ok();
-                    }));
-                return JsonResponse(200, {{"bid", out}});
-              }});
+              .handler = [this](const ApiRequest& q) { return GetShareBidRoute(q); }});
 
   router.Add(
       {.method = "GET",
@@ -341,55 +388,58 @@ void Markets::RegisterShareRoutes() {
                  {"shares",
                   SArr(SObj({{"slice", SStr()}, {"cpu_weight", SInt()}, {"net_kbps", SInt()}}))},
                  {"sig", SStr()}}),
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         const std::string node = q.Param("node");
-         std::map<std::string, int64_t> by_slice;
-         int64_t net_total = 0;
-         BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
-           BOURSE_ASSIGN_OR_RETURN(Stmt n, db->Prepare("SELECT capacity FROM b_nodes WHERE id=?"));
-           n.Bind(1, node);
-           BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-           if (!found) return core::NotFound("node " + node + " does not exist");
-           json cap = ParseStored(n.Text(0));
-           if (cap.is_object() && cap.contains("net_max_kbps") &&
-               cap["net_max_kbps"].is_number_integer()) {
-             net_total = cap["net_max_kbps"].get<int64_t>();
-           }
-           BOURSE_ASSIGN_OR_RETURN(
-               Stmt s, db->Prepare(std::string("SELECT ") + kBidCols +
-                                   " FROM m_share_bids WHERE node=? AND state='active' AND "
-                                   "slice IN (SELECT name FROM b_slices)"));
-           s.Bind(1, node);
-           while (true) {
-             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-             if (!row) break;
-             BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
-             BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
-             // Out at the exact instant the budget runs out, charged or not yet.
-             BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, q.now_ms, e.remaining));
-             if (due.spent) continue;
-             int64_t& r = by_slice[b.slice];
-             if (r > kMaxShareNanos - b.rate_nanos) {
-               return core::Internal("shares: slice " + b.slice + " bids above the core's range");
-             }
-             r += b.rate_nanos;
-           }
-           return core::Status::Ok();
-         }));
-         BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> cpu, Apportion(by_slice, kTotalCpuWeight));
-         BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> net, Apportion(by_slice, net_total));
-         json shares = json::array();
-         size_t i = 0;
-         for (auto& [s, r] : by_slice) {
-           shares.push_back(
-               {{"slice", s}, {"cpu_weight", std::max<int64_t>(1, cpu[i])}, {"net_kbps", net[i]}});
-           ++i;
-         }
-         json doc = {{"node", node}, {"ts", q.now_ms}, {"shares", shares}};
-         BOURSE_ASSIGN_OR_RETURN(std::string bytes, core::CanonicalJson(doc));
-         doc["sig"] = core::SignatureToText(key_.Sign(bytes));
-         return JsonResponse(200, doc);
-       }});
+       .handler = [this](const ApiRequest& q) { return NodeSharesRoute(q); }});
+}
+
+core::Result<ApiResponse> Markets::PlaceShareBidRoute(const ApiRequest& q) {
+  using namespace internal;
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"slice", "rate", "budget"}));
+  BOURSE_ASSIGN_OR_RETURN(std::string slice, StrField(q.json, "slice", 64));
+  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rate"));
+  BOURSE_ASSIGN_OR_RETURN(core::Money rate, core::MoneyFromJson(*rj, "rate"));
+  if (!rate.is_positive() || rate.nanos() > kMaxRateNanos) {
+    return core::InvalidArgument("rate: must be > 0 and at most 1000000000 credits/s");
+  }
+  BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "budget"));
+  BOURSE_ASSIGN_OR_RETURN(core::Money budget, core::MoneyFromJson(*bj, "budget"));
+  if (!budget.is_positive() || budget.nanos() > kMaxShareNanos) {
+    return core::InvalidArgument("budget: must be > 0 and at most 9223372036.854775807");
+  }
+  ShareBid b{core::NewId("sb_"), q.Param("node"), slice, q.caller_text, "", "active", 0, 0, {}};
+  b.escrow = "sb_esc_" + b.id;
+  b.rate_nanos = static_cast<int64_t>(rate.nanos());
+  json out;
+  BOURSE_RETURN_IF_ERROR(broker_
+                             ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                               BOURSE_ASSIGN_OR_RETURN(
+                                   out, PlaceShareBidTxn(*broker_, txn, b, rate, budget, q.now_ms));
+                               return core::Status::Ok();
+                             })
+                             .status());
+  return JsonResponse(201, {{"bid", out}});
+}
+
+core::Result<ApiResponse> Markets::WithdrawShareBidRoute(const ApiRequest& q) {
+  json out;
+  BOURSE_RETURN_IF_ERROR(
+      broker_
+          ->Mutate([&](ledger::Txn& txn) -> core::Status {
+            BOURSE_ASSIGN_OR_RETURN(
+                out, WithdrawShareBidTxn(*broker_, txn, q.Param("id"), q.caller_text, q.now_ms));
+            return core::Status::Ok();
+          })
+          .status());
+  return JsonResponse(200, {{"bid", out}});
+}
+
+core::Result<ApiResponse> Markets::GetShareBidRoute(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(json out, GetShareBid(*broker_, q.Param("id")));
+  return JsonResponse(200, {{"bid", out}});
+}
+
+core::Result<ApiResponse> Markets::NodeSharesRoute(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(json doc, NodeShares(*broker_, key_, q.Param("node"), q.now_ms));
+  return JsonResponse(200, doc);
 }
 
 core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice, int64_t now_ms,

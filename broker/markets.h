@@ -29,13 +29,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "broker/router.h"
 #include "core/keys.h"
 #include "core/mutex.h"
 #include "core/status.h"
@@ -48,8 +52,11 @@ namespace bourse::broker {
 
 class Broker;
 namespace internal {
+struct LiveOrder;
+struct MarketInfo;
 struct MarketState;
 struct OpCtx;
+struct PlacedOrder;
 }  // namespace internal
 
 struct MarketsOptions {
@@ -108,9 +115,64 @@ class Markets {
   // Adds a market created in a committed transaction.
   void AddMarket(std::unique_ptr<internal::MarketState> ms) EXCLUDES(mu_);
   void RegisterOrderRoutes();
+  // Order-book routes (market_routes.cc): each decodes, calls the service
+  // below it and encodes.
+  core::Result<ApiResponse> CreateMarketRoute(const ApiRequest& q);
+  core::Result<ApiResponse> ListMarketsRoute(const ApiRequest& q);
+  core::Result<ApiResponse> GetMarketRoute(const ApiRequest& q);
+  void PlaceOrderRoute(const ApiRequest& q, Respond respond);
+  core::Status DecodeOrder(const ApiRequest& q, internal::PlacedOrder* st);
+  core::Result<ApiResponse> CancelOrderRoute(const ApiRequest& q);
+  core::Result<ApiResponse> ReduceOrderRoute(const ApiRequest& q);
+  core::Result<ApiResponse> MoveOrderRoute(const ApiRequest& q);
+  core::Result<ApiResponse> GetOrderRoute(const ApiRequest& q);
+  core::Result<ApiResponse> RestingOrdersRoute(const ApiRequest& q);
+  core::Result<ApiResponse> DepthRoute(const ApiRequest& q);
+  core::Result<ApiResponse> TradesRoute(const ApiRequest& q);
+  core::Result<ApiResponse> CandlesRoute(const ApiRequest& q);
+  // Order-book services: no ApiRequest; decoded values in, json out.
+  core::Result<nlohmann::json> CreateMarket(std::unique_ptr<internal::MarketState> ms, bool by_node,
+                                            const std::string& caller);
+  core::Status InsertMarket(ledger::Txn& txn, internal::MarketInfo& mi, bool by_node,
+                            const std::string& caller);
+  nlohmann::json ListMarkets(const std::optional<std::string>& node,
+                             const std::optional<std::string>& site,
+                             const std::optional<std::string>& state) EXCLUDES(mu_);
+  core::Result<nlohmann::json> MarketSummary(const std::string& market);
+  void PlaceOrder(std::shared_ptr<internal::PlacedOrder> st, std::shared_ptr<internal::OpCtx> ctx,
+                  int64_t now_ms, std::string caller, std::function<void(core::Status)> done);
+  // Changes resting order `id` of `ms` for `caller`: `apply` runs under the
+  // market's lock after the ownership check; `entry` (if any) is appended
+  // with the body apply filled in.
+  using OrderChange =
+      std::function<core::Status(internal::OpCtx&, internal::LiveOrder*, nlohmann::json*)>;
+  core::Result<nlohmann::json> ChangeOrder(internal::MarketState* ms, int64_t id,
+                                           const std::string& caller, const std::string& entry,
+                                           const OrderChange& apply);
+  core::Result<nlohmann::json> GetOrder(const std::string& market, int64_t id);
+  core::Result<nlohmann::json> RestingOrders(const std::string& market);
+  core::Result<nlohmann::json> Depth(const std::string& market, int64_t levels);
+  core::Result<nlohmann::json> Trades(const std::string& market, int64_t after, int64_t limit);
+  core::Result<nlohmann::json> Candles(const std::string& market, int64_t interval, int64_t from,
+                                       int64_t to);
   void RegisterAcquireRoutes();
   void RegisterRoundRoutes();
   void RegisterShareRoutes();
+  // The other routes (market_acquire.cc, market_rounds.cc, market_shares.cc),
+  // adapters around the services of their files.
+  core::Result<ApiResponse> AcquireRoute(const ApiRequest& q);
+  // The markets whose info satisfies `pred`, in id order.
+  std::vector<internal::MarketState*> MarketsIf(
+      const std::function<bool(const internal::MarketInfo&)>& pred) EXCLUDES(mu_);
+  core::Result<ApiResponse> OpenRoundRoute(const ApiRequest& q);
+  core::Result<ApiResponse> RoundBidRoute(const ApiRequest& q);
+  core::Result<ApiResponse> ListRoundsRoute(const ApiRequest& q);
+  core::Result<ApiResponse> GetRoundRoute(const ApiRequest& q);
+  core::Result<ApiResponse> ClearRoundRoute(const ApiRequest& q);
+  core::Result<ApiResponse> PlaceShareBidRoute(const ApiRequest& q);
+  core::Result<ApiResponse> WithdrawShareBidRoute(const ApiRequest& q);
+  core::Result<ApiResponse> GetShareBidRoute(const ApiRequest& q);
+  core::Result<ApiResponse> NodeSharesRoute(const ApiRequest& q);
   // The tick's steps; CloseDueMarkets is the only writer of a market's
   // info.state, which tick_mu_ keeps to one thread.
   core::Status CloseDueMarkets() REQUIRES(tick_mu_);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -118,6 +119,18 @@ struct OpCtx {
 // stale book, runs op (which calls the book with ctx.book_touched set), then
 // FinishOp. On any failure after the book was touched, the book is marked
 // stale (rebuilt from the rolled-back tables before its next use).
+// An order placement between its checks (on the server's loop) and its
+// book operation (on the ledger's writer).
+struct PlacedOrder {
+  MarketState* ms = nullptr;
+  LiveOrder o;
+  std::optional<ledger::Rcap> escrow;  // a sell's escrowed capacity, as signed by the seller
+  std::string pool_rcap;               // or the broker pool rcap an admin sells from
+  core::ResourceVector want;           // unit x qty
+  std::string broker_text;
+  int64_t id = 0;  // assigned in the book operation
+};
+
 core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
                        OpCtx* result) EXCLUDES(ms->mu);
 // The same without waiting: `done` gets the outcome on the ledger store's syncer
