@@ -513,6 +513,27 @@ core::Result<std::vector<ledger::Rcap>> Broker::SplitHeld(
 
 // ---- Service routes -------------------------------------------------------
 
+core::Result<ApiResponse> Broker::GetHealth(const ApiRequest&) {
+  return JsonResponse(200, {{"status", "ok"}, {"ledger_size", LedgerSize()}});
+}
+
+core::Result<ApiResponse> Broker::GetMetrics(const ApiRequest&) {
+  ApiResponse r;
+  ledger::StoreStats st = store_->Stats();
+  r.body = metrics_.Render(
+      {.size = LedgerSize(), .batches = st.batches, .commit_calls = st.callers, .syncs = st.syncs});
+  r.content_type = "text/plain; version=0.0.4";
+  return r;
+}
+
+core::Result<ApiResponse> Broker::GetOpenApi(const ApiRequest&) {
+  core::MutexLock l(&openapi_mu_);
+  if (openapi_.empty()) openapi_ = BuildOpenApi(router_, "bourse broker", "1").dump();
+  ApiResponse r;
+  r.body = openapi_;
+  return r;
+}
+
 void Broker::RegisterServiceRoutes() {
   using namespace internal;
   router_.Add({.method = "GET",
@@ -520,53 +541,96 @@ void Broker::RegisterServiceRoutes() {
                .summary = "Liveness: the broker serves and its ledger is open",
                .tag = "service",
                .response_schema = SObj({{"status", SStr()}, {"ledger_size", SInt()}}),
-               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 return JsonResponse(200, {{"status", "ok"}, {"ledger_size", LedgerSize()}});
-               }});
+               .handler = [this](const ApiRequest& q) { return GetHealth(q); }});
   router_.Add({.method = "GET",
                .pattern = "/metrics",
                .summary = "Prometheus text-format metrics",
                .tag = "service",
                .response_schema = SStr("Prometheus text exposition format 0.0.4"),
-               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 ApiResponse r;
-                 ledger::StoreStats st = store_->Stats();
-                 r.body = metrics_.Render({.size = LedgerSize(),
-                                           .batches = st.batches,
-                                           .commit_calls = st.callers,
-                                           .syncs = st.syncs});
-                 r.content_type = "text/plain; version=0.0.4";
-                 return r;
-               }});
+               .handler = [this](const ApiRequest& q) { return GetMetrics(q); }});
   router_.Add({.method = "GET",
                .pattern = "/openapi.json",
                .summary = "This API as an OpenAPI 3.1 document",
                .tag = "service",
                .response_schema = SObj({}, {}, false),
-               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 core::MutexLock l(&openapi_mu_);
-                 if (openapi_.empty())
-                   openapi_ = BuildOpenApi(router_, "bourse broker", "1").dump();
-                 ApiResponse r;
-                 r.body = openapi_;
-                 return r;
-               }});
+               .handler = [this](const ApiRequest& q) { return GetOpenApi(q); }});
 }
 
 // ---- Ledger routes (DESIGN §7, exactly) -----------------------------------
 
+namespace {
+constexpr int64_t kMaxEntriesPerRequest = 10000;
+}  // namespace
+
+core::Result<ApiResponse> Broker::GetLedgerKey(const ApiRequest&) {
+  return JsonResponse(200, {{"key", store_->key().ToText()}});
+}
+
+core::Result<ApiResponse> Broker::GetLedgerHead(const ApiRequest&) {
+  return JsonResponse(200, ledger::TreeHeadToJson(store_->Head()));
+}
+
+core::Result<ApiResponse> Broker::GetLedgerEntries(const ApiRequest& q) {
+  int64_t size = LedgerSize();
+  BOURSE_ASSIGN_OR_RETURN(int64_t from, q.QueryInt("from", 0, core::kMaxSafeInteger, {}));
+  BOURSE_ASSIGN_OR_RETURN(int64_t to, q.QueryInt("to", 0, core::kMaxSafeInteger, {}));
+  if (from > to) return core::InvalidArgument("query parameter from: must be <= to");
+  if (to > size) {
+    return core::InvalidArgument("query parameter to: " + std::to_string(to) +
+                                 " is beyond the ledger size " + std::to_string(size));
+  }
+  if (to - from > kMaxEntriesPerRequest) {
+    return core::InvalidArgument("at most " + std::to_string(kMaxEntriesPerRequest) +
+                                 " entries per request");
+  }
+  BOURSE_ASSIGN_OR_RETURN(
+      std::vector<std::string> texts,
+      store_->EntryTexts(static_cast<uint64_t>(from), static_cast<uint64_t>(to)));
+  ApiResponse r;
+  r.body = "{\"entries\":[";
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (i) r.body.push_back(',');
+    r.body += texts[i];
+  }
+  r.body += "]}";
+  return r;
+}
+
+core::Result<ApiResponse> Broker::GetInclusionProof(const ApiRequest& q) {
+  int64_t head = LedgerSize();
+  BOURSE_ASSIGN_OR_RETURN(int64_t seq, q.QueryInt("seq", 0, core::kMaxSafeInteger, {}));
+  BOURSE_ASSIGN_OR_RETURN(int64_t size, q.QueryInt("size", 1, core::kMaxSafeInteger, {}));
+  if (size > head) {
+    return core::InvalidArgument("query parameter size: beyond the ledger size " +
+                                 std::to_string(head));
+  }
+  if (seq >= size) return core::InvalidArgument("query parameter seq: must be < size");
+  BOURSE_ASSIGN_OR_RETURN(auto path, store_->InclusionProof(seq, size));
+  return JsonResponse(200, ledger::InclusionProofToJson(seq, size, path));
+}
+
+core::Result<ApiResponse> Broker::GetConsistencyProof(const ApiRequest& q) {
+  int64_t head = LedgerSize();
+  BOURSE_ASSIGN_OR_RETURN(int64_t first, q.QueryInt("first", 0, core::kMaxSafeInteger, {}));
+  BOURSE_ASSIGN_OR_RETURN(int64_t second, q.QueryInt("second", 0, core::kMaxSafeInteger, {}));
+  if (second > head) {
+    return core::InvalidArgument("query parameter second: beyond the ledger size " +
+                                 std::to_string(head));
+  }
+  if (first > second) return core::InvalidArgument("query parameter first: must be <= second");
+  BOURSE_ASSIGN_OR_RETURN(auto path, store_->ConsistencyProof(first, second));
+  return JsonResponse(200, ledger::ConsistencyProofToJson(first, second, path));
+}
+
 void Broker::RegisterLedgerRoutes() {
   using namespace internal;
-  constexpr int64_t kMaxEntriesPerRequest = 10000;
   json hex_path = SArr({{"type", "string"}, {"pattern", "^[0-9a-f]{64}$"}});
   router_.Add({.method = "GET",
                .pattern = "/v1/ledger/key",
                .summary = "The ledger's public key",
                .tag = "ledger",
                .response_schema = SObj({{"key", SKey()}}, {"key"}),
-               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 return JsonResponse(200, {{"key", store_->key().ToText()}});
-               }});
+               .handler = [this](const ApiRequest& q) { return GetLedgerKey(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/ledger/head",
                .summary = "The latest signed tree head",
@@ -577,9 +641,7 @@ void Broker::RegisterLedgerRoutes() {
                                         {"sig", SStr("b64url Ed25519 over canonical JSON of "
                                                      "{root,size,ts}")}},
                                        {"size", "root", "ts", "sig"}),
-               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 return JsonResponse(200, ledger::TreeHeadToJson(store_->Head()));
-               }});
+               .handler = [this](const ApiRequest& q) { return GetLedgerHead(q); }});
   router_.Add(
       {.method = "GET",
        .pattern = "/v1/ledger/entries",
@@ -594,51 +656,15 @@ void Broker::RegisterLedgerRoutes() {
                                                        {"prev", SStr()}},
                                                       {"seq", "ts", "type", "body", "prev"}))}},
                                {"entries"}),
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         int64_t size = LedgerSize();
-         BOURSE_ASSIGN_OR_RETURN(int64_t from, q.QueryInt("from", 0, core::kMaxSafeInteger, {}));
-         BOURSE_ASSIGN_OR_RETURN(int64_t to, q.QueryInt("to", 0, core::kMaxSafeInteger, {}));
-         if (from > to) return core::InvalidArgument("query parameter from: must be <= to");
-         if (to > size) {
-           return core::InvalidArgument("query parameter to: " + std::to_string(to) +
-                                        " is beyond the ledger size " + std::to_string(size));
-         }
-         if (to - from > kMaxEntriesPerRequest) {
-           return core::InvalidArgument("at most " + std::to_string(kMaxEntriesPerRequest) +
-                                        " entries per request");
-         }
-         BOURSE_ASSIGN_OR_RETURN(
-             std::vector<std::string> texts,
-             store_->EntryTexts(static_cast<uint64_t>(from), static_cast<uint64_t>(to)));
-         ApiResponse r;
-         r.body = "{\"entries\":[";
-         for (size_t i = 0; i < texts.size(); ++i) {
-           if (i) r.body.push_back(',');
-           r.body += texts[i];
-         }
-         r.body += "]}";
-         return r;
-       }});
-  router_.Add(
-      {.method = "GET",
-       .pattern = "/v1/ledger/proof/inclusion",
-       .summary = "RFC 9162 §2.1.3 inclusion proof of leaf seq in the tree of size",
-       .tag = "ledger",
-       .query_params = {{"seq", "integer", true, ""}, {"size", "integer", true, ""}},
-       .response_schema =
-           SObj({{"seq", SInt()}, {"size", SInt()}, {"path", hex_path}}, {"seq", "size", "path"}),
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         int64_t head = LedgerSize();
-         BOURSE_ASSIGN_OR_RETURN(int64_t seq, q.QueryInt("seq", 0, core::kMaxSafeInteger, {}));
-         BOURSE_ASSIGN_OR_RETURN(int64_t size, q.QueryInt("size", 1, core::kMaxSafeInteger, {}));
-         if (size > head) {
-           return core::InvalidArgument("query parameter size: beyond the ledger size " +
-                                        std::to_string(head));
-         }
-         if (seq >= size) return core::InvalidArgument("query parameter seq: must be < size");
-         BOURSE_ASSIGN_OR_RETURN(auto path, store_->InclusionProof(seq, size));
-         return JsonResponse(200, ledger::InclusionProofToJson(seq, size, path));
-       }});
+       .handler = [this](const ApiRequest& q) { return GetLedgerEntries(q); }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/ledger/proof/inclusion",
+               .summary = "RFC 9162 §2.1.3 inclusion proof of leaf seq in the tree of size",
+               .tag = "ledger",
+               .query_params = {{"seq", "integer", true, ""}, {"size", "integer", true, ""}},
+               .response_schema = SObj({{"seq", SInt()}, {"size", SInt()}, {"path", hex_path}},
+                                       {"seq", "size", "path"}),
+               .handler = [this](const ApiRequest& q) { return GetInclusionProof(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/ledger/proof/consistency",
                .summary = "RFC 9162 §2.1.4 consistency proof between two tree sizes",
@@ -646,22 +672,7 @@ void Broker::RegisterLedgerRoutes() {
                .query_params = {{"first", "integer", true, ""}, {"second", "integer", true, ""}},
                .response_schema = SObj({{"first", SInt()}, {"second", SInt()}, {"path", hex_path}},
                                        {"first", "second", "path"}),
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 int64_t head = LedgerSize();
-                 BOURSE_ASSIGN_OR_RETURN(int64_t first,
-                                         q.QueryInt("first", 0, core::kMaxSafeInteger, {}));
-                 BOURSE_ASSIGN_OR_RETURN(int64_t second,
-                                         q.QueryInt("second", 0, core::kMaxSafeInteger, {}));
-                 if (second > head) {
-                   return core::InvalidArgument("query parameter second: beyond the ledger size " +
-                                                std::to_string(head));
-                 }
-                 if (first > second) {
-                   return core::InvalidArgument("query parameter first: must be <= second");
-                 }
-                 BOURSE_ASSIGN_OR_RETURN(auto path, store_->ConsistencyProof(first, second));
-                 return JsonResponse(200, ledger::ConsistencyProofToJson(first, second, path));
-               }});
+               .handler = [this](const ApiRequest& q) { return GetConsistencyProof(q); }});
 }
 
 // ---- OpenAPI ----------------------------------------------------------------

@@ -161,6 +161,69 @@ class Broker {
   void RegisterCapacityRoutes();
   void RegisterAccountRoutes();
   void RegisterNodeRoutes();
+
+  // PLC routes (plc_routes.cc), registered by RegisterPlcRoutes in this order.
+  void RegisterPrincipalRoutes();
+  void RegisterSiteRoutes();
+  void RegisterSliceRoutes();
+  void RegisterSliceUpdateRoutes();
+  // GET of one row named by the path parameter `param`: the row as JSON, or
+  // not_found "<what> <value> does not exist".
+  core::Result<ApiResponse> GetRow(const ApiRequest& q, const std::string& sql,
+                                   const std::string& param, const std::string& what,
+                                   nlohmann::json (*row_json)(storage::Statement&));
+  core::Result<ApiResponse> AddPrincipal(const ApiRequest& q);
+  core::Result<ApiResponse> ListPrincipals(const ApiRequest& q);
+  core::Result<ApiResponse> AddSite(const ApiRequest& q);
+  core::Result<ApiResponse> ListSites(const ApiRequest& q);
+  core::Result<ApiResponse> AddNode(const ApiRequest& q);
+  core::Result<ApiResponse> ListNodes(const ApiRequest& q);
+  core::Result<ApiResponse> CreateSlice(const ApiRequest& q);
+  core::Result<ApiResponse> ListSlices(const ApiRequest& q);
+  core::Result<ApiResponse> GetSlice(const ApiRequest& q);
+  core::Result<ApiResponse> DeleteSlice(const ApiRequest& q);
+  core::Result<ApiResponse> SetSliceOwners(const ApiRequest& q);
+  core::Result<ApiResponse> SetSliceState(const ApiRequest& q);
+  core::Result<ApiResponse> SetSliceResources(const ApiRequest& q);
+  core::Result<ApiResponse> InstantiateSlice(const ApiRequest& q);
+  core::Result<ApiResponse> RenewSlice(const ApiRequest& q);
+  core::Result<ApiResponse> AddBinding(const ApiRequest& q);
+  core::Result<ApiResponse> ListBindings(const ApiRequest& q);
+
+  // Node guard routes (node_routes.cc).
+  core::Result<ApiResponse> ListNodeBindings(const ApiRequest& q);
+  core::Result<ApiResponse> AddRedemptions(const ApiRequest& q);
+  core::Result<ApiResponse> GetSliceUsage(const ApiRequest& q);
+  core::Result<ApiResponse> GetNodeUsage(const ApiRequest& q);
+  core::Result<ApiResponse> AddUsageReports(const ApiRequest& q);
+
+  // Capacity routes (capacity_routes.cc).
+  core::Result<ApiResponse> AddGrant(const ApiRequest& q);
+  core::Result<ApiResponse> ListPools(const ApiRequest& q);
+  core::Result<ApiResponse> ListHoldings(const ApiRequest& q);
+  core::Result<ApiResponse> GetRcap(const ApiRequest& q);
+  core::Result<ApiResponse> SplitRcap(const ApiRequest& q);
+
+  // Account routes (account_routes.cc).
+  core::Result<ApiResponse> GetAccount(const ApiRequest& q);
+  core::Result<ApiResponse> GetAccountHistory(const ApiRequest& q);
+  void MintCredits(const ApiRequest& q, Respond respond);
+  core::Result<ApiResponse> TransferCredits(const ApiRequest& q);
+  // Mint's rule, inside its Mutate fn: an admin (`by`) mints `amount` into
+  // `to`'s account; the reply's body.
+  core::Result<nlohmann::json> MintInto(ledger::Txn& txn, const ApiRequest& q,
+                                        const core::PublicKey& to, const core::Money& amount);
+
+  // Service and ledger routes (broker.cc).
+  core::Result<ApiResponse> GetHealth(const ApiRequest& q);
+  core::Result<ApiResponse> GetMetrics(const ApiRequest& q);
+  core::Result<ApiResponse> GetOpenApi(const ApiRequest& q);
+  core::Result<ApiResponse> GetLedgerKey(const ApiRequest& q);
+  core::Result<ApiResponse> GetLedgerHead(const ApiRequest& q);
+  core::Result<ApiResponse> GetLedgerEntries(const ApiRequest& q);
+  core::Result<ApiResponse> GetInclusionProof(const ApiRequest& q);
+  core::Result<ApiResponse> GetConsistencyProof(const ApiRequest& q);
+
   core::Status NoteHistory(ledger::Txn& txn, std::string_view account);
   // The router's caller check (router.h): the signer is a registered
   // principal (else unauthenticated), and a request that may have reached

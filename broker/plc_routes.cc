@@ -170,139 +170,802 @@ json SliceSchema() {
                {"created_ms", SInt()}});
 }
 
+json PrincipalSchema() {
+  using namespace internal;
+  return SObj({{"key", SKey()},
+               {"kind", SStr("admin|site|node|broker|agent|user")},
+               {"name", SStr()},
+               {"site", {{"type", json::array({"string", "null"})}}},
+               {"created_ms", SInt()}});
+}
+
+json NodeSchema() {
+  using namespace internal;
+  return SObj({{"id", SStr()},
+               {"site", SStr()},
+               {"key", SKey()},
+               {"capacity", SResources()},
+               {"created_ms", SInt()}});
+}
+
+json SiteSchema() {
+  using namespace internal;
+  return SObj({{"name", SStr()},
+               {"pi", SKey()},
+               {"slice_limit", SInt()},
+               {"slices", SInt()},
+               {"created_ms", SInt()}});
+}
+
+json BindingSchema() {
+  using namespace internal;
+  return SObj({{"slice", SStr()},
+               {"leaf", SStr()},
+               {"node", SStr()},
+               {"state", SStr("scheduled|active|redeemed|refused|expired")},
+               {"report", BindingReportSchema()},
+               {"not_after", SInt()},
+               {"chain", SArr(SRcap())}});
+}
+
+json SiteRowJson(Stmt& s) {
+  return json{{"name", s.Text(0)},
+              {"pi", s.Text(1)},
+              {"slice_limit", s.Int(2)},
+              {"slices", s.Int(3)},
+              {"created_ms", s.Int(4)}};
+}
+
+constexpr const char* kPrincipalSql =
+    "SELECT key,kind,name,site,created_ms FROM b_principals WHERE key=?";
+constexpr const char* kSiteSql =
+    "SELECT s.name,s.pi,s.slice_limit,(SELECT COUNT(*) FROM b_slices WHERE site=s.name),"
+    "s.created_ms FROM b_sites s";
+constexpr const char* kNodeSql = "SELECT id,site,key,capacity,created_ms FROM b_nodes WHERE id=?";
+
+// ---- principals, sites, nodes: the rules, run inside a Mutate fn ----
+
+struct NewPrincipal {
+  core::PublicKey key;
+  std::string kind, name, site;
+};
+
+// An admin registers any principal; a site PI only users of its own site.
+core::Result<json> RegisterPrincipal(ledger::Txn& txn, const NewPrincipal& p,
+                                     const core::PublicKey& by, const std::string& by_text) {
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, by_text));
+  bool admin = caller.kind == PrincipalKind::kAdmin;
+  if (!admin) {
+    if (caller.kind != PrincipalKind::kSite || p.kind != "user" || p.site != caller.site) {
+      return core::PermissionDenied(
+          "only an admin registers principals, or a site PI users "
+          "of its own site");
+    }
+  }
+  if (!p.site.empty()) {
+    BOURSE_RETURN_IF_ERROR(
+        internal::GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", p.site, "site")
+            .status());
+  }
+  BOURSE_RETURN_IF_ERROR(InsertPrincipal(txn, p.key.ToText(), p.kind, p.name, p.site, by_text));
+  if (p.kind == "admin") {
+    BOURSE_RETURN_IF_ERROR(ledger::Accounts::AddAdmin(txn, p.key, &by));
+  }
+  return json{{"key", p.key.ToText()},
+              {"kind", p.kind},
+              {"name", p.name},
+              {"site", p.site.empty() ? json() : json(p.site)},
+              {"created_ms", txn.now_millis()}};
+}
+
+// Only an admin registers a site; its PI key becomes a site principal.
+core::Result<json> RegisterSite(ledger::Txn& txn, const std::string& name,
+                                const core::PublicKey& pi, int64_t limit,
+                                const std::string& by_text) {
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, by_text));
+  if (caller.kind != PrincipalKind::kAdmin) {
+    return core::PermissionDenied("only an admin registers sites");
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt e, txn.db()->Prepare("SELECT 1 FROM b_sites WHERE name=?"));
+  e.Bind(1, name);
+  BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
+  if (exists) return core::AlreadyExists("site " + name + " already exists");
+  BOURSE_RETURN_IF_ERROR(InsertPrincipal(txn, pi.ToText(), "site", name + ".pi", name, by_text));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          txn.db()->Prepare("INSERT INTO b_sites(name,pi,slice_limit,created_ms) "
+                                            "VALUES(?,?,?,?)"));
+  s.Bind(1, name);
+  s.Bind(2, pi.ToText());
+  s.Bind(3, limit);
+  s.Bind(4, txn.now_millis());
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  BOURSE_RETURN_IF_ERROR(
+      txn.Append("site_added",
+                 {{"site", name}, {"pi", pi.ToText()}, {"slice_limit", limit}, {"by", by_text}})
+          .status());
+  return json{{"name", name},
+              {"pi", pi.ToText()},
+              {"slice_limit", limit},
+              {"slices", 0},
+              {"created_ms", txn.now_millis()}};
+}
+
+struct NewNode {
+  std::string id, site;
+  core::PublicKey key;
+  core::ResourceVector capacity;
+};
+
+// The site's PI (or an admin) registers a node; its capacity enters the
+// capacity log.
+core::Result<json> RegisterNode(ledger::Txn& txn, const NewNode& n, const std::string& by_text) {
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, by_text));
+  BOURSE_RETURN_IF_ERROR(
+      internal::GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", n.site, "site")
+          .status());
+  if (caller.kind != PrincipalKind::kAdmin &&
+      !(caller.kind == PrincipalKind::kSite && caller.site == n.site)) {
+    return core::PermissionDenied("only site " + n.site + "'s PI registers its nodes");
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt d, txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
+  d.Bind(1, n.id);
+  BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
+  if (dup) return core::AlreadyExists("node " + n.id + " already exists");
+  BOURSE_RETURN_IF_ERROR(
+      InsertPrincipal(txn, n.key.ToText(), "node", "node." + n.id, n.site, by_text));
+  json capj = core::ResourceVectorToJson(n.capacity);
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          txn.db()->Prepare("INSERT INTO b_nodes(id,site,key,capacity,created_ms) "
+                                            "VALUES(?,?,?,?,?)"));
+  s.Bind(1, n.id);
+  s.Bind(2, n.site);
+  s.Bind(3, n.key.ToText());
+  s.Bind(4, internal::Dump(capj));
+  s.Bind(5, txn.now_millis());
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordNode(txn, n.id, n.capacity,
+                                                         {{"node", n.id},
+                                                          {"site", n.site},
+                                                          {"key", n.key.ToText()},
+                                                          {"capacity", capj},
+                                                          {"by", by_text}}));
+  return json{{"id", n.id},
+              {"site", n.site},
+              {"key", n.key.ToText()},
+              {"capacity", capj},
+              {"created_ms", txn.now_millis()}};
+}
+
+// ---- slices ----
+
+core::Status InsertSlice(storage::Connection* db, const SliceRow& r) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          db->Prepare("INSERT INTO b_slices(name,site,creator,owners,ssh_keys,"
+                                      "boot_script,resources,nodes,description,expires,created_ms)"
+                                      " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+  s.Bind(1, r.name);
+  s.Bind(2, r.site);
+  s.Bind(3, r.creator);
+  s.Bind(4, internal::Dump(r.owners));
+  s.Bind(5, internal::Dump(r.ssh_keys));
+  s.Bind(6, r.boot_script);
+  s.Bind(7, internal::Dump(r.resources));
+  s.Bind(8, internal::Dump(r.nodes));
+  s.Bind(9, r.description);
+  s.Bind(10, r.expires);
+  s.Bind(11, r.created_ms);
+  return s.Run();
+}
+
+// PLC: a member or the PI of the site (or an admin) creates <site>_<name>,
+// within the site's slice limit; nodes never do.
+core::Status CheckCreateSlice(ledger::Txn& txn, const Principal& caller, const std::string& name,
+                              const std::string& site) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt e, internal::GetOneOrNotFound(txn.db(), "SELECT slice_limit FROM b_sites WHERE name=?",
+                                         site, "site", "name"));
+  int64_t limit = e.Int(0);
+  if (caller.kind != PrincipalKind::kAdmin && caller.site != site) {
+    return core::PermissionDenied("name: caller does not belong to site " + site);
+  }
+  if (caller.kind == PrincipalKind::kNode) {
+    return core::PermissionDenied("nodes do not create slices");
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt d, txn.db()->Prepare("SELECT 1 FROM b_slices WHERE name=?"));
+  d.Bind(1, name);
+  BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
+  if (dup) return core::AlreadyExists("slice " + name + " already exists");
+  BOURSE_ASSIGN_OR_RETURN(Stmt c, txn.db()->Prepare("SELECT COUNT(*) FROM b_slices WHERE site=?"));
+  c.Bind(1, site);
+  BOURSE_ASSIGN_OR_RETURN(bool ignored, c.Step());
+  (void)ignored;
+  if (c.Int(0) >= limit) {
+    return core::FailedPrecondition("site " + site + " has reached its limit of " +
+                                    std::to_string(limit) + " slices");
+  }
+  return core::Status::Ok();
+}
+
+core::Result<SliceRow> CreateSliceRow(ledger::Txn& txn, const std::string& name,
+                                      const std::string& description, const std::string& by_text,
+                                      int64_t now_s) {
+  std::string site = name.substr(0, name.find('_'));
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, by_text));
+  BOURSE_RETURN_IF_ERROR(CheckCreateSlice(txn, caller, name, site));
+  SliceRow r;
+  r.name = name;
+  r.site = site;
+  r.creator = by_text;
+  // DESIGN 4.1: only users and agents own slices; an admin or a
+  // site PI manages the slice by its role and names owners later.
+  r.owners = json::array();
+  if (caller.kind == PrincipalKind::kUser || caller.kind == PrincipalKind::kAgent) {
+    r.owners.push_back(by_text);
+  }
+  r.ssh_keys = json::array();
+  r.resources = nullptr;
+  r.nodes = json::array();
+  r.description = description;
+  r.expires = now_s + kDefaultSliceLifetimeS;
+  r.created_ms = txn.now_millis();
+  BOURSE_RETURN_IF_ERROR(InsertSlice(txn.db(), r));
+  BOURSE_RETURN_IF_ERROR(
+      txn.Append("slice_created",
+                 {{"slice", name}, {"site", site}, {"by", by_text}, {"expires", r.expires}})
+          .status());
+  return r;
+}
+
+// The slice updates (PUT owners|state|resources, POST instantiate|renew):
+// each applies the decoded body to the row and notes it in the ledger entry;
+// an optional check then runs against the database.
+using SliceApply = core::Status (*)(const json& body, SliceRow* r, json* entry, int64_t now_s);
+using SliceCheck = core::Status (*)(storage::Connection* db, const SliceRow& r);
+
+core::Status ApplyOwners(const json& body, SliceRow* r, json* entry, int64_t) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"owners", "ssh_keys"}));
+  BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> owners,
+                          internal::KeyListField(body, "owners", kMaxOwners));
+  if (owners.empty()) return core::InvalidArgument("owners: at least one owner");
+  std::set<std::string> uniq(owners.begin(), owners.end());
+  if (uniq.size() != owners.size()) return core::InvalidArgument("owners: duplicate key");
+  json ssh = json::array();
+  if (const json* s = internal::Optional(body, "ssh_keys")) {
+    if (!s->is_array()) return core::InvalidArgument("ssh_keys: must be an array");
+    if (s->size() > kMaxOwners) return core::InvalidArgument("ssh_keys: at most 64 keys");
+    for (size_t i = 0; i < s->size(); ++i) {
+      std::string f = "ssh_keys[" + std::to_string(i) + "]";
+      BOURSE_ASSIGN_OR_RETURN(std::string k, core::StringFromJson((*s)[i], f, 16384));
+      if (k.rfind("ssh-", 0) != 0 && k.rfind("ecdsa-", 0) != 0) {
+        return core::InvalidArgument(f + ": not an OpenSSH public key");
+      }
+      ssh.push_back(k);
+    }
+  }
+  r->owners = owners;
+  r->ssh_keys = ssh;
+  (*entry)["owners"] = owners;
+  (*entry)["ssh_keys"] = ssh;
+  return core::Status::Ok();
+}
+
+core::Status CheckOwners(storage::Connection* db, const SliceRow& r) {
+  for (const json& o : r.owners) {
+    auto p = Broker::LookupPrincipal(db, o.get<std::string>());
+    if (!p.ok()) {
+      return core::NotFound("owners: " + o.get<std::string>() + " is not a registered principal");
+    }
+    // DESIGN 4.1: owners are users or services (agents); the broker's,
+    // admins', sites' and nodes' keys never own a slice.
+    if (p->kind != PrincipalKind::kUser && p->kind != PrincipalKind::kAgent) {
+      return core::PermissionDenied("owners: " + o.get<std::string>() + " is a " +
+                                    std::string(PrincipalKindName(p->kind)) +
+                                    " key; slice owners are user or agent principals");
+    }
+  }
+  return core::Status::Ok();
+}
+
+core::Status ApplyBootScript(const json& body, SliceRow* r, json* entry, int64_t) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"boot_script"}));
+  BOURSE_ASSIGN_OR_RETURN(std::string script,
+                          internal::StrField(body, "boot_script", kMaxBootScript, true));
+  r->boot_script = script;
+  (*entry)["boot_script_sha256"] = core::HexEncode(core::Sha256(script));
+  return core::Status::Ok();
+}
+
+core::Status ApplyResources(const json& body, SliceRow* r, json* entry, int64_t) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"resources"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "resources"));
+  BOURSE_ASSIGN_OR_RETURN(core::ResourceVector rv, core::ResourceVectorFromJson(*rj, "resources"));
+  r->resources = core::ResourceVectorToJson(rv);
+  (*entry)["resources"] = r->resources;
+  return core::Status::Ok();
+}
+
+core::Status ApplyNodes(const json& body, SliceRow* r, json* entry, int64_t now_s) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"nodes"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* nj, core::RequireMember(body, "", "nodes"));
+  if (!nj->is_array()) return core::InvalidArgument("nodes: must be an array");
+  if (nj->empty()) return core::InvalidArgument("nodes: at least one node");
+  if (nj->size() > kMaxSliceNodes) return core::InvalidArgument("nodes: too many");
+  if (r->expires <= now_s) return core::FailedPrecondition("slice " + r->name + " has expired");
+  std::set<std::string> have;
+  for (const json& n : r->nodes) have.insert(n.get<std::string>());
+  for (size_t i = 0; i < nj->size(); ++i) {
+    BOURSE_ASSIGN_OR_RETURN(std::string n,
+                            core::StringFromJson((*nj)[i], "nodes[" + std::to_string(i) + "]", 64));
+    if (have.insert(n).second) r->nodes.push_back(n);
+  }
+  (*entry)["nodes"] = r->nodes;
+  return core::Status::Ok();
+}
+
+core::Status CheckSliceNodes(storage::Connection* db, const SliceRow& r) {
+  for (const json& n : r.nodes) {
+    BOURSE_RETURN_IF_ERROR(internal::GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?",
+                                                      n.get<std::string>(), "node", "nodes")
+                               .status());
+  }
+  return core::Status::Ok();
+}
+
+// PLC: renewal defaults to now + 2 weeks and never reaches beyond now + 8.
+core::Status ApplyRenewal(const json& body, SliceRow* r, json* entry, int64_t now_s) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"expires"}));
+  int64_t want = now_s + kDefaultSliceLifetimeS;
+  if (const json* e = internal::Optional(body, "expires")) {
+    BOURSE_ASSIGN_OR_RETURN(want, core::IntFromJson(*e, "expires", 0, core::kMaxSafeInteger));
+    if (want <= now_s) return core::InvalidArgument("expires: must be in the future");
+  }
+  int64_t granted = std::min(want, now_s + kMaxSliceLifetimeS);
+  r->expires = granted;
+  (*entry)["expires"] = r->expires;
+  (*entry)["requested"] = want;
+  return core::Status::Ok();
+}
+
+// The slice updates share one shape: decode, then load + authorise + change
+// + record in one transaction.
+core::Result<ApiResponse> UpdateSlice(Broker& broker, const ApiRequest& q,
+                                      const std::string& entry_type, SliceApply apply,
+                                      SliceCheck check_extra) {
+  json out;
+  const std::string name = q.Param("slice");
+  int64_t now_s = q.now_ms / 1000;
+  BOURSE_RETURN_IF_ERROR(broker
+                             .Mutate([&](ledger::Txn& txn) -> core::Status {
+                               BOURSE_ASSIGN_OR_RETURN(Principal caller,
+                                                       Broker::LookupPrincipal(txn, q.caller_text));
+                               BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
+                               BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+                               json entry = {{"slice", name}, {"by", q.caller_text}};
+                               BOURSE_RETURN_IF_ERROR(apply(q.json, &r, &entry, now_s));
+                               if (check_extra) BOURSE_RETURN_IF_ERROR(check_extra(txn.db(), r));
+                               BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
+                               BOURSE_RETURN_IF_ERROR(txn.Append(entry_type, entry).status());
+                               out = SliceJson(r, now_s);
+                               return core::Status::Ok();
+                             })
+                             .status());
+  broker.InvalidateSlice(name);
+  return JsonResponse(200, out);
+}
+
+// Ends everything of the slice in one transaction (the rule of DELETE
+// /v1/slices/{slice}); `ended` gets the share bids it ended.
+core::Status EndSlice(Markets& markets, ledger::Txn& txn, const std::string& name,
+                      const ApiRequest& q, std::vector<std::string>* ended) {
+  ended->clear();
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, q.caller_text));
+  BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
+  BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+  // Orders and round bids carry no slice (what they buy is bound
+  // later, by whoever holds it): only share bids are the slice's.
+  BOURSE_RETURN_IF_ERROR(markets.EndSliceShares(txn, name, q.now_ms, ended));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, txn.db()->Prepare("DELETE FROM b_slices WHERE name=?"));
+  s.Bind(1, name);
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  BOURSE_ASSIGN_OR_RETURN(Stmt b, txn.db()->Prepare("DELETE FROM b_bindings WHERE slice=?"));
+  b.Bind(1, name);
+  BOURSE_RETURN_IF_ERROR(b.Run());
+  return txn
+      .Append("slice_deleted", {{"slice", name}, {"by", q.caller_text}, {"share_bids", *ended}})
+      .status();
+}
+
+// ---- bindings ----
+
+core::Status InsertBinding(ledger::Txn& txn, const ledger::Rcap& leaf, const std::string& slice,
+                           const std::string& node, const json& chain_json) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, txn.db()->Prepare("INSERT INTO b_bindings(leaf,slice,node,chain,not_after,"
+                                "created_ms) VALUES(?,?,?,?,?,?)"));
+  s.Bind(1, leaf.id);
+  s.Bind(2, slice);
+  s.Bind(3, node);
+  s.Bind(4, internal::Dump(chain_json));
+  s.Bind(5, leaf.interval.not_after);
+  s.Bind(6, txn.now_millis());
+  return s.Run();
+}
+
+// The chain checks out against the key of the site that runs its node.
+core::Result<ledger::EffectiveLeaf> VerifyBindChain(ledger::Txn& txn,
+                                                    const std::vector<ledger::Rcap>& chain,
+                                                    int64_t now_s) {
+  const std::string& node = chain.front().node;
+  BOURSE_ASSIGN_OR_RETURN(Stmt n, internal::GetOneOrNotFound(
+                                      txn.db(),
+                                      "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
+                                      "WHERE n.id=?",
+                                      node, "node", "chain"));
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey site_key, core::PublicKey::FromText(n.Text(0)));
+  std::vector<core::PublicKey> trusted = {site_key};
+  ledger::Verdict<ledger::EffectiveLeaf> v = ledger::VerifyChain(chain, trusted, node, now_s);
+  if (!v.ok()) return v.refusal().ToStatus().WithContext("chain");
+  return *v;
+}
+
+// Binds a verified chain's leaf to slice `name` (the rule of POST
+// /v1/slices/{slice}/bindings); returns the binding as the route answers it.
+core::Result<json> BindChainToSlice(Broker& broker, ledger::Txn& txn, const std::string& name,
+                                    const std::vector<ledger::Rcap>& chain,
+                                    const std::string& by_text, int64_t now_s) {
+  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, by_text));
+  BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
+  BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
+  if (r.expires <= now_s) return core::FailedPrecondition("slice " + name + " has expired");
+  const std::string& node = chain.front().node;
+  BOURSE_ASSIGN_OR_RETURN(ledger::EffectiveLeaf eff, VerifyBindChain(txn, chain, now_s));
+  const ledger::Rcap& leaf = chain.back();
+  // DESIGN 4.1: only the leaf's holder binds it (owners manage the
+  // slice, they do not spend each other's tickets).
+  BOURSE_RETURN_IF_ERROR(RequireHolder(leaf, by_text, "chain"));
+  // Unrecorded links (a root signed by the site, a child its holder
+  // signed) are recorded under the capacity rule like any grant or
+  // split; then the binding itself is a use of the leaf.
+  for (const ledger::Rcap& link : chain)
+    BOURSE_RETURN_IF_ERROR(broker.RecordRcapIfNew(txn, link).WithContext("chain"));
+  BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordBound(txn, leaf, name).WithContext("chain"));
+  json chain_json = ledger::ChainToJson(chain);
+  BOURSE_RETURN_IF_ERROR(InsertBinding(txn, leaf, name, node, chain_json));
+  bool has_node = false;
+  for (const json& x : r.nodes) has_node = has_node || x.get<std::string>() == node;
+  if (!has_node) {
+    r.nodes.push_back(node);
+    BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
+  }
+  return json{{"slice", name},      {"leaf", leaf.id},
+              {"node", node},       {"state", std::string(ledger::LeafStateName(eff.state))},
+              {"report", nullptr},  {"not_after", leaf.interval.not_after},
+              {"chain", chain_json}};
+}
+
+// The bindings of slice `name`, each with its state as the node guard
+// reported it.
+core::Result<json> LoadBindings(storage::Connection* db, const std::string& name, int64_t now_s) {
+  BOURSE_RETURN_IF_ERROR(LoadSlice(db, name).status());
+  json list = json::array();
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT leaf,node,not_after,chain FROM b_bindings "
+                                              "WHERE slice=? ORDER BY created_ms, leaf"));
+  s.Bind(1, name);
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    json chain = internal::ParseStored(s.Text(3));
+    int64_t nb = 0;
+    if (chain.is_array() && !chain.empty()) {
+      nb = chain.back().value("not_before", int64_t{0});
+    }
+    json b = {{"slice", name},
+              {"leaf", s.Text(0)},
+              {"node", s.Text(1)},
+              {"not_after", s.Int(2)},
+              {"chain", std::move(chain)}};
+    BOURSE_RETURN_IF_ERROR(internal::AddBindingState(db, s.Text(0), name, nb, s.Int(2), now_s, &b));
+    list.push_back(std::move(b));
+  }
+  return list;
+}
+
 }  // namespace
 
-void Broker::RegisterPlcRoutes() {
+// ---- the routes: each decodes, calls its rule, encodes ----
+
+core::Result<ApiResponse> Broker::GetRow(const ApiRequest& q, const std::string& sql,
+                                         const std::string& param, const std::string& what,
+                                         json (*row_json)(internal::Stmt&)) {
+  json out;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(Stmt s, internal::GetOneOrNotFound(db, sql, q.Param(param), what));
+    out = row_json(s);
+    return core::Status::Ok();
+  }));
+  return JsonResponse(200, out);
+}
+
+core::Result<ApiResponse> Broker::AddPrincipal(const ApiRequest& q) {
   using namespace internal;
-  const json principal_schema = SObj({{"key", SKey()},
-                                      {"kind", SStr("admin|site|node|broker|agent|user")},
-                                      {"name", SStr()},
-                                      {"site", {{"type", json::array({"string", "null"})}}},
-                                      {"created_ms", SInt()}});
-  const json node_schema = SObj({{"id", SStr()},
-                                 {"site", SStr()},
-                                 {"key", SKey()},
-                                 {"capacity", SResources()},
-                                 {"created_ms", SInt()}});
-  const json site_schema = SObj({{"name", SStr()},
-                                 {"pi", SKey()},
-                                 {"slice_limit", SInt()},
-                                 {"slices", SInt()},
-                                 {"created_ms", SInt()}});
-  const json binding_schema = SObj({{"slice", SStr()},
-                                    {"leaf", SStr()},
-                                    {"node", SStr()},
-                                    {"state", SStr("scheduled|active|redeemed|refused|expired")},
-                                    {"report", BindingReportSchema()},
-                                    {"not_after", SInt()},
-                                    {"chain", SArr(SRcap())}});
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"key", "kind", "name", "site"}));
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, KeyField(q.json, "key"));
+  BOURSE_ASSIGN_OR_RETURN(std::string kind, StrField(q.json, "kind", 16));
+  BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 64));
+  if (!Matches(kPrincipalName, name)) {
+    return core::InvalidArgument("name: must match [A-Za-z0-9._@-]{1,64}");
+  }
+  std::string site;
+  if (Optional(q.json, "site") != nullptr) {
+    BOURSE_ASSIGN_OR_RETURN(site, StrField(q.json, "site", 32));
+  }
+  if (kind != "admin" && kind != "agent" && kind != "user") {
+    return core::InvalidArgument(
+        "kind: must be admin, agent or user (sites and nodes have their own endpoints)");
+  }
+  NewPrincipal p{std::move(key), kind, name, site};
+  json out;
+  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
+                           BOURSE_ASSIGN_OR_RETURN(
+                               out, RegisterPrincipal(txn, p, *q.caller, q.caller_text));
+                           return core::Status::Ok();
+                         }).status());
+  return JsonResponse(201, out);
+}
 
-  // GET of one row named by the path parameter `param`: the row as JSON, or
-  // not_found "<what> <value> does not exist".
-  auto get_one = [this](std::string sql, std::string param, std::string what,
-                        std::function<json(Stmt&)> row_json) {
-    return [this, sql, param, what, row_json](const ApiRequest& q) -> core::Result<ApiResponse> {
-      json out;
-      BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-        BOURSE_ASSIGN_OR_RETURN(Stmt s, GetOneOrNotFound(db, sql, q.Param(param), what));
-        out = row_json(s);
-        return core::Status::Ok();
-      }));
-      return JsonResponse(200, out);
-    };
-  };
+core::Result<ApiResponse> Broker::ListPrincipals(const ApiRequest&) {
+  json list;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(list, internal::QueryArray(
+                                      db,
+                                      "SELECT key,kind,name,site,created_ms FROM b_principals "
+                                      "ORDER BY created_ms, key",
+                                      [](Stmt&) {}, PrincipalRowJson));
+    return core::Status::Ok();
+  }));
+  return JsonResponse(200, {{"principals", list}});
+}
 
-  // ---- principals ----
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/principals",
-       .auth = Auth::kSigned,
-       .signer_kinds = {"admin", "site"},
-       .summary = "Register a principal (admin: any kind; a site PI: users of its site)",
-       .tag = "principals",
-       .request_schema = SObj({{"key", SKey()},
-                               {"kind", SStr("admin|agent|user")},
-                               {"name", SStr()},
-                               {"site", SStr()}},
-                              {"key", "kind", "name"}),
-       .response_schema = principal_schema,
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(
-             core::CheckObjectFields(q.json, "", {"key", "kind", "name", "site"}));
-         BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, KeyField(q.json, "key"));
-         BOURSE_ASSIGN_OR_RETURN(std::string kind, StrField(q.json, "kind", 16));
-         BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 64));
-         if (!Matches(kPrincipalName, name)) {
-           return core::InvalidArgument("name: must match [A-Za-z0-9._@-]{1,64}");
-         }
-         std::string site;
-         if (Optional(q.json, "site") != nullptr) {
-           BOURSE_ASSIGN_OR_RETURN(site, StrField(q.json, "site", 32));
-         }
-         if (kind != "admin" && kind != "agent" && kind != "user") {
-           return core::InvalidArgument(
-               "kind: must be admin, agent or user (sites and nodes have their own endpoints)");
-         }
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
-               bool admin = caller.kind == PrincipalKind::kAdmin;
-               if (!admin) {
-                 if (caller.kind != PrincipalKind::kSite || kind != "user" || site != caller.site) {
-                   return core::PermissionDenied(
-                       "only an admin registers principals, or a site PI users "
-                       "of its own site");
-                 }
-               }
-               if (!site.empty()) {
-                 BOURSE_RETURN_IF_ERROR(
-                     GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", site, "site")
-                         .status());
-               }
-               BOURSE_RETURN_IF_ERROR(
-                   InsertPrincipal(txn, key.ToText(), kind, name, site, q.caller_text));
-               if (kind == "admin") {
-                 BOURSE_RETURN_IF_ERROR(ledger::Accounts::AddAdmin(txn, key, &*q.caller));
-               }
-               out = {{"key", key.ToText()},
-                      {"kind", kind},
-                      {"name", name},
-                      {"site", site.empty() ? json() : json(site)},
-                      {"created_ms", txn.now_millis()}};
-               return core::Status::Ok();
-             }).status());
-         return JsonResponse(201, out);
-       }});
+core::Result<ApiResponse> Broker::AddSite(const ApiRequest& q) {
+  using namespace internal;
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "pi", "slice_limit"}));
+  BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 32));
+  if (!Matches(kSiteName, name)) return core::InvalidArgument("name: must match [a-z0-9.]{1,32}");
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey pi, KeyField(q.json, "pi"));
+  int64_t limit = kDefaultSiteSliceLimit;
+  if (const json* l = Optional(q.json, "slice_limit")) {
+    BOURSE_ASSIGN_OR_RETURN(limit, core::IntFromJson(*l, "slice_limit", 0, 100000));
+  }
+  json out;
+  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
+                           BOURSE_ASSIGN_OR_RETURN(
+                               out, RegisterSite(txn, name, pi, limit, q.caller_text));
+                           return core::Status::Ok();
+                         }).status());
+  return JsonResponse(201, out);
+}
+
+core::Result<ApiResponse> Broker::ListSites(const ApiRequest&) {
+  json list;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        list, internal::QueryArray(
+                  db, std::string(kSiteSql) + " ORDER BY s.name", [](Stmt&) {}, SiteRowJson));
+    return core::Status::Ok();
+  }));
+  return JsonResponse(200, {{"sites", list}});
+}
+
+core::Result<ApiResponse> Broker::AddNode(const ApiRequest& q) {
+  using namespace internal;
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"id", "key", "capacity"}));
+  BOURSE_ASSIGN_OR_RETURN(std::string id, StrField(q.json, "id", 64));
+  if (!Matches(kNodeId, id)) return core::InvalidArgument("id: must match [A-Za-z0-9._-]{1,64}");
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, KeyField(q.json, "key"));
+  BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "capacity"));
+  BOURSE_ASSIGN_OR_RETURN(core::ResourceVector cap, core::ResourceVectorFromJson(*cj, "capacity"));
+  NewNode n{id, q.Param("site"), std::move(key), std::move(cap)};
+  json out;
+  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
+                           BOURSE_ASSIGN_OR_RETURN(out, RegisterNode(txn, n, q.caller_text));
+                           return core::Status::Ok();
+                         }).status());
+  return JsonResponse(201, out);
+}
+
+core::Result<ApiResponse> Broker::ListNodes(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
+  json list;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(list, internal::QueryArray(
+                                      db,
+                                      site ? "SELECT id,site,key,capacity,created_ms FROM b_nodes "
+                                             "WHERE site=? ORDER BY id"
+                                           : "SELECT id,site,key,capacity,created_ms FROM b_nodes "
+                                             "ORDER BY id",
+                                      [&](Stmt& s) {
+                                        if (site) s.Bind(1, *site);
+                                      },
+                                      NodeRowJson));
+    return core::Status::Ok();
+  }));
+  return JsonResponse(200, {{"nodes", list}});
+}
+
+core::Result<ApiResponse> Broker::CreateSlice(const ApiRequest& q) {
+  using namespace internal;
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "description"}));
+  BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 1024));
+  if (name.size() > kMaxSliceNameLength) {
+    return core::InvalidArgument("name: at most 64 characters");
+  }
+  if (!Matches(kSliceName, name)) {
+    return core::InvalidArgument("name: must match ^[a-z0-9.]+_[a-zA-Z0-9_.]+$");
+  }
+  std::string description;
+  if (Optional(q.json, "description") != nullptr) {
+    BOURSE_ASSIGN_OR_RETURN(description, StrField(q.json, "description", 1024, true));
+  }
+  int64_t now_s = q.now_ms / 1000;
+  json out;
+  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
+                           BOURSE_ASSIGN_OR_RETURN(
+                               SliceRow r,
+                               CreateSliceRow(txn, name, description, q.caller_text, now_s));
+                           out = SliceJson(r, now_s);
+                           return core::Status::Ok();
+                         }).status());
+  InvalidateSlice(name);
+  return JsonResponse(201, out);
+}
+
+core::Result<ApiResponse> Broker::ListSlices(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
+  std::vector<std::string> names;
+  json list = json::array();
+  int64_t now_s = q.now_ms / 1000;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, db->Prepare(site ? "SELECT name FROM b_slices WHERE site=? ORDER BY name"
+                                 : "SELECT name FROM b_slices ORDER BY name"));
+    if (site) s.Bind(1, *site);
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      names.push_back(s.Text(0));
+    }
+    for (const std::string& n : names) {
+      BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, n));
+      list.push_back(SliceJson(r, now_s));
+    }
+    return core::Status::Ok();
+  }));
+  return JsonResponse(200, {{"slices", list}});
+}
+
+core::Result<ApiResponse> Broker::GetSlice(const ApiRequest& q) {
+  const std::string& name = q.Param("slice");
+  int64_t now_s = q.now_ms / 1000;
+  ApiResponse resp;
+  if (auto hit = slice_cache_->Get(name, now_s)) {
+    resp.body = std::move(*hit);
+    return resp;
+  }
+  uint64_t gen = slice_cache_->Generation();
+  internal::SliceCache::Entry e;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, name));
+    e.expires = r.expires;
+    e.live = internal::Dump(SliceJson(r, r.expires - 1));
+    e.expired = internal::Dump(SliceJson(r, r.expires));
+    return core::Status::Ok();
+  }));
+  resp.body = now_s < e.expires ? e.live : e.expired;
+  slice_cache_->Put(name, std::move(e), gen);
+  return resp;
+}
+
+core::Result<ApiResponse> Broker::DeleteSlice(const ApiRequest& q) {
+  const std::string name = q.Param("slice");
+  std::vector<std::string> ended;
+  BOURSE_RETURN_IF_ERROR(
+      Mutate([&](ledger::Txn& txn) { return EndSlice(markets(), txn, name, q, &ended); }).status());
+  InvalidateSlice(name);
+  return JsonResponse(200, {{"deleted", name}, {"share_bids", ended}});
+}
+
+core::Result<ApiResponse> Broker::SetSliceOwners(const ApiRequest& q) {
+  return UpdateSlice(*this, q, "slice_owners_set", ApplyOwners, CheckOwners);
+}
+
+core::Result<ApiResponse> Broker::SetSliceState(const ApiRequest& q) {
+  return UpdateSlice(*this, q, "slice_state_set", ApplyBootScript, nullptr);
+}
+
+core::Result<ApiResponse> Broker::SetSliceResources(const ApiRequest& q) {
+  return UpdateSlice(*this, q, "slice_resources_set", ApplyResources, nullptr);
+}
+
+core::Result<ApiResponse> Broker::InstantiateSlice(const ApiRequest& q) {
+  return UpdateSlice(*this, q, "slice_instantiated", ApplyNodes, CheckSliceNodes);
+}
+
+core::Result<ApiResponse> Broker::RenewSlice(const ApiRequest& q) {
+  return UpdateSlice(*this, q, "slice_renewed", ApplyRenewal, nullptr);
+}
+
+core::Result<ApiResponse> Broker::AddBinding(const ApiRequest& q) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"chain"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "chain"));
+  auto chain_r = ledger::ChainFromJson(*cj);
+  if (!chain_r.ok()) return core::InvalidArgument("chain: " + chain_r.status().message());
+  std::vector<ledger::Rcap> chain = std::move(chain_r).value();
+  const std::string name = q.Param("slice");
+  int64_t now_s = q.now_ms / 1000;
+  json out;
+  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
+                           BOURSE_ASSIGN_OR_RETURN(out, BindChainToSlice(*this, txn, name, chain,
+                                                                         q.caller_text, now_s));
+                           return core::Status::Ok();
+                         }).status());
+  InvalidateSlice(name);
+  return JsonResponse(201, out);
+}
+
+core::Result<ApiResponse> Broker::ListBindings(const ApiRequest& q) {
+  json list;
+  const std::string name = q.Param("slice");
+  int64_t now_s = q.now_ms / 1000;
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(list, LoadBindings(db, name, now_s));
+    return core::Status::Ok();
+  }));
+  return JsonResponse(200, {{"slice", name}, {"bindings", list}});
+}
+
+// ---- the route table ----
+
+void Broker::RegisterPlcRoutes() {
+  RegisterPrincipalRoutes();
+  RegisterSiteRoutes();
+  RegisterSliceRoutes();
+  RegisterSliceUpdateRoutes();
+}
+
+void Broker::RegisterPrincipalRoutes() {
+  using namespace internal;
+  router_.Add({.method = "POST",
+               .pattern = "/v1/principals",
+               .auth = Auth::kSigned,
+               .signer_kinds = {"admin", "site"},
+               .summary = "Register a principal (admin: any kind; a site PI: users of its site)",
+               .tag = "principals",
+               .request_schema = SObj({{"key", SKey()},
+                                       {"kind", SStr("admin|agent|user")},
+                                       {"name", SStr()},
+                                       {"site", SStr()}},
+                                      {"key", "kind", "name"}),
+               .response_schema = PrincipalSchema(),
+               .success_status = 201,
+               .handler = [this](const ApiRequest& q) { return AddPrincipal(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/principals",
                .summary = "List principals",
                .tag = "principals",
-               .response_schema = SObj({{"principals", SArr(principal_schema)}}),
-               .handler = [this](const ApiRequest&) -> core::Result<ApiResponse> {
-                 json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(
-                       list, QueryArray(
-                                 db,
-                                 "SELECT key,kind,name,site,created_ms FROM b_principals "
-                                 "ORDER BY created_ms, key",
-                                 [](Stmt&) {}, PrincipalRowJson));
-                   return core::Status::Ok();
-                 }));
-                 return JsonResponse(200, {{"principals", list}});
+               .response_schema = SObj({{"principals", SArr(PrincipalSchema())}}),
+               .handler = [this](const ApiRequest& q) { return ListPrincipals(q); }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/principals/{key}",
+               .summary = "Get a principal by key",
+               .tag = "principals",
+               .response_schema = PrincipalSchema(),
+               .handler = [this](const ApiRequest& q) {
+                 return GetRow(q, kPrincipalSql, "key", "principal", PrincipalRowJson);
                }});
-  router_.Add(
-      {.method = "GET",
-       .pattern = "/v1/principals/{key}",
-       .summary = "Get a principal by key",
-       .tag = "principals",
-       .response_schema = principal_schema,
-       .handler = get_one("SELECT key,kind,name,site,created_ms FROM b_principals WHERE key=?",
-                          "key", "principal", PrincipalRowJson)});
+}
 
-  // ---- sites ----
+void Broker::RegisterSiteRoutes() {
+  using namespace internal;
   router_.Add(
       {.method = "POST",
        .pattern = "/v1/sites",
@@ -313,187 +976,54 @@ void Broker::RegisterPlcRoutes() {
        .request_schema =
            SObj({{"name", SStr("[a-z0-9.]{1,32}")}, {"pi", SKey()}, {"slice_limit", SInt()}},
                 {"name", "pi"}),
-       .response_schema = site_schema,
+       .response_schema = SiteSchema(),
        .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "pi", "slice_limit"}));
-         BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 32));
-         if (!Matches(kSiteName, name))
-           return core::InvalidArgument("name: must match [a-z0-9.]{1,32}");
-         BOURSE_ASSIGN_OR_RETURN(core::PublicKey pi, KeyField(q.json, "pi"));
-         int64_t limit = kDefaultSiteSliceLimit;
-         if (const json* l = Optional(q.json, "slice_limit")) {
-           BOURSE_ASSIGN_OR_RETURN(limit, core::IntFromJson(*l, "slice_limit", 0, 100000));
-         }
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
-               if (caller.kind != PrincipalKind::kAdmin) {
-                 return core::PermissionDenied("only an admin registers sites");
-               }
-               BOURSE_ASSIGN_OR_RETURN(Stmt e,
-                                       txn.db()->Prepare("SELECT 1 FROM b_sites WHERE name=?"));
-               e.Bind(1, name);
-               BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
-               if (exists) return core::AlreadyExists("site " + name + " already exists");
-               BOURSE_RETURN_IF_ERROR(
-                   InsertPrincipal(txn, pi.ToText(), "site", name + ".pi", name, q.caller_text));
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s, txn.db()->Prepare("INSERT INTO b_sites(name,pi,slice_limit,created_ms) "
-                                             "VALUES(?,?,?,?)"));
-               s.Bind(1, name);
-               s.Bind(2, pi.ToText());
-               s.Bind(3, limit);
-               s.Bind(4, txn.now_millis());
-               BOURSE_RETURN_IF_ERROR(s.Run());
-               BOURSE_RETURN_IF_ERROR(txn.Append("site_added", {{"site", name},
-                                                                {"pi", pi.ToText()},
-                                                                {"slice_limit", limit},
-                                                                {"by", q.caller_text}})
-                                          .status());
-               out = {{"name", name},
-                      {"pi", pi.ToText()},
-                      {"slice_limit", limit},
-                      {"slices", 0},
-                      {"created_ms", txn.now_millis()}};
-               return core::Status::Ok();
-             }).status());
-         return JsonResponse(201, out);
-       }});
-  auto site_row = [](Stmt& s) {
-    return json{{"name", s.Text(0)},
-                {"pi", s.Text(1)},
-                {"slice_limit", s.Int(2)},
-                {"slices", s.Int(3)},
-                {"created_ms", s.Int(4)}};
-  };
-  const char* site_sql =
-      "SELECT s.name,s.pi,s.slice_limit,(SELECT COUNT(*) FROM b_slices WHERE site=s.name),"
-      "s.created_ms FROM b_sites s";
-  router_.Add(
-      {.method = "GET",
-       .pattern = "/v1/sites",
-       .summary = "List sites",
-       .tag = "sites",
-       .response_schema = SObj({{"sites", SArr(site_schema)}}),
-       .handler = [this, site_row, site_sql](const ApiRequest&) -> core::Result<ApiResponse> {
-         json list;
-         BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-           BOURSE_ASSIGN_OR_RETURN(
-               list, QueryArray(
-                         db, std::string(site_sql) + " ORDER BY s.name", [](Stmt&) {}, site_row));
-           return core::Status::Ok();
-         }));
-         return JsonResponse(200, {{"sites", list}});
-       }});
-  router_.Add(
-      {.method = "GET",
-       .pattern = "/v1/sites/{site}",
-       .summary = "Get a site",
-       .tag = "sites",
-       .response_schema = site_schema,
-       .handler = get_one(std::string(site_sql) + " WHERE s.name=?", "site", "site", site_row)});
-
-  // ---- nodes ----
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/sites/{site}/nodes",
-       .auth = Auth::kSigned,
-       .signer_kinds = {"admin", "site"},
-       .summary = "Register a node with its key and capacity (the site's PI or an admin)",
-       .tag = "nodes",
-       .request_schema = SObj({{"id", SStr()}, {"key", SKey()}, {"capacity", SResources()}},
-                              {"id", "key", "capacity"}),
-       .response_schema = node_schema,
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"id", "key", "capacity"}));
-         BOURSE_ASSIGN_OR_RETURN(std::string id, StrField(q.json, "id", 64));
-         if (!Matches(kNodeId, id))
-           return core::InvalidArgument("id: must match [A-Za-z0-9._-]{1,64}");
-         BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, KeyField(q.json, "key"));
-         BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "capacity"));
-         BOURSE_ASSIGN_OR_RETURN(core::ResourceVector cap,
-                                 core::ResourceVectorFromJson(*cj, "capacity"));
-         const std::string site = q.Param("site");
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
-               BOURSE_RETURN_IF_ERROR(
-                   GetOneOrNotFound(txn.db(), "SELECT 1 FROM b_sites WHERE name=?", site, "site")
-                       .status());
-               if (caller.kind != PrincipalKind::kAdmin &&
-                   !(caller.kind == PrincipalKind::kSite && caller.site == site)) {
-                 return core::PermissionDenied("only site " + site + "'s PI registers its nodes");
-               }
-               BOURSE_ASSIGN_OR_RETURN(Stmt d,
-                                       txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
-               d.Bind(1, id);
-               BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
-               if (dup) return core::AlreadyExists("node " + id + " already exists");
-               BOURSE_RETURN_IF_ERROR(
-                   InsertPrincipal(txn, key.ToText(), "node", "node." + id, site, q.caller_text));
-               json capj = core::ResourceVectorToJson(cap);
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s, txn.db()->Prepare("INSERT INTO b_nodes(id,site,key,capacity,created_ms) "
-                                             "VALUES(?,?,?,?,?)"));
-               s.Bind(1, id);
-               s.Bind(2, site);
-               s.Bind(3, key.ToText());
-               s.Bind(4, Dump(capj));
-               s.Bind(5, txn.now_millis());
-               BOURSE_RETURN_IF_ERROR(s.Run());
-               BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordNode(txn, id, cap,
-                                                                      {{"node", id},
-                                                                       {"site", site},
-                                                                       {"key", key.ToText()},
-                                                                       {"capacity", capj},
-                                                                       {"by", q.caller_text}}));
-               out = {{"id", id},
-                      {"site", site},
-                      {"key", key.ToText()},
-                      {"capacity", capj},
-                      {"created_ms", txn.now_millis()}};
-               return core::Status::Ok();
-             }).status());
-         return JsonResponse(201, out);
-       }});
+       .handler = [this](const ApiRequest& q) { return AddSite(q); }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/sites",
+               .summary = "List sites",
+               .tag = "sites",
+               .response_schema = SObj({{"sites", SArr(SiteSchema())}}),
+               .handler = [this](const ApiRequest& q) { return ListSites(q); }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/sites/{site}",
+               .summary = "Get a site",
+               .tag = "sites",
+               .response_schema = SiteSchema(),
+               .handler = [this](const ApiRequest& q) {
+                 return GetRow(q, std::string(kSiteSql) + " WHERE s.name=?", "site", "site",
+                               SiteRowJson);
+               }});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/sites/{site}/nodes",
+               .auth = Auth::kSigned,
+               .signer_kinds = {"admin", "site"},
+               .summary = "Register a node with its key and capacity (the site's PI or an admin)",
+               .tag = "nodes",
+               .request_schema = SObj({{"id", SStr()}, {"key", SKey()}, {"capacity", SResources()}},
+                                      {"id", "key", "capacity"}),
+               .response_schema = NodeSchema(),
+               .success_status = 201,
+               .handler = [this](const ApiRequest& q) { return AddNode(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/nodes",
                .summary = "List nodes (optionally of one site)",
                .tag = "nodes",
                .query_params = {{"site", "string", false, "only this site's nodes"}},
-               .response_schema = SObj({{"nodes", SArr(node_schema)}}),
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
-                 json list;
-                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(
-                       list, QueryArray(
-                                 db,
-                                 site ? "SELECT id,site,key,capacity,created_ms FROM b_nodes "
-                                        "WHERE site=? ORDER BY id"
-                                      : "SELECT id,site,key,capacity,created_ms FROM b_nodes "
-                                        "ORDER BY id",
-                                 [&](Stmt& s) {
-                                   if (site) s.Bind(1, *site);
-                                 },
-                                 NodeRowJson));
-                   return core::Status::Ok();
-                 }));
-                 return JsonResponse(200, {{"nodes", list}});
-               }});
+               .response_schema = SObj({{"nodes", SArr(NodeSchema())}}),
+               .handler = [this](const ApiRequest& q) { return ListNodes(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/nodes/{node}",
                .summary = "Get a node",
                .tag = "nodes",
-               .response_schema = node_schema,
-               .handler = get_one("SELECT id,site,key,capacity,created_ms FROM b_nodes WHERE id=?",
-                                  "node", "node", NodeRowJson)});
+               .response_schema = NodeSchema(),
+               .handler = [this](const ApiRequest& q) {
+                 return GetRow(q, kNodeSql, "node", "node", NodeRowJson);
+               }});
+}
 
-  // ---- slices ----
+void Broker::RegisterSliceRoutes() {
+  using namespace internal;
   router_.Add(
       {.method = "POST",
        .pattern = "/v1/slices",
@@ -505,150 +1035,20 @@ void Broker::RegisterPlcRoutes() {
                               {"name"}),
        .response_schema = SliceSchema(),
        .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "description"}));
-         BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 1024));
-         if (name.size() > kMaxSliceNameLength) {
-           return core::InvalidArgument("name: at most 64 characters");
-         }
-         if (!Matches(kSliceName, name)) {
-           return core::InvalidArgument("name: must match ^[a-z0-9.]+_[a-zA-Z0-9_.]+$");
-         }
-         std::string description;
-         if (Optional(q.json, "description") != nullptr) {
-           BOURSE_ASSIGN_OR_RETURN(description, StrField(q.json, "description", 1024, true));
-         }
-         std::string site = name.substr(0, name.find('_'));
-         int64_t now_s = q.now_ms / 1000;
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt e,
-                   GetOneOrNotFound(txn.db(), "SELECT slice_limit FROM b_sites WHERE name=?", site,
-                                    "site", "name"));
-               int64_t limit = e.Int(0);
-               if (caller.kind != PrincipalKind::kAdmin && caller.site != site) {
-                 return core::PermissionDenied("name: caller does not belong to site " + site);
-               }
-               if (caller.kind == PrincipalKind::kNode) {
-                 return core::PermissionDenied("nodes do not create slices");
-               }
-               BOURSE_ASSIGN_OR_RETURN(Stmt d,
-                                       txn.db()->Prepare("SELECT 1 FROM b_slices WHERE name=?"));
-               d.Bind(1, name);
-               BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
-               if (dup) return core::AlreadyExists("slice " + name + " already exists");
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt c, txn.db()->Prepare("SELECT COUNT(*) FROM b_slices WHERE site=?"));
-               c.Bind(1, site);
-               BOURSE_ASSIGN_OR_RETURN(bool ignored, c.Step());
-               (void)ignored;
-               if (c.Int(0) >= limit) {
-                 return core::FailedPrecondition("site " + site + " has reached its limit of " +
-                                                 std::to_string(limit) + " slices");
-               }
-               SliceRow r;
-               r.name = name;
-               r.site = site;
-               r.creator = q.caller_text;
-               // DESIGN 4.1: only users and agents own slices; an admin or a
-               // site PI manages the slice by its role and names owners later.
-               r.owners = json::array();
-               if (caller.kind == PrincipalKind::kUser || caller.kind == PrincipalKind::kAgent) {
-                 r.owners.push_back(q.caller_text);
-               }
-               r.ssh_keys = json::array();
-               r.resources = nullptr;
-               r.nodes = json::array();
-               r.description = description;
-               r.expires = now_s + kDefaultSliceLifetimeS;
-               r.created_ms = txn.now_millis();
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s,
-                   txn.db()->Prepare("INSERT INTO b_slices(name,site,creator,owners,ssh_keys,"
-                                     "boot_script,resources,nodes,description,expires,created_ms)"
-                                     " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
-               s.Bind(1, r.name);
-               s.Bind(2, r.site);
-               s.Bind(3, r.creator);
-               s.Bind(4, Dump(r.owners));
-               s.Bind(5, Dump(r.ssh_keys));
-               s.Bind(6, r.boot_script);
-               s.Bind(7, Dump(r.resources));
-               s.Bind(8, Dump(r.nodes));
-               s.Bind(9, r.description);
-               s.Bind(10, r.expires);
-               s.Bind(11, r.created_ms);
-               BOURSE_RETURN_IF_ERROR(s.Run());
-               BOURSE_RETURN_IF_ERROR(txn.Append("slice_created", {{"slice", name},
-                                                                   {"site", site},
-                                                                   {"by", q.caller_text},
-                                                                   {"expires", r.expires}})
-                                          .status());
-               out = SliceJson(r, now_s);
-               return core::Status::Ok();
-             }).status());
-         InvalidateSlice(name);
-         return JsonResponse(201, out);
-       }});
+       .handler = [this](const ApiRequest& q) { return CreateSlice(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/slices",
                .summary = "List slices (optionally of one site)",
                .tag = "slices",
                .query_params = {{"site", "string", false, "only this site's slices"}},
                .response_schema = SObj({{"slices", SArr(SliceSchema())}}),
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> site, q.Query("site"));
-                 std::vector<std::string> names;
-                 json list = json::array();
-                 int64_t now_s = q.now_ms / 1000;
-                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s,
-                       db->Prepare(site ? "SELECT name FROM b_slices WHERE site=? ORDER BY name"
-                                        : "SELECT name FROM b_slices ORDER BY name"));
-                   if (site) s.Bind(1, *site);
-                   while (true) {
-                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-                     if (!row) break;
-                     names.push_back(s.Text(0));
-                   }
-                   for (const std::string& n : names) {
-                     BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, n));
-                     list.push_back(SliceJson(r, now_s));
-                   }
-                   return core::Status::Ok();
-                 }));
-                 return JsonResponse(200, {{"slices", list}});
-               }});
+               .handler = [this](const ApiRequest& q) { return ListSlices(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/slices/{slice}",
                .summary = "Get a slice",
                .tag = "slices",
                .response_schema = SliceSchema(),
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 const std::string& name = q.Param("slice");
-                 int64_t now_s = q.now_ms / 1000;
-                 ApiResponse resp;
-                 if (auto hit = slice_cache_->Get(name, now_s)) {
-                   resp.body = std::move(*hit);
-                   return resp;
-                 }
-                 uint64_t gen = slice_cache_->Generation();
-                 internal::SliceCache::Entry e;
-                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-                   BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, name));
-                   e.expires = r.expires;
-                   e.live = Dump(SliceJson(r, r.expires - 1));
-                   e.expired = Dump(SliceJson(r, r.expires));
-                   return core::Status::Ok();
-                 }));
-                 resp.body = now_s < e.expires ? e.live : e.expired;
-                 slice_cache_->Put(name, std::move(e), gen);
-                 return resp;
-               }});
+               .handler = [this](const ApiRequest& q) { return GetSlice(q); }});
   router_.Add(
       {.method = "DELETE",
        .pattern = "/v1/slices/{slice}",
@@ -659,43 +1059,14 @@ void Broker::RegisterPlcRoutes() {
        .tag = "slices",
        .response_schema =
            SObj({{"deleted", SStr()}, {"share_bids", SArr(SStr("id of a share bid ended"))}}),
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         const std::string name = q.Param("slice");
-         std::vector<std::string> ended;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               ended.clear();
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
-               BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
-               BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
-               // Orders and round bids carry no slice (what they buy is bound
-               // later, by whoever holds it): only share bids are the slice's.
-               BOURSE_RETURN_IF_ERROR(markets().EndSliceShares(txn, name, q.now_ms, &ended));
-               BOURSE_ASSIGN_OR_RETURN(Stmt s,
-                                       txn.db()->Prepare("DELETE FROM b_slices WHERE name=?"));
-               s.Bind(1, name);
-               BOURSE_RETURN_IF_ERROR(s.Run());
-               BOURSE_ASSIGN_OR_RETURN(Stmt b,
-                                       txn.db()->Prepare("DELETE FROM b_bindings WHERE slice=?"));
-               b.Bind(1, name);
-               BOURSE_RETURN_IF_ERROR(b.Run());
-               return txn
-                   .Append("slice_deleted",
-                           {{"slice", name}, {"by", q.caller_text}, {"share_bids", ended}})
-                   .status();
-             }).status());
-         InvalidateSlice(name);
-         return JsonResponse(200, {{"deleted", name}, {"share_bids", ended}});
-       }});
+       .handler = [this](const ApiRequest& q) { return DeleteSlice(q); }});
+}
 
-  // The slice updates share one shape: decode, then load + authorise + change
-  // + record in one transaction.
-  auto add_update = [this](
-                        std::string method, std::string suffix, std::string summary,
-                        json request_schema, std::string entry_type,
-                        std::function<core::Status(const json&, SliceRow*, json*, int64_t)> apply,
-                        std::function<core::Status(storage::Connection*, const SliceRow&)>
-                            check_extra) {
+// The slice updates, then the bindings.
+void Broker::RegisterSliceUpdateRoutes() {
+  using namespace internal;
+  auto add_update = [this](std::string method, std::string suffix, std::string summary,
+                           json request_schema, Handler handler) {
     router_.Add({.method = method,
                  .pattern = "/v1/slices/{slice}/" + suffix,
                  .auth = Auth::kSigned,
@@ -703,266 +1074,42 @@ void Broker::RegisterPlcRoutes() {
                  .tag = "slices",
                  .request_schema = request_schema,
                  .response_schema = SliceSchema(),
-                 .handler = [this, apply, entry_type,
-                             check_extra](const ApiRequest& q) -> core::Result<ApiResponse> {
-                   json out;
-                   const std::string name = q.Param("slice");
-                   int64_t now_s = q.now_ms / 1000;
-                   BOURSE_RETURN_IF_ERROR(
-                       Mutate([&](ledger::Txn& txn) -> core::Status {
-                         BOURSE_ASSIGN_OR_RETURN(Principal caller,
-                                                 LookupPrincipal(txn, q.caller_text));
-                         BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
-                         BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
-                         json entry = {{"slice", name}, {"by", q.caller_text}};
-                         BOURSE_RETURN_IF_ERROR(apply(q.json, &r, &entry, now_s));
-                         if (check_extra) BOURSE_RETURN_IF_ERROR(check_extra(txn.db(), r));
-                         BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
-                         BOURSE_RETURN_IF_ERROR(txn.Append(entry_type, entry).status());
-                         out = SliceJson(r, now_s);
-                         return core::Status::Ok();
-                       }).status());
-                   InvalidateSlice(name);
-                   return JsonResponse(200, out);
-                 }});
+                 .handler = std::move(handler)});
   };
+  add_update("PUT", "owners", "assign_owners: the slice's owner keys (and their ssh keys)",
+             SObj({{"owners", SArr(SKey())}, {"ssh_keys", SArr(SStr())}}, {"owners"}),
+             [this](const ApiRequest& q) { return SetSliceOwners(q); });
+  add_update("PUT", "state", "set_state: the slice's boot script (at most 64 KiB)",
+             SObj({{"boot_script", SStr()}}, {"boot_script"}),
+             [this](const ApiRequest& q) { return SetSliceState(q); });
+  add_update("PUT", "resources", "set_resources: the share each sliver asks for",
+             SObj({{"resources", SResources()}}, {"resources"}),
+             [this](const ApiRequest& q) { return SetSliceResources(q); });
+  add_update("POST", "instantiate", "instantiate_slice: place slivers on these nodes",
+             SObj({{"nodes", SArr(SStr())}}, {"nodes"}),
+             [this](const ApiRequest& q) { return InstantiateSlice(q); });
+  add_update("POST", "renew",
+             "renew: extend the expiry (default now + 2 weeks, never beyond now + 8 weeks); the "
+             "granted expiry is returned",
+             SObj({{"expires", SInt("requested expiry, unix s")}}),
+             [this](const ApiRequest& q) { return RenewSlice(q); });
 
-  add_update(
-      "PUT", "owners", "assign_owners: the slice's owner keys (and their ssh keys)",
-      SObj({{"owners", SArr(SKey())}, {"ssh_keys", SArr(SStr())}}, {"owners"}), "slice_owners_set",
-      [](const json& body, SliceRow* r, json* entry, int64_t) -> core::Status {
-        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"owners", "ssh_keys"}));
-        BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> owners,
-                                KeyListField(body, "owners", kMaxOwners));
-        if (owners.empty()) return core::InvalidArgument("owners: at least one owner");
-        std::set<std::string> uniq(owners.begin(), owners.end());
-        if (uniq.size() != owners.size()) return core::InvalidArgument("owners: duplicate key");
-        json ssh = json::array();
-        if (const json* s = Optional(body, "ssh_keys")) {
-          if (!s->is_array()) return core::InvalidArgument("ssh_keys: must be an array");
-          if (s->size() > kMaxOwners) return core::InvalidArgument("ssh_keys: at most 64 keys");
-          for (size_t i = 0; i < s->size(); ++i) {
-            std::string f = "ssh_keys[" + std::to_string(i) + "]";
-            BOURSE_ASSIGN_OR_RETURN(std::string k, core::StringFromJson((*s)[i], f, 16384));
-            if (k.rfind("ssh-", 0) != 0 && k.rfind("ecdsa-", 0) != 0) {
-              return core::InvalidArgument(f + ": not an OpenSSH public key");
-            }
-            ssh.push_back(k);
-          }
-        }
-        r->owners = owners;
-        r->ssh_keys = ssh;
-        (*entry)["owners"] = owners;
-        (*entry)["ssh_keys"] = ssh;
-        return core::Status::Ok();
-      },
-      [](storage::Connection* db, const SliceRow& r) -> core::Status {
-        for (const json& o : r.owners) {
-          auto p = LookupPrincipal(db, o.get<std::string>());
-          if (!p.ok()) {
-            return core::NotFound("owners: " + o.get<std::string>() +
-                                  " is not a registered principal");
-          }
-          // DESIGN 4.1: owners are users or services (agents); the broker's,
-          // admins', sites' and nodes' keys never own a slice.
-          if (p->kind != PrincipalKind::kUser && p->kind != PrincipalKind::kAgent) {
-            return core::PermissionDenied("owners: " + o.get<std::string>() + " is a " +
-                                          std::string(PrincipalKindName(p->kind)) +
-                                          " key; slice owners are user or agent principals");
-          }
-        }
-        return core::Status::Ok();
-      });
-  add_update(
-      "PUT", "state", "set_state: the slice's boot script (at most 64 KiB)",
-      SObj({{"boot_script", SStr()}}, {"boot_script"}), "slice_state_set",
-      [](const json& body, SliceRow* r, json* entry, int64_t) -> core::Status {
-        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"boot_script"}));
-        BOURSE_ASSIGN_OR_RETURN(std::string script,
-                                StrField(body, "boot_script", kMaxBootScript, true));
-        r->boot_script = script;
-        (*entry)["boot_script_sha256"] = core::HexEncode(core::Sha256(script));
-        return core::Status::Ok();
-      },
-      nullptr);
-  add_update(
-      "PUT", "resources", "set_resources: the share each sliver asks for",
-      SObj({{"resources", SResources()}}, {"resources"}), "slice_resources_set",
-      [](const json& body, SliceRow* r, json* entry, int64_t) -> core::Status {
-        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"resources"}));
-        BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "resources"));
-        BOURSE_ASSIGN_OR_RETURN(core::ResourceVector rv,
-                                core::ResourceVectorFromJson(*rj, "resources"));
-        r->resources = core::ResourceVectorToJson(rv);
-        (*entry)["resources"] = r->resources;
-        return core::Status::Ok();
-      },
-      nullptr);
-  add_update(
-      "POST", "instantiate", "instantiate_slice: place slivers on these nodes",
-      SObj({{"nodes", SArr(SStr())}}, {"nodes"}), "slice_instantiated",
-      [](const json& body, SliceRow* r, json* entry, int64_t now_s) -> core::Status {
-        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"nodes"}));
-        BOURSE_ASSIGN_OR_RETURN(const json* nj, core::RequireMember(body, "", "nodes"));
-        if (!nj->is_array()) return core::InvalidArgument("nodes: must be an array");
-        if (nj->empty()) return core::InvalidArgument("nodes: at least one node");
-        if (nj->size() > kMaxSliceNodes) return core::InvalidArgument("nodes: too many");
-        if (r->expires <= now_s)
-          return core::FailedPrecondition("slice " + r->name + " has expired");
-        std::set<std::string> have;
-        for (const json& n : r->nodes) have.insert(n.get<std::string>());
-        for (size_t i = 0; i < nj->size(); ++i) {
-          BOURSE_ASSIGN_OR_RETURN(
-              std::string n,
-              core::StringFromJson((*nj)[i], "nodes[" + std::to_string(i) + "]", 64));
-          if (have.insert(n).second) r->nodes.push_back(n);
-        }
-        (*entry)["nodes"] = r->nodes;
-        return core::Status::Ok();
-      },
-      [](storage::Connection* db, const SliceRow& r) -> core::Status {
-        for (const json& n : r.nodes) {
-          BOURSE_RETURN_IF_ERROR(GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?",
-                                                  n.get<std::string>(), "node", "nodes")
-                                     .status());
-        }
-        return core::Status::Ok();
-      });
-  add_update(
-      "POST", "renew",
-      "renew: extend the expiry (default now + 2 weeks, never beyond now + 8 weeks); the "
-      "granted expiry is returned",
-      SObj({{"expires", SInt("requested expiry, unix s")}}), "slice_renewed",
-      [](const json& body, SliceRow* r, json* entry, int64_t now_s) -> core::Status {
-        BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"expires"}));
-        int64_t want = now_s + kDefaultSliceLifetimeS;
-        if (const json* e = Optional(body, "expires")) {
-          BOURSE_ASSIGN_OR_RETURN(want, core::IntFromJson(*e, "expires", 0, core::kMaxSafeInteger));
-          if (want <= now_s) return core::InvalidArgument("expires: must be in the future");
-        }
-        int64_t granted = std::min(want, now_s + kMaxSliceLifetimeS);
-        r->expires = granted;
-        (*entry)["expires"] = r->expires;
-        (*entry)["requested"] = want;
-        return core::Status::Ok();
-      },
-      nullptr);
-
-  // ---- bindings ----
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/slices/{slice}/bindings",
-       .auth = Auth::kSigned,
-       .summary = "bind: attach a verified rcap chain (root first) to the slice",
-       .tag = "slices",
-       .request_schema = SObj({{"chain", SArr(SRcap())}}, {"chain"}),
-       .response_schema = binding_schema,
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-         BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"chain"}));
-         BOURSE_ASSIGN_OR_RETURN(const json* cj, core::RequireMember(q.json, "", "chain"));
-         auto chain_r = ledger::ChainFromJson(*cj);
-         if (!chain_r.ok()) return core::InvalidArgument("chain: " + chain_r.status().message());
-         std::vector<ledger::Rcap> chain = std::move(chain_r).value();
-         const std::string name = q.Param("slice");
-         int64_t now_s = q.now_ms / 1000;
-         json out;
-         BOURSE_RETURN_IF_ERROR(
-             Mutate([&](ledger::Txn& txn) -> core::Status {
-               BOURSE_ASSIGN_OR_RETURN(Principal caller, LookupPrincipal(txn, q.caller_text));
-               BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(txn.db(), name));
-               BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
-               if (r.expires <= now_s)
-                 return core::FailedPrecondition("slice " + name + " has expired");
-               const std::string& node = chain.front().node;
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt n,
-                   GetOneOrNotFound(txn.db(),
-                                    "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
-                                    "WHERE n.id=?",
-                                    node, "node", "chain"));
-               BOURSE_ASSIGN_OR_RETURN(core::PublicKey site_key,
-                                       core::PublicKey::FromText(n.Text(0)));
-               std::vector<core::PublicKey> trusted = {site_key};
-               ledger::Verdict<ledger::EffectiveLeaf> v =
-                   ledger::VerifyChain(chain, trusted, node, now_s);
-               if (!v.ok()) return v.refusal().ToStatus().WithContext("chain");
-               const ledger::Rcap& leaf = chain.back();
-               // DESIGN 4.1: only the leaf's holder binds it (owners manage the
-               // slice, they do not spend each other's tickets).
-               BOURSE_RETURN_IF_ERROR(RequireHolder(leaf, q.caller_text, "chain"));
-               // Unrecorded links (a root signed by the site, a child its holder
-               // signed) are recorded under the capacity rule like any grant or
-               // split; then the binding itself is a use of the leaf.
-               for (const ledger::Rcap& link : chain)
-                 BOURSE_RETURN_IF_ERROR(RecordRcapIfNew(txn, link).WithContext("chain"));
-               BOURSE_RETURN_IF_ERROR(
-                   ledger::CapacityLog::RecordBound(txn, leaf, name).WithContext("chain"));
-               json chain_json = ledger::ChainToJson(chain);
-               BOURSE_ASSIGN_OR_RETURN(
-                   Stmt s,
-                   txn.db()->Prepare("INSERT INTO b_bindings(leaf,slice,node,chain,not_after,"
-                                     "created_ms) VALUES(?,?,?,?,?,?)"));
-               s.Bind(1, leaf.id);
-               s.Bind(2, name);
-               s.Bind(3, node);
-               s.Bind(4, Dump(chain_json));
-               s.Bind(5, leaf.interval.not_after);
-               s.Bind(6, txn.now_millis());
-               BOURSE_RETURN_IF_ERROR(s.Run());
-               bool has_node = false;
-               for (const json& x : r.nodes) has_node = has_node || x.get<std::string>() == node;
-               if (!has_node) {
-                 r.nodes.push_back(node);
-                 BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
-               }
-               out = {{"slice", name},      {"leaf", leaf.id},
-                      {"node", node},       {"state", std::string(ledger::LeafStateName(v->state))},
-                      {"report", nullptr},  {"not_after", leaf.interval.not_after},
-                      {"chain", chain_json}};
-               return core::Status::Ok();
-             }).status());
-         InvalidateSlice(name);
-         return JsonResponse(201, out);
-       }});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/slices/{slice}/bindings",
+               .auth = Auth::kSigned,
+               .summary = "bind: attach a verified rcap chain (root first) to the slice",
+               .tag = "slices",
+               .request_schema = SObj({{"chain", SArr(SRcap())}}, {"chain"}),
+               .response_schema = BindingSchema(),
+               .success_status = 201,
+               .handler = [this](const ApiRequest& q) { return AddBinding(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/slices/{slice}/bindings",
                .summary = "The chains bound to a slice, each with its state as the node guard "
                           "reported it (scheduled|active|redeemed|refused|expired)",
                .tag = "slices",
-               .response_schema = SObj({{"slice", SStr()}, {"bindings", SArr(binding_schema)}}),
-               .handler = [this](const ApiRequest& q) -> core::Result<ApiResponse> {
-                 json list;
-                 const std::string name = q.Param("slice");
-                 int64_t now_s = q.now_ms / 1000;
-                 BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-                   BOURSE_RETURN_IF_ERROR(LoadSlice(db, name).status());
-                   list = json::array();
-                   BOURSE_ASSIGN_OR_RETURN(
-                       Stmt s, db->Prepare("SELECT leaf,node,not_after,chain FROM b_bindings "
-                                           "WHERE slice=? ORDER BY created_ms, leaf"));
-                   s.Bind(1, name);
-                   while (true) {
-                     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-                     if (!row) break;
-                     json chain = ParseStored(s.Text(3));
-                     int64_t nb = 0;
-                     if (chain.is_array() && !chain.empty()) {
-                       nb = chain.back().value("not_before", int64_t{0});
-                     }
-                     json b = {{"slice", name},
-                               {"leaf", s.Text(0)},
-                               {"node", s.Text(1)},
-                               {"not_after", s.Int(2)},
-                               {"chain", std::move(chain)}};
-                     BOURSE_RETURN_IF_ERROR(
-                         AddBindingState(db, s.Text(0), name, nb, s.Int(2), now_s, &b));
-                     list.push_back(std::move(b));
-                   }
-                   return core::Status::Ok();
-                 }));
-                 return JsonResponse(200, {{"slice", name}, {"bindings", list}});
-               }});
+               .response_schema = SObj({{"slice", SStr()}, {"bindings", SArr(BindingSchema())}}),
+               .handler = [this](const ApiRequest& q) { return ListBindings(q); }});
 }
 
 }  // namespace bourse::broker
