@@ -1,14 +1,11 @@
 #include "ledger/accounts.h"
 
-#include <sqlite3.h>
-
 #include <unordered_map>
 
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "ledger/internal/account_rules.h"
 #include "ledger/internal/capacity_rules.h"
-#include "ledger/internal/sqlite_util.h"
 #include "ledger/internal/timeline.h"
 #include "storage/sqlite.h"
 
@@ -17,7 +14,6 @@ namespace bourse::ledger {
 using core::Money;
 using core::Result;
 using core::Status;
-using internal::Resetter;
 
 namespace {
 
@@ -47,59 +43,45 @@ constexpr const char* kSchema =
     "INSERT OR IGNORE INTO rcap_roots SELECT id, json_extract(data, '$.node'), cpu, mem, disk,"
     " netmin, nb, na FROM rcap_tickets WHERE parent IS NULL;";
 
-bool NoSuchTable(sqlite3* db) {
-  const char* m = sqlite3_errmsg(db);
-  return m && std::string_view(m).find("no such table") != std::string_view::npos;
+using storage::Statement;
+
+// True when the table `sql` names first does not exist (a store written
+// before that table).
+bool TableMissing(storage::Connection& c, std::string_view sql) {
+  auto s = c.Cached("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?");
+  if (!s.ok()) return false;
+  s->Bind(1, storage::StatementTarget(sql));
+  auto row = s->Step();
+  return row.ok() && !*row;
 }
 
-// Statements either cached on the store's writer (inside a Txn) or owned here
-// (read connections).
+// Statements cached on the store's writer (inside a Txn) or on a read
+// connection; each handle resets its statement when it goes.
 class Sql {
  public:
-  explicit Sql(Txn& txn) : txn_(&txn), db_(txn.db()->raw()) {}
-  explicit Sql(storage::Connection* db) : db_(db->raw()) {}
+  explicit Sql(Txn& txn) : txn_(&txn), db_(txn.db()) {}
+  explicit Sql(storage::Connection* db) : db_(db) {}
 
-  // Ok(nullptr) when a table does not exist (read side only).
-  Result<sqlite3_stmt*> Get(const char* sql) {
+  // An invalid statement when a table does not exist (read side only).
+  Result<Statement> Get(const char* sql) {
     if (txn_) {
       auto s = txn_->Prepare(sql);
-      if (s.ok()) return s->raw();  // reset again when next fetched
-      if (!NoSuchTable(db_)) return s.status();
+      if (s.ok() || !TableMissing(*db_, sql)) return s;
       BOURSE_RETURN_IF_ERROR(txn_->Exec(kSchema));
-      BOURSE_ASSIGN_OR_RETURN(storage::Statement again, txn_->Prepare(sql));
-      return again.raw();
+      return txn_->Prepare(sql);
     }
-    auto it = owned_.find(sql);
-    if (it != owned_.end()) {
-      sqlite3_reset(it->second.get());
-      sqlite3_clear_bindings(it->second.get());
-      return it->second.get();
-    }
-    internal::Stmt st;
-    int rc = sqlite3_prepare_v2(db_, sql, -1, st.out(), nullptr);
-    if (rc != SQLITE_OK) {
-      if (NoSuchTable(db_)) return static_cast<sqlite3_stmt*>(nullptr);
-      return internal::SqliteError(db_, "accounts");
-    }
-    sqlite3_stmt* raw = st.get();
-    owned_.emplace(sql, std::move(st));
-    return raw;
+    auto s = db_->Cached(sql);
+    if (!s.ok() && TableMissing(*db_, sql)) return Statement();
+    return s;
   }
-  sqlite3* db() const { return db_; }
 
  private:
   Txn* txn_ = nullptr;
-  sqlite3* db_;
-  std::unordered_map<std::string, internal::Stmt> owned_;
+  storage::Connection* db_;
 };
 
-Status StepDone(sqlite3_stmt* s, const char* what) {
-  if (sqlite3_step(s) != SQLITE_DONE) return internal::SqliteError(sqlite3_db_handle(s), what);
-  return Status::Ok();
-}
-
-Result<Money> MoneyColumn(sqlite3_stmt* s, int col, const char* what) {
-  auto m = Money::Parse(internal::ColumnText(s, col));
+Result<Money> MoneyColumn(const Statement& s, int col, const char* what) {
+  auto m = Money::Parse(s.TextView(col));
   if (!m.ok()) return core::Internal(std::string(what) + ": stored amount unreadable");
   return m;
 }
@@ -109,94 +91,72 @@ class SqlView final : public internal::AccountView {
   explicit SqlView(Sql& sql) : sql_(sql) {}
 
   Result<Money> GetBalance(const std::string& account) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
                             sql_.Get("SELECT amount FROM acct_balances WHERE account=?"));
-    if (!s) return Money();
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, account);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) return MoneyColumn(s, 0, "acct_balances");
-    if (rc == SQLITE_DONE) return Money();
-    return internal::SqliteError(sql_.db(), "acct_balances read");
+    if (!s.valid()) return Money();
+    s.BindStatic(1, account);
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) return MoneyColumn(s, 0, "acct_balances");
+    return Money();
   }
   Status SetBalance(const std::string& account, const Money& m) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
                             sql_.Get("INSERT INTO acct_balances(account, amount) VALUES(?1,?2)"
                                      " ON CONFLICT(account) DO UPDATE SET amount=?2"));
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, account);
-    internal::BindText(s, 2, m.ToString());
-    return StepDone(s, "acct_balances write");
+    s.BindStatic(1, account);
+    s.Bind(2, m.ToString());
+    return s.Run();
   }
   Result<std::optional<EscrowState>> GetEscrow(const std::string& id) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
                             sql_.Get("SELECT account, remaining FROM acct_escrows WHERE id=?"));
-    if (!s) return std::optional<EscrowState>();
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-      BOURSE_ASSIGN_OR_RETURN(Money rem, MoneyColumn(s, 1, "acct_escrows"));
-      return std::optional<EscrowState>(EscrowState{id, internal::ColumnText(s, 0), rem});
-    }
-    if (rc == SQLITE_DONE) return std::optional<EscrowState>();
-    return internal::SqliteError(sql_.db(), "acct_escrows read");
+    if (!s.valid()) return std::optional<EscrowState>();
+    s.BindStatic(1, id);
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<EscrowState>();
+    BOURSE_ASSIGN_OR_RETURN(Money rem, MoneyColumn(s, 1, "acct_escrows"));
+    return std::optional<EscrowState>(EscrowState{id, s.Text(0), rem});
   }
   Status PutEscrow(const EscrowState& e) override {
     BOURSE_ASSIGN_OR_RETURN(
-        sqlite3_stmt * s,
-        sql_.Get("INSERT INTO acct_escrows(id, account, remaining) VALUES(?1,?2,?3)"
-                 " ON CONFLICT(id) DO UPDATE SET remaining=?3"));
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, e.id);
-    internal::BindTextStatic(s, 2, e.account);
-    internal::BindText(s, 3, e.remaining.ToString());
-    return StepDone(s, "acct_escrows write");
+        Statement s, sql_.Get("INSERT INTO acct_escrows(id, account, remaining) VALUES(?1,?2,?3)"
+                              " ON CONFLICT(id) DO UPDATE SET remaining=?3"));
+    s.BindStatic(1, e.id);
+    s.BindStatic(2, e.account);
+    s.Bind(3, e.remaining.ToString());
+    return s.Run();
   }
   Result<bool> IsAdmin(const std::string& key) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql_.Get("SELECT 1 FROM acct_admins WHERE key=?"));
-    if (!s) return false;
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, key);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return internal::SqliteError(sql_.db(), "acct_admins read");
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("SELECT 1 FROM acct_admins WHERE key=?"));
+    if (!s.valid()) return false;
+    s.BindStatic(1, key);
+    return s.Step();
   }
   Result<bool> HasAdmins() override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql_.Get("SELECT 1 FROM acct_admins LIMIT 1"));
-    if (!s) return false;
-    Resetter r(s);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return internal::SqliteError(sql_.db(), "acct_admins read");
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("SELECT 1 FROM acct_admins LIMIT 1"));
+    if (!s.valid()) return false;
+    return s.Step();
   }
   Status AddAdmin(const std::string& key) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql_.Get("INSERT INTO acct_admins(key) VALUES(?)"));
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, key);
-    return StepDone(s, "acct_admins write");
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("INSERT INTO acct_admins(key) VALUES(?)"));
+    s.BindStatic(1, key);
+    return s.Run();
   }
   Status AddMinted(const Money& m) override {
     BOURSE_ASSIGN_OR_RETURN(Money cur, Minted());
     BOURSE_ASSIGN_OR_RETURN(Money next, cur.Add(m));
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
                             sql_.Get("INSERT INTO acct_totals(k, v) VALUES('minted', ?1)"
                                      " ON CONFLICT(k) DO UPDATE SET v=?1"));
-    Resetter r(s);
-    internal::BindText(s, 1, next.ToString());
-    return StepDone(s, "acct_totals write");
+    s.Bind(1, next.ToString());
+    return s.Run();
   }
   Result<Money> Minted() {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                            sql_.Get("SELECT v FROM acct_totals WHERE k='minted'"));
-    if (!s) return Money();
-    Resetter r(s);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) return MoneyColumn(s, 0, "acct_totals");
-    if (rc == SQLITE_DONE) return Money();
-    return internal::SqliteError(sql_.db(), "acct_totals read");
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("SELECT v FROM acct_totals WHERE k='minted'"));
+    if (!s.valid()) return Money();
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) return MoneyColumn(s, 0, "acct_totals");
+    return Money();
   }
 
  private:
@@ -215,74 +175,67 @@ nlohmann::json AmountJson(const Money& m) { return m.ToString(); }
 // ---- rcap rows ----
 
 Result<std::optional<Rcap>> LoadRcap(Sql& sql, std::string_view id) {
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql.Get("SELECT data FROM rcap_tickets WHERE id=?"));
-  if (!s) return std::optional<Rcap>();
-  Resetter r(s);
-  internal::BindTextStatic(s, 1, id);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) return std::optional<Rcap>();
-  if (rc != SQLITE_ROW) return internal::SqliteError(sql.db(), "rcap_tickets read");
-  auto rc2 = Rcap::Parse(internal::ColumnText(s, 0));
+  BOURSE_ASSIGN_OR_RETURN(Statement s, sql.Get("SELECT data FROM rcap_tickets WHERE id=?"));
+  if (!s.valid()) return std::optional<Rcap>();
+  s.BindStatic(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<Rcap>();
+  auto rc2 = Rcap::Parse(s.Text(0));
   if (!rc2.ok())
     return core::Internal("rcap_tickets: stored rcap unreadable: " + rc2.status().message());
   return std::optional<Rcap>(std::move(*rc2));
 }
 
-core::ResourceVector QuadColumns(sqlite3_stmt* s, int first) {
-  return core::ResourceVector{.cpu_mcores = sqlite3_column_int64(s, first),
-                              .mem_mib = sqlite3_column_int64(s, first + 1),
-                              .disk_mib = sqlite3_column_int64(s, first + 2),
-                              .net_min_kbps = sqlite3_column_int64(s, first + 3),
+core::ResourceVector QuadColumns(const Statement& s, int first) {
+  return core::ResourceVector{.cpu_mcores = s.Int(first),
+                              .mem_mib = s.Int(first + 1),
+                              .disk_mib = s.Int(first + 2),
+                              .net_min_kbps = s.Int(first + 3),
                               .net_max_kbps = 0};
 }
 
 // Use timeline from rows (cpu, mem, disk, netmin, nb, na) of `s`, bound to `key`.
-Result<internal::Timeline> UseOf(Sql& sql, sqlite3_stmt* s, std::string_view key,
-                                 const char* what) {
+Result<internal::Timeline> UseOf(Statement& s, std::string_view key) {
   internal::Timeline t;
-  if (!s) return t;
-  Resetter r(s);
-  internal::BindTextStatic(s, 1, key);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    t.Add({sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)}, QuadColumns(s, 0));
+  if (!s.valid()) return t;
+  s.BindStatic(1, key);
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return t;
+    t.Add({s.Int(4), s.Int(5)}, QuadColumns(s, 0));
   }
-  if (rc != SQLITE_DONE) return internal::SqliteError(sql.db(), what);
-  return t;
 }
 
 // Binds (cpu, mem, disk, netmin, nb, na) of `r` from parameter `first` on:
 // the columns UseOf reads back.
-void BindUse(sqlite3_stmt* s, int first, const Rcap& r) {
+void BindUse(Statement& s, int first, const Rcap& r) {
   const int64_t v[6] = {r.res.cpu_mcores,   r.res.mem_mib,         r.res.disk_mib,
                         r.res.net_min_kbps, r.interval.not_before, r.interval.not_after};
-  for (int i = 0; i < 6; ++i) sqlite3_bind_int64(s, first + i, v[i]);
+  for (int i = 0; i < 6; ++i) s.Bind(first + i, v[i]);
 }
 
 Status InsertRcap(Sql& sql, const Rcap& r) {
   BOURSE_ASSIGN_OR_RETURN(
-      sqlite3_stmt * s,
+      Statement s,
       sql.Get("INSERT INTO rcap_tickets(id, parent, data, cpu, mem, disk, netmin, nb, na)"
               " VALUES(?,?,?,?,?,?,?,?,?)"));
-  Resetter rs(s);
-  internal::BindTextStatic(s, 1, r.id);
+  s.BindStatic(1, r.id);
   if (r.parent) {
-    internal::BindTextStatic(s, 2, *r.parent);
+    s.BindStatic(2, *r.parent);
   } else {
-    sqlite3_bind_null(s, 2);
+    s.BindNull(2);
   }
-  internal::BindText(s, 3, r.Canonical());
+  s.Bind(3, r.Canonical());
   BindUse(s, 4, r);
-  BOURSE_RETURN_IF_ERROR(StepDone(s, "rcap_tickets write"));
+  BOURSE_RETURN_IF_ERROR(s.Run());
   if (r.parent) return Status::Ok();
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * t,
+  BOURSE_ASSIGN_OR_RETURN(Statement t,
                           sql.Get("INSERT INTO rcap_roots(id, node, cpu, mem, disk, netmin, nb, na)"
                                   " VALUES(?,?,?,?,?,?,?,?)"));
-  Resetter rt(t);
-  internal::BindTextStatic(t, 1, r.id);
-  internal::BindTextStatic(t, 2, r.node);
+  t.BindStatic(1, r.id);
+  t.BindStatic(2, r.node);
   BindUse(t, 3, r);
-  return StepDone(t, "rcap_roots write");
+  return t.Run();
 }
 
 Status RequireRecorded(Sql& sql, const Rcap& r) {
@@ -301,82 +254,66 @@ class SqlCapacityView final : public internal::CapacityView {
   Result<std::optional<Rcap>> GetRcap(const std::string& id) override { return LoadRcap(sql_, id); }
   Result<internal::Timeline*> ChildrenUse(const std::string& id) override {
     BOURSE_ASSIGN_OR_RETURN(
-        sqlite3_stmt * s,
+        Statement s,
         sql_.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_tickets WHERE parent=?"));
-    BOURSE_ASSIGN_OR_RETURN(children_, UseOf(sql_, s, id, "rcap_tickets read"));
+    BOURSE_ASSIGN_OR_RETURN(children_, UseOf(s, id));
     return &children_;
   }
   Result<bool> HasChildren(const std::string& id) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
                             sql_.Get("SELECT 1 FROM rcap_tickets WHERE parent=? LIMIT 1"));
-    return Exists(s, id, "rcap_tickets read");
+    if (!s.valid()) return false;
+    s.BindStatic(1, id);
+    return s.Step();
   }
   Result<std::optional<std::string>> BoundTo(const std::string& id) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql_.Get("SELECT slice FROM rcap_bound WHERE id=?"));
-    if (!s) return std::optional<std::string>();
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) return std::optional<std::string>(internal::ColumnText(s, 0));
-    if (rc == SQLITE_DONE) return std::optional<std::string>();
-    return internal::SqliteError(sql_.db(), "rcap_bound read");
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("SELECT slice FROM rcap_bound WHERE id=?"));
+    if (!s.valid()) return std::optional<std::string>();
+    s.BindStatic(1, id);
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) return std::optional<std::string>(s.Text(0));
+    return std::optional<std::string>();
   }
   Result<std::optional<core::ResourceVector>> NodeCapacity(const std::string& node) override {
     BOURSE_ASSIGN_OR_RETURN(
-        sqlite3_stmt * s,
+        Statement s,
         sql_.Get("SELECT cpu, mem, disk, netmin, netmax FROM rcap_nodes WHERE node=?"));
-    if (!s) return std::optional<core::ResourceVector>();
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, node);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-      core::ResourceVector cap = QuadColumns(s, 0);
-      cap.net_max_kbps = sqlite3_column_int64(s, 4);
-      return std::optional<core::ResourceVector>(cap);
-    }
-    if (rc == SQLITE_DONE) return std::optional<core::ResourceVector>();
-    return internal::SqliteError(sql_.db(), "rcap_nodes read");
+    if (!s.valid()) return std::optional<core::ResourceVector>();
+    s.BindStatic(1, node);
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<core::ResourceVector>();
+    core::ResourceVector cap = QuadColumns(s, 0);
+    cap.net_max_kbps = s.Int(4);
+    return std::optional<core::ResourceVector>(cap);
   }
   Result<internal::Timeline*> RootsUse(const std::string& node) override {
     BOURSE_ASSIGN_OR_RETURN(
-        sqlite3_stmt * s,
+        Statement s,
         sql_.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_roots WHERE node=?"));
-    BOURSE_ASSIGN_OR_RETURN(roots_, UseOf(sql_, s, node, "rcap_roots read"));
+    BOURSE_ASSIGN_OR_RETURN(roots_, UseOf(s, node));
     return &roots_;
   }
   Status PutRcap(const Rcap& r) override { return InsertRcap(sql_, r); }
   Status PutBound(const Rcap& r, const std::string& slice) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                            sql_.Get("INSERT INTO rcap_bound(id, slice) VALUES(?,?)"));
-    Resetter rs(s);
-    internal::BindTextStatic(s, 1, r.id);
-    internal::BindTextStatic(s, 2, slice);
-    return StepDone(s, "rcap_bound write");
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("INSERT INTO rcap_bound(id, slice) VALUES(?,?)"));
+    s.BindStatic(1, r.id);
+    s.BindStatic(2, slice);
+    return s.Run();
   }
   Status PutNode(const std::string& node, const core::ResourceVector& cap) override {
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
                             sql_.Get("INSERT INTO rcap_nodes(node, cpu, mem, disk, netmin, netmax)"
                                      " VALUES(?,?,?,?,?,?)"));
-    Resetter rs(s);
-    internal::BindTextStatic(s, 1, node);
-    sqlite3_bind_int64(s, 2, cap.cpu_mcores);
-    sqlite3_bind_int64(s, 3, cap.mem_mib);
-    sqlite3_bind_int64(s, 4, cap.disk_mib);
-    sqlite3_bind_int64(s, 5, cap.net_min_kbps);
-    sqlite3_bind_int64(s, 6, cap.net_max_kbps);
-    return StepDone(s, "rcap_nodes write");
+    s.BindStatic(1, node);
+    s.Bind(2, cap.cpu_mcores);
+    s.Bind(3, cap.mem_mib);
+    s.Bind(4, cap.disk_mib);
+    s.Bind(5, cap.net_min_kbps);
+    s.Bind(6, cap.net_max_kbps);
+    return s.Run();
   }
 
  private:
-  Result<bool> Exists(sqlite3_stmt* s, std::string_view key, const char* what) {
-    if (!s) return false;
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, key);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return internal::SqliteError(sql_.db(), what);
-  }
   Sql& sql_;
   internal::Timeline children_;  // scratch for ChildrenUse / RootsUse
   internal::Timeline roots_;
@@ -460,19 +397,18 @@ Result<EscrowState> Accounts::Escrow(Txn& txn, std::string_view escrow_id) {
 Result<std::vector<EscrowState>> Accounts::OpenEscrows(storage::Connection* db,
                                                        std::string_view account) {
   Sql sql(db);
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+  BOURSE_ASSIGN_OR_RETURN(Statement s,
                           sql.Get("SELECT id, remaining FROM acct_escrows WHERE account=?"
                                   " AND remaining!='0.000000000' ORDER BY id"));
   std::vector<EscrowState> out;
-  if (!s) return out;
-  internal::BindTextStatic(s, 1, account);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  if (!s.valid()) return out;
+  s.BindStatic(1, account);
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return out;
     BOURSE_ASSIGN_OR_RETURN(Money rem, MoneyColumn(s, 1, "acct_escrows"));
-    out.push_back(EscrowState{internal::ColumnText(s, 0), std::string(account), rem});
+    out.push_back(EscrowState{s.Text(0), std::string(account), rem});
   }
-  if (rc != SQLITE_DONE) return internal::SqliteError(db->raw(), "acct_escrows read");
-  return out;
 }
 
 Status Accounts::EnsureSchema(Txn& txn) { return txn.Exec(kSchema); }
@@ -495,29 +431,30 @@ Result<bool> Accounts::IsAdmin(storage::Connection* db, const core::PublicKey& k
   return view.IsAdmin(key.ToText());
 }
 
+namespace {
+// The sum of the amounts in column 0 of `query`'s rows (zero without the table).
+Result<Money> SumColumn(Sql& sql, const char* query, const char* table) {
+  Money sum;
+  BOURSE_ASSIGN_OR_RETURN(Statement s, sql.Get(query));
+  if (!s.valid()) return sum;
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return sum;
+    BOURSE_ASSIGN_OR_RETURN(Money m, MoneyColumn(s, 0, table));
+    BOURSE_ASSIGN_OR_RETURN(sum, sum.Add(m));
+  }
+}
+}  // namespace
+
 Result<AccountTotals> Accounts::Totals(storage::Connection* db) {
   Sql sql(db);
   SqlView view(sql);
   AccountTotals t;
   BOURSE_ASSIGN_OR_RETURN(t.minted, view.Minted());
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s, sql.Get("SELECT amount FROM acct_balances"));
-  if (s) {
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      BOURSE_ASSIGN_OR_RETURN(Money m, MoneyColumn(s, 0, "acct_balances"));
-      BOURSE_ASSIGN_OR_RETURN(t.balances, t.balances.Add(m));
-    }
-    sqlite3_reset(s);
-  }
-  BOURSE_ASSIGN_OR_RETURN(s, sql.Get("SELECT remaining FROM acct_escrows"));
-  if (s) {
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      BOURSE_ASSIGN_OR_RETURN(Money m, MoneyColumn(s, 0, "acct_escrows"));
-      BOURSE_ASSIGN_OR_RETURN(t.escrowed, t.escrowed.Add(m));
-    }
-    sqlite3_reset(s);
-  }
+  BOURSE_ASSIGN_OR_RETURN(t.balances,
+                          SumColumn(sql, "SELECT amount FROM acct_balances", "acct_balances"));
+  BOURSE_ASSIGN_OR_RETURN(t.escrowed,
+                          SumColumn(sql, "SELECT remaining FROM acct_escrows", "acct_escrows"));
   return t;
 }
 
@@ -616,12 +553,11 @@ Status CapacityLog::RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view 
   }
   Sql sql(txn);
   BOURSE_RETURN_IF_ERROR(RequireRecorded(sql, rcap));
-  BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+  BOURSE_ASSIGN_OR_RETURN(Statement s,
                           sql.Get("INSERT OR IGNORE INTO rcap_redeemed(id) VALUES(?)"));
   {
-    Resetter r(s);
-    internal::BindTextStatic(s, 1, rcap.id);
-    BOURSE_RETURN_IF_ERROR(StepDone(s, "rcap_redeemed write"));
+    s.BindStatic(1, rcap.id);
+    BOURSE_RETURN_IF_ERROR(s.Run());
     if (txn.db()->Changes() == 0) {
       return core::FailedPrecondition("double_redemption: rcap " + rcap.id +
                                       " is already redeemed");

@@ -1,6 +1,5 @@
 #include "ledger/audit.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -19,9 +18,9 @@
 #include "ledger/internal/account_rules.h"
 #include "ledger/internal/capacity_rules.h"
 #include "ledger/internal/rcap_rules.h"
-#include "ledger/internal/sqlite_util.h"
 #include "ledger/internal/timeline.h"
 #include "ledger/redemption_book.h"
+#include "storage/sqlite.h"
 
 namespace bourse::ledger {
 
@@ -592,85 +591,117 @@ Hash LedgerAuditor::CurrentRoot() const { return impl_->frontier.Root(); }
 
 // ---- AuditStore ---------------------------------------------------------
 
+namespace {
+
+// A read-only connection on the store (large mmap and cache: the audit reads
+// the whole file). A file that is not a database is not a ledger store.
+Result<std::unique_ptr<storage::Connection>> OpenForAudit(const std::string& path) {
+  storage::ConnectionOptions co;
+  co.read_only = true;
+  co.cache_kib = 65536;
+  co.mmap_bytes = 1073741824;
+  co.wal = false;
+  auto c = storage::Connection::Open(path, co);
+  if (c.status().code() == core::StatusCode::kFailedPrecondition) {
+    return core::NotFound("ledger store " + path + ": not a ledger store (no ledger_meta key)");
+  }
+  return c;
+}
+
+// The key the store records, checked against `expected_key` when given;
+// nullopt (with report->violation set) when they disagree or it is unreadable.
+Result<std::optional<core::PublicKey>> AuditKey(storage::Connection& db, const std::string& path,
+                                                const std::optional<core::PublicKey>& expected_key,
+                                                AuditReport* report) {
+  auto meta = db.Prepare("SELECT v FROM ledger_meta WHERE k='key'");
+  auto row = meta.ok() ? meta->Step() : core::Result<bool>(meta.status());
+  if (!row.ok() || !*row) {
+    return core::NotFound("ledger store " + path + ": not a ledger store (no ledger_meta key)");
+  }
+  std::string key_text = meta->Text(0);
+  std::optional<core::PublicKey> key = expected_key;
+  if (!key) {
+    auto k = core::PublicKey::FromText(key_text);
+    if (!k.ok()) {
+      report->violation =
+          Violation{"final", 0, "ledger_key", "recorded key: " + k.status().message()};
+      return std::optional<core::PublicKey>();
+    }
+    key = *k;
+  } else if (key->ToText() != key_text) {
+    report->key = key->ToText();
+    report->violation =
+        Violation{"final", 0, "ledger_key",
+                  "the store records key " + key_text + ", expected " + key->ToText()};
+    return std::optional<core::PublicKey>();
+  }
+  report->key = key->ToText();
+  return key;
+}
+
+// The store's heads (rows size, ts, root, sig in size order), given to the
+// auditor as the replay reaches them: a head of size N after N entries.
+class HeadFeed {
+ public:
+  HeadFeed(storage::Statement heads, LedgerAuditor* auditor)
+      : heads_(std::move(heads)), auditor_(auditor) {
+    row_ = heads_.Step();
+  }
+  // Feeds every head of size <= n; false when the auditor refused one.
+  bool UpTo(uint64_t n) {
+    while (row_.ok() && *row_ && static_cast<uint64_t>(heads_.Int(0)) <= n) {
+      TreeHead h;
+      h.size = static_cast<uint64_t>(heads_.Int(0));
+      h.ts = heads_.Int(1);
+      if (heads_.Bytes(2) != 32 || heads_.Bytes(3) != 64) {
+        auditor_->AddViolation(
+            Violation{"head", h.size, "tree_head", "malformed root or signature"});
+        return false;
+      }
+      std::memcpy(h.root.data(), heads_.Blob(2), 32);
+      std::memcpy(h.sig.data(), heads_.Blob(3), 64);
+      if (!auditor_->AddHead(h)) return false;
+      row_ = heads_.Step();
+    }
+    return true;
+  }
+  // A read error met on the way (ok otherwise).
+  const Status& error() const { return row_.status(); }
+
+ private:
+  storage::Statement heads_;
+  LedgerAuditor* auditor_;
+  Result<bool> row_ = false;
+};
+
+}  // namespace
+
 Result<AuditReport> AuditStore(const std::string& path,
                                const std::optional<core::PublicKey>& expected_key,
                                AuditOptions options) {
   struct stat stbuf;
   if (::stat(path.c_str(), &stbuf) != 0)
     return core::NotFound("ledger store " + path + ": no such file");
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close);
-  if (rc != SQLITE_OK) return internal::SqliteError(raw, "ledger store " + path + ": open");
-  sqlite3_busy_timeout(raw, 10000);
-  internal::Exec(raw, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536").IgnoreError();
+  BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<storage::Connection> db, OpenForAudit(path));
 
   AuditReport report;
-  internal::Stmt meta;
-  if (sqlite3_prepare_v2(raw, "SELECT v FROM ledger_meta WHERE k='key'", -1, meta.out(), nullptr) !=
-          SQLITE_OK ||
-      sqlite3_step(meta.get()) != SQLITE_ROW) {
-    return core::NotFound("ledger store " + path + ": not a ledger store (no ledger_meta key)");
-  }
-  std::string key_text = internal::ColumnText(meta.get(), 0);
-  std::optional<core::PublicKey> key = expected_key;
-  if (!key) {
-    auto k = core::PublicKey::FromText(key_text);
-    if (!k.ok()) {
-      report.violation =
-          Violation{"final", 0, "ledger_key", "recorded key: " + k.status().message()};
-      return report;
-    }
-    key = *k;
-  } else if (key->ToText() != key_text) {
-    report.key = key->ToText();
-    report.violation =
-        Violation{"final", 0, "ledger_key",
-                  "the store records key " + key_text + ", expected " + key->ToText()};
-    return report;
-  }
-  report.key = key->ToText();
+  BOURSE_ASSIGN_OR_RETURN(std::optional<core::PublicKey> key,
+                          AuditKey(*db, path, expected_key, &report));
+  if (!key) return report;
 
   // Heads come through their own connection, interleaved by the replay: a
   // head of size N is checked after N entries.
-  sqlite3* raw_heads = nullptr;
-  rc = sqlite3_open_v2(path.c_str(), &raw_heads, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                       nullptr);
-  std::unique_ptr<sqlite3, int (*)(sqlite3*)> hdb(raw_heads, sqlite3_close);
-  if (rc != SQLITE_OK) return internal::SqliteError(raw_heads, "ledger store " + path + ": open");
-  sqlite3_busy_timeout(raw_heads, 10000);
-  internal::Stmt entries, heads;
-  if (sqlite3_prepare_v2(
-          raw,
-          "SELECT e.seq, e.data, n.hash FROM ledger_entries e LEFT JOIN ledger_nodes n"
-          " ON n.id = e.seq * 2 ORDER BY e.seq",
-          -1, entries.out(), nullptr) != SQLITE_OK) {
-    return internal::SqliteError(raw, "ledger store " + path);
-  }
-  if (sqlite3_prepare_v2(raw_heads, "SELECT size, ts, root, sig FROM ledger_heads ORDER BY size",
-                         -1, heads.out(), nullptr) != SQLITE_OK) {
-    return internal::SqliteError(raw_heads, "ledger store " + path);
-  }
+  BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<storage::Connection> hdb, OpenForAudit(path));
+  BOURSE_ASSIGN_OR_RETURN(
+      storage::Statement entries,
+      db->Prepare("SELECT e.seq, e.data, n.hash FROM ledger_entries e LEFT JOIN ledger_nodes n"
+                  " ON n.id = e.seq * 2 ORDER BY e.seq"));
+  BOURSE_ASSIGN_OR_RETURN(
+      storage::Statement heads,
+      hdb->Prepare("SELECT size, ts, root, sig FROM ledger_heads ORDER BY size"));
   LedgerAuditor auditor(*key, options);
   LedgerAuditor::Impl& impl = *auditor.impl_;
-  int hrc = sqlite3_step(heads.get());
-  auto feed_heads_upto = [&](uint64_t n) -> bool {
-    while (hrc == SQLITE_ROW && static_cast<uint64_t>(sqlite3_column_int64(heads.get(), 0)) <= n) {
-      TreeHead h;
-      h.size = static_cast<uint64_t>(sqlite3_column_int64(heads.get(), 0));
-      h.ts = sqlite3_column_int64(heads.get(), 1);
-      if (sqlite3_column_bytes(heads.get(), 2) != 32 ||
-          sqlite3_column_bytes(heads.get(), 3) != 64) {
-        auditor.AddViolation(Violation{"head", h.size, "tree_head", "malformed root or signature"});
-        return false;
-      }
-      std::memcpy(h.root.data(), sqlite3_column_blob(heads.get(), 2), 32);
-      std::memcpy(h.sig.data(), sqlite3_column_blob(heads.get(), 3), 64);
-      if (!auditor.AddHead(h)) return false;
-      hrc = sqlite3_step(heads.get());
-    }
-    return true;
-  };
+  HeadFeed feed(std::move(heads), &auditor);
 
   // Producer: reads rows, checks them against the stored leaves and parses
   // them (the stateless half); the caller's thread replays them in order.
@@ -702,12 +733,11 @@ Result<AuditReport> AuditStore(const std::string& path,
         to_free.swap(spent);
       }
     };
-    int erc;
+    Result<bool> row = true;
     bool stop = false;
-    while (!stop && !abandon && (erc = sqlite3_step(entries.get())) == SQLITE_ROW) {
-      uint64_t row_seq = static_cast<uint64_t>(sqlite3_column_int64(entries.get(), 0));
-      const char* p = reinterpret_cast<const char*>(sqlite3_column_text(entries.get(), 1));
-      std::string_view text(p ? p : "", sqlite3_column_bytes(entries.get(), 1));
+    while (!stop && !abandon && (row = entries.Step()).ok() && *row) {
+      uint64_t row_seq = static_cast<uint64_t>(entries.Int(0));
+      std::string_view text = entries.TextView(1);
       Parsed item;
       if (row_seq != count) {
         item.error =
@@ -717,8 +747,7 @@ Result<AuditReport> AuditStore(const std::string& path,
         stop = true;
       } else {
         Hash leaf = LeafHash(text);
-        if (sqlite3_column_bytes(entries.get(), 2) == 32 &&
-            std::memcmp(sqlite3_column_blob(entries.get(), 2), leaf.data(), 32) != 0) {
+        if (entries.Bytes(2) == 32 && std::memcmp(entries.Blob(2), leaf.data(), 32) != 0) {
           item.error = Violation{"entry", count, "hash_chain",
                                  "entry does not hash to the stored leaf (entry altered)"};
           stop = true;
@@ -733,9 +762,7 @@ Result<AuditReport> AuditStore(const std::string& path,
         cur = Chunk();
       }
     }
-    if (!stop && !abandon && erc != SQLITE_DONE) {
-      cur.read_error = internal::SqliteError(raw, "ledger store " + path + ": reading entries");
-    }
+    if (!stop && !abandon && !row.ok()) cur.read_error = row.status();
     cur.last = true;
     push(std::move(cur));
   });
@@ -752,7 +779,7 @@ Result<AuditReport> AuditStore(const std::string& path,
       cv_full.notify_one();
     }
     for (Parsed& item : c.items) {
-      if (!feed_heads_upto(count)) {
+      if (!feed.UpTo(count)) {
         going = false;
         break;
       }
@@ -782,10 +809,8 @@ Result<AuditReport> AuditStore(const std::string& path,
   producer.join();
   BOURSE_RETURN_IF_ERROR(read_error);
   if (!auditor.violation() && going) {
-    if (feed_heads_upto(UINT64_MAX)) {
-      if (hrc != SQLITE_DONE && hrc != SQLITE_ROW) {
-        return internal::SqliteError(raw_heads, "ledger store " + path + ": reading heads");
-      }
+    if (feed.UpTo(UINT64_MAX)) {
+      BOURSE_RETURN_IF_ERROR(feed.error());
       auditor.Finish();
     }
   }

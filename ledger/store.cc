@@ -1,7 +1,6 @@
 #include "ledger/store.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,15 +16,14 @@
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/mutex.h"
-#include "ledger/internal/sqlite_util.h"
+#include "ledger/internal/node_id.h"
 #include "storage/sqlite.h"
 
 namespace bourse::ledger {
 
 using core::Result;
 using core::Status;
-using internal::Resetter;
-using internal::SqliteError;
+using storage::Statement;
 
 namespace {
 
@@ -58,27 +56,18 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Status OpenConn(const std::string& path, bool create, int cache_kib, sqlite3** out) {
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
-  if (rc != SQLITE_OK) {
-    Status st = SqliteError(db, "ledger store " + path + ": open");
-    sqlite3_close(db);
-    return st;
-  }
-  sqlite3_busy_timeout(db, 10000);
-  sqlite3_extended_result_codes(db, 1);
-  std::string pragmas = "PRAGMA cache_size=-" + std::to_string(cache_kib) +
-                        ";PRAGMA temp_store=MEMORY;PRAGMA mmap_size=1073741824;";
-  Status st = internal::Exec(db, pragmas);
-  if (!st.ok()) {
-    sqlite3_close(db);
-    return st;
-  }
-  *out = db;
-  return Status::Ok();
-}
+// Resets a statement on scope exit (its bindings stay: the next use
+// rebinds every parameter).
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(Statement& s) : s_(s) {}
+  ~ResetOnExit() { s_.Reset(); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  Statement& s_;
+};
 
 // Sets *stop under mu, wakes cv's waiter and joins t (a no-op when t never
 // started).
@@ -122,58 +111,55 @@ class UpperCache {
 // here, so whatever goes into the cache is final.
 class NodeReader final : public SubtreeSource {
  public:
-  explicit NodeReader(sqlite3_stmt* stmt, UpperCache* cache = nullptr)
-      : stmt_(stmt), cache_(cache) {}
+  explicit NodeReader(Statement* stmt, UpperCache* cache = nullptr) : stmt_(stmt), cache_(cache) {}
   Result<Hash> Subtree(int level, uint64_t index) const override {
     int64_t id = internal::NodeId(level, index);
     bool cacheable = cache_ != nullptr && level >= kCachedLevel;
     Hash h;
     if (cacheable && cache_->Get(id, &h)) return h;
-    Resetter r(stmt_);
-    sqlite3_bind_int64(stmt_, 1, id);
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(stmt_, 0) == 32) {
-      std::memcpy(h.data(), sqlite3_column_blob(stmt_, 0), 32);
+    ResetOnExit r(*stmt_);
+    stmt_->Bind(1, id);
+    BOURSE_ASSIGN_OR_RETURN(bool row, stmt_->Step());
+    if (row && stmt_->Bytes(0) == 32) {
+      std::memcpy(h.data(), stmt_->Blob(0), 32);
       if (cacheable) cache_->Put(id, h);
       return h;
     }
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-      return core::FailedPrecondition("ledger_nodes: subtree level " + std::to_string(level) +
-                                      " index " + std::to_string(index) + " is missing or damaged");
-    }
-    return SqliteError(sqlite3_db_handle(stmt_), "ledger_nodes read");
+    return core::FailedPrecondition("ledger_nodes: subtree level " + std::to_string(level) +
+                                    " index " + std::to_string(index) + " is missing or damaged");
   }
 
  private:
-  sqlite3_stmt* stmt_;
+  Statement* stmt_;
   UpperCache* cache_;
 };
 
+// A pooled read connection and its statements (cached on it; declared after
+// it, so they go first).
 struct ReadConn {
   std::unique_ptr<storage::Connection> conn;
-  sqlite3* db = nullptr;  // conn's
-  internal::Stmt node, entries, heads, begin, commit;
-  ~ReadConn() {
-    begin = internal::Stmt();
-    commit = internal::Stmt();
-    node = internal::Stmt();
-    entries = internal::Stmt();
-    heads = internal::Stmt();
-    conn.reset();
-  }
+  Statement node, entries, heads, begin, commit;
 };
 
-Result<TreeHead> HeadFromRow(sqlite3_stmt* s) {
+Result<TreeHead> HeadFromRow(const Statement& s) {
   TreeHead h;
-  h.size = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
-  h.ts = sqlite3_column_int64(s, 1);
-  if (sqlite3_column_bytes(s, 2) != 32 || sqlite3_column_bytes(s, 3) != 64) {
+  h.size = static_cast<uint64_t>(s.Int(0));
+  h.ts = s.Int(1);
+  if (s.Bytes(2) != 32 || s.Bytes(3) != 64) {
     return core::FailedPrecondition("ledger_heads: head at size " + std::to_string(h.size) +
                                     " has a malformed root or signature");
   }
-  std::memcpy(h.root.data(), sqlite3_column_blob(s, 2), 32);
-  std::memcpy(h.sig.data(), sqlite3_column_blob(s, 3), 64);
+  std::memcpy(h.root.data(), s.Blob(2), 32);
+  std::memcpy(h.sig.data(), s.Blob(3), 64);
   return h;
+}
+
+// Binds (size, ts, root, sig) of `h`; the root and signature are not copied.
+void BindHead(Statement& s, const TreeHead& h) {
+  s.Bind(1, static_cast<int64_t>(h.size));
+  s.Bind(2, h.ts);
+  s.BindBlobStatic(3, h.root.data(), 32);
+  s.BindBlobStatic(4, h.sig.data(), 64);
 }
 
 void AppendCanonicalEntry(std::string* out, const std::string& body, const std::string& prev,
@@ -216,8 +202,8 @@ struct Store::Impl {
   // Writer state: used only by the writer thread (and by Init before it starts).
   // wdb is wfile's connection; wfile holds the process lock of a writable store.
   std::unique_ptr<storage::Database> wfile;
-  sqlite3* wdb = nullptr;
-  internal::Stmt ins_head;
+  storage::Connection* wdb = nullptr;  // wfile's connection
+  Statement ins_head;
   // The batch's ledger rows, inserted together before its COMMIT; multi-row
   // INSERT statements by row count (index n: n rows).
   struct EntryRow {
@@ -231,8 +217,9 @@ struct Store::Impl {
   static constexpr size_t kRowsPerInsert = 32;
   std::vector<EntryRow> entry_rows;
   std::vector<NodeRow> node_rows;
-  std::vector<sqlite3_stmt*> ins_entries, ins_nodes;
-  std::unordered_map<std::string, sqlite3_stmt*, internal::StringHash, std::equal_to<>> cache;
+  // Statements cached on wdb, borrowed here for the store's lifetime.
+  std::vector<Statement> ins_entries, ins_nodes;
+  std::unordered_map<std::string, Statement, internal::StringHash, std::equal_to<>> cache;
   MerkleFrontier frontier;
   std::string last_leaf_hex;
   int64_t last_ts = 0;
@@ -321,24 +308,25 @@ struct Store::Impl {
 
   std::atomic<bool> ckpt_inline{false};  // the checkpointer could not open its connection
 
-  static int WalHook(void* arg, sqlite3* db, const char*, int pages) {
-    auto* self = static_cast<Impl*>(arg);
+  void WalHook(int pages) EXCLUDES(ckpt_mu) {
     if (pages >= 16 * kCheckpointPages ||
-        (pages >= kCheckpointPages && self->ckpt_inline.load(std::memory_order_relaxed))) {
-      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        (pages >= kCheckpointPages && ckpt_inline.load(std::memory_order_relaxed))) {
+      wdb->CheckpointPassive();
     } else if (pages >= kCheckpointPages) {
-      core::MutexLock l(&self->ckpt_mu);
-      self->ckpt_wanted = true;
-      self->ckpt_cv.Signal();
+      core::MutexLock l(&ckpt_mu);
+      ckpt_wanted = true;
+      ckpt_cv.Signal();
     }
-    return SQLITE_OK;
   }
   void StartCheckpointer() {
-    sqlite3_wal_hook(wdb, &Impl::WalHook, this);
+    wdb->SetWalHook([this](int pages) { WalHook(pages); });
     ckpt_thread = std::thread([this]() EXCLUDES(ckpt_mu) {
-      sqlite3* db = nullptr;
-      if (!OpenConn(path, false, 2048, &db).ok()) {
-        sqlite3_close(db);
+      storage::ConnectionOptions co;
+      co.cache_kib = 2048;
+      co.mmap_bytes = 1073741824;
+      co.wal = false;  // the file is in WAL mode already (the writer set it)
+      auto db = storage::Connection::Open(path, co);
+      if (!db.ok()) {
         ckpt_inline = true;  // fall back to checkpoints on commit, in the writer's hook
         return;
       }
@@ -348,10 +336,9 @@ struct Store::Impl {
         if (ckpt_stop) break;
         ckpt_wanted = false;
         l.Unlock();
-        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        (*db)->CheckpointPassive();
         l.Lock();
       }
-      sqlite3_close(db);
     });
   }
 
@@ -361,10 +348,10 @@ struct Store::Impl {
     StopAndJoin(&sync_mu, &syncer_stop, &sync_cv, syncer);
     if (wal_fd >= 0) ::close(wal_fd);
     StopAndJoin(&ckpt_mu, &ckpt_stop, &ckpt_cv, ckpt_thread);
-    for (auto& [sql, s] : cache) sqlite3_finalize(s);
-    for (sqlite3_stmt* st : ins_entries) sqlite3_finalize(st);
-    for (sqlite3_stmt* st : ins_nodes) sqlite3_finalize(st);
-    ins_head = internal::Stmt();
+    cache.clear();
+    ins_entries.clear();
+    ins_nodes.clear();
+    ins_head = Statement();
     pool.clear();
     wfile.reset();
   }
@@ -384,18 +371,15 @@ struct Store::Impl {
     co.mmap_bytes = 1073741824;
     co.wal = false;  // the file is in WAL mode already (the writer set it)
     BOURSE_ASSIGN_OR_RETURN(c->conn, storage::Connection::Open(path, co));
-    c->db = c->conn->raw();
-    BOURSE_RETURN_IF_ERROR(
-        internal::Prepare(c->db, "SELECT hash FROM ledger_nodes WHERE id=?", c->node.out()));
-    BOURSE_RETURN_IF_ERROR(internal::Prepare(
-        c->db, "SELECT seq, data FROM ledger_entries WHERE seq>=? AND seq<? ORDER BY seq",
-        c->entries.out()));
-    BOURSE_RETURN_IF_ERROR(internal::Prepare(
-        c->db,
-        "SELECT size, ts, root, sig FROM ledger_heads WHERE size>=? AND size<? ORDER BY size",
-        c->heads.out()));
-    BOURSE_RETURN_IF_ERROR(internal::Prepare(c->db, "BEGIN", c->begin.out()));
-    BOURSE_RETURN_IF_ERROR(internal::Prepare(c->db, "COMMIT", c->commit.out()));
+    storage::Connection& db = *c->conn;
+    BOURSE_ASSIGN_OR_RETURN(c->node, db.Cached("SELECT hash FROM ledger_nodes WHERE id=?"));
+    BOURSE_ASSIGN_OR_RETURN(
+        c->entries,
+        db.Cached("SELECT seq, data FROM ledger_entries WHERE seq>=? AND seq<? ORDER BY seq"));
+    BOURSE_ASSIGN_OR_RETURN(c->heads, db.Cached("SELECT size, ts, root, sig FROM ledger_heads"
+                                                " WHERE size>=? AND size<? ORDER BY size"));
+    BOURSE_ASSIGN_OR_RETURN(c->begin, db.Cached("BEGIN"));
+    BOURSE_ASSIGN_OR_RETURN(c->commit, db.Cached("COMMIT"));
     return c;
   }
   void ReleaseReader(std::unique_ptr<ReadConn> c) const EXCLUDES(pool_mu) {
@@ -409,15 +393,13 @@ struct Store::Impl {
   template <typename Fn>
   auto WithSnapshot(Fn&& fn) const -> decltype(fn(std::declval<ReadConn&>())) {
     BOURSE_ASSIGN_OR_RETURN(auto c, AcquireReader());
-    sqlite3_stmt* b = c->begin.get();
-    int rc = sqlite3_step(b);
-    sqlite3_reset(b);
-    if (rc != SQLITE_DONE) return SqliteError(c->db, "ledger store: begin read");
+    Status st = c->begin.Run();
+    c->begin.Reset();
+    if (!st.ok()) return st;
     auto out = fn(*c);
-    sqlite3_stmt* e = c->commit.get();
-    rc = sqlite3_step(e);
-    sqlite3_reset(e);
-    if (rc != SQLITE_DONE) return SqliteError(c->db, "ledger store: end read");
+    st = c->commit.Run();
+    c->commit.Reset();
+    if (!st.ok()) return st;
     ReleaseReader(std::move(c));
     return out;
   }
@@ -426,20 +408,19 @@ struct Store::Impl {
   // cache (transaction control runs several times per batch: parsing it
   // every time showed up in profiles).
   Status ExecCached(const char* sql) {
-    sqlite3_stmt* s = nullptr;
-    if (auto it = cache.find(std::string_view(sql)); it != cache.end()) {
-      s = it->second;
-    } else {
-      BOURSE_RETURN_IF_ERROR(internal::Prepare(wdb, sql, &s));
-      cache.emplace(sql, s);
+    auto it = cache.find(std::string_view(sql));
+    if (it == cache.end()) {
+      BOURSE_ASSIGN_OR_RETURN(Statement s, wdb->Cached(sql));
+      it = cache.emplace(sql, std::move(s)).first;
     }
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(wdb, "ledger store");
-    return Status::Ok();
+    Result<bool> row = it->second.Step();
+    it->second.Reset();
+    return row.status();
   }
 
   Status Init(bool creating);
+  Status CheckFormatAndKey();
+  Status LoadTree();
   // Runs one batch in one transaction and COMMITs it (not yet durable);
   // true when a caller succeeded (the WAL then needs a sync).
   bool RunBatch(std::vector<Request*>& batch);
@@ -461,7 +442,7 @@ Status Store::Impl::Init(bool creating) {
   auto file = storage::Database::Open(path, dbo);
   if (!file.ok()) return file.status().WithContext("ledger store");
   wfile = std::move(*file);
-  wdb = wfile->conn().raw();
+  wdb = &wfile->conn();
   if (!key) {
     BOURSE_ASSIGN_OR_RETURN(int v, storage::SchemaVersion(wfile->conn(), "ledger"));
     if (v > LedgerSchema().latest()) {
@@ -478,170 +459,19 @@ Status Store::Impl::Init(bool creating) {
   // rewrites of hot pages (the log's B-tree edges) into the database;
   // writable stores move checkpoints off the writer (StartCheckpointer).
   BOURSE_RETURN_IF_ERROR(
-      internal::Exec(wdb, key ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=8192"
-                              : "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=8192"));
-  BOURSE_RETURN_IF_ERROR(internal::Exec(wdb, "BEGIN IMMEDIATE"));
-  auto fail = [&](Status st) {
-    internal::Exec(wdb, "ROLLBACK").IgnoreError();
-    return st;
-  };
-  Status st;
-  if (!key) {
-    auto has = wfile->conn().Prepare(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_meta'");
-    if (!has.ok()) return fail(has.status());
-    auto row = has->Step();
-    if (!row.ok()) return fail(row.status());
-    if (!*row) {
-      return fail(core::NotFound("ledger store " + path + ": not a ledger store"));
-    }
-  }
-  internal::Stmt meta;
-  st = internal::Prepare(wdb, "SELECT v FROM ledger_meta WHERE k=?", meta.out());
-  if (!st.ok()) return fail(st);
-  auto get_meta = [&](const char* k) -> std::optional<std::string> {
-    Resetter r(meta.get());
-    sqlite3_bind_text(meta.get(), 1, k, -1, SQLITE_STATIC);
-    if (sqlite3_step(meta.get()) == SQLITE_ROW) return internal::ColumnText(meta.get(), 0);
-    return std::nullopt;
-  };
-  std::optional<std::string> format = get_meta("format");
-  std::optional<std::string> key_text = get_meta("key");
-  if (!format) {
-    // A fresh file (or one without our tables yet).
-    internal::Stmt any;
-    st = internal::Prepare(wdb, "SELECT count(*) FROM ledger_entries", any.out());
-    if (!st.ok()) return fail(st);
-    sqlite3_step(any.get());
-    if (sqlite3_column_int64(any.get(), 0) != 0) {
-      return fail(core::FailedPrecondition("ledger store " + path +
-                                           ": entries present but no format record; refusing"));
-    }
-    if (!key) {
-      return fail(
-          core::NotFound("ledger store " + path +
-                         ": not a ledger store yet, and creating one needs the ledger key"));
-    }
-    std::string ins = "INSERT INTO ledger_meta(k, v) VALUES('format','" + std::string(kFormat) +
-                      "'),('key','" + key->public_key().ToText() + "')";
-    st = internal::Exec(wdb, ins);
-    if (!st.ok()) return fail(st);
-    TreeHead h0 = SignTreeHead(0, EmptyTreeRoot(), clock->NowMillis(), *key);
-    internal::Stmt ins_h;
-    st = internal::Prepare(wdb, "INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)",
-                           ins_h.out());
-    if (!st.ok()) return fail(st);
-    sqlite3_bind_int64(ins_h.get(), 1, 0);
-    sqlite3_bind_int64(ins_h.get(), 2, h0.ts);
-    sqlite3_bind_blob(ins_h.get(), 3, h0.root.data(), 32, SQLITE_STATIC);
-    sqlite3_bind_blob(ins_h.get(), 4, h0.sig.data(), 64, SQLITE_STATIC);
-    if (sqlite3_step(ins_h.get()) != SQLITE_DONE)
-      return fail(SqliteError(wdb, "ledger_heads insert"));
-    format = kFormat;
-    key_text = key->public_key().ToText();
-  }
-  if (*format != kFormat) {
-    return fail(
-        core::FailedPrecondition("ledger store " + path + ": unknown format \"" + *format + "\""));
-  }
-  if (!key_text)
-    return fail(core::FailedPrecondition("ledger store " + path + ": no ledger key recorded"));
-  auto recorded = core::PublicKey::FromText(*key_text);
-  if (!recorded.ok()) {
-    return fail(core::FailedPrecondition("ledger store " + path +
-                                         ": recorded ledger key: " + recorded.status().message()));
-  }
-  if (options.expected_key && !(*options.expected_key == *recorded)) {
-    return fail(core::FailedPrecondition("ledger store " + path + ": ledger key " + *key_text +
-                                         " is not the expected " + options.expected_key->ToText()));
-  }
-  if (key && !(key->public_key() == *recorded)) {
-    return fail(core::FailedPrecondition("ledger store " + path + ": ledger key " + *key_text +
-                                         " does not match the signing key " +
-                                         key->public_key().ToText()));
-  }
-  pub = *recorded;
-
-  // The last tree head must check out.
-  internal::Stmt last;
-  st = internal::Prepare(
-      wdb, "SELECT size, ts, root, sig FROM ledger_heads ORDER BY size DESC LIMIT 1", last.out());
-  if (!st.ok()) return fail(st);
-  if (sqlite3_step(last.get()) != SQLITE_ROW) {
-    return fail(core::FailedPrecondition("ledger store " + path + ": no signed tree head"));
-  }
-  auto h = HeadFromRow(last.get());
-  if (!h.ok()) return fail(h.status().WithContext("ledger store " + path));
-  st = VerifyTreeHead(*h, *pub);
+      wdb->Exec(key ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=8192"
+                    : "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=8192"));
+  BOURSE_RETURN_IF_ERROR(wdb->Exec("BEGIN IMMEDIATE"));
+  Status st = CheckFormatAndKey();
+  if (st.ok()) st = LoadTree();
   if (!st.ok()) {
-    return fail(core::FailedPrecondition("ledger store " + path + ": last " + st.message()));
+    wdb->Exec("ROLLBACK").IgnoreError();
+    return st;
   }
-  internal::Stmt count;
-  st = internal::Prepare(wdb, "SELECT count(*), coalesce(max(seq)+1, 0) FROM ledger_entries",
-                         count.out());
-  if (!st.ok()) return fail(st);
-  sqlite3_step(count.get());
-  uint64_t n = static_cast<uint64_t>(sqlite3_column_int64(count.get(), 0));
-  uint64_t top = static_cast<uint64_t>(sqlite3_column_int64(count.get(), 1));
-  if (n != top) {
-    return fail(core::FailedPrecondition("ledger store " + path + ": " + std::to_string(n) +
-                                         " entries but the highest seq is " +
-                                         std::to_string(top - 1) + " (entries missing)"));
-  }
-  if (n != h->size) {
-    return fail(core::FailedPrecondition(
-        "ledger store " + path + ": the last signed tree head covers " + std::to_string(h->size) +
-        " entries but the store holds " + std::to_string(n)));
-  }
-  internal::Stmt node;
-  st = internal::Prepare(wdb, "SELECT hash FROM ledger_nodes WHERE id=?", node.out());
-  if (!st.ok()) return fail(st);
-  NodeReader reader(node.get());
-  auto fr = MerkleFrontier::Load(reader, n);
-  if (!fr.ok()) return fail(fr.status().WithContext("ledger store " + path));
-  if (fr->Root() != h->root) {
-    return fail(core::FailedPrecondition(
-        "ledger store " + path + ": the stored tree's root at size " + std::to_string(n) +
-        " does not match the signed tree head (" + HashToHex(fr->Root()).substr(0, 16) + "... vs " +
-        HashToHex(h->root).substr(0, 16) + "...)"));
-  }
-  frontier = *fr;
-  last_ts = h->ts;
-  if (n > 0) {
-    auto lh = reader.Subtree(0, n - 1);
-    if (!lh.ok()) return fail(lh.status());
-    last_leaf_hex = HashToHex(*lh);
-    internal::Stmt le;
-    st = internal::Prepare(wdb, "SELECT data FROM ledger_entries WHERE seq=?", le.out());
-    if (!st.ok()) return fail(st);
-    sqlite3_bind_int64(le.get(), 1, static_cast<int64_t>(n - 1));
-    if (sqlite3_step(le.get()) != SQLITE_ROW) return fail(SqliteError(wdb, "ledger_entries read"));
-    std::string data = internal::ColumnText(le.get(), 0);
-    if (LeafHash(data) != *lh) {
-      return fail(core::FailedPrecondition("ledger store " + path + ": entry " +
-                                           std::to_string(n - 1) +
-                                           " does not hash to its stored leaf"));
-    }
-    auto e = ParseEntry(data);
-    if (!e.ok()) {
-      return fail(core::FailedPrecondition("ledger store " + path + ": entry " +
-                                           std::to_string(n - 1) + ": " + e.status().message()));
-    }
-    last_ts = std::max(last_ts, e->ts);
-  }
-  {
-    core::MutexLock l(&head_mu);  // no other thread yet; the analysis wants it
-    head = *h;
-    writer_head = head;
-  }
-  meta = internal::Stmt();
-  last = internal::Stmt();
-  count = internal::Stmt();
-  node = internal::Stmt();
-  BOURSE_RETURN_IF_ERROR(internal::Exec(wdb, "COMMIT"));
+  BOURSE_RETURN_IF_ERROR(wdb->Exec("COMMIT"));
 
-  BOURSE_RETURN_IF_ERROR(internal::Prepare(
-      wdb, "INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)", ins_head.out()));
+  BOURSE_ASSIGN_OR_RETURN(
+      ins_head, wdb->Cached("INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)"));
   if (key) {
     // The WAL exists once the connection has run a transaction. What Init
     // wrote (a new store's format, key and first head) is made durable now.
@@ -651,6 +481,157 @@ Status Store::Impl::Init(bool creating) {
       return core::Unavailable("ledger store " + path + ": cannot open and sync " + wal + ": " +
                                std::strerror(errno));
     }
+  }
+  return Status::Ok();
+}
+
+// Inside Init's transaction: the store's format and key (a new store's
+// first rows when the file has none yet); sets pub.
+Status Store::Impl::CheckFormatAndKey() {
+  Status st;
+  if (!key) {
+    auto has = wfile->conn().Prepare(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_meta'");
+    if (!has.ok()) return has.status();
+    auto row = has->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) {
+      return core::NotFound("ledger store " + path + ": not a ledger store");
+    }
+  }
+  auto meta = wdb->Prepare("SELECT v FROM ledger_meta WHERE k=?");
+  if (!meta.ok()) return meta.status();
+  auto get_meta = [&](const char* k) -> std::optional<std::string> {
+    ResetOnExit r(*meta);
+    meta->BindStatic(1, k);
+    auto row = meta->Step();
+    if (row.ok() && *row) return meta->Text(0);
+    return std::nullopt;
+  };
+  std::optional<std::string> format = get_meta("format");
+  std::optional<std::string> key_text = get_meta("key");
+  if (!format) {
+    // A fresh file (or one without our tables yet).
+    auto any = wdb->Prepare("SELECT count(*) FROM ledger_entries");
+    if (!any.ok()) return any.status();
+    auto any_row = any->Step();
+    if (any_row.ok() && *any_row && any->Int(0) != 0) {
+      return core::FailedPrecondition("ledger store " + path +
+                                      ": entries present but no format record; refusing");
+    }
+    if (!key) {
+      return core::NotFound("ledger store " + path +
+                            ": not a ledger store yet, and creating one needs the ledger key");
+    }
+    std::string ins = "INSERT INTO ledger_meta(k, v) VALUES('format','" + std::string(kFormat) +
+                      "'),('key','" + key->public_key().ToText() + "')";
+    st = wdb->Exec(ins);
+    if (!st.ok()) return st;
+    TreeHead h0 = SignTreeHead(0, EmptyTreeRoot(), clock->NowMillis(), *key);
+    auto ins_h = wdb->Prepare("INSERT INTO ledger_heads(size, ts, root, sig) VALUES(?,?,?,?)");
+    if (!ins_h.ok()) return ins_h.status();
+    BindHead(*ins_h, h0);
+    st = ins_h->Run();
+    if (!st.ok()) return st;
+    format = kFormat;
+    key_text = key->public_key().ToText();
+  }
+  if (*format != kFormat) {
+    return core::FailedPrecondition("ledger store " + path + ": unknown format \"" + *format +
+                                    "\"");
+  }
+  if (!key_text)
+    return core::FailedPrecondition("ledger store " + path + ": no ledger key recorded");
+  auto recorded = core::PublicKey::FromText(*key_text);
+  if (!recorded.ok()) {
+    return core::FailedPrecondition("ledger store " + path +
+                                    ": recorded ledger key: " + recorded.status().message());
+  }
+  if (options.expected_key && !(*options.expected_key == *recorded)) {
+    return core::FailedPrecondition("ledger store " + path + ": ledger key " + *key_text +
+                                    " is not the expected " + options.expected_key->ToText());
+  }
+  if (key && !(key->public_key() == *recorded)) {
+    return core::FailedPrecondition("ledger store " + path + ": ledger key " + *key_text +
+                                    " does not match the signing key " +
+                                    key->public_key().ToText());
+  }
+  pub = *recorded;
+
+  return Status::Ok();
+}
+
+// Inside Init's transaction: the last signed head, the entry count and the
+// frontier, checked against each other; sets frontier, last_ts, head.
+Status Store::Impl::LoadTree() {
+  // The last tree head must check out.
+  auto last =
+      wdb->Prepare("SELECT size, ts, root, sig FROM ledger_heads ORDER BY size DESC LIMIT 1");
+  if (!last.ok()) return last.status();
+  auto last_row = last->Step();
+  if (!last_row.ok() || !*last_row) {
+    return core::FailedPrecondition("ledger store " + path + ": no signed tree head");
+  }
+  auto h = HeadFromRow(*last);
+  if (!h.ok()) return h.status().WithContext("ledger store " + path);
+  Status st = VerifyTreeHead(*h, *pub);
+  if (!st.ok()) {
+    return core::FailedPrecondition("ledger store " + path + ": last " + st.message());
+  }
+  auto count = wdb->Prepare("SELECT count(*), coalesce(max(seq)+1, 0) FROM ledger_entries");
+  if (!count.ok()) return count.status();
+  static_cast<void>(count->Step());  // one row always; an error reads as zeros
+  uint64_t n = static_cast<uint64_t>(count->Int(0));
+  uint64_t top = static_cast<uint64_t>(count->Int(1));
+  if (n != top) {
+    return core::FailedPrecondition("ledger store " + path + ": " + std::to_string(n) +
+                                    " entries but the highest seq is " + std::to_string(top - 1) +
+                                    " (entries missing)");
+  }
+  if (n != h->size) {
+    return core::FailedPrecondition("ledger store " + path + ": the last signed tree head covers " +
+                                    std::to_string(h->size) + " entries but the store holds " +
+                                    std::to_string(n));
+  }
+  auto node = wdb->Prepare("SELECT hash FROM ledger_nodes WHERE id=?");
+  if (!node.ok()) return node.status();
+  NodeReader reader(&*node);
+  auto fr = MerkleFrontier::Load(reader, n);
+  if (!fr.ok()) return fr.status().WithContext("ledger store " + path);
+  if (fr->Root() != h->root) {
+    return core::FailedPrecondition("ledger store " + path + ": the stored tree's root at size " +
+                                    std::to_string(n) + " does not match the signed tree head (" +
+                                    HashToHex(fr->Root()).substr(0, 16) + "... vs " +
+                                    HashToHex(h->root).substr(0, 16) + "...)");
+  }
+  frontier = *fr;
+  last_ts = h->ts;
+  if (n > 0) {
+    auto lh = reader.Subtree(0, n - 1);
+    if (!lh.ok()) return lh.status();
+    last_leaf_hex = HashToHex(*lh);
+    auto le = wdb->Prepare("SELECT data FROM ledger_entries WHERE seq=?");
+    if (!le.ok()) return le.status();
+    le->Bind(1, static_cast<int64_t>(n - 1));
+    auto le_row = le->Step();
+    if (!le_row.ok()) return le_row.status();
+    if (!*le_row) return core::Internal("ledger_entries read: entry missing");
+    std::string data = le->Text(0);
+    if (LeafHash(data) != *lh) {
+      return core::FailedPrecondition("ledger store " + path + ": entry " + std::to_string(n - 1) +
+                                      " does not hash to its stored leaf");
+    }
+    auto e = ParseEntry(data);
+    if (!e.ok()) {
+      return core::FailedPrecondition("ledger store " + path + ": entry " + std::to_string(n - 1) +
+                                      ": " + e.status().message());
+    }
+    last_ts = std::max(last_ts, e->ts);
+  }
+  {
+    core::MutexLock l(&head_mu);  // no other thread yet; the analysis wants it
+    head = *h;
+    writer_head = head;
   }
   return Status::Ok();
 }
@@ -676,38 +657,36 @@ void Store::Impl::WriteEntries(Txn::Impl& t, std::vector<MerkleFrontier::Node>* 
 // (one statement per row cost more than the B-tree inserts themselves).
 Status Store::Impl::FlushRows() {
   auto stmt = [&](const char* table, const char* cols, size_t rows,
-                  std::vector<sqlite3_stmt*>* cache) -> Result<sqlite3_stmt*> {
-    if (cache->size() <= rows) cache->resize(rows + 1, nullptr);
-    sqlite3_stmt*& st = (*cache)[rows];
-    if (st == nullptr) {
+                  std::vector<Statement>* cache) -> Result<Statement*> {
+    if (cache->size() <= rows) cache->resize(rows + 1);
+    Statement& st = (*cache)[rows];
+    if (!st.valid()) {
       std::string sql = std::string("INSERT INTO ") + table + "(" + cols + ") VALUES";
       for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?)" : ",(?,?)";
-      BOURSE_RETURN_IF_ERROR(internal::Prepare(wdb, sql, &st));
+      BOURSE_ASSIGN_OR_RETURN(st, wdb->Cached(sql));
     }
-    return st;
+    return &st;
   };
   for (size_t at = 0; at < entry_rows.size();) {
     size_t n = std::min(kRowsPerInsert, entry_rows.size() - at);
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * st,
-                            stmt("ledger_entries", "seq, data", n, &ins_entries));
-    Resetter r(st);
+    BOURSE_ASSIGN_OR_RETURN(Statement * st, stmt("ledger_entries", "seq, data", n, &ins_entries));
+    ResetOnExit r(*st);
     for (size_t i = 0; i < n; ++i) {
-      sqlite3_bind_int64(st, static_cast<int>(2 * i + 1), entry_rows[at + i].seq);
-      internal::BindTextStatic(st, static_cast<int>(2 * i + 2), entry_rows[at + i].data);
+      st->Bind(static_cast<int>(2 * i + 1), entry_rows[at + i].seq);
+      st->BindStatic(static_cast<int>(2 * i + 2), entry_rows[at + i].data);
     }
-    if (sqlite3_step(st) != SQLITE_DONE) return SqliteError(wdb, "ledger_entries insert");
+    BOURSE_RETURN_IF_ERROR(st->Run());
     at += n;
   }
   for (size_t at = 0; at < node_rows.size();) {
     size_t n = std::min(kRowsPerInsert, node_rows.size() - at);
-    BOURSE_ASSIGN_OR_RETURN(sqlite3_stmt * st, stmt("ledger_nodes", "id, hash", n, &ins_nodes));
-    Resetter r(st);
+    BOURSE_ASSIGN_OR_RETURN(Statement * st, stmt("ledger_nodes", "id, hash", n, &ins_nodes));
+    ResetOnExit r(*st);
     for (size_t i = 0; i < n; ++i) {
-      sqlite3_bind_int64(st, static_cast<int>(2 * i + 1), node_rows[at + i].id);
-      sqlite3_bind_blob(st, static_cast<int>(2 * i + 2), node_rows[at + i].hash.data(), 32,
-                        SQLITE_STATIC);
+      st->Bind(static_cast<int>(2 * i + 1), node_rows[at + i].id);
+      st->BindBlobStatic(static_cast<int>(2 * i + 2), node_rows[at + i].hash.data(), 32);
     }
-    if (sqlite3_step(st) != SQLITE_DONE) return SqliteError(wdb, "ledger_nodes insert");
+    BOURSE_RETURN_IF_ERROR(st->Run());
     at += n;
   }
   entry_rows.clear();
@@ -759,7 +738,7 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
       entry_rows.resize(entries_before);
       node_rows.resize(nodes_before);
       r->status = s;
-      if (sqlite3_get_autocommit(wdb)) {
+      if (!wdb->InTransaction()) {
         // SQLite abandoned the whole transaction (I/O error, disk full...):
         // nothing of this batch can commit.
         st = core::Unavailable("ledger commit: the batch's transaction was aborted by: " +
@@ -777,17 +756,13 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
   TreeHead new_head = writer_head;
   if (st.ok() && any_entries) {
     new_head = SignTreeHead(frontier.size(), frontier.Root(), ts, *key);
-    sqlite3_stmt* s = ins_head.get();
-    Resetter rs(s);
-    sqlite3_bind_int64(s, 1, static_cast<int64_t>(new_head.size));
-    sqlite3_bind_int64(s, 2, new_head.ts);
-    sqlite3_bind_blob(s, 3, new_head.root.data(), 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 4, new_head.sig.data(), 64, SQLITE_STATIC);
-    if (sqlite3_step(s) != SQLITE_DONE) st = SqliteError(wdb, "ledger_heads insert");
+    ResetOnExit rs(ins_head);
+    BindHead(ins_head, new_head);
+    st = ins_head.Run();
   }
   if (st.ok()) st = ExecCached("COMMIT");
   if (!st.ok()) {
-    if (!sqlite3_get_autocommit(wdb)) ExecCached("ROLLBACK").IgnoreError();
+    if (wdb->InTransaction()) ExecCached("ROLLBACK").IgnoreError();
     frontier = frontier0;
     last_leaf_hex = last0;
     entry_rows.clear();
@@ -803,7 +778,7 @@ bool Store::Impl::RunBatch(std::vector<Request*>& batch) {
     if (r->status.ok()) r->result.head = new_head;
   }
   // Whatever a successful caller did (rows, entries, even DDL, which
-  // sqlite3_total_changes does not count) is made durable before it is
+  // SQLite's total_changes does not count) is made durable before it is
   // answered.
   return any_ok;
 }
@@ -816,7 +791,7 @@ Result<storage::Statement> Txn::Prepare(std::string_view sql) {
   return impl_->store->wfile->conn().Cached(sql);
 }
 
-Status Txn::Exec(std::string_view sql) { return internal::Exec(impl_->store->wdb, sql); }
+Status Txn::Exec(std::string_view sql) { return impl_->store->wdb->Exec(sql); }
 
 Result<uint64_t> Txn::Append(std::string_view type, nlohmann::json body) {
   BOURSE_RETURN_IF_ERROR(ValidateEntryType(type));
@@ -1070,13 +1045,13 @@ Result<std::vector<std::string>> Store::EntryTexts(uint64_t from, uint64_t to) c
   std::vector<std::string> out;
   Status st;
   {
-    sqlite3_stmt* s = c->entries.get();
-    Resetter r(s);
-    sqlite3_bind_int64(s, 1, static_cast<int64_t>(from));
-    sqlite3_bind_int64(s, 2, static_cast<int64_t>(to));
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(internal::ColumnText(s, 1));
-    if (rc != SQLITE_DONE) st = SqliteError(c->db, "ledger_entries read");
+    Statement& s = c->entries;
+    ResetOnExit r(s);
+    s.Bind(1, static_cast<int64_t>(from));
+    s.Bind(2, static_cast<int64_t>(to));
+    Result<bool> row = false;
+    while ((row = s.Step()).ok() && *row) out.push_back(s.Text(1));
+    st = row.status();
   }
   impl_->ReleaseReader(std::move(c));
   BOURSE_RETURN_IF_ERROR(st);
@@ -1103,7 +1078,7 @@ Result<std::vector<Hash>> Store::InclusionProof(uint64_t seq, uint64_t size) con
                                  " is above the tree size " + std::to_string(n));
   }
   return impl_->WithSnapshot([&](ReadConn& c) {
-    NodeReader reader(c.node.get(), &impl_->upper);
+    NodeReader reader(&c.node, &impl_->upper);
     return ledger::InclusionPath(reader, seq, size);
   });
 }
@@ -1115,7 +1090,7 @@ Result<std::vector<Hash>> Store::ConsistencyProof(uint64_t first, uint64_t secon
                                  " is above the tree size " + std::to_string(n));
   }
   return impl_->WithSnapshot([&](ReadConn& c) {
-    NodeReader reader(c.node.get(), &impl_->upper);
+    NodeReader reader(&c.node, &impl_->upper);
     return ledger::ConsistencyPath(reader, first, second);
   });
 }
@@ -1127,7 +1102,7 @@ Result<Hash> Store::RootAt(uint64_t size) const {
                                  std::to_string(n));
   }
   return impl_->WithSnapshot([&](ReadConn& c) {
-    NodeReader reader(c.node.get(), &impl_->upper);
+    NodeReader reader(&c.node, &impl_->upper);
     return ledger::RootAt(reader, size);
   });
 }
@@ -1140,12 +1115,12 @@ Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size)
   std::vector<TreeHead> out;
   Status st;
   {
-    sqlite3_stmt* s = c->heads.get();
-    Resetter r(s);
-    sqlite3_bind_int64(s, 1, static_cast<int64_t>(std::min<uint64_t>(from_size, INT64_MAX)));
-    sqlite3_bind_int64(s, 2, static_cast<int64_t>(std::min<uint64_t>(to_size, INT64_MAX)));
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    Statement& s = c->heads;
+    ResetOnExit r(s);
+    s.Bind(1, static_cast<int64_t>(std::min<uint64_t>(from_size, INT64_MAX)));
+    s.Bind(2, static_cast<int64_t>(std::min<uint64_t>(to_size, INT64_MAX)));
+    Result<bool> row = false;
+    while ((row = s.Step()).ok() && *row) {
       auto h = HeadFromRow(s);
       if (!h.ok()) {
         st = h.status();
@@ -1153,8 +1128,7 @@ Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size)
       }
       out.push_back(*h);
     }
-    if (st.ok() && rc != SQLITE_DONE && rc != SQLITE_ROW)
-      st = SqliteError(c->db, "ledger_heads read");
+    if (st.ok()) st = row.status();
   }
   impl_->ReleaseReader(std::move(c));
   BOURSE_RETURN_IF_ERROR(st);
@@ -1163,10 +1137,10 @@ Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size)
 
 Status Store::Read(const std::function<Status(storage::Connection*)>& fn) const {
   BOURSE_ASSIGN_OR_RETURN(auto c, impl_->AcquireReader());
-  Status st = internal::Exec(c->db, "BEGIN");
+  Status st = c->conn->Exec("BEGIN");
   if (st.ok()) {
     st = fn(c->conn.get());
-    internal::Exec(c->db, "COMMIT").IgnoreError();
+    c->conn->Exec("COMMIT").IgnoreError();
   }
   impl_->ReleaseReader(std::move(c));
   return st;
