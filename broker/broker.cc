@@ -560,6 +560,8 @@ void Broker::RegisterServiceRoutes() {
 
 namespace {
 constexpr int64_t kMaxEntriesPerRequest = 10000;
+constexpr int64_t kDefaultHeadsPerRequest = 1000;
+constexpr int64_t kMaxHeadsPerRequest = 1000;
 }  // namespace
 
 core::Result<ApiResponse> Broker::GetLedgerKey(const ApiRequest&) {
@@ -568,6 +570,20 @@ core::Result<ApiResponse> Broker::GetLedgerKey(const ApiRequest&) {
 
 core::Result<ApiResponse> Broker::GetLedgerHead(const ApiRequest&) {
   return JsonResponse(200, ledger::TreeHeadToJson(store_->Head()));
+}
+
+// The published heads with size >= from, oldest first, at most `limit`: an
+// auditor pages with from = the last size + 1.
+core::Result<ApiResponse> Broker::GetLedgerHeads(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(int64_t from, q.QueryInt("from", 0, core::kMaxSafeInteger, 0));
+  BOURSE_ASSIGN_OR_RETURN(int64_t limit, q.QueryInt("limit", 1, kMaxHeadsPerRequest,
+                                                    kDefaultHeadsPerRequest));
+  BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::TreeHead> heads,
+                          store_->Heads(static_cast<uint64_t>(from), UINT64_MAX,
+                                        static_cast<uint64_t>(limit)));
+  json out = json::array();
+  for (const ledger::TreeHead& h : heads) out.push_back(ledger::TreeHeadToJson(h));
+  return JsonResponse(200, {{"heads", std::move(out)}});
 }
 
 core::Result<ApiResponse> Broker::GetLedgerEntries(const ApiRequest& q) {
@@ -631,17 +647,27 @@ void Broker::RegisterLedgerRoutes() {
                .tag = "ledger",
                .response_schema = SObj({{"key", SKey()}}, {"key"}),
                .handler = [this](const ApiRequest& q) { return GetLedgerKey(q); }});
+  json head_schema = SObj(
+      {{"size", SInt()},
+       {"root", SStr()},
+       {"ts", SInt("unix ms")},
+       {"sig", SStr("b64url Ed25519 over canonical JSON of {root,size,ts}")}},
+      {"size", "root", "ts", "sig"});
   router_.Add({.method = "GET",
                .pattern = "/v1/ledger/head",
                .summary = "The latest signed tree head",
                .tag = "ledger",
-               .response_schema = SObj({{"size", SInt()},
-                                        {"root", SStr()},
-                                        {"ts", SInt("unix ms")},
-                                        {"sig", SStr("b64url Ed25519 over canonical JSON of "
-                                                     "{root,size,ts}")}},
-                                       {"size", "root", "ts", "sig"}),
+               .response_schema = head_schema,
                .handler = [this](const ApiRequest& q) { return GetLedgerHead(q); }});
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/ledger/heads",
+       .summary = "The signed tree heads published, oldest first (one per commit batch)",
+       .tag = "ledger",
+       .query_params = {{"from", "integer", false, "heads with size >= from (default 0)"},
+                        {"limit", "integer", false, "at most this many (1..1000, default 1000)"}},
+       .response_schema = SObj({{"heads", SArr(head_schema)}}, {"heads"}),
+       .handler = [this](const ApiRequest& q) { return GetLedgerHeads(q); }});
   router_.Add(
       {.method = "GET",
        .pattern = "/v1/ledger/entries",

@@ -220,6 +220,7 @@ class Broker {
   core::Result<ApiResponse> GetOpenApi(const ApiRequest& q);
   core::Result<ApiResponse> GetLedgerKey(const ApiRequest& q);
   core::Result<ApiResponse> GetLedgerHead(const ApiRequest& q);
+  core::Result<ApiResponse> GetLedgerHeads(const ApiRequest& q);
   core::Result<ApiResponse> GetLedgerEntries(const ApiRequest& q);
   core::Result<ApiResponse> GetInclusionProof(const ApiRequest& q);
   core::Result<ApiResponse> GetConsistencyProof(const ApiRequest& q);

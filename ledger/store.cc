@@ -377,7 +377,7 @@ struct Store::Impl {
         c->entries,
         db.Cached("SELECT seq, data FROM ledger_entries WHERE seq>=? AND seq<? ORDER BY seq"));
     BOURSE_ASSIGN_OR_RETURN(c->heads, db.Cached("SELECT size, ts, root, sig FROM ledger_heads"
-                                                " WHERE size>=? AND size<? ORDER BY size"));
+                                                " WHERE size>=? AND size<? ORDER BY size LIMIT ?"));
     BOURSE_ASSIGN_OR_RETURN(c->begin, db.Cached("BEGIN"));
     BOURSE_ASSIGN_OR_RETURN(c->commit, db.Cached("COMMIT"));
     return c;
@@ -1107,7 +1107,8 @@ Result<Hash> Store::RootAt(uint64_t size) const {
   });
 }
 
-Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size) const {
+Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size,
+                                           uint64_t limit) const {
   // Only published (durable) heads: a head written but not yet synced is
   // not shown.
   to_size = std::min(to_size, Head().size + 1);
@@ -1119,6 +1120,7 @@ Result<std::vector<TreeHead>> Store::Heads(uint64_t from_size, uint64_t to_size)
     ResetOnExit r(s);
     s.Bind(1, static_cast<int64_t>(std::min<uint64_t>(from_size, INT64_MAX)));
     s.Bind(2, static_cast<int64_t>(std::min<uint64_t>(to_size, INT64_MAX)));
+    s.Bind(3, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
     Result<bool> row = false;
     while ((row = s.Step()).ok() && *row) {
       auto h = HeadFromRow(s);

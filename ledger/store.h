@@ -182,8 +182,10 @@ class Store {
   core::Result<std::vector<Hash>> ConsistencyProof(uint64_t first, uint64_t second) const;
   // Root of the first `size` leaves (size <= Head().size).
   core::Result<Hash> RootAt(uint64_t size) const;
-  // Every signed head written, by size ascending, with from <= size < to.
-  core::Result<std::vector<TreeHead>> Heads(uint64_t from_size, uint64_t to_size) const;
+  // The published signed heads (one per committed batch with entries, and the
+  // empty tree's), by size ascending, with from <= size < to: at most `limit`.
+  core::Result<std::vector<TreeHead>> Heads(uint64_t from_size, uint64_t to_size,
+                                            uint64_t limit = UINT64_MAX) const;
 
   // Runs fn on a read connection inside a read transaction (a consistent
   // snapshot), for the caller's own tables. Errors: fn's, or internal.
