@@ -11,6 +11,9 @@ void Usage() {
   std::fputs(
       "usage: bourse <group> <command> [args]\n"
       "  bourse ledger verify (--db PATH | --url URL)\n"
+      "  bourse ledger head --url URL\n"
+      "  bourse ledger proof inclusion SEQ [--size N] --url URL\n"
+      "  bourse ledger proof consistency M N --url URL\n"
       "  bourse auction replay FILE\n"
       "  bourse auction clear FILE\n"
       "  bourse broker call --url URL [--key FILE] METHOD PATH [JSON]\n"
