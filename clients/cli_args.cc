@@ -256,9 +256,9 @@ void PrintObject(const nlohmann::json& row) {
   for (const auto& [k, v] : row.items()) {
     if (k == "created_ms") {
       f.push_back({"created", FormatCreatedMs(row)});
-    } else if (k == "capacity" || k == "res" || k == "resources") {
+    } else if (k == "capacity" || k == "res" || k == "resources" || k == "unit") {
       f.push_back({k, v.is_null() ? "" : FormatResourcesJson(v)});
-    } else if ((k == "expires" || k == "not_before" || k == "not_after") && v.is_number_integer()) {
+    } else if ((k == "expires" || k == "not_before" || k == "not_after" || k == "close") && v.is_number_integer()) {
       f.push_back({k, FormatTime(v.get<int64_t>(), NowSeconds())});
     } else {
       f.push_back({k, Text(v)});

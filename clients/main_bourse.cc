@@ -25,7 +25,7 @@ void BuildApp(CLI::App& app, bourse::clients::CliContext& ctx) {
   AddCapacityCommands(app, ctx);
   AddAccountCommands(app, ctx);
   AddSliceCommands(app, ctx);
-  // AddMarketCommands(app, ctx);
+  AddMarketCommands(app, ctx);
   AddOfflineCommands(app, ctx);
   AddBrokerCommands(app, ctx);
   AddCompletionCommands(app, ctx);

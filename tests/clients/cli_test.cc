@@ -333,5 +333,57 @@ TEST_F(CliTest, BrokerCallTakesFileStdinAndAnyCase) {
   EXPECT_EQ(r.j()["pi"], pi);
 }
 
+// A market through the CLI: the site's PI opens it, alice sells from her own
+// rcap (the CLI signs the escrow child), the PI buys; the book's table text.
+TEST_F(CliTest, MarketSellBuyAndBook) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  std::string alice = NewKey("alice.pem");
+  const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
+                    user = url_ + " --key alice.pem ";
+  ASSERT_EQ(Bourse(admin + "site add mit --pi pi.pem").code, 0);
+  ASSERT_EQ(Bourse(op + "node add mit n1 --key n1.pem --res cpu_mcores=4000").code, 0);
+  ASSERT_EQ(Bourse(op + "principal add alice.pem --kind user --name alice --site mit").code, 0);
+  ASSERT_EQ(Bourse(op + "grant n1 --res cpu_mcores=4000 --from now --until +7d --id g1").code, 0);
+  ASSERT_EQ(Bourse(admin + "rcap split g1 --to alice.pem --res cpu_mcores=1000 --id s1").code, 0);
+  ASSERT_EQ(Bourse(admin + "mint pi.pem 100").code, 0);
+  Out r =
+      Bourse(op + "market create --node n1 --unit cpu_mcores=100 --from +1h --until +1d --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string m = r.j()["market"]["id"];
+  r = Bourse(user + "sell " + m + " 30 --price 2 --rcap s1");  // 3000 > 1000: refused
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("exceeds_parent"), std::string::npos) << r.err;
+  r = Bourse(user + "sell " + m + " 4 --price 2 --rcap s1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["order"]["remaining"], 4);
+  EXPECT_EQ(r.j()["order"]["owner"], alice);
+  r = Bourse(user + "sell " + m + " 2 --price 3.5 --rcap s1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(op + "buy " + m + " 1 --price 1.25");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(op + "buy " + m + " 1 --price 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.j()["trades"].size(), 1u);
+  EXPECT_EQ(r.j()["trades"][0]["price"], "2.000000000");
+  r = Bourse(url_ + " market book " + m);
+  EXPECT_EQ(r.out,
+            "SIDE  PRICE        QTY  ORDERS  SIZE\n"
+            "ask   3.500000000  2    1       ####################\n"
+            "ask   2.000000000  3    1       ##############################\n"
+            "bid   1.250000000  1    1       ##########\n");
+  r = Bourse(url_ + " market trades " + m + " --json");
+  EXPECT_EQ(r.j()["trades"].size(), 1u);
+  r = Bourse(op + "move " + m + " 3 1.5 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["order"]["price"], "1.500000000");
+  r = Bourse(op + "cancel " + m + " 3 --json");
+  EXPECT_EQ(r.j()["order"]["state"], "cancelled");
+  EXPECT_EQ(Bourse(url_ + " market book nowhere").code, 1);
+  EXPECT_EQ(Bourse(op + "buy " + m + " 0 --price 1").code, 2);
+  EXPECT_EQ(Bourse(op + "buy " + m + " 1 --price 1.0000000001").code, 2);
+}
+
 }  // namespace
 }  // namespace bourse
