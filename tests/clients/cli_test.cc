@@ -80,6 +80,16 @@ class CliTest : public ::testing::Test {
     return r.out.substr(0, r.out.find('\n'));
   }
 
+  // Site mit (PI pi.pem), node n1 (n1.pem) of capacity `res`, user alice
+  // (alice.pem), and root g1 = all of `res` for a week in the broker's pool.
+  void SeedSite(const std::string& res) {
+    ASSERT_EQ(Bourse(url_ + " --key admin.pem site add mit --pi pi.pem").code, 0);
+    const std::string op = url_ + " --key pi.pem ";
+    ASSERT_EQ(Bourse(op + "node add mit n1 --key n1.pem --res " + res).code, 0);
+    ASSERT_EQ(Bourse(op + "principal add alice.pem --kind user --name alice --site mit").code, 0);
+    ASSERT_EQ(Bourse(op + "grant n1 --res " + res + " --from now --until +7d --id g1").code, 0);
+  }
+
   std::string dir_, url_;
   std::unique_ptr<BrokerProcess> broker_;
 };
@@ -267,10 +277,7 @@ TEST_F(CliTest, SliceLifecycleAndBindingsTable) {
   std::string alice = NewKey("alice.pem");
   const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
                     user = url_ + " --key alice.pem ";
-  ASSERT_EQ(Bourse(admin + "site add mit --pi pi.pem").code, 0);
-  ASSERT_EQ(Bourse(op + "node add mit n1 --key n1.pem --res cpu_mcores=4000,mem_mib=8192").code, 0);
-  ASSERT_EQ(Bourse(op + "principal add alice.pem --kind user --name alice --site mit").code, 0);
-  ASSERT_EQ(Bourse(op + "grant n1 --res cpu_mcores=2000 --from now --until +7d --id g1").code, 0);
+  SeedSite("cpu_mcores=2000");
   int64_t until = std::time(nullptr) + 2 * 3600 + 1800;
   Out r = Bourse(admin +
                  "rcap split g1 --to alice.pem --res cpu_mcores=500 --id p1 --from now "
@@ -342,10 +349,7 @@ TEST_F(CliTest, MarketSellBuyAndBook) {
   std::string alice = NewKey("alice.pem");
   const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
                     user = url_ + " --key alice.pem ";
-  ASSERT_EQ(Bourse(admin + "site add mit --pi pi.pem").code, 0);
-  ASSERT_EQ(Bourse(op + "node add mit n1 --key n1.pem --res cpu_mcores=4000").code, 0);
-  ASSERT_EQ(Bourse(op + "principal add alice.pem --kind user --name alice --site mit").code, 0);
-  ASSERT_EQ(Bourse(op + "grant n1 --res cpu_mcores=4000 --from now --until +7d --id g1").code, 0);
+  SeedSite("cpu_mcores=4000");
   ASSERT_EQ(Bourse(admin + "rcap split g1 --to alice.pem --res cpu_mcores=1000 --id s1").code, 0);
   ASSERT_EQ(Bourse(admin + "mint pi.pem 100").code, 0);
   Out r =
