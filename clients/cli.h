@@ -27,6 +27,7 @@ void AddSliceCommands(CLI::App& app, CliContext& ctx);     // cli_slice.cc
 void AddCapacityCommands(CLI::App& app, CliContext& ctx);  // cli_capacity.cc: grant rcap holdings
 void AddAccountCommands(CLI::App& app, CliContext& ctx);   // cli_account.cc: account mint transfer
 void AddMarketCommands(CLI::App& app, CliContext& ctx);    // cli_market.cc
+void AddRoundCommands(CLI::App& app, CliContext& ctx);     // cli_rounds.cc: acquire round share
 void AddBrokerCommands(CLI::App& app, CliContext& ctx);    // cli_broker.cc: call seed-demo
 void AddOfflineCommands(CLI::App& app, CliContext& ctx);   // cli_offline.cc: ledger auction
 void AddCompletionCommands(CLI::App& app, CliContext& ctx);  // cli_completion.cc

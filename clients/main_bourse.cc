@@ -26,6 +26,7 @@ void BuildApp(CLI::App& app, bourse::clients::CliContext& ctx) {
   AddAccountCommands(app, ctx);
   AddSliceCommands(app, ctx);
   AddMarketCommands(app, ctx);
+  AddRoundCommands(app, ctx);
   AddOfflineCommands(app, ctx);
   AddBrokerCommands(app, ctx);
   AddCompletionCommands(app, ctx);

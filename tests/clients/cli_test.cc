@@ -389,5 +389,57 @@ TEST_F(CliTest, MarketSellBuyAndBook) {
   EXPECT_EQ(Bourse(op + "buy " + m + " 1 --price 1.0000000001").code, 2);
 }
 
+// acquire --slice, a sealed-bid round and a share bid through the CLI.
+TEST_F(CliTest, AcquireRoundAndShare) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
+                    user = url_ + " --key alice.pem ";
+  NewKey("alice.pem");
+  SeedSite("cpu_mcores=4000,mem_mib=8192");
+  ASSERT_EQ(Bourse(admin + "mint alice.pem 100").code, 0);
+  ASSERT_EQ(Bourse(user + "slice create mit_web").code, 0);
+  int64_t from = std::time(nullptr) + 3600, until = from + 86400;
+  std::string window = " --from " + std::to_string(from) + " --until " + std::to_string(until);
+  Out r = Bourse(op + "market create --node n1 --unit cpu_mcores=100" + window + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string m = r.j()["market"]["id"];
+  ASSERT_EQ(Bourse(admin + "sell " + m + " 5 --price 2 --rcap g1").code, 0);
+  r = Bourse(user + "acquire --res cpu_mcores=100 --nodes 2" + window + " --max-price 50");
+  EXPECT_EQ(r.code, 1);  // one node only
+  r = Bourse(user + "acquire --res cpu_mcores=200 --nodes 1" + window +
+             " --max-price 50 --slice mit_web --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["paid"], "4.000000000");
+  ASSERT_EQ(r.j()["bindings"].size(), 1u);
+  r = Bourse(url_ + " slice bindings mit_web --json");
+  EXPECT_EQ(r.j()["bindings"].size(), 1u);
+
+  r = Bourse(user + "share bid n1 --slice mit_web --rate 0.01 --budget 5 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string bid = r.j()["bid"]["id"];
+  r = Bourse(url_ + " share table n1 --json");
+  EXPECT_EQ(r.j()["shares"][0]["slice"], "mit_web");
+  r = Bourse(user + "share withdraw " + bid + " --json");
+  EXPECT_EQ(r.j()["bid"]["state"], "withdrawn");
+
+  r = Bourse(admin + "round open --offers g1 --from +2h --until +3h --close +1h --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(url_ + " round list --json");
+  ASSERT_EQ(r.j()["rounds"].size(), 1u);
+  std::string round = r.j()["rounds"][0]["id"];
+  std::ofstream(dir_ + "/b.json") << R"([{"items":[{"node":"n1","res":{"cpu_mcores":100,)"
+                                  << R"("mem_mib":0,"disk_mib":0,"net_min_kbps":0,)"
+                                  << R"("net_max_kbps":0}}]}])";
+  r = Bourse(user + "round bid " + round + " --limit 3 --bundles b.json --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["bid"]["state"], "sealed");
+  r = Bourse(url_ + " round show " + round + " --json");
+  EXPECT_EQ(r.j()["round"]["bids"], 1);
+  EXPECT_EQ(Bourse(admin + "round clear " + round).code, 1);  // before its close
+  EXPECT_EQ(Bourse(user + "round bid " + round + " --limit 3 --bundles nofile").code, 2);
+}
+
 }  // namespace
 }  // namespace bourse
