@@ -1,7 +1,8 @@
 // `bourse ledger ...` and `bourse auction ...` under the CLI11 frame: each verb
 // hands its arguments verbatim to the tool's own parser (cli_ledger.cc,
 // cli_auction.cc), so their flags (`ledger verify --url`), output and exit
-// codes stay exactly theirs.
+// codes stay exactly theirs. A ledger verb given neither --url nor --db gets
+// the resolved URL (global --url, BOURSE_URL, the profile) as --url.
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +23,18 @@ void AddPassThrough(CLI::App* noun, CliContext& ctx, Runner run, const std::stri
   cmd->set_help_flag();  // the tool prints its own usage for --help
   cmd->callback([&ctx, cmd, run, verb] {
     std::vector<std::string> args = {verb};
-    for (const std::string& a : cmd->remaining()) args.push_back(a);
+    bool has_source = false;
+    for (const std::string& a : cmd->remaining()) {
+      has_source = has_source || a == "--url" || a == "--db";
+      args.push_back(a);
+    }
+    // `bourse --url U ledger verify` (or BOURSE_URL, or the profile): the
+    // resolved URL when the tool was given no source of its own.
+    std::string url = ctx.Url().value;
+    if (run == RunLedgerCommand && !has_source && !url.empty()) {
+      args.push_back("--url");
+      args.push_back(url);
+    }
     ctx.SetExit(run(args));
   });
 }

@@ -265,6 +265,9 @@ TEST_F(CliTest, OperatorAdminAndUserThroughTheCli) {
             "ID  SITE  CAPACITY                      KEY\n"
             "n1  mit   cpu_mcores=4000,mem_mib=8192  " +
                 n1 + "\n");
+  r = Bourse(url_ + " ledger verify");  // the global URL reaches the auditor
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("ledger verify: OK", 0), 0u) << r.out;
   r = Bourse(url_ + " site show nowhere");
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind("error: not_found: ", 0), 0u);
