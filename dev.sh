@@ -12,7 +12,7 @@ JOBS=${JOBS:-$(nproc)}
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git
   libboost-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl
-  libsodium-dev
+  libsodium-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   iproute2 e2fsprogs util-linux procps sqlite3 curl nftables)
 

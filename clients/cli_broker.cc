@@ -1,20 +1,26 @@
 // `bourse broker ...`: talking to a running broker.
 //
-//   bourse broker call --url URL [--key FILE] METHOD PATH [JSON]
-//       one request (signed when a key is given and METHOD is not GET, or
-//       always with --sign); prints the reply body; exit 0 on 2xx, 1 otherwise.
-//   bourse broker seed-demo --url URL --admin-key FILE --dir DIR
+//   bourse broker call METHOD PATH [JSON | @FILE | -] [-v] [--sign]
+//       one request to any endpoint (METHOD in any case; the body inline, from
+//       a file or stdin), signed when a key is configured and METHOD is not
+//       GET (always with --sign); prints the reply body; -v prints the status
+//       line to stderr. Exit 0 on 2xx, 1 on 4xx, 3 on 5xx or unreachable.
+//   bourse broker seed-demo [--admin-key FILE] --dir DIR
 //       seeds a small demo: site "demo" (PI key DIR/pi.pem), nodes demo-n1 and
 //       demo-n2 (DIR/node-*.pem), a root grant per node held by the broker,
 //       user alice (DIR/alice.pem) with 1000 credits, and slice demo_hello with
 //       a piece of demo-n1 bound to it.
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "clients/cli.h"
+#include "clients/cli_args.h"
+#include "clients/cli_context.h"
 #include "clients/client.h"
 #include "core/clock.h"
 #include "core/keys.h"
@@ -22,52 +28,6 @@
 
 namespace bourse::clients {
 namespace {
-
-void BrokerUsage() {
-  std::fputs(
-      "usage: bourse broker call --url URL [--key FILE] [--sign] METHOD PATH [JSON]\n"
-      "       bourse broker seed-demo --url URL --admin-key FILE --dir DIR\n",
-      stderr);
-}
-
-int Call(const std::vector<std::string>& args) {
-  std::string url, key_path;
-  bool force_sign = false;
-  std::vector<std::string> pos;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--url" && i + 1 < args.size()) {
-      url = args[++i];
-    } else if (args[i] == "--key" && i + 1 < args.size()) {
-      key_path = args[++i];
-    } else if (args[i] == "--sign") {
-      force_sign = true;
-    } else {
-      pos.push_back(args[i]);
-    }
-  }
-  if (url.empty() || pos.size() < 2 || pos.size() > 3) {
-    BrokerUsage();
-    return 2;
-  }
-  std::optional<core::PrivateKey> key;
-  if (!key_path.empty()) {
-    auto k = core::PrivateKey::LoadPem(key_path);
-    if (!k.ok()) {
-      std::fprintf(stderr, "bourse broker call: %s\n", k.status().ToString().c_str());
-      return 2;
-    }
-    key = *k;
-  }
-  Client c(url, key);
-  bool sign = key && (force_sign || pos[0] != "GET");
-  auto r = c.Send(pos[0], pos[1], pos.size() == 3 ? pos[2] : "", sign);
-  if (!r.ok()) {
-    std::fprintf(stderr, "bourse broker call: %s\n", r.status().ToString().c_str());
-    return 1;
-  }
-  std::printf("%s\n", r->body.c_str());
-  return r->ok() ? 0 : 1;
-}
 
 core::Result<core::PrivateKey> NewKey(const std::string& path) {
   BOURSE_ASSIGN_OR_RETURN(core::PrivateKey k, core::PrivateKey::Generate());
@@ -151,54 +111,77 @@ core::Status SeedDemo(const std::string& url, const core::PrivateKey& admin_key,
   return core::Status::Ok();
 }
 
-int Seed(const std::vector<std::string>& args) {
-  std::string url, key_path, dir;
-  for (size_t i = 0; i + 1 < args.size(); i += 2) {
-    if (args[i] == "--url") {
-      url = args[i + 1];
-    } else if (args[i] == "--admin-key") {
-      key_path = args[i + 1];
-    } else if (args[i] == "--dir") {
-      dir = args[i + 1];
-    } else {
-      BrokerUsage();
-      return 2;
-    }
+struct CallArgs {
+  std::string method, path, body;
+  bool verbose = false;
+  bool sign = false;
+};
+
+// The body argument: inline JSON, @FILE, or - (stdin).
+core::Result<std::string> ReadBody(const std::string& arg) {
+  if (arg == "-") return ReadFileOrStdin(arg, "BODY");
+  if (!arg.empty() && arg[0] == '@') return ReadFileOrStdin(arg.substr(1), "BODY");
+  return arg;
+}
+
+core::Status BrokerCall(CliContext& ctx, const CallArgs& a) {
+  std::string method = a.method;
+  std::transform(method.begin(), method.end(), method.begin(), ::toupper);
+  if (a.path.empty() || a.path[0] != '/') {
+    return core::InvalidArgument("PATH: \"" + a.path + "\" must start with /");
   }
-  if (url.empty() || key_path.empty() || dir.empty() || args.size() % 2 != 0) {
-    BrokerUsage();
-    return 2;
-  }
-  auto k = core::PrivateKey::LoadPem(key_path);
-  if (!k.ok()) {
-    std::fprintf(stderr, "bourse broker seed-demo: %s\n", k.status().ToString().c_str());
-    return 2;
-  }
-  core::Status st = SeedDemo(url, *k, dir);
-  if (!st.ok()) {
-    std::fprintf(stderr, "bourse broker seed-demo: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  std::printf(
-      "seeded: site demo, nodes demo-n1 demo-n2, grants held by the broker, user alice "
-      "(1000 credits), slice demo_hello bound to demo-piece-1; keys in %s\n",
-      dir.c_str());
-  return 0;
+  BOURSE_ASSIGN_OR_RETURN(std::string body, ReadBody(a.body));
+  bool sign = a.sign || (method != "GET" && !ctx.KeyPath().value.empty());
+  BOURSE_ASSIGN_OR_RETURN(HttpReply r, ctx.Send(method, a.path, body, sign));
+  if (a.verbose) std::fprintf(stderr, "HTTP %d %s %s\n", r.status, method.c_str(), a.path.c_str());
+  std::printf("%s\n", r.body.c_str());
+  if (!r.ok()) return core::Status(StatusFromReply(r).code(), r.error_message());
+  return core::Status::Ok();
+}
+
+struct SeedArgs {
+  std::string admin_key, dir;
+};
+
+core::Status BrokerSeed(CliContext& ctx, const SeedArgs& a) {
+  if (!a.admin_key.empty()) ctx.key_flag = a.admin_key;
+  BOURSE_ASSIGN_OR_RETURN(core::PrivateKey admin, ctx.Key());
+  BOURSE_ASSIGN_OR_RETURN(Client * c, ctx.GetClient(true));
+  BOURSE_RETURN_IF_ERROR(SeedDemo(c->url(), admin, a.dir));
+  nlohmann::json out = {{"site", "demo"},
+                        {"nodes", {"demo-n1", "demo-n2"}},
+                        {"user", "alice"},
+                        {"slice", "demo_hello"},
+                        {"dir", a.dir}};
+  ctx.Emit(out, [&] {
+    std::printf(
+        "seeded: site demo, nodes demo-n1 demo-n2, grants held by the broker, user alice "
+        "(1000 credits), slice demo_hello bound to demo-piece-1; keys in %s\n",
+        a.dir.c_str());
+  });
+  return core::Status::Ok();
 }
 
 }  // namespace
 
-int RunBrokerCommand(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "-h" || args[0] == "--help") {
-    BrokerUsage();
-    return args.empty() ? 2 : 0;
-  }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "call") return Call(rest);
-  if (args[0] == "seed-demo") return Seed(rest);
-  std::fprintf(stderr, "bourse broker: unknown command \"%s\"\n", args[0].c_str());
-  BrokerUsage();
-  return 2;
+void AddBrokerCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* noun = app.add_subcommand("broker", "Any endpoint, signed; a demo world");
+  noun->require_subcommand(1);
+  noun->footer("example: bourse broker call post /v1/slices '{\"name\":\"mit_web\"}'");
+  auto c = std::make_shared<CallArgs>();
+  CLI::App* call = noun->add_subcommand("call", "METHOD PATH [JSON | @FILE | -]: one request");
+  call->add_option("METHOD", c->method, "GET, POST, PUT, DELETE (any case)")->required();
+  call->add_option("PATH", c->path, "path with query, e.g. /v1/sites")->required();
+  call->add_option("BODY", c->body, "JSON inline, @FILE, or - for stdin");
+  call->add_flag("-v,--verbose", c->verbose, "print the status line to stderr");
+  call->add_flag("--sign", c->sign, "sign even a GET");
+  ctx.Bind(call, [&ctx, c] { return BrokerCall(ctx, *c); });
+  auto s = std::make_shared<SeedArgs>();
+  CLI::App* seed = noun->add_subcommand("seed-demo", "Seed a demo site, nodes, user and slice");
+  seed->add_option("--admin-key", s->admin_key, "admin key (else the global key)")
+      ->type_name("FILE");
+  seed->add_option("--dir", s->dir, "where the new keys go")->required()->type_name("DIR");
+  ctx.Bind(seed, [&ctx, s] { return BrokerSeed(ctx, *s); });
 }
 
 }  // namespace bourse::clients

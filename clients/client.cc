@@ -68,6 +68,29 @@ core::Status StatusFromReply(const HttpReply& reply) {
   }
 }
 
+namespace {
+
+// Why a request got no reply, in words a user can act on.
+std::string SendErrorText(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "connection refused or host unreachable";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::Read:
+      return "no reply (read failed or timed out)";
+    case httplib::Error::Write:
+      return "could not send the request";
+    case httplib::Error::SSLConnection:
+    case httplib::Error::SSLServerVerification:
+      return "TLS handshake failed";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
+}  // namespace
+
 std::string EscapeSegment(std::string_view s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
@@ -136,9 +159,7 @@ core::Result<HttpReply> Client::Send(std::string_view method, std::string_view p
     req.set_header("Content-Type", "application/json");
   }
   httplib::Result res = impl_->http->send(req);
-  if (!res) {
-    return core::Unavailable("cannot reach " + url_ + ": " + httplib::to_string(res.error()));
-  }
+  if (!res) return core::Unavailable("cannot reach " + url_ + ": " + SendErrorText(res.error()));
   HttpReply reply;
   reply.status = res->status;
   reply.body = std::move(res->body);

@@ -91,7 +91,7 @@ bourse broker running at $url   (database $db, access log demo/access.log)
   curl $url/v1/markets/$market/depth
   curl $url/v1/markets/$market/trades
   $guard status --socket demo/guard/state/status.sock /v1/slivers
-  $bourse broker call --url $url --key demo/keys/alice.pem POST /v1/slices '{"name":"demo_mine"}'
+  $bourse --url $url --key demo/keys/alice.pem slice create demo_mine   (docs/cli.md)
   $bourse ledger verify --url $url
 Keys: admin $db.admin-key.pem, site PI demo/keys/pi.pem, user demo/keys/alice.pem,
       nodes demo/keys/node-demo-n1.pem and node-demo-n2.pem.   Ctrl-C stops it.

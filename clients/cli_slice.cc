@@ -1,0 +1,167 @@
+// `bourse slice ...`: the PLC slice operations (DESIGN §8; routes in
+// broker/plc_routes.cc). `slice bind` fetches the rcap's recorded chain and
+// binds it; `slice bindings` shows each binding's state as the node guard
+// reported it (scheduled, active, redeemed, refused with the reason, expired).
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clients/cli.h"
+#include "clients/cli_args.h"
+#include "clients/cli_context.h"
+
+namespace bourse::clients {
+namespace {
+
+using nlohmann::json;
+
+struct SliceArgs {
+  std::string name, description, slice_url, site, until, file, rcap;
+  std::vector<std::string> list;  // owner keys or nodes
+};
+
+std::string SlicePath(const std::string& name, const std::string& suffix = "") {
+  return "/v1/slices/" + EscapeSegment(name) + (suffix.empty() ? "" : "/" + suffix);
+}
+
+void PrintSlices(const json& j) {
+  Table t({"NAME", "SITE", "NODES", "EXPIRES", "DESCRIPTION"});
+  int64_t now = NowSeconds();
+  for (const json& s : j["slices"]) {
+    t.Row({Text(s["name"]), Text(s["site"]), std::to_string(s["nodes"].size()),
+           FormatTime(s.value("expires", int64_t{0}), now), Text(s["description"])});
+  }
+  t.Print();
+}
+
+// "refused (expired)" for a refused binding, else the state.
+std::string BindingState(const json& b) {
+  std::string state = Text(b["state"]);
+  const json& report = b.contains("report") ? b["report"] : json();
+  if (state == "refused" && report.is_object() && report.contains("reason") &&
+      report["reason"].is_string()) {
+    state += " (" + Text(report["reason"]) + ")";
+  }
+  return state;
+}
+
+void PrintBindings(const json& j) {
+  Table t({"LEAF", "NODE", "STATE", "UNTIL"});
+  int64_t now = NowSeconds();
+  for (const json& b : j["bindings"]) {
+    t.Row({Text(b["leaf"]), Text(b["node"]), BindingState(b),
+           FormatTime(b.value("not_after", int64_t{0}), now)});
+  }
+  t.Print();
+}
+
+core::Status Create(CliContext& ctx, const SliceArgs& a) {
+  json body = {{"name", a.name}};
+  std::string d = a.description;
+  if (!a.slice_url.empty()) d += (d.empty() ? "" : " ") + ("<" + a.slice_url + ">");
+  if (!d.empty()) body["description"] = d;
+  return ctx.Done("POST", "/v1/slices", body, "slice " + a.name + " created");
+}
+
+core::Status Renew(CliContext& ctx, const SliceArgs& a) {
+  json body = json::object();
+  if (!a.until.empty()) {
+    BOURSE_ASSIGN_OR_RETURN(int64_t until, ParseTime(a.until, NowSeconds(), "--until"));
+    body["expires"] = until;
+  }
+  return ctx.Do("POST", SlicePath(a.name, "renew"), body, [&a](const json& j) {
+    std::printf("slice %s now expires %s\n", a.name.c_str(),
+                FormatTime(j.value("expires", int64_t{0}), NowSeconds()).c_str());
+  });
+}
+
+core::Status Owners(CliContext& ctx, const SliceArgs& a) {
+  json owners = json::array();
+  for (const std::string& k : a.list) {
+    BOURSE_ASSIGN_OR_RETURN(core::PublicKey pk, ParseKeyArg(k, "KEY"));
+    owners.push_back(pk.ToText());
+  }
+  return ctx.Done("PUT", SlicePath(a.name, "owners"), {{"owners", owners}},
+                  "slice " + a.name + " has " + std::to_string(owners.size()) + " owner(s)");
+}
+
+core::Status BootScript(CliContext& ctx, const SliceArgs& a) {
+  BOURSE_ASSIGN_OR_RETURN(std::string script, ReadFileOrStdin(a.file, "FILE"));
+  return ctx.Done(
+      "PUT", SlicePath(a.name, "state"), {{"boot_script", script}},
+      "slice " + a.name + " boot script set (" + std::to_string(script.size()) + " bytes)");
+}
+
+core::Status Bind(CliContext& ctx, const SliceArgs& a) {
+  BOURSE_ASSIGN_OR_RETURN(json got, ctx.Call("GET", "/v1/rcaps/" + EscapeSegment(a.rcap)));
+  return ctx.Done("POST", SlicePath(a.name, "bindings"), {{"chain", got["chain"]}},
+                  "rcap " + a.rcap + " bound to slice " + a.name);
+}
+
+void AddReads(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {
+  CLI::App* list = noun->add_subcommand("list", "[--site S]: slices, of one site or all");
+  list->add_option("--site", a->site, "only this site's slices");
+  ctx.Bind(list, [&ctx, a] {
+    return ctx.Do("GET", "/v1/slices" + (a->site.empty() ? "" : "?site=" + EscapeSegment(a->site)),
+                  nullptr, PrintSlices);
+  });
+  CLI::App* show = noun->add_subcommand("show", "NAME: one slice");
+  show->add_option("NAME", a->name, "slice name")->required();
+  ctx.Bind(show, [&ctx, a] { return ctx.Do("GET", SlicePath(a->name), nullptr, PrintObject); });
+  CLI::App* bindings =
+      noun->add_subcommand("bindings", "NAME: bound rcaps and their state on the node");
+  bindings->add_option("NAME", a->name, "slice name")->required();
+  ctx.Bind(bindings, [&ctx, a] {
+    return ctx.Do("GET", SlicePath(a->name, "bindings"), nullptr, PrintBindings);
+  });
+}
+
+void AddWrites(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {
+  CLI::App* create = noun->add_subcommand("create", "NAME [--description D] [--url U]");
+  create->add_option("NAME", a->name, "<site>_<name>")->required();
+  create->add_option("--description", a->description, "what it is for");
+  create->add_option("--url", a->slice_url, "the slice's web page (kept in the description)");
+  ctx.Bind(create, [&ctx, a] { return Create(ctx, *a); });
+  CLI::App* del = noun->add_subcommand("delete", "NAME: end the slice and everything bound");
+  del->add_option("NAME", a->name, "slice name")->required();
+  ctx.Bind(del, [&ctx, a] {
+    return ctx.Done("DELETE", SlicePath(a->name), nullptr, "slice " + a->name + " deleted");
+  });
+  CLI::App* renew = noun->add_subcommand("renew", "NAME [--until T]: extend the expiry");
+  renew->add_option("NAME", a->name, "slice name")->required();
+  renew->add_option("--until", a->until, "new expiry (default now + 2 weeks)");
+  ctx.Bind(renew, [&ctx, a] { return Renew(ctx, *a); });
+  CLI::App* owners = noun->add_subcommand("owners", "NAME KEY...: set the owners");
+  owners->add_option("NAME", a->name, "slice name")->required();
+  owners->add_option("KEY", a->list, "owner keys (ed25519:.. or PEM files)")->required();
+  ctx.Bind(owners, [&ctx, a] { return Owners(ctx, *a); });
+  CLI::App* boot = noun->add_subcommand("boot-script", "NAME FILE: set the boot script");
+  boot->add_option("NAME", a->name, "slice name")->required();
+  boot->add_option("FILE", a->file, "the script (- for stdin)")->required();
+  ctx.Bind(boot, [&ctx, a] { return BootScript(ctx, *a); });
+  CLI::App* bind = noun->add_subcommand("bind", "NAME RCAP_ID: bind an rcap's chain");
+  bind->add_option("NAME", a->name, "slice name")->required();
+  bind->add_option("RCAP_ID", a->rcap, "an rcap you hold")->required();
+  ctx.Bind(bind, [&ctx, a] { return Bind(ctx, *a); });
+  CLI::App* inst = noun->add_subcommand("instantiate", "NAME NODE...: place slivers");
+  inst->add_option("NAME", a->name, "slice name")->required();
+  inst->add_option("NODE", a->list, "node ids")->required();
+  ctx.Bind(inst, [&ctx, a] {
+    return ctx.Done("POST", SlicePath(a->name, "instantiate"), {{"nodes", a->list}},
+                    "slice " + a->name + " instantiated");
+  });
+}
+
+}  // namespace
+
+void AddSliceCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* noun = app.add_subcommand("slice", "Slices: the PLC operations");
+  noun->require_subcommand(1);
+  noun->footer("example: bourse slice create mit_web --description 'web cache'");
+  auto a = std::make_shared<SliceArgs>();
+  AddWrites(noun, ctx, a);
+  AddReads(noun, ctx, a);
+}
+
+}  // namespace bourse::clients

@@ -1,0 +1,478 @@
+// The `bourse` CLI (DESIGN §8) run as a process, as a user would: the real
+// binary against a real broker process (tests/system/broker_process.h) on a
+// real SQLite file, with real keys and signatures. Checks each command's
+// --json output, the exit codes of wrong uses (2 usage, 1 refused, 3 broker
+// down), `key new`, the profile resolution order and one table's exact text.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "tests/system/broker_process.h"
+
+namespace bourse {
+namespace {
+
+using nlohmann::json;
+using systest::BourseBinary;
+using systest::BrokerProcess;
+
+struct Out {
+  int code = -1;
+  std::string out, err;
+  json j() const { return json::parse(out, nullptr, false); }
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/bourse-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    unsetenv("BOURSE_URL");
+    unsetenv("BOURSE_KEY");
+    unsetenv("BOURSE_PROFILE");
+    setenv("XDG_CONFIG_HOME", (dir_ + "/cfg").c_str(), 1);
+    setenv("TZ", "UTC", 1);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Runs `bourse ARGS` in dir_ (ARGS as shell words); env: "A=b C=d" prefix.
+  Out Bourse(const std::string& args, const std::string& env = "") {
+    std::string cmd = "cd " + dir_ + " && env " + env + " " + BourseBinary() + " " + args +
+                      " >out.txt 2>err.txt </dev/null";
+    int st = std::system(cmd.c_str());
+    Out r;
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = Slurp(dir_ + "/out.txt");
+    r.err = Slurp(dir_ + "/err.txt");
+    return r;
+  }
+
+  // Starts a broker and copies its admin key to dir_/admin.pem.
+  void StartBroker() {
+    auto b = BrokerProcess::Create();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    broker_ = std::move(b).value();
+    ASSERT_TRUE(broker_->admin_key().SavePem(dir_ + "/admin.pem").ok());
+    url_ = "--url " + broker_->url();
+  }
+
+  std::string NewKey(const std::string& file) {
+    Out r = Bourse("key new " + file);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  }
+
+  // Site mit (PI pi.pem), node n1 (n1.pem) of capacity `res`, user alice
+  // (alice.pem), and root g1 = all of `res` for a week in the broker's pool.
+  void SeedSite(const std::string& res) {
+    ASSERT_EQ(Bourse(url_ + " --key admin.pem site add mit --pi pi.pem").code, 0);
+    const std::string op = url_ + " --key pi.pem ";
+    ASSERT_EQ(Bourse(op + "node add mit n1 --key n1.pem --res " + res).code, 0);
+    ASSERT_EQ(Bourse(op + "principal add alice.pem --kind user --name alice --site mit").code, 0);
+    ASSERT_EQ(Bourse(op + "grant n1 --res " + res + " --from now --until +7d --id g1").code, 0);
+  }
+
+  std::string dir_, url_;
+  std::unique_ptr<BrokerProcess> broker_;
+};
+
+TEST_F(CliTest, UsageErrorsExitTwoWithAUsageLine) {
+  for (const char* args : {"", "frob", "site", "site frob", "slice create", "grant n1 --res x"}) {
+    Out r = Bourse(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.err.find("usage: bourse"), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(r.out, "") << args;
+  }
+  EXPECT_NE(Bourse("frob").err.find("unknown command \"frob\""), std::string::npos);
+  EXPECT_NE(Bourse("site frob").err.find("unknown command \"frob\""), std::string::npos);
+}
+
+TEST_F(CliTest, BadTimeAndResourcesNameTheArgument) {
+  Out r =
+      Bourse("--url http://127.0.0.1:1 grant n1 --res cpu_mcores=1 --from yesterday --until +2h");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "error: invalid_argument: --from: \"yesterday\" is not unix seconds, RFC 3339, "
+            "now or +N(s|m|h|d)\n");
+  r = Bourse("--url http://127.0.0.1:1 grant n1 --res cpu=1 --from now --until +2h");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--res: unknown resource \"cpu\""), std::string::npos) << r.err;
+  r = Bourse("--url http://127.0.0.1:1 grant n1 --res cpu_mcores=lots --from now --until +2h");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--res: cpu_mcores"), std::string::npos) << r.err;
+  r = Bourse("--url http://127.0.0.1:1 mint ed25519:nope 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("TO: "), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, HelpListsCommandsWithAnExample) {
+  Out r = Bourse("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* noun :
+       {"key", "config", "site", "node", "principal", "grant", "rcap", "holdings", "account",
+        "mint", "transfer", "slice", "ledger", "auction", "broker", "completion"}) {
+    EXPECT_NE(r.out.find("\n  " + std::string(noun) + " "), std::string::npos) << noun;
+  }
+  EXPECT_NE(r.out.find("example: bourse"), std::string::npos);
+  r = Bourse("slice --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("bindings"), std::string::npos);
+  EXPECT_NE(r.out.find("example: bourse slice"), std::string::npos);
+}
+
+TEST_F(CliTest, CompletionComesFromTheCommandTree) {
+  Out r = Bourse("completion bash");
+  ASSERT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("complete -o default -F _bourse bourse"), std::string::npos);
+  EXPECT_NE(r.out.find("[\"bourse slice\"]=\"--help -h create"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[\"bourse grant\"]=\"--help -h --res --from --until --to --id\""),
+            std::string::npos);
+  // The script works in bash: completing `bourse sl` offers `slice`.
+  std::ofstream(dir_ + "/c.sh") << r.out
+                                << "COMP_WORDS=(bourse sl); COMP_CWORD=1; _bourse; "
+                                   "echo \"${COMPREPLY[@]}\"\n"
+                                   "COMP_WORDS=(bourse --json slice b); COMP_CWORD=3; _bourse; "
+                                   "echo \"${COMPREPLY[@]}\"\n"
+                                   "COMP_WORDS=(bourse grant n1 --u); COMP_CWORD=3; _bourse; "
+                                   "echo \"${COMPREPLY[@]}\"\n";
+  int st = std::system(("bash " + dir_ + "/c.sh > " + dir_ + "/c.out").c_str());
+  EXPECT_EQ(st, 0);
+  EXPECT_EQ(Slurp(dir_ + "/c.out"), "slice\nboot-script bind bindings\n--until --url\n");
+}
+
+TEST_F(CliTest, BrokerDownExitsThreeNamingTheUrl) {
+  Out r = Bourse("--url http://127.0.0.1:1 site list");
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err,
+            "error: unavailable: cannot reach http://127.0.0.1:1: connection refused or host "
+            "unreachable\n");
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CliTest, KeyNewIsPrivateAndNeverOverwrites) {
+  Out r = Bourse("key new a.pem");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.out.rfind("ed25519:", 0), 0u);
+  struct stat st {};
+  ASSERT_EQ(stat((dir_ + "/a.pem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string before = Slurp(dir_ + "/a.pem");
+  r = Bourse("key new a.pem");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("error: already_exists: a.pem exists"), std::string::npos) << r.err;
+  EXPECT_EQ(Slurp(dir_ + "/a.pem"), before);
+  r = Bourse("key pub a.pem --json");
+  EXPECT_EQ(r.code, 0);
+  auto j = r.j();
+  EXPECT_EQ(j["key"], Bourse("key pub a.pem").out.substr(0, 51));
+}
+
+TEST_F(CliTest, ProfileResolutionOrder) {
+  NewKey("k1.pem");
+  NewKey("k2.pem");
+  ASSERT_EQ(Bourse("config set one --url http://one:1 --key k1.pem").code, 0);
+  ASSERT_EQ(Bourse("config set two --url http://two:2 --key k2.pem").code, 0);
+  auto show = [&](const std::string& args, const std::string& env = "") {
+    Out r = Bourse("config show --json " + args, env);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.j();
+  };
+  EXPECT_EQ(show("")["url"], "http://one:1");  // the first profile set becomes current
+  ASSERT_EQ(Bourse("config use two").code, 0);
+  EXPECT_EQ(show("")["url"], "http://two:2");
+  EXPECT_EQ(show("", "BOURSE_PROFILE=one")["url"], "http://one:1");
+  EXPECT_EQ(show("--profile two", "BOURSE_PROFILE=one")["url"], "http://two:2");
+  json j = show("", "BOURSE_URL=http://env:3");
+  EXPECT_EQ(j["url"], "http://env:3");
+  EXPECT_EQ(j["url_from"], "BOURSE_URL");
+  EXPECT_EQ(j["key_from"], "profile two");
+  j = show("--url http://flag:4", "BOURSE_URL=http://env:3 BOURSE_KEY=k1.pem");
+  EXPECT_EQ(j["url"], "http://flag:4");
+  EXPECT_EQ(j["key"], "k1.pem");
+  EXPECT_EQ(j["public_key"], Bourse("key pub k1.pem").out.substr(0, 51));
+  EXPECT_EQ(Bourse("config use three").code, 1);
+}
+
+// The three roles through the CLI alone: a site operator (site, node, grant),
+// an admin (principal, credits, pool split) and a user (slice, binding).
+TEST_F(CliTest, OperatorAdminAndUserThroughTheCli) {
+  StartBroker();
+  std::string pi = NewKey("pi.pem"), n1 = NewKey("n1.pem"), alice = NewKey("alice.pem");
+  const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
+                    user = url_ + " --key alice.pem ";
+  Out r = Bourse(admin + "site add mit --pi pi.pem --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["pi"], pi);
+  r = Bourse(op + "node add mit n1 --key n1.pem --res cpu_mcores=4000,mem_mib=8192 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["capacity"]["cpu_mcores"], 4000);
+  EXPECT_EQ(r.j()["key"], n1);
+  r = Bourse(op + "principal add alice.pem --kind user --name alice --site mit --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["key"], alice);
+  r = Bourse(op +
+             "grant n1 --res cpu_mcores=2000,mem_mib=4096 --from now --until +7d --id g1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["pooled"], true);
+  EXPECT_EQ(r.j()["rcap"]["issuer"], pi);
+  // Wrong key: a user cannot mint (refused by the broker: 1).
+  r = Bourse(user + "mint alice.pem 5");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("error: permission_denied: ", 0), 0u) << r.err;
+  r = Bourse(admin + "mint alice.pem 100.5 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["balance"], "100.500000000");
+  r = Bourse(user + "transfer pi.pem 1000");  // too little credit
+  EXPECT_EQ(r.code, 1);
+  r = Bourse(user + "transfer pi.pem 0.5 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(user + "account --json");
+  EXPECT_EQ(r.j()["balance"], "100.000000000");
+  r = Bourse(user + "account history --json");
+  EXPECT_EQ(r.j()["entries"].size(), 2u);
+  r = Bourse(admin +
+             "rcap split g1 --to alice.pem --res cpu_mcores=500,mem_mib=512 --id p1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["rcaps"][0]["holder"], alice);
+  r = Bourse(user + "rcap split p1 --to pi.pem --res cpu_mcores=900");  // exceeds the parent
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("exceeds_parent"), std::string::npos) << r.err;
+  r = Bourse(user + "holdings --json");
+  ASSERT_EQ(r.j()["rcaps"].size(), 1u);
+  EXPECT_EQ(r.j()["rcaps"][0]["id"], "p1");
+  r = Bourse(url_ + " rcap show p1 --json");
+  EXPECT_EQ(r.j()["chain"].size(), 2u);
+  r = Bourse(url_ + " node list");
+  EXPECT_EQ(r.out,
+            "ID  SITE  CAPACITY                      KEY\n"
+            "n1  mit   cpu_mcores=4000,mem_mib=8192  " +
+                n1 + "\n");
+  r = Bourse(url_ + " ledger verify");  // the global URL reaches the auditor
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("ledger verify: OK", 0), 0u) << r.out;
+  r = Bourse(url_ + " site show nowhere");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("error: not_found: ", 0), 0u);
+}
+
+TEST_F(CliTest, SliceLifecycleAndBindingsTable) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  std::string alice = NewKey("alice.pem");
+  const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
+                    user = url_ + " --key alice.pem ";
+  SeedSite("cpu_mcores=2000");
+  int64_t until = std::time(nullptr) + 2 * 3600 + 1800;
+  Out r = Bourse(admin +
+                 "rcap split g1 --to alice.pem --res cpu_mcores=500 --id p1 --from now "
+                 "--until " +
+                 std::to_string(until));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(user + "slice create mit_web --description 'web cache' --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["creator"], alice);
+  r = Bourse(user + "slice create nosite --json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "");
+  std::ofstream(dir_ + "/boot.sh") << "#!/bin/sh\necho hi\n";
+  r = Bourse(user + "slice boot-script mit_web boot.sh --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["boot_script"], "#!/bin/sh\necho hi\n");
+  r = Bourse(user + "slice owners mit_web alice.pem --json");
+  EXPECT_EQ(r.j()["owners"], json::array({alice}));
+  r = Bourse(user + "slice bind mit_web p1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["leaf"], "p1");
+  r = Bourse(user + "slice instantiate mit_web n1 --json");
+  EXPECT_EQ(r.j()["nodes"], json::array({"n1"}));
+  r = Bourse(url_ + " slice list --json");
+  EXPECT_EQ(r.j()["slices"][0]["name"], "mit_web");
+  r = Bourse(url_ + " slice bindings mit_web --json");
+  ASSERT_EQ(r.j()["bindings"].size(), 1u);
+  std::string state = r.j()["bindings"][0]["state"];
+  char when[64];
+  std::time_t t = until;
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S+00:00", std::gmtime(&t));
+  r = Bourse(url_ + " slice bindings mit_web");
+  std::string pad(std::max<size_t>(5, state.size()) - state.size(), ' ');
+  EXPECT_EQ(r.out, "LEAF  NODE  STATE" + std::string(std::max<size_t>(5, state.size()) - 5, ' ') +
+                       "  UNTIL\np1    n1    " + state + pad + "  " + when + " (in 2h)\n");
+  r = Bourse(user + "slice renew mit_web --until +3d --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NEAR(r.j()["expires"].get<int64_t>(), std::time(nullptr) + 3 * 86400, 60);
+  r = Bourse(user + "slice delete mit_web --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["deleted"], "mit_web");
+  EXPECT_EQ(Bourse(user + "slice show mit_web").code, 1);
+}
+
+TEST_F(CliTest, BrokerCallTakesFileStdinAndAnyCase) {
+  StartBroker();
+  std::string pi = NewKey("pi.pem");
+  std::ofstream(dir_ + "/site.json") << json{{"name", "mit"}, {"pi", pi}}.dump();
+  Out r = Bourse(url_ + " --key admin.pem broker call post /v1/sites @site.json -v");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["name"], "mit");
+  EXPECT_EQ(r.err, "HTTP 201 POST /v1/sites\n");
+  std::string cmd = "cd " + dir_ + " && echo '{\"name\":\"x\"}' | " + BourseBinary() + " " + url_ +
+                    " --key admin.pem broker call Post /v1/sites - > o.txt 2>e.txt";
+  int st = std::system(cmd.c_str());
+  EXPECT_EQ(WEXITSTATUS(st), 1);
+  EXPECT_EQ(Slurp(dir_ + "/e.txt"), "error: invalid_argument: pi: missing\n");
+  r = Bourse(url_ + " broker call GET /v1/sites/mit");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.j()["pi"], pi);
+}
+
+// A market through the CLI: the site's PI opens it, alice sells from her own
+// rcap (the CLI signs the escrow child), the PI buys; the book's table text.
+TEST_F(CliTest, MarketSellBuyAndBook) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  std::string alice = NewKey("alice.pem");
+  const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
+                    user = url_ + " --key alice.pem ";
+  SeedSite("cpu_mcores=4000");
+  ASSERT_EQ(Bourse(admin + "rcap split g1 --to alice.pem --res cpu_mcores=1000 --id s1").code, 0);
+  ASSERT_EQ(Bourse(admin + "mint pi.pem 100").code, 0);
+  Out r =
+      Bourse(op + "market create --node n1 --unit cpu_mcores=100 --from +1h --until +1d --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string m = r.j()["market"]["id"];
+  r = Bourse(user + "sell " + m + " 30 --price 2 --rcap s1");  // 3000 > 1000: refused
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("exceeds_parent"), std::string::npos) << r.err;
+  r = Bourse(user + "sell " + m + " 4 --price 2 --rcap s1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["order"]["remaining"], 4);
+  EXPECT_EQ(r.j()["order"]["owner"], alice);
+  r = Bourse(user + "sell " + m + " 2 --price 3.5 --rcap s1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(op + "buy " + m + " 1 --price 1.25");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(op + "buy " + m + " 1 --price 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.j()["trades"].size(), 1u);
+  EXPECT_EQ(r.j()["trades"][0]["price"], "2.000000000");
+  r = Bourse(url_ + " market book " + m);
+  EXPECT_EQ(r.out,
+            "SIDE  PRICE        QTY  ORDERS  SIZE\n"
+            "ask   3.500000000  2    1       ####################\n"
+            "ask   2.000000000  3    1       ##############################\n"
+            "bid   1.250000000  1    1       ##########\n");
+  r = Bourse(url_ + " market trades " + m + " --json");
+  EXPECT_EQ(r.j()["trades"].size(), 1u);
+  r = Bourse(op + "move " + m + " 3 1.5 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["order"]["price"], "1.500000000");
+  r = Bourse(op + "cancel " + m + " 3 --json");
+  EXPECT_EQ(r.j()["order"]["state"], "cancelled");
+  EXPECT_EQ(Bourse(url_ + " market book nowhere").code, 1);
+  EXPECT_EQ(Bourse(op + "buy " + m + " 0 --price 1").code, 2);
+  EXPECT_EQ(Bourse(op + "buy " + m + " 1 --price 1.0000000001").code, 2);
+}
+
+// acquire --slice, a sealed-bid round and a share bid through the CLI.
+TEST_F(CliTest, AcquireRoundAndShare) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  const std::string admin = url_ + " --key admin.pem ", op = url_ + " --key pi.pem ",
+                    user = url_ + " --key alice.pem ";
+  NewKey("alice.pem");
+  SeedSite("cpu_mcores=4000,mem_mib=8192");
+  ASSERT_EQ(Bourse(admin + "mint alice.pem 100").code, 0);
+  ASSERT_EQ(Bourse(user + "slice create mit_web").code, 0);
+  int64_t from = std::time(nullptr) + 3600, until = from + 86400;
+  std::string window = " --from " + std::to_string(from) + " --until " + std::to_string(until);
+  Out r = Bourse(op + "market create --node n1 --unit cpu_mcores=100" + window + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string m = r.j()["market"]["id"];
+  ASSERT_EQ(Bourse(admin + "sell " + m + " 5 --price 2 --rcap g1").code, 0);
+  r = Bourse(user + "acquire --res cpu_mcores=100 --nodes 2" + window + " --max-price 50");
+  EXPECT_EQ(r.code, 1);  // one node only
+  r = Bourse(user + "acquire --res cpu_mcores=200 --nodes 1" + window +
+             " --max-price 50 --slice mit_web --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["paid"], "4.000000000");
+  ASSERT_EQ(r.j()["bindings"].size(), 1u);
+  r = Bourse(url_ + " slice bindings mit_web --json");
+  EXPECT_EQ(r.j()["bindings"].size(), 1u);
+
+  r = Bourse(user + "share bid n1 --slice mit_web --rate 0.01 --budget 5 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string bid = r.j()["bid"]["id"];
+  r = Bourse(url_ + " share table n1 --json");
+  EXPECT_EQ(r.j()["shares"][0]["slice"], "mit_web");
+  r = Bourse(user + "share withdraw " + bid + " --json");
+  EXPECT_EQ(r.j()["bid"]["state"], "withdrawn");
+
+  r = Bourse(admin + "round open --offers g1 --from +2h --until +3h --close +1h --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Bourse(url_ + " round list --json");
+  ASSERT_EQ(r.j()["rounds"].size(), 1u);
+  std::string round = r.j()["rounds"][0]["id"];
+  std::ofstream(dir_ + "/b.json") << R"([{"items":[{"node":"n1","res":{"cpu_mcores":100,)"
+                                  << R"("mem_mib":0,"disk_mib":0,"net_min_kbps":0,)"
+                                  << R"("net_max_kbps":0}}]}])";
+  r = Bourse(user + "round bid " + round + " --limit 3 --bundles b.json --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.j()["bid"]["state"], "sealed");
+  r = Bourse(url_ + " round show " + round + " --json");
+  EXPECT_EQ(r.j()["round"]["bids"], 1);
+  EXPECT_EQ(Bourse(admin + "round clear " + round).code, 1);  // before its close
+  EXPECT_EQ(Bourse(user + "round bid " + round + " --limit 3 --bundles nofile").code, 2);
+}
+
+// The README's CLI walkthrough, run as written after `./dev.sh run` would
+// have seeded the demo (here: seed-demo against a test broker, whose URL
+// replaces the README's).
+TEST_F(CliTest, ReadmeWalkthroughRunsAsWritten) {
+  StartBroker();
+  std::string readme = Slurp(std::string(BOURSE_SOURCE_DIR) + "/README.md");
+  size_t begin = readme.find("```sh\n", readme.find("<!-- walkthrough"));
+  size_t end = readme.find("```\n", begin + 6);
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  std::string script = readme.substr(begin + 6, end - begin - 6);
+  for (size_t at; (at = script.find("http://127.0.0.1:8080")) != std::string::npos;) {
+    script.replace(at, 21, broker_->url());
+  }
+  std::filesystem::create_directories(dir_ + "/build/clients");
+  std::filesystem::create_directories(dir_ + "/demo");
+  std::filesystem::create_symlink(BourseBinary(), dir_ + "/build/clients/bourse");
+  std::filesystem::copy_file(dir_ + "/admin.pem", dir_ + "/demo/bourse.db.admin-key.pem");
+  Out r = Bourse(url_ + " --key admin.pem broker seed-demo --dir demo/keys");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ofstream(dir_ + "/walk.sh") << "set -euo pipefail\n" << script;
+  int st = std::system(("cd " + dir_ + " && bash walk.sh > walk.out 2> walk.err").c_str());
+  EXPECT_EQ(WEXITSTATUS(st), 0) << Slurp(dir_ + "/walk.err") << Slurp(dir_ + "/walk.out");
+  std::string out = Slurp(dir_ + "/walk.out");
+  EXPECT_NE(out.find("demo-n1"), std::string::npos);
+  EXPECT_NE(out.find("slice demo_bob created"), std::string::npos);
+  EXPECT_NE(out.find("\"balance\": \"50.000000000\""), std::string::npos) << out;
+  EXPECT_NE(out.find("ledger verify: OK"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bourse
