@@ -139,6 +139,14 @@ core::Result<ApiResponse> GetOrderRoute(Markets& m, const ApiRequest& q) {
   return JsonResponse(200, out);
 }
 
+core::Result<ApiResponse> ListOrdersRoute(Markets& m, const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(auto owner, q.Query("owner"));
+  BOURSE_ASSIGN_OR_RETURN(auto state, q.Query("state"));
+  BOURSE_ASSIGN_OR_RETURN(auto market, q.Query("market"));
+  BOURSE_ASSIGN_OR_RETURN(json out, m.ListOrders(owner, state, market));
+  return JsonResponse(200, out);
+}
+
 core::Result<ApiResponse> RestingOrdersRoute(Markets& m, const ApiRequest& q) {
   BOURSE_ASSIGN_OR_RETURN(json out, m.RestingOrders(q.Param("market")));
   return JsonResponse(200, out);
@@ -212,6 +220,14 @@ core::Result<ApiResponse> WithdrawShareBidRoute(Markets& m, const ApiRequest& q)
 
 core::Result<ApiResponse> GetShareBidRoute(Markets& m, const ApiRequest& q) {
   BOURSE_ASSIGN_OR_RETURN(json out, m.GetShareBid(q.Param("id")));
+  return JsonResponse(200, out);
+}
+
+core::Result<ApiResponse> ListShareBidsRoute(Markets& m, const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(auto holder, q.Query("holder"));
+  BOURSE_ASSIGN_OR_RETURN(auto node, q.Query("node"));
+  BOURSE_ASSIGN_OR_RETURN(auto state, q.Query("state"));
+  BOURSE_ASSIGN_OR_RETURN(json out, m.ListShareBids(holder, node, state));
   return JsonResponse(200, out);
 }
 
@@ -325,6 +341,18 @@ void RegisterOrderRoutes(Router& router, Markets* m) {
               .tag = "markets",
               .response_schema = SObj({{"order", order_schema}}),
               .handler = [m](const ApiRequest& q) { return GetOrderRoute(*m, q); }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/orders",
+              .summary = "A principal's orders across markets, newest first, at most 500: the "
+                         "resting ones (state=open, the default) or all of them (state=all), "
+                         "optionally in one market",
+              .tag = "markets",
+              .query_params = {{"owner", "string", true, "the owner's key (ed25519:...)"},
+                               {"state", "string", false, "open|all (default open)"},
+                               {"market", "string", false, "only this market's orders"}},
+              .response_schema = SObj({{"orders", SArr(order_schema)}}),
+              .handler = [m](const ApiRequest& q) { return ListOrdersRoute(*m, q); }});
 
   router.Add({.method = "GET",
               .pattern = "/v1/markets/{market}/orders",
@@ -491,6 +519,18 @@ void RegisterShareRoutes(Router& router, Markets* m) {
               .tag = "shares",
               .response_schema = SObj({{"bid", bid_schema}}),
               .handler = [m](const ApiRequest& q) { return GetShareBidRoute(*m, q); }});
+
+  router.Add({.method = "GET",
+              .pattern = "/v1/share_bids",
+              .summary = "Share bids by bidder and/or node (at least one), newest first, at most "
+                         "500: the active ones (the default) or those in `state`",
+              .tag = "shares",
+              .query_params = {{"holder", "string", false, "the bidder's key (ed25519:...)"},
+                               {"node", "string", false, "only bids on this node"},
+                               {"state", "string", false,
+                                "active|exhausted|withdrawn|all (default active)"}},
+              .response_schema = SObj({{"bids", SArr(bid_schema)}}),
+              .handler = [m](const ApiRequest& q) { return ListShareBidsRoute(*m, q); }});
 
   router.Add(
       {.method = "GET",

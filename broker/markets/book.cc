@@ -329,6 +329,26 @@ core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id) {
   return OrderFromRow(s);
 }
 
+core::Result<std::vector<LiveOrder>> LoadOwnerOrders(storage::Connection* db,
+                                                     const std::string& owner, bool open_only,
+                                                     const std::string& market, int64_t limit) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare(std::string("SELECT ") + kOrderCols +
+                          " FROM m_orders WHERE owner=?1 AND (?2=0 OR state='resting') AND "
+                          "(?3='' OR market=?3) ORDER BY id DESC LIMIT ?4"));
+  s.Bind(1, owner);
+  s.Bind(2, int64_t{open_only ? 1 : 0});
+  s.Bind(3, market);
+  s.Bind(4, limit);
+  std::vector<LiveOrder> out;
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(OrderFromRow(s));
+  }
+  return out;
+}
+
 core::Status RebuildBook(Markets* m, storage::Connection* db, MarketState* ms) {
   ms->orders.clear();
   ms->fwd.ctx = nullptr;

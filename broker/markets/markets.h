@@ -72,6 +72,10 @@ struct PlacedOrder;
 // "markets" (docs/storage.md).
 const storage::Schema& MarketsSchema();
 
+// The most orders (GET /v1/orders) or share bids (GET /v1/share_bids) one
+// listing returns, newest first.
+inline constexpr int64_t kMaxListed = 500;
+
 struct MarketsOptions {
   // Background work (market close, round clearing, share charging) runs
   // every this many milliseconds; 0: no background thread (call Tick()).
@@ -138,6 +142,13 @@ class Markets {
   core::Result<nlohmann::json> MoveOrder(const std::string& market, const std::string& order,
                                          const nlohmann::json& body, const std::string& caller);
   core::Result<nlohmann::json> GetOrder(const std::string& market, const std::string& order);
+  // GET /v1/orders: {"orders": [...]}, the orders of `owner` (a key, required)
+  // across markets, newest first, at most kMaxListed, each as GetOrder shows
+  // it (with its "market"): only resting ones unless `state` is "all"
+  // ("open", the default), only those of `market` if given.
+  core::Result<nlohmann::json> ListOrders(const std::optional<std::string>& owner,
+                                          const std::optional<std::string>& state,
+                                          const std::optional<std::string>& market);
   core::Result<nlohmann::json> RestingOrders(const std::string& market);
   core::Result<nlohmann::json> Depth(const std::string& market, int64_t levels);
   // The trades after id `after` (an array), oldest first, at most `limit`.
@@ -168,6 +179,13 @@ class Markets {
   core::Result<nlohmann::json> WithdrawShareBid(const std::string& id, const std::string& caller,
                                                 int64_t now_ms);
   core::Result<nlohmann::json> GetShareBid(const std::string& id);
+  // GET /v1/share_bids: {"bids": [...]}, the share bids of `holder` (the
+  // bidder's key) and/or on `node` (at least one is required), newest first,
+  // at most kMaxListed, each as GetShareBid shows it: only active ones unless
+  // `state` is exhausted, withdrawn or all.
+  core::Result<nlohmann::json> ListShareBids(const std::optional<std::string>& holder,
+                                             const std::optional<std::string>& node,
+                                             const std::optional<std::string>& state);
   // The node's share table, signed by the ledger key (the whole reply).
   core::Result<nlohmann::json> NodeShares(const std::string& node, int64_t now_ms);
 

@@ -577,6 +577,26 @@ core::Result<json> Markets::GetOrder(const std::string& market, const std::strin
   return out;
 }
 
+core::Result<json> Markets::ListOrders(const std::optional<std::string>& owner,
+                                       const std::optional<std::string>& state,
+                                       const std::optional<std::string>& market) {
+  if (!owner) return core::InvalidArgument("owner: required (a principal's key)");
+  auto key = core::PublicKey::FromText(*owner);
+  if (!key.ok()) return core::InvalidArgument("owner: " + key.status().message());
+  const std::string which = state.value_or("open");
+  if (which != "open" && which != "all") return core::InvalidArgument("state: must be open or all");
+  if (market) BOURSE_RETURN_IF_ERROR(Find(*market).status());
+  json list = json::array();
+  BOURSE_RETURN_IF_ERROR(host_->store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(std::vector<LiveOrder> orders,
+                            internal::LoadOwnerOrders(db, key->ToText(), which == "open",
+                                                      market.value_or(""), kMaxListed));
+    for (const LiveOrder& o : orders) list.push_back(o.ToJson());
+    return core::Status::Ok();
+  }));
+  return json{{"orders", list}};
+}
+
 core::Result<json> Markets::RestingOrders(const std::string& market) {
   BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(market));
   BOURSE_RETURN_IF_ERROR(Refresh(this, ms));

@@ -378,6 +378,43 @@ core::Result<json> Markets::NodeShares(const std::string& node, int64_t now_ms) 
   return SignedShareTable(*host_, key_, node, now_ms);
 }
 
+core::Result<json> Markets::ListShareBids(const std::optional<std::string>& holder,
+                                          const std::optional<std::string>& node,
+                                          const std::optional<std::string>& state) {
+  if (!holder && !node) return core::InvalidArgument("holder/node: give holder, node or both");
+  std::string bidder;
+  if (holder) {
+    auto key = core::PublicKey::FromText(*holder);
+    if (!key.ok()) return core::InvalidArgument("holder: " + key.status().message());
+    bidder = key->ToText();
+  }
+  std::string which = state.value_or("active");
+  if (which != "active" && which != "exhausted" && which != "withdrawn" && which != "all") {
+    return core::InvalidArgument("state: must be active, exhausted, withdrawn or all");
+  }
+  if (which == "all") which.clear();
+  json list = json::array();
+  BOURSE_RETURN_IF_ERROR(host_->store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, db->Prepare(std::string("SELECT ") + kBidCols +
+                            " FROM m_share_bids WHERE (?1='' OR bidder=?1) AND (?2='' OR node=?2)"
+                            " AND (?3='' OR state=?3) ORDER BY created_ms DESC, id DESC LIMIT ?4"));
+    s.Bind(1, bidder);
+    s.Bind(2, node.value_or(""));
+    s.Bind(3, which);
+    s.Bind(4, kMaxListed);
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+      BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
+      list.push_back(BidJson(b, e.remaining));
+    }
+    return core::Status::Ok();
+  }));
+  return json{{"bids", list}};
+}
+
 core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice, int64_t now_ms,
                                      std::vector<std::string>* ended) {
   std::vector<ShareBid> bids;

@@ -151,6 +151,11 @@ core::Status FinishOp(OpCtx& ctx) REQUIRES(ctx.ms->mu);
 // Writes one order row.
 core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o);
 core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id);
+// The orders of `owner`, newest first, at most `limit`: only resting ones
+// when `open_only`, only those of `market` unless it is "".
+core::Result<std::vector<LiveOrder>> LoadOwnerOrders(storage::Connection* db,
+                                                     const std::string& owner, bool open_only,
+                                                     const std::string& market, int64_t limit);
 
 inline std::string_view SideName(auction::Side s) {
   return s == auction::Side::kBuy ? "buy" : "sell";
