@@ -5,10 +5,10 @@
 #include <chrono>
 #include <mutex>
 
+#include "broker/internal/markets_host.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sql.h"
-#include "broker/markets.h"
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "core/request_signing.h"
@@ -154,42 +154,12 @@ const storage::Schema& BrokerSchema() {
   return *schema;
 }
 
-// Brings the broker's tables to BrokerSchema().latest(), one commit (one
-// transaction) per migration.
-core::Status MigrateBrokerSchema(ledger::Store& store) {
-  for (bool done = false; !done;) {
-    auto r = store.Commit([&](ledger::Txn& txn) -> core::Status {
-      return storage::MigrateStep(*txn.db(), BrokerSchema(), &done);
-    });
-    BOURSE_RETURN_IF_ERROR(r.status());
-  }
-  return core::Status::Ok();
-}
-
 bool FileExists(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0;
 }
 
 }  // namespace
-
-std::string_view PrincipalKindName(PrincipalKind k) {
-  switch (k) {
-    case PrincipalKind::kAdmin:
-      return "admin";
-    case PrincipalKind::kSite:
-      return "site";
-    case PrincipalKind::kNode:
-      return "node";
-    case PrincipalKind::kBroker:
-      return "broker";
-    case PrincipalKind::kAgent:
-      return "agent";
-    case PrincipalKind::kUser:
-      return "user";
-  }
-  return "user";
-}
 
 namespace {
 PrincipalKind KindFromName(std::string_view s) {
@@ -210,7 +180,7 @@ core::Status Broker::Initialize(const std::string& path, const core::PrivateKey&
   so.signing_key = ledger_key;
   so.create_if_missing = true;
   BOURSE_ASSIGN_OR_RETURN(std::unique_ptr<ledger::Store> store, ledger::Store::Open(path, so));
-  BOURSE_RETURN_IF_ERROR(MigrateBrokerSchema(*store));
+  BOURSE_RETURN_IF_ERROR(ledger::MigrateSchema(*store, BrokerSchema()));
   auto r = store->Commit([&](ledger::Txn& txn) -> core::Status {
     int64_t now = txn.now_millis();
     const std::string bkey = ledger_key.public_key().ToText();
@@ -271,7 +241,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   so.batch_interval_us = options.batch_interval_us;
   so.sync_interval_us = options.sync_interval_us;
   BOURSE_ASSIGN_OR_RETURN(b->store_, ledger::Store::Open(options.db_path, so));
-  BOURSE_RETURN_IF_ERROR(MigrateBrokerSchema(*b->store_));
+  BOURSE_RETURN_IF_ERROR(ledger::MigrateSchema(*b->store_, BrokerSchema()));
   BOURSE_RETURN_IF_ERROR(b->Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT MAX(ts) FROM b_nonces"));
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -285,8 +255,10 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterCapacityRoutes();
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
-  BOURSE_ASSIGN_OR_RETURN(b->markets_,
-                          Markets::Open(b.get(), *options.ledger_key, options.markets));
+  b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());
+  BOURSE_ASSIGN_OR_RETURN(
+      b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));
+  b->RegisterMarketRoutes();
   return b;
 }
 
@@ -472,14 +444,6 @@ core::Status IndexRcap(ledger::Txn& txn, const ledger::Rcap& r) {
   return s.Run();
 }
 }  // namespace
-
-core::Status RequireHolder(const ledger::Rcap& rcap, std::string_view caller,
-                           std::string_view field) {
-  if (rcap.holder.ToText() == caller) return core::Status::Ok();
-  return core::PermissionDenied(
-      std::string(field) + ": rcap " + rcap.id + " is held by " + rcap.holder.ToText() +
-      ", not the caller: only an rcap's holder splits, offers or binds it");
-}
 
 core::Status Broker::RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) {
   auto known = ledger::CapacityLog::Get(txn.db(), rcap.id);

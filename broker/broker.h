@@ -16,12 +16,13 @@
 // that same transaction, so a signed request runs at most once, across
 // restarts and kill -9 (docs/broker.md, "Requests that run once").
 //
-// How markets (issue #6) plug in: construct the market module with a
-// Broker*, add its routes to router() before the server starts (the OpenAPI
-// document and metrics pick them up), and settle each fill inside one
-// Mutate() fn with the helpers below (Transfer/EscrowHold/EscrowRelease/
-// EscrowSettle keep each account's history; SplitHeld splits a broker-held
-// rcap and records it in the ledger).
+// How markets (issue #6) plug in: the engine (broker/markets/, its own
+// library) gets the broker as its markets::Host (internal/markets_host.h),
+// and settles each fill inside one Mutate() fn with the helpers below
+// (Transfer/EscrowHold/EscrowRelease/EscrowSettle keep each account's
+// history; SplitHeld splits a broker-held rcap and records it in the
+// ledger); the broker registers the market routes (market_routes.cc), thin
+// adapters around the engine's service functions.
 //
 // Thread safety: every method is safe from any thread once Open returns.
 #pragma once
@@ -38,13 +39,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "broker/markets.h"
+#include "broker/markets/markets.h"
 #include "broker/metrics.h"
 #include "broker/router.h"
 #include "core/clock.h"
 #include "core/keys.h"
 #include "core/money.h"
 #include "core/mutex.h"
+#include "core/principal.h"
 #include "core/status.h"
 #include "ledger/rcap.h"
 #include "ledger/store.h"
@@ -52,8 +54,14 @@
 namespace bourse::broker {
 
 namespace internal {
+class MarketsHost;
 class SliceCache;
 }  // namespace internal
+
+// The markets engine (broker/markets/), by the names the broker's code and
+// tests have always used.
+using markets::Markets;
+using markets::MarketsOptions;
 
 // The default and maximum lifetime of a slice (PLC's rule).
 inline constexpr int64_t kDefaultSliceLifetimeS = 14 * 86400;
@@ -74,21 +82,12 @@ struct BrokerOptions {
   int sync_interval_us = 0;
 };
 
-enum class PrincipalKind { kAdmin, kSite, kNode, kBroker, kAgent, kUser };
-std::string_view PrincipalKindName(PrincipalKind k);
-
-// DESIGN 4.1: only the holder of an rcap uses it (splits it, offers it,
-// binds it): the request's signer must be the rcap's holder. Errors:
-// permission_denied "<field>: rcap <id> is held by <holder>, not the caller".
-core::Status RequireHolder(const ledger::Rcap& rcap, std::string_view caller,
-                           std::string_view field);
-
-struct Principal {
-  std::string key;  // "ed25519:..."
-  PrincipalKind kind = PrincipalKind::kUser;
-  std::string name;
-  std::string site;  // "" when none
-};
+// Principals (core/principal.h) and the holder rule (ledger/rcap.h), by the
+// names the broker's code has always used.
+using core::Principal;
+using core::PrincipalKind;
+using core::PrincipalKindName;
+using ledger::RequireHolder;
 
 class Broker {
  public:
@@ -161,6 +160,8 @@ class Broker {
   void RegisterCapacityRoutes();
   void RegisterAccountRoutes();
   void RegisterNodeRoutes();
+  // The markets' routes (market_routes.cc), after the engine is open.
+  void RegisterMarketRoutes();
 
   // PLC routes (plc_routes.cc), registered by RegisterPlcRoutes in this order.
   void RegisterPrincipalRoutes();
@@ -249,7 +250,9 @@ class Broker {
   // and their kind never changes).
   core::SharedMutex principals_mu_;
   std::unordered_map<std::string, std::string> principals_ GUARDED_BY(principals_mu_);
-  // Markets (issue #6, broker/markets.h); declared last so it stops first.
+  // Markets (issue #6, broker/markets/) and the broker as their host;
+  // declared last so the engine stops first.
+  std::unique_ptr<internal::MarketsHost> markets_host_;
   std::unique_ptr<Markets> markets_;
 };
 

@@ -7,7 +7,7 @@
 #include "broker/internal/schemas.h"
 #include "broker/internal/sql.h"
 #include "broker/internal/util.h"
-#include "broker/markets.h"
+#include "broker/markets/markets.h"
 #include "core/json_codec.h"
 #include "ledger/accounts.h"
 

@@ -117,4 +117,62 @@ Result<const nlohmann::json*> RequireMember(const nlohmann::json& obj, std::stri
   return &*it;
 }
 
+const nlohmann::json* OptionalMember(const nlohmann::json& body, std::string_view name) {
+  auto it = body.find(name);
+  return it == body.end() ? nullptr : &*it;
+}
+
+Result<std::string> StrField(const nlohmann::json& body, std::string_view name,
+                                   size_t max_len, bool allow_empty) {
+  BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* v, RequireMember(body, "", name));
+  BOURSE_ASSIGN_OR_RETURN(std::string s, StringFromJson(*v, name, max_len));
+  if (s.empty() && !allow_empty) return InvalidArgument(std::string(name) + ": empty");
+  return s;
+}
+
+Result<PublicKey> KeyField(const nlohmann::json& body, std::string_view name) {
+  BOURSE_ASSIGN_OR_RETURN(std::string s, StrField(body, name, 200));
+  auto k = PublicKey::FromText(s);
+  if (!k.ok()) return InvalidArgument(std::string(name) + ": " + k.status().message());
+  return *k;
+}
+
+Result<std::vector<std::string>> KeyListField(const nlohmann::json& body,
+                                                    std::string_view name, size_t max_items) {
+  BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* v, RequireMember(body, "", name));
+  if (!v->is_array()) return InvalidArgument(std::string(name) + ": must be an array");
+  if (v->size() > max_items) {
+    return InvalidArgument(std::string(name) + ": at most " + std::to_string(max_items) +
+                                 " items");
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v->size(); ++i) {
+    std::string f = std::string(name) + "[" + std::to_string(i) + "]";
+    if (!(*v)[i].is_string()) return InvalidArgument(f + ": must be a string");
+    auto k = PublicKey::FromText((*v)[i].get<std::string>());
+    if (!k.ok()) return InvalidArgument(f + ": " + k.status().message());
+    out.push_back(k->ToText());
+  }
+  return out;
+}
+
+Result<Interval> WindowFields(const nlohmann::json& body) {
+  Interval w;
+  BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* nb, RequireMember(body, "", "not_before"));
+  BOURSE_ASSIGN_OR_RETURN(w.not_before,
+                          IntFromJson(*nb, "not_before", 0, kMaxSafeInteger));
+  BOURSE_ASSIGN_OR_RETURN(const nlohmann::json* na, RequireMember(body, "", "not_after"));
+  BOURSE_ASSIGN_OR_RETURN(w.not_after,
+                          IntFromJson(*na, "not_after", 0, kMaxSafeInteger));
+  if (w.not_after <= w.not_before) {
+    return InvalidArgument("not_after: must be after not_before");
+  }
+  return w;
+}
+
+nlohmann::json ParseStoredJson(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
 }  // namespace bourse::core

@@ -15,8 +15,10 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/interval.h"
+#include "core/keys.h"
 #include "core/money.h"
 #include "core/resource_vector.h"
 #include "core/status.h"
@@ -43,5 +45,24 @@ Result<std::string> StringFromJson(const nlohmann::json& j, std::string_view fie
 // obj[key], or an error "<field>.<key>: missing".
 Result<const nlohmann::json*> RequireMember(const nlohmann::json& obj, std::string_view field,
                                             std::string_view key);
+
+// Request-body members, each error naming the field.
+// obj[name] if present, nullptr otherwise.
+const nlohmann::json* OptionalMember(const nlohmann::json& obj, std::string_view name);
+// A non-empty (unless allow_empty) string member of at most max_len bytes.
+Result<std::string> StrField(const nlohmann::json& body, std::string_view name,
+                             size_t max_len = 4096, bool allow_empty = false);
+// A public key member in its text form ("ed25519:...").
+Result<PublicKey> KeyField(const nlohmann::json& body, std::string_view name);
+// An array member of at most max_items key texts, each returned normalised.
+Result<std::vector<std::string>> KeyListField(const nlohmann::json& body, std::string_view name,
+                                              size_t max_items);
+// The window [not_before, not_after) of a request body (unix s; not_after
+// must be after not_before).
+Result<Interval> WindowFields(const nlohmann::json& body);
+
+// JSON this program wrote to its own database: parsed, or null if it does
+// not parse (never an error: the row is shown as it can be).
+nlohmann::json ParseStoredJson(std::string_view text);
 
 }  // namespace bourse::core

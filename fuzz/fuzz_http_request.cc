@@ -39,8 +39,8 @@ Outcome Run(std::string_view text, size_t cut, const Limits& limits) {
     pending.erase(0, used);
     if (p.state() != RequestParser::State::kIncomplete) break;
   }
-  Outcome o{p.state()};
-  o.consumed = consumed;
+  Outcome o{.state = p.state(), .status = 0, .method = {}, .target = {}, .body = {},
+            .consumed = consumed};
   if (o.state == RequestParser::State::kError) {
     o.status = p.error_status();
     if (o.status < 400 || o.status > 599 || p.error_message().empty()) __builtin_trap();

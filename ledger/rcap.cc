@@ -480,4 +480,11 @@ Result<std::vector<core::PublicKey>> LoadTrustFile(const std::string& path) {
   return keys;
 }
 
+core::Status RequireHolder(const Rcap& rcap, std::string_view caller, std::string_view field) {
+  if (rcap.holder.ToText() == caller) return core::Status::Ok();
+  return core::PermissionDenied(
+      std::string(field) + ": rcap " + rcap.id + " is held by " + rcap.holder.ToText() +
+      ", not the caller: only an rcap's holder splits, offers or binds it");
+}
+
 }  // namespace bourse::ledger

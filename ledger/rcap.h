@@ -77,6 +77,11 @@ struct Rcap {
 // Content equality (every member, the signature included).
 bool operator==(const Rcap& a, const Rcap& b);
 
+// DESIGN 4.1: only the holder of an rcap uses it (splits it, offers it,
+// binds it): the request's signer must be the rcap's holder. Errors:
+// permission_denied "<field>: rcap <id> is held by <holder>, not the caller".
+core::Status RequireHolder(const Rcap& rcap, std::string_view caller, std::string_view field);
+
 nlohmann::json ChainToJson(std::span<const Rcap> chain);
 // A JSON array of 1..kMaxChainLength rcaps. Errors: invalid_argument
 // ("chain[2].res.cpu_mcores: ...").

@@ -1148,4 +1148,14 @@ Status Store::Read(const std::function<Status(storage::Connection*)>& fn) const 
   return st;
 }
 
+core::Status MigrateSchema(Store& store, const storage::Schema& schema) {
+  for (bool done = false; !done;) {
+    auto r = store.Commit([&](Txn& txn) -> core::Status {
+      return storage::MigrateStep(*txn.db(), schema, &done);
+    });
+    BOURSE_RETURN_IF_ERROR(r.status());
+  }
+  return core::Status::Ok();
+}
+
 }  // namespace bourse::ledger

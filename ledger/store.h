@@ -198,4 +198,10 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
+// Brings `schema` (a component's tables in the store's file, e.g. the
+// broker's or the markets') to its latest version, one commit (one
+// transaction) per migration. Errors: the migration's (storage::Migrate) or
+// the commit's.
+core::Status MigrateSchema(Store& store, const storage::Schema& schema);
+
 }  // namespace bourse::ledger

@@ -109,8 +109,6 @@ class Statement {
   // Blob bytes (valid until the next Step/Reset) and their size.
   const void* Blob(int col) const;
   int Bytes(int col) const;
-  // The SQLite statement, for .cc files not yet moved onto this API.
-  sqlite3_stmt* raw() const { return s_; }
 
  private:
   friend class Connection;
@@ -177,9 +175,6 @@ class Connection {
   void SetWalHook(std::function<void(int pages)> hook);
   // A PASSIVE checkpoint (never waits for readers or writers).
   void CheckpointPassive();
-  // The SQLite handle, for .cc files not yet moved onto this API (ledger
-  // store's hot path, accounts, audit). Never in a public header.
-  sqlite3* raw() const { return db_; }
 
  private:
   Connection() = default;

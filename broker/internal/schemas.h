@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/interval.h"
+#include "core/json_codec.h"
 #include "core/keys.h"
 #include "core/status.h"
 
@@ -69,16 +70,14 @@ inline nlohmann::json SRcap() {
       {"v", "id", "issuer", "holder", "node", "res", "not_before", "not_after", "parent", "sig"});
 }
 
-// Decoding helpers: each names the offending field.
-core::Result<core::PublicKey> KeyField(const nlohmann::json& body, std::string_view name);
-core::Result<std::string> StrField(const nlohmann::json& body, std::string_view name,
-                                   size_t max_len = 4096, bool allow_empty = false);
-// The window [not_before, not_after) of a request body (unix s; not_after
-// must be after not_before).
-core::Result<core::Interval> WindowFields(const nlohmann::json& body);
+// Decoding helpers (core/json_codec.h): each names the offending field.
+using core::KeyField;
+using core::KeyListField;
+using core::StrField;
+using core::WindowFields;
 // The member if present (nullptr otherwise).
-const nlohmann::json* Optional(const nlohmann::json& body, std::string_view name);
-core::Result<std::vector<std::string>> KeyListField(const nlohmann::json& body,
-                                                    std::string_view name, size_t max_items);
+inline const nlohmann::json* Optional(const nlohmann::json& body, std::string_view name) {
+  return core::OptionalMember(body, name);
+}
 
 }  // namespace bourse::broker::internal

@@ -9,6 +9,7 @@
 #include "broker/broker.h"
 #include "broker/internal/sql.h"
 #include "core/canonical_json.h"
+#include "core/json_codec.h"
 #include "core/status.h"
 
 namespace bourse::broker::internal {
@@ -18,10 +19,7 @@ inline bool Matches(const std::regex& re, std::string_view s) {
   return std::regex_match(s.begin(), s.end(), re);
 }
 
-inline nlohmann::json ParseStored(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? nlohmann::json() : j;
-}
+inline nlohmann::json ParseStored(const std::string& text) { return core::ParseStoredJson(text); }
 
 inline std::string Dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

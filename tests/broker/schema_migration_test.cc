@@ -86,6 +86,7 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   auto c = Conn();
   EXPECT_EQ(*storage::SchemaVersion(*c, "ledger"), 1);
   EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 1);
   // The data survived; the one-time backfill's marker table is gone.
   EXPECT_EQ(Count("SELECT count(*) FROM b_principals"), 6);
   EXPECT_EQ(Count("SELECT count(*) FROM b_nodes"), 2);
@@ -131,6 +132,38 @@ TEST_F(SchemaMigrationTest, NewerDatabaseIsRefused) {
   b = OpenBroker();
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.status().message().find("ledger schema version 7 is newer"), std::string::npos)
+      << b.status().message();
+}
+
+// The markets' tables (m_*) are a schema of their own ("markets"): a market
+// written before versions were recorded is loaded as it was, and a newer
+// markets schema is refused.
+TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("INSERT INTO m_markets VALUES('mkt_old','demo-n1','demo',"
+                        "'{\"cpu_mcores\":1000,\"disk_mib\":0,\"mem_mib\":0,"
+                        "\"net_max_kbps\":0,\"net_min_kbps\":0}',1796600000,1796603600,"
+                        "1796600000,'','closed','ed25519:x',1796552009000)")
+                    .ok());
+  }
+  {
+    auto b = OpenBroker();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    auto m = (*b)->markets().MarketSummary("mkt_old");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ((*m)["market"]["node"], "demo-n1");
+    EXPECT_EQ((*m)["market"]["state"], "closed");
+    EXPECT_EQ((*m)["market"]["unit"]["cpu_mcores"], 1000);
+  }
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 1);
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("UPDATE storage_schema SET version=5 WHERE component='markets'").ok());
+  }
+  auto b = OpenBroker();
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("markets schema version 5 is newer"), std::string::npos)
       << b.status().message();
 }
 

@@ -25,18 +25,14 @@
 #include <map>
 
 #include "auction/proportional_share.h"
-#include "broker/broker.h"
-#include "broker/internal/market_state.h"
-#include "broker/internal/schemas.h"
-#include "broker/internal/sql.h"
-#include "broker/internal/util.h"
-#include "broker/markets.h"
+#include "broker/markets/internal/market_state.h"
+#include "broker/markets/markets.h"
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "core/random.h"
 #include "ledger/accounts.h"
 
-namespace bourse::broker {
+namespace bourse::markets {
 
 using internal::Stmt;
 using nlohmann::json;
@@ -103,8 +99,7 @@ core::Result<Due> DueAt(const ShareBid& b, int64_t now_ms, const core::Money& re
 }
 
 // Charges one bid up to now_ms; marks it exhausted when its escrow is spent.
-core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t now_ms,
-                       bool withdraw) {
+core::Status ChargeBid(Host& host, ledger::Txn& txn, ShareBid& b, int64_t now_ms, bool withdraw) {
   BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn.db(), b.escrow));
   BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, now_ms, e.remaining));
   const core::Money& pay = due.pay;
@@ -115,13 +110,13 @@ core::Status ChargeBid(Broker& broker, ledger::Txn& txn, ShareBid& b, int64_t no
     s.Bind(1, b.node);
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return core::NotFound("node " + b.node + " does not exist");
-    BOURSE_RETURN_IF_ERROR(broker.EscrowSettle(txn, b.escrow, s.Text(0), pay));
+    BOURSE_RETURN_IF_ERROR(host.EscrowSettle(txn, b.escrow, s.Text(0), pay));
     BOURSE_ASSIGN_OR_RETURN(b.charged, b.charged.Add(pay));
   }
   BOURSE_ASSIGN_OR_RETURN(core::Money left, e.remaining.Sub(pay));
   b.charged_to_ms = now_ms;
   if (withdraw) {
-    if (left.is_positive()) BOURSE_RETURN_IF_ERROR(broker.EscrowRelease(txn, b.escrow, left));
+    if (left.is_positive()) BOURSE_RETURN_IF_ERROR(host.EscrowRelease(txn, b.escrow, left));
     b.state = "withdrawn";
   } else if (due.spent) {
     b.state = "exhausted";
@@ -174,7 +169,7 @@ core::Status CheckSliceOwner(ledger::Txn& txn, const std::string& slice,
   s.Bind(1, slice);
   BOURSE_ASSIGN_OR_RETURN(bool sfound, s.Step());
   if (!sfound) return core::NotFound("slice: slice " + slice + " does not exist");
-  json owners = ParseStored(s.Text(1));
+  json owners = ParseStoredJson(s.Text(1));
   bool owner = s.Text(0) == caller;
   if (owners.is_array()) {
     for (const json& o : owners) owner = owner || (o.is_string() && o == caller);
@@ -210,17 +205,17 @@ core::Status CheckRateSum(ledger::Txn& txn, const ShareBid& b) {
 // Share bid b (id, node, slice, bidder, escrow, rate decoded) with `budget`,
 // inside its Mutate fn: the node exists, the bidder owns the slice, the rates
 // stay in range; the budget is escrowed, the row and share_bid written.
-core::Result<json> PlaceShareBidTxn(Broker& broker, ledger::Txn& txn, ShareBid& b,
+core::Result<json> PlaceShareBidTxn(Host& host, ledger::Txn& txn, ShareBid& b,
                                     const core::Money& rate, const core::Money& budget,
                                     int64_t now_ms) {
-  BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, b.bidder).status());
+  BOURSE_RETURN_IF_ERROR(host.LookupPrincipal(txn, b.bidder).status());
   BOURSE_ASSIGN_OR_RETURN(Stmt n, txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
   n.Bind(1, b.node);
   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
   if (!found) return core::NotFound("node " + b.node + " does not exist");
   BOURSE_RETURN_IF_ERROR(CheckSliceOwner(txn, b.slice, b.bidder));
   BOURSE_RETURN_IF_ERROR(CheckRateSum(txn, b));
-  BOURSE_RETURN_IF_ERROR(broker.EscrowHold(txn, b.escrow, b.bidder, budget));
+  BOURSE_RETURN_IF_ERROR(host.EscrowHold(txn, b.escrow, b.bidder, budget));
   b.charged_to_ms = now_ms;
   BOURSE_ASSIGN_OR_RETURN(Stmt i,
                           txn.db()->Prepare("INSERT INTO m_share_bids(id,node,slice,bidder,rate,"
@@ -248,7 +243,7 @@ core::Result<json> PlaceShareBidTxn(Broker& broker, ledger::Txn& txn, ShareBid& 
 
 // Withdraws share bid `id` of `caller`, inside its Mutate fn: it pays up to
 // now_ms and the rest of its budget is released.
-core::Result<json> WithdrawShareBidTxn(Broker& broker, ledger::Txn& txn, const std::string& id,
+core::Result<json> WithdrawShareBidTxn(Host& host, ledger::Txn& txn, const std::string& id,
                                        const std::string& caller, int64_t now_ms) {
   BOURSE_ASSIGN_OR_RETURN(ShareBid b, LoadBid(txn.db(), id));
   if (b.bidder != caller) {
@@ -257,15 +252,15 @@ core::Result<json> WithdrawShareBidTxn(Broker& broker, ledger::Txn& txn, const s
   if (b.state != "active") {
     return core::FailedPrecondition("share bid " + b.id + " is " + b.state);
   }
-  BOURSE_RETURN_IF_ERROR(ChargeBid(broker, txn, b, now_ms, true));
+  BOURSE_RETURN_IF_ERROR(ChargeBid(host, txn, b, now_ms, true));
   json out = BidJson(b, core::Money());
   BOURSE_RETURN_IF_ERROR(txn.Append("share_bid_withdrawn", {{"bid", b.id}}).status());
   return out;
 }
 
-core::Result<json> GetShareBid(Broker& broker, const std::string& id) {
+core::Result<json> ShareBidJson(Host& host, const std::string& id) {
   json out;
-  BOURSE_RETURN_IF_ERROR(broker.store().Read([&](storage::Connection* db) -> core::Status {
+  BOURSE_RETURN_IF_ERROR(host.store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(ShareBid b, LoadBid(db, id));
     BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
     out = BidJson(b, e.remaining);
@@ -283,7 +278,7 @@ core::Status ActiveRates(storage::Connection* db, const std::string& node, int64
   n.Bind(1, node);
   BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
   if (!found) return core::NotFound("node " + node + " does not exist");
-  json cap = ParseStored(n.Text(0));
+  json cap = ParseStoredJson(n.Text(0));
   if (cap.is_object() && cap.contains("net_max_kbps") && cap["net_max_kbps"].is_number_integer()) {
     *net_total = cap["net_max_kbps"].get<int64_t>();
   }
@@ -309,11 +304,11 @@ core::Status ActiveRates(storage::Connection* db, const std::string& node, int64
 }
 
 // The node's proportional-share table at now_ms, signed with `key`.
-core::Result<json> NodeShares(Broker& broker, const core::PrivateKey& key, const std::string& node,
-                              int64_t now_ms) {
+core::Result<json> SignedShareTable(Host& host, const core::PrivateKey& key,
+                                    const std::string& node, int64_t now_ms) {
   std::map<std::string, int64_t> by_slice;
   int64_t net_total = 0;
-  BOURSE_RETURN_IF_ERROR(broker.store().Read([&](storage::Connection* db) -> core::Status {
+  BOURSE_RETURN_IF_ERROR(host.store().Read([&](storage::Connection* db) -> core::Status {
     return ActiveRates(db, node, now_ms, &by_slice, &net_total);
   }));
   BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> cpu, Apportion(by_slice, kTotalCpuWeight));
@@ -333,113 +328,91 @@ core::Result<json> NodeShares(Broker& broker, const core::PrivateKey& key, const
 
 }  // namespace
 
-void Markets::RegisterShareRoutes() {
-  using namespace internal;
-  Router& router = broker_->router();
-  const json bid_schema = SObj({{"id", SStr()},
-                                {"node", SStr()},
-                                {"slice", SStr()},
-                                {"bidder", SKey()},
-                                {"rate", SMoney()},
-                                {"escrow", SStr()},
-                                {"remaining", SMoney()},
-                                {"charged", SMoney()},
-                                {"charged_to_ms", SInt()},
-                                {"state", SStr("active|exhausted|withdrawn")}});
-
-  router.Add({.method = "POST",
-              .pattern = "/v1/nodes/{node}/share_bids",
-              .auth = Auth::kSigned,
-              .summary =
-                  "Proportional share: bid a spending rate (credits/s) on a node for a slice "
-                  "the caller owns; `budget` is escrowed and charged continuously",
-              .tag = "shares",
-              .request_schema = SObj({{"slice", SStr()}, {"rate", SMoney()}, {"budget", SMoney()}},
-                                     {"slice", "rate", "budget"}),
-              .response_schema = SObj({{"bid", bid_schema}}),
-              .success_status = 201,
-              .handler = [this](const ApiRequest& q) { return PlaceShareBidRoute(q); }});
-
-  router.Add(
-      {.method = "DELETE",
-       .pattern = "/v1/share_bids/{id}",
-       .auth = Auth::kSigned,
-       .summary = "Withdraw a share bid: it pays up to now, the rest of its budget is released",
-       .tag = "shares",
-       .response_schema = SObj({{"bid", bid_schema}}),
-       .handler = [this](const ApiRequest& q) { return WithdrawShareBidRoute(q); }});
-
-  router.Add({.method = "GET",
-              .pattern = "/v1/share_bids/{id}",
-              .summary = "A share bid, with what is left of its budget",
-              .tag = "shares",
-              .response_schema = SObj({{"bid", bid_schema}}),
-              .handler = [this](const ApiRequest& q) { return GetShareBidRoute(q); }});
-
-  router.Add(
-      {.method = "GET",
-       .pattern = "/v1/nodes/{node}/shares",
-       .summary = "The node's current proportional-share table, signed by the broker's ledger "
-                  "key over the canonical JSON without sig (for node guards)",
-       .tag = "shares",
-       .response_schema =
-           SObj({{"node", SStr()},
-                 {"ts", SInt("unix ms")},
-                 {"shares",
-                  SArr(SObj({{"slice", SStr()}, {"cpu_weight", SInt()}, {"net_kbps", SInt()}}))},
-                 {"sig", SStr()}}),
-       .handler = [this](const ApiRequest& q) { return NodeSharesRoute(q); }});
-}
-
-core::Result<ApiResponse> Markets::PlaceShareBidRoute(const ApiRequest& q) {
-  using namespace internal;
-  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"slice", "rate", "budget"}));
-  BOURSE_ASSIGN_OR_RETURN(std::string slice, StrField(q.json, "slice", 64));
-  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rate"));
+core::Result<json> Markets::PlaceShareBid(const std::string& node, const json& body,
+                                          const std::string& caller, int64_t now_ms) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"slice", "rate", "budget"}));
+  BOURSE_ASSIGN_OR_RETURN(std::string slice, core::StrField(body, "slice", 64));
+  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "rate"));
   BOURSE_ASSIGN_OR_RETURN(core::Money rate, core::MoneyFromJson(*rj, "rate"));
   if (!rate.is_positive() || rate.nanos() > kMaxRateNanos) {
     return core::InvalidArgument("rate: must be > 0 and at most 1000000000 credits/s");
   }
-  BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "budget"));
+  BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(body, "", "budget"));
   BOURSE_ASSIGN_OR_RETURN(core::Money budget, core::MoneyFromJson(*bj, "budget"));
   if (!budget.is_positive() || budget.nanos() > kMaxShareNanos) {
     return core::InvalidArgument("budget: must be > 0 and at most 9223372036.854775807");
   }
-  ShareBid b{core::NewId("sb_"), q.Param("node"), slice, q.caller_text, "", "active", 0, 0, {}};
+  ShareBid b{core::NewId("sb_"), node, slice, caller, "", "active", 0, 0, {}};
   b.escrow = "sb_esc_" + b.id;
   b.rate_nanos = static_cast<int64_t>(rate.nanos());
   json out;
-  BOURSE_RETURN_IF_ERROR(broker_
+  BOURSE_RETURN_IF_ERROR(host_
                              ->Mutate([&](ledger::Txn& txn) -> core::Status {
                                BOURSE_ASSIGN_OR_RETURN(
-                                   out, PlaceShareBidTxn(*broker_, txn, b, rate, budget, q.now_ms));
+                                   out, PlaceShareBidTxn(*host_, txn, b, rate, budget, now_ms));
                                return core::Status::Ok();
                              })
                              .status());
-  return JsonResponse(201, {{"bid", out}});
+  return json{{"bid", out}};
 }
 
-core::Result<ApiResponse> Markets::WithdrawShareBidRoute(const ApiRequest& q) {
+core::Result<json> Markets::WithdrawShareBid(const std::string& id, const std::string& caller,
+                                             int64_t now_ms) {
   json out;
-  BOURSE_RETURN_IF_ERROR(
-      broker_
-          ->Mutate([&](ledger::Txn& txn) -> core::Status {
-            BOURSE_ASSIGN_OR_RETURN(
-                out, WithdrawShareBidTxn(*broker_, txn, q.Param("id"), q.caller_text, q.now_ms));
-            return core::Status::Ok();
-          })
-          .status());
-  return JsonResponse(200, {{"bid", out}});
+  BOURSE_RETURN_IF_ERROR(host_
+                             ->Mutate([&](ledger::Txn& txn) -> core::Status {
+                               BOURSE_ASSIGN_OR_RETURN(
+                                   out, WithdrawShareBidTxn(*host_, txn, id, caller, now_ms));
+                               return core::Status::Ok();
+                             })
+                             .status());
+  return json{{"bid", out}};
 }
 
-core::Result<ApiResponse> Markets::GetShareBidRoute(const ApiRequest& q) {
-  BOURSE_ASSIGN_OR_RETURN(json out, GetShareBid(*broker_, q.Param("id")));
-  return JsonResponse(200, {{"bid", out}});
+core::Result<json> Markets::GetShareBid(const std::string& id) {
+  BOURSE_ASSIGN_OR_RETURN(json out, ShareBidJson(*host_, id));
+  return json{{"bid", out}};
 }
 
-core::Result<ApiResponse> Markets::NodeSharesRoute(const ApiRequest& q) {
-  BOURSE_ASSIGN_OR_RETURN(json doc, NodeShares(*broker_, key_, q.Param("node"), q.now_ms));
-  return JsonResponse(200, doc);
+core::Result<json> Markets::NodeShares(const std::string& node, int64_t now_ms) {
+  return SignedShareTable(*host_, key_, node, now_ms);
+}
+
+core::Result<json> Markets::ListShareBids(const std::optional<std::string>& holder,
+                                          const std::optional<std::string>& node,
+                                          const std::optional<std::string>& state) {
+  if (!holder && !node) return core::InvalidArgument("holder/node: give holder, node or both");
+  std::string bidder;
+  if (holder) {
+    auto key = core::PublicKey::FromText(*holder);
+    if (!key.ok()) return core::InvalidArgument("holder: " + key.status().message());
+    bidder = key->ToText();
+  }
+  std::string which = state.value_or("active");
+  if (which != "active" && which != "exhausted" && which != "withdrawn" && which != "all") {
+    return core::InvalidArgument("state: must be active, exhausted, withdrawn or all");
+  }
+  if (which == "all") which.clear();
+  json list = json::array();
+  BOURSE_RETURN_IF_ERROR(host_->store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt s, db->Prepare(std::string("SELECT ") + kBidCols +
+                            " FROM m_share_bids WHERE (?1='' OR bidder=?1) AND (?2='' OR node=?2)"
+                            " AND (?3='' OR state=?3) ORDER BY created_ms DESC, id DESC LIMIT ?4"));
+    s.Bind(1, bidder);
+    s.Bind(2, node.value_or(""));
+    s.Bind(3, which);
+    s.Bind(4, kMaxListed);
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+      BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
+      list.push_back(BidJson(b, e.remaining));
+    }
+    return core::Status::Ok();
+  }));
+  return json{{"bids", list}};
 }
 
 core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice, int64_t now_ms,
@@ -462,7 +435,7 @@ core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice,
     // A background charge may have run after the request was stamped: never
     // charge backwards.
     BOURSE_RETURN_IF_ERROR(
-        ChargeBid(*broker_, txn, b, std::max(now_ms, b.charged_to_ms), /*withdraw=*/true));
+        ChargeBid(*host_, txn, b, std::max(now_ms, b.charged_to_ms), /*withdraw=*/true));
     BOURSE_RETURN_IF_ERROR(
         txn.Append("share_bid_withdrawn", {{"bid", b.id}, {"reason", "slice_deleted"}}).status());
     ended->push_back(b.id);
@@ -471,12 +444,12 @@ core::Status Markets::EndSliceShares(ledger::Txn& txn, const std::string& slice,
 }
 
 core::Status Markets::ChargeShares(bool force) {
-  int64_t now_ms = broker_->clock().NowMillis();
+  int64_t now_ms = host_->clock().NowMillis();
   if (!force && now_ms / 1000 - last_share_charge_s_ < options_.share_charge_interval_s) {
     return core::Status::Ok();
   }
   last_share_charge_s_ = now_ms / 1000;
-  return broker_
+  return host_
       ->Mutate([&](ledger::Txn& txn) -> core::Status {
         std::vector<ShareBid> bids;
         std::vector<bool> orphan;
@@ -499,7 +472,7 @@ core::Status Markets::ChargeShares(bool force) {
         }
         for (size_t i = 0; i < bids.size(); ++i) {
           ShareBid& b = bids[i];
-          BOURSE_RETURN_IF_ERROR(ChargeBid(*broker_, txn, b, now_ms, orphan[i]));
+          BOURSE_RETURN_IF_ERROR(ChargeBid(*host_, txn, b, now_ms, orphan[i]));
           if (orphan[i]) {
             BOURSE_RETURN_IF_ERROR(
                 txn.Append("share_bid_withdrawn", {{"bid", b.id}, {"reason", "slice_deleted"}})
@@ -511,4 +484,4 @@ core::Status Markets::ChargeShares(bool force) {
       .status();
 }
 
-}  // namespace bourse::broker
+}  // namespace bourse::markets

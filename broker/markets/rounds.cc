@@ -15,17 +15,13 @@
 #include <set>
 
 #include "auction/combinatorial.h"
-#include "broker/broker.h"
-#include "broker/internal/market_state.h"
-#include "broker/internal/schemas.h"
-#include "broker/internal/sql.h"
-#include "broker/internal/util.h"
-#include "broker/markets.h"
+#include "broker/markets/internal/market_state.h"
+#include "broker/markets/markets.h"
 #include "core/json_codec.h"
 #include "core/random.h"
 #include "ledger/accounts.h"
 
-namespace bourse::broker {
+namespace bourse::markets {
 
 using internal::Stmt;
 using nlohmann::json;
@@ -64,14 +60,14 @@ core::Result<RoundRow> LoadRound(storage::Connection* db, const std::string& id)
   r.state = s.Text(0);
   r.close_s = s.Int(1);
   r.window = {s.Int(2), s.Int(3)};
-  json offers = internal::ParseStored(s.Text(4));
+  json offers = internal::ParseStoredJson(s.Text(4));
   r.offers_json = offers;
   for (const json& o : offers) {
     Offer of{o["rcap"], o["node"], o["site"], {}};
     BOURSE_ASSIGN_OR_RETURN(of.res, core::ResourceVectorFromJson(o["res"], "res"));
     r.offers.push_back(of);
   }
-  r.result = internal::ParseStored(s.Text(5));
+  r.result = internal::ParseStoredJson(s.Text(5));
   return r;
 }
 
@@ -206,7 +202,7 @@ core::Result<json> EscrowOffer(Markets& m, ledger::Txn& txn, const RoundRow& rr,
   BOURSE_ASSIGN_OR_RETURN(std::string id, core::StringFromJson(offers[i], f, 128));
   BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::CapacityLog::Get(txn.db(), id));
   BOURSE_RETURN_IF_ERROR(Markets::RequireUncommitted(txn, id, f));
-  if (!(r.holder == m.broker().broker_key())) {
+  if (!(r.holder == m.host().broker_key())) {
     return core::InvalidArgument(f + ": rcap " + id + " is not held by the broker");
   }
   if (!rr.window.IsSubsetOf(r.interval)) {
@@ -230,12 +226,12 @@ core::Result<json> EscrowOffer(Markets& m, ledger::Txn& txn, const RoundRow& rr,
   }
   free.net_max_kbps = r.res.net_max_kbps;
   ledger::ChildSpec spec{.id = rr.id + "." + r.node,
-                         .holder = m.broker().broker_key(),
+                         .holder = m.host().broker_key(),
                          .res = free,
                          .interval = rr.window};
   BOURSE_ASSIGN_OR_RETURN(
       std::vector<ledger::Rcap> esc,
-      m.broker().SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
+      m.host().SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
   return json{{"rcap", esc[0].id},
               {"from", id},
               {"node", r.node},
@@ -249,8 +245,8 @@ core::Result<json> EscrowOffer(Markets& m, ledger::Txn& txn, const RoundRow& rr,
 core::Result<json> OpenRoundTxn(Markets& m, ledger::Txn& txn, const RoundRow& rr,
                                 const json& offers, const std::string& caller_text) {
   using namespace internal;
-  BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, caller_text));
-  if (caller.kind != PrincipalKind::kAdmin) {
+  BOURSE_ASSIGN_OR_RETURN(core::Principal caller, m.host().LookupPrincipal(txn, caller_text));
+  if (caller.kind != core::PrincipalKind::kAdmin) {
     return core::PermissionDenied("only an admin opens rounds");
   }
   json offs = json::array();
@@ -287,7 +283,7 @@ core::Result<json> OpenRoundTxn(Markets& m, ledger::Txn& txn, const RoundRow& rr
 core::Result<json> PlaceRoundBidTxn(Markets& m, ledger::Txn& txn, const std::string& round,
                                     const std::string& bid_id, const std::string& caller_text,
                                     int64_t now_ms, const core::Money& limit, const json& bj) {
-  BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, caller_text).status());
+  BOURSE_RETURN_IF_ERROR(m.host().LookupPrincipal(txn, caller_text).status());
   BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
   if (rr.state != "open" || now_ms / 1000 >= rr.close_s) {
     return core::FailedPrecondition("round " + round + " is closed for bids");
@@ -298,7 +294,7 @@ core::Result<json> PlaceRoundBidTxn(Markets& m, ledger::Txn& txn, const std::str
   BOURSE_RETURN_IF_ERROR(CheckWithinOffers(bundles, rr.offers));
   BOURSE_RETURN_IF_ERROR(CheckClearable(rr, bid_id, limit, std::move(bundles)));
   std::string esc = "rb_esc_" + bid_id;
-  BOURSE_RETURN_IF_ERROR(m.broker().EscrowHold(txn, esc, caller_text, limit));
+  BOURSE_RETURN_IF_ERROR(m.host().EscrowHold(txn, esc, caller_text, limit));
   BOURSE_ASSIGN_OR_RETURN(Stmt s,
                           txn.db()->Prepare("INSERT INTO m_round_bids(id,round,bidder,lim,bundles,"
                                             "escrow,state,pay,rcaps,created_ms) "
@@ -322,9 +318,9 @@ core::Result<json> PlaceRoundBidTxn(Markets& m, ledger::Txn& txn, const std::str
 }
 
 // Rounds, newest first, of `state` ("" for all): at most 500.
-core::Result<json> ListRounds(Markets& m, const std::string& state) {
+core::Result<json> RoundsByState(Markets& m, const std::string& state) {
   json list = json::array();
-  BOURSE_RETURN_IF_ERROR(m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+  BOURSE_RETURN_IF_ERROR(m.host().store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE ?1='' OR state=?1 "
                                                 "ORDER BY created_ms DESC, id LIMIT 500"));
     s.Bind(1, state);
@@ -344,9 +340,9 @@ core::Result<json> ListRounds(Markets& m, const std::string& state) {
   return list;
 }
 
-core::Result<json> GetRound(Markets& m, const std::string& round) {
+core::Result<json> RoundJsonById(Markets& m, const std::string& round) {
   json out;
-  BOURSE_RETURN_IF_ERROR(m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+  BOURSE_RETURN_IF_ERROR(m.host().store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, round));
     BOURSE_ASSIGN_OR_RETURN(out, RoundJson(db, rr));
     return core::Status::Ok();
@@ -359,9 +355,9 @@ core::Result<json> GetRound(Markets& m, const std::string& round) {
 core::Status CheckClearByHand(Markets& m, const std::string& caller_text, const std::string& round,
                               int64_t now_ms) {
   using namespace internal;
-  return m.broker().store().Read([&](storage::Connection* db) -> core::Status {
-    BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(db, caller_text));
-    if (caller.kind != PrincipalKind::kAdmin) {
+  return m.host().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(core::Principal caller, m.host().LookupPrincipal(db, caller_text));
+    if (caller.kind != core::PrincipalKind::kAdmin) {
       return core::PermissionDenied("only an admin clears rounds by hand");
     }
     BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, round));
@@ -379,7 +375,7 @@ core::Status CheckClearByHand(Markets& m, const std::string& caller_text, const 
 // A cleared round's id, state and result.
 core::Result<json> RoundResult(Markets& m, const std::string& round) {
   json out;
-  BOURSE_RETURN_IF_ERROR(m.broker().store().Read([&](storage::Connection* db) -> core::Status {
+  BOURSE_RETURN_IF_ERROR(m.host().store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(db, round));
     out = {{"id", rr.id}, {"state", rr.state}, {"result", rr.result}};
     return core::Status::Ok();
@@ -389,131 +385,70 @@ core::Result<json> RoundResult(Markets& m, const std::string& round) {
 
 }  // namespace
 
-void Markets::RegisterRoundRoutes() {
-  using namespace internal;
-  Router& router = broker_->router();
-  const json round_schema = SObj({}, {}, false);
-
-  router.Add({.method = "POST",
-              .pattern = "/v1/rounds",
-              .auth = Auth::kSigned,
-              .signer_kinds = {"admin"},
-              .summary = "Open a sealed-bid combinatorial round over broker-held capacity (admin)",
-              .tag = "rounds",
-              .request_schema = SObj({{"offers", SArr(SStr("a broker-held rcap id"))},
-                                      {"not_before", SInt()},
-                                      {"not_after", SInt()},
-                                      {"close", SInt("unix s: bids accepted until then")}},
-                                     {"offers", "not_before", "not_after", "close"}),
-              .response_schema = round_schema,
-              .success_status = 201,
-              .handler = [this](const ApiRequest& q) { return OpenRoundRoute(q); }});
-
-  router.Add({.method = "POST",
-              .pattern = "/v1/rounds/{round}/bids",
-              .auth = Auth::kSigned,
-              .summary = "Bid in an open round: a limit (escrowed until the round clears) and XOR "
-                         "bundles (items, or count/from/min_sites/res)",
-              .tag = "rounds",
-              .request_schema = SObj({{"limit", SMoney()}, {"bundles", SArr(SObj({}, {}, false))}},
-                                     {"limit", "bundles"}),
-              .response_schema = SObj({{"bid", SObj({}, {}, false)}}),
-              .success_status = 201,
-              .handler = [this](const ApiRequest& q) { return RoundBidRoute(q); }});
-
-  router.Add({.method = "GET",
-              .pattern = "/v1/rounds",
-              .summary =
-                  "Rounds, newest first, optionally by state (open, cleared or failed): at most "
-                  "500",
-              .tag = "rounds",
-              .query_params = {{"state", "string", false, "open|cleared|failed"}},
-              .response_schema = SObj({{"rounds", SArr(round_schema)}}),
-              .handler = [this](const ApiRequest& q) { return ListRoundsRoute(q); }});
-
-  router.Add({.method = "GET",
-              .pattern = "/v1/rounds/{round}",
-              .summary = "A round: its offers, the number of sealed bids, and once cleared the "
-                         "results (winners, allocated nodes, payments, rcaps)",
-              .tag = "rounds",
-              .response_schema = SObj({{"round", round_schema}}),
-              .handler = [this](const ApiRequest& q) { return GetRoundRoute(q); }});
-
-  router.Add({.method = "POST",
-              .pattern = "/v1/rounds/{round}/clear",
-              .auth = Auth::kSigned,
-              .signer_kinds = {"admin"},
-              .summary = "Clear a round whose close time has passed now (admin; the broker also "
-                         "clears rounds on schedule)",
-              .tag = "rounds",
-              .response_schema = SObj({{"round", round_schema}}),
-              .handler = [this](const ApiRequest& q) { return ClearRoundRoute(q); }});
-}
-
-core::Result<ApiResponse> Markets::OpenRoundRoute(const ApiRequest& q) {
+core::Result<json> Markets::OpenRound(const json& body, const std::string& caller, int64_t now_ms) {
   BOURSE_RETURN_IF_ERROR(
-      core::CheckObjectFields(q.json, "", {"offers", "not_before", "not_after", "close"}));
-  BOURSE_ASSIGN_OR_RETURN(const json* offers, core::RequireMember(q.json, "", "offers"));
+      core::CheckObjectFields(body, "", {"offers", "not_before", "not_after", "close"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* offers, core::RequireMember(body, "", "offers"));
   if (!offers->is_array() || offers->empty() || offers->size() > kMaxOffers) {
     return core::InvalidArgument("offers: must be an array of 1..1000 rcap ids");
   }
   RoundRow rr;
-  BOURSE_ASSIGN_OR_RETURN(rr.window, internal::WindowFields(q.json));
-  BOURSE_ASSIGN_OR_RETURN(const json* cl, core::RequireMember(q.json, "", "close"));
+  BOURSE_ASSIGN_OR_RETURN(rr.window, core::WindowFields(body));
+  BOURSE_ASSIGN_OR_RETURN(const json* cl, core::RequireMember(body, "", "close"));
   BOURSE_ASSIGN_OR_RETURN(rr.close_s, core::IntFromJson(*cl, "close", 0, core::kMaxSafeInteger));
-  if (rr.close_s <= q.now_ms / 1000) return core::InvalidArgument("close: is in the past");
+  if (rr.close_s <= now_ms / 1000) return core::InvalidArgument("close: is in the past");
   rr.id = core::NewId("rd_");
   json out;
-  BOURSE_RETURN_IF_ERROR(broker_
+  BOURSE_RETURN_IF_ERROR(host_
                              ->Mutate([&](ledger::Txn& txn) -> core::Status {
                                BOURSE_ASSIGN_OR_RETURN(
-                                   out, OpenRoundTxn(*this, txn, rr, *offers, q.caller_text));
+                                   out, OpenRoundTxn(*this, txn, rr, *offers, caller));
                                return core::Status::Ok();
                              })
                              .status());
-  return JsonResponse(201, {{"round", out}});
+  return json{{"round", out}};
 }
 
-core::Result<ApiResponse> Markets::RoundBidRoute(const ApiRequest& q) {
-  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"limit", "bundles"}));
-  BOURSE_ASSIGN_OR_RETURN(const json* lj, core::RequireMember(q.json, "", "limit"));
+core::Result<json> Markets::PlaceRoundBid(const std::string& round, const json& body,
+                                          const std::string& caller, int64_t now_ms) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"limit", "bundles"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* lj, core::RequireMember(body, "", "limit"));
   BOURSE_ASSIGN_OR_RETURN(core::Money limit, core::MoneyFromJson(*lj, "limit"));
   if (!limit.is_positive()) return core::InvalidArgument("limit: must be > 0");
-  BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(q.json, "", "bundles"));
-  const std::string round = q.Param("round");
+  BOURSE_ASSIGN_OR_RETURN(const json* bj, core::RequireMember(body, "", "bundles"));
   std::string bid_id = core::NewId("rb_");
   json out;
-  BOURSE_RETURN_IF_ERROR(broker_
-                             ->Mutate([&](ledger::Txn& txn) -> core::Status {
-                               BOURSE_ASSIGN_OR_RETURN(
-                                   out, PlaceRoundBidTxn(*this, txn, round, bid_id, q.caller_text,
-                                                         q.now_ms, limit, *bj));
-                               return core::Status::Ok();
-                             })
-                             .status());
-  return JsonResponse(201, {{"bid", out}});
+  BOURSE_RETURN_IF_ERROR(
+      host_
+          ->Mutate([&](ledger::Txn& txn) -> core::Status {
+            BOURSE_ASSIGN_OR_RETURN(
+                out, PlaceRoundBidTxn(*this, txn, round, bid_id, caller, now_ms, limit, *bj));
+            return core::Status::Ok();
+          })
+          .status());
+  return json{{"bid", out}};
 }
 
-core::Result<ApiResponse> Markets::ListRoundsRoute(const ApiRequest& q) {
-  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> want, q.Query("state"));
+core::Result<json> Markets::ListRounds(const std::optional<std::string>& want) {
   std::string state = want.value_or("");
   if (want && state != "open" && state != "cleared" && state != "failed") {
     return core::InvalidArgument("state: must be open, cleared or failed");
   }
-  BOURSE_ASSIGN_OR_RETURN(json list, ListRounds(*this, state));
-  return JsonResponse(200, {{"rounds", list}});
+  BOURSE_ASSIGN_OR_RETURN(json list, RoundsByState(*this, state));
+  return json{{"rounds", list}};
 }
 
-core::Result<ApiResponse> Markets::GetRoundRoute(const ApiRequest& q) {
-  BOURSE_ASSIGN_OR_RETURN(json out, GetRound(*this, q.Param("round")));
-  return JsonResponse(200, {{"round", out}});
+core::Result<json> Markets::GetRound(const std::string& round) {
+  BOURSE_ASSIGN_OR_RETURN(json out, RoundJsonById(*this, round));
+  return json{{"round", out}};
 }
 
-core::Result<ApiResponse> Markets::ClearRoundRoute(const ApiRequest& q) {
-  BOURSE_RETURN_IF_ERROR(CheckClearByHand(*this, q.caller_text, q.Param("round"), q.now_ms));
-  BOURSE_RETURN_IF_ERROR(ClearRoundNow(q.Param("round")));
-  BOURSE_ASSIGN_OR_RETURN(json out, RoundResult(*this, q.Param("round")));
-  return JsonResponse(200, {{"round", out}});
+core::Result<json> Markets::ClearRound(const std::string& round, const std::string& caller,
+                                       int64_t now_ms) {
+  BOURSE_RETURN_IF_ERROR(CheckClearByHand(*this, caller, round, now_ms));
+  BOURSE_RETURN_IF_ERROR(ClearRoundNow(round));
+  BOURSE_ASSIGN_OR_RETURN(json out, RoundResult(*this, round));
+  return json{{"round", out}};
 }
 
 core::Status Markets::ClearRoundNow(const std::string& round) {
@@ -524,7 +459,7 @@ core::Status Markets::ClearRoundNow(const std::string& round) {
   }
   // The round cannot clear (e.g. an offer was sold elsewhere meanwhile): it
   // fails as a whole and every escrow goes back.
-  return broker_
+  return host_
       ->Mutate([&](ledger::Txn& txn) -> core::Status {
         BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
         if (rr.state != "open") return core::Status::Ok();
@@ -535,7 +470,7 @@ core::Status Markets::ClearRoundNow(const std::string& round) {
           BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
           if (!row) break;
           BOURSE_ASSIGN_OR_RETURN(core::Money lim, core::Money::Parse(s.Text(1)));
-          BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, s.Text(2), lim));
+          BOURSE_RETURN_IF_ERROR(host_->EscrowRelease(txn, s.Text(2), lim));
         }
         {
           BOURSE_ASSIGN_OR_RETURN(
@@ -555,7 +490,7 @@ core::Status Markets::ClearRoundNow(const std::string& round) {
 }
 
 core::Status Markets::ClearRoundTxn(const std::string& round) {
-  return broker_
+  return host_
       ->Mutate([&](ledger::Txn& txn) -> core::Status {
         BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
         if (rr.state != "open") return core::Status::Ok();  // cleared meanwhile
@@ -581,7 +516,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
             BidRow b{s.Text(0), s.Text(1), s.Text(4), {}};
             BOURSE_ASSIGN_OR_RETURN(b.limit, core::Money::Parse(s.Text(2)));
             BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
-                                    ParseBundles(internal::ParseStored(s.Text(3)), idx));
+                                    ParseBundles(internal::ParseStoredJson(s.Text(3)), idx));
             ar.bids.push_back(
                 {.id = b.id, .bidder = b.bidder, .limit = b.limit, .bundles = bundles});
             rows.push_back(std::move(b));
@@ -591,7 +526,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
         if (!ar.bids.empty()) {
           BOURSE_ASSIGN_OR_RETURN(outcome, auction::ClearRound(ar));
         }
-        const std::string broker_text = broker_->broker_key().ToText();
+        const std::string broker_text = host_->broker_key().ToText();
         std::vector<bool> won(rows.size(), false);
         json winners = json::array();
         for (const auction::Winner& w : outcome.winners) {
@@ -613,18 +548,16 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
               }
             }
             ledger::ChildSpec spec{.id = "", .holder = bidder, .res = res, .interval = rr.window};
-            BOURSE_ASSIGN_OR_RETURN(
-                std::vector<ledger::Rcap> kids,
-                broker_->SplitHeld(txn, rr.offers[n].rcap,
-                                   std::span<const ledger::ChildSpec>(&spec, 1)));
+            BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> kids,
+                                    host_->SplitHeld(txn, rr.offers[n].rcap,
+                                                     std::span<const ledger::ChildSpec>(&spec, 1)));
             rcaps.push_back(kids[0].id);
           }
           if (w.pay.is_positive()) {
-            BOURSE_RETURN_IF_ERROR(broker_->EscrowSettle(txn, b.escrow, broker_text, w.pay));
+            BOURSE_RETURN_IF_ERROR(host_->EscrowSettle(txn, b.escrow, broker_text, w.pay));
           }
           BOURSE_ASSIGN_OR_RETURN(core::Money rest, b.limit.Sub(w.pay));
-          if (rest.is_positive())
-            BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, b.escrow, rest));
+          if (rest.is_positive()) BOURSE_RETURN_IF_ERROR(host_->EscrowRelease(txn, b.escrow, rest));
           json nodes = json::array();
           for (uint32_t n : w.nodes) nodes.push_back(rr.offers[n].node);
           winners.push_back({{"bid", b.id},
@@ -643,7 +576,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
         }
         for (size_t i = 0; i < rows.size(); ++i) {
           if (won[i]) continue;
-          BOURSE_RETURN_IF_ERROR(broker_->EscrowRelease(txn, rows[i].escrow, rows[i].limit));
+          BOURSE_RETURN_IF_ERROR(host_->EscrowRelease(txn, rows[i].escrow, rows[i].limit));
           BOURSE_ASSIGN_OR_RETURN(
               Stmt u, txn.db()->Prepare("UPDATE m_round_bids SET state='lost' WHERE id=?"));
           u.Bind(1, rows[i].id);
@@ -667,8 +600,8 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
 
 core::Status Markets::ClearDueRounds() {
   std::vector<std::string> due;
-  int64_t now = broker_->clock().NowSeconds();
-  BOURSE_RETURN_IF_ERROR(broker_->store().Read([&](storage::Connection* db) -> core::Status {
+  int64_t now = host_->clock().NowSeconds();
+  BOURSE_RETURN_IF_ERROR(host_->store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(
         Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE state='open' AND close_s<=?"));
     s.Bind(1, now);
@@ -713,4 +646,4 @@ core::Status Markets::RequireUncommitted(ledger::Txn& txn, const std::string& id
   return core::Status::Ok();
 }
 
-}  // namespace bourse::broker
+}  // namespace bourse::markets

@@ -15,15 +15,12 @@
 #include <map>
 #include <set>
 
-#include "broker/broker.h"
-#include "broker/internal/market_state.h"
-#include "broker/internal/schemas.h"
-#include "broker/internal/util.h"
-#include "broker/markets.h"
+#include "broker/markets/internal/market_state.h"
+#include "broker/markets/markets.h"
 #include "core/json_codec.h"
 #include "ledger/accounts.h"
 
-namespace bourse::broker {
+namespace bourse::markets {
 
 using internal::LiveOrder;
 using internal::MarketState;
@@ -242,7 +239,7 @@ core::Result<json> AcquireLocked(Markets& m, ledger::Txn& txn, const std::vector
                                  const Rspec& rs, const json& rspec, const core::Money& max_price,
                                  const std::string& caller, uint64_t me, int64_t now_ms,
                                  std::vector<MarketState*>* touched) {
-  BOURSE_RETURN_IF_ERROR(Broker::LookupPrincipal(txn, caller).status());
+  BOURSE_RETURN_IF_ERROR(m.host().LookupPrincipal(txn, caller).status());
   BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
                           CheapestPerNode(m, txn, all, rs, me, now_ms / 1000));
   BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> chosen, Choose(cands, rs));
@@ -272,13 +269,13 @@ core::Result<json> AcquireLocked(Markets& m, ledger::Txn& txn, const std::vector
 // acquire(rspec) over the candidate markets `all`, in one Mutate: either
 // every chain comes back or the ledger is unchanged and the books touched
 // are marked stale.
-core::Result<json> Acquire(Markets& m, const std::vector<MarketState*>& all, const Rspec& rs,
-                           const json& rspec, const core::Money& max_price,
-                           const std::string& caller, int64_t now_ms) {
+core::Result<json> AcquireAll(Markets& m, const std::vector<MarketState*>& all, const Rspec& rs,
+                              const json& rspec, const core::Money& max_price,
+                              const std::string& caller, int64_t now_ms) {
   const uint64_t me = m.OwnerId(caller);
   json out;
   std::vector<MarketState*> touched;
-  auto r = m.broker().Mutate([&](ledger::Txn& txn) -> core::Status {
+  auto r = m.host().Mutate([&](ledger::Txn& txn) -> core::Status {
     std::vector<std::unique_lock<core::Mutex>> locks;
     for (MarketState* ms : all) locks.emplace_back(ms->mu);  // map order: no deadlock
     auto res = AcquireLocked(m, txn, all, rs, rspec, max_price, caller, me, now_ms, &touched);
@@ -307,32 +304,6 @@ core::Result<json> Acquire(Markets& m, const std::vector<MarketState*>& all, con
 
 }  // namespace
 
-void Markets::RegisterAcquireRoutes() {
-  using namespace internal;
-  broker_->router().Add(
-      {.method = "POST",
-       .pattern = "/v1/acquire",
-       .auth = Auth::kSigned,
-       .summary = "acquire(rspec): buy `res` on `nodes` nodes in at least `min_sites` sites for "
-                  "[not_before, not_after) through the order books, paying at most max_price in "
-                  "total; all or nothing. Returns the rcap chains (bind them to a slice)",
-       .tag = "markets",
-       .request_schema = SObj({{"rspec", SObj({{"res", SResources()},
-                                               {"nodes", SInt()},
-                                               {"min_sites", SInt()},
-                                               {"not_before", SInt()},
-                                               {"not_after", SInt()}},
-                                              {"res", "not_before", "not_after"})},
-                               {"max_price", SMoney()}},
-                              {"rspec", "max_price"}),
-       .response_schema = SObj({{"chains", SArr(SArr(SRcap()))},
-                                {"nodes", SArr(SStr())},
-                                {"paid", SMoney()},
-                                {"trades", SArr(SObj({}, {}, false))}}),
-       .success_status = 201,
-       .handler = [this](const ApiRequest& q) { return AcquireRoute(q); }});
-}
-
 std::vector<MarketState*> Markets::MarketsIf(
     const std::function<bool(const internal::MarketInfo&)>& pred) {
   std::vector<MarketState*> all;
@@ -343,19 +314,17 @@ std::vector<MarketState*> Markets::MarketsIf(
   return all;
 }
 
-core::Result<ApiResponse> Markets::AcquireRoute(const ApiRequest& q) {
-  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"rspec", "max_price"}));
-  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(q.json, "", "rspec"));
+core::Result<json> Markets::Acquire(const json& body, const std::string& caller, int64_t now_ms) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"rspec", "max_price"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "rspec"));
   BOURSE_ASSIGN_OR_RETURN(Rspec rs, ParseRspec(*rj));
-  BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(q.json, "", "max_price"));
+  BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(body, "", "max_price"));
   BOURSE_ASSIGN_OR_RETURN(core::Money max_price, core::MoneyFromJson(*mp, "max_price"));
   if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
   std::vector<MarketState*> all = MarketsIf([&](const internal::MarketInfo& mi) {
     return mi.window == rs.interval && UnitsOf(rs.res, mi.unit) > 0;
   });
-  BOURSE_ASSIGN_OR_RETURN(json out,
-                          Acquire(*this, all, rs, *rj, max_price, q.caller_text, q.now_ms));
-  return JsonResponse(201, out);
+  return AcquireAll(*this, all, rs, *rj, max_price, caller, now_ms);
 }
 
-}  // namespace bourse::broker
+}  // namespace bourse::markets

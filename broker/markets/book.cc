@@ -1,16 +1,14 @@
-// Markets: module lifecycle, order-book state, and the settlement of book
-// events into the ledger (the escrow hook). Routes are in market_routes.cc.
+// Markets: engine lifecycle, order-book state, and the settlement of book
+// events into the ledger (the escrow hook).
 #include <algorithm>
 #include <chrono>
 
-#include "broker/broker.h"
-#include "broker/internal/market_state.h"
-#include "broker/internal/sql.h"
-#include "broker/markets.h"
+#include "broker/markets/internal/market_state.h"
+#include "broker/markets/markets.h"
 #include "core/json_codec.h"
 #include "ledger/accounts.h"
 
-namespace bourse::broker {
+namespace bourse::markets {
 
 using internal::LiveOrder;
 using internal::MarketState;
@@ -19,40 +17,6 @@ using internal::Stmt;
 using nlohmann::json;
 
 namespace internal {
-
-const char* const kMarketSchema = R"sql(
-CREATE TABLE IF NOT EXISTS m_markets(id TEXT PRIMARY KEY, node TEXT NOT NULL, site TEXT NOT NULL,
-  unit TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
-  close_s INTEGER NOT NULL, holder TEXT NOT NULL, state TEXT NOT NULL, creator TEXT NOT NULL,
-  created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS m_orders(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
-  owner TEXT NOT NULL, account TEXT NOT NULL, side TEXT NOT NULL, is_market INTEGER NOT NULL,
-  ioc INTEGER NOT NULL, qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL,
-  remaining INTEGER NOT NULL, filled INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
-  prio INTEGER NOT NULL, escrow TEXT NOT NULL, escrow_gen INTEGER NOT NULL,
-  cap_escrow TEXT NOT NULL, cap_units INTEGER NOT NULL, cap_sold INTEGER NOT NULL,
-  cap_returned INTEGER NOT NULL, returned_rcap TEXT NOT NULL, created_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS m_orders_live ON m_orders(market, state, prio);
-CREATE INDEX IF NOT EXISTS m_orders_owner ON m_orders(owner, id);
-CREATE INDEX IF NOT EXISTS m_orders_cap_escrow ON m_orders(cap_escrow) WHERE cap_escrow!='';
-CREATE TABLE IF NOT EXISTS m_trades(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
-  buy INTEGER NOT NULL, sell INTEGER NOT NULL, buyer TEXT NOT NULL, seller TEXT NOT NULL,
-  qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL, rcap TEXT NOT NULL, ts_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS m_trades_market ON m_trades(market, id);
-CREATE TABLE IF NOT EXISTS m_rounds(id TEXT PRIMARY KEY, state TEXT NOT NULL,
-  close_s INTEGER NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
-  offers TEXT NOT NULL, result TEXT NOT NULL, creator TEXT NOT NULL, created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS m_round_bids(id TEXT PRIMARY KEY, round TEXT NOT NULL,
-  bidder TEXT NOT NULL, lim TEXT NOT NULL, bundles TEXT NOT NULL, escrow TEXT NOT NULL,
-  state TEXT NOT NULL, pay TEXT NOT NULL, rcaps TEXT NOT NULL, created_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS m_round_bids_round ON m_round_bids(round, created_ms);
-CREATE TABLE IF NOT EXISTS m_share_bids(id TEXT PRIMARY KEY, node TEXT NOT NULL,
-  slice TEXT NOT NULL, bidder TEXT NOT NULL, rate TEXT NOT NULL, escrow TEXT NOT NULL,
-  charged_to_ms INTEGER NOT NULL, state TEXT NOT NULL, charged TEXT NOT NULL,
-  created_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS m_share_bids_node ON m_share_bids(node, state);
-CREATE INDEX IF NOT EXISTS m_share_bids_slice ON m_share_bids(slice, state);
-)sql";
 
 std::string MoneyText(int64_t nanos) { return core::Money::FromNanos(nanos).ToString(); }
 
@@ -137,7 +101,7 @@ bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
   if (!ctx->error.ok()) return false;
   LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
   if (o == nullptr) return false;
-  Broker& b = ctx->markets->broker();
+  Host& b = ctx->markets->host();
   if (r.side == auction::Side::kBuy) {
     std::string esc = "mo_" + std::to_string(o->id) + "_" + std::to_string(o->escrow_gen + 1);
     core::Status st = b.EscrowHold(*ctx->txn, esc, o->account, r.credits());
@@ -165,7 +129,7 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
   LiveOrder* buy = ctx->Get(static_cast<int64_t>(t.buy_order));
   LiveOrder* sell = ctx->Get(static_cast<int64_t>(t.sell_order));
   if (buy == nullptr || sell == nullptr) return false;
-  Broker& b = ctx->markets->broker();
+  Host& b = ctx->markets->host();
   ledger::Txn& txn = *ctx->txn;
   const core::Money notional = t.notional();
   // Money first: the only step that may legitimately be refused (an incoming
@@ -256,7 +220,7 @@ void Forwarder::ReleaseResting(const auction::EscrowRequest& r) {
   LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
   if (o == nullptr) return;
   if (r.side == auction::Side::kBuy && r.credits_nanos > 0) {
-    core::Status st = ctx->markets->broker().EscrowRelease(*ctx->txn, o->escrow, r.credits());
+    core::Status st = ctx->markets->host().EscrowRelease(*ctx->txn, o->escrow, r.credits());
     if (!st.ok()) ctx->Fail(st.WithContext("releasing a buy's escrow"));
   }
   // Sells: unsold capacity goes back to the seller in FinishOp, once the
@@ -365,6 +329,26 @@ core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id) {
   return OrderFromRow(s);
 }
 
+core::Result<std::vector<LiveOrder>> LoadOwnerOrders(storage::Connection* db,
+                                                     const std::string& owner, bool open_only,
+                                                     const std::string& market, int64_t limit) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare(std::string("SELECT ") + kOrderCols +
+                          " FROM m_orders WHERE owner=?1 AND (?2=0 OR state='resting') AND "
+                          "(?3='' OR market=?3) ORDER BY id DESC LIMIT ?4"));
+  s.Bind(1, owner);
+  s.Bind(2, int64_t{open_only ? 1 : 0});
+  s.Bind(3, market);
+  s.Bind(4, limit);
+  std::vector<LiveOrder> out;
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(OrderFromRow(s));
+  }
+  return out;
+}
+
 core::Status RebuildBook(Markets* m, storage::Connection* db, MarketState* ms) {
   ms->orders.clear();
   ms->fwd.ctx = nullptr;
@@ -411,7 +395,7 @@ core::Status FinishOp(OpCtx& ctx) {
     return st;
   };
   if (!ctx.error.ok()) return fail(ctx.error);
-  Broker& b = ctx.markets->broker();
+  Host& b = ctx.markets->host();
   ledger::Txn& txn = *ctx.txn;
   for (int64_t id : ctx.touched) {
     auto it = ms->orders.find(id);
@@ -510,7 +494,7 @@ struct BookOp {
 core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
                        OpCtx* result) {
   BookOp b{m, ms, op, result};
-  auto r = m->broker().Mutate([&](ledger::Txn& txn) { return b.Run(txn); });
+  auto r = m->host().Mutate([&](ledger::Txn& txn) { return b.Run(txn); });
   b.After(r.status());
   return r.status();
 }
@@ -518,20 +502,19 @@ core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::St
 void RunBookOpAsync(Markets* m, MarketState* ms, std::function<core::Status(OpCtx&)> op,
                     std::shared_ptr<OpCtx> result, std::function<void(core::Status)> done) {
   auto b = std::make_shared<BookOp>(BookOp{m, ms, std::move(op), result.get()});
-  m->broker().MutateAsync(
-      [b, result](ledger::Txn& txn) { return b->Run(txn); },
-      [b, result, done = std::move(done)](core::Result<ledger::CommitResult> r) {
-        b->After(r.status());
-        done(r.status());
-      });
+  m->host().MutateAsync([b, result](ledger::Txn& txn) { return b->Run(txn); },
+                        [b, result, done = std::move(done)](core::Result<ledger::CommitResult> r) {
+                          b->After(r.status());
+                          done(r.status());
+                        });
 }
 
 }  // namespace internal
 
 // ---- Markets -------------------------------------------------------------------
 
-Markets::Markets(Broker* broker, const core::PrivateKey& key, MarketsOptions options)
-    : broker_(broker), key_(key), options_(options) {}
+Markets::Markets(Host* host, const core::PrivateKey& key, MarketsOptions options)
+    : host_(host), key_(key), options_(options) {}
 
 Markets::~Markets() {
   {
@@ -542,24 +525,15 @@ Markets::~Markets() {
   if (ticker_.joinable()) ticker_.join();
 }
 
-core::Result<std::unique_ptr<Markets>> Markets::Open(Broker* broker,
-                                                     const core::PrivateKey& ledger_key,
+core::Result<std::unique_ptr<Markets>> Markets::Open(Host* host, const core::PrivateKey& ledger_key,
                                                      MarketsOptions options) {
-  std::unique_ptr<Markets> m(new Markets(broker, ledger_key, options));
-  BOURSE_RETURN_IF_ERROR(broker
-                             ->Mutate([](ledger::Txn& txn) -> core::Status {
-                               return txn.db()->Exec(internal::kMarketSchema);
-                             })
-                             .status());
+  std::unique_ptr<Markets> m(new Markets(host, ledger_key, options));
+  BOURSE_RETURN_IF_ERROR(ledger::MigrateSchema(host->store(), MarketsSchema()));
   BOURSE_RETURN_IF_ERROR(m->LoadAll());
   {
     core::MutexLock l(&m->tick_mu_);  // no ticker yet; the analysis wants it held
-    m->last_share_charge_s_ = broker->clock().NowSeconds();
+    m->last_share_charge_s_ = host->clock().NowSeconds();
   }
-  m->RegisterOrderRoutes();
-  m->RegisterAcquireRoutes();
-  m->RegisterRoundRoutes();
-  m->RegisterShareRoutes();
   if (options.tick_ms > 0) {
     Markets* self = m.get();
     m->ticker_ = std::thread([self]() EXCLUDES(self->stop_mu_) {
@@ -577,7 +551,7 @@ core::Result<std::unique_ptr<Markets>> Markets::Open(Broker* broker,
 }
 
 core::Status Markets::LoadAll() {
-  return broker_->store().Read([&](storage::Connection* db) -> core::Status {
+  return host_->store().Read([&](storage::Connection* db) -> core::Status {
     BOURSE_ASSIGN_OR_RETURN(
         Stmt s, db->Prepare("SELECT id,node,site,unit,not_before,not_after,close_s,holder,state,"
                             "created_ms FROM m_markets"));
@@ -644,7 +618,7 @@ core::Status Markets::Tick() {
 }
 
 core::Status Markets::CloseDueMarkets() {
-  int64_t now = broker_->clock().NowSeconds();
+  int64_t now = host_->clock().NowSeconds();
   std::vector<MarketState*> due;
   {
     core::MutexLock l(&mu_);
@@ -653,7 +627,7 @@ core::Status Markets::CloseDueMarkets() {
     }
   }
   for (MarketState* ms : due) {
-    auto r = broker_->Mutate([&](ledger::Txn& txn) -> core::Status {
+    auto r = host_->Mutate([&](ledger::Txn& txn) -> core::Status {
       core::MutexLock l(&ms->mu);
       if (ms->info.state != "open") return core::Status::Ok();
       BOURSE_RETURN_IF_ERROR(internal::EnsureFresh(this, txn, ms));
@@ -689,4 +663,4 @@ core::Status Markets::CloseDueMarkets() {
   return core::Status::Ok();
 }
 
-}  // namespace bourse::broker
+}  // namespace bourse::markets

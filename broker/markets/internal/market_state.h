@@ -1,4 +1,4 @@
-// Private state of the markets module (broker/markets.h): one MarketState
+// Private state of the markets engine (markets.h): one MarketState
 // per order-book market, the live orders it mirrors from m_orders, and the
 // per-operation context that turns the book's escrow hook calls into ledger
 // operations inside one Mutate transaction.
@@ -15,14 +15,15 @@
 #include <vector>
 
 #include "auction/order_book.h"
-#include "broker/broker.h"
-#include "broker/markets.h"
+#include "broker/markets/markets.h"
+#include "core/canonical_json.h"
 #include "core/interval.h"
+#include "core/json_codec.h"
 #include "core/mutex.h"
 #include "core/resource_vector.h"
 #include "ledger/store.h"
 
-namespace bourse::broker::internal {
+namespace bourse::markets::internal {
 
 // 128-bit intermediate for price x quantity sums (no overflow below 2^127).
 __extension__ using Int128 = __int128;
@@ -134,7 +135,7 @@ struct PlacedOrder {
 core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
                        OpCtx* result) EXCLUDES(ms->mu);
 // The same without waiting: `done` gets the outcome on the ledger store's syncer
-// thread once the commit is durable (Broker::MutateAsync), so it must only
+// thread once the commit is durable (Host::MutateAsync), so it must only
 // hand it on; *result is complete by then.
 void RunBookOpAsync(Markets* m, MarketState* ms, std::function<core::Status(OpCtx&)> op,
                     std::shared_ptr<OpCtx> result, std::function<void(core::Status)> done);
@@ -150,12 +151,18 @@ core::Status FinishOp(OpCtx& ctx) REQUIRES(ctx.ms->mu);
 // Writes one order row.
 core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o);
 core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id);
+// The orders of `owner`, newest first, at most `limit`: only resting ones
+// when `open_only`, only those of `market` unless it is "".
+core::Result<std::vector<LiveOrder>> LoadOwnerOrders(storage::Connection* db,
+                                                     const std::string& owner, bool open_only,
+                                                     const std::string& market, int64_t limit);
 
 inline std::string_view SideName(auction::Side s) {
   return s == auction::Side::kBuy ? "buy" : "sell";
 }
 std::string MoneyText(int64_t nanos);
 
-extern const char* const kMarketSchema;
+using Stmt = storage::Statement;
+using core::ParseStoredJson;
 
-}  // namespace bourse::broker::internal
+}  // namespace bourse::markets::internal

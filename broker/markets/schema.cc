@@ -1,0 +1,57 @@
+// The markets' tables in the host's SQLite file (storage_schema component
+// "markets"). A file written before versions were recorded is at version 0:
+// migration 1 is what every start ran then (CREATE ... IF NOT EXISTS), so
+// such a file keeps its markets as they are.
+#include "broker/markets/markets.h"
+#include "storage/sqlite.h"
+
+namespace bourse::markets {
+namespace {
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS m_markets(id TEXT PRIMARY KEY, node TEXT NOT NULL, site TEXT NOT NULL,
+  unit TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+  close_s INTEGER NOT NULL, holder TEXT NOT NULL, state TEXT NOT NULL, creator TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS m_orders(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
+  owner TEXT NOT NULL, account TEXT NOT NULL, side TEXT NOT NULL, is_market INTEGER NOT NULL,
+  ioc INTEGER NOT NULL, qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL,
+  remaining INTEGER NOT NULL, filled INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+  prio INTEGER NOT NULL, escrow TEXT NOT NULL, escrow_gen INTEGER NOT NULL,
+  cap_escrow TEXT NOT NULL, cap_units INTEGER NOT NULL, cap_sold INTEGER NOT NULL,
+  cap_returned INTEGER NOT NULL, returned_rcap TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_orders_live ON m_orders(market, state, prio);
+CREATE INDEX IF NOT EXISTS m_orders_owner ON m_orders(owner, id);
+CREATE INDEX IF NOT EXISTS m_orders_cap_escrow ON m_orders(cap_escrow) WHERE cap_escrow!='';
+CREATE TABLE IF NOT EXISTS m_trades(id INTEGER PRIMARY KEY, market TEXT NOT NULL,
+  buy INTEGER NOT NULL, sell INTEGER NOT NULL, buyer TEXT NOT NULL, seller TEXT NOT NULL,
+  qty INTEGER NOT NULL, price_nanos INTEGER NOT NULL, rcap TEXT NOT NULL, ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_trades_market ON m_trades(market, id);
+CREATE TABLE IF NOT EXISTS m_rounds(id TEXT PRIMARY KEY, state TEXT NOT NULL,
+  close_s INTEGER NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+  offers TEXT NOT NULL, result TEXT NOT NULL, creator TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS m_round_bids(id TEXT PRIMARY KEY, round TEXT NOT NULL,
+  bidder TEXT NOT NULL, lim TEXT NOT NULL, bundles TEXT NOT NULL, escrow TEXT NOT NULL,
+  state TEXT NOT NULL, pay TEXT NOT NULL, rcaps TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_round_bids_round ON m_round_bids(round, created_ms);
+CREATE TABLE IF NOT EXISTS m_share_bids(id TEXT PRIMARY KEY, node TEXT NOT NULL,
+  slice TEXT NOT NULL, bidder TEXT NOT NULL, rate TEXT NOT NULL, escrow TEXT NOT NULL,
+  charged_to_ms INTEGER NOT NULL, state TEXT NOT NULL, charged TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS m_share_bids_node ON m_share_bids(node, state);
+CREATE INDEX IF NOT EXISTS m_share_bids_slice ON m_share_bids(slice, state);
+)sql";
+
+}  // namespace
+
+const storage::Schema& MarketsSchema() {
+  static const storage::Schema* schema =
+      new storage::Schema{"markets",
+                          {{1, "markets, orders, trades, rounds, round bids, share bids",
+                            [](storage::Connection& c) -> core::Status {
+                              return c.Exec(kSchemaV1, "markets schema");
+                            }}}};
+  return *schema;
+}
+
+}  // namespace bourse::markets
