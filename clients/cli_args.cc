@@ -174,9 +174,9 @@ std::string FormatTime(int64_t unix_s, int64_t now) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   long off = tm.tm_gmtoff;
-  char zone[16];
-  std::snprintf(zone, sizeof zone, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 3600,
-                (std::labs(off) % 3600) / 60);
+  char zone[32];  // offsets are < 24 h, but the compiler cannot know
+  std::snprintf(zone, sizeof zone, "%c%02ld:%02ld", off < 0 ? '-' : '+',
+                (std::labs(off) / 3600) % 100, (std::labs(off) % 3600) / 60);
   std::string age = unix_s == now  ? "now"
                     : unix_s < now ? FormatDuration(now - unix_s) + " ago"
                                    : "in " + FormatDuration(unix_s - now);

@@ -46,8 +46,12 @@ TEST_F(LedgerHeadsTest, PublishedHeadsGrowAndAreSigned) {
   for (size_t i = 0; i < after.size(); ++i) {
     ASSERT_EQ(after[i].size(), 4u) << after[i].dump();
     ExpectSigned(after[i]);
-    if (i > 0) EXPECT_GT(after[i]["size"], after[i - 1]["size"]);
-    if (i < before.size()) EXPECT_EQ(after[i], before[i]);  // published heads never change
+    if (i > 0) {
+      EXPECT_GT(after[i]["size"], after[i - 1]["size"]);
+    }
+    if (i < before.size()) {
+      EXPECT_EQ(after[i], before[i]);  // published heads never change
+    }
   }
 }
 
