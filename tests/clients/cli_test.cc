@@ -36,6 +36,14 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
+// "2026-12-06T16:30:00+00:00": a unix time as FormatTime prints it under TZ=UTC.
+std::string Rfc3339Utc(int64_t unix_s) {
+  char when[64];
+  std::time_t t = unix_s;
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S+00:00", std::gmtime(&t));
+  return when;
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -72,6 +80,26 @@ class CliTest : public ::testing::Test {
     broker_ = std::move(b).value();
     ASSERT_TRUE(broker_->admin_key().SavePem(dir_ + "/admin.pem").ok());
     url_ = "--url " + broker_->url();
+  }
+
+  // Runs `bourse ARGS --json`, expecting success, nothing on stderr and one
+  // JSON document on stdout; returns it.
+  json Json(const std::string& args) {
+    Out r = Bourse(args + " --json");
+    EXPECT_EQ(r.code, 0) << args << ": " << r.err;
+    EXPECT_EQ(r.err, "") << args;
+    json j = r.j();
+    EXPECT_FALSE(j.is_discarded()) << args << ": " << r.out;
+    return j;
+  }
+
+  // Runs `bourse ARGS`, expecting exit `code`, nothing on stdout and stderr
+  // starting with "error: " + `error`.
+  void Wrong(const std::string& args, int code, const std::string& error) {
+    Out r = Bourse(args);
+    EXPECT_EQ(r.code, code) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("error: " + error, 0), 0u) << args << ": " << r.err;
+    EXPECT_EQ(r.out, "") << args;
   }
 
   std::string NewKey(const std::string& file) {
@@ -145,6 +173,8 @@ TEST_F(CliTest, CompletionComesFromTheCommandTree) {
   EXPECT_NE(r.out.find("[\"bourse slice\"]=\"--help -h create"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[\"bourse grant\"]=\"--help -h --res --from --until --to --id\""),
             std::string::npos);
+  EXPECT_NE(r.out.find("[\"bourse orders\"]=\"--help -h --market --all\""), std::string::npos);
+  EXPECT_NE(r.out.find("[\"bourse share list\"]=\"--help -h --node --all\""), std::string::npos);
   // The script works in bash: completing `bourse sl` offers `slice`.
   std::ofstream(dir_ + "/c.sh") << r.out
                                 << "COMP_WORDS=(bourse sl); COMP_CWORD=1; _bourse; "
@@ -309,9 +339,7 @@ TEST_F(CliTest, SliceLifecycleAndBindingsTable) {
   r = Bourse(url_ + " slice bindings mit_web --json");
   ASSERT_EQ(r.j()["bindings"].size(), 1u);
   std::string state = r.j()["bindings"][0]["state"];
-  char when[64];
-  std::time_t t = until;
-  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S+00:00", std::gmtime(&t));
+  std::string when = Rfc3339Utc(until);
   r = Bourse(url_ + " slice bindings mit_web");
   std::string pad(std::max<size_t>(5, state.size()) - state.size(), ' ');
   EXPECT_EQ(r.out, "LEAF  NODE  STATE" + std::string(std::max<size_t>(5, state.size()) - 5, ' ') +
@@ -387,6 +415,15 @@ TEST_F(CliTest, MarketSellBuyAndBook) {
   EXPECT_EQ(r.j()["order"]["price"], "1.500000000");
   r = Bourse(op + "cancel " + m + " 3 --json");
   EXPECT_EQ(r.j()["order"]["state"], "cancelled");
+  r = Bourse(op + "orders --all --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.j()["orders"].size(), 2u);
+  EXPECT_EQ(r.j()["orders"][0]["state"], "filled");
+  EXPECT_EQ(r.j()["orders"][1]["state"], "cancelled");
+  r = Bourse(url_ + " orders alice.pem --market " + m + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.j()["orders"].size(), 2u);
+  EXPECT_EQ(r.j()["orders"][0]["owner"], alice);
   EXPECT_EQ(Bourse(url_ + " market book nowhere").code, 1);
   EXPECT_EQ(Bourse(op + "buy " + m + " 0 --price 1").code, 2);
   EXPECT_EQ(Bourse(op + "buy " + m + " 1 --price 1.0000000001").code, 2);
@@ -422,10 +459,15 @@ TEST_F(CliTest, AcquireRoundAndShare) {
   r = Bourse(user + "share bid n1 --slice mit_web --rate 0.01 --budget 5 --json");
   ASSERT_EQ(r.code, 0) << r.err;
   std::string bid = r.j()["bid"]["id"];
+  r = Bourse(user + "share list --node n1 --json");
+  ASSERT_EQ(r.j()["bids"].size(), 1u);
+  EXPECT_EQ(r.j()["bids"][0]["id"], bid);
   r = Bourse(url_ + " share table n1 --json");
   EXPECT_EQ(r.j()["shares"][0]["slice"], "mit_web");
   r = Bourse(user + "share withdraw " + bid + " --json");
   EXPECT_EQ(r.j()["bid"]["state"], "withdrawn");
+  EXPECT_EQ(Bourse(user + "share list --json").j()["bids"], json::array());
+  EXPECT_EQ(Bourse(user + "share list --all --json").j()["bids"][0]["state"], "withdrawn");
 
   r = Bourse(admin + "round open --offers g1 --from +2h --until +3h --close +1h --json");
   ASSERT_EQ(r.code, 0) << r.err;
