@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -42,6 +43,14 @@ std::string Rfc3339Utc(int64_t unix_s) {
   std::time_t t = unix_s;
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S+00:00", std::gmtime(&t));
   return when;
+}
+
+// A printed time's relative age ("(4s ago)", "(now)") depends on how long the
+// test took; fixed-text checks compare it as "(AGE)", and the timestamp in
+// front of it exactly.
+std::string NormalizeAges(const std::string& s) {
+  static const std::regex kAge(R"(\((\d+[smhd] ago|now)\))");
+  return std::regex_replace(s, kAge, "(AGE)");
 }
 
 class CliTest : public ::testing::Test {
@@ -372,7 +381,8 @@ TEST_F(CliTest, BrokerCallTakesFileStdinAndAnyCase) {
 }
 
 // A market through the CLI: the site's PI opens it, alice sells from her own
-// rcap (the CLI signs the escrow child), the PI buys; the book's table text.
+// rcap (the CLI signs the escrow child), the PI buys; the book's and the
+// orders' table text.
 TEST_F(CliTest, MarketSellBuyAndBook) {
   StartBroker();
   NewKey("pi.pem");
@@ -415,15 +425,33 @@ TEST_F(CliTest, MarketSellBuyAndBook) {
   EXPECT_EQ(r.j()["order"]["price"], "1.500000000");
   r = Bourse(op + "cancel " + m + " 3 --json");
   EXPECT_EQ(r.j()["order"]["state"], "cancelled");
+  ASSERT_EQ(Bourse(op + "buy " + m + " 1").code, 0);  // a market order: no price
+  // The orders table, as fixed text: the market id (random) and each order's
+  // creation time come from --json, its age is normalised (NormalizeAges).
   r = Bourse(op + "orders --all --json");
   ASSERT_EQ(r.code, 0) << r.err;
-  ASSERT_EQ(r.j()["orders"].size(), 2u);
-  EXPECT_EQ(r.j()["orders"][0]["state"], "filled");
-  EXPECT_EQ(r.j()["orders"][1]["state"], "cancelled");
-  r = Bourse(url_ + " orders alice.pem --market " + m + " --json");
+  ASSERT_EQ(r.j()["orders"].size(), 3u);
+  std::string t[3];
+  for (int i = 0; i < 3; ++i) {
+    t[i] = Rfc3339Utc(r.j()["orders"][i]["created_ms"].get<int64_t>() / 1000) + " (AGE)";
+  }
+  r = Bourse(op + "orders --all");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string pad(m.size() - 6, ' ');
+  EXPECT_EQ(NormalizeAges(r.out),
+            "ID  MARKET" + pad +
+                "  SIDE  QTY  PRICE        FILLED  REMAINING  STATE                  CREATED\n"
+                "5   " + m + "  buy   1    market       1       0          filled                 " +
+                t[0] + "\n4   " + m +
+                "  buy   1    2.000000000  1       0          filled                 " + t[1] +
+                "\n3   " + m +
+                "  buy   1    1.500000000  0       0          cancelled (requested)  " + t[2] +
+                "\n");
+  r = Bourse(url_ + " orders alice.pem --market " + m + " --json");  // the resting ones
   ASSERT_EQ(r.code, 0) << r.err;
   ASSERT_EQ(r.j()["orders"].size(), 2u);
   EXPECT_EQ(r.j()["orders"][0]["owner"], alice);
+  EXPECT_EQ(r.j()["orders"][1]["remaining"], 2);
   EXPECT_EQ(Bourse(url_ + " market book nowhere").code, 1);
   EXPECT_EQ(Bourse(op + "buy " + m + " 0 --price 1").code, 2);
   EXPECT_EQ(Bourse(op + "buy " + m + " 1 --price 1.0000000001").code, 2);
