@@ -217,6 +217,11 @@ std::string Text(const nlohmann::json& j) {
   return j.dump();
 }
 
+std::string StateWithReason(const nlohmann::json& state, const nlohmann::json& reason) {
+  std::string why = reason.is_string() ? reason.get<std::string>() : "";
+  return Text(state) + (why.empty() ? "" : " (" + why + ")");
+}
+
 std::string Table::Render() const {
   std::vector<size_t> width(headers_.size(), 0);
   auto measure = [&width](const std::vector<std::string>& r) {

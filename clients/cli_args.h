@@ -55,6 +55,9 @@ std::string FormatResourcesJson(const nlohmann::json& res);
 std::string FormatMoneyJson(const nlohmann::json& m);
 // A JSON string value, or its dump for other types ("" for null).
 std::string Text(const nlohmann::json& j);
+// "refused (expired)": the state, with the reason in parentheses when `reason`
+// is a non-empty JSON string (orders, bindings).
+std::string StateWithReason(const nlohmann::json& state, const nlohmann::json& reason);
 
 // An aligned text table: columns separated by two spaces, headers upper case.
 class Table {

@@ -20,9 +20,9 @@ namespace {
 using nlohmann::json;
 
 struct MarketArgs {
-  std::string market, node, site, unit, from, until, close, price, qty, rcap, order;
+  std::string market, node, site, unit, from, until, close, price, qty, rcap, order, owner;
   int64_t interval = 0;
-  bool ioc = false;
+  bool ioc = false, all = false;
 };
 
 std::string MarketPath(const std::string& m, const std::string& suffix = "") {
@@ -101,6 +101,26 @@ void PrintOp(const json& j) {
               o["price"].is_null() ? "market" : FormatMoneyJson(o["price"]).c_str(),
               Text(o["filled"]).c_str(), Text(o["remaining"]).c_str(), Text(o["state"]).c_str());
   if (!j["trades"].empty()) PrintTrades(j);
+}
+
+// A principal's orders across markets, newest first; CREATED last so its
+// varying age never moves the other columns.
+void PrintOrders(const json& j) {
+  Table t({"ID", "MARKET", "SIDE", "QTY", "PRICE", "FILLED", "REMAINING", "STATE", "CREATED"});
+  for (const json& o : j["orders"]) {
+    t.Row({Text(o["id"]), Text(o["market"]), Text(o["side"]), Text(o["qty"]),
+           o["price"].is_null() ? "market" : FormatMoneyJson(o["price"]), Text(o["filled"]),
+           Text(o["remaining"]), StateWithReason(o["state"], o["reason"]), FormatCreatedMs(o)});
+  }
+  t.Print();
+}
+
+// GET /v1/orders for KEY (default: the caller), resting ones unless --all.
+core::Status Orders(CliContext& ctx, const MarketArgs& a) {
+  BOURSE_ASSIGN_OR_RETURN(std::string who, ctx.KeyOrSelf(a.owner));
+  std::string path = "/v1/orders?owner=" + EscapeSegment(who) + (a.all ? "&state=all" : "");
+  if (!a.market.empty()) path += "&market=" + EscapeSegment(a.market);
+  return ctx.Do("GET", path, nullptr, PrintOrders);
 }
 
 core::Status Create(CliContext& ctx, const MarketArgs& a) {
@@ -232,6 +252,14 @@ void AddTrading(CLI::App& app, CliContext& ctx) {
   sell->add_option("--rcap", a->rcap, "the rcap to sell from (yours, or the pool's as admin)")
       ->required();
   ctx.Bind(sell, [&ctx, a] { return Sell(ctx, *a); });
+  auto o = std::make_shared<MarketArgs>();
+  CLI::App* orders =
+      app.add_subcommand("orders", "[KEY] [--market M] [--all]: orders (yours by default)");
+  orders->footer("example: bourse orders --market mk_x --all");
+  orders->add_option("KEY", o->owner, "whose (ed25519:.. or a PEM file)");
+  orders->add_option("--market", o->market, "only this market's");
+  orders->add_flag("--all", o->all, "every state, not only the resting ones");
+  ctx.Bind(orders, [&ctx, o] { return Orders(ctx, *o); });
   CLI::App* cancel = app.add_subcommand("cancel", "M ORDER: cancel a resting order");
   cancel->add_option("M", a->market, "market id")->required();
   cancel->add_option("ORDER", a->order, "order id")->required();

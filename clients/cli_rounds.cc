@@ -20,6 +20,7 @@ struct RoundArgs {
   std::string res, from, until, close, max_price, slice, round, limit, bundles, node, rate, budget,
       id;
   int64_t nodes = 0, min_sites = 0;
+  bool all = false;
   std::vector<std::string> offers;
 };
 
@@ -146,6 +147,23 @@ void PrintShares(const json& j) {
   t.Print();
 }
 
+void PrintShareBids(const json& j) {
+  Table t({"ID", "NODE", "SLICE", "RATE", "REMAINING", "CHARGED", "STATE"});
+  for (const json& b : j["bids"]) {
+    t.Row({Text(b["id"]), Text(b["node"]), Text(b["slice"]), FormatMoneyJson(b["rate"]),
+           FormatMoneyJson(b["remaining"]), FormatMoneyJson(b["charged"]), Text(b["state"])});
+  }
+  t.Print();
+}
+
+// GET /v1/share_bids for the caller, active ones unless --all.
+core::Status ShareList(CliContext& ctx, const RoundArgs& a) {
+  BOURSE_ASSIGN_OR_RETURN(std::string me, ctx.KeyOrSelf(""));
+  std::string path = "/v1/share_bids?holder=" + EscapeSegment(me) + (a.all ? "&state=all" : "");
+  if (!a.node.empty()) path += "&node=" + EscapeSegment(a.node);
+  return ctx.Do("GET", path, nullptr, PrintShareBids);
+}
+
 void AddShare(CLI::App& app, CliContext& ctx) {
   CLI::App* noun = app.add_subcommand("share", "Proportional share: bid a rate on a node");
   noun->require_subcommand(1);
@@ -157,6 +175,11 @@ void AddShare(CLI::App& app, CliContext& ctx) {
   bid->add_option("--rate", a->rate, "credits per second")->required();
   bid->add_option("--budget", a->budget, "credits escrowed and spent at the rate")->required();
   ctx.Bind(bid, [&ctx, a] { return ShareBid(ctx, *a); });
+  auto l = std::make_shared<RoundArgs>();
+  CLI::App* list = noun->add_subcommand("list", "[--node N] [--all]: your share bids");
+  list->add_option("--node", l->node, "only bids on this node");
+  list->add_flag("--all", l->all, "also exhausted and withdrawn bids");
+  ctx.Bind(list, [&ctx, l] { return ShareList(ctx, *l); });
   CLI::App* withdraw = noun->add_subcommand("withdraw", "ID: stop a bid; the rest is released");
   withdraw->add_option("ID", a->id, "share bid id")->required();
   ctx.Bind(withdraw, [&ctx, a] {

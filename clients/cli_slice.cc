@@ -37,13 +37,9 @@ void PrintSlices(const json& j) {
 
 // "refused (expired)" for a refused binding, else the state.
 std::string BindingState(const json& b) {
-  std::string state = Text(b["state"]);
   const json& report = b.contains("report") ? b["report"] : json();
-  if (state == "refused" && report.is_object() && report.contains("reason") &&
-      report["reason"].is_string()) {
-    state += " (" + Text(report["reason"]) + ")";
-  }
-  return state;
+  bool refused = Text(b["state"]) == "refused" && report.is_object() && report.contains("reason");
+  return StateWithReason(b["state"], refused ? report["reason"] : json());
 }
 
 void PrintBindings(const json& j) {
