@@ -106,7 +106,7 @@ core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
 // "broker"). A file written before versions were recorded is at version 0:
 // migration 1 is what every start ran then (CREATE ... IF NOT EXISTS and the
 // capacity backfill), migration 2 the one-time backfill its b_migrations
-// table recorded, which it drops.
+// table recorded, which it drops; migration 3 adds the slices' url.
 const storage::Schema& BrokerSchema() {
   static const storage::Schema* schema = new storage::Schema{
       "broker",
@@ -150,6 +150,11 @@ const storage::Schema& BrokerSchema() {
                        "rcap_bound backfill"));
           }
           return c.Exec("DROP TABLE IF EXISTS b_migrations", "b_migrations");
+        }},
+       {3, "slices gain PLC's url (the slice's web page)",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec("ALTER TABLE b_slices ADD COLUMN url TEXT NOT NULL DEFAULT ''",
+                        "b_slices.url");
         }}}};
   return *schema;
 }

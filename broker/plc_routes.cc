@@ -23,6 +23,7 @@ namespace {
 
 const std::regex kSiteName("^[a-z0-9.]{1,32}$");
 const std::regex kSliceName("^[a-z0-9.]+_[a-zA-Z0-9_.]+$");
+const std::regex kSliceUrl("^https?://[^\\s]+$");
 const std::regex kPrincipalName("^[A-Za-z0-9._@-]{1,64}$");
 const std::regex kNodeId("^[A-Za-z0-9._-]{1,64}$");
 constexpr size_t kMaxBootScript = 64 * 1024;
@@ -30,7 +31,7 @@ constexpr size_t kMaxOwners = 64;
 constexpr size_t kMaxSliceNodes = 1024;
 
 struct SliceRow {
-  std::string name, site, creator, boot_script, description;
+  std::string name, site, creator, boot_script, description, url;
   json owners, ssh_keys, resources, nodes;
   int64_t expires = 0, created_ms = 0;
 };
@@ -40,7 +41,7 @@ core::Result<SliceRow> LoadSlice(storage::Connection* db, std::string_view name)
       Stmt s, internal::GetOneOrNotFound(
                   db,
                   "SELECT name,site,creator,owners,ssh_keys,boot_script,resources,nodes,"
-                  "description,expires,created_ms FROM b_slices WHERE name=?",
+                  "description,expires,created_ms,url FROM b_slices WHERE name=?",
                   name, "slice"));
   SliceRow r;
   r.name = s.Text(0);
@@ -54,6 +55,7 @@ core::Result<SliceRow> LoadSlice(storage::Connection* db, std::string_view name)
   r.description = s.Text(8);
   r.expires = s.Int(9);
   r.created_ms = s.Int(10);
+  r.url = s.Text(11);
   return r;
 }
 
@@ -67,6 +69,7 @@ json SliceJson(const SliceRow& r, int64_t now_s) {
           {"resources", r.resources},
           {"nodes", r.nodes},
           {"description", r.description},
+          {"url", r.url},
           {"expires", r.expires},
           {"expired", r.expires <= now_s},
           {"created_ms", r.created_ms}};
@@ -165,6 +168,7 @@ json SliceSchema() {
                {"resources", {{"oneOf", json::array({SResources(), {{"type", "null"}}})}}},
                {"nodes", SArr(SStr())},
                {"description", SStr()},
+               {"url", SStr("the slice's web page, or \"\"")},
                {"expires", SInt("unix s")},
                {"expired", SBool()},
                {"created_ms", SInt()}});
@@ -341,8 +345,8 @@ core::Result<json> RegisterNode(ledger::Txn& txn, const NewNode& n, const std::s
 core::Status InsertSlice(storage::Connection* db, const SliceRow& r) {
   BOURSE_ASSIGN_OR_RETURN(Stmt s,
                           db->Prepare("INSERT INTO b_slices(name,site,creator,owners,ssh_keys,"
-                                      "boot_script,resources,nodes,description,expires,created_ms)"
-                                      " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+                                      "boot_script,resources,nodes,description,expires,created_ms,url)"
+                                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, r.name);
   s.Bind(2, r.site);
   s.Bind(3, r.creator);
@@ -354,6 +358,7 @@ core::Status InsertSlice(storage::Connection* db, const SliceRow& r) {
   s.Bind(9, r.description);
   s.Bind(10, r.expires);
   s.Bind(11, r.created_ms);
+  s.Bind(12, r.url);
   return s.Run();
 }
 
@@ -387,8 +392,8 @@ core::Status CheckCreateSlice(ledger::Txn& txn, const Principal& caller, const s
 }
 
 core::Result<SliceRow> CreateSliceRow(ledger::Txn& txn, const std::string& name,
-                                      const std::string& description, const std::string& by_text,
-                                      int64_t now_s) {
+                                      const std::string& description, const std::string& url,
+                                      const std::string& by_text, int64_t now_s) {
   std::string site = name.substr(0, name.find('_'));
   BOURSE_ASSIGN_OR_RETURN(Principal caller, Broker::LookupPrincipal(txn, by_text));
   BOURSE_RETURN_IF_ERROR(CheckCreateSlice(txn, caller, name, site));
@@ -406,6 +411,7 @@ core::Result<SliceRow> CreateSliceRow(ledger::Txn& txn, const std::string& name,
   r.resources = nullptr;
   r.nodes = json::array();
   r.description = description;
+  r.url = url;
   r.expires = now_s + kDefaultSliceLifetimeS;
   r.created_ms = txn.now_millis();
   BOURSE_RETURN_IF_ERROR(InsertSlice(txn.db(), r));
@@ -794,7 +800,7 @@ core::Result<ApiResponse> Broker::ListNodes(const ApiRequest& q) {
 
 core::Result<ApiResponse> Broker::CreateSlice(const ApiRequest& q) {
   using namespace internal;
-  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "description"}));
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"name", "description", "url"}));
   BOURSE_ASSIGN_OR_RETURN(std::string name, StrField(q.json, "name", 1024));
   if (name.size() > kMaxSliceNameLength) {
     return core::InvalidArgument("name: at most 64 characters");
@@ -806,12 +812,19 @@ core::Result<ApiResponse> Broker::CreateSlice(const ApiRequest& q) {
   if (Optional(q.json, "description") != nullptr) {
     BOURSE_ASSIGN_OR_RETURN(description, StrField(q.json, "description", 1024, true));
   }
+  std::string url;  // PLC's slice url: the slice's web page
+  if (Optional(q.json, "url") != nullptr) {
+    BOURSE_ASSIGN_OR_RETURN(url, StrField(q.json, "url", 512, true));
+    if (!url.empty() && !Matches(kSliceUrl, url)) {
+      return core::InvalidArgument("url: must be an http:// or https:// URL without spaces");
+    }
+  }
   int64_t now_s = q.now_ms / 1000;
   json out;
   BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
                            BOURSE_ASSIGN_OR_RETURN(
                                SliceRow r,
-                               CreateSliceRow(txn, name, description, q.caller_text, now_s));
+                               CreateSliceRow(txn, name, description, url, q.caller_text, now_s));
                            out = SliceJson(r, now_s);
                            return core::Status::Ok();
                          }).status());
@@ -1031,7 +1044,8 @@ void Broker::RegisterSliceRoutes() {
        .summary = "create_slice: <site>_<name>, by a member or PI of the site",
        .tag = "slices",
        .request_schema = SObj({{"name", SStr("^[a-z0-9.]+_[a-zA-Z0-9_.]+$, at most 64 chars")},
-                               {"description", SStr()}},
+                               {"description", SStr()},
+                               {"url", SStr("http:// or https://, at most 512 chars")}},
                               {"name"}),
        .response_schema = SliceSchema(),
        .success_status = 201,

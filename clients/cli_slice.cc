@@ -54,9 +54,8 @@ void PrintBindings(const json& j) {
 
 core::Status Create(CliContext& ctx, const SliceArgs& a) {
   json body = {{"name", a.name}};
-  std::string d = a.description;
-  if (!a.slice_url.empty()) d += (d.empty() ? "" : " ") + ("<" + a.slice_url + ">");
-  if (!d.empty()) body["description"] = d;
+  if (!a.description.empty()) body["description"] = a.description;
+  if (!a.slice_url.empty()) body["url"] = a.slice_url;
   return ctx.Done("POST", "/v1/slices", body, "slice " + a.name + " created");
 }
 
@@ -117,7 +116,7 @@ void AddWrites(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {
   CLI::App* create = noun->add_subcommand("create", "NAME [--description D] [--url U]");
   create->add_option("NAME", a->name, "<site>_<name>")->required();
   create->add_option("--description", a->description, "what it is for");
-  create->add_option("--url", a->slice_url, "the slice's web page (kept in the description)");
+  create->add_option("--url", a->slice_url, "the slice's web page");
   ctx.Bind(create, [&ctx, a] { return Create(ctx, *a); });
   CLI::App* del = noun->add_subcommand("delete", "NAME: end the slice and everything bound");
   del->add_option("NAME", a->name, "slice name")->required();

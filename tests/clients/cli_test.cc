@@ -281,9 +281,11 @@ class WalkthroughTest : public CliTest {
     j = Json(admin_ + "mint svc.pem 100");
     EXPECT_EQ(j["to"], svc);
     EXPECT_EQ(j["balance"], "100.000000000");
-    j = Json(svc_ + "slice create mit_web --description 'web cache'");
+    j = Json(svc_ + "slice create mit_web --description 'web cache' --url https://mit.example/web");
     EXPECT_EQ(j["name"], "mit_web");
     EXPECT_EQ(j["creator"], svc);
+    EXPECT_EQ(j["description"], "web cache");
+    EXPECT_EQ(j["url"], "https://mit.example/web");
     std::ofstream(dir_ + "/boot.sh") << "#!/bin/sh\necho hi\n";
     j = Json(svc_ + "slice boot-script mit_web boot.sh");
     EXPECT_EQ(j["boot_script"], "#!/bin/sh\necho hi\n");
@@ -404,6 +406,7 @@ class WalkthroughTest : public CliTest {
         {svc_ + "mint svc.pem 5", 1, "permission_denied: "},  // only the admin mints
         {svc_ + "slice frob", 2, "invalid_argument: unknown command \"frob\" for `bourse slice`"},
         {svc_ + "slice create", 2, "invalid_argument: NAME is required"},
+        {svc_ + "slice create mit_x --url 'ftp://x y'", 1, "invalid_argument: url: "},
         {"key new svc.pem", 1, "already_exists: svc.pem exists"},
         {svc_ + "sell " + m + " 1 --price 3 --rcap g1", 1, "permission_denied: "},  // the pool's
         {svc_ + "mint ed25519:nope 1", 2, "invalid_argument: TO: "},
