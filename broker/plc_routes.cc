@@ -5,6 +5,7 @@
 
 #include "broker/broker.h"
 #include "broker/internal/binding_state.h"
+#include "broker/internal/plc_tables.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sql.h"
@@ -270,9 +271,7 @@ core::Result<json> RegisterSite(ledger::Txn& txn, const std::string& name,
   if (caller.kind != PrincipalKind::kAdmin) {
     return core::PermissionDenied("only an admin registers sites");
   }
-  BOURSE_ASSIGN_OR_RETURN(Stmt e, txn.db()->Prepare("SELECT 1 FROM b_sites WHERE name=?"));
-  e.Bind(1, name);
-  BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
+  BOURSE_ASSIGN_OR_RETURN(bool exists, internal::SiteExists(txn.db(), name));
   if (exists) return core::AlreadyExists("site " + name + " already exists");
   BOURSE_RETURN_IF_ERROR(InsertPrincipal(txn, pi.ToText(), "site", name + ".pi", name, by_text));
   BOURSE_ASSIGN_OR_RETURN(Stmt s,
@@ -376,9 +375,7 @@ core::Status CheckCreateSlice(ledger::Txn& txn, const Principal& caller, const s
   if (caller.kind == PrincipalKind::kNode) {
     return core::PermissionDenied("nodes do not create slices");
   }
-  BOURSE_ASSIGN_OR_RETURN(Stmt d, txn.db()->Prepare("SELECT 1 FROM b_slices WHERE name=?"));
-  d.Bind(1, name);
-  BOURSE_ASSIGN_OR_RETURN(bool dup, d.Step());
+  BOURSE_ASSIGN_OR_RETURN(bool dup, internal::SliceExists(txn.db(), name));
   if (dup) return core::AlreadyExists("slice " + name + " already exists");
   BOURSE_ASSIGN_OR_RETURN(Stmt c, txn.db()->Prepare("SELECT COUNT(*) FROM b_slices WHERE site=?"));
   c.Bind(1, site);
@@ -676,7 +673,54 @@ core::Result<json> LoadBindings(storage::Connection* db, const std::string& name
   return list;
 }
 
+core::Result<bool> RowExists(storage::Connection* db, const char* sql, std::string_view key) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(sql));
+  s.Bind(1, key);
+  return s.Step();
+}
+
 }  // namespace
+
+// ---- the PLC tables as other code reads them (internal/plc_tables.h) ----
+
+core::Result<std::optional<markets::NodeInfo>> internal::FindNode(storage::Connection* db,
+                                                                  std::string_view node) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT n.site,s.pi,n.capacity FROM b_nodes n "
+                                              "LEFT JOIN b_sites s ON s.name=n.site WHERE n.id=?"));
+  s.Bind(1, node);
+  BOURSE_ASSIGN_OR_RETURN(bool found, s.Step());
+  if (!found) return std::optional<markets::NodeInfo>();
+  markets::NodeInfo n{.site = s.Text(0), .site_pi = s.Text(1)};
+  json cap = internal::ParseStored(s.Text(2));
+  if (cap.is_object() && cap.contains("net_max_kbps") && cap["net_max_kbps"].is_number_integer()) {
+    n.net_max_kbps = cap["net_max_kbps"].get<int64_t>();
+  }
+  return std::optional<markets::NodeInfo>(std::move(n));
+}
+
+core::Result<bool> internal::SiteExists(storage::Connection* db, std::string_view site) {
+  return RowExists(db, "SELECT 1 FROM b_sites WHERE name=?", site);
+}
+
+core::Result<std::optional<markets::SliceOwnership>> internal::SliceOwners(storage::Connection* db,
+                                                                           std::string_view slice) {
+  core::Result<SliceRow> r = LoadSlice(db, slice);
+  if (!r.ok() && r.status().code() == core::StatusCode::kNotFound) {
+    return std::optional<markets::SliceOwnership>();
+  }
+  BOURSE_RETURN_IF_ERROR(r.status());
+  markets::SliceOwnership o{.creator = r->creator};
+  if (r->owners.is_array()) {
+    for (const json& k : r->owners) {
+      if (k.is_string()) o.owners.push_back(k.get<std::string>());
+    }
+  }
+  return std::optional<markets::SliceOwnership>(std::move(o));
+}
+
+core::Result<bool> internal::SliceExists(storage::Connection* db, std::string_view slice) {
+  return RowExists(db, "SELECT 1 FROM b_slices WHERE name=?", slice);
+}
 
 // ---- the routes: each decodes, calls its rule, encodes ----
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/broker.h"
+#include "broker/internal/plc_tables.h"
 #include "broker/markets/host.h"
 
 namespace bourse::broker::internal {
@@ -35,6 +36,20 @@ class MarketsHost final : public markets::Host {
   }
   core::Result<core::Principal> LookupPrincipal(ledger::Txn& txn, std::string_view key) override {
     return Broker::LookupPrincipal(txn, key);
+  }
+  core::Result<std::optional<markets::NodeInfo>> FindNode(storage::Connection* db,
+                                                          std::string_view node) override {
+    return internal::FindNode(db, node);
+  }
+  core::Result<bool> SiteExists(storage::Connection* db, std::string_view site) override {
+    return internal::SiteExists(db, site);
+  }
+  core::Result<std::optional<markets::SliceOwnership>> SliceOwners(
+      storage::Connection* db, std::string_view slice) override {
+    return internal::SliceOwners(db, slice);
+  }
+  core::Result<bool> SliceExists(storage::Connection* db, std::string_view slice) override {
+    return internal::SliceExists(db, slice);
   }
   core::Status Transfer(ledger::Txn& txn, std::string_view from, std::string_view to,
                         const core::Money& amount) override {

@@ -2,6 +2,9 @@
 // its store and clock, its key, the atomic Mutate, principals, and the
 // ledger-keeping money and capacity moves. The engine includes nothing of
 // the broker; the broker implements this (its internal/markets_host.h).
+// The broker's own tables (its sites, nodes and slices) are read only
+// through the methods below, in the connection (txn.db() inside a Mutate
+// fn) the caller runs in.
 //
 //   BOURSE_ASSIGN_OR_RETURN(auto m, markets::Markets::Open(&host, ledger_key, options));
 //   // inside the engine, one settlement:
@@ -14,8 +17,11 @@
 // run inside a Mutate fn, on the store's writer.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +35,19 @@
 #include "storage/sqlite.h"
 
 namespace bourse::markets {
+
+// A registered node as the markets see it.
+struct NodeInfo {
+  std::string site;
+  std::string site_pi;       // the key text of its site's PI; empty if the site is not registered
+  int64_t net_max_kbps = 0;  // its capacity's net_max_kbps, 0 if it has none
+};
+
+// Who may bid for a slice: its creator and its owners (key texts).
+struct SliceOwnership {
+  std::string creator;
+  std::vector<std::string> owners;
+};
 
 class Host {
  public:
@@ -52,6 +71,15 @@ class Host {
   virtual core::Result<core::Principal> LookupPrincipal(storage::Connection* db,
                                                         std::string_view key) = 0;
   virtual core::Result<core::Principal> LookupPrincipal(ledger::Txn& txn, std::string_view key) = 0;
+
+  // The broker's PLC tables, read in `db`: nullopt / false when the row is
+  // not there, errors only from the store.
+  virtual core::Result<std::optional<NodeInfo>> FindNode(storage::Connection* db,
+                                                         std::string_view node) = 0;
+  virtual core::Result<bool> SiteExists(storage::Connection* db, std::string_view site) = 0;
+  virtual core::Result<std::optional<SliceOwnership>> SliceOwners(storage::Connection* db,
+                                                                  std::string_view slice) = 0;
+  virtual core::Result<bool> SliceExists(storage::Connection* db, std::string_view slice) = 0;
 
   // Credits (ledger/accounts.h), each with its account history kept.
   virtual core::Status Transfer(ledger::Txn& txn, std::string_view from, std::string_view to,

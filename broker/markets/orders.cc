@@ -22,12 +22,10 @@ namespace {
 constexpr int64_t kMaxQty = 1'000'000'000;
 
 // The site of a registered node. Errors: not_found.
-core::Result<std::string> NodeSite(storage::Connection* db, const std::string& node) {
-  BOURSE_ASSIGN_OR_RETURN(internal::Stmt n, db->Prepare("SELECT site FROM b_nodes WHERE id=?"));
-  n.Bind(1, node);
-  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-  if (!found) return core::NotFound("node: node " + node + " does not exist");
-  return n.Text(0);
+core::Result<std::string> NodeSite(Host& host, storage::Connection* db, const std::string& node) {
+  BOURSE_ASSIGN_OR_RETURN(std::optional<NodeInfo> n, host.FindNode(db, node));
+  if (!n) return core::NotFound("node: node " + node + " does not exist");
+  return n->site;
 }
 
 // Whether capacity on `node` (of `site`) may be sold in the market: on its
@@ -204,7 +202,7 @@ core::Status EscrowSell(Markets& m, ledger::Txn& txn, const internal::PlacedOrde
     if (known.ok())
       return core::AlreadyExists("escrow.id: rcap " + escrow.id + " is already recorded");
     if (mi.node.empty()) {
-      BOURSE_ASSIGN_OR_RETURN(std::string esite, NodeSite(txn.db(), escrow.node));
+      BOURSE_ASSIGN_OR_RETURN(std::string esite, NodeSite(m.host(), txn.db(), escrow.node));
       BOURSE_RETURN_IF_ERROR(InPool(mi, escrow.node, esite).WithContext("escrow.node"));
     }
     // DESIGN 4.1: only the holder offers an rcap (403 before the
@@ -225,7 +223,7 @@ core::Status EscrowSell(Markets& m, ledger::Txn& txn, const internal::PlacedOrde
   }
   BOURSE_ASSIGN_OR_RETURN(ledger::Rcap src, ledger::CapacityLog::Get(txn.db(), st.pool_rcap));
   BOURSE_RETURN_IF_ERROR(Markets::RequireUncommitted(txn, st.pool_rcap, "rcap"));
-  BOURSE_ASSIGN_OR_RETURN(std::string src_site, NodeSite(txn.db(), src.node));
+  BOURSE_ASSIGN_OR_RETURN(std::string src_site, NodeSite(m.host(), txn.db(), src.node));
   BOURSE_RETURN_IF_ERROR(InPool(mi, src.node, src_site).WithContext("rcap"));
   ledger::ChildSpec spec{
       .id = "", .holder = m.host().broker_key(), .res = st.want, .interval = mi.window};
@@ -460,11 +458,9 @@ core::Status Markets::InsertMarket(ledger::Txn& txn, internal::MarketInfo& mi, b
   using namespace internal;
   BOURSE_ASSIGN_OR_RETURN(core::Principal caller, host_->LookupPrincipal(txn, caller_text));
   if (by_node) {
-    BOURSE_ASSIGN_OR_RETURN(mi.site, NodeSite(txn.db(), mi.node));
+    BOURSE_ASSIGN_OR_RETURN(mi.site, NodeSite(*host_, txn.db(), mi.node));
   } else {
-    BOURSE_ASSIGN_OR_RETURN(Stmt n, txn.db()->Prepare("SELECT 1 FROM b_sites WHERE name=?"));
-    n.Bind(1, mi.site);
-    BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+    BOURSE_ASSIGN_OR_RETURN(bool found, host_->SiteExists(txn.db(), mi.site));
     if (!found) return core::NotFound("site: site " + mi.site + " does not exist");
   }
   bool ok = caller.kind == core::PrincipalKind::kAdmin ||

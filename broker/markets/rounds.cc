@@ -211,9 +211,7 @@ core::Result<json> EscrowOffer(Markets& m, ledger::Txn& txn, const RoundRow& rr,
   if (!nodes->insert(r.node).second) {
     return core::InvalidArgument(f + ": a second offer on node " + r.node);
   }
-  BOURSE_ASSIGN_OR_RETURN(Stmt n, txn.db()->Prepare("SELECT site FROM b_nodes WHERE id=?"));
-  n.Bind(1, r.node);
-  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
+  BOURSE_ASSIGN_OR_RETURN(std::optional<NodeInfo> node, m.host().FindNode(txn.db(), r.node));
   // The round offers what is free of the rcap over its window and
   // escrows exactly that: a child delegated to the broker, recorded
   // under the capacity rule now, so nothing else can take it before
@@ -235,7 +233,7 @@ core::Result<json> EscrowOffer(Markets& m, ledger::Txn& txn, const RoundRow& rr,
   return json{{"rcap", esc[0].id},
               {"from", id},
               {"node", r.node},
-              {"site", found ? n.Text(0) : r.node},
+              {"site", node ? node->site : r.node},
               {"res", core::ResourceVectorToJson(free)}};
 }
 

@@ -104,13 +104,9 @@ core::Status ChargeBid(Host& host, ledger::Txn& txn, ShareBid& b, int64_t now_ms
   BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, now_ms, e.remaining));
   const core::Money& pay = due.pay;
   if (pay.is_positive()) {
-    BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, txn.db()->Prepare("SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
-                                  "WHERE n.id=?"));
-    s.Bind(1, b.node);
-    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) return core::NotFound("node " + b.node + " does not exist");
-    BOURSE_RETURN_IF_ERROR(host.EscrowSettle(txn, b.escrow, s.Text(0), pay));
+    BOURSE_ASSIGN_OR_RETURN(std::optional<NodeInfo> n, host.FindNode(txn.db(), b.node));
+    if (!n || n->site_pi.empty()) return core::NotFound("node " + b.node + " does not exist");
+    BOURSE_RETURN_IF_ERROR(host.EscrowSettle(txn, b.escrow, n->site_pi, pay));
     BOURSE_ASSIGN_OR_RETURN(b.charged, b.charged.Add(pay));
   }
   BOURSE_ASSIGN_OR_RETURN(core::Money left, e.remaining.Sub(pay));
@@ -161,19 +157,12 @@ core::Result<ShareBid> LoadBid(storage::Connection* db, const std::string& id) {
 }
 
 // Whether `caller` created or owns `slice`. Errors: not_found, permission_denied.
-core::Status CheckSliceOwner(ledger::Txn& txn, const std::string& slice,
+core::Status CheckSliceOwner(Host& host, ledger::Txn& txn, const std::string& slice,
                              const std::string& caller) {
-  using namespace internal;
-  BOURSE_ASSIGN_OR_RETURN(Stmt s,
-                          txn.db()->Prepare("SELECT creator,owners FROM b_slices WHERE name=?"));
-  s.Bind(1, slice);
-  BOURSE_ASSIGN_OR_RETURN(bool sfound, s.Step());
-  if (!sfound) return core::NotFound("slice: slice " + slice + " does not exist");
-  json owners = ParseStoredJson(s.Text(1));
-  bool owner = s.Text(0) == caller;
-  if (owners.is_array()) {
-    for (const json& o : owners) owner = owner || (o.is_string() && o == caller);
-  }
+  BOURSE_ASSIGN_OR_RETURN(std::optional<SliceOwnership> s, host.SliceOwners(txn.db(), slice));
+  if (!s) return core::NotFound("slice: slice " + slice + " does not exist");
+  bool owner = s->creator == caller;
+  for (const std::string& o : s->owners) owner = owner || o == caller;
   if (!owner) return core::PermissionDenied("slice: the caller does not own " + slice);
   return core::Status::Ok();
 }
@@ -209,11 +198,9 @@ core::Result<json> PlaceShareBidTxn(Host& host, ledger::Txn& txn, ShareBid& b,
                                     const core::Money& rate, const core::Money& budget,
                                     int64_t now_ms) {
   BOURSE_RETURN_IF_ERROR(host.LookupPrincipal(txn, b.bidder).status());
-  BOURSE_ASSIGN_OR_RETURN(Stmt n, txn.db()->Prepare("SELECT 1 FROM b_nodes WHERE id=?"));
-  n.Bind(1, b.node);
-  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-  if (!found) return core::NotFound("node " + b.node + " does not exist");
-  BOURSE_RETURN_IF_ERROR(CheckSliceOwner(txn, b.slice, b.bidder));
+  BOURSE_ASSIGN_OR_RETURN(std::optional<NodeInfo> n, host.FindNode(txn.db(), b.node));
+  if (!n) return core::NotFound("node " + b.node + " does not exist");
+  BOURSE_RETURN_IF_ERROR(CheckSliceOwner(host, txn, b.slice, b.bidder));
   BOURSE_RETURN_IF_ERROR(CheckRateSum(txn, b));
   BOURSE_RETURN_IF_ERROR(host.EscrowHold(txn, b.escrow, b.bidder, budget));
   b.charged_to_ms = now_ms;
@@ -271,25 +258,24 @@ core::Result<json> ShareBidJson(Host& host, const std::string& id) {
 
 // The sum of the rates of each slice's bids on `node` still funded at
 // now_ms, and the node's net_max_kbps (0 if it has none).
-core::Status ActiveRates(storage::Connection* db, const std::string& node, int64_t now_ms,
-                         std::map<std::string, int64_t>* by_slice, int64_t* net_total) {
+// Bids whose slice is gone (see ChargeShares) do not count.
+core::Status ActiveRates(Host& host, storage::Connection* db, const std::string& node,
+                         int64_t now_ms, std::map<std::string, int64_t>* by_slice,
+                         int64_t* net_total) {
   using namespace internal;
-  BOURSE_ASSIGN_OR_RETURN(Stmt n, db->Prepare("SELECT capacity FROM b_nodes WHERE id=?"));
-  n.Bind(1, node);
-  BOURSE_ASSIGN_OR_RETURN(bool found, n.Step());
-  if (!found) return core::NotFound("node " + node + " does not exist");
-  json cap = ParseStoredJson(n.Text(0));
-  if (cap.is_object() && cap.contains("net_max_kbps") && cap["net_max_kbps"].is_number_integer()) {
-    *net_total = cap["net_max_kbps"].get<int64_t>();
-  }
+  BOURSE_ASSIGN_OR_RETURN(std::optional<NodeInfo> n, host.FindNode(db, node));
+  if (!n) return core::NotFound("node " + node + " does not exist");
+  *net_total = n->net_max_kbps;
   BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(std::string("SELECT ") + kBidCols +
-                                              " FROM m_share_bids WHERE node=? AND state='active' "
-                                              "AND slice IN (SELECT name FROM b_slices)"));
+                                              " FROM m_share_bids WHERE node=? AND "
+                                              "state='active'"));
   s.Bind(1, node);
   while (true) {
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
     BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+    BOURSE_ASSIGN_OR_RETURN(bool slice_exists, host.SliceExists(db, b.slice));
+    if (!slice_exists) continue;
     BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(db, b.escrow));
     // Out at the exact instant the budget runs out, charged or not yet.
     BOURSE_ASSIGN_OR_RETURN(Due due, DueAt(b, now_ms, e.remaining));
@@ -309,7 +295,7 @@ core::Result<json> SignedShareTable(Host& host, const core::PrivateKey& key,
   std::map<std::string, int64_t> by_slice;
   int64_t net_total = 0;
   BOURSE_RETURN_IF_ERROR(host.store().Read([&](storage::Connection* db) -> core::Status {
-    return ActiveRates(db, node, now_ms, &by_slice, &net_total);
+    return ActiveRates(host, db, node, now_ms, &by_slice, &net_total);
   }));
   BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> cpu, Apportion(by_slice, kTotalCpuWeight));
   BOURSE_ASSIGN_OR_RETURN(std::vector<int64_t> net, Apportion(by_slice, net_total));
@@ -454,20 +440,19 @@ core::Status Markets::ChargeShares(bool force) {
         std::vector<ShareBid> bids;
         std::vector<bool> orphan;
         {
-          // The last column: the bid's slice is gone (deleted by a broker
-          // from before delete_slice ended its bids): such a bid is ended
-          // now, as delete_slice would have.
-          BOURSE_ASSIGN_OR_RETURN(
-              Stmt s, txn.db()->Prepare(std::string("SELECT ") + kBidCols +
-                                        ",NOT EXISTS(SELECT 1 FROM b_slices WHERE "
-                                        "name=m_share_bids.slice) FROM m_share_bids WHERE "
-                                        "state='active'"));
+          // An orphan: the bid's slice is gone (deleted by a broker from
+          // before delete_slice ended its bids): such a bid is ended now,
+          // as delete_slice would have.
+          BOURSE_ASSIGN_OR_RETURN(Stmt s, txn.db()->Prepare(std::string("SELECT ") + kBidCols +
+                                                            " FROM m_share_bids WHERE "
+                                                            "state='active'"));
           while (true) {
             BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
             if (!row) break;
             BOURSE_ASSIGN_OR_RETURN(ShareBid b, BidFromRow(s));
+            BOURSE_ASSIGN_OR_RETURN(bool slice_exists, host_->SliceExists(txn.db(), b.slice));
             bids.push_back(std::move(b));
-            orphan.push_back(s.Int(9) != 0);
+            orphan.push_back(!slice_exists);
           }
         }
         for (size_t i = 0; i < bids.size(); ++i) {
