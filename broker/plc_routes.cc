@@ -709,7 +709,8 @@ core::Result<std::optional<markets::SliceOwnership>> internal::SliceOwners(stora
     return std::optional<markets::SliceOwnership>();
   }
   BOURSE_RETURN_IF_ERROR(r.status());
-  markets::SliceOwnership o{.creator = r->creator};
+  markets::SliceOwnership o;
+  o.creator = r->creator;
   if (r->owners.is_array()) {
     for (const json& k : r->owners) {
       if (k.is_string()) o.owners.push_back(k.get<std::string>());
