@@ -39,6 +39,7 @@ docs/perf/assemble.py.
 | #13 | signed order placements after #13 (durable nonces, caller check), same 2 cores | ≥ 5,000/s, p99 ≤ 20 ms | 5,903-6,547/s p99 12.6-13.9 ms (48 conn) vs 6,652-6,691/s before, same sitting (AMD EPYC) | yes |
 | #14 | reads at 16 connections, new transport (Asio) vs old (epoll), same sitting | ≥ 85 % of old | 79,361-81,682/s vs 84,493-85,606/s (93-96 %) (AMD EPYC) | yes |
 | #14 | signed order placements after #14, 48 connections | ≥ 5,000/s, p99 ≤ 20 ms | 7,143-7,318/s p99 11.4-11.8 ms vs 7,186-7,258/s before (AMD EPYC) | yes |
+| #14 | signed order placements, markets as bourse::markets (744d719) vs before (6f885c0), 48 connections | ≥ 5,000/s, p99 ≤ 20 ms | 6,759-6,994/s p99 12.2-12.6 ms vs 6,932-7,024/s p99 11.8-12.3 ms, same sitting (AMD EPYC) | yes |
 | #7 | guard boot, 1,000 slivers (real cgroups + HTB) | ≤ 2 s | 664-696 ms | yes |
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
