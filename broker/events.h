@@ -107,9 +107,9 @@ std::vector<Event> DeriveEvents(const std::vector<ledger::Entry>& entries,
 struct EventHubOptions {
   size_t max_streams = 10000;
   size_t max_queued_bytes = 1 << 20;  // per stream, beyond the kernel's buffer
-  int poll_ms = 50;
+  int poll_ms = 100;  // latency of a live event; fewer, larger writes per stream
   int keepalive_s = 15;
-  uint64_t chunk = 512;  // entries read at once
+  uint64_t chunk = 2048;  // entries read at once
 };
 
 class EventHub {
