@@ -230,6 +230,24 @@ TEST_F(EventsTest, BadRequestsAreRefusedNamingTheProblem) {
   EXPECT_NE(c.head.find("400"), std::string::npos) << c.head;
 }
 
+TEST_F(EventsTest, BindingEventsOfOneSlice) {
+  env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_web"}});
+  env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_db"}});
+  SseClient c(Port(), "/v1/events?topics=bindings&slice=mit_web");
+  int64_t now = core::SystemClock::Get().NowSeconds();
+  for (const char* slice : {"mit_db", "mit_web"}) {
+    ledger::Rcap r = env_.Grant(env_.pi_, "n3", alice_.public_key(), now, now + 3600, 500);
+    env_.Ok(alice_, "POST", std::string("/v1/slices/") + slice + "/bindings",
+            {{"chain", ledger::ChainToJson(std::vector<ledger::Rcap>{r})}});
+  }
+  ASSERT_TRUE(c.UntilId(Size()));
+  ASSERT_EQ(c.events.size(), 1u);
+  EXPECT_EQ(c.events[0].type, "binding");
+  EXPECT_EQ(c.events[0].data["state"], "bound");
+  EXPECT_EQ(c.events[0].data["slice"], "mit_web");
+  EXPECT_EQ(c.events[0].data["node"], "n3");
+}
+
 class SlowConsumerTest : public EventsTest {
  protected:
   SlowConsumerTest() : EventsTest(MarketEnvOptions{.events = {.max_queued_bytes = 32 * 1024}}) {}
