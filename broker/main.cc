@@ -3,7 +3,7 @@
 //   bourse-broker init --db PATH
 //   bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]
 //                 [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]
-//                 [--max-body BYTES] [--access-log FILE|-|off]
+//                 [--max-body BYTES] [--max-streams N] [--access-log FILE|-|off]
 //                 [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]
 //                 [--web DIR|off]
 #include <signal.h>
@@ -35,13 +35,15 @@ void Usage() {
       "      admin key (PATH.admin-key.pem), both mode 0600\n"
       "  bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
       "                [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]\n"
-      "                [--peer-rate-limit PER_S] [--max-body BYTES] [--access-log FILE|-|off]\n"
+      "                [--peer-rate-limit PER_S] [--max-body BYTES] [--max-streams N]\n"
+      "                [--access-log FILE|-|off]\n"
       "                [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]\n"
       "                [--web DIR|off]\n"
       "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any;\n"
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
       "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000;\n"
       "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish;\n"
+      "      --max-streams 10000 event streams (GET /v1/events) at once;\n"
       "      the dashboard's files from --web DIR, by default <dir of bourse-broker>/web\n"
       "      or <dir of bourse-broker>/../share/bourse/web)\n",
       stderr);
@@ -119,6 +121,7 @@ int Serve(const std::vector<std::string>& args) {
   // request; a lone client is never held back.
   int batch_interval_us = 1000;
   int sync_interval_us = 2000;
+  size_t max_streams = bourse::broker::EventHubOptions{}.max_streams;
   HttpServer::Options ho;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -166,6 +169,10 @@ int Serve(const std::vector<std::string>& args) {
       ho.stop_timeout_s = static_cast<int>(n);
       continue;
     }
+    if (a == "--max-streams" && next(&v) && ParseInt(v, 0, 1000000, &n)) {
+      max_streams = static_cast<size_t>(n);
+      continue;
+    }
     if (a == "--max-body" && next(&v) && ParseInt(v, 1024, 1LL << 30, &n)) {
       ho.max_body_bytes = static_cast<size_t>(n);
       continue;
@@ -207,6 +214,7 @@ int Serve(const std::vector<std::string>& args) {
   bo.ledger_key = *key;
   bo.batch_interval_us = batch_interval_us;
   bo.sync_interval_us = sync_interval_us;
+  bo.events.max_streams = max_streams;
   auto broker = Broker::Open(bo);
   if (!broker.ok()) return Fail(broker.status().ToString());
   Broker* b = broker->get();
