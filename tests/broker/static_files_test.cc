@@ -174,34 +174,22 @@ TEST_F(StaticFilesTest, IfNoneMatchAnswers304AndHeadHasNoBody) {
 }
 
 TEST_F(StaticFilesTest, RefusesTraversalAndWhatIsNotTheApplication) {
-  Write(dir_.parent_path() / "bourse-web-outside.js", "outside");
+  Write(dir_.parent_path() / "bourse-web-outside.js", "SECRET-OUTSIDE");
   StaticFiles files = Load();
   Start(&files);
-  for (const char* path : {"/../bourse-web-outside.js",
-                           "/%2e%2e/bourse-web-outside.js",
-                           "/views/..%2f..%2fbourse-web-outside.js",
-                           "/views/%2E%2E/app.js",
-                           "/./app.js",
-                           "//app.js",
-                           "/views//market.js",
-                           "/app.js%00",
-                           "/app%00.js",
-                           "/views%5cmarket.js",
-                           "/secret.bin",
-                           "/package.json",
-                           "/package-lock.json",
-                           "/.git/config.js",
-                           "/node_modules/uplot/dist/uPlot.esm.js",
-                           "/vendor/uplot/../../app.js",
-                           "/vendor/x/x.js",
-                           "/vendor/uplot/package.json",
-                           "/nope.html",
-                           "/%zz"}) {
+  for (const char* path :
+       {"/../bourse-web-outside.js", "/%2e%2e/bourse-web-outside.js",
+        "/views/..%2f..%2fbourse-web-outside.js", "/views/%2E%2E/app.js", "/./app.js", "//app.js",
+        "/views//market.js", "/app.js%00", "/app%00.js", "/views%5cmarket.js", "/secret.bin",
+        "/package.json", "/package-lock.json", "/.git/config.js",
+        "/node_modules/uplot/dist/uPlot.esm.js", "/vendor/uplot/../../app.js", "/vendor/x/x.js",
+        "/vendor/uplot/package.json", "/nope.html"}) {
     Reply r = Raw("GET", path);
     EXPECT_EQ(r.status, 404) << path;
     EXPECT_NE(r.body.find("\"code\":\"not_found\""), std::string::npos) << path << ": " << r.body;
-    EXPECT_EQ(r.body.find("outside"), std::string::npos) << path;
+    EXPECT_EQ(r.body.find("SECRET-OUTSIDE"), std::string::npos) << path;
   }
+  EXPECT_EQ(Raw("GET", "/%zz").status, 400);  // the transport refuses a bad escape
   fs::remove(dir_.parent_path() / "bourse-web-outside.js");
 }
 

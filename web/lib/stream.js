@@ -14,6 +14,7 @@ export class Stream {
     this.lastId = null;
     this.state = 'connecting';
     this.retryMs = 2000;
+    this.refusals = 0;  // refusals in a row since the stream was last open
     this.connect();
   }
 
@@ -23,10 +24,14 @@ export class Stream {
     this.es = es;
     es.onopen = () => {
       this.retryMs = 2000;
+      this.refusals = 0;
       this.setState('live');
     };
     es.onerror = () => {
       if (es.readyState === EventSource.CLOSED) {
+        // Refused: after three refusals in a row, perhaps of an id this broker
+        // does not have (another database), start afresh from the present.
+        if (++this.refusals >= 3) this.lastId = null;
         this.setState('down');
         setTimeout(() => this.connect(), this.retryMs);
         this.retryMs = Math.min(this.retryMs * 2, 30000);
