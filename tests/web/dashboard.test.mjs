@@ -161,6 +161,17 @@ async function checkLive(page, base, url, market) {
   await showsWithin(page, '[data-testid=candles-table] tbody tr:first-child', ['0.5', '2', '1'], 'the trade in the candles');
   await showsWithin(page, '[data-testid=depth-table]', ['ask', '0.5', '8'], 'the ask reduced in the depth chart');
   assert.ok(await page.evaluate(() => window.__sameDocument === true), 'no reload happened');
+
+  // The text alternative shows on demand; the theme toggles.
+  await page.click('.chart-tools button');
+  assert.ok(await page.$eval('[data-testid=depth-table]', (e) => e.parentElement.classList.contains('sr-only') === false
+    && e.getBoundingClientRect().height > 20), 'Show as table shows the depth table');
+  const dark = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const before = await dark();
+  await page.click('#theme');
+  assert.notEqual(await dark(), before, 'the theme toggle changes the colours');
+  await page.click('#theme');
+  await page.evaluate(() => localStorage.removeItem('bourse-theme'));
 }
 
 async function checkProof(page, base) {
