@@ -1,7 +1,7 @@
 // The dashboard's shell: hash routing, the event stream, the theme toggle.
 // Each view module exports mount(root, arg) → {onEvent(type, data), refresh(), destroy()}.
 import { Stream } from './lib/stream.js';
-import { h, fill, errorBox } from './lib/util.js';
+import { api, h, fill, errorBox } from './lib/util.js';
 import * as overview from './views/overview.js';
 import * as market from './views/market.js';
 import * as nodes from './views/nodes.js';
@@ -70,8 +70,12 @@ function initTheme() {
 
 initTheme();
 window.addEventListener('hashchange', route);
+// The stream resumes from the ledger's size when the page loaded, so nothing
+// committed between the view's first reads and the stream's start is missed.
+const head = await api('/v1/ledger/head').catch(() => null);
 route();
 window.bourseStream = new Stream({
   onEvent: (type, data) => current?.onEvent?.(type, data),
   onState: setStreamState,
+  after: head?.size,
 });

@@ -174,10 +174,28 @@ async function checkLive(page, base, url, market) {
   await page.evaluate(() => localStorage.removeItem('bourse-theme'));
 }
 
+// The overview follows the stream too: a trade moves the market's 24 h
+// volume, and the new signed head its ledger size.
+async function checkOverviewLive(page, base, url, market) {
+  await page.goto(`${base}/#/`, { waitUntil: 'networkidle2' });
+  await page.waitForFunction(() => document.getElementById('stream-state').dataset.state === 'live', { timeout: 5000 });
+  await showsWithin(page, '[data-testid=markets] tbody', [market], 'the market on the overview');
+  const volume = () => page.$eval('[data-testid=markets] tbody tr td:nth-child(6)', (e) => e.textContent);
+  assert.equal(await volume(), '2');
+  const size = Number((await text(page, '[data-testid=ledger-size]')).replace(/,/g, ''));
+  const { trades } = call(url, alice, 'POST', `/v1/markets/${market}/orders`, { side: 'buy', type: 'market', tif: 'ioc', qty: 1 });
+  assert.equal(trades.length, 1, 'the market buy traded');
+  await page.waitForFunction(() => document.querySelector('[data-testid=markets] tbody tr td:nth-child(6)')?.textContent === '3',
+    { timeout: LIVE_MS, polling: 50 }).catch(() => assert.fail('the overview\'s 24 h volume did not follow the trade'));
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=ledger-size]')?.textContent.replace(/,/g, '')) > n,
+    { timeout: LIVE_MS, polling: 50 }, size).catch(() => assert.fail('the overview\'s ledger size did not follow the head'));
+  log('overview: volume and ledger size follow the stream');
+}
+
 async function checkProof(page, base) {
   await page.goto(`${base}/#/ledger`, { waitUntil: 'networkidle2' });
   await page.waitForSelector('[data-testid=entries]');
-  const size = Number(await text(page, '[data-testid=ledger-size]'));
+  const size = Number((await text(page, '[data-testid=ledger-size]')).replace(/,/g, ''));
   assert.ok(size > 4, `the ledger has entries (${size})`);
   for (const seq of [1, size - 1]) {
     await page.$eval('#proof-seq', (e, v) => { e.value = v; }, String(seq));
@@ -233,6 +251,7 @@ async function main() {
   await page.setViewport({ width: 1280, height: 800 });
 
   await checkLive(page, url, url, market);
+  await checkOverviewLive(page, url, url, market);
   await checkProof(page, url);
   await screenshots(page, url, market);
   assert.deepEqual(errors, [], 'no console errors');

@@ -8,10 +8,11 @@
 const TYPES = ['trade', 'book', 'order', 'head', 'binding', 'round', 'rfq', 'share'];
 
 export class Stream {
-  constructor({ onEvent, onState }) {
+  // after: the event id to resume after (the ledger size the page started at).
+  constructor({ onEvent, onState, after = null }) {
     this.onEvent = onEvent;
     this.onState = onState;
-    this.lastId = null;
+    this.lastId = after;
     this.state = 'connecting';
     this.retryMs = 2000;
     this.refusals = 0;  // refusals in a row since the stream was last open

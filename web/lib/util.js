@@ -82,11 +82,15 @@ export function time(ms) {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 }
 
-export function debounce(fn, ms) {
+// Calls fn at most once per `ms`, `ms` after the first call of a burst: a
+// steady flow of events still refreshes the view every `ms`.
+export function throttle(fn, ms) {
   let t = null;
-  return (...args) => {
-    clearTimeout(t);
-    t = setTimeout(() => fn(...args), ms);
+  return () => {
+    t ??= setTimeout(() => {
+      t = null;
+      fn();
+    }, ms);
   };
 }
 

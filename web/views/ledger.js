@@ -1,6 +1,6 @@
 // The ledger: the signed head, recent entries, and an inclusion proof of a
 // chosen entry checked here with WebCrypto (lib/merkle.js).
-import { api, h, table, card, wideCard, fill, time, debounce, errorBox } from '../lib/util.js';
+import { api, h, table, card, wideCard, fill, time, throttle, errorBox } from '../lib/util.js';
 import { leafHash, verifyInclusion } from '../lib/merkle.js';
 import { headCard } from './overview.js';
 
@@ -57,7 +57,7 @@ export function mount(root) {
       if (!gone) fill(s.entries, errorBox(err));
     }
   }
-  const later = debounce(refresh, 300);
+  const later = throttle(refresh, 300);
   refresh();
   return {
     refresh,

@@ -1,5 +1,5 @@
 // One market: depth chart, candles, the live trade tape and the book.
-import { api, h, table, card, fill, price, time, shortKey, debounce, errorBox } from '../lib/util.js';
+import { api, h, table, card, fill, price, time, shortKey, throttle, errorBox } from '../lib/util.js';
 import { depthChart, candleChart } from '../lib/charts.js';
 
 const TAPE = 50;  // trades shown
@@ -43,7 +43,7 @@ export function mount(root, id) {
     const c = await api(`/v1/markets/${m}/candles?interval=${CANDLE_S}`);
     if (!gone) candles.update(c.candles);
   };
-  const candlesLater = debounce(() => loadCandles().catch(() => {}), 200);
+  const candlesLater = throttle(() => loadCandles().catch(() => {}), 200);
 
   async function refresh() {
     try {

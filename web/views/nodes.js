@@ -1,6 +1,6 @@
 // Nodes: capacity sold and free, bound and enforced (as the guards report),
 // usage, and the share bids on each node.
-import { api, h, table, card, wideCard, fill, num, debounce, errorBox } from '../lib/util.js';
+import { api, h, table, card, wideCard, fill, num, throttle, errorBox } from '../lib/util.js';
 import { nodeCapacity, capacityColumns } from '../lib/capacity.js';
 
 const usageColumns = [
@@ -44,7 +44,7 @@ export function mount(root) {
       if (!gone) fill(s.cap, errorBox(err));
     }
   }
-  const later = debounce(refresh, 500);
+  const later = throttle(refresh, 1000);
   refresh();
   return {
     refresh,

@@ -1,6 +1,6 @@
 // Overview: markets (last price, 24 h change and volume, best bid/ask), sites,
 // nodes (capacity, sold, free, enforced) and the ledger's head.
-import { api, h, table, card, wideCard, fill, price, num, time, debounce, errorBox } from '../lib/util.js';
+import { api, h, table, card, wideCard, fill, price, num, time, throttle, errorBox } from '../lib/util.js';
 import { nodeCapacity, capacityColumns } from '../lib/capacity.js';
 
 const DAY_S = 86400;
@@ -65,7 +65,7 @@ export function mount(root) {
       if (!gone) fill(slots.markets, errorBox(err));
     }
   }
-  const later = debounce(refresh, 300);
+  const later = throttle(refresh, 1000);
   refresh();
   return {
     refresh,

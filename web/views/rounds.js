@@ -1,5 +1,5 @@
 // Rounds (sealed-bid combinatorial auctions) and requests for quote.
-import { api, hasEndpoint, h, table, card, fill, time, debounce, errorBox } from '../lib/util.js';
+import { api, hasEndpoint, h, table, card, fill, time, throttle, errorBox } from '../lib/util.js';
 
 const roundColumns = [
   { label: 'round', get: (r) => r.id },
@@ -34,7 +34,7 @@ export function mount(root) {
       if (!gone) fill(s.rounds, errorBox(err));
     }
   }
-  const later = debounce(refresh, 300);
+  const later = throttle(refresh, 300);
   refresh();
   return {
     refresh,

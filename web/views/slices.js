@@ -1,5 +1,5 @@
 // Slices and their bindings (each with the state its node's guard reported).
-import { api, h, table, card, fill, time, shortKey, debounce, errorBox } from '../lib/util.js';
+import { api, h, table, card, fill, time, shortKey, throttle, errorBox } from '../lib/util.js';
 import { fmtRes } from '../lib/capacity.js';
 
 const bindingColumns = [
@@ -31,7 +31,7 @@ export function mount(root) {
       if (!gone) fill(list, errorBox(err));
     }
   }
-  const later = debounce(refresh, 300);
+  const later = throttle(refresh, 300);
   refresh();
   return {
     refresh,
