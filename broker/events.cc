@@ -201,7 +201,6 @@ std::vector<Event> DeriveEvents(const std::vector<ledger::Entry>& entries,
     if (derived.back().touches_book) last_touch[derived.back().market] = e.seq;
   }
   std::vector<Event> out;
-  size_t h = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
     const ledger::Entry& e = entries[i];
     Derived& d = derived[i];
@@ -217,12 +216,10 @@ std::vector<Event> DeriveEvents(const std::vector<ledger::Entry>& entries,
         out.push_back({id, kTopicBook, d.market, "", FormatEvent(id, "book", *book)});
       }
     }
-    while (h < heads.size() && heads[h].size <= id) {
-      if (heads[h].size == id) {
-        out.push_back(
-            {id, kTopicLedger, "", "", FormatEvent(id, "head", ledger::TreeHeadToJson(heads[h]))});
-      }
-      ++h;
+    // Heads are coalesced like books: only the newest of the range.
+    if (!heads.empty() && heads.back().size == id) {
+      out.push_back({id, kTopicLedger, "", "",
+                     FormatEvent(id, "head", ledger::TreeHeadToJson(heads.back()))});
     }
   }
   return out;

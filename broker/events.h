@@ -95,9 +95,11 @@ struct EventLookups {
 std::string FormatEvent(uint64_t id, std::string_view type, const nlohmann::json& data);
 
 // The events of entries `entries` (consecutive, ascending seq) and of the
-// signed heads `heads` (their sizes within the entries' range), in id order:
-// each entry's own events, the book snapshot of each market after the last
-// entry of the range that touched it, then a head whose size is that id.
+// signed heads `heads` (ascending, their sizes within the entries' range),
+// in id order: each entry's own events, the book snapshot of each market
+// after the last entry of the range that touched it, and the newest head
+// after the entry it ends with. Books and heads are snapshots, coalesced per
+// range (a dashboard needs the newest, not one per commit batch).
 std::vector<Event> DeriveEvents(const std::vector<ledger::Entry>& entries,
                                 const std::vector<ledger::TreeHead>& heads,
                                 const EventLookups& lookups);
@@ -105,7 +107,7 @@ std::vector<Event> DeriveEvents(const std::vector<ledger::Entry>& entries,
 struct EventHubOptions {
   size_t max_streams = 10000;
   size_t max_queued_bytes = 1 << 20;  // per stream, beyond the kernel's buffer
-  int poll_ms = 20;
+  int poll_ms = 50;
   int keepalive_s = 15;
   uint64_t chunk = 512;  // entries read at once
 };

@@ -7,6 +7,7 @@
 //                 [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]
 //                 [--web DIR|off]
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -197,6 +198,13 @@ int Serve(const std::vector<std::string>& args) {
   } else if (access_log != "-") {
     ho.access_log = std::fopen(access_log.c_str(), "a");
     if (ho.access_log == nullptr) return Fail("cannot open access log " + access_log);
+  }
+
+  // Each connection and event stream is a descriptor: take the hard limit.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
   }
 
   // Block the stop signals in every thread; one thread waits for them.

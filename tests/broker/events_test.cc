@@ -196,10 +196,18 @@ TEST_F(EventsTest, ResumeAfterRestartLosesAndRepeatsNothing) {
     EXPECT_GT(c.events.front().id, seen_upto);
     got.insert(got.end(), c.events.begin(), c.events.end());
   }
-  // Book events are snapshots of the book when sent; everything else is a
-  // function of the ledger: the two streams together equal one replay.
+  // Book and head events are snapshots, coalesced per delivery; everything
+  // else is a function of the ledger: the two streams together equal one
+  // replay.
   std::vector<Ev> all = ReplayAll();
-  EXPECT_EQ(Without(got, "book"), Without(all, "book"));
+  EXPECT_EQ(Without(Without(got, "book"), "head"), Without(Without(all, "book"), "head"));
+  uint64_t head_size = 0;
+  for (const Ev& e : got) {
+    if (e.type != "head") continue;
+    EXPECT_GT(e.data["size"].get<uint64_t>(), head_size);  // newer each time
+    head_size = e.data["size"];
+  }
+  EXPECT_EQ(head_size, Size());
   size_t trades = 0;
   for (const Ev& e : all) trades += e.type == "trade";
   EXPECT_EQ(trades, 2u);
