@@ -14,7 +14,10 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
   libboost-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl
   libsodium-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-  iproute2 e2fsprogs util-linux procps sqlite3 curl nftables)
+  iproute2 e2fsprogs util-linux procps sqlite3 curl nftables
+  nodejs chromium)
+# npm: Debian's package, unless a nodejs that bundles it (nodesource's) is installed.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 ensure_packages() {
   local missing=()
@@ -32,6 +35,17 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# The dashboard's npm packages (web/package-lock.json: uPlot, and puppeteer-core
+# for the browser tests), installed with `npm ci` when web/node_modules is
+# missing or older than the lock file.
+ensure_web_packages() {
+  local stamp=web/node_modules/.package-lock.json
+  if [[ ! -f $stamp || web/package-lock.json -nt $stamp ]]; then
+    echo "dev.sh: npm ci in web/" >&2
+    (cd web && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
   fi
 }
 
@@ -55,15 +69,18 @@ shift || true
 case "$cmd" in
   build)
     ensure_packages
+    ensure_web_packages
     configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     ;;
   run)
     ensure_packages
+    ensure_web_packages
     configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     exec "$ROOT/scripts/demo.sh" "$ROOT/build" "$@"
     ;;
   test)
     ensure_packages
+    ensure_web_packages
     configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     run_tests build
     ;;
@@ -90,6 +107,7 @@ case "$cmd" in
     ;;
   bench)
     ensure_packages
+    ensure_web_packages
     configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     for b in build/bench/bench_*; do [[ -x $b ]] && "$b" "$@"; done
     ;;

@@ -5,6 +5,7 @@
 //                 [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]
 //                 [--max-body BYTES] [--max-streams N] [--access-log FILE|-|off]
 //                 [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]
+//                 [--web DIR|off]
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +26,7 @@ namespace {
 
 using bourse::broker::Broker;
 using bourse::broker::HttpServer;
+using bourse::broker::StaticFiles;
 
 void Usage() {
   std::fputs(
@@ -36,11 +39,14 @@ void Usage() {
       "                [--peer-rate-limit PER_S] [--max-body BYTES] [--max-streams N]\n"
       "                [--access-log FILE|-|off]\n"
       "                [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]\n"
+      "                [--web DIR|off]\n"
       "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any;\n"
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
       "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000;\n"
       "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish;\n"
-      "      --max-streams 10000 event streams (GET /v1/events) at once)\n",
+      "      --max-streams 10000 event streams (GET /v1/events) at once;\n"
+      "      the dashboard's files from --web DIR, by default <dir of bourse-broker>/web\n"
+      "      or <dir of bourse-broker>/../share/bourse/web)\n",
       stderr);
 }
 
@@ -90,11 +96,27 @@ bool ParseInt(const std::string& s, long long min, long long max, long long* out
   return true;
 }
 
+// The dashboard's files: from --web DIR (which must hold them), none with
+// --web off, else from the default place if there is one there.
+bourse::core::Status LoadWeb(const std::string& dir, std::optional<StaticFiles>* out) {
+  if (dir == "off") return bourse::core::Status::Ok();
+  std::string from = dir.empty() ? StaticFiles::FindWebDir() : dir;
+  if (from.empty()) {
+    std::fprintf(stderr, "bourse-broker: no web directory found: the dashboard is not served\n");
+    return bourse::core::Status::Ok();
+  }
+  auto files = StaticFiles::Load(from);
+  if (!files.ok()) return files.status().WithContext("--web");
+  *out = std::move(*files);
+  return bourse::core::Status::Ok();
+}
+
 int Serve(const std::vector<std::string>& args) {
   std::string db = "bourse.db";
   std::string listen = "127.0.0.1:8080";
   std::string ledger_key_path;
   std::string access_log = "-";
+  std::string web_dir;  // "": the default (StaticFiles::FindWebDir)
   // Group-commit pacing under load (docs/broker.md): at most ~1 ms more
   // latency per stage, for fewer tree heads, WAL pages and disk flushes per
   // request; a lone client is never held back.
@@ -117,6 +139,7 @@ int Serve(const std::vector<std::string>& args) {
     if (a == "--tls-cert" && next(&ho.tls_cert)) continue;
     if (a == "--tls-key" && next(&ho.tls_key)) continue;
     if (a == "--access-log" && next(&access_log)) continue;
+    if (a == "--web" && next(&web_dir)) continue;
     if (a == "--threads" && next(&v) && ParseInt(v, 1, 4096, &n)) {
       ho.threads = static_cast<int>(n);
       continue;
@@ -203,6 +226,9 @@ int Serve(const std::vector<std::string>& args) {
   auto broker = Broker::Open(bo);
   if (!broker.ok()) return Fail(broker.status().ToString());
   Broker* b = broker->get();
+  std::optional<StaticFiles> web;
+  if (auto st = LoadWeb(web_dir, &web); !st.ok()) return Fail(st.ToString());
+  if (web) ho.static_files = &*web;
   HttpServer server(&b->router(), ho, &b->metrics(), [b] { return b->LedgerSize(); });
   if (auto st = server.Bind(); !st.ok()) return Fail(st.ToString());
   std::printf("{\"listening\":\"%s://%s:%d\",\"db\":\"%s\",\"ledger_key\":\"%s\"}\n",

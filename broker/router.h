@@ -74,6 +74,8 @@ struct ApiResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  // Extra header fields (e.g. ETag, Cache-Control of the dashboard's files).
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // A response whose body is `doc` serialised compactly.

@@ -258,6 +258,9 @@ struct HttpServer::Impl : public http::Service {
   // nullptr with *answer set when the request is answered already.
   const Route* Prepare(const http::Request& req, std::string body, ApiRequest* q,
                        std::string* route_label, core::Result<ApiResponse>* answer);
+  // A GET outside /v1 that no route has: the dashboard's file it names.
+  core::Result<ApiResponse> ServeFile(const http::Request& req, const std::string& path,
+                                      std::string* route_label) const;
   // One access-log line appended to *out.
   void FormatLog(const ApiRequest& q, const std::string& route, int status, double secs,
                  std::string* out) const;
@@ -285,6 +288,7 @@ struct HttpServer::Impl::Exchange {
       out.status = r->status;
       out.body = std::move(r->body);
       out.content_type = std::move(r->content_type);
+      out.headers = std::move(r->headers);
     } else {
       const core::Status& st = r.status();
       out.status = HttpStatusFor(st.code());
@@ -400,6 +404,10 @@ const Route* HttpServer::Impl::Prepare(const http::Request& req, std::string bod
       return nullptr;
     }
     *route_label = "not_found";
+    if (method == kGet && q->path != "/v1" && !q->path.starts_with("/v1/")) {
+      *answer = ServeFile(req, q->path, route_label);
+      return nullptr;
+    }
     *answer = core::NotFound("no such endpoint: " + req.method + " " + q->path);
     return nullptr;
   }
@@ -469,6 +477,28 @@ const Route* HttpServer::Impl::Prepare(const http::Request& req, std::string bod
   }
   q->body = std::move(body);
   return route;
+}
+
+core::Result<ApiResponse> HttpServer::Impl::ServeFile(const http::Request& req,
+                                                     const std::string& path,
+                                                     std::string* route_label) const {
+  if (options.static_files == nullptr) {
+    if (path == "/" || path == "/index.html") {
+      return core::NotFound(
+          "the dashboard is not installed: no web directory next to bourse-broker "
+          "(give one with --web DIR; docs/broker.md)");
+    }
+    return core::NotFound("no such endpoint: " + req.method + " " + path);
+  }
+  auto file = options.static_files->Lookup(path, req.Header("If-None-Match"));
+  if (!file) return core::NotFound("no such endpoint or file: " + req.method + " " + path);
+  *route_label = "GET /{file}";
+  ApiResponse r;
+  r.status = file->status;
+  r.content_type = std::move(file->content_type);
+  if (file->body != nullptr) r.body = *file->body;
+  r.headers = std::move(file->headers);
+  return r;
 }
 
 namespace {

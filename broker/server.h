@@ -27,7 +27,8 @@
 // its first commit records the nonce: router.h RequestOnce), maps any error Status through
 // http_status.h, records metrics and writes one JSON access-log line.
 // GET /openapi.json, /healthz and /metrics are served by the owner of the
-// router (Broker), registered as ordinary routes.
+// router (Broker), registered as ordinary routes. A GET or HEAD outside /v1
+// that no route has is answered from Options::static_files (the dashboard).
 //
 // Thread safety: Bind/Run/Stop from the owning thread (Stop from any thread);
 // handlers run concurrently on the loops and the handler threads.
@@ -41,6 +42,7 @@
 
 #include "broker/metrics.h"
 #include "broker/router.h"
+#include "broker/static_files.h"
 #include "core/clock.h"
 #include "core/status.h"
 
@@ -77,6 +79,9 @@ class HttpServer {
     int stop_timeout_s = 10;
     FILE* access_log = stderr;           // nullptr: no access log
     const core::Clock* clock = nullptr;  // nullptr: SystemClock
+    // The dashboard's files, for GET/HEAD outside /v1 that no route has
+    // (broker/static_files.h); nullptr: GET / answers 404 "not installed".
+    const StaticFiles* static_files = nullptr;
   };
 
   HttpServer(const Router* router, Options options, Metrics* metrics,

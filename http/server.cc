@@ -73,9 +73,12 @@ void AppendHead(std::string* out, const Response& r, bool keep_alive, int minor_
   out->append(line);
   out->append("Content-Type: ");
   out->append(r.content_type);
-  out->append("\r\nContent-Length: ");
-  out->append(std::to_string(r.body.size()));
   out->append("\r\n");
+  if (r.status != 304) {  // a 304 has no body, and its length is not 0 (RFC 9110 §8.6)
+    out->append("Content-Length: ");
+    out->append(std::to_string(r.body.size()));
+    out->append("\r\n");
+  }
   for (const auto& [k, v] : r.headers) {
     out->append(k);
     out->append(": ");

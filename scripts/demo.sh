@@ -83,6 +83,7 @@ gpid=$!
 cat <<MSG
 
 bourse broker running at $url   (database $db, access log demo/access.log)
+  dashboard: open $url/ in a browser (docs/broker.md "Dashboard")
   curl $url/healthz
   curl $url/v1/slices/demo_hello
   curl $url/v1/pools
