@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "broker/internal/markets_host.h"
+#include "broker/internal/node_capacity.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sql.h"
@@ -489,8 +490,17 @@ core::Result<ApiResponse> Broker::GetHealth(const ApiRequest&) {
 core::Result<ApiResponse> Broker::GetMetrics(const ApiRequest&) {
   ApiResponse r;
   ledger::StoreStats st = store_->Stats();
+  ScrapeGauges g;
+  BOURSE_ASSIGN_OR_RETURN(g.markets, markets_->Stats());
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        g.nodes, internal::NodeCapacityAt(db, broker_key().ToText(), clock_->NowSeconds()));
+    return core::Status::Ok();
+  }));
+  g.event_streams = metrics_.EventStreams();
   r.body = metrics_.Render(
-      {.size = LedgerSize(), .batches = st.batches, .commit_calls = st.callers, .syncs = st.syncs});
+      {.size = LedgerSize(), .batches = st.batches, .commit_calls = st.callers, .syncs = st.syncs},
+      g);
   r.content_type = "text/plain; version=0.0.4";
   return r;
 }
