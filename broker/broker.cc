@@ -156,6 +156,14 @@ const storage::Schema& BrokerSchema() {
         [](storage::Connection& c) -> core::Status {
           return c.Exec("ALTER TABLE b_slices ADD COLUMN url TEXT NOT NULL DEFAULT ''",
                         "b_slices.url");
+        }},
+       {4, "bindings gain expired_seq, the seq of their rcap_expired entry",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "ALTER TABLE b_bindings ADD COLUMN expired_seq INTEGER;"
+              "CREATE INDEX IF NOT EXISTS b_bindings_due ON b_bindings(not_after)"
+              " WHERE expired_seq IS NULL;",
+              "b_bindings.expired_seq");
         }}}};
   return *schema;
 }

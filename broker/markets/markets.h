@@ -108,7 +108,8 @@ class Markets {
   Markets& operator=(const Markets&) = delete;
 
   // Closes markets whose trading has ended (resting orders cancelled, escrow
-  // released), clears rounds past their close time and charges share bids.
+  // released), clears rounds past their close time and charges share bids;
+  // then runs the host's periodic work (Host::Tick).
   core::Status Tick() EXCLUDES(tick_mu_);
 
   // DESIGN 4.1: a broker-held rcap that escrows a resting sell order or an
