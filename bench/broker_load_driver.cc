@@ -2,7 +2,7 @@
 // connections and reports throughput and latency.
 //
 //   broker_load --url URL --key FILE --connections N --seconds S [--mix reads|writes|orders]
-//               [--slice NAME] [--presign N]
+//               [--slice NAME] [--presign N] [--streams N [--stream-topics T]]
 //
 // Workloads (--mix):
 //   reads   unsigned GET /v1/slices/{slice} and GET /v1/ledger/head,
@@ -31,11 +31,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -115,6 +117,79 @@ int ConnectTo(const std::string& host, const std::string& port) {
   freeaddrinfo(res);
   return out;
 }
+
+// --streams N: N event streams (GET /v1/events?topics=T) opened before the
+// clock starts and read by one thread for the whole run: what the broker's
+// fan-out costs while it serves the workload. Reports how many were still
+// open at the end and how many events they got in all.
+struct StreamLoad {
+  std::vector<int> fds;
+  std::atomic<int64_t> events{0};
+  std::atomic<int64_t> bytes{0};
+  std::atomic<int> closed{0};
+  std::thread reader;
+
+  bool Open(const std::string& host, const std::string& port, int n, const std::string& topics) {
+    const std::string req = "GET /v1/events?topics=" + topics + " HTTP/1.1\r\nHost: " + host +
+                            "\r\nAccept: text/event-stream\r\n\r\n";
+    for (int i = 0; i < n; ++i) {
+      int fd = ConnectTo(host, port);
+      if (fd < 0 || ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) < 0) {
+        std::fprintf(stderr, "broker_load: event stream %d: cannot connect\n", i);
+        return false;
+      }
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      fds.push_back(fd);
+    }
+    return true;
+  }
+  void Start(const std::atomic<bool>& stop) {
+    reader = std::thread([this, &stop] { Read(stop); });
+  }
+  void Read(const std::atomic<bool>& stop) {
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<std::string> carry(fds.size());
+    for (size_t i = 0; i < fds.size(); ++i) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    std::vector<epoll_event> ready(256);
+    std::vector<char> buf(1 << 16);
+    while (!stop.load(std::memory_order_relaxed)) {
+      int n = ::epoll_wait(ep, ready.data(), static_cast<int>(ready.size()), 50);
+      for (int k = 0; k < n; ++k) {
+        size_t i = ready[k].data.u64;
+        for (;;) {
+          ssize_t got = ::recv(fds[i], buf.data(), buf.size(), 0);
+          if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            ::epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], nullptr);
+            closed.fetch_add(1);
+            break;
+          }
+          if (got < 0) break;
+          bytes.fetch_add(got, std::memory_order_relaxed);
+          // Count "\nevent: " lines, across reads.
+          std::string& c = carry[i];
+          c.append(buf.data(), static_cast<size_t>(got));
+          size_t pos = 0, hits = 0;
+          while ((pos = c.find("\nevent: ", pos)) != std::string::npos) {
+            ++hits;
+            pos += 8;
+          }
+          events.fetch_add(static_cast<int64_t>(hits), std::memory_order_relaxed);
+          c.erase(0, c.size() > 8 ? c.size() - 8 : 0);
+        }
+      }
+    }
+    ::close(ep);
+  }
+  void Finish() {
+    if (reader.joinable()) reader.join();
+    for (int fd : fds) ::close(fd);
+  }
+};
 
 // The connections c with c % nthreads == t, driven by one epoll loop: each
 // has one request in flight; when its response is complete the latency is
@@ -229,7 +304,8 @@ void EventLoad(const std::string& host, const std::string& port, int t, int nthr
 int Usage() {
   std::fputs(
       "usage: broker_load --url URL --key FILE --connections N --seconds S "
-      "[--mix reads|writes|orders] [--slice NAME] [--presign N]\n",
+      "[--mix reads|writes|orders] [--slice NAME] [--presign N] [--streams N "
+      "[--stream-topics T]]\n",
       stderr);
   return 2;
 }
@@ -241,6 +317,8 @@ int main(int argc, char** argv) {
   int connections = 8;
   double seconds = 5;
   long long presign = 0;
+  int streams = 0;
+  std::string stream_topics = "trades,book,orders,ledger";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) return Usage();
@@ -259,13 +337,22 @@ int main(int argc, char** argv) {
       slice = v;
     } else if (a == "--presign") {
       presign = std::atoll(v.c_str());
+    } else if (a == "--streams") {
+      streams = std::atoi(v.c_str());
+    } else if (a == "--stream-topics") {
+      stream_topics = v;
     } else {
       return Usage();
     }
   }
   if (url.empty() || connections < 1 || connections > 1024 || seconds <= 0 || presign < 0 ||
-      presign > 10'000'000) {
+      presign > 10'000'000 || streams < 0 || streams > 100'000) {
     return Usage();
+  }
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;  // --streams needs a descriptor each
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   if (mix != "reads" && mix != "writes" && mix != "orders") return Usage();
   std::optional<bourse::core::PrivateKey> key;
@@ -323,6 +410,7 @@ int main(int argc, char** argv) {
   std::function<std::string(int, uint64_t, int*)> request_for;  // outlives the threads
   std::vector<std::vector<std::string>> pre(connections);       // --presign's requests
   std::vector<std::vector<int>> pre_want(connections);
+  StreamLoad stream_load;
   if (event_mode) {
     // http://: a few event-loop threads (one per core) drive all the
     // connections, each with one request in flight, so the generator does
@@ -381,6 +469,12 @@ int main(int argc, char** argv) {
       }
       return build(c, i, want);
     };
+    if (streams > 0) {
+      if (!stream_load.Open(ev_host, ev_port, streams, stream_topics)) return 2;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // all subscribed
+      t0 = Clock::now();
+      stream_load.Start(stop);
+    }
     int nthreads = static_cast<int>(std::min<unsigned>(
         static_cast<unsigned>(connections), std::max(1u, std::thread::hardware_concurrency())));
     for (int t = 0; t < nthreads; ++t) {
@@ -427,6 +521,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : threads) t.join();
+  stream_load.Finish();
   double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   std::vector<float> all;
   int64_t errs = 0;
@@ -442,8 +537,10 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "{\"mix\":\"%s\",\"connections\":%d,\"seconds\":%.2f,\"ops\":%zu,\"errors\":%lld,"
-      "\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+      "\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"streams\":%d,"
+      "\"streams_open\":%d,\"stream_events\":%lld,\"stream_mb\":%.1f}\n",
       mix.c_str(), connections, elapsed, all.size(), static_cast<long long>(errs),
-      all.size() / elapsed, pct(0.50), pct(0.99));
+      all.size() / elapsed, pct(0.50), pct(0.99), streams, streams - stream_load.closed.load(),
+      static_cast<long long>(stream_load.events.load()), stream_load.bytes.load() / 1e6);
   return errs == 0 ? 0 : 1;
 }

@@ -233,7 +233,8 @@ core::Status Broker::Initialize(const std::string& path, const core::PrivateKey&
 Broker::Broker(BrokerOptions options)
     : ledger_key_(*options.ledger_key),
       clock_(options.clock != nullptr ? options.clock : &core::SystemClock::Get()),
-      slice_cache_(std::make_unique<internal::SliceCache>()) {}
+      slice_cache_(std::make_unique<internal::SliceCache>()),
+      events_options_(options.events) {}
 
 void Broker::InvalidateSlice(const std::string& name) { slice_cache_->Invalidate(name); }
 
@@ -273,6 +274,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   BOURSE_ASSIGN_OR_RETURN(
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));
   b->RegisterMarketRoutes();
+  b->RegisterEventRoutes();
   return b;
 }
 
@@ -718,7 +720,9 @@ json BuildOpenApi(const Router& router, std::string_view title, std::string_view
       op["requestBody"] = {{"required", true},
                            {"content", {{"application/json", {{"schema", r.request_schema}}}}}};
     }
-    std::string ct = r.pattern == "/metrics" ? "text/plain" : "application/json";
+    std::string ct = r.pattern == "/metrics"  ? "text/plain"
+                     : r.stream_handler        ? "text/event-stream"
+                                               : "application/json";
     json err = {{"description", "error (DESIGN §7)"},
                 {"content",
                  {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};

@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/events.h"
 #include "broker/markets/markets.h"
 #include "broker/metrics.h"
 #include "broker/router.h"
@@ -80,6 +81,8 @@ struct BrokerOptions {
   // --batch-interval-us and --sync-interval-us).
   int batch_interval_us = 0;
   int sync_interval_us = 0;
+  // GET /v1/events (events.h): streams, buffers, polling.
+  EventHubOptions events;
 };
 
 // Principals (core/principal.h) and the holder rule (ledger/rcap.h), by the
@@ -108,6 +111,8 @@ class Broker {
   const core::Clock& clock() const { return *clock_; }
   // The market module (never null once Open returns).
   Markets& markets() { return *markets_; }
+  // The event stream's hub (never null once Open returns).
+  EventHub& events() { return *events_; }
   int64_t LedgerSize() const;
 
   // One atomic unit: fn's rows and ledger entries commit together or not at
@@ -171,6 +176,9 @@ class Broker {
   void RegisterNodeRoutes();
   // The markets' routes (market_routes.cc), after the engine is open.
   void RegisterMarketRoutes();
+  // GET /v1/events (event_routes.cc), after the markets.
+  void RegisterEventRoutes();
+  core::Status OpenEvents(const ApiRequest& q, const OpenStream& open);
 
   // PLC routes (plc_routes.cc), registered by RegisterPlcRoutes in this order.
   void RegisterPrincipalRoutes();
@@ -252,6 +260,7 @@ class Broker {
   core::Mutex openapi_mu_;
   std::string openapi_ GUARDED_BY(openapi_mu_);  // built once, after every route is registered
   std::unique_ptr<internal::SliceCache> slice_cache_;
+  EventHubOptions events_options_;
   // The highest signed timestamp in b_nonces when this run opened (for
   // CheckCaller); INT64_MIN when there was none.
   int64_t earlier_runs_max_ts_ = INT64_MIN;
@@ -263,6 +272,9 @@ class Broker {
   // declared last so the engine stops first.
   std::unique_ptr<internal::MarketsHost> markets_host_;
   std::unique_ptr<Markets> markets_;
+  // The event stream (events.h); declared after the markets it reads, so it
+  // stops first.
+  std::unique_ptr<EventHub> events_;
 };
 
 // The OpenAPI 3.1 document for a router.

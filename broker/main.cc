@@ -3,9 +3,10 @@
 //   bourse-broker init --db PATH
 //   bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]
 //                 [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]
-//                 [--max-body BYTES] [--access-log FILE|-|off]
+//                 [--max-body BYTES] [--max-streams N] [--access-log FILE|-|off]
 //                 [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,12 +33,14 @@ void Usage() {
       "      admin key (PATH.admin-key.pem), both mode 0600\n"
       "  bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
       "                [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]\n"
-      "                [--peer-rate-limit PER_S] [--max-body BYTES] [--access-log FILE|-|off]\n"
+      "                [--peer-rate-limit PER_S] [--max-body BYTES] [--max-streams N]\n"
+      "                [--access-log FILE|-|off]\n"
       "                [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]\n"
       "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any;\n"
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
       "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000;\n"
-      "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish)\n",
+      "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish;\n"
+      "      --max-streams 10000 event streams (GET /v1/events) at once)\n",
       stderr);
 }
 
@@ -97,6 +100,7 @@ int Serve(const std::vector<std::string>& args) {
   // request; a lone client is never held back.
   int batch_interval_us = 1000;
   int sync_interval_us = 2000;
+  size_t max_streams = bourse::broker::EventHubOptions{}.max_streams;
   HttpServer::Options ho;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -143,6 +147,10 @@ int Serve(const std::vector<std::string>& args) {
       ho.stop_timeout_s = static_cast<int>(n);
       continue;
     }
+    if (a == "--max-streams" && next(&v) && ParseInt(v, 0, 1000000, &n)) {
+      max_streams = static_cast<size_t>(n);
+      continue;
+    }
     if (a == "--max-body" && next(&v) && ParseInt(v, 1024, 1LL << 30, &n)) {
       ho.max_body_bytes = static_cast<size_t>(n);
       continue;
@@ -169,6 +177,13 @@ int Serve(const std::vector<std::string>& args) {
     if (ho.access_log == nullptr) return Fail("cannot open access log " + access_log);
   }
 
+  // Each connection and event stream is a descriptor: take the hard limit.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -184,6 +199,7 @@ int Serve(const std::vector<std::string>& args) {
   bo.ledger_key = *key;
   bo.batch_interval_us = batch_interval_us;
   bo.sync_interval_us = sync_interval_us;
+  bo.events.max_streams = max_streams;
   auto broker = Broker::Open(bo);
   if (!broker.ok()) return Fail(broker.status().ToString());
   Broker* b = broker->get();

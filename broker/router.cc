@@ -94,8 +94,12 @@ void Router::Add(Route route) {
       std::abort();
     }
   }
-  if (static_cast<bool>(route.handler) == static_cast<bool>(route.async_handler)) {
-    std::fprintf(stderr, "router: route %s %s needs exactly one of handler and async_handler\n",
+  if (static_cast<int>(static_cast<bool>(route.handler)) +
+          static_cast<bool>(route.async_handler) + static_cast<bool>(route.stream_handler) !=
+      1) {
+    std::fprintf(stderr,
+                 "router: route %s %s needs exactly one of handler, async_handler and "
+                 "stream_handler\n",
                  route.method.c_str(), route.pattern.c_str());
     std::abort();
   }

@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@
 
 #include "core/keys.h"
 #include "core/status.h"
+#include "http/server.h"
 
 namespace bourse::broker {
 
@@ -55,6 +57,8 @@ struct ApiRequest {
   std::string peer;  // the client's address ("127.0.0.1", "::1"), "" when unknown
   std::string request_id;
   int64_t now_ms = 0;
+  // Stream routes only: the Last-Event-ID header, if sent.
+  std::optional<std::string> last_event_id;
 
   const std::string& Param(const std::string& name) const;
   // The single value of a query parameter, or nullopt when absent.
@@ -87,6 +91,14 @@ using Completion = std::function<core::Result<ApiResponse>()>;
 using Respond = std::function<void(Completion)>;
 using AsyncHandler = std::function<void(const ApiRequest&, Respond)>;
 
+// Streaming handlers (GET /v1/events): the handler checks the request and
+// either returns an error, answered as any other, or calls `open` once,
+// which answers 200 with `content_type` (no Content-Length) and returns the
+// stream to send the body on (http::Stream; at most max_queued_bytes wait).
+using OpenStream = std::function<std::shared_ptr<http::Stream>(const std::string& content_type,
+                                                               size_t max_queued_bytes)>;
+using StreamHandler = std::function<core::Status(const ApiRequest&, const OpenStream&)>;
+
 // Where a synchronous handler runs. kInline: on the server's event loop,
 // between other connections' requests, so it must not wait (no commit; a
 // short lock is fine). kWorker: on a handler thread, where waiting is fine.
@@ -115,8 +127,9 @@ struct Route {
   nlohmann::json request_schema = nullptr;   // null: no body accepted
   nlohmann::json response_schema = nullptr;  // JSON Schema of the 2xx body
   int success_status = 200;
-  Handler handler = {};  // exactly one of handler and async_handler
+  Handler handler = {};  // exactly one of handler, async_handler, stream_handler
   AsyncHandler async_handler = {};
+  StreamHandler stream_handler = {};  // runs inline, on the event loop
   Run run = Run::kDefault;  // for `handler`
 
   bool RunsInline() const {

@@ -241,6 +241,10 @@ struct HttpServer::Impl : public http::Service {
 
   struct Exchange;
   void Serve(http::Request req, http::Responder respond) override;
+  // A stream route: its handler either refuses (answered as usual) or opens
+  // the stream, which is then logged as answered 200.
+  void ServeStream(const std::shared_ptr<Exchange>& ex, const Route& route,
+                   const http::Request& req);
   http::Response Refusal(int status, std::string_view message) override {
     metrics->RecordRequest("http_error", status, 0);
     http::Response r;
@@ -324,6 +328,7 @@ void HttpServer::Impl::Serve(http::Request req, http::Responder respond) {
     ex->Finish(std::move(answer));
     return;
   }
+  if (route->stream_handler) return ServeStream(ex, *route, req);
   if (route->async_handler) {
     Respond done = [ex](Completion completion) {
       if (ex->answered.exchange(true)) return;  // exactly once
@@ -350,6 +355,31 @@ void HttpServer::Impl::Serve(http::Request req, http::Responder respond) {
     return;
   }
   pool.Submit([ex, route] { ex->Finish(CallHandler(*route, ex->q)); });
+}
+
+void HttpServer::Impl::ServeStream(const std::shared_ptr<Exchange>& ex, const Route& route,
+                                   const http::Request& req) {
+  if (const std::string* id = req.Header("last-event-id")) ex->q.last_event_id = *id;
+  bool opened = false;
+  OpenStream open = [&](const std::string& content_type, size_t max_queued) {
+    opened = true;
+    ex->answered = true;
+    http::Response head;
+    head.content_type = content_type;
+    head.headers = {{"Cache-Control", "no-store"}, {"X-Request-Id", ex->q.request_id}};
+    ApiResponse logged;  // the metrics and access log see a 200
+    ex->Encode(logged);
+    return ex->respond.OpenStream(std::move(head), max_queued);
+  };
+  core::Status st = core::Status::Ok();
+  try {
+    st = route.stream_handler(ex->q, open);
+  } catch (const std::exception& e) {
+    st = core::Internal(std::string("unexpected error: ") + e.what());
+  }
+  if (opened) return;
+  ex->answered = true;
+  ex->Finish(st.ok() ? core::Internal("the stream was not opened") : std::move(st));
 }
 
 const Route* HttpServer::Impl::Prepare(const http::Request& req, std::string body, ApiRequest* q,

@@ -21,6 +21,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -89,6 +90,24 @@ void AppendHead(std::string* out, const Response& r, bool keep_alive, int minor_
   out->append("\r\n");
 }
 
+// The head of a streamed answer: no Content-Length, the body ends with the
+// connection.
+void AppendStreamHead(std::string* out, const Response& r) {
+  char line[64];
+  std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", r.status, ReasonPhrase(r.status));
+  out->append(line);
+  out->append("Content-Type: ");
+  out->append(r.content_type);
+  out->append("\r\n");
+  for (const auto& [k, v] : r.headers) {
+    out->append(k);
+    out->append(": ");
+    out->append(v);
+    out->append("\r\n");
+  }
+  out->append("Connection: close\r\n\r\n");
+}
+
 class Session;
 class Loop;
 
@@ -113,13 +132,27 @@ struct Responder::State {
   ~State();
 };
 
+// Shared by a Stream and its connection.
+struct Stream::State {
+  core::Mutex mu;
+  std::deque<std::shared_ptr<const std::string>> queue GUARDED_BY(mu);
+  size_t queued GUARDED_BY(mu) = 0;  // in `queue` and in the write in flight
+  bool ended GUARDED_BY(mu) = false;
+  bool flush_posted GUARDED_BY(mu) = false;
+  size_t max_queued = 0;
+  std::weak_ptr<Session> session;
+  std::shared_ptr<Gate> gate;
+};
+
 namespace {
 
 // An answer on its way to its connection: a response, one to build on the
-// loop, or none (the request was dropped).
+// loop, or none (the request was dropped); with `stream`, the response is
+// the head of a stream.
 struct Answer {
   std::optional<Response> response;
   std::function<Response()> make;
+  std::shared_ptr<Stream::State> stream = nullptr;
 };
 
 void Deliver(Responder::State* s, Answer a);
@@ -212,7 +245,7 @@ class Loop {
 // One connection, owned by its loop; every handler runs on that loop.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  enum class Phase { kHandshake, kIdle, kReading, kBusy, kWriting, kLinger, kClosed };
+  enum class Phase { kHandshake, kIdle, kReading, kBusy, kWriting, kStreaming, kLinger, kClosed };
 
   Session(Loop* loop, uint64_t id, Socket s, std::string peer)
       : loop_(loop),
@@ -241,11 +274,16 @@ class Session : public std::enable_shared_from_this<Session> {
     Idle();
   }
 
-  // The answer to the request in progress (nullopt: it was dropped).
-  void OnAnswer(std::optional<Response> r) {
-    if (phase_ != Phase::kBusy) return;  // closed meanwhile
+  // The answer to the request in progress (nullopt: it was dropped); with
+  // `stream`, the head of a streamed answer.
+  void OnAnswer(std::optional<Response> r, std::shared_ptr<Stream::State> stream) {
+    if (phase_ != Phase::kBusy) {  // closed meanwhile
+      if (stream) EndStream(stream.get());
+      return;
+    }
     if (serving_) {
       early_ = std::move(r);
+      early_stream_ = std::move(stream);
       answered_early_ = true;
       return;
     }
@@ -253,6 +291,7 @@ class Session : public std::enable_shared_from_this<Session> {
       ServerCore* s = loop_->server();
       Response resp =
           r ? std::move(*r) : s->service->Refusal(500, "the request was dropped without an answer");
+      if (stream) return StartStream(resp, std::move(stream));
       const bool keep = keep_alive_ && !loop_->stopping();
       out_.clear();
       AppendHead(&out_, resp, keep, minor_version_);
@@ -286,6 +325,9 @@ class Session : public std::enable_shared_from_this<Session> {
       case Phase::kLinger:
         if (loop_->stopping() || now - since_ >= kLinger) Close();
         break;
+      case Phase::kStreaming:
+        if (loop_->stopping() || (writing_ && now - since_ >= secs(o.write_timeout_s))) Close();
+        break;
       case Phase::kBusy:
       case Phase::kClosed:
         break;
@@ -295,12 +337,85 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
+    if (stream_) EndStream(stream_.get());
     ErrorCode ignored;
     sock_.close(ignored);
     loop_->Remove(id_);  // may free *this once no operation holds it
   }
 
+ // Writes what the stream has queued, unless a write is in flight (its
+  // completion comes back here).
+  void FlushStream() {
+    if (phase_ != Phase::kStreaming || writing_) return;
+    std::vector<std::shared_ptr<const std::string>> batch;
+    size_t bytes = 0;
+    {
+      core::MutexLock l(&stream_->mu);
+      stream_->flush_posted = false;
+      batch.assign(std::make_move_iterator(stream_->queue.begin()),
+                   std::make_move_iterator(stream_->queue.end()));
+      stream_->queue.clear();
+    }
+    for (const auto& b : batch) bytes += b->size();
+    if (batch.empty()) return;
+    WriteStream(std::move(batch), bytes);
+  }
+
+  static void EndStream(Stream::State* st) {
+    core::MutexLock l(&st->mu);
+    st->ended = true;
+    st->queue.clear();
+    st->queued = 0;
+  }
+
  private:
+  void StartStream(const Response& head, std::shared_ptr<Stream::State> st) {
+    auto text = std::make_shared<std::string>();
+    AppendStreamHead(text.get(), head);
+    stream_ = std::move(st);
+    in_.clear();
+    in_off_ = 0;
+    if (head_only_) {
+      EndStream(stream_.get());
+      out_ = std::move(*text);
+      close_after_write_ = true;
+      return Write();
+    }
+    phase_ = Phase::kStreaming;
+    since_ = loop_->now();
+    WriteStream({std::move(text)}, 0);
+    Read();  // to notice the client's close
+  }
+
+  void WriteStream(std::vector<std::shared_ptr<const std::string>> batch, size_t counted) {
+    sending_ = std::move(batch);
+    sending_counted_ = counted;
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(sending_.size());
+    for (const auto& b : sending_) bufs.emplace_back(asio::buffer(*b));
+    writing_ = true;
+    since_ = loop_->now();
+    WithStream([&](auto& stream) {
+      asio::async_write(stream, bufs, [self = shared_from_this()](const ErrorCode& ec, size_t) {
+        self->Guarded([&] { self->OnStreamWritten(ec); });
+      });
+    });
+  }
+
+  void OnStreamWritten(const ErrorCode& ec) {
+    writing_ = false;
+    sending_.clear();
+    {
+      core::MutexLock l(&stream_->mu);
+      stream_->queued -= std::min(stream_->queued, sending_counted_);
+    }
+    sending_counted_ = 0;
+    if (phase_ != Phase::kStreaming) return;
+    if (ec) return Close();
+    loop_->Touch();
+    FlushStream();
+  }
+
   // Runs fn; an exception (an allocation failure above all) costs this
   // connection, never the loop.
   template <class F>
@@ -357,6 +472,10 @@ class Session : public std::enable_shared_from_this<Session> {
       case Phase::kIdle:
       case Phase::kReading:
         break;
+      case Phase::kStreaming:
+        // Only the client's close matters; what it sends is dropped.
+        if (ec) return Close();
+        return Read();
       default:
         return;  // a refusal is being written: what came is dropped
     }
@@ -431,8 +550,9 @@ class Session : public std::enable_shared_from_this<Session> {
     serving_ = false;
     if (answered_early_) {
       answered_early_ = false;
-      OnAnswer(std::move(early_));
+      OnAnswer(std::move(early_), std::move(early_stream_));
       early_.reset();
+      early_stream_.reset();
     }
   }
 
@@ -505,7 +625,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool serving_ = false;  // inside Service::Serve: an answer now waits for it to return
   bool answered_early_ = false;
   std::optional<Response> early_;
+  std::shared_ptr<Stream::State> early_stream_;
   size_t lingered_ = 0;
+  std::shared_ptr<Stream::State> stream_;  // set in kStreaming
+  bool writing_ = false;                   // a stream write is in flight
+  std::vector<std::shared_ptr<const std::string>> sending_;  // what it writes
+  size_t sending_counted_ = 0;  // of which counted in stream_->queued
 };
 
 ErrorCode Loop::Listen(const Endpoint& ep, bool unix_socket) {
@@ -671,20 +796,31 @@ void Deliver(Responder::State* s, Answer a) {
     // On the session's own loop (an answer given inside Serve, or by a
     // handler that ran inline): no hop.
     s->inflight->fetch_sub(1);
+    std::shared_ptr<Stream::State> stream = std::move(a.stream);
     std::optional<Response> r = Resolve(std::move(a));
-    if (auto session = s->session.lock()) session->OnAnswer(std::move(r));
+    if (auto session = s->session.lock()) {
+      session->OnAnswer(std::move(r), std::move(stream));
+    } else if (stream) {
+      Session::EndStream(stream.get());
+    }
     return;
   }
   core::MutexLock l(&s->gate->mu);
   if (s->gate->ctx == nullptr) {
     s->inflight->fetch_sub(1);
+    if (a.stream) Session::EndStream(a.stream.get());
     return;  // the server has gone: the answer is dropped
   }
   auto answer = std::make_shared<Answer>(std::move(a));
   asio::post(*s->gate->ctx, [session = s->session, inflight = s->inflight, answer] {
     inflight->fetch_sub(1);
+    std::shared_ptr<Stream::State> stream = std::move(answer->stream);
     std::optional<Response> r = Resolve(std::move(*answer));
-    if (auto sp = session.lock()) sp->OnAnswer(std::move(r));
+    if (auto sp = session.lock()) {
+      sp->OnAnswer(std::move(r), std::move(stream));
+    } else if (stream) {
+      Session::EndStream(stream.get());
+    }
   });
 }
 
@@ -702,6 +838,87 @@ void Responder::operator()(Response r) const {
 void Responder::Later(std::function<Response()> make) const {
   if (s_->answered.exchange(true)) return;
   Deliver(s_.get(), Answer{std::nullopt, std::move(make)});
+}
+
+std::shared_ptr<Stream> Responder::OpenStream(Response head, size_t max_queued_bytes) const {
+  auto st = std::make_shared<Stream::State>();
+  st->max_queued = max_queued_bytes;
+  st->session = s_->session;
+  st->gate = s_->gate;
+  if (s_->answered.exchange(true)) {
+    Session::EndStream(st.get());
+  } else {
+    Deliver(s_.get(), Answer{std::move(head), {}, st});
+  }
+  return std::make_shared<Stream>(std::move(st));
+}
+
+namespace {
+
+// Runs session->*fn on the stream's loop, if both still exist; else the
+// stream has ended.
+void PostToSession(const std::shared_ptr<Stream::State>& st, void (Session::*fn)()) {
+  core::MutexLock l(&st->gate->mu);
+  if (st->gate->ctx == nullptr) {
+    Session::EndStream(st.get());
+    return;
+  }
+  asio::post(*st->gate->ctx, [st, fn] {
+    if (auto s = st->session.lock()) {
+      (s.get()->*fn)();
+    } else {
+      Session::EndStream(st.get());
+    }
+  });
+}
+
+}  // namespace
+
+Stream::~Stream() { Close(); }
+
+bool Stream::Send(std::shared_ptr<const std::string> data) {
+  bool post = false;
+  bool overflow = false;
+  {
+    core::MutexLock l(&s_->mu);
+    if (s_->ended) return false;
+    if (s_->queued + data->size() > s_->max_queued) {
+      s_->ended = true;
+      s_->queue.clear();
+      overflow = true;
+    } else {
+      s_->queued += data->size();
+      s_->queue.push_back(std::move(data));
+      post = !s_->flush_posted;
+      s_->flush_posted = true;
+    }
+  }
+  if (overflow) {
+    PostToSession(s_, &Session::Close);
+    return false;
+  }
+  if (post) PostToSession(s_, &Session::FlushStream);
+  return true;
+}
+
+void Stream::Close() {
+  {
+    core::MutexLock l(&s_->mu);
+    if (s_->ended) return;
+    s_->ended = true;
+    s_->queue.clear();
+  }
+  PostToSession(s_, &Session::Close);
+}
+
+bool Stream::open() const {
+  core::MutexLock l(&s_->mu);
+  return !s_->ended;
+}
+
+size_t Stream::queued_bytes() const {
+  core::MutexLock l(&s_->mu);
+  return s_->queued;
 }
 
 ServerCore::~ServerCore() {

@@ -35,6 +35,10 @@
 // dropped). A Service that throws or runs out of memory costs that request
 // (500) or that connection, never the loop.
 //
+// Streams (Responder::OpenStream): a connection whose answer is a stream is
+// read only to notice the client closing it (what it sends is dropped);
+// Stop() closes streams at once.
+//
 // Thread safety: Bind/Run from the owning thread, Stop from any thread;
 // Service::Serve runs on the loops, concurrently for different connections.
 #pragma once
@@ -51,6 +55,36 @@
 
 namespace bourse::http {
 
+// A response body sent piece by piece after its head (Server-Sent Events),
+// from Responder::OpenStream. Send never blocks and never waits for the
+// client: what it queues is written by the connection's loop. The stream
+// ends when the client closes the connection, Close() is called, the server
+// stops, a write is not accepted within write_timeout_s, or a Send would
+// queue more than the stream's bound (a consumer that cannot keep up is
+// dropped, never waited for). Thread safety: every method, any thread.
+class Stream {
+ public:
+  struct State;
+  explicit Stream(std::shared_ptr<State> s) : s_(std::move(s)) {}
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Queues `data`; false (nothing queued) once the stream has ended,
+  // including because of this call (the bound).
+  bool Send(std::shared_ptr<const std::string> data);
+  bool Send(std::string data) { return Send(std::make_shared<const std::string>(std::move(data))); }
+  // Ends the stream: the connection is closed once what is queued is written
+  // or dropped (at once: the rest is dropped).
+  void Close();
+  bool open() const;
+  // Bytes queued and not yet accepted by the kernel.
+  size_t queued_bytes() const;
+
+ private:
+  std::shared_ptr<State> s_;
+};
+
 // Answers one request, exactly once, from any thread (later calls are
 // ignored). Copyable; if every copy is destroyed without an answer, the
 // request is answered 500 "no answer".
@@ -63,6 +97,11 @@ class Responder {
   // the thread that finished the work, e.g. a commit's, only hands it over).
   // An exception from `make` is answered 500.
   void Later(std::function<Response()> make) const;
+  // Answers with `head` (its body is ignored) followed by a body of whatever
+  // is sent on the returned Stream: no Content-Length, Connection: close. At
+  // most max_queued_bytes wait to be written at any time. For a HEAD request
+  // only the head is written and the stream is closed at once.
+  std::shared_ptr<Stream> OpenStream(Response head, size_t max_queued_bytes) const;
 
  private:
   std::shared_ptr<State> s_;

@@ -6,7 +6,8 @@
 # the JSON summary. Cleans up the broker and its directory on exit.
 # PRESIGN (optional) is passed to broker_load as --presign: that many requests
 # are signed before the clock starts (the broker measured without the
-# generator's signing on the same cores).
+# generator's signing on the same cores). STREAMS (environment, optional) opens
+# that many event streams (GET /v1/events) for the whole run (issue #16).
 #
 #   bench/scripts/orders.sh BUILD_DIR [CONNECTIONS] [SECONDS] [MIX] [PRESIGN]
 set -euo pipefail
@@ -31,4 +32,4 @@ nb=$(( $(date +%s) + 3600 )); na=$(( nb + 86400 ))
 "$build/clients/bourse" broker call --url "$url" --key "$key" POST /v1/markets \
   "{\"node\":\"demo-n2\",\"unit\":{\"cpu_mcores\":100,\"mem_mib\":0,\"disk_mib\":0,\"net_min_kbps\":0,\"net_max_kbps\":0},\"not_before\":$nb,\"not_after\":$na}" >/dev/null || { cat "$dir/broker.err" >&2; exit 1; }
 "$build/bench/broker_load" --url "$url" --key "$key" --connections "$conns" --seconds "$secs" --mix "$mix" \
-  --presign "$presign"
+  --presign "$presign" --streams "${STREAMS:-0}"

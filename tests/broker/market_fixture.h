@@ -30,6 +30,7 @@ inline core::PrivateKey NewKey() { return core::PrivateKey::Generate().value(); 
 struct MarketEnvOptions {
   const core::Clock* clock = nullptr;  // nullptr: SystemClock
   MarketsOptions markets;
+  EventHubOptions events;
 };
 
 class MarketEnv {
@@ -57,7 +58,8 @@ class MarketEnv {
     auto b = Broker::Open({.db_path = db_,
                            .ledger_key = ledger_,
                            .clock = options_.clock,
-                           .markets = options_.markets});
+                           .markets = options_.markets,
+                           .events = options_.events});
     ASSERT_TRUE(b.ok()) << b.status().message();
     broker_ = std::move(*b);
     HttpServer::Options o;
