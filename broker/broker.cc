@@ -275,6 +275,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));
   b->RegisterMarketRoutes();
   b->RegisterEventRoutes();
+  b->metrics_.SetEventStreamCounter([raw = b.get()] { return raw->events().streams(); });
   return b;
 }
 
