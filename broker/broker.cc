@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "broker/internal/markets_host.h"
+#include "broker/internal/node_capacity.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sql.h"
@@ -155,6 +156,14 @@ const storage::Schema& BrokerSchema() {
         [](storage::Connection& c) -> core::Status {
           return c.Exec("ALTER TABLE b_slices ADD COLUMN url TEXT NOT NULL DEFAULT ''",
                         "b_slices.url");
+        }},
+       {4, "bindings gain expired_seq, the seq of their rcap_expired entry",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "ALTER TABLE b_bindings ADD COLUMN expired_seq INTEGER;"
+              "CREATE INDEX IF NOT EXISTS b_bindings_due ON b_bindings(not_after)"
+              " WHERE expired_seq IS NULL;",
+              "b_bindings.expired_seq");
         }}}};
   return *schema;
 }
@@ -266,6 +275,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));
   b->RegisterMarketRoutes();
   b->RegisterEventRoutes();
+  b->metrics_.SetEventStreamCounter([raw = b.get()] { return raw->events().streams(); });
   return b;
 }
 
@@ -491,8 +501,17 @@ core::Result<ApiResponse> Broker::GetHealth(const ApiRequest&) {
 core::Result<ApiResponse> Broker::GetMetrics(const ApiRequest&) {
   ApiResponse r;
   ledger::StoreStats st = store_->Stats();
+  ScrapeGauges g;
+  BOURSE_ASSIGN_OR_RETURN(g.markets, markets_->Stats());
+  BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(
+        g.nodes, internal::NodeCapacityAt(db, broker_key().ToText(), clock_->NowSeconds()));
+    return core::Status::Ok();
+  }));
+  g.event_streams = metrics_.EventStreams();
   r.body = metrics_.Render(
-      {.size = LedgerSize(), .batches = st.batches, .commit_calls = st.callers, .syncs = st.syncs});
+      {.size = LedgerSize(), .batches = st.batches, .commit_calls = st.callers, .syncs = st.syncs},
+      g);
   r.content_type = "text/plain; version=0.0.4";
   return r;
 }

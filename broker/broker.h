@@ -153,6 +153,15 @@ class Broker {
                                                     std::span<const ledger::ChildSpec> children);
   // Records a rcap (and indexes its holder) unless already recorded.
   core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap);
+  // Writes the end of every binding whose rcap's not_after has passed
+  // (rcap_expired {node, rcap, slice}, DESIGN 4), each exactly once: the
+  // entry and the binding's mark (b_bindings.expired_seq) commit together,
+  // in batches of kExpireBatch per transaction, at most kExpireBatches
+  // batches per call. Run by the markets' tick (Host::Tick); tests that
+  // drive time call Markets::Tick() or this. Errors: the store's.
+  core::Status ExpireBindings();
+  static constexpr int kExpireBatch = 256;
+  static constexpr int kExpireBatches = 16;
   // Call after a successful Mutate that changed or deleted slice `name` (the
   // slice read cache; every PLC route here does).
   void InvalidateSlice(const std::string& name);

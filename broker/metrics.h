@@ -1,10 +1,14 @@
 // Prometheus text-format metrics for GET /metrics: requests by route and
-// status, request latency histograms by route, ledger size and commit times.
+// status, request latency histograms by route, ledger size and commit times;
+// and the gauges read from the store at each scrape (markets, nodes) and
+// the event streams open (docs/broker.md, "Metrics").
 //
 //   Metrics m;
 //   m.RecordRequest("GET /v1/slices/{name}", 200, 0.0004);
 //   m.RecordCommit(0.0009);
-//   std::string text = m.Render({.size = ledger_size});
+//   m.SetEventStreamCounter([&hub] { return hub.open_streams(); });
+//   std::string text = m.Render({.size = ledger_size},
+//                               {.markets = ..., .nodes = ..., .event_streams = m.EventStreams()});
 //
 // Thread safety: all methods are safe from any thread (one mutex; the
 // critical sections are a few map updates).
@@ -12,11 +16,15 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "broker/markets/markets.h"
 #include "core/mutex.h"
+#include "core/resource_vector.h"
 
 namespace bourse::broker {
 
@@ -26,6 +34,21 @@ struct LedgerCounters {
   uint64_t batches = 0;       // group-commit transactions
   uint64_t commit_calls = 0;  // mutations answered by them
   uint64_t syncs = 0;         // WAL fdatasyncs
+};
+
+// One registered node's capacity and what of it is sold now
+// (internal/node_capacity.h defines "sold").
+struct NodeGauges {
+  std::string node;
+  core::ResourceVector capacity;
+  core::ResourceVector sold;
+};
+
+// What a scrape reads besides the counters kept here.
+struct ScrapeGauges {
+  std::vector<markets::MarketStats> markets;
+  std::vector<NodeGauges> nodes;
+  int64_t event_streams = 0;
 };
 
 class Metrics {
@@ -39,7 +62,12 @@ class Metrics {
     core::MutexLock l(&mu_);
     ++rate_limited_;
   }
-  std::string Render(const LedgerCounters& ledger) const;
+  // The count of event streams open, as bourse_event_streams shows it: the
+  // broker's event hub sets it; until then it is 0.
+  void SetEventStreamCounter(std::function<int64_t()> count) EXCLUDES(mu_);
+  // The counter's value now (called without mu_ held).
+  int64_t EventStreams() const EXCLUDES(mu_);
+  std::string Render(const LedgerCounters& ledger, const ScrapeGauges& gauges = {}) const;
 
  private:
   struct Histogram {
@@ -53,6 +81,7 @@ class Metrics {
   std::map<std::string, Histogram> latency_ GUARDED_BY(mu_);
   Histogram commits_ GUARDED_BY(mu_);
   uint64_t rate_limited_ GUARDED_BY(mu_) = 0;
+  std::function<int64_t()> event_streams_ GUARDED_BY(mu_);
 };
 
 }  // namespace bourse::broker

@@ -31,5 +31,6 @@ void AddRoundCommands(CLI::App& app, CliContext& ctx);     // cli_rounds.cc: acq
 void AddBrokerCommands(CLI::App& app, CliContext& ctx);    // cli_broker.cc: call seed-demo
 void AddOfflineCommands(CLI::App& app, CliContext& ctx);   // cli_offline.cc: ledger auction
 void AddCompletionCommands(CLI::App& app, CliContext& ctx);  // cli_completion.cc
+void AddWatchCommands(CLI::App& app, CliContext& ctx);       // cli_watch.cc
 
 }  // namespace bourse::clients

@@ -78,6 +78,10 @@ class CliContext {
   core::Result<HttpReply> Send(std::string_view method, const std::string& path,
                                const std::string& body, bool sign);
 
+  // Records a broker's non-2xx answer got outside Call/Send (the event
+  // stream) so Fail reports its code and exit code.
+  void NoteBrokerReply(const HttpReply& reply) { RecordReply(reply); }
+
   // One request, then Emit of the answer with `human` (a table, fields...).
   core::Status Do(std::string_view method, const std::string& path, const nlohmann::json& body,
                   const std::function<void(const nlohmann::json&)>& human);

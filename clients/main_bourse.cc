@@ -29,6 +29,7 @@ void BuildApp(CLI::App& app, bourse::clients::CliContext& ctx) {
   AddRoundCommands(app, ctx);
   AddOfflineCommands(app, ctx);
   AddBrokerCommands(app, ctx);
+  AddWatchCommands(app, ctx);
   AddCompletionCommands(app, ctx);
 }
 

@@ -569,10 +569,24 @@ Status CapacityLog::RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view 
       .status();
 }
 
-Status CapacityLog::RecordExpired(Txn& txn, const Rcap& rcap) {
+Status CapacityLog::RecordExpired(Txn& txn, const Rcap& rcap, std::string_view slice) {
   Sql sql(txn);
   BOURSE_RETURN_IF_ERROR(RequireRecorded(sql, rcap));
-  return txn.Append(kEntryRcapExpired, nlohmann::json{{"rcap", rcap.ToJson()}}).status();
+  SqlCapacityView view(sql);
+  BOURSE_ASSIGN_OR_RETURN(std::optional<std::string> bound, view.BoundTo(rcap.id));
+  if (!bound || *bound != slice) {
+    return core::FailedPrecondition("not_bound: rcap " + rcap.id + " is not bound to slice " +
+                                    std::string(slice));
+  }
+  if (txn.now_millis() < rcap.interval.not_after * 1000) {
+    return core::FailedPrecondition("not_expired: rcap " + rcap.id + " is valid until " +
+                                    std::to_string(rcap.interval.not_after));
+  }
+  return txn
+      .Append(kEntryRcapExpired,
+              nlohmann::json{
+                  {"node", rcap.node}, {"rcap", rcap.ToJson()}, {"slice", std::string(slice)}})
+      .status();
 }
 
 Result<Rcap> CapacityLog::Get(storage::Connection* db, std::string_view id) {

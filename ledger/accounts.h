@@ -26,7 +26,9 @@
 //   rcap_split     {"children":[R..],"parent":P} children of recorded rcap P
 //   rcap_bound     {"rcap":R,"slice":S}          R recorded
 //   rcap_redeemed  {"node":N,"rcap":R}           R recorded, N == R.node
-//   rcap_expired   {"rcap":R}                    R recorded
+//   rcap_expired   {"node":N,"rcap":R,"slice":S} R bound to S, N == R.node, written once,
+//                                                 at or after R's not_after (the end
+//                                                 of a binding; older form {"rcap":R})
 //   node_added     {"node":N,"capacity":RES,...}  N's capacity (other members
 //                                                 are the broker's: site, key, by)
 // The capacity book (DESIGN 4.1; the rule is ledger/internal/capacity_rules.h,
@@ -164,7 +166,12 @@ class CapacityLog {
   static core::Result<std::optional<std::string>> BoundTo(storage::Connection* db,
                                                           std::string_view id);
   static core::Status RecordRedeemed(Txn& txn, const Rcap& rcap, std::string_view node);
-  static core::Status RecordExpired(Txn& txn, const Rcap& rcap);
+  // The binding of R to `slice` has ended with R's interval: appends
+  // rcap_expired. The caller writes it once (the broker marks its binding
+  // in the same transaction). Errors: not_found unless R is recorded with
+  // this content; failed_precondition "not_bound: ..." unless R is bound to
+  // `slice`, "not_expired: ..." before R's not_after (by the txn's clock).
+  static core::Status RecordExpired(Txn& txn, const Rcap& rcap, std::string_view slice);
 
   // The recorded rcap. Errors: not_found.
   static core::Result<Rcap> Get(storage::Connection* db, std::string_view id);

@@ -232,6 +232,7 @@ struct LedgerAuditor::Impl {
   std::unordered_map<std::string, MemoryCapacityView::Ticket>& tickets = capacity.tickets;
   static constexpr internal::CapacityRuleOptions kNoSig{.check_signatures = false};
   RedemptionBook book;
+  std::unordered_set<std::string> expired;  // rcaps with an rcap_expired entry
   std::optional<Violation> violation;
   AuditSummary summary;
 
@@ -336,14 +337,45 @@ struct LedgerAuditor::Impl {
     return true;
   }
 
+  // rcap_expired {"node":N,"rcap":R,"slice":S} (or the older {"rcap":R}):
+  // R recorded with this content, written at or after R's not_after (the
+  // entry's ts is last_ts), once; S is the slice R is bound to, N its node.
+  bool ApplyExpired(uint64_t seq, const nlohmann::json& body) {
+    auto malformed = [&](const Status& st) { return Fail("entry", seq, "rcap", st.message()); };
+    Status st = core::CheckObjectFields(body, "body", {"rcap", "slice", "node"});
+    if (!st.ok()) return malformed(st);
+    auto r = RcapMember(body, "rcap");
+    if (!r.ok()) return malformed(r.status());
+    if (!RequireKnown(seq, *r)) return false;
+    if (body.contains("node") && body["node"] != r->node) {
+      return Fail("entry", seq, "rcap", "body.node: must be the rcap's node " + r->node);
+    }
+    if (body.contains("slice")) {
+      auto bound = capacity.BoundTo(r->id);
+      if (!bound.ok() || !*bound || body["slice"] != **bound) {
+        return Fail("entry", seq, "rcap",
+                    "body.slice: rcap " + r->id + " is not bound to that slice");
+      }
+    }
+    if (last_ts < r->interval.not_after * 1000) {
+      return Fail("entry", seq, "rcap",
+                  "rcap " + r->id + " expired at ts " + std::to_string(last_ts) +
+                      ", before its not_after " + std::to_string(r->interval.not_after));
+    }
+    if (!expired.insert(r->id).second) {
+      return Fail("entry", seq, "rcap", "rcap " + r->id + " expired twice");
+    }
+    return true;
+  }
+
   bool ApplyRcapEntry(uint64_t seq, const std::string& type, const nlohmann::json& body) {
     auto malformed = [&](const Status& st) { return Fail("entry", seq, "rcap", st.message()); };
-    if (type == kEntryRcapIssued || type == kEntryRcapDelegated || type == kEntryRcapExpired) {
+    if (type == kEntryRcapExpired) return ApplyExpired(seq, body);
+    if (type == kEntryRcapIssued || type == kEntryRcapDelegated) {
       Status st = core::CheckObjectFields(body, "body", {"rcap"});
       if (!st.ok()) return malformed(st);
       auto r = RcapMember(body, "rcap");
       if (!r.ok()) return malformed(r.status());
-      if (type == kEntryRcapExpired) return RequireKnown(seq, *r);
       if (type == kEntryRcapDelegated) {
         if (!r->parent) return Fail("entry", seq, "rcap", "rcap " + r->id + " has no parent");
         return AddChildren(seq, *r->parent, std::span<const Rcap>(&*r, 1));

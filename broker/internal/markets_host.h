@@ -75,6 +75,7 @@ class MarketsHost final : public markets::Host {
   core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) override {
     return broker_->RecordRcapIfNew(txn, rcap);
   }
+  core::Status Tick() override { return broker_->ExpireBindings(); }
 
  private:
   Broker* broker_;

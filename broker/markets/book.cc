@@ -612,9 +612,11 @@ core::Status Markets::Tick() {
   core::Status a = CloseDueMarkets();
   core::Status b = ClearDueRounds();
   core::Status c = ChargeShares(false);
+  core::Status d = host_->Tick();
   if (!a.ok()) return a;
   if (!b.ok()) return b;
-  return c;
+  if (!c.ok()) return c;
+  return d;
 }
 
 core::Status Markets::CloseDueMarkets() {

@@ -97,6 +97,11 @@ class Host {
       ledger::Txn& txn, std::string_view parent_id,
       std::span<const ledger::ChildSpec> children) = 0;
   virtual core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) = 0;
+
+  // The host's own periodic work, run by the engine's Tick() after its own
+  // steps (on the engine's background thread, or by whoever calls Tick()):
+  // the broker writes the ends of bindings whose rcap has expired.
+  virtual core::Status Tick() { return core::Status::Ok(); }
 };
 
 }  // namespace bourse::markets

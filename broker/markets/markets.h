@@ -50,6 +50,7 @@
 
 #include "broker/markets/host.h"
 #include "core/keys.h"
+#include "core/money.h"
 #include "core/mutex.h"
 #include "core/status.h"
 #include "storage/sqlite.h"
@@ -76,6 +77,17 @@ const storage::Schema& MarketsSchema();
 // listing returns, newest first.
 inline constexpr int64_t kMaxListed = 500;
 
+// One market's figures for the broker's GET /metrics (Markets::Stats).
+struct MarketStats {
+  std::string market;
+  int64_t trades = 0;                       // trades ever made
+  int64_t volume_units = 0;                 // units traded: the sum of the trades' qty
+  core::Money volume;                       // credits traded: the sum of qty x price
+  std::optional<int64_t> last_price_nanos;  // the newest trade's price; none before the first
+  int64_t resting_buy = 0;                  // orders resting on each side now
+  int64_t resting_sell = 0;
+};
+
 struct MarketsOptions {
   // Background work (market close, round clearing, share charging) runs
   // every this many milliseconds; 0: no background thread (call Tick()).
@@ -96,7 +108,8 @@ class Markets {
   Markets& operator=(const Markets&) = delete;
 
   // Closes markets whose trading has ended (resting orders cancelled, escrow
-  // released), clears rounds past their close time and charges share bids.
+  // released), clears rounds past their close time and charges share bids;
+  // then runs the host's periodic work (Host::Tick).
   core::Status Tick() EXCLUDES(tick_mu_);
 
   // DESIGN 4.1: a broker-held rcap that escrows a resting sell order or an
@@ -155,6 +168,12 @@ class Markets {
   core::Result<nlohmann::json> Trades(const std::string& market, int64_t after, int64_t limit);
   core::Result<nlohmann::json> Candles(const std::string& market, int64_t interval, int64_t from,
                                        int64_t to);
+
+  // Every market's figures, in id order (stats.cc): one query for the
+  // resting orders, and one for the trades made since the last call (the
+  // totals are kept, so each trade is read once per run of the engine).
+  // Errors: the store's; invalid_argument if a volume overflows 128 bits.
+  core::Result<std::vector<MarketStats>> Stats() EXCLUDES(mu_, stats_mu_);
 
   // ---- Acquire (acquire.cc): POST /v1/acquire's reply ----
   core::Result<nlohmann::json> Acquire(const nlohmann::json& body, const std::string& caller,
@@ -238,6 +257,10 @@ class Markets {
   std::map<std::string, uint64_t> owners_ GUARDED_BY(mu_);
   std::atomic<int64_t> next_order_id_{1};
   std::atomic<int64_t> next_prio_{1};
+  // Trade totals by market for Stats(), up to trade id trades_seen_.
+  core::Mutex stats_mu_;
+  std::map<std::string, MarketStats> trade_totals_ GUARDED_BY(stats_mu_);
+  int64_t trades_seen_ GUARDED_BY(stats_mu_) = 0;
   core::Mutex tick_mu_;  // one Tick() at a time
   int64_t last_share_charge_s_ GUARDED_BY(tick_mu_) = 0;
   core::Mutex stop_mu_;

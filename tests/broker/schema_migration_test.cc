@@ -85,9 +85,12 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   }
   auto c = Conn();
   EXPECT_EQ(*storage::SchemaVersion(*c, "ledger"), 1);
-  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 4);
   EXPECT_EQ(Count("SELECT count(*) FROM b_slices WHERE url=''"),
             Count("SELECT count(*) FROM b_slices"));  // migration 3: url, empty for old slices
+  // Migration 4: no binding's end is recorded yet (the next tick writes it).
+  EXPECT_EQ(Count("SELECT count(*) FROM b_bindings WHERE expired_seq IS NULL"),
+            Count("SELECT count(*) FROM b_bindings"));
   EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 1);
   // The data survived; the one-time backfill's marker table is gone.
   EXPECT_EQ(Count("SELECT count(*) FROM b_principals"), 6);

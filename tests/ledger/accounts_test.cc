@@ -202,7 +202,7 @@ TEST_F(AccountsTest, CapacityLogRecordsRcapsAndRefusesOverIssue) {
   ASSERT_TRUE(Do([&](Txn& t) -> core::Status {
                 BOURSE_RETURN_IF_ERROR(CapacityLog::RecordBound(t, kids[0], "pl_slice"));
                 BOURSE_RETURN_IF_ERROR(CapacityLog::RecordRedeemed(t, kids[0], "n1"));
-                return CapacityLog::RecordExpired(t, kids[0]);
+                return CapacityLog::RecordExpired(t, kids[0], "pl_slice");
               }).ok());
   EXPECT_EQ(Do([&](Txn& t) { return CapacityLog::RecordRedeemed(t, kids[0], "n1"); })
                 .message()
@@ -253,6 +253,74 @@ TEST_F(AccountsTest, AuditorCatchesDoubleRedemptionInTheLedger) {
   EXPECT_EQ(v->seq, raw->first_seq);
   EXPECT_NE(v->detail.find("double_redemption"), std::string::npos) << v->ToString();
 }
+
+// A binding's end (rcap_expired): only of a bound rcap, to its slice, after
+// its not_after; the auditor refuses one written early or twice.
+class ExpiryTest : public AccountsTest {
+ protected:
+  void SetUp() override {
+    AccountsTest::SetUp();
+    core::ResourceVector cap{.cpu_mcores = 1000};
+    root_ = *IssueRoot(site_, {.id = "R",
+                               .holder = broker_.public_key(),
+                               .node = "n1",
+                               .res = cap,
+                               .interval = {kT0, kFar}});
+    cap.cpu_mcores = 500;
+    kids_ = *Split(
+        *root_, broker_,
+        std::vector<ChildSpec>{
+            {.id = "A", .holder = alice_.public_key(), .res = cap, .interval = {kT0, kT0 + 50}},
+            {.id = "F", .holder = alice_.public_key(), .res = cap, .interval = {kT0, kFar}}});
+    ASSERT_TRUE(Do([&](Txn& t) -> core::Status {
+                  BOURSE_RETURN_IF_ERROR(AddNode(t, "n1", root_->res));
+                  BOURSE_RETURN_IF_ERROR(CapacityLog::RecordIssued(t, *root_));
+                  BOURSE_RETURN_IF_ERROR(CapacityLog::RecordSplit(t, "R", kids_));
+                  BOURSE_RETURN_IF_ERROR(CapacityLog::RecordBound(t, kids_[0], "pl_a"));
+                  return CapacityLog::RecordBound(t, kids_[1], "pl_a");
+                }).ok());
+  }
+  // After A's end is recorded, a raw rcap_expired of A naming `slice`: the
+  // auditor refuses it at its seq, saying `words`.
+  void RawExpiryOfA(const char* slice, const std::string& words) {
+    ASSERT_TRUE(Do([&](Txn& t) { return CapacityLog::RecordExpired(t, kids_[0], "pl_a"); }).ok());
+    auto raw = store_->Append("rcap_expired",
+                              {{"node", "n1"}, {"rcap", kids_[0].ToJson()}, {"slice", slice}});
+    ASSERT_TRUE(raw.ok());
+    auto v = Audit();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->seq, raw->first_seq);
+    EXPECT_NE(v->detail.find(words), std::string::npos) << v->ToString();
+  }
+  static constexpr int64_t kFar = 4'000'000'000;
+  core::PrivateKey site_ = KeyFromByte(60), broker_ = KeyFromByte(61), alice_ = KeyFromByte(62);
+  std::optional<Rcap> root_;
+  std::vector<Rcap> kids_;
+};
+
+TEST_F(ExpiryTest, OnlyABoundRcapToItsSliceAfterItsEnd) {
+  auto wrong = Do([&](Txn& t) { return CapacityLog::RecordExpired(t, kids_[0], "pl_b"); });
+  EXPECT_EQ(wrong.message().rfind("not_bound", 0), 0u) << wrong.message();
+  auto early = Do([&](Txn& t) { return CapacityLog::RecordExpired(t, kids_[1], "pl_a"); });
+  EXPECT_EQ(early.message().rfind("not_expired", 0), 0u) << early.message();
+  ASSERT_TRUE(Do([&](Txn& t) { return CapacityLog::RecordExpired(t, kids_[0], "pl_a"); }).ok());
+  auto v = Audit();
+  EXPECT_FALSE(v.has_value()) << v->ToString();
+  // Written raw before the rcap's end: the auditor refuses it.
+  auto raw = store_->Append("rcap_expired",
+                            {{"node", "n1"}, {"rcap", kids_[1].ToJson()}, {"slice", "pl_a"}});
+  ASSERT_TRUE(raw.ok());
+  v = Audit();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->seq, raw->first_seq);
+  EXPECT_NE(v->detail.find("before its not_after"), std::string::npos) << v->ToString();
+}
+
+TEST_F(ExpiryTest, AuditorRefusesAnExpiryNamingAnotherSlice) {
+  RawExpiryOfA("pl_b", "not bound to that slice");
+}
+
+TEST_F(ExpiryTest, AuditorRefusesAnExpiryWrittenTwice) { RawExpiryOfA("pl_a", "expired twice"); }
 
 TEST_F(AccountsTest, BadRcapSignatureIsReportedFirstEvenWhenCheckedInTheBackground) {
   auto site = KeyFromByte(60), broker = KeyFromByte(61);
