@@ -318,7 +318,7 @@ int main(int argc, char** argv) {
   double seconds = 5;
   long long presign = 0;
   int streams = 0;
-  std::string stream_topics = "trades,book,orders,ledger";
+  std::string stream_topics = "trades,book,ledger";  // a market page
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) return Usage();
