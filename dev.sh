@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc)}
+# A ccache launcher (CMAKE_CXX_COMPILER_LAUNCHER=ccache) hits with the
+# precompiled headers (BOURSE_PCH) only with this sloppiness; without ccache it is unused.
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git
   libboost-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl
@@ -86,8 +89,11 @@ case "$cmd" in
     ;;
   asan)
     ensure_packages
+    # Without precompiled headers: this build is also the check that every
+    # source includes what it uses (a PCH would hide a missing #include).
+    [[ -f build-asan/build.ninja ]] && cmake -B build-asan -DBOURSE_PCH=OFF >/dev/null
     configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DBOURSE_SANITIZE=ON \
-      -DBOURSE_BUILD_BENCH=OFF
+      -DBOURSE_BUILD_BENCH=OFF -DBOURSE_PCH=OFF
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
       UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} run_tests build-asan
     ;;
