@@ -63,7 +63,10 @@ class Printer {
 
 // A refusal of the stream as the CLI reports a broker's error.
 core::Status Refused(CliContext& ctx, const SseStreamResult& r) {
-  HttpReply reply{.status = r.status, .body = r.body, .json = json::parse(r.body, nullptr, false)};
+  HttpReply reply;
+  reply.status = r.status;
+  reply.body = r.body;
+  reply.json = json::parse(r.body, nullptr, false);
   if (reply.json.is_discarded()) reply.json = nullptr;
   ctx.NoteBrokerReply(reply);
   std::string msg = reply.error_message();

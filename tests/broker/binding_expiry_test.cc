@@ -20,7 +20,7 @@ class BindingExpiryTest : public ::testing::Test {
   BindingExpiryTest()
       : t0_(core::SystemClock::Get().NowSeconds()),
         clock_(t0_ * 1000),
-        env_({.clock = &clock_, .markets = {.tick_ms = 0}, .events = {}}) {}
+        env_({.clock = &clock_, .markets = {.tick_ms = 0}}) {}
 
   void SetUp() override {
     env_.SetupSites();

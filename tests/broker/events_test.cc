@@ -110,7 +110,7 @@ std::vector<Ev> Without(const std::vector<Ev>& in, const std::string& type) {
 
 class EventsTest : public ::testing::Test {
  protected:
-  explicit EventsTest(MarketEnvOptions o = {}) : env_(o) {}
+  explicit EventsTest(EventHubOptions o = {}) : env_({}, o) {}
   void SetUp() override {
     env_.SetupSites();
     int64_t now = core::SystemClock::Get().NowSeconds();
@@ -156,7 +156,9 @@ TEST_F(EventsTest, LiveTradesOrdersBookAndHeadsFilteredByMarket) {
   for (const Ev& e : c.events) {
     EXPECT_GE(e.id, last);
     last = e.id;
-    if (e.type != "head") EXPECT_EQ(e.data["market"], a_) << e.data;
+    if (e.type != "head") {
+      EXPECT_EQ(e.data["market"], a_) << e.data;
+    }
     if (e.type == "order") kinds.push_back("order:" + e.data["action"].get<std::string>());
     if (e.type == "trade") {
       kinds.push_back("trade");
@@ -250,7 +252,12 @@ TEST_F(EventsTest, BindingEventsOfOneSlice) {
 
 class SlowConsumerTest : public EventsTest {
  protected:
-  SlowConsumerTest() : EventsTest(MarketEnvOptions{.events = {.max_queued_bytes = 32 * 1024}}) {}
+  SlowConsumerTest() : EventsTest(Options()) {}
+  static EventHubOptions Options() {
+    EventHubOptions o;
+    o.max_queued_bytes = 32 * 1024;
+    return o;
+  }
 };
 
 TEST_F(SlowConsumerTest, ConsumerThatNeverReadsIsDroppedWhileOrdersFlow) {

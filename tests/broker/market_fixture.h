@@ -30,13 +30,13 @@ inline core::PrivateKey NewKey() { return core::PrivateKey::Generate().value(); 
 struct MarketEnvOptions {
   const core::Clock* clock = nullptr;  // nullptr: SystemClock
   MarketsOptions markets;
-  EventHubOptions events;
 };
 
 class MarketEnv {
  public:
-  explicit MarketEnv(MarketEnvOptions options = {})
+  explicit MarketEnv(MarketEnvOptions options = {}, EventHubOptions events = {})
       : options_(options),
+        events_(events),
         dir_(std::filesystem::temp_directory_path() /
              ("bourse_market_" + std::to_string(::getpid()) + "_" + core::NewId())),
         ledger_(NewKey()),
@@ -59,7 +59,7 @@ class MarketEnv {
                            .ledger_key = ledger_,
                            .clock = options_.clock,
                            .markets = options_.markets,
-                           .events = options_.events});
+                           .events = events_});
     ASSERT_TRUE(b.ok()) << b.status().message();
     broker_ = std::move(*b);
     HttpServer::Options o;
@@ -172,6 +172,7 @@ class MarketEnv {
   }
 
   MarketEnvOptions options_;
+  EventHubOptions events_;
   std::filesystem::path dir_;
   std::string db_;
   core::PrivateKey ledger_, admin_, pi_, pi2_;
