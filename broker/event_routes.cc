@@ -83,14 +83,11 @@ core::Status Broker::OpenEvents(const ApiRequest& q, const OpenStream& open) {
                                    " (an id from another broker?)");
     }
   }
-  if (events_->streams() >= static_cast<int64_t>(events_options_.max_streams)) {
-    return core::Unavailable("too many event streams open (" +
-                             std::to_string(events_options_.max_streams) + "); try again later");
-  }
+  BOURSE_RETURN_IF_ERROR(events_->CheckRoom(q.peer));
   std::shared_ptr<http::Stream> stream =
       open("text/event-stream", events_options_.max_queued_bytes);
   stream->Send(": bourse events\nretry: 2000\n\n");
-  if (core::Status st = events_->Subscribe(std::move(filter), after, stream); !st.ok()) {
+  if (core::Status st = events_->Subscribe(std::move(filter), after, stream, q.peer); !st.ok()) {
     stream->Close();
   }
   return core::Status::Ok();

@@ -231,6 +231,7 @@ struct EventHub::Sub {
   EventFilter filter;
   std::string key;
   uint64_t cursor = 0;  // replaying: next entry to replay
+  std::string peer;
   std::shared_ptr<http::Stream> stream;
 };
 
@@ -263,23 +264,42 @@ void EventHub::Stop() {
   for (auto& s : pending_) s->stream->Close();
   pending_.clear();
   open_ = 0;
+  per_peer_.clear();
 }
 
 core::Status EventHub::Subscribe(EventFilter filter, uint64_t after,
-                                 std::shared_ptr<http::Stream> stream) {
+                                 std::shared_ptr<http::Stream> stream, const std::string& peer) {
   auto sub = std::make_unique<Sub>();
   sub->key = filter.Key();
   sub->filter = std::move(filter);
   sub->cursor = after;
   sub->stream = std::move(stream);
+  sub->peer = peer;
   core::MutexLock l(&mu_);
   if (stopping_ || !started_) return core::Unavailable("the event stream is shutting down");
+  BOURSE_RETURN_IF_ERROR(CheckRoomLocked(peer));
+  ++open_;
+  ++per_peer_[peer];
+  pending_.push_back(std::move(sub));
+  return core::Status::Ok();
+}
+
+core::Status EventHub::CheckRoom(const std::string& peer) const {
+  core::MutexLock l(&mu_);
+  return CheckRoomLocked(peer);
+}
+
+core::Status EventHub::CheckRoomLocked(const std::string& peer) const {
   if (open_ >= static_cast<int64_t>(options_.max_streams)) {
     return core::Unavailable("too many event streams open (" +
                              std::to_string(options_.max_streams) + "); try again later");
   }
-  ++open_;
-  pending_.push_back(std::move(sub));
+  auto it = per_peer_.find(peer);
+  if (it != per_peer_.end() && it->second >= static_cast<int64_t>(options_.max_streams_per_peer)) {
+    return core::ResourceExhausted("too many event streams open from " + peer + " (" +
+                                   std::to_string(options_.max_streams_per_peer) +
+                                   "); close one first");
+  }
   return core::Status::Ok();
 }
 
@@ -322,13 +342,20 @@ void EventHub::PollOnce(bool keepalive) {
     auto ping = std::make_shared<const std::string>(": keep-alive\n\n");
     for (auto& s : live_) s->stream->Send(ping);
   }
-  int64_t removed = 0;
+  std::vector<std::string> gone;  // the peers of the streams that ended
   for (auto* list : {&live_, &replaying_}) {
-    removed += std::erase_if(*list, [](const auto& s) { return !s->stream->open(); });
+    std::erase_if(*list, [&](const auto& s) {
+      if (s->stream->open()) return false;
+      gone.push_back(std::move(s->peer));
+      return true;
+    });
   }
-  if (removed > 0) {
+  if (!gone.empty()) {
     core::MutexLock l(&mu_);
-    open_ -= removed;
+    open_ -= static_cast<int64_t>(gone.size());
+    for (const std::string& p : gone) {
+      if (--per_peer_[p] <= 0) per_peer_.erase(p);
+    }
   }
 }
 

@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/mutex.h"
@@ -106,8 +107,11 @@ std::vector<Event> DeriveEvents(const std::vector<ledger::Entry>& entries,
 
 struct EventHubOptions {
   size_t max_streams = 10000;
-  size_t max_queued_bytes = 1 << 20;  // per stream, beyond the kernel's buffer
-  int poll_ms = 100;  // latency of a live event; fewer, larger writes per stream
+  // Per client address, so that one client cannot take every slot; with
+  // max_queued_bytes it bounds what one client can make the broker hold.
+  size_t max_streams_per_peer = 1000;
+  size_t max_queued_bytes = 256 << 10;  // per stream, beyond the kernel's buffer
+  int poll_ms = 100;                    // latency of a live event; fewer, larger writes per stream
   int keepalive_s = 15;
   uint64_t chunk = 2048;  // entries read at once
 };
@@ -123,10 +127,15 @@ class EventHub {
   // Ends every stream and the thread. Idempotent.
   void Stop();
 
-  // Adds a stream that gets the events with id > `after` (after <= the
-  // ledger's size) matching `filter`. Errors: unavailable when max_streams
-  // are open or the hub has stopped.
-  core::Status Subscribe(EventFilter filter, uint64_t after, std::shared_ptr<http::Stream> stream);
+  // Adds a stream from client address `peer` that gets the events with id >
+  // `after` (after <= the ledger's size) matching `filter`. Errors:
+  // unavailable when max_streams are open or the hub has stopped;
+  // resource_exhausted when `peer` has max_streams_per_peer open.
+  core::Status Subscribe(EventFilter filter, uint64_t after, std::shared_ptr<http::Stream> stream,
+                         const std::string& peer);
+  // Whether Subscribe would have room for one more stream from `peer` now
+  // (to refuse before answering 200). Errors: as Subscribe's.
+  core::Status CheckRoom(const std::string& peer) const;
   // Streams open (subscribed and not yet ended).
   int64_t streams() const;
 
@@ -137,6 +146,7 @@ class EventHub {
   void DeliverLive(uint64_t from, uint64_t to);
   void Replay(Sub* s);
   core::Result<std::vector<Event>> Build(uint64_t from, uint64_t to) const;
+  core::Status CheckRoomLocked(const std::string& peer) const REQUIRES(mu_);
 
   const ledger::Store* store_;
   EventLookups lookups_;
@@ -147,6 +157,7 @@ class EventHub {
   bool started_ GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<Sub>> pending_ GUARDED_BY(mu_);
   int64_t open_ GUARDED_BY(mu_) = 0;
+  std::unordered_map<std::string, int64_t> per_peer_ GUARDED_BY(mu_);
   // The hub thread's own state.
   std::vector<std::unique_ptr<Sub>> live_;
   std::vector<std::unique_ptr<Sub>> replaying_;

@@ -37,6 +37,7 @@ void Usage() {
       "  bourse-broker [--db PATH] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
       "                [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]\n"
       "                [--peer-rate-limit PER_S] [--max-body BYTES] [--max-streams N]\n"
+      "                [--max-streams-per-peer N]\n"
       "                [--access-log FILE|-|off]\n"
       "                [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]\n"
       "                [--web DIR|off]\n"
@@ -44,7 +45,8 @@ void Usage() {
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
       "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000;\n"
       "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish;\n"
-      "      --max-streams 10000 event streams (GET /v1/events) at once;\n"
+      "      --max-streams 10000 event streams (GET /v1/events) at once, at most\n"
+      "      --max-streams-per-peer 1000 from one client address;\n"
       "      the dashboard's files from --web DIR, by default <dir of bourse-broker>/web\n"
       "      or <dir of bourse-broker>/../share/bourse/web)\n",
       stderr);
@@ -123,6 +125,7 @@ int Serve(const std::vector<std::string>& args) {
   int batch_interval_us = 1000;
   int sync_interval_us = 2000;
   size_t max_streams = bourse::broker::EventHubOptions{}.max_streams;
+  size_t max_streams_per_peer = bourse::broker::EventHubOptions{}.max_streams_per_peer;
   HttpServer::Options ho;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -168,6 +171,10 @@ int Serve(const std::vector<std::string>& args) {
     }
     if (a == "--stop-timeout" && next(&v) && ParseInt(v, 0, 3600, &n)) {
       ho.stop_timeout_s = static_cast<int>(n);
+      continue;
+    }
+    if (a == "--max-streams-per-peer" && next(&v) && ParseInt(v, 1, 1000000, &n)) {
+      max_streams_per_peer = static_cast<size_t>(n);
       continue;
     }
     if (a == "--max-streams" && next(&v) && ParseInt(v, 0, 1000000, &n)) {
@@ -223,6 +230,7 @@ int Serve(const std::vector<std::string>& args) {
   bo.batch_interval_us = batch_interval_us;
   bo.sync_interval_us = sync_interval_us;
   bo.events.max_streams = max_streams;
+  bo.events.max_streams_per_peer = max_streams_per_peer;
   auto broker = Broker::Open(bo);
   if (!broker.ok()) return Fail(broker.status().ToString());
   Broker* b = broker->get();

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -287,6 +288,36 @@ TEST_F(SlowConsumerTest, ConsumerThatNeverReadsIsDroppedWhileOrdersFlow) {
   reader.join();
   // The reading consumer got every order.
   EXPECT_EQ(live.events.size(), static_cast<size_t>(placed.load()));
+}
+
+class StreamLimitTest : public EventsTest {
+ protected:
+  StreamLimitTest() : EventsTest(Options()) {}
+  static EventHubOptions Options() {
+    EventHubOptions o;
+    o.max_streams_per_peer = 2;
+    return o;
+  }
+};
+
+TEST_F(StreamLimitTest, OneClientCannotTakeEverySlot) {
+  auto a = std::make_unique<SseClient>(Port(), "/v1/events");
+  SseClient b(Port(), "/v1/events");
+  for (int i = 0; i < 100 && env_.broker_->events().streams() < 2; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(env_.broker_->events().streams(), 2);
+  SseClient c(Port(), "/v1/events");  // a third from the same address
+  ASSERT_TRUE(c.ReadUntil([&](auto&) { return !c.head.empty(); }));
+  EXPECT_NE(c.head.find("429"), std::string::npos) << c.head;
+  // Closing one makes room again.
+  a.reset();
+  for (int i = 0; i < 300 && env_.broker_->events().streams() > 1; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  SseClient d(Port(), "/v1/events");
+  ASSERT_TRUE(d.ReadUntil([&](auto&) { return !d.head.empty(); }));
+  EXPECT_NE(d.head.find("200 OK"), std::string::npos) << d.head;
 }
 
 }  // namespace
