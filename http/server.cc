@@ -67,14 +67,17 @@ std::string PeerAddress(const Endpoint& ep) {
   return buf;
 }
 
-void AppendHead(std::string* out, const Response& r, bool keep_alive, int minor_version) {
+// A response's head. `stream`: the body ends with the connection (no
+// Content-Length, Connection: close).
+void AppendHead(std::string* out, const Response& r, bool keep_alive, int minor_version,
+                bool stream = false) {
   char line[64];
   std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", r.status, ReasonPhrase(r.status));
   out->append(line);
   out->append("Content-Type: ");
   out->append(r.content_type);
   out->append("\r\n");
-  if (r.status != 304) {  // a 304 has no body, and its length is not 0 (RFC 9110 §8.6)
+  if (!stream && r.status != 304) {  // a 304 has no body, and its length is not 0 (RFC 9110 §8.6)
     out->append("Content-Length: ");
     out->append(std::to_string(r.body.size()));
     out->append("\r\n");
@@ -85,30 +88,12 @@ void AppendHead(std::string* out, const Response& r, bool keep_alive, int minor_
     out->append(v);
     out->append("\r\n");
   }
-  if (!keep_alive) {
+  if (stream || !keep_alive) {
     out->append("Connection: close\r\n");
   } else if (minor_version == 0) {
     out->append("Connection: keep-alive\r\n");
   }
   out->append("\r\n");
-}
-
-// The head of a streamed answer: no Content-Length, the body ends with the
-// connection.
-void AppendStreamHead(std::string* out, const Response& r) {
-  char line[64];
-  std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", r.status, ReasonPhrase(r.status));
-  out->append(line);
-  out->append("Content-Type: ");
-  out->append(r.content_type);
-  out->append("\r\n");
-  for (const auto& [k, v] : r.headers) {
-    out->append(k);
-    out->append(": ");
-    out->append(v);
-    out->append("\r\n");
-  }
-  out->append("Connection: close\r\n\r\n");
 }
 
 class Session;
@@ -374,7 +359,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void StartStream(const Response& head, std::shared_ptr<Stream::State> st) {
     auto text = std::make_shared<std::string>();
-    AppendStreamHead(text.get(), head);
+    AppendHead(text.get(), head, false, 1, /*stream=*/true);
     stream_ = std::move(st);
     in_.clear();
     in_off_ = 0;
