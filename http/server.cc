@@ -331,7 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
     loop_->Remove(id_);  // may free *this once no operation holds it
   }
 
- // Writes what the stream has queued, unless a write is in flight (its
+  // Writes what the stream has queued, unless a write is in flight (its
   // completion comes back here).
   void FlushStream() {
     if (phase_ != Phase::kStreaming || writing_) return;
@@ -615,10 +615,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Response> early_;
   std::shared_ptr<Stream::State> early_stream_;
   size_t lingered_ = 0;
-  std::shared_ptr<Stream::State> stream_;  // set in kStreaming
-  bool writing_ = false;                   // a stream write is in flight
+  std::shared_ptr<Stream::State> stream_;                    // set in kStreaming
+  bool writing_ = false;                                     // a stream write is in flight
   std::vector<std::shared_ptr<const std::string>> sending_;  // what it writes
-  size_t sending_counted_ = 0;  // of which counted in stream_->queued
+  size_t sending_counted_ = 0;                               // of which counted in stream_->queued
 };
 
 ErrorCode Loop::Listen(const Endpoint& ep, bool unix_socket) {
