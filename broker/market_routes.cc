@@ -106,14 +106,23 @@ core::Result<ApiResponse> GetMarketRoute(Markets& m, const ApiRequest& q) {
   return JsonResponse(200, out);
 }
 
+// The engine's answer (a function building the body) as a `status` reply.
+Markets::PlaceDone JsonDone(int status, Respond respond) {
+  return [status, respond = std::move(respond)](std::function<core::Result<json>()> build) {
+    respond([status, build = std::move(build)]() -> core::Result<ApiResponse> {
+      BOURSE_ASSIGN_OR_RETURN(json out, build());
+      return JsonResponse(status, out);
+    });
+  };
+}
+
 void PlaceOrderRoute(Markets& m, const ApiRequest& q, Respond respond) {
   m.PlaceOrder(q.Param("market"), q.json, q.caller_text, q.now_ms,
-               [respond = std::move(respond)](std::function<core::Result<json>()> build) {
-                 respond([build = std::move(build)]() -> core::Result<ApiResponse> {
-                   BOURSE_ASSIGN_OR_RETURN(json out, build());
-                   return JsonResponse(201, out);
-                 });
-               });
+               JsonDone(201, std::move(respond)));
+}
+
+void BatchOrdersRoute(Markets& m, const ApiRequest& q, Respond respond) {
+  m.Batch(q.json, q.caller_text, q.now_ms, JsonDone(200, std::move(respond)));
 }
 
 core::Result<ApiResponse> CancelOrderRoute(Markets& m, const ApiRequest& q) {
@@ -353,6 +362,35 @@ void RegisterOrderRoutes(Router& router, Markets* m) {
                                {"market", "string", false, "only this market's orders"}},
               .response_schema = SObj({{"orders", SArr(order_schema)}}),
               .handler = [m](const ApiRequest& q) { return ListOrdersRoute(*m, q); }});
+
+  // POST /v1/orders:batch: a literal segment "orders:batch", no clash with GET /v1/orders.
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/orders:batch",
+       .auth = Auth::kSigned,
+       .summary = "Place, cancel, move and reduce up to 100 orders, across markets, in one "
+                  "signed request and one commit: ops run in order, each in its own savepoint "
+                  "(one that fails is rolled back alone and the later ones still run); each "
+                  "result is the single route's reply with ok:true, or ok:false and the error "
+                  "that route would have given. A malformed ops array is refused whole (400)",
+       .tag = "markets",
+       .request_schema = SObj(
+           {{"ops",
+             SArr(SObj({{"op", SStr("place|cancel|move|reduce")},
+                        {"market", SStr()},
+                        {"order", SStr("cancel, move, reduce: the order id")},
+                        {"price", SMoney()},
+                        {"qty", SInt()},
+                        {"side", SStr("place: buy|sell, and the other fields of a placement")}},
+                       {"op", "market"}, /*closed=*/false))}},
+           {"ops"}),
+       .response_schema = SObj({{"results", SArr(SObj({{"ok", SBool()},
+                                                        {"order", order_schema},
+                                                        {"trades", SArr(TradeSchema())},
+                                                        {"error", SAny()}}))}}),
+       .async_handler = [m](const ApiRequest& q, Respond respond) {
+         BatchOrdersRoute(*m, q, std::move(respond));
+       }});
 
   router.Add({.method = "GET",
               .pattern = "/v1/markets/{market}/orders",

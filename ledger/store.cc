@@ -808,6 +808,23 @@ Result<uint64_t> Txn::Append(std::string_view type, nlohmann::json body) {
 }
 
 uint64_t Txn::next_seq() const { return impl_->base_seq + impl_->pending.size(); }
+
+Status Txn::Nested(const std::function<Status()>& fn) {
+  Store::Impl& store = *impl_->store;
+  const size_t pending_before = impl_->pending.size();
+  BOURSE_RETURN_IF_ERROR(store.ExecCached("SAVEPOINT bourse_nested"));
+  Status s = fn();
+  if (s.ok()) s = store.ExecCached("RELEASE bourse_nested");
+  if (s.ok()) return s;
+  impl_->pending.resize(pending_before);
+  if (!store.wdb->InTransaction()) {
+    return core::Unavailable("ledger commit: the batch's transaction was aborted by: " +
+                             s.message());
+  }
+  store.ExecCached("ROLLBACK TO bourse_nested").IgnoreError();
+  store.ExecCached("RELEASE bourse_nested").IgnoreError();
+  return s;
+}
 int64_t Txn::now_millis() const { return impl_->ts; }
 
 // ---- Store --------------------------------------------------------------

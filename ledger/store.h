@@ -131,6 +131,13 @@ class Txn {
   uint64_t next_seq() const;
   // The ts (unix ms) this batch's entries carry.
   int64_t now_millis() const;
+  // Runs fn inside a savepoint nested in this caller's part (one step of a
+  // batch of independent steps in one commit, e.g. POST /v1/orders:batch):
+  // when fn returns an error, the rows it wrote and the entries it appended
+  // are rolled back and its error returned; the rest of the caller's part
+  // stands. Nested calls nest. Errors: fn's; unavailable when SQLite
+  // abandoned the whole transaction (the caller's fn must then fail).
+  core::Status Nested(const std::function<core::Status()>& fn);
 
   struct Impl;
   explicit Txn(Impl* impl) : impl_(impl) {}

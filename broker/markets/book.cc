@@ -451,6 +451,32 @@ core::Status FinishOp(OpCtx& ctx) {
   return core::Status::Ok();
 }
 
+core::Status RunBookOpIn(Markets* m, MarketState* ms, ledger::Txn& txn,
+                         const std::function<core::Status(OpCtx&)>& op, OpCtx* result,
+                         bool* touched) {
+  core::MutexLock l(&ms->mu);
+  BOURSE_RETURN_IF_ERROR(EnsureFresh(m, txn, ms));
+  *result = OpCtx{};
+  result->markets = m;
+  result->txn = &txn;
+  result->ms = ms;
+  ms->fwd.ctx = result;
+  core::Status st = op(*result);
+  *touched = *touched || result->book_touched || !result->touched.empty();
+  if (!st.ok()) {
+    ms->fwd.ctx = nullptr;
+    if (*touched) ms->stale = true;
+    return st;
+  }
+  result->ms->mu.AssertHeld();  // result->ms is ms
+  return FinishOp(*result);
+}
+
+void MarkStale(MarketState* ms) {
+  core::MutexLock l(&ms->mu);
+  ms->stale = true;
+}
+
 namespace {
 
 // One book operation's commit fn and its aftermath, shared by RunBookOp
@@ -462,30 +488,10 @@ struct BookOp {
   OpCtx* result;
   bool touched = false;
 
-  core::Status Run(ledger::Txn& txn) {
-    core::MutexLock l(&ms->mu);
-    BOURSE_RETURN_IF_ERROR(EnsureFresh(m, txn, ms));
-    *result = OpCtx{};
-    result->markets = m;
-    result->txn = &txn;
-    result->ms = ms;
-    ms->fwd.ctx = result;
-    core::Status st = op(*result);
-    touched = touched || result->book_touched || !result->touched.empty();
-    if (!st.ok()) {
-      ms->fwd.ctx = nullptr;
-      if (touched) ms->stale = true;
-      return st;
-    }
-    result->ms->mu.AssertHeld();  // result->ms is ms
-    return FinishOp(*result);
-  }
+  core::Status Run(ledger::Txn& txn) { return RunBookOpIn(m, ms, txn, op, result, &touched); }
   // A failed commit (fn's error or the batch's) leaves a touched book stale.
   void After(const core::Status& st) {
-    if (!st.ok() && touched) {
-      core::MutexLock l(&ms->mu);
-      ms->stale = true;
-    }
+    if (!st.ok() && touched) MarkStale(ms);
   }
 };
 

@@ -169,6 +169,21 @@ class Markets {
   core::Result<nlohmann::json> Candles(const std::string& market, int64_t interval, int64_t from,
                                        int64_t to);
 
+  // ---- Batch orders (batch.cc): POST /v1/orders:batch, docs/markets.md "Batch orders" ----
+  // The most ops one batch carries.
+  static constexpr size_t kMaxBatchOps = 100;
+  // Runs {"ops":[...]} (place, cancel, move and reduce, across markets) as
+  // `caller`, in op order, in ONE commit, each op in its own savepoint: an
+  // op that fails is rolled back alone (its result is the error its single
+  // route would have given) and the later ops still run. `done` gets, once
+  // (as PlaceOrder's), a function that builds {"results":[...]} (each
+  // {"ok":true, "order", "trades"} or {"ok":false, "error":{code, message}})
+  // once the commit is durable, or the whole request's error:
+  // invalid_argument naming the op when the ops array is malformed (nothing
+  // applied), or the commit's.
+  void Batch(const nlohmann::json& body, const std::string& caller, int64_t now_ms,
+             PlaceDone done);
+
   // Every market's figures, in id order (stats.cc): one query for the
   // resting orders, and one for the trades made since the last call (the
   // totals are kept, so each trade is read once per run of the engine).

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "broker/markets/internal/market_state.h"
+#include "broker/markets/internal/order_ops.h"
 #include "broker/markets/markets.h"
 #include "core/json_codec.h"
 #include "core/random.h"
@@ -85,15 +86,6 @@ core::Result<LiveOrder*> OwnedLiveOrder(OpCtx& ctx, int64_t id, const std::strin
     return core::PermissionDenied("order " + std::to_string(id) + " is not the caller's");
   }
   return &it->second;
-}
-
-// Moves the order and trades out of ctx (called once, as the reply).
-json OpResponse(OpCtx& ctx, int64_t id) {
-  json out = json::object();
-  auto it = ctx.final_orders.find(id);
-  out["order"] = it != ctx.final_orders.end() ? it->second.ToJson() : json();
-  out["trades"] = std::move(ctx.trades);
-  return out;
 }
 
 // The order fields of a placement's body (side .. rcap) into st.
@@ -235,55 +227,9 @@ core::Status EscrowSell(Markets& m, ledger::Txn& txn, const internal::PlacedOrde
   return core::Status::Ok();
 }
 
-// The placement's book operation, inside its Mutate fn with the market's
-// lock held: the market must be open; the escrow is taken, order_placed
-// appended and the order placed in the book.
-core::Status PlaceOrderInBook(Markets& m, OpCtx& c, internal::PlacedOrder& st, int64_t now_ms,
-                              const std::string& caller_text) REQUIRES(c.ms->mu) {
-  using namespace internal;
-  MarketState* ms = c.ms;
-  ledger::Txn& txn = *c.txn;
-  if (ms->info.state != "open" || now_ms / 1000 >= ms->info.close_s) {
-    return core::FailedPrecondition("market " + ms->info.id + " is closed for trading");
-  }
-  BOURSE_ASSIGN_OR_RETURN(core::Principal caller, m.host().LookupPrincipal(txn, caller_text));
-  LiveOrder lo = st.o;
-  lo.id = m.next_order_id();
-  lo.created_ms = txn.now_millis();
-  if (lo.side == auction::Side::kSell) {
-    lo.cap_units = lo.qty;
-    BOURSE_RETURN_IF_ERROR(EscrowSell(m, txn, st, caller, caller_text, lo));
-  }
-  json placed = {{"market", lo.market},
-                 {"order", lo.id},
-                 {"owner", lo.owner},
-                 {"side", SideName(lo.side)},
-                 {"type", lo.is_market ? "market" : "limit"},
-                 {"tif", lo.ioc || lo.is_market ? "ioc" : "gtc"},
-                 {"qty", lo.qty},
-                 {"price", lo.is_market ? json() : json(MoneyText(lo.price_nanos))}};
-  if (!lo.cap_escrow.empty()) placed["rcap_escrow"] = lo.cap_escrow;
-  BOURSE_RETURN_IF_ERROR(txn.Append("order_placed", placed).status());
-  st.id = lo.id;
-  auction::OrderRequest req{
-      .id = static_cast<uint64_t>(lo.id),
-      .owner = m.OwnerId(lo.owner),
-      .side = lo.side,
-      .type = lo.is_market ? auction::OrderType::kMarket : auction::OrderType::kLimit,
-      .tif = lo.ioc ? auction::TimeInForce::kIoc : auction::TimeInForce::kGtc,
-      .qty = lo.qty,
-      .price = core::Money::FromNanos(lo.price_nanos)};
-  if (lo.side == auction::Side::kBuy) c.placing_buy = lo.id;
-  int64_t id = lo.id;
-  c.ms->orders[id] = std::move(lo);
-  c.touched.insert(id);
-  c.book_touched = true;
-  return c.ms->book->Place(req);
-}
-
 // A reduce's qty, decoded before the operation but reported, as before the
 // split, after the ownership check.
-core::Result<int64_t> DecodeReduce(const json& body) {
+core::Result<int64_t> DecodeReduceQty(const json& body) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"qty"}));
   return IntMember(body, "qty", 1, kMaxQty);
 }
@@ -293,7 +239,7 @@ struct NewPrice {
   int64_t nanos = 0;
 };
 
-core::Result<NewPrice> DecodeMove(const json& body) {
+core::Result<NewPrice> DecodeMovePrice(const json& body) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"price"}));
   BOURSE_ASSIGN_OR_RETURN(core::Money p, MoneyMember(body, "price"));
   auto nanos = auction::OrderBook::PriceToNanos(p);
@@ -375,7 +321,7 @@ void Markets::PlaceOrder(const std::string& market, const json& body, const std:
   PlaceOrderOp(st, ctx, now_ms, caller, [done, st, ctx](core::Status s) {
     done([s, st, ctx]() -> core::Result<json> {
       if (!s.ok()) return s;
-      return OpResponse(*ctx, st->id);
+      return internal::OpResponse(*ctx, st->id);
     });
   });
 }
@@ -394,40 +340,133 @@ core::Status Markets::DecodeOrder(const std::string& market, const json& body,
 
 core::Result<json> Markets::CancelOrder(const std::string& market, const std::string& order,
                                         const std::string& caller) {
-  BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(market));
+  BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch, internal::DecodeCancel(*this, market, order));
+  return ChangeOrder(ch.ms, ch.id, caller, ch.entry, ch.apply);
+}
+
+core::Result<json> Markets::ReduceOrder(const std::string& market, const std::string& order,
+                                        const json& body, const std::string& caller) {
+  BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch,
+                          internal::DecodeReduce(*this, market, order, body));
+  return ChangeOrder(ch.ms, ch.id, caller, ch.entry, ch.apply);
+}
+
+core::Result<json> Markets::MoveOrder(const std::string& market, const std::string& order,
+                                      const json& body, const std::string& caller) {
+  BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch,
+                          internal::DecodeMove(*this, market, order, body));
+  return ChangeOrder(ch.ms, ch.id, caller, ch.entry, ch.apply);
+}
+
+// ---- the operations single routes and batches share (internal/order_ops.h) ----
+
+json internal::OpResponse(OpCtx& ctx, int64_t id) {
+  json out = json::object();
+  auto it = ctx.final_orders.find(id);
+  out["order"] = it != ctx.final_orders.end() ? it->second.ToJson() : json();
+  out["trades"] = std::move(ctx.trades);
+  return out;
+}
+
+namespace {
+
+// A change of order `order` (as in the path) of `market`. Errors: not_found
+// (market), invalid_argument (order).
+core::Result<internal::OrderChange> ChangeOf(Markets& m, const std::string& market,
+                                             const std::string& order, std::string entry,
+                                             internal::ChangeFn apply) {
+  BOURSE_ASSIGN_OR_RETURN(MarketState * ms, m.Find(market));
   BOURSE_ASSIGN_OR_RETURN(int64_t id, ParseOrderId(order));
-  return ChangeOrder(ms, id, caller, "", [](OpCtx& c, LiveOrder* o, json*) -> core::Status {
+  return internal::OrderChange{ms, id, std::move(entry), std::move(apply)};
+}
+
+}  // namespace
+
+core::Result<internal::OrderChange> internal::DecodeCancel(Markets& m, const std::string& market,
+                                                           const std::string& order) {
+  return ChangeOf(m, market, order, "", [](OpCtx& c, LiveOrder* o, json*) -> core::Status {
     c.ms->mu.AssertHeld();  // RunBookOp holds it
     return c.ms->book->Cancel(static_cast<uint64_t>(o->id));
   });
 }
 
-core::Result<json> Markets::ReduceOrder(const std::string& market, const std::string& order,
-                                        const json& body, const std::string& caller) {
-  BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(market));
-  BOURSE_ASSIGN_OR_RETURN(int64_t id, ParseOrderId(order));
-  core::Result<int64_t> qty = DecodeReduce(body);  // reported after the ownership check
-  return ChangeOrder(ms, id, caller, "order_reduced",
-                     [&qty](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
-                       c.ms->mu.AssertHeld();  // RunBookOp holds it
-                       BOURSE_RETURN_IF_ERROR(qty.status());
-                       (*entry)["qty"] = *qty;
-                       return c.ms->book->Reduce(static_cast<uint64_t>(o->id), *qty);
-                     });
+// A bad qty or price is reported after the ownership check (by apply).
+core::Result<internal::OrderChange> internal::DecodeReduce(Markets& m, const std::string& market,
+                                                           const std::string& order,
+                                                           const json& body) {
+  core::Result<int64_t> qty = DecodeReduceQty(body);
+  return ChangeOf(m, market, order, "order_reduced",
+                  [qty](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
+                    c.ms->mu.AssertHeld();  // RunBookOp holds it
+                    BOURSE_RETURN_IF_ERROR(qty.status());
+                    (*entry)["qty"] = *qty;
+                    return c.ms->book->Reduce(static_cast<uint64_t>(o->id), *qty);
+                  });
 }
 
-core::Result<json> Markets::MoveOrder(const std::string& market, const std::string& order,
-                                      const json& body, const std::string& caller) {
-  BOURSE_ASSIGN_OR_RETURN(MarketState * ms, Find(market));
-  BOURSE_ASSIGN_OR_RETURN(int64_t id, ParseOrderId(order));
-  core::Result<NewPrice> np = DecodeMove(body);  // reported after the ownership check
-  return ChangeOrder(ms, id, caller, "order_moved",
-                     [&np](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
-                       c.ms->mu.AssertHeld();  // RunBookOp holds it
-                       BOURSE_RETURN_IF_ERROR(np.status());
-                       (*entry)["price"] = internal::MoneyText(np->nanos);
-                       return c.ms->book->Move(static_cast<uint64_t>(o->id), np->price);
-                     });
+core::Result<internal::OrderChange> internal::DecodeMove(Markets& m, const std::string& market,
+                                                         const std::string& order,
+                                                         const json& body) {
+  core::Result<NewPrice> np = DecodeMovePrice(body);
+  return ChangeOf(m, market, order, "order_moved",
+                  [np](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
+                    c.ms->mu.AssertHeld();  // RunBookOp holds it
+                    BOURSE_RETURN_IF_ERROR(np.status());
+                    (*entry)["price"] = internal::MoneyText(np->nanos);
+                    return c.ms->book->Move(static_cast<uint64_t>(o->id), np->price);
+                  });
+}
+
+core::Status internal::ApplyChange(OpCtx& c, const OrderChange& ch, const std::string& caller) {
+  BOURSE_ASSIGN_OR_RETURN(LiveOrder * o, OwnedLiveOrder(c, ch.id, caller));
+  json body = {{"market", c.ms->info.id}, {"order", ch.id}};
+  c.touched.insert(ch.id);
+  c.book_touched = true;
+  BOURSE_RETURN_IF_ERROR(ch.apply(c, o, &body));
+  if (!ch.entry.empty()) BOURSE_RETURN_IF_ERROR(c.txn->Append(ch.entry, body).status());
+  return core::Status::Ok();
+}
+
+core::Status internal::PlaceOrderInBook(Markets& m, OpCtx& c, internal::PlacedOrder& st,
+                                        int64_t now_ms, const std::string& caller_text) {
+  MarketState* ms = c.ms;
+  ledger::Txn& txn = *c.txn;
+  if (ms->info.state != "open" || now_ms / 1000 >= ms->info.close_s) {
+    return core::FailedPrecondition("market " + ms->info.id + " is closed for trading");
+  }
+  BOURSE_ASSIGN_OR_RETURN(core::Principal caller, m.host().LookupPrincipal(txn, caller_text));
+  LiveOrder lo = st.o;
+  lo.id = m.next_order_id();
+  lo.created_ms = txn.now_millis();
+  if (lo.side == auction::Side::kSell) {
+    lo.cap_units = lo.qty;
+    BOURSE_RETURN_IF_ERROR(EscrowSell(m, txn, st, caller, caller_text, lo));
+  }
+  json placed = {{"market", lo.market},
+                 {"order", lo.id},
+                 {"owner", lo.owner},
+                 {"side", SideName(lo.side)},
+                 {"type", lo.is_market ? "market" : "limit"},
+                 {"tif", lo.ioc || lo.is_market ? "ioc" : "gtc"},
+                 {"qty", lo.qty},
+                 {"price", lo.is_market ? json() : json(MoneyText(lo.price_nanos))}};
+  if (!lo.cap_escrow.empty()) placed["rcap_escrow"] = lo.cap_escrow;
+  BOURSE_RETURN_IF_ERROR(txn.Append("order_placed", placed).status());
+  st.id = lo.id;
+  auction::OrderRequest req{
+      .id = static_cast<uint64_t>(lo.id),
+      .owner = m.OwnerId(lo.owner),
+      .side = lo.side,
+      .type = lo.is_market ? auction::OrderType::kMarket : auction::OrderType::kLimit,
+      .tif = lo.ioc ? auction::TimeInForce::kIoc : auction::TimeInForce::kGtc,
+      .qty = lo.qty,
+      .price = core::Money::FromNanos(lo.price_nanos)};
+  if (lo.side == auction::Side::kBuy) c.placing_buy = lo.id;
+  int64_t id = lo.id;
+  c.ms->orders[id] = std::move(lo);
+  c.touched.insert(id);
+  c.book_touched = true;
+  return c.ms->book->Place(req);
 }
 
 // ---- services ----
@@ -535,7 +574,7 @@ void Markets::PlaceOrderOp(std::shared_ptr<internal::PlacedOrder> st, std::share
       this, ms,
       [this, st, now_ms, caller = std::move(caller)](OpCtx& c) -> core::Status {
         c.ms->mu.AssertHeld();  // RunBookOpAsync's commit fn holds it
-        return PlaceOrderInBook(*this, c, *st, now_ms, caller);
+        return internal::PlaceOrderInBook(*this, c, *st, now_ms, caller);
       },
       std::move(ctx), std::move(done));
 }
@@ -543,20 +582,15 @@ void Markets::PlaceOrderOp(std::shared_ptr<internal::PlacedOrder> st, std::share
 core::Result<json> Markets::ChangeOrder(MarketState* ms, int64_t id, const std::string& caller,
                                         const std::string& entry, const OrderChange& apply) {
   OpCtx ctx;
+  const internal::OrderChange ch{ms, id, entry, apply};
   BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
       this, ms,
       [&](OpCtx& c) -> core::Status {
         c.ms->mu.AssertHeld();  // RunBookOp holds it
-        BOURSE_ASSIGN_OR_RETURN(LiveOrder * o, OwnedLiveOrder(c, id, caller));
-        json body = {{"market", ms->info.id}, {"order", id}};
-        c.touched.insert(id);
-        c.book_touched = true;
-        BOURSE_RETURN_IF_ERROR(apply(c, o, &body));
-        if (!entry.empty()) BOURSE_RETURN_IF_ERROR(c.txn->Append(entry, body).status());
-        return core::Status::Ok();
+        return internal::ApplyChange(c, ch, caller);
       },
       &ctx));
-  return OpResponse(ctx, id);
+  return internal::OpResponse(ctx, id);
 }
 
 core::Result<json> Markets::GetOrder(const std::string& market, const std::string& order) {

@@ -41,6 +41,34 @@ TEST(RouterTest, MatchesLiteralsBeforeParameters) {
   EXPECT_EQ(r.Match("GET", "/v1/slices", &params, &known), nullptr);
 }
 
+TEST(RouterTest, AColonInALiteralSegmentIsPartOfIt) {
+  // POST /v1/orders:batch (batch orders) next to GET /v1/orders.
+  Router r;
+  r.Add({.method = "GET", .pattern = "/v1/orders", .handler = Echo("list")});
+  r.Add({.method = "POST", .pattern = "/v1/orders:batch", .handler = Echo("batch")});
+  r.Add({.method = "GET", .pattern = "/v1/markets/{market}/orders", .handler = Echo("book")});
+  std::map<std::string, std::string> params;
+  bool known = false;
+  const Route* m = r.Match("POST", "/v1/orders:batch", &params, &known);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->pattern, "/v1/orders:batch");
+  m = r.Match("POST", "/v1/orders%3Abatch", &params, &known);  // the same segment, encoded
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->pattern, "/v1/orders:batch");
+  m = r.Match("GET", "/v1/orders", &params, &known);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->pattern, "/v1/orders");
+  EXPECT_EQ(r.Match("GET", "/v1/orders:batch", &params, &known), nullptr);
+  EXPECT_TRUE(known);  // 405
+  EXPECT_EQ(r.Match("POST", "/v1/orders", &params, &known), nullptr);
+  EXPECT_TRUE(known);  // 405
+  EXPECT_EQ(r.Match("POST", "/v1/orders:batches", &params, &known), nullptr);
+  EXPECT_FALSE(known);  // 404
+  m = r.Match("GET", "/v1/markets/mk:1/orders", &params, &known);  // in a parameter too
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(params["market"], "mk:1");
+}
+
 TEST(RouterTest, QueryIntValidates) {
   ApiRequest q;
   q.query = {{"from", "12"}, {"bad", "1x"},  {"neg", "-1"},

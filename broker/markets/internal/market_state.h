@@ -134,6 +134,15 @@ struct PlacedOrder {
 
 core::Status RunBookOp(Markets* m, MarketState* ms, const std::function<core::Status(OpCtx&)>& op,
                        OpCtx* result) EXCLUDES(ms->mu);
+// RunBookOp's part inside the caller's own Mutate fn (RunBookOp, and each
+// op of a batch, batch.cc): *touched is set once op touched the book, and
+// then a failure of the op or of the commit leaves the book stale (the
+// former is marked here; mark the latter with MarkStale).
+core::Status RunBookOpIn(Markets* m, MarketState* ms, ledger::Txn& txn,
+                         const std::function<core::Status(OpCtx&)>& op, OpCtx* result,
+                         bool* touched) EXCLUDES(ms->mu);
+// The book may disagree with m_orders: it is rebuilt before its next use.
+void MarkStale(MarketState* ms) EXCLUDES(ms->mu);
 // The same without waiting: `done` gets the outcome on the ledger store's syncer
 // thread once the commit is durable (Host::MutateAsync), so it must only
 // hand it on; *result is complete by then.

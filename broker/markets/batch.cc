@@ -1,0 +1,211 @@
+// Markets: batch orders (POST /v1/orders:batch, docs/markets.md "Batch
+// orders"). Up to kMaxBatchOps places, cancels, moves and reduces, across
+// markets, in one signed request and ONE commit: each op runs the single
+// route's own code (internal/order_ops.h) inside its own savepoint, so an op
+// that fails is rolled back alone, with the error its route would give.
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "broker/markets/internal/market_state.h"
+#include "broker/markets/internal/order_ops.h"
+#include "broker/markets/markets.h"
+#include "core/json_codec.h"
+
+namespace bourse::markets {
+
+using internal::MarketState;
+using internal::OpCtx;
+using nlohmann::json;
+
+namespace {
+
+enum class OpKind { kPlace, kCancel, kMove, kReduce };
+
+// One op of a batch, decoded before the transaction.
+struct BatchOp {
+  OpKind kind = OpKind::kPlace;
+  core::Status decoded;  // the op's own decoding error (its result), or ok
+  std::shared_ptr<internal::PlacedOrder> place;
+  internal::OrderChange change;
+  json result;
+};
+
+struct BatchState {
+  std::vector<BatchOp> ops;
+  std::set<MarketState*> touched;  // books a failed commit leaves stale
+};
+
+json ErrorResult(const core::Status& st) {
+  return {{"ok", false},
+          {"error",
+           {{"code", std::string(core::StatusCodeName(st.code()))}, {"message", st.message()}}}};
+}
+
+// The op's "order": a decimal string, or an integer as the orders' JSON gives it.
+core::Result<std::string> OrderRef(const json& op, const std::string& at) {
+  const json* o = core::OptionalMember(op, "order");
+  if (o == nullptr) {
+    return core::InvalidArgument(at + ".order: required for a " + op["op"].get<std::string>());
+  }
+  if (o->is_string()) return o->get<std::string>();
+  if (o->is_number_unsigned()) return std::to_string(o->get<uint64_t>());
+  return core::InvalidArgument(at + ".order: must be an order id (a string or an integer)");
+}
+
+// The op's kind, market, order and the body its single route would get.
+struct OpShape {
+  OpKind kind;
+  std::string market;
+  std::string order;
+  json body = json::object();
+};
+
+core::Result<OpShape> Shape(const json& op, size_t i) {
+  const std::string at = "ops[" + std::to_string(i) + "]";
+  if (!op.is_object()) return core::InvalidArgument(at + ": must be an object");
+  const json* k = core::OptionalMember(op, "op");
+  if (k == nullptr || !k->is_string()) {
+    return core::InvalidArgument(at + ".op: required: place, cancel, move or reduce");
+  }
+  const std::string kind = k->get<std::string>();
+  OpShape s;
+  if (kind == "place") {
+    s.kind = OpKind::kPlace;
+  } else if (kind == "cancel") {
+    s.kind = OpKind::kCancel;
+  } else if (kind == "move") {
+    s.kind = OpKind::kMove;
+  } else if (kind == "reduce") {
+    s.kind = OpKind::kReduce;
+  } else {
+    return core::InvalidArgument(at + ".op: unknown op \"" + kind +
+                                 "\" (place, cancel, move or reduce)");
+  }
+  const json* m = core::OptionalMember(op, "market");
+  if (m == nullptr || !m->is_string() || m->get_ref<const std::string&>().empty()) {
+    return core::InvalidArgument(at + ".market: required (a market id)");
+  }
+  s.market = m->get<std::string>();
+  if (s.kind != OpKind::kPlace) {
+    BOURSE_ASSIGN_OR_RETURN(s.order, OrderRef(op, at));
+  }
+  for (const auto& [name, value] : op.items()) {
+    if (name == "op" || name == "market" || (name == "order" && s.kind != OpKind::kPlace)) continue;
+    if (s.kind == OpKind::kCancel) {
+      return core::InvalidArgument(at + ": a cancel takes only op, market and order (not \"" +
+                                   name + "\")");
+    }
+    s.body[name] = value;
+  }
+  return s;
+}
+
+// Runs one decoded op inside its own savepoint of the batch's transaction;
+// its result (or error) goes into op.result. Errors: only when the whole
+// transaction is lost (the batch then fails as a whole).
+core::Status RunBatchOp(Markets& m, ledger::Txn& txn, BatchOp& op, const std::string& caller,
+                        int64_t now_ms, BatchState& b) {
+  if (!op.decoded.ok()) {
+    op.result = ErrorResult(op.decoded);
+    return core::Status::Ok();
+  }
+  const bool place = op.kind == OpKind::kPlace;
+  MarketState* ms = place ? op.place->ms : op.change.ms;
+  OpCtx ctx;
+  bool touched = false;
+  core::Status st = txn.Nested([&]() -> core::Status {
+    return internal::RunBookOpIn(
+        &m, ms, txn,
+        [&](OpCtx& c) -> core::Status {
+          c.ms->mu.AssertHeld();  // RunBookOpIn holds it
+          if (place) return internal::PlaceOrderInBook(m, c, *op.place, now_ms, caller);
+          return internal::ApplyChange(c, op.change, caller);
+        },
+        &ctx, &touched);
+  });
+  if (touched) b.touched.insert(ms);
+  if (!st.ok()) {
+    if (touched) internal::MarkStale(ms);  // its savepoint is rolled back
+    if (!txn.db()->InTransaction()) return st;
+    op.result = ErrorResult(st);
+    return core::Status::Ok();
+  }
+  op.result = internal::OpResponse(ctx, place ? op.place->id : op.change.id);
+  op.result["ok"] = true;
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+void Markets::Batch(const json& body, const std::string& caller, int64_t now_ms, PlaceDone done) {
+  auto fail = [&done](core::Status st) { done([st]() -> core::Result<json> { return st; }); };
+  if (core::Status st = core::CheckObjectFields(body, "", {"ops"}); !st.ok()) return fail(st);
+  const json* ops = core::OptionalMember(body, "ops");
+  if (ops == nullptr || !ops->is_array()) {
+    return fail(core::InvalidArgument("ops: required (an array of 1 to " +
+                                      std::to_string(kMaxBatchOps) + " operations)"));
+  }
+  if (ops->empty() || ops->size() > kMaxBatchOps) {
+    return fail(core::InvalidArgument("ops: must hold 1 to " + std::to_string(kMaxBatchOps) +
+                                      " operations, has " + std::to_string(ops->size())));
+  }
+  // The whole array is checked before anything runs: a malformed op refuses
+  // the request with nothing applied.
+  std::vector<OpShape> shapes;
+  shapes.reserve(ops->size());
+  for (size_t i = 0; i < ops->size(); ++i) {
+    core::Result<OpShape> s = Shape((*ops)[i], i);
+    if (!s.ok()) return fail(s.status());
+    shapes.push_back(std::move(*s));
+  }
+  auto b = std::make_shared<BatchState>();
+  b->ops.resize(shapes.size());
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    OpShape& s = shapes[i];
+    BatchOp& op = b->ops[i];
+    op.kind = s.kind;
+    core::Result<internal::OrderChange> ch = internal::OrderChange{};
+    switch (s.kind) {
+      case OpKind::kPlace:
+        op.place = std::make_shared<internal::PlacedOrder>();
+        op.decoded = DecodeOrder(s.market, s.body, caller, op.place.get());
+        continue;
+      case OpKind::kCancel:
+        ch = internal::DecodeCancel(*this, s.market, s.order);
+        break;
+      case OpKind::kMove:
+        ch = internal::DecodeMove(*this, s.market, s.order, s.body);
+        break;
+      case OpKind::kReduce:
+        ch = internal::DecodeReduce(*this, s.market, s.order, s.body);
+        break;
+    }
+    if (ch.ok()) {
+      op.change = std::move(*ch);
+    } else {
+      op.decoded = ch.status();
+    }
+  }
+  host_->MutateAsync(
+      [this, b, caller, now_ms](ledger::Txn& txn) -> core::Status {
+        for (BatchOp& op : b->ops) {
+          BOURSE_RETURN_IF_ERROR(RunBatchOp(*this, txn, op, caller, now_ms, *b));
+        }
+        return core::Status::Ok();
+      },
+      [b, done = std::move(done)](core::Result<ledger::CommitResult> r) {
+        if (!r.ok()) {
+          for (MarketState* ms : b->touched) internal::MarkStale(ms);
+        }
+        done([b, st = r.status()]() -> core::Result<json> {
+          if (!st.ok()) return st;
+          json results = json::array();
+          for (BatchOp& op : b->ops) results.push_back(std::move(op.result));
+          return json{{"results", std::move(results)}};
+        });
+      });
+}
+
+}  // namespace bourse::markets
