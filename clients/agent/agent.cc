@@ -95,8 +95,8 @@ core::Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, bool log_
   auto log = std::make_unique<ActionLog>(path);
   ActionLog* raw = log.get();
   std::unique_ptr<Agent> a(new Agent(std::move(config), *std::move(key), std::move(log)));
-  BOURSE_ASSIGN_OR_RETURN(a->policy_,
-                          MakePolicy(a->config_, [raw](std::string s) { raw->Line("policy " + s); }));
+  BOURSE_ASSIGN_OR_RETURN(
+      a->policy_, MakePolicy(a->config_, [raw](std::string s) { raw->Line("policy " + s); }));
   return a;
 }
 
@@ -115,10 +115,16 @@ Situation Agent::BuildSituation(const View& v, int64_t now_s) const {
   }
   const int64_t demand_s = ParamInt(config_, "demand_window_s", 600);
   for (const MarketView& m : v.markets) {
-    Item it{.kind = "market", .id = m.id, .node = m.node, .site = m.site, .res = m.unit,
-            .count = 1, .not_before = m.window.not_before, .not_after = m.window.not_after};
-    it.base = BasePrice(config_, m.unit, m.window.not_before, m.window.not_after)
-                  .value_or(core::Money());
+    Item it{.kind = "market",
+            .id = m.id,
+            .node = m.node,
+            .site = m.site,
+            .res = m.unit,
+            .count = 1,
+            .not_before = m.window.not_before,
+            .not_after = m.window.not_after};
+    it.base =
+        BasePrice(config_, m.unit, m.window.not_before, m.window.not_after).value_or(core::Money());
     if (!m.trades.empty()) it.last_price = PriceOf(m.trades.back());
     if (!m.bids.empty()) it.best_bid = PriceOf(m.bids.front());
     for (const json& a : m.asks) {
@@ -147,13 +153,18 @@ void Agent::PlanMarket(View& v, const MarketView& m, const std::optional<core::M
     if (o.value("market", "") != m.id || o.value("side", "") != "sell") continue;
     const int64_t id = o.value("id", int64_t{0});
     if (!price) {
-      plan.ops.push_back({.kind = BookOp::kCancel, .market = m.id, .order = id, .body = nullptr,
+      plan.ops.push_back({.kind = BookOp::kCancel,
+                          .market = m.id,
+                          .order = id,
+                          .body = nullptr,
                           .what = "cancel " + m.id + " order " + std::to_string(id)});
     } else if (PriceOf(o) != price) {
-      plan.ops.push_back({.kind = BookOp::kMove, .market = m.id, .order = id,
-                          .body = {{"price", price->ToString()}},
-                          .what = "move " + m.id + " order " + std::to_string(id) + " to " +
-                                  price->ToString()});
+      plan.ops.push_back(
+          {.kind = BookOp::kMove,
+           .market = m.id,
+           .order = id,
+           .body = {{"price", price->ToString()}},
+           .what = "move " + m.id + " order " + std::to_string(id) + " to " + price->ToString()});
     }
   }
   if (!price) return;
@@ -177,8 +188,12 @@ void Agent::PlanMarket(View& v, const MarketView& m, const std::optional<core::M
     return;
   }
   best->children.push_back(*e);  // later markets of this pass see it used
-  plan.ops.push_back({.kind = BookOp::kPlace, .market = m.id, .order = 0,
-                      .body = {{"side", "sell"}, {"qty", units}, {"price", price->ToString()},
+  plan.ops.push_back({.kind = BookOp::kPlace,
+                      .market = m.id,
+                      .order = 0,
+                      .body = {{"side", "sell"},
+                               {"qty", units},
+                               {"price", price->ToString()},
                                {"escrow", e->ToJson()}},
                       .what = key + " at " + price->ToString()});
 }
@@ -204,10 +219,12 @@ void Agent::PlanBuy(const View& v, const Situation& s, size_t i, Plan& plan) {
   if (qty <= 0) return;
   std::string key = "buy " + m.id + " " + std::to_string(qty) + " at " + ask.ToString();
   if (refused_.contains(key)) return;
-  plan.ops.push_back({.kind = BookOp::kPlace, .market = m.id, .order = 0,
-                      .body = {{"side", "buy"}, {"qty", qty}, {"price", ask.ToString()},
-                               {"tif", "ioc"}},
-                      .what = key});
+  plan.ops.push_back(
+      {.kind = BookOp::kPlace,
+       .market = m.id,
+       .order = 0,
+       .body = {{"side", "buy"}, {"qty", qty}, {"price", ask.ToString()}, {"tif", "ioc"}},
+       .what = key});
 }
 
 void Agent::Apply(const Plan& plan) {

@@ -11,14 +11,15 @@ namespace bourse::agent {
 
 using nlohmann::json;
 
-BrokerReader::BrokerReader(clients::Client* client, std::string me,
-                           std::vector<std::string> sites, std::vector<std::string> markets)
+BrokerReader::BrokerReader(clients::Client* client, std::string me, std::vector<std::string> sites,
+                           std::vector<std::string> markets)
     : client_(client), me_(std::move(me)), sites_(std::move(sites)), markets_(std::move(markets)) {}
 
 core::Result<ledger::Rcap> BrokerReader::GetRcap(const std::string& id) {
   auto it = rcaps_.find(id);
   if (it != rcaps_.end()) return it->second;
-  BOURSE_ASSIGN_OR_RETURN(json got, client_->Call("GET", "/v1/rcaps/" + clients::EscapeSegment(id)));
+  BOURSE_ASSIGN_OR_RETURN(json got,
+                          client_->Call("GET", "/v1/rcaps/" + clients::EscapeSegment(id)));
   BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(got["rcap"], "rcap"));
   Remember(r, got);
   return r;
@@ -101,9 +102,9 @@ core::Status BrokerReader::ReadMarkets(View& v) {
     m.state = j.value("state", "");
     BOURSE_RETURN_IF_ERROR(ReadTrades(m));
     if (Works(m)) {
-      BOURSE_ASSIGN_OR_RETURN(json book, client_->Call("GET", "/v1/markets/" +
-                                                                  clients::EscapeSegment(m.id) +
-                                                                  "/orders"));
+      BOURSE_ASSIGN_OR_RETURN(
+          json book,
+          client_->Call("GET", "/v1/markets/" + clients::EscapeSegment(m.id) + "/orders"));
       for (const json& o : book.value("bids", json::array())) m.bids.push_back(o);
       for (const json& o : book.value("asks", json::array())) m.asks.push_back(o);
       v.markets.push_back(m);
@@ -122,8 +123,8 @@ core::Result<View> BrokerReader::Read() {
   v.me = me_;
   BOURSE_RETURN_IF_ERROR(ReadHoldings(v));
   BOURSE_RETURN_IF_ERROR(ReadMarkets(v));
-  BOURSE_ASSIGN_OR_RETURN(
-      json orders, client_->Call("GET", "/v1/orders?owner=" + clients::EscapeSegment(me_)));
+  BOURSE_ASSIGN_OR_RETURN(json orders,
+                          client_->Call("GET", "/v1/orders?owner=" + clients::EscapeSegment(me_)));
   for (const json& o : orders.value("orders", json::array())) v.my_orders.push_back(o);
   BOURSE_ASSIGN_OR_RETURN(v.account,
                           client_->Call("GET", "/v1/accounts/" + clients::EscapeSegment(me_)));

@@ -37,7 +37,7 @@ struct Held {
 };
 
 struct MarketView {
-  nlohmann::json json;  // as GET /v1/markets lists it
+  nlohmann::json json;         // as GET /v1/markets lists it
   std::string id, node, site;  // node "" for a site market
   core::ResourceVector unit;
   core::Interval window;
@@ -50,11 +50,11 @@ struct MarketView {
 struct View {
   std::string me;
   std::vector<Held> holdings;
-  std::vector<MarketView> markets;          // the markets it works (open)
-  std::vector<MarketView> all_markets;      // every market (for sales and status)
-  std::vector<nlohmann::json> my_orders;    // its resting orders
+  std::vector<MarketView> markets;        // the markets it works (open)
+  std::vector<MarketView> all_markets;    // every market (for sales and status)
+  std::vector<nlohmann::json> my_orders;  // its resting orders
   std::map<std::string, std::string> node_site;
-  nlohmann::json account;                   // GET /v1/accounts/{me}
+  nlohmann::json account;  // GET /v1/accounts/{me}
 };
 
 class BrokerReader {
@@ -77,8 +77,8 @@ class BrokerReader {
   clients::Client* client_;
   std::string me_;
   std::vector<std::string> sites_, markets_;
-  std::map<std::string, ledger::Rcap> rcaps_;  // recorded rcaps never change
-  std::map<std::string, std::vector<std::string>> chains_;  // id -> ancestor ids
+  std::map<std::string, ledger::Rcap> rcaps_;                  // recorded rcaps never change
+  std::map<std::string, std::vector<std::string>> chains_;     // id -> ancestor ids
   std::map<std::string, std::vector<nlohmann::json>> trades_;  // market -> trades so far
 };
 

@@ -1,8 +1,9 @@
 // Agent::StatusJson and RenderStatus: what `bourse-agent status` prints.
+#include "clients/agent/status.h"
+
 #include <map>
 
 #include "clients/agent/agent.h"
-#include "clients/agent/status.h"
 #include "clients/cli_args.h"
 #include "core/clock.h"
 #include "core/json_codec.h"
@@ -19,8 +20,10 @@ json Sum(const json& a, const core::ResourceVector& b) {
 }
 
 json TradeRow(const MarketView& m, const json& t) {
-  return {{"market", m.id},    {"qty", t.value("qty", int64_t{0})},
-          {"price", t.value("price", "")}, {"ts_ms", t.value("ts_ms", int64_t{0})},
+  return {{"market", m.id},
+          {"qty", t.value("qty", int64_t{0})},
+          {"price", t.value("price", "")},
+          {"ts_ms", t.value("ts_ms", int64_t{0})},
           {"rcap", t.value("rcap", "")}};
 }
 
@@ -38,14 +41,18 @@ core::Result<json> Agent::StatusJson() {
     core::Interval rest{.not_before = std::max(now, h.rcap.interval.not_before),
                         .not_after = h.rcap.interval.not_after};
     core::ResourceVector free = rest.Empty() ? core::ResourceVector{} : FreeOver(h, rest);
-    holdings.push_back({{"rcap", h.rcap.id}, {"node", h.rcap.node}, {"site", h.site},
+    holdings.push_back({{"rcap", h.rcap.id},
+                        {"node", h.rcap.node},
+                        {"site", h.site},
                         {"res", core::ResourceVectorToJson(h.rcap.res)},
                         {"not_before", h.rcap.interval.not_before},
                         {"not_after", h.rcap.interval.not_after},
-                        {"free", core::ResourceVectorToJson(free)}, {"returned", h.nested}});
+                        {"free", core::ResourceVectorToJson(free)},
+                        {"returned", h.nested}});
     json& n = nodes[h.rcap.node];
     if (n.is_null()) {
-      n = {{"site", h.site}, {"held", core::ResourceVectorToJson({})},
+      n = {{"site", h.site},
+           {"held", core::ResourceVectorToJson({})},
            {"free", core::ResourceVectorToJson({})}};
     }
     if (!h.nested) n["held"] = Sum(n["held"], h.rcap.res);
@@ -53,15 +60,18 @@ core::Result<json> Agent::StatusJson() {
   }
   json asks = json::array(), bids = json::array();
   for (const json& o : v.my_orders) {
-    json row = {{"market", o.value("market", "")}, {"order", o.value("id", int64_t{0})},
-                {"remaining", o.value("remaining", int64_t{0})}, {"price", o.value("price", json())}};
+    json row = {{"market", o.value("market", "")},
+                {"order", o.value("id", int64_t{0})},
+                {"remaining", o.value("remaining", int64_t{0})},
+                {"price", o.value("price", json())}};
     (o.value("side", "") == "sell" ? asks : bids).push_back(row);
   }
   json sales = json::array(), bought = json::array();
   core::Money earned, spent;
   for (const MarketView& m : v.all_markets) {
     for (const json& t : m.trades) {
-      core::Money x = MoneyOf(t["price"]).MulInt(t.value("qty", int64_t{0})).value_or(core::Money());
+      core::Money x =
+          MoneyOf(t["price"]).MulInt(t.value("qty", int64_t{0})).value_or(core::Money());
       if (t.value("seller", "") == me_) {
         sales.push_back(TradeRow(m, t));
         earned = earned.Add(x).value_or(earned);
@@ -94,7 +104,8 @@ std::string RenderStatus(const json& s) {
   std::string out = "agent " + Text(s["key"]) + " (policy " + Text(s["policy"]) + ")\n\n";
   Table nodes({"SITE", "NODE", "HELD", "FREE"});
   for (const auto& [node, n] : s["nodes"].items()) {
-    nodes.Row({Text(n["site"]), node, FormatResourcesJson(n["held"]), FormatResourcesJson(n["free"])});
+    nodes.Row(
+        {Text(n["site"]), node, FormatResourcesJson(n["held"]), FormatResourcesJson(n["free"])});
   }
   out += "holdings by node\n" + nodes.Render() + "\n";
   Table asks({"MARKET", "ORDER", "REMAINING", "PRICE"});

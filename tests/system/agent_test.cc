@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "broker_process.h"
+#include "core/json_codec.h"
 #include "core/money.h"
 
 namespace bourse::systest {
@@ -68,13 +69,13 @@ class AgentProcess {
   pid_t pid_ = -1;
 };
 
-struct Run {
+struct ProcRun {
   int code = -1;
   std::string out;
 };
 
-Run Exec(const std::string& cmd) {
-  Run r;
+ProcRun Exec(const std::string& cmd) {
+  ProcRun r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
@@ -122,25 +123,26 @@ class AgentTest : public ::testing::Test {
     bk_ = admin.Call("GET", "/v1/ledger/key").value()["key"];
     window_ = {.not_before = Now() + 3600, .not_after = Now() + 7200};
     for (const char* s : {"s1", "s2", "s3"}) {
-      pis_[s] = core::PrivateKey::Generate().value();
-      ASSERT_TRUE(admin.Call("POST", "/v1/sites", {{"name", s}, {"pi", Pub(pis_[s])}}).ok());
+      pis_.emplace(s, core::PrivateKey::Generate().value());
+      ASSERT_TRUE(admin.Call("POST", "/v1/sites", {{"name", s}, {"pi", Pub(pis_.at(s))}}).ok());
     }
     for (auto [k, name] : {std::pair{&fixed_, "fixed"}, std::pair{&util_, "util"}}) {
-      ASSERT_TRUE(admin
-                      .Call("POST", "/v1/principals",
-                            {{"key", Pub(*k)}, {"kind", "agent"}, {"name", name}})
-                      .ok());
+      ASSERT_TRUE(
+          admin
+              .Call("POST", "/v1/principals", {{"key", Pub(*k)}, {"kind", "agent"}, {"name", name}})
+              .ok());
     }
-    ASSERT_TRUE(As(pis_["s1"])
+    ASSERT_TRUE(As(pis_.at("s1"))
                     .Call("POST", "/v1/principals",
                           {{"key", Pub(buyer_)}, {"kind", "user"}, {"name", "bob"}, {"site", "s1"}})
                     .ok());
-    for (auto [site, node] : {std::pair{"s1", "a1"}, std::pair{"s2", "b1"}, std::pair{"s3", "c1"}}) {
+    for (auto [site, node] :
+         {std::pair{"s1", "a1"}, std::pair{"s2", "b1"}, std::pair{"s3", "c1"}}) {
       AddNode(site, node);
     }
     for (const core::PrivateKey* k : {&buyer_, &fixed_, &util_}) {
-      ASSERT_TRUE(admin.Call("POST", "/v1/accounts/mint", {{"to", Pub(*k)}, {"amount", "1000"}})
-                      .ok());
+      ASSERT_TRUE(
+          admin.Call("POST", "/v1/accounts/mint", {{"to", Pub(*k)}, {"amount", "1000"}}).ok());
     }
   }
 
@@ -149,9 +151,12 @@ class AgentTest : public ::testing::Test {
 
   void AddNode(const std::string& site, const std::string& node) {
     auto n = core::PrivateKey::Generate().value();
-    json cap = {{"cpu_mcores", 4000}, {"mem_mib", 8192}, {"disk_mib", 0},
-                {"net_min_kbps", 0},  {"net_max_kbps", 0}};
-    ASSERT_TRUE(As(pis_[site])
+    json cap = {{"cpu_mcores", 4000},
+                {"mem_mib", 8192},
+                {"disk_mib", 0},
+                {"net_min_kbps", 0},
+                {"net_max_kbps", 0}};
+    ASSERT_TRUE(As(pis_.at(site))
                     .Call("POST", "/v1/sites/" + site + "/nodes",
                           {{"id", node}, {"key", Pub(n)}, {"capacity", cap}})
                     .ok());
@@ -160,7 +165,7 @@ class AgentTest : public ::testing::Test {
 
   // The node's site grants `cpu` mcores over the test window to `to`.
   void Grant(const std::string& node, const core::PrivateKey& to, int64_t cpu) {
-    const core::PrivateKey& pi = pis_[node_site_[node]];
+    const core::PrivateKey& pi = pis_.at(node_site_[node]);
     auto root = ledger::IssueRoot(pi, {.id = "",
                                        .holder = to.public_key(),
                                        .node = node,
@@ -175,7 +180,7 @@ class AgentTest : public ::testing::Test {
     auto r = As(proc_->admin_key())
                  .Call("POST", "/v1/markets",
                        {{"node", node},
-                        {"unit", {{"cpu_mcores", 100}}},
+                        {"unit", core::ResourceVectorToJson({.cpu_mcores = 100})},
                         {"not_before", window_.not_before},
                         {"not_after", window_.not_after},
                         {"close", close}});
@@ -223,7 +228,7 @@ class AgentTest : public ::testing::Test {
   }
 
   void ExpectLedgerVerifiesAndCreditsConserved() {
-    Run v = Exec(BourseBinary() + " ledger verify --url " + proc_->url() + " 2>&1");
+    ProcRun v = Exec(BourseBinary() + " ledger verify --url " + proc_->url() + " 2>&1");
     EXPECT_EQ(v.code, 0) << v.out;
     core::Money sum;
     std::vector<std::string> keys = {Pub(buyer_), Pub(fixed_), Pub(util_), bk_,
@@ -257,10 +262,13 @@ TEST_F(AgentTest, AgentsSellAndUtilisationPricesRiseAfterSales) {
   std::string mb = Market("b1", window_.not_before - 60);
   auto fa = StartAgent("fixed", fixed_, "policy = fixed\nprice = 2\n");
   auto ua = StartAgent("util", util_, "policy = utilisation\nprice = 1\nceiling = 10\n");
-  ASSERT_TRUE(WaitFor([&] {
-    return Resting(fixed_, ma) == 10 && Resting(fixed_, mb) == 10 && Resting(util_, ma) == 10 &&
-           Resting(util_, mb) == 10;
-  }, 30)) << AgentLog("fixed") << AgentLog("util");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Resting(fixed_, ma) == 10 && Resting(fixed_, mb) == 10 && Resting(util_, ma) == 10 &&
+               Resting(util_, mb) == 10;
+      },
+      30))
+      << AgentLog("fixed") << AgentLog("util");
   const core::Money fixed_before = M(Asks(fixed_, mb)[0]["price"]);
   const core::Money util_before = M(Asks(util_, mb)[0]["price"]);
   EXPECT_LT(util_before, fixed_before);
@@ -272,22 +280,25 @@ TEST_F(AgentTest, AgentsSellAndUtilisationPricesRiseAfterSales) {
 
   // The utilisation agent's unsold ask on the other market moves up; the
   // fixed agent's stays.
-  EXPECT_TRUE(WaitFor([&] {
-    auto a = Asks(util_, mb);
-    return !a.empty() && util_before < M(a[0]["price"]);
-  }, 20)) << AgentLog("util");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto a = Asks(util_, mb);
+        return !a.empty() && util_before < M(a[0]["price"]);
+      },
+      20))
+      << AgentLog("util");
   ASSERT_FALSE(Asks(fixed_, mb).empty());
   EXPECT_EQ(M(Asks(fixed_, mb)[0]["price"]), fixed_before);
   EXPECT_EQ(CountLines(AgentLog("util"), "refused"), 0) << AgentLog("util");
 
   // status shows the sale and the profit.
-  Run st = Exec(AgentBinary() + " status --json --config " + proc_->dir() + "/util/agent.conf");
+  ProcRun st = Exec(AgentBinary() + " status --json --config " + proc_->dir() + "/util/agent.conf");
   ASSERT_EQ(st.code, 0) << st.out;
   json s = json::parse(st.out);
   EXPECT_EQ(s["sales"].size(), 1u);
   EXPECT_TRUE(M(s["profit"]).is_positive()) << s.dump();
   EXPECT_EQ(s["nodes"]["a1"]["site"], "s1");
-  Run table = Exec(AgentBinary() + " status --config " + proc_->dir() + "/util/agent.conf");
+  ProcRun table = Exec(AgentBinary() + " status --config " + proc_->dir() + "/util/agent.conf");
   EXPECT_EQ(table.code, 0);
   EXPECT_NE(table.out.find("resting asks"), std::string::npos) << table.out;
 
@@ -321,15 +332,15 @@ TEST_F(AgentTest, KilledAgentRestartsWithoutDuplicatesOrRefusalLoop) {
   for (const char* node : {"a1", "b1", "c1"}) {
     for (int i = 0; i < 3; ++i) markets.push_back(Market(node, window_.not_before - 60 - i));
   }
-  auto ua = StartAgent("util", util_, "policy = utilisation\nprice = 1\n");
-  ASSERT_TRUE(WaitFor([&] { return !Asks(util_, markets[0]).empty(); }, 20)) << AgentLog("util");
-  ua->Kill9();
-  ua->Start();
   auto total = [&] {
     int64_t n = 0;
     for (const std::string& m : markets) n += Resting(util_, m);
     return n;
   };
+  auto ua = StartAgent("util", util_, "policy = utilisation\nprice = 1\n");
+  ASSERT_TRUE(WaitFor([&] { return total() > 0; }, 20)) << AgentLog("util");
+  ua->Kill9();  // while it places its asks
+  ua->Start();
   ASSERT_TRUE(WaitFor([&] { return total() == 30; }, 30)) << AgentLog("util");
   // Each node's 10 units went to its soonest-closing market, once.
   for (size_t i = 0; i < markets.size(); ++i) {
@@ -352,7 +363,7 @@ TEST_F(AgentTest, UsageAndBadConfigExitTwo) {
   EXPECT_EQ(Exec(AgentBinary() + " run 2>/dev/null").code, 2);
   EXPECT_EQ(Exec(AgentBinary() + " fly --config x 2>/dev/null").code, 2);
   std::string conf = Config("bad", fixed_, "policy = fixed\nprice = 1\nbogus_key = 3\n");
-  Run r = Exec(AgentBinary() + " status --config " + conf + " 2>&1");
+  ProcRun r = Exec(AgentBinary() + " status --config " + conf + " 2>&1");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("bogus_key"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("line 10"), std::string::npos) << r.out;
