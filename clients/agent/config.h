@@ -49,6 +49,13 @@ struct AgentConfig {
   static core::Result<AgentConfig> Load(const std::string& path);
 };
 
+// Policy parameter `name` from c.params, or its default when unset: DecimalParam for the
+// fractions (utilisation_k, demand_step, demand_min, demand_max, decay_min, buy_below),
+// IntParam for the periods (demand_window_s, decay_horizon_s). Errors: invalid_argument naming
+// the parameter when its value is bad or it is not a parameter of that type.
+core::Result<core::Money> DecimalParam(const AgentConfig& c, std::string_view name);
+core::Result<int64_t> IntParam(const AgentConfig& c, std::string_view name);
+
 // The size of `res` in config units: the largest res_i / unit_i over the quantities (cpu, mem,
 // disk, net_min) with unit_i > 0, an exact rational. net_max_kbps is a ceiling, not a quantity,
 // and does not count. The price of `res` over [not_before, not_after) at `per_unit_hour`:
