@@ -113,7 +113,7 @@ Situation Agent::BuildSituation(const View& v, int64_t now_s) const {
       s.sold_units += UnitHours(r, config_.unit, m.window);
     }
   }
-  const int64_t demand_s = ParamInt(config_, "demand_window_s", 600);
+  const int64_t demand_s = ParamInt(config_, "demand_window_s", 300);
   for (const MarketView& m : v.markets) {
     Item it{.kind = "market",
             .id = m.id,

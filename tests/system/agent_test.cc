@@ -366,7 +366,7 @@ TEST_F(AgentTest, UsageAndBadConfigExitTwo) {
   ProcRun r = Exec(AgentBinary() + " status --config " + conf + " 2>&1");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("bogus_key"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("line 10"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("line 11"), std::string::npos) << r.out;
   // A broker that is not there: status exits 3.
   std::string down = Config("down", fixed_, "policy = fixed\nprice = 1\n");
   proc_->Kill9();
