@@ -90,36 +90,9 @@ core::Result<int64_t> ParseTime(std::string_view text, int64_t now, std::string_
 }
 
 core::Result<core::ResourceVector> ParseResources(std::string_view text, std::string_view what) {
-  core::ResourceVector rv;
-  const std::pair<const char*, int64_t*> names[] = {{"cpu_mcores", &rv.cpu_mcores},
-                                                    {"mem_mib", &rv.mem_mib},
-                                                    {"disk_mib", &rv.disk_mib},
-                                                    {"net_min_kbps", &rv.net_min_kbps},
-                                                    {"net_max_kbps", &rv.net_max_kbps}};
-  if (text.empty()) return Bad(what, "empty; write e.g. cpu_mcores=500,mem_mib=512");
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    std::string_view item = text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
-    size_t eq = item.find('=');
-    std::string name(item.substr(0, eq));
-    int64_t* slot = nullptr;
-    for (const auto& [n, p] : names) {
-      if (name == n) slot = p;
-    }
-    if (slot == nullptr) {
-      return Bad(what, "unknown resource \"" + name +
-                           "\" (known: cpu_mcores, mem_mib, disk_mib, net_min_kbps, net_max_kbps)");
-    }
-    if (eq == std::string_view::npos || !ParseInt64(item.substr(eq + 1), *slot)) {
-      return Bad(what, name + ": \"" + std::string(item) + "\" needs a non-negative integer value");
-    }
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
-  }
-  core::Status st = rv.Validate();
-  if (!st.ok()) return Bad(what, st.message());
-  return rv;
+  auto rv = core::ResourceVector::Parse(text);
+  if (!rv.ok()) return Bad(what, rv.status().message());
+  return *rv;
 }
 
 core::Result<core::PublicKey> ParseKeyArg(std::string_view text, std::string_view what) {

@@ -11,6 +11,7 @@
 #include "clients/cli.h"
 #include "clients/cli_args.h"
 #include "clients/cli_context.h"
+#include "clients/escrow.h"
 #include "core/json_codec.h"
 #include "ledger/rcap.h"
 
@@ -153,21 +154,13 @@ core::Status Buy(CliContext& ctx, const MarketArgs& a) {
   return ctx.Do("POST", MarketPath(a.market, "/orders"), body, PrintOp);
 }
 
-// The escrow child E of the caller's rcap: unit x qty over the market's
-// window, held by the broker.
-core::Result<json> SellEscrow(CliContext& ctx, const json& market, const ledger::Rcap& from,
-                              int64_t qty) {
-  BOURSE_ASSIGN_OR_RETURN(core::ResourceVector unit,
-                          core::ResourceVectorFromJson(market["unit"], "market.unit"));
-  BOURSE_ASSIGN_OR_RETURN(core::ResourceVector res, unit.Times(qty));
+// The escrow child E of the caller's rcap (clients/escrow.h).
+core::Result<json> SellEscrowJson(CliContext& ctx, const json& market, const ledger::Rcap& from,
+                                  int64_t qty) {
   BOURSE_ASSIGN_OR_RETURN(json k, ctx.Call("GET", "/v1/ledger/key"));
   BOURSE_ASSIGN_OR_RETURN(core::PublicKey broker, core::PublicKey::FromText(Text(k["key"])));
   BOURSE_ASSIGN_OR_RETURN(core::PrivateKey me, ctx.Key());
-  core::Interval window{.not_before = market.value("not_before", int64_t{0}),
-                        .not_after = market.value("not_after", int64_t{0})};
-  BOURSE_ASSIGN_OR_RETURN(
-      ledger::Rcap e,
-      ledger::Delegate(from, me, {.id = "", .holder = broker, .res = res, .interval = window}));
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap e, SellEscrow(market, from, me, broker, qty));
   return e.ToJson();
 }
 
@@ -181,7 +174,7 @@ core::Status Sell(CliContext& ctx, const MarketArgs& a) {
   json body = {{"side", "sell"}, {"qty", qty}, {"price", p.ToString()}};
   if (r.holder == me.public_key()) {
     const json& market = m.contains("market") ? m["market"] : m;
-    BOURSE_ASSIGN_OR_RETURN(body["escrow"], SellEscrow(ctx, market, r, qty));
+    BOURSE_ASSIGN_OR_RETURN(body["escrow"], SellEscrowJson(ctx, market, r, qty));
   } else {
     body["rcap"] = a.rcap;  // the broker's pool: the broker escrows it (admin only)
   }

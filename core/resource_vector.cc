@@ -1,6 +1,7 @@
 #include "core/resource_vector.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace bourse::core {
 namespace {
@@ -98,6 +99,39 @@ std::string ResourceVector::ToString() const {
     out += std::to_string(this->*f.member);
   }
   return out;
+}
+
+Result<ResourceVector> ResourceVector::Parse(std::string_view text) {
+  if (text.empty()) return InvalidArgument("empty; write e.g. cpu_mcores=500,mem_mib=512");
+  ResourceVector rv;
+  for (;;) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    size_t eq = item.find('=');
+    std::string name(item.substr(0, eq));
+    const Field* field = nullptr;
+    for (const Field& f : kFields) {
+      if (name == f.name) field = &f;
+    }
+    if (field == nullptr) {
+      return InvalidArgument("unknown resource \"" + name +
+                             "\" (known: cpu_mcores, mem_mib, disk_mib, net_min_kbps, "
+                             "net_max_kbps)");
+    }
+    std::string_view digits = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (digits.empty() || digits.front() == '-' || ec != std::errc() ||
+        p != digits.data() + digits.size()) {
+      return InvalidArgument(name + ": \"" + std::string(item) +
+                             "\" needs a non-negative integer value");
+    }
+    rv.*field->member = v;
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  BOURSE_RETURN_IF_ERROR(rv.Validate());
+  return rv;
 }
 
 }  // namespace bourse::core

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -48,6 +49,11 @@ struct ResourceVector {
 
   // "cpu_mcores=2000 mem_mib=4096 disk_mib=0 net_min_kbps=0 net_max_kbps=0".
   std::string ToString() const;
+
+  // DESIGN §8's text form, "cpu_mcores=500,mem_mib=512" (omitted names = 0; each value a
+  // non-negative integer; the result must Validate()). Errors: invalid_argument naming the
+  // unknown name, the bad value, or the Validate() failure.
+  static Result<ResourceVector> Parse(std::string_view text);
 
   friend bool operator==(const ResourceVector&, const ResourceVector&) = default;
 };

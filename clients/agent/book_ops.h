@@ -1,0 +1,41 @@
+// The agent's changes to its book — place, move and cancel — sent through one
+// function, so that switching to the batch route (POST /v1/orders:batch, up
+// to 100 operations in one signed request) changes this file only.
+//
+//   std::vector<BookOp> ops = {{.kind = BookOp::kMove, .market = "m1", .order = 7,
+//                               .body = {{"price", "2.5"}}}};
+//   for (const OpResult& r : ApplyBookOps(client, ops)) ...
+//
+// Thread safety: uses `client` (one thread).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clients/client.h"
+#include "core/status.h"
+
+namespace bourse::agent {
+
+struct BookOp {
+  enum Kind { kPlace, kMove, kCancel };
+  Kind kind = kPlace;
+  std::string market;
+  int64_t order = 0;    // move and cancel
+  nlohmann::json body;  // place: the order; move: {"price":P}
+  std::string what;     // for the log, and the key a refusal is remembered by
+};
+
+struct OpResult {
+  core::Status status;
+  nlohmann::json reply;  // the broker's answer when status is ok
+};
+
+// One result per op, in order. An op the broker refuses does not stop the
+// others; when the broker cannot be reached the remaining ops are not sent
+// and get that unavailable status.
+std::vector<OpResult> ApplyBookOps(clients::Client& client, const std::vector<BookOp>& ops);
+
+}  // namespace bourse::agent
