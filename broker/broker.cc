@@ -733,11 +733,12 @@ json BuildOpenApi(const Router& router, std::string_view title, std::string_view
         {"4XX", err},
         {"5XX", err}};
     if (!r.signer_kinds.empty()) op["x-bourse-signers"] = r.signer_kinds;
-    if (r.auth == Auth::kSigned) {
+    if (r.auth != Auth::kNone) {
       op["security"] = json::array({{{"bourseKey", json::array()},
                                      {"bourseTimestamp", json::array()},
                                      {"bourseNonce", json::array()},
                                      {"bourseSignature", json::array()}}});
+      if (r.auth == Auth::kOptional) op["security"].push_back(json::object());  // or unsigned
     }
     std::string m = r.method;
     for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -587,12 +587,15 @@ void RegisterShareRoutes(Router& router, Markets* m) {
 
 }  // namespace
 
+void RegisterRfqRoutes(Router& router, Markets* m);  // rfq_routes.cc
+
 void Broker::RegisterMarketRoutes() {
   Markets* m = markets_.get();
   RegisterOrderRoutes(router_, m);
   RegisterAcquireRoutes(router_, m);
   RegisterRoundRoutes(router_, m);
   RegisterShareRoutes(router_, m);
+  RegisterRfqRoutes(router_, m);
 }
 
 }  // namespace bourse::broker

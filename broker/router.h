@@ -37,6 +37,10 @@ namespace bourse::broker {
 enum class Auth {
   kNone,    // anyone; no signature needed (public reads)
   kSigned,  // DESIGN §7 signature required; the caller's key is known
+  // A read that may be signed: with Bourse-Key it is checked as kSigned
+  // (caller set), without it the caller is anonymous (e.g. sealed prices
+  // shown to their owners, GET /v1/rfqs).
+  kOptional,
 };
 
 struct ApiRequest {
@@ -47,7 +51,7 @@ struct ApiRequest {
   std::multimap<std::string, std::string> query;  // query parameters
   std::string body;
   nlohmann::json json;                    // parsed body (routes with a request schema)
-  std::optional<core::PublicKey> caller;  // set for Auth::kSigned routes
+  std::optional<core::PublicKey> caller;  // set for Auth::kSigned (and signed kOptional) routes
   std::string caller_text;                // "ed25519:..." or ""
   // Signed routes: the request's Bourse-Nonce and Bourse-Timestamp (unix s).
   // The first commit of its handler records (caller_text, nonce) durably

@@ -417,7 +417,8 @@ const Route* HttpServer::Impl::Prepare(const http::Request& req, std::string bod
     return nullptr;
   };
   for (const auto& [k, v] : req.query) q->query.emplace(k, v);
-  if (route->auth == Auth::kSigned) {
+  if (route->auth == Auth::kSigned ||
+      (route->auth == Auth::kOptional && req.Header("Bourse-Key") != nullptr)) {
     // Nothing is stored for a request (a rate-limit token, a nonce) before
     // it has passed the checks that need no storage; its body is looked at
     // only once its signer is known to be a principal.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "broker/markets/internal/escrow.h"
 #include "broker/markets/internal/market_state.h"
 #include "broker/markets/markets.h"
 #include "core/json_codec.h"
@@ -422,14 +423,12 @@ core::Status FinishOp(OpCtx& ctx) {
       }
       if (unsold > 0) {
         if (o.account != b.broker_key().ToText()) {
-          auto seller = core::PublicKey::FromText(o.owner);
           auto res = ms->info.unit.Times(unsold);
-          if (!seller.ok() || !res.ok()) return fail(core::Internal("markets: bad seller key"));
-          ledger::ChildSpec spec{
-              .id = "", .holder = *seller, .res = *res, .interval = ms->info.window};
-          auto kids = b.SplitHeld(txn, o.cap_escrow, std::span<const ledger::ChildSpec>(&spec, 1));
-          if (!kids.ok()) return fail(kids.status().WithContext("returning unsold capacity"));
-          o.returned_rcap = (*kids)[0].id;
+          if (!res.ok()) return fail(core::Internal("markets: unit x unsold overflows"));
+          auto kid =
+              internal::ReturnEscrow(b, txn, o.cap_escrow, o.owner, *res, ms->info.window);
+          if (!kid.ok()) return fail(kid.status().WithContext("returning unsold capacity"));
+          o.returned_rcap = *kid;
         }
         o.cap_returned += unsold;
       }
@@ -617,6 +616,7 @@ core::Status Markets::Tick() {
   core::MutexLock l(&tick_mu_);
   core::Status a = CloseDueMarkets();
   core::Status b = ClearDueRounds();
+  if (core::Status r = AwardDueRfqs(); !r.ok() && b.ok()) b = r;
   core::Status c = ChargeShares(false);
   core::Status d = host_->Tick();
   if (!a.ok()) return a;

@@ -112,9 +112,10 @@ class Markets {
   // then runs the host's periodic work (Host::Tick).
   core::Status Tick() EXCLUDES(tick_mu_);
 
-  // DESIGN 4.1: a broker-held rcap that escrows a resting sell order or an
-  // open round's offer is committed to it; an admin cannot offer it again
-  // (sell it from the pool, offer it in another round or split it). Run
+  // DESIGN 4.1: a broker-held rcap that escrows a resting sell order, an
+  // open round's offer or an open RFQ quote is committed to it; an admin
+  // cannot offer it again (sell it from the pool, offer it in another round
+  // or an RFQ quote, or split it). Run
   // inside the transaction that would use `id`. Errors: failed_precondition
   // "<field>: rcap <id> is escrowed for ..." (409).
   static core::Status RequireUncommitted(ledger::Txn& txn, const std::string& id,
@@ -222,6 +223,37 @@ class Markets {
                                              const std::optional<std::string>& state);
   // The node's share table, signed by the ledger key (the whole reply).
   core::Result<nlohmann::json> NodeShares(const std::string& node, int64_t now_ms);
+
+  // ---- Requests for quote (rfqs.cc; docs/markets.md "Requests for quote") ----
+  // Each returns the reply's body. `viewer` is the key of a signed GET ("" if
+  // unsigned): quote prices are sealed until the close but to the buyer and
+  // to each quote's seller.
+  static constexpr int64_t kMaxQuotesPerRfq = 200;       // open quotes on one RFQ
+  static constexpr int64_t kMaxOpenRfqsPerBuyer = 1000;  // open RFQs of one buyer
+  // POST /v1/rfqs: {"rfq": ...}; max_price is escrowed from the caller.
+  core::Result<nlohmann::json> OpenRfq(const nlohmann::json& body, const std::string& caller,
+                                       int64_t now_ms);
+  // POST /v1/rfqs/{rfq}/quotes: {"quote": ...}; each piece's capacity escrowed.
+  core::Result<nlohmann::json> QuoteRfq(const std::string& rfq, const nlohmann::json& body,
+                                        const std::string& caller, int64_t now_ms);
+  // DELETE /v1/rfqs/{rfq}/quotes/{quote}: {"quote": ...}, its escrows returned.
+  core::Result<nlohmann::json> WithdrawQuote(const std::string& rfq, const std::string& quote,
+                                             const std::string& caller, int64_t now_ms);
+  // POST /v1/rfqs/{rfq}/accept {"quote"}: {"rfq": ..., "chains": [chain per node]}.
+  core::Result<nlohmann::json> AcceptQuote(const std::string& rfq, const nlohmann::json& body,
+                                           const std::string& caller, int64_t now_ms);
+  // DELETE /v1/rfqs/{rfq}: {"rfq": ...}, cancelled, every escrow released.
+  core::Result<nlohmann::json> CancelRfq(const std::string& rfq, const std::string& caller,
+                                         int64_t now_ms);
+  // GET /v1/rfqs: {"rfqs": [...]}, newest first, at most kMaxListed.
+  core::Result<nlohmann::json> ListRfqs(const std::optional<std::string>& state,
+                                        const std::optional<std::string>& buyer,
+                                        const std::string& viewer, int64_t now_ms);
+  core::Result<nlohmann::json> GetRfq(const std::string& rfq, const std::string& viewer,
+                                      int64_t now_ms);
+  // Tick's step: awards (or fails) every open RFQ whose close has passed,
+  // each in one transaction that first checks the RFQ is still open.
+  core::Status AwardDueRfqs();
 
   // ---- for the implementation files ----
   Host& host() { return *host_; }

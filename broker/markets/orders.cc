@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "broker/markets/internal/escrow.h"
 #include "broker/markets/internal/market_state.h"
 #include "broker/markets/internal/order_ops.h"
 #include "broker/markets/markets.h"
@@ -154,13 +155,7 @@ core::Status CheckOrder(Markets& m, internal::PlacedOrder& st, const std::string
   const std::string& broker_text = st.broker_text;
   if (!st.escrow) return core::Status::Ok();
   const ledger::Rcap& e = *st.escrow;
-  if (e.issuer.ToText() != caller) {
-    return core::InvalidArgument("escrow.issuer: must be the caller (the seller signs it)");
-  }
-  if (e.holder.ToText() != broker_text) {
-    return core::InvalidArgument("escrow.holder: must be the broker's key " + broker_text);
-  }
-  if (!e.parent) return core::InvalidArgument("escrow.parent: must be an rcap the seller holds");
+  BOURSE_RETURN_IF_ERROR(internal::CheckSignedEscrow(e, caller, broker_text, "escrow"));
   if (!mi.node.empty()) {  // a site market checks the node's site in the transaction
     BOURSE_RETURN_IF_ERROR(InPool(mi, e.node, mi.site).WithContext("escrow.node"));
   }
@@ -169,9 +164,6 @@ core::Status CheckOrder(Markets& m, internal::PlacedOrder& st, const std::string
   }
   if (!(e.interval == mi.window)) {
     return core::InvalidArgument("escrow.not_before/not_after: must be the market window");
-  }
-  if (!e.CheckSignature().ok()) {
-    return core::PermissionDenied("escrow.sig: bad_signature: does not verify under the issuer");
   }
   if (!mi.holder.empty() && mi.holder != caller) {
     return core::PermissionDenied("only " + mi.holder + " sells in market " + mi.id);
@@ -190,31 +182,21 @@ core::Status EscrowSell(Markets& m, ledger::Txn& txn, const internal::PlacedOrde
   const std::string& broker_text = st.broker_text;
   if (st.escrow) {
     const ledger::Rcap& escrow = *st.escrow;
-    auto known = ledger::CapacityLog::Get(txn.db(), escrow.id);
-    if (known.ok())
-      return core::AlreadyExists("escrow.id: rcap " + escrow.id + " is already recorded");
     if (mi.node.empty()) {
       BOURSE_ASSIGN_OR_RETURN(std::string esite, NodeSite(m.host(), txn.db(), escrow.node));
       BOURSE_RETURN_IF_ERROR(InPool(mi, escrow.node, esite).WithContext("escrow.node"));
     }
-    // DESIGN 4.1: only the holder offers an rcap (403 before the
-    // link rules would call it a broken link).
-    auto from = ledger::CapacityLog::Get(txn.db(), *escrow.parent);
-    if (from.ok()) {
-      BOURSE_RETURN_IF_ERROR(RequireHolder(*from, caller_text, "escrow.parent"));
-    }
-    BOURSE_RETURN_IF_ERROR(m.host().RecordRcapIfNew(txn, escrow).WithContext("escrow"));
+    BOURSE_RETURN_IF_ERROR(
+        internal::RecordSignedEscrow(m.host(), txn, escrow, caller_text, "escrow"));
     lo.cap_escrow = escrow.id;
     return core::Status::Ok();
   }
-  if (caller.kind != core::PrincipalKind::kAdmin) {
-    return core::PermissionDenied("rcap: only an admin sells from the broker's pool");
-  }
-  if (!mi.holder.empty() && mi.holder != broker_text) {
+  if (caller.kind == core::PrincipalKind::kAdmin && !mi.holder.empty() &&
+      mi.holder != broker_text) {
     return core::PermissionDenied("only " + mi.holder + " sells in market " + mi.id);
   }
-  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap src, ledger::CapacityLog::Get(txn.db(), st.pool_rcap));
-  BOURSE_RETURN_IF_ERROR(Markets::RequireUncommitted(txn, st.pool_rcap, "rcap"));
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap src,
+                          internal::PoolSource(txn, caller, st.pool_rcap, "rcap", "sells"));
   BOURSE_ASSIGN_OR_RETURN(std::string src_site, NodeSite(m.host(), txn.db(), src.node));
   BOURSE_RETURN_IF_ERROR(InPool(mi, src.node, src_site).WithContext("rcap"));
   ledger::ChildSpec spec{

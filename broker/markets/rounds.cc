@@ -597,19 +597,9 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
 }
 
 core::Status Markets::ClearDueRounds() {
-  std::vector<std::string> due;
-  int64_t now = host_->clock().NowSeconds();
-  BOURSE_RETURN_IF_ERROR(host_->store().Read([&](storage::Connection* db) -> core::Status {
-    BOURSE_ASSIGN_OR_RETURN(
-        Stmt s, db->Prepare("SELECT id FROM m_rounds WHERE state='open' AND close_s<=?"));
-    s.Bind(1, now);
-    while (true) {
-      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      due.push_back(s.Text(0));
-    }
-    return core::Status::Ok();
-  }));
+  BOURSE_ASSIGN_OR_RETURN(
+      std::vector<std::string> due,
+      internal::DueIds(*host_, "SELECT id FROM m_rounds WHERE state='open' AND close_s<=?"));
   core::Status first;
   for (const std::string& id : due) {
     core::Status st = ClearRoundNow(id);
@@ -639,6 +629,17 @@ core::Status Markets::RequireUncommitted(ledger::Txn& txn, const std::string& id
   if (round) {
     return core::FailedPrecondition(std::string(field) + ": rcap " + id +
                                     " is escrowed for open round " + r.Text(0) +
+                                    "; it is not free to offer again");
+  }
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt q, txn.db()->Prepare("SELECT m_rfq_quotes.id FROM m_rfq_quotes, "
+                                "json_each(m_rfq_quotes.pieces) WHERE m_rfq_quotes.state='open' "
+                                "AND json_extract(json_each.value,'$.escrow')=? LIMIT 1"));
+  q.Bind(1, id);
+  BOURSE_ASSIGN_OR_RETURN(bool quote, q.Step());
+  if (quote) {
+    return core::FailedPrecondition(std::string(field) + ": rcap " + id +
+                                    " is escrowed for open rfq quote " + q.Text(0) +
                                     "; it is not free to offer again");
   }
   return core::Status::Ok();

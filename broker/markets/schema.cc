@@ -42,6 +42,23 @@ CREATE INDEX IF NOT EXISTS m_share_bids_node ON m_share_bids(node, state);
 CREATE INDEX IF NOT EXISTS m_share_bids_slice ON m_share_bids(slice, state);
 )sql";
 
+// Requests for quote (issue #17, docs/markets.md "Requests for quote").
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE m_rfqs(id TEXT PRIMARY KEY, buyer TEXT NOT NULL, res TEXT NOT NULL,
+  nodes INTEGER NOT NULL, min_sites INTEGER NOT NULL, not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL, max_price TEXT NOT NULL, close_s INTEGER NOT NULL,
+  award TEXT NOT NULL, state TEXT NOT NULL, escrow TEXT NOT NULL, winner TEXT NOT NULL,
+  quote TEXT NOT NULL, price TEXT NOT NULL, rcaps TEXT NOT NULL, reason TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX m_rfqs_due ON m_rfqs(state, close_s);
+CREATE INDEX m_rfqs_buyer ON m_rfqs(buyer, state);
+CREATE TABLE m_rfq_quotes(id TEXT PRIMARY KEY, rfq TEXT NOT NULL, seller TEXT NOT NULL,
+  account TEXT NOT NULL, price TEXT NOT NULL, pieces TEXT NOT NULL, state TEXT NOT NULL,
+  returned TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX m_rfq_quotes_rfq ON m_rfq_quotes(rfq, state, created_ms);
+CREATE INDEX m_rfq_quotes_open ON m_rfq_quotes(state) WHERE state='open';
+)sql";
+
 }  // namespace
 
 const storage::Schema& MarketsSchema() {
@@ -50,6 +67,10 @@ const storage::Schema& MarketsSchema() {
                           {{1, "markets, orders, trades, rounds, round bids, share bids",
                             [](storage::Connection& c) -> core::Status {
                               return c.Exec(kSchemaV1, "markets schema");
+                            }},
+                           {2, "requests for quote and their quotes",
+                            [](storage::Connection& c) -> core::Status {
+                              return c.Exec(kSchemaV2, "markets schema v2");
                             }}}};
   return *schema;
 }

@@ -251,6 +251,32 @@ TEST_F(EventsTest, BindingEventsOfOneSlice) {
   EXPECT_EQ(c.events[0].data["node"], "n3");
 }
 
+// RFQ entries (rfq_*) become `rfq` events with the entry's suffix as action.
+TEST_F(EventsTest, RfqEventsCarryTheirAction) {
+  SseClient c(Port(), "/v1/events?topics=rfqs");
+  int64_t now = core::SystemClock::Get().NowSeconds();
+  std::string rfq = env_.Ok(alice_, "POST", "/v1/rfqs",
+                            {{"res", MarketEnv::Res(100)},
+                             {"nodes", 1},
+                             {"not_before", now + 3600},
+                             {"not_after", now + 7200},
+                             {"max_price", "10"},
+                             {"close", now + 600}})["rfq"]["id"];
+  env_.Ok(env_.admin_, "POST", "/v1/rfqs/" + rfq + "/quotes",
+          {{"price", "5"}, {"rcaps", {{{"rcap", pool_}, {"node", "n1"}}}}});
+  env_.Ok(alice_, "DELETE", "/v1/rfqs/" + rfq);
+  ASSERT_TRUE(c.UntilId(Size()));
+  ASSERT_EQ(c.events.size(), 3u);
+  std::vector<std::string> actions;
+  for (const Ev& e : c.events) {
+    EXPECT_EQ(e.type, "rfq");
+    EXPECT_EQ(e.data["rfq"], rfq);
+    actions.push_back(e.data["action"]);
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"opened", "quoted", "cancelled"}));
+  EXPECT_FALSE(c.events[1].data.contains("price"));  // sealed until the award
+}
+
 class SlowConsumerTest : public EventsTest {
  protected:
   SlowConsumerTest() : EventsTest(Options()) {}

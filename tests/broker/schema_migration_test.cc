@@ -91,7 +91,7 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   // Migration 4: no binding's end is recorded yet (the next tick writes it).
   EXPECT_EQ(Count("SELECT count(*) FROM b_bindings WHERE expired_seq IS NULL"),
             Count("SELECT count(*) FROM b_bindings"));
-  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 1);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 2);
   // The data survived; the one-time backfill's marker table is gone.
   EXPECT_EQ(Count("SELECT count(*) FROM b_principals"), 6);
   EXPECT_EQ(Count("SELECT count(*) FROM b_nodes"), 2);
@@ -161,7 +161,7 @@ TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
     EXPECT_EQ((*m)["market"]["state"], "closed");
     EXPECT_EQ((*m)["market"]["unit"]["cpu_mcores"], 1000);
   }
-  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 1);
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 2);
   {
     auto c = Conn();
     ASSERT_TRUE(c->Exec("UPDATE storage_schema SET version=5 WHERE component='markets'").ok());
@@ -170,6 +170,34 @@ TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.status().message().find("markets schema version 5 is newer"), std::string::npos)
       << b.status().message();
+}
+
+// Markets schema 2 (requests for quote) on a file at markets version 1: its
+// markets are kept and the RFQ tables appear, empty and usable.
+TEST_F(SchemaMigrationTest, MarketsVersionOneGainsTheRfqTables) {
+  {
+    auto b = OpenBroker();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+  }
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("DROP TABLE m_rfq_quotes; DROP TABLE m_rfqs;"
+                        "UPDATE storage_schema SET version=1 WHERE component='markets';"
+                        "INSERT INTO m_markets VALUES('mkt_v1','demo-n1','demo',"
+                        "'{\"cpu_mcores\":1000,\"disk_mib\":0,\"mem_mib\":0,"
+                        "\"net_max_kbps\":0,\"net_min_kbps\":0}',1796600000,1796603600,"
+                        "1796600000,'','closed','ed25519:x',1796552009000)")
+                    .ok());
+  }
+  auto b = OpenBroker();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 2);
+  EXPECT_TRUE((*b)->markets().MarketSummary("mkt_v1").ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM m_rfqs"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM m_rfq_quotes"), 0);
+  auto list = (*b)->markets().ListRfqs(std::nullopt, std::nullopt, "", 0);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_TRUE((*list)["rfqs"].empty());
 }
 
 }  // namespace

@@ -170,6 +170,9 @@ inline std::string_view SideName(auction::Side s) {
   return s == auction::Side::kBuy ? "buy" : "sell";
 }
 std::string MoneyText(int64_t nanos);
+// The ids `sql` selects with the host's clock (unix s) as its one parameter:
+// the rounds or RFQs whose close has passed (rfqs.cc).
+core::Result<std::vector<std::string>> DueIds(Host& host, const char* sql);
 
 using Stmt = storage::Statement;
 using core::ParseStoredJson;
