@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/money.h"
+#include "ledger/redemption_book.h"
 #include "tests/broker/market_fixture.h"
 
 namespace bourse::broker::testing {
@@ -112,6 +113,9 @@ TEST_F(MarketAcquireTest, CoveringWindowAndWholeUnitsNarrowTheChainToTheRequest)
   EXPECT_EQ(fill.interval, (core::Interval{base_, base_ + 7200}));
   auto v = ledger::VerifyChain(*chain, Trust(), "n1", now_);
   EXPECT_TRUE(v.ok()) << (v.ok() ? "" : v.refusal().detail);
+  ledger::RedemptionBook guard;  // what the node guard does next
+  auto red = guard.Redeem(*chain);
+  EXPECT_TRUE(red.ok()) << (red.ok() ? "" : red.refusal().detail);
   // The buyer can bind what it got; the ledger's replay checks every split.
   env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_web"}});
   env_.Ok(alice_, "POST", "/v1/slices/mit_web/bindings", {{"chain", r["chains"][0]}});
