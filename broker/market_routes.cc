@@ -437,8 +437,10 @@ void RegisterAcquireRoutes(Router& router, Markets* m) {
               .auth = Auth::kSigned,
               .summary =
                   "acquire(rspec): buy `res` on `nodes` nodes in at least `min_sites` sites for "
-                  "[not_before, not_after) through the order books, paying at most max_price in "
-                  "total; all or nothing. Returns the rcap chains (bind them to a slice)",
+                  "[not_before, not_after) through the order books (markets whose window covers "
+                  "it, whole units: `rounded` and `note` say what was bought beyond the request), "
+                  "paying at most max_price in total; all or nothing. Returns the rcap chains, "
+                  "each ending in exactly `res` over the interval (bind them to a slice)",
               .tag = "markets",
               .request_schema = SObj({{"rspec", SObj({{"res", SResources()},
                                                       {"nodes", SInt()},
@@ -451,7 +453,9 @@ void RegisterAcquireRoutes(Router& router, Markets* m) {
               .response_schema = SObj({{"chains", SArr(SArr(SRcap()))},
                                        {"nodes", SArr(SStr())},
                                        {"paid", SMoney()},
-                                       {"trades", SArr(SObj({}, {}, false))}}),
+                                       {"trades", SArr(SObj({}, {}, false))},
+                                       {"rounded", SArr(SObj({}, {}, false))},
+                                       {"note", SStr()}}),
               .success_status = 201,
               .handler = [m](const ApiRequest& q) { return AcquireRoute(*m, q); }});
 }

@@ -61,6 +61,8 @@ core::Status Acquire(CliContext& ctx, const RoundArgs& a) {
     std::printf("acquired %zu chain(s) on%s, paid %s%s\n", got["chains"].size(), nodes.c_str(),
                 FormatMoneyJson(got["paid"]).c_str(),
                 a.slice.empty() ? "" : ("; bound to " + a.slice).c_str());
+    // The broker says when it bought more than asked (whole units, whole windows).
+    if (got.contains("note")) std::printf("note: %s\n", Text(got["note"]).c_str());
   });
   return core::Status::Ok();
 }

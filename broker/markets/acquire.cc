@@ -2,18 +2,27 @@
 // books at or under a price limit, all or nothing, in one transaction.
 //
 // An rspec {"res":V,"nodes":N,"min_sites":K,"not_before":a,"not_after":b}
-// is served by open markets whose window is exactly [a, b) and whose unit u
-// divides V (V == k x u for an integer k): on each chosen node the broker
-// places a market buy of k units. Per node the cheapest such market is used
-// (cost = walking its asks, the caller's own asks skipped); then the cheapest
-// node of each of the K cheapest sites, then the cheapest remaining nodes up
-// to N. If the total exceeds max_price, or fewer than N nodes (K sites) can
-// fill, nothing changes. The fills are settled exactly like any other order
-// and all of it commits in ONE Mutate: either every chain comes back or the
-// ledger and the books are unchanged.
+// is served by the open node markets whose window covers [a, b) and whose
+// unit u covers V in k whole units (internal::UnitsCovering: k is the
+// largest ceil(V_i / u_i); a lower net_max_kbps than u's is fine, it is a
+// ceiling). Per node the cheapest such market is used (cost = walking its
+// asks for k units, the caller's own asks skipped); then the cheapest node of
+// each of the K cheapest sites, then the cheapest remaining nodes up to N.
+// If fewer than N nodes (K sites) can fill, the total exceeds max_price or
+// the caller's free balance, nothing changes and the refusal says what fell
+// short (acquire_explain.cc). Else one market buy of k units per chosen node,
+// whose fills are children of the sellers' escrows held by the BROKER
+// (OpCtx::fills_to_broker; otherwise settled exactly like any other fill),
+// and the broker delegates to the caller, out of each node's fills, exactly
+// V over [a, b) (Narrow). All of it commits in ONE Mutate: either every
+// chain comes back or the ledger and the books are unchanged.
+#include "broker/markets/internal/acquire.h"
+
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
+#include <span>
 
 #include "broker/markets/internal/market_state.h"
 #include "broker/markets/markets.h"
@@ -22,21 +31,17 @@
 
 namespace bourse::markets {
 
+using internal::Candidate;
 using internal::LiveOrder;
 using internal::MarketState;
 using internal::OpCtx;
+using internal::Rspec;
+using internal::Unfilled;
 using nlohmann::json;
 
 namespace {
 
 constexpr int64_t kMaxNodes = 1000;
-
-struct Rspec {
-  core::ResourceVector res;
-  int64_t nodes = 1;
-  int64_t min_sites = 0;
-  core::Interval interval;
-};
 
 core::Result<Rspec> ParseRspec(const json& j) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(
@@ -65,79 +70,83 @@ core::Result<Rspec> ParseRspec(const json& j) {
   return r;
 }
 
-// k with v == k x u, or 0.
-int64_t UnitsOf(const core::ResourceVector& v, const core::ResourceVector& u) {
-  int64_t k = 0;
-  const int64_t vs[] = {v.cpu_mcores, v.mem_mib, v.disk_mib, v.net_min_kbps};
-  const int64_t us[] = {u.cpu_mcores, u.mem_mib, u.disk_mib, u.net_min_kbps};
-  for (int i = 0; i < 4; ++i) {
-    if (us[i] == 0) continue;
-    if (vs[i] % us[i] != 0) return 0;
-    k = vs[i] / us[i];
-    break;
-  }
-  if (k <= 0) return 0;
-  auto t = u.Times(k);
-  return t.ok() && *t == v ? k : 0;
+// Whether a node market with `window` and `unit` may serve rs: its window
+// covers the interval and its unit covers res.
+bool Serves(const core::Interval& window, const core::ResourceVector& unit, const Rspec& rs) {
+  return rs.interval.IsSubsetOf(window) && internal::UnitsCovering(rs.res, unit) > 0;
 }
 
-struct Candidate {
-  MarketState* ms = nullptr;
-  int64_t units = 0;
-  internal::Int128 cost = 0;  // nano-credits
+// The nodes that can fill rs now, each with its cheapest market, cheapest
+// first, and the nodes whose fitting markets have too few asks.
+struct Fillable {
+  std::vector<Candidate> cands;
+  std::vector<Unfilled> unfilled;
 };
 
-// The cheapest fillable node market of each node among `all` (open, whose
-// unit divides the rspec's res, walking its asks without the caller's own),
-// with the markets' locks held (through the caller's unique_locks).
-core::Result<std::vector<Candidate>> CheapestPerNode(Markets& m, ledger::Txn& txn,
-                                                     const std::vector<MarketState*>& all,
-                                                     const Rspec& rs, uint64_t me, int64_t now_s) {
+// Walks the asks of ms (without owner `me`'s) for `units`: the cost in
+// nano-credits, and how many units are on offer (at most `units`).
+std::pair<internal::Int128, int64_t> WalkAsks(MarketState* ms, int64_t units, uint64_t me)
+    REQUIRES(ms->mu) {
+  int64_t need = units;
+  internal::Int128 cost = 0;
+  for (const auction::RestingOrder& o : ms->book->Orders(auction::Side::kSell)) {
+    if (o.owner == me) continue;
+    int64_t take = std::min(need, o.qty);
+    cost += static_cast<internal::Int128>(take) * o.price_nanos;
+    need -= take;
+    if (need == 0) break;
+  }
+  return {cost, units - need};
+}
+
+// The cheapest fillable market of each node among `all` (each Serves rs,
+// open now), with the markets' locks held (through the caller's unique_locks).
+core::Result<Fillable> CheapestPerNode(Markets& m, ledger::Txn& txn,
+                                       const std::vector<MarketState*>& all, const Rspec& rs,
+                                       uint64_t me, int64_t now_s) {
   std::map<std::string, Candidate> best;
+  std::map<std::string, Unfilled> few;
   for (MarketState* ms : all) {
     ms->mu.AssertHeld();  // through `locks` (which the analysis cannot follow)
     if (ms->info.state != "open" || now_s >= ms->info.close_s) continue;
-    // Site markets fill from several nodes at once: acquire, which
-    // places whole per-node amounts, uses node markets only.
-    if (ms->info.node.empty()) continue;
     BOURSE_RETURN_IF_ERROR(internal::EnsureFresh(&m, txn, ms));
-    int64_t k = UnitsOf(rs.res, ms->info.unit);
-    int64_t need = k;
-    internal::Int128 cost = 0;
-    for (const auction::RestingOrder& o : ms->book->Orders(auction::Side::kSell)) {
-      if (o.owner == me) continue;
-      int64_t take = std::min(need, o.qty);
-      cost += static_cast<internal::Int128>(take) * o.price_nanos;
-      need -= take;
-      if (need == 0) break;
+    const int64_t k = internal::UnitsCovering(rs.res, ms->info.unit);
+    auto [cost, offered] = WalkAsks(ms, k, me);
+    const std::string& node = ms->info.node;
+    if (offered < k) {
+      auto it = few.find(node);
+      if (it == few.end() || it->second.offered < offered) {
+        few[node] = Unfilled{node, ms->info.site, offered, k};
+      }
+      continue;
     }
-    if (need > 0) continue;
-    auto it = best.find(ms->info.node);
-    if (it == best.end() || cost < it->second.cost) {
-      best[ms->info.node] = Candidate{ms, k, cost};
-    }
+    auto it = best.find(node);
+    if (it == best.end() || cost < it->second.cost) best[node] = Candidate{ms, k, cost};
   }
-  std::vector<Candidate> cands;
-  for (auto& [node, c] : best) cands.push_back(c);
-  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+  Fillable out;
+  for (auto& [node, c] : best) out.cands.push_back(c);
+  for (auto& [node, u] : few) {
+    if (!best.count(node)) out.unfilled.push_back(u);
+  }
+  std::sort(out.cands.begin(), out.cands.end(), [](const Candidate& a, const Candidate& b) {
     return a.cost != b.cost ? a.cost < b.cost : a.ms->info.node < b.ms->info.node;
   });
-  return cands;
+  return out;
 }
 
 // Choose: the cheapest node of each of the min_sites cheapest sites, then
 // the cheapest of the rest. Errors: failed_precondition when too few.
-core::Result<std::vector<Candidate>> Choose(const std::vector<Candidate>& cands, const Rspec& rs) {
+core::Result<std::vector<Candidate>> Choose(const Fillable& f, const Rspec& rs) {
   std::vector<Candidate> chosen;
   std::set<std::string> sites, nodes;
-  for (const Candidate& c : cands) {
+  for (const Candidate& c : f.cands) {
     if (static_cast<int64_t>(sites.size()) >= rs.min_sites) break;
     if (sites.insert(c.ms->info.site).second) {
       chosen.push_back(c);
       nodes.insert(c.ms->info.node);
     }
   }
-  for (const Candidate& c : cands) {
+  for (const Candidate& c : f.cands) {
     if (static_cast<int64_t>(chosen.size()) >= rs.nodes) break;
     if (nodes.insert(c.ms->info.node).second) {
       chosen.push_back(c);
@@ -146,40 +155,40 @@ core::Result<std::vector<Candidate>> Choose(const std::vector<Candidate>& cands,
   }
   if (static_cast<int64_t>(chosen.size()) < rs.nodes ||
       static_cast<int64_t>(sites.size()) < rs.min_sites) {
-    return core::FailedPrecondition(
-        "rspec: the order books cannot fill it now (" + std::to_string(cands.size()) +
-        " nodes offer it for the interval, " + std::to_string(rs.nodes) +
-        " needed in >= " + std::to_string(rs.min_sites) + " sites)");
+    return internal::TooFewNodes(rs, f.cands, f.unfilled);
   }
   return chosen;
 }
 
-// The total cost of `chosen`, at most max_price.
-core::Result<core::Money> CheckCost(const std::vector<Candidate>& chosen,
-                                    const core::Money& max_price) {
+// The total cost of `chosen`: at most max_price and the caller's free
+// balance (checked before anything is placed, so nothing is written).
+core::Result<core::Money> CheckCost(ledger::Txn& txn, const std::vector<Candidate>& chosen,
+                                    const Rspec& rs, const core::Money& max_price,
+                                    const std::string& caller) {
   internal::Int128 total = 0;
   for (const Candidate& c : chosen) total += c.cost;
   if (total > static_cast<internal::Int128>(INT64_MAX)) {
     return core::FailedPrecondition("max_price: the cheapest fill overflows");
   }
   core::Money cost = core::Money::FromNanos(static_cast<int64_t>(total));
-  if (cost > max_price) {
-    return core::FailedPrecondition("max_price: the cheapest fill costs " + cost.ToString() +
-                                    " > " + max_price.ToString());
-  }
+  if (cost > max_price) return internal::OverMaxPrice(rs, cost, max_price);
+  BOURSE_ASSIGN_OR_RETURN(core::Money available, ledger::Accounts::Balance(txn.db(), caller));
+  if (available < cost) return internal::ShortOfFunds(cost, caller, available);
   return cost;
 }
 
 // What the buys on the chosen nodes produced.
 struct Bought {
-  json node_list = json::array(), trades = json::array();
-  std::vector<std::string> rcaps;
+  json node_list = json::array(), trades = json::array(), rounded = json::array();
+  std::vector<std::string> fills, leaves;
+  std::vector<internal::Rounding> rounding;
 };
 
 // Places the market buy of c.units on c's market for `caller` (owner id
-// `me`), with its lock held; all of it must fill.
+// `me`), with its lock held; all of it must fill. The fills are held by the
+// broker: their ids are appended to *fills.
 core::Status BuyOn(Markets& m, ledger::Txn& txn, const Candidate& c, const std::string& caller,
-                   uint64_t me, Bought* out) {
+                   uint64_t me, Bought* out, std::vector<std::string>* fills) {
   MarketState* ms = c.ms;
   ms->mu.AssertHeld();  // through `locks`
   OpCtx ctx;
@@ -187,6 +196,7 @@ core::Status BuyOn(Markets& m, ledger::Txn& txn, const Candidate& c, const std::
   ctx.txn = &txn;
   ctx.ms = ms;
   ctx.ms->mu.AssertHeld();
+  ctx.fills_to_broker = true;
   ms->fwd.ctx = &ctx;
   LiveOrder lo;
   lo.id = m.next_order_id();
@@ -217,6 +227,7 @@ core::Status BuyOn(Markets& m, ledger::Txn& txn, const Candidate& c, const std::
   ms->orders[id] = std::move(lo);
   ctx.touched.insert(id);
   ctx.book_touched = true;
+  ctx.placing_buy = id;  // a fill it cannot fund refuses the whole acquire (402)
   core::Status st = ms->book->Place(req);
   if (st.ok()) st = internal::FinishOp(ctx);
   ms->fwd.ctx = nullptr;
@@ -224,11 +235,71 @@ core::Status BuyOn(Markets& m, ledger::Txn& txn, const Candidate& c, const std::
   if (ctx.final_orders[id].filled != c.units) {
     return core::FailedPrecondition("rspec: node " + ms->info.node + " filled " +
                                     std::to_string(ctx.final_orders[id].filled) + " of " +
-                                    std::to_string(c.units) + " units (funds?): nothing bought");
+                                    std::to_string(c.units) + " units: nothing bought");
   }
   out->node_list.push_back(ms->info.node);
   for (auto& t : ctx.trades) out->trades.push_back(t);
-  for (auto& b : ctx.bought_rcaps) out->rcaps.push_back(b);
+  for (auto& b : ctx.bought_rcaps) fills->push_back(b);
+  return core::Status::Ok();
+}
+
+// Delegates to `buyer`, out of one node's broker-held fills (in order),
+// exactly rs.res over rs.interval: each leaf takes of each quantity what is
+// still asked, up to its fill's; every leaf carries the asked net_max_kbps
+// (at most the unit's: UnitsCovering). A fill left with nothing asked of it
+// gets no leaf (it stays with the broker). The leaves' ids are appended.
+core::Status Narrow(Markets& m, ledger::Txn& txn, const std::vector<std::string>& fills,
+                    const Rspec& rs, const core::PublicKey& buyer,
+                    std::vector<std::string>* leaves) {
+  using RV = core::ResourceVector;
+  static constexpr int64_t RV::*kQ[] = {&RV::cpu_mcores, &RV::mem_mib, &RV::disk_mib,
+                                        &RV::net_min_kbps};
+  RV left = rs.res;
+  bool first = true;
+  for (const std::string& id : fills) {
+    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap fill, ledger::CapacityLog::Get(txn.db(), id));
+    RV take{.net_max_kbps = rs.res.net_max_kbps};
+    bool any = false;
+    for (auto q : kQ) {
+      take.*q = std::min(left.*q, fill.res.*q);
+      left.*q -= take.*q;
+      any = any || take.*q > 0;
+    }
+    if (!any && !first) continue;
+    first = false;
+    ledger::ChildSpec spec{.id = "", .holder = buyer, .res = take, .interval = rs.interval};
+    BOURSE_ASSIGN_OR_RETURN(
+        std::vector<ledger::Rcap> kids,
+        m.host().SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
+    leaves->push_back(kids[0].id);
+  }
+  for (auto q : kQ) {
+    if (left.*q != 0) return core::Internal("acquire: the fills do not cover the rspec");
+  }
+  return core::Status::Ok();
+}
+
+// Buys c for the caller and narrows what it bought to the rspec; notes the
+// rounding when it bought more than asked.
+core::Status BuyAndNarrow(Markets& m, ledger::Txn& txn, const Candidate& c, const Rspec& rs,
+                          const std::string& caller, uint64_t me, Bought* out) {
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey buyer, core::PublicKey::FromText(caller));
+  std::vector<std::string> fills;
+  BOURSE_RETURN_IF_ERROR(BuyOn(m, txn, c, caller, me, out, &fills));
+  BOURSE_RETURN_IF_ERROR(Narrow(m, txn, fills, rs, buyer, &out->leaves));
+  out->fills.insert(out->fills.end(), fills.begin(), fills.end());
+  const internal::MarketInfo& mi = c.ms->info;  // fixed at creation
+  internal::Rounding r{.node = mi.node,
+                       .market = mi.id,
+                       .units = c.units,
+                       .unit = mi.unit,
+                       .asked = rs.res,
+                       .window = mi.window,
+                       .asked_window = rs.interval};
+  if (internal::IsRounded(r)) {
+    out->rounded.push_back(internal::RoundingToJson(r));
+    out->rounding.push_back(std::move(r));
+  }
   return core::Status::Ok();
 }
 
@@ -240,30 +311,33 @@ core::Result<json> AcquireLocked(Markets& m, ledger::Txn& txn, const std::vector
                                  const std::string& caller, uint64_t me, int64_t now_ms,
                                  std::vector<MarketState*>* touched) {
   BOURSE_RETURN_IF_ERROR(m.host().LookupPrincipal(txn, caller).status());
-  BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
-                          CheapestPerNode(m, txn, all, rs, me, now_ms / 1000));
-  BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> chosen, Choose(cands, rs));
-  BOURSE_ASSIGN_OR_RETURN(core::Money cost, CheckCost(chosen, max_price));
+  BOURSE_ASSIGN_OR_RETURN(Fillable f, CheapestPerNode(m, txn, all, rs, me, now_ms / 1000));
+  BOURSE_ASSIGN_OR_RETURN(std::vector<Candidate> chosen, Choose(f, rs));
+  BOURSE_ASSIGN_OR_RETURN(core::Money cost, CheckCost(txn, chosen, rs, max_price, caller));
   Bought bought;
   for (const Candidate& c : chosen) {
     touched->push_back(c.ms);
-    BOURSE_RETURN_IF_ERROR(BuyOn(m, txn, c, caller, me, &bought));
+    BOURSE_RETURN_IF_ERROR(BuyAndNarrow(m, txn, c, rs, caller, me, &bought));
   }
   json chains = json::array();
-  for (const std::string& id : bought.rcaps) {
+  for (const std::string& id : bought.leaves) {
     BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> chain,
                             ledger::CapacityLog::ChainOf(txn.db(), id));
     chains.push_back(ledger::ChainToJson(chain));
   }
-  BOURSE_RETURN_IF_ERROR(
-      txn.Append(
-             "acquired",
-             {{"by", caller}, {"rspec", rspec}, {"paid", cost.ToString()}, {"rcaps", bought.rcaps}})
-          .status());
-  return json{{"chains", chains},
+  BOURSE_RETURN_IF_ERROR(txn.Append("acquired", {{"by", caller},
+                                                 {"rspec", rspec},
+                                                 {"paid", cost.ToString()},
+                                                 {"rcaps", bought.leaves},
+                                                 {"fills", bought.fills}})
+                             .status());
+  json out = {{"chains", chains},
               {"nodes", bought.node_list},
               {"paid", cost.ToString()},
-              {"trades", bought.trades}};
+              {"trades", bought.trades},
+              {"rounded", bought.rounded}};
+  if (!bought.rounding.empty()) out["note"] = internal::RoundingNote(bought.rounding);
+  return out;
 }
 
 // acquire(rspec) over the candidate markets `all`, in one Mutate: either
@@ -321,9 +395,18 @@ core::Result<json> Markets::Acquire(const json& body, const std::string& caller,
   BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(body, "", "max_price"));
   BOURSE_ASSIGN_OR_RETURN(core::Money max_price, core::MoneyFromJson(*mp, "max_price"));
   if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
-  std::vector<MarketState*> all = MarketsIf([&](const internal::MarketInfo& mi) {
-    return mi.window == rs.interval && UnitsOf(rs.res, mi.unit) > 0;
-  });
+  // The node markets open now; those that serve rs are locked in the Mutate
+  // (CheapestPerNode checks again that each is open).
+  std::vector<MarketState*> all;
+  std::vector<internal::MarketView> open;
+  for (MarketState* ms :
+       MarketsIf([](const internal::MarketInfo& mi) { return !mi.node.empty(); })) {
+    core::MutexLock l(&ms->mu);  // info.state changes at the close
+    if (ms->info.state != "open" || now_ms / 1000 >= ms->info.close_s) continue;
+    open.push_back({ms->info.node, ms->info.site, ms->info.unit, ms->info.window});
+    if (Serves(ms->info.window, ms->info.unit, rs)) all.push_back(ms);
+  }
+  if (all.empty()) return internal::NoMarketServes(rs, open);
   return AcquireAll(*this, all, rs, *rj, max_price, caller, now_ms);
 }
 

@@ -158,9 +158,11 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
       ctx->placing_paid = *paid;
     }
   }
-  // Capacity: a child of the sell's escrow rcap E, delegated to the buyer.
+  // Capacity: a child of the sell's escrow rcap E, delegated to the buyer
+  // (to the broker for acquire, which narrows it for the buyer).
   const MarketInfo& mi = ctx->ms->info;
-  auto buyer_key = core::PublicKey::FromText(buy->owner);
+  auto buyer_key = ctx->fills_to_broker ? core::Result<core::PublicKey>(b.broker_key())
+                                        : core::PublicKey::FromText(buy->owner);
   auto res = mi.unit.Times(t.qty);
   if (!buyer_key.ok() || !res.ok()) {
     ctx->Fail(core::Internal("markets: bad buyer key or unit overflow"));

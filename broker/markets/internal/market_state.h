@@ -110,6 +110,10 @@ struct OpCtx {
   // book's rule (cancelled with escrow_refused).
   int64_t placing_buy = 0;
   core::Money placing_paid;  // what its fills have paid so far in this op
+  // acquire (acquire.cc): each fill's child of the sell's escrow is held by
+  // the broker, not the buyer, and acquire delegates the buyer exactly what
+  // it asked out of it. Trades, orders and credits are as for any fill.
+  bool fills_to_broker = false;
   LiveOrder* Get(int64_t id) REQUIRES(ms->mu);
   void Fail(core::Status st) {
     if (error.ok()) error = std::move(st);
