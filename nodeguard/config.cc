@@ -2,110 +2,74 @@
 
 #include <unistd.h>
 
-#include <charconv>
-
+#include "core/key_value.h"
 #include "core/keys.h"
 #include "nodeguard/internal/exec.h"
 
 namespace bourse::nodeguard {
 namespace {
 
-std::string_view TrimView(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
+// One `key = value` line into `c`. Errors: invalid_argument naming the line and key.
+core::Status ApplyLine(GuardConfig& c, const core::KeyValueLine& l) {
+  const std::string& key = l.key;
+  const std::string& value = l.value;
+  if (key == "node_id") {
+    c.node_id = value;
+  } else if (key == "node_key") {
+    c.node_key = value;
+  } else if (key == "trust_file") {
+    c.trust_file = value;
+  } else if (key == "broker_url") {
+    c.broker_url = value;
+  } else if (key == "broker_key") {
+    if (!core::PublicKey::FromText(value).ok()) {
+      return l.Error("\"" + value + "\" is not ed25519:<base64url of 32 bytes>");
+    }
+    c.broker_key = value;
+  } else if (key == "cpu_mcores") {
+    BOURSE_ASSIGN_OR_RETURN(c.cpu_mcores, l.Int(0));
+  } else if (key == "state_dir") {
+    c.state_dir = value;
+  } else if (key == "spool_dir") {
+    c.spool_dir = value;
+  } else if (key == "status_socket") {
+    c.status_socket = value;
+  } else if (key == "cgroup_root") {
+    c.cgroup_root = value;
+  } else if (key == "cgroup_prefix") {
+    c.cgroup_prefix = value;
+  } else if (key == "cgroup_mode") {
+    BOURSE_ASSIGN_OR_RETURN(c.cgroup_mode, l.OneOf({"auto", "v1", "v2", "dry-run"}));
+  } else if (key == "interface") {
+    c.interface = value;
+  } else if (key == "netns") {
+    c.netns = value;
+  } else if (key == "link_kbps") {
+    BOURSE_ASSIGN_OR_RETURN(c.link_kbps, l.Int(8));
+  } else if (key == "default_min_kbps") {
+    BOURSE_ASSIGN_OR_RETURN(c.default_min_kbps, l.Int(8));
+  } else if (key == "disk_root") {
+    c.disk_root = value;
+  } else if (key == "reconcile_period_s") {
+    BOURSE_ASSIGN_OR_RETURN(c.reconcile_period_s, l.Int(1));
+  } else if (key == "uid_base") {
+    BOURSE_ASSIGN_OR_RETURN(c.uid_base, l.Int(1000));
+  } else if (key == "cpu_cap") {
+    BOURSE_ASSIGN_OR_RETURN(c.cpu_cap, l.OneOf({"none", "guaranteed"}));
+  } else if (key == "launch") {
+    BOURSE_ASSIGN_OR_RETURN(c.launch, l.Bool());
+  } else {
+    return l.UnknownKey();
+  }
+  return core::Status::Ok();
 }
 
 }  // namespace
 
 core::Result<GuardConfig> GuardConfig::Parse(std::string_view text) {
   GuardConfig c;
-  size_t line_no = 0;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = TrimView(text.substr(0, nl));
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    ++line_no;
-    if (line.empty() || line.front() == '#') continue;
-    std::string where = "config line " + std::to_string(line_no);
-    size_t eq = line.find('=');
-    if (eq == std::string_view::npos)
-      return core::InvalidArgument(where + ": expected key = value");
-    std::string key(TrimView(line.substr(0, eq)));
-    std::string value(TrimView(line.substr(eq + 1)));
-    auto num = [&](int64_t* out, int64_t min) -> core::Status {
-      int64_t v = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-      if (ec != std::errc() || p != value.data() + value.size() || v < min) {
-        return core::InvalidArgument(where + ": " + key + ": \"" + value +
-                                     "\" is not an integer >= " + std::to_string(min));
-      }
-      *out = v;
-      return core::Status::Ok();
-    };
-    if (key == "node_id") {
-      c.node_id = value;
-    } else if (key == "node_key") {
-      c.node_key = value;
-    } else if (key == "trust_file") {
-      c.trust_file = value;
-    } else if (key == "broker_url") {
-      c.broker_url = value;
-    } else if (key == "broker_key") {
-      auto k = core::PublicKey::FromText(value);
-      if (!k.ok()) {
-        return core::InvalidArgument(where + ": broker_key: \"" + value +
-                                     "\" is not ed25519:<base64url of 32 bytes>");
-      }
-      c.broker_key = value;
-    } else if (key == "cpu_mcores") {
-      BOURSE_RETURN_IF_ERROR(num(&c.cpu_mcores, 0));
-    } else if (key == "state_dir") {
-      c.state_dir = value;
-    } else if (key == "spool_dir") {
-      c.spool_dir = value;
-    } else if (key == "status_socket") {
-      c.status_socket = value;
-    } else if (key == "cgroup_root") {
-      c.cgroup_root = value;
-    } else if (key == "cgroup_prefix") {
-      c.cgroup_prefix = value;
-    } else if (key == "cgroup_mode") {
-      if (value != "auto" && value != "v1" && value != "v2" && value != "dry-run") {
-        return core::InvalidArgument(where + ": cgroup_mode: \"" + value +
-                                     "\" is not auto, v1, v2 or dry-run");
-      }
-      c.cgroup_mode = value;
-    } else if (key == "interface") {
-      c.interface = value;
-    } else if (key == "netns") {
-      c.netns = value;
-    } else if (key == "link_kbps") {
-      BOURSE_RETURN_IF_ERROR(num(&c.link_kbps, 8));
-    } else if (key == "default_min_kbps") {
-      BOURSE_RETURN_IF_ERROR(num(&c.default_min_kbps, 8));
-    } else if (key == "disk_root") {
-      c.disk_root = value;
-    } else if (key == "reconcile_period_s") {
-      BOURSE_RETURN_IF_ERROR(num(&c.reconcile_period_s, 1));
-    } else if (key == "uid_base") {
-      BOURSE_RETURN_IF_ERROR(num(&c.uid_base, 1000));
-    } else if (key == "cpu_cap") {
-      if (value != "none" && value != "guaranteed") {
-        return core::InvalidArgument(where + ": cpu_cap: \"" + value +
-                                     "\" is not none or guaranteed");
-      }
-      c.cpu_cap = value;
-    } else if (key == "launch") {
-      if (value != "true" && value != "false") {
-        return core::InvalidArgument(where + ": launch: \"" + value + "\" is not true or false");
-      }
-      c.launch = value == "true";
-    } else {
-      return core::InvalidArgument(where + ": unknown key \"" + key + "\"");
-    }
-  }
+  BOURSE_ASSIGN_OR_RETURN(std::vector<core::KeyValueLine> lines, core::ParseKeyValueLines(text));
+  for (const core::KeyValueLine& l : lines) BOURSE_RETURN_IF_ERROR(ApplyLine(c, l));
   if (c.node_id.empty()) return core::InvalidArgument("config: node_id is required");
   if (c.trust_file.empty()) return core::InvalidArgument("config: trust_file is required");
   if (c.state_dir.empty()) return core::InvalidArgument("config: state_dir is required");

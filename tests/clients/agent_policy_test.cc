@@ -326,6 +326,34 @@ TEST_F(CommandPolicyTest, GoodScriptPricesAndValues) {
   EXPECT_EQ(got["params"]["buy_below"], "0.9");
 }
 
+// docs/agent.md's example script, taken from the page itself, prices as the page says.
+TEST_F(CommandPolicyTest, DocumentedExampleScriptWorks) {
+  if (access("/usr/bin/jq", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/jq";
+  std::ifstream doc(std::string(BOURSE_SOURCE_DIR) + "/docs/agent.md");
+  std::string line, body;
+  bool in = false;
+  while (std::getline(doc, line)) {
+    if (line == "    #!/bin/sh") in = true;
+    if (in && line.rfind("    ", 0) != 0 && !line.empty()) break;
+    if (in && line.size() > 4) body += line.substr(4) + "\n";
+  }
+  ASSERT_FALSE(body.empty()) << "example script not found in docs/agent.md";
+  std::string path = (dir_ / "doc.sh").string();
+  std::ofstream(path) << body;
+  chmod(path.c_str(), 0755);
+  AgentConfig c = CommandConfig(path);
+  Logged log;
+  auto p = Make(c, &log);
+  Situation s = TwoItems(c);  // bases 1 and 1
+  s.items[0].base = M("0.5");
+  s.items[0].recent_trade_units = 3;
+  auto prices = p->Price(s);
+  EXPECT_TRUE(log.lines.empty()) << log.lines[0];
+  EXPECT_EQ(prices[0], M("0.75"));
+  EXPECT_EQ(prices[1], M("1.2"));
+  EXPECT_EQ(p->Value(s, s.items[0]), M("0.45"));
+}
+
 TEST_F(CommandPolicyTest, TimeoutKillsTheChildAndItsChildren) {
   std::string pidfile = (dir_ / "pid").string();
   std::string script = Script("slow.sh", "echo $$ > " + pidfile + "\nsleep 30\necho '{}'\n");
