@@ -1,8 +1,9 @@
 // broker_load: drives a running bourse-broker over HTTP keep-alive
 // connections and reports throughput and latency.
 //
-//   broker_load --url URL --key FILE --connections N --seconds S [--mix reads|writes|orders]
-//               [--slice NAME] [--presign N] [--streams N [--stream-topics T]]
+//   broker_load --url URL --key FILE --connections N --seconds S
+//               [--mix reads|writes|orders|batch] [--batch N] [--slice NAME] [--presign N]
+//               [--streams N [--stream-topics T]]
 //
 // Workloads (--mix):
 //   reads   unsigned GET /v1/slices/{slice} and GET /v1/ledger/head,
@@ -15,6 +16,14 @@
 //           buys of 1 unit at prices that rest (the key, an admin, first mints
 //           itself the credits they escrow): one Ed25519 verify, an
 //           escrow_hold and an order_placed ledger entry, one group commit each.
+//   batch   signed POST /v1/orders:batch of --batch N ops (default 100): each
+//           connection first places N resting GTC buys of 1 unit, spread over
+//           every open market, then reprices its own book with every batch:
+//           80 % moves to new prices, 10 % cancels and 10 % new placements
+//           (fewer than 10 ops: moves only), so it keeps N orders resting. One
+//           verify and one commit per batch. The summary's ops_per_s counts
+//           ops (N per batch), batches_per_s the requests; p50/p99 are per
+//           batch; op_errors counts ops whose result is not ok.
 // --presign N: the first N signed requests are signed before the clock starts
 // (on every core), so that the generator's own Ed25519 signing, about a third
 // of a verify, does not compete with the broker it measures; the rest are
@@ -46,6 +55,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/batch_load.h"
 #include "clients/client.h"
 #include "core/keys.h"
 #include "core/request_signing.h"
@@ -194,10 +204,12 @@ struct StreamLoad {
 // The connections c with c % nthreads == t, driven by one epoll loop: each
 // has one request in flight; when its response is complete the latency is
 // recorded and the next request sent. Stops issuing when `stop` is set.
+// `on_body` (if set) gets each complete response's status and body.
 template <typename RequestFor>
 void EventLoad(const std::string& host, const std::string& port, int t, int nthreads,
                int connections, RequestFor& request_for, std::atomic<bool>& stop,
-               std::vector<std::vector<float>>* lat, std::vector<int64_t>* errors) {
+               std::vector<std::vector<float>>* lat, std::vector<int64_t>* errors,
+               const std::function<void(int, int, std::string_view)>& on_body = {}) {
   struct C {
     int id = 0;
     int fd = -1;
@@ -288,6 +300,7 @@ void EventLoad(const std::string& host, const std::string& port, int t, int nthr
         }
         ++(*errors)[k.id];
       }
+      if (on_body) on_body(k.id, status, std::string_view(k.in).substr(head_end + 4, clen));
       k.in.erase(0, head_end + 4 + clen);
       k.busy = false;
       if (close_after) drop(k);
@@ -304,8 +317,8 @@ void EventLoad(const std::string& host, const std::string& port, int t, int nthr
 int Usage() {
   std::fputs(
       "usage: broker_load --url URL --key FILE --connections N --seconds S "
-      "[--mix reads|writes|orders] [--slice NAME] [--presign N] [--streams N "
-      "[--stream-topics T]]\n",
+      "[--mix reads|writes|orders|batch] [--batch N] [--slice NAME] [--presign N] "
+      "[--streams N [--stream-topics T]]\n",
       stderr);
   return 2;
 }
@@ -314,10 +327,13 @@ int Usage() {
 
 int main(int argc, char** argv) {
   std::string url, key_path, mix = "reads", slice, order_path;
+  std::string ev_host_for_batch, ev_port_for_batch;
+  BatchLoad batch_load;
   int connections = 8;
   double seconds = 5;
   long long presign = 0;
   int streams = 0;
+  int batch_ops = 100;
   std::string stream_topics = "trades,book,ledger";  // a market page
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -341,12 +357,15 @@ int main(int argc, char** argv) {
       streams = std::atoi(v.c_str());
     } else if (a == "--stream-topics") {
       stream_topics = v;
+    } else if (a == "--batch") {
+      batch_ops = std::atoi(v.c_str());
     } else {
       return Usage();
     }
   }
   if (url.empty() || connections < 1 || connections > 1024 || seconds <= 0 || presign < 0 ||
-      presign > 10'000'000 || streams < 0 || streams > 100'000) {
+      presign > 10'000'000 || streams < 0 || streams > 100'000 || batch_ops < 1 ||
+      batch_ops > 100) {
     return Usage();
   }
   rlimit nofile{};
@@ -354,7 +373,7 @@ int main(int argc, char** argv) {
     nofile.rlim_cur = nofile.rlim_max;  // --streams needs a descriptor each
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
-  if (mix != "reads" && mix != "writes" && mix != "orders") return Usage();
+  if (mix != "reads" && mix != "writes" && mix != "orders" && mix != "batch") return Usage();
   std::optional<bourse::core::PrivateKey> key;
   if (!key_path.empty()) {
     auto k = bourse::core::PrivateKey::LoadPem(key_path);
@@ -364,9 +383,26 @@ int main(int argc, char** argv) {
     }
     key = *k;
   }
-  if ((mix == "writes" || mix == "orders") && !key) {
+  if (mix != "reads" && !key) {
     std::fputs("broker_load: --key is required for signed workloads\n", stderr);
     return 2;
+  }
+  if (mix == "batch") {
+    if (!ParseHttpUrl(url, &ev_host_for_batch, &ev_port_for_batch)) {
+      std::fputs("broker_load: --mix batch needs an http:// URL\n", stderr);
+      return 2;
+    }
+    if (presign > 0) {
+      std::fputs("broker_load: --presign does not apply to --mix batch (one signature per batch)\n",
+                 stderr);
+      return 2;
+    }
+    Client probe(url, key);
+    auto setup = batch_load.Setup(probe, connections, batch_ops);
+    if (!setup.ok()) {
+      std::fprintf(stderr, "broker_load: --mix batch: %s\n", setup.ToString().c_str());
+      return 2;
+    }
   }
   if (mix == "orders") {
     Client probe(url, key);
@@ -420,6 +456,12 @@ int main(int argc, char** argv) {
       const bourse::core::PrivateKey* signer = nullptr;
       if (mix == "reads") {
         path = (!slice.empty() && (i % 2 == 0)) ? "/v1/slices/" + slice : "/v1/ledger/head";
+        *want = 200;
+      } else if (mix == "batch") {
+        method = "POST";
+        path = "/v1/orders:batch";
+        body = batch_load.Next(c, i);
+        signer = &*key;
         *want = 200;
       } else if (mix == "orders") {
         method = "POST";
@@ -479,7 +521,12 @@ int main(int argc, char** argv) {
         static_cast<unsigned>(connections), std::max(1u, std::thread::hardware_concurrency())));
     for (int t = 0; t < nthreads; ++t) {
       threads.emplace_back([&, t] {
-        EventLoad(ev_host, ev_port, t, nthreads, connections, request_for, stop, &lat, &errors);
+        std::function<void(int, int, std::string_view)> on_body;
+        if (mix == "batch") {
+          on_body = [&](int c, int status, std::string_view b) { batch_load.Done(c, status, b); };
+        }
+        EventLoad(ev_host, ev_port, t, nthreads, connections, request_for, stop, &lat, &errors,
+                  on_body);
       });
     }
   }
@@ -535,6 +582,18 @@ int main(int argc, char** argv) {
     size_t i = std::min(all.size() - 1, static_cast<size_t>(p * all.size()));
     return all[i];
   };
+  if (mix == "batch") {
+    // Ops are the results the batches answered; latency is per batch.
+    const double ops = static_cast<double>(batch_load.ops_done());
+    std::printf(
+        "{\"mix\":\"batch\",\"batch\":%d,\"connections\":%d,\"seconds\":%.2f,"
+        "\"batches\":%zu,\"ops\":%.0f,\"errors\":%lld,\"op_errors\":%lld,"
+        "\"ops_per_s\":%.1f,\"batches_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+        batch_ops, connections, elapsed, all.size(), ops, static_cast<long long>(errs),
+        static_cast<long long>(batch_load.op_errors()), ops / elapsed, all.size() / elapsed,
+        pct(0.50), pct(0.99));
+    return errs == 0 && batch_load.op_errors() == 0 ? 0 : 1;
+  }
   std::printf(
       "{\"mix\":\"%s\",\"connections\":%d,\"seconds\":%.2f,\"ops\":%zu,\"errors\":%lld,"
       "\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"streams\":%d,"

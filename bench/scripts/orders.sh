@@ -8,6 +8,9 @@
 # are signed before the clock starts (the broker measured without the
 # generator's signing on the same cores). STREAMS (environment, optional) opens
 # that many event streams (GET /v1/events) for the whole run (issue #16).
+# MIX batch (docs/perf/batch.md) opens a second market on demo-n1 and runs
+# broker_load --mix batch --batch ${BATCH:-100}: each connection reprices its
+# own book of BATCH resting buys with signed POST /v1/orders:batch requests.
 #
 #   bench/scripts/orders.sh BUILD_DIR [CONNECTIONS] [SECONDS] [MIX] [PRESIGN]
 set -euo pipefail
@@ -29,7 +32,11 @@ url=$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$dir/broker.out")
 key=$dir/b.db.admin-key.pem
 "$build/clients/bourse" broker seed-demo --url "$url" --admin-key "$key" --dir "$dir/keys" >/dev/null || { cat "$dir/broker.err" >&2; exit 1; }
 nb=$(( $(date +%s) + 3600 )); na=$(( nb + 86400 ))
-"$build/clients/bourse" broker call --url "$url" --key "$key" POST /v1/markets \
-  "{\"node\":\"demo-n2\",\"unit\":{\"cpu_mcores\":100,\"mem_mib\":0,\"disk_mib\":0,\"net_min_kbps\":0,\"net_max_kbps\":0},\"not_before\":$nb,\"not_after\":$na}" >/dev/null || { cat "$dir/broker.err" >&2; exit 1; }
+nodes=demo-n2; extra=()
+[[ $mix == batch ]] && { nodes="demo-n2 demo-n1"; extra=(--batch "${BATCH:-100}"); }
+for node in $nodes; do
+  "$build/clients/bourse" broker call --url "$url" --key "$key" POST /v1/markets \
+    "{\"node\":\"$node\",\"unit\":{\"cpu_mcores\":100,\"mem_mib\":0,\"disk_mib\":0,\"net_min_kbps\":0,\"net_max_kbps\":0},\"not_before\":$nb,\"not_after\":$na}" >/dev/null || { cat "$dir/broker.err" >&2; exit 1; }
+done
 "$build/bench/broker_load" --url "$url" --key "$key" --connections "$conns" --seconds "$secs" --mix "$mix" \
-  --presign "$presign" --streams "${STREAMS:-0}"
+  --presign "$presign" --streams "${STREAMS:-0}" "${extra[@]}"

@@ -5,7 +5,7 @@ Run: python3 docs/perf/assemble.py"""
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent
-ORDER = ["core", "ledger", "auction", "broker", "markets", "events", "nodeguard", "ci"]
+ORDER = ["core", "ledger", "auction", "broker", "markets", "events", "batch", "nodeguard", "ci"]
 
 HEAD = """# Performance
 
@@ -42,6 +42,7 @@ docs/perf/assemble.py.
 | #14 | signed order placements, markets as bourse::markets (744d719) vs before (6f885c0), 48 connections | ≥ 5,000/s, p99 ≤ 20 ms | 6,759-6,994/s p99 12.2-12.6 ms vs 6,932-7,024/s p99 11.8-12.3 ms, same sitting (AMD EPYC) | yes |
 | #16 | signed order placements with 1,000 event streams open (trades, book, ledger), 48 connections | ≥ 5,000/s | 4,902 and 5,593/s (p99 26.2 / 22.1 ms) vs 6,200 and 5,773/s without streams, same sitting; all 1,000 streams stayed open (AMD EPYC) | one run of two (the other 2 % short) |
 | #16 | a consumer that never reads | dropped, orders keep flowing | dropped; every order answered and delivered to the reading stream (events_test) | yes |
+| #17 | order operations through `POST /v1/orders:batch` (80 % moves, 10 % cancels, 10 % places), 2 cores | ≥ 30,000 ops/s, p99 ≤ 50 ms per batch | 2,098-2,740 ops/s, p99 238-1,071 ms (3,950/s without the per-op savepoints, an experiment), measured only while four builds loaded the 2 cores (load 15-16; single placements ran at a quarter of their idle rate in the same minutes) (AMD EPYC) | no (not measured quiet) |
 | #7 | guard boot, 1,000 slivers (real cgroups + HTB) | ≤ 2 s | 664-696 ms | yes |
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
