@@ -160,15 +160,9 @@ core::Result<json> SellEscrow(CliContext& ctx, const json& market, const ledger:
   BOURSE_ASSIGN_OR_RETURN(core::ResourceVector unit,
                           core::ResourceVectorFromJson(market["unit"], "market.unit"));
   BOURSE_ASSIGN_OR_RETURN(core::ResourceVector res, unit.Times(qty));
-  BOURSE_ASSIGN_OR_RETURN(json k, ctx.Call("GET", "/v1/ledger/key"));
-  BOURSE_ASSIGN_OR_RETURN(core::PublicKey broker, core::PublicKey::FromText(Text(k["key"])));
-  BOURSE_ASSIGN_OR_RETURN(core::PrivateKey me, ctx.Key());
   core::Interval window{.not_before = market.value("not_before", int64_t{0}),
                         .not_after = market.value("not_after", int64_t{0})};
-  BOURSE_ASSIGN_OR_RETURN(
-      ledger::Rcap e,
-      ledger::Delegate(from, me, {.id = "", .holder = broker, .res = res, .interval = window}));
-  return e.ToJson();
+  return SignEscrow(ctx, from, res, window);
 }
 
 core::Status Sell(CliContext& ctx, const MarketArgs& a) {
@@ -288,6 +282,17 @@ void AddTrading(CLI::App& app, CliContext& ctx) {
 }
 
 }  // namespace
+
+core::Result<json> SignEscrow(CliContext& ctx, const ledger::Rcap& from,
+                              const core::ResourceVector& res, const core::Interval& window) {
+  BOURSE_ASSIGN_OR_RETURN(json k, ctx.Call("GET", "/v1/ledger/key"));
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey broker, core::PublicKey::FromText(Text(k["key"])));
+  BOURSE_ASSIGN_OR_RETURN(core::PrivateKey me, ctx.Key());
+  BOURSE_ASSIGN_OR_RETURN(
+      ledger::Rcap e,
+      ledger::Delegate(from, me, {.id = "", .holder = broker, .res = res, .interval = window}));
+  return e.ToJson();
+}
 
 void AddMarketCommands(CLI::App& app, CliContext& ctx) {
   AddMarketNoun(app, ctx);
