@@ -10,8 +10,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "core/interval.h"
+#include "core/resource_vector.h"
+#include "core/status.h"
+#include "ledger/rcap.h"
 
 namespace bourse::clients {
 
@@ -32,5 +38,13 @@ void AddBrokerCommands(CLI::App& app, CliContext& ctx);    // cli_broker.cc: cal
 void AddOfflineCommands(CLI::App& app, CliContext& ctx);   // cli_offline.cc: ledger auction
 void AddCompletionCommands(CLI::App& app, CliContext& ctx);  // cli_completion.cc
 void AddWatchCommands(CLI::App& app, CliContext& ctx);       // cli_watch.cc
+void AddRfqCommands(CLI::App& app, CliContext& ctx);         // cli_rfq.cc
+
+// The escrow a sell order or an RFQ quote carries: a child of `from` (an rcap
+// the caller holds) with `res` over `window`, held by the broker (its ledger
+// key) and signed with the caller's key (cli_market.cc).
+core::Result<nlohmann::json> SignEscrow(CliContext& ctx, const ledger::Rcap& from,
+                                        const core::ResourceVector& res,
+                                        const core::Interval& window);
 
 }  // namespace bourse::clients

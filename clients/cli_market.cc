@@ -282,6 +282,17 @@ void AddTrading(CLI::App& app, CliContext& ctx) {
 
 }  // namespace
 
+core::Result<json> SignEscrow(CliContext& ctx, const ledger::Rcap& from,
+                              const core::ResourceVector& res, const core::Interval& window) {
+  BOURSE_ASSIGN_OR_RETURN(json k, ctx.Call("GET", "/v1/ledger/key"));
+  BOURSE_ASSIGN_OR_RETURN(core::PublicKey broker, core::PublicKey::FromText(Text(k["key"])));
+  BOURSE_ASSIGN_OR_RETURN(core::PrivateKey me, ctx.Key());
+  BOURSE_ASSIGN_OR_RETURN(
+      ledger::Rcap e,
+      ledger::Delegate(from, me, {.id = "", .holder = broker, .res = res, .interval = window}));
+  return e.ToJson();
+}
+
 void AddMarketCommands(CLI::App& app, CliContext& ctx) {
   AddMarketNoun(app, ctx);
   AddTrading(app, ctx);

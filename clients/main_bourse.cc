@@ -27,6 +27,7 @@ void BuildApp(CLI::App& app, bourse::clients::CliContext& ctx) {
   AddSliceCommands(app, ctx);
   AddMarketCommands(app, ctx);
   AddRoundCommands(app, ctx);
+  AddRfqCommands(app, ctx);
   AddOfflineCommands(app, ctx);
   AddBrokerCommands(app, ctx);
   AddWatchCommands(app, ctx);

@@ -586,6 +586,60 @@ TEST_F(CliTest, MarketBookOrdersMoveAndCancel) {
   EXPECT_EQ(Bourse(op + "buy " + m + " 1 --price 1.0000000001").code, 2);
 }
 
+// `bourse rfq`: a buyer opens a manual RFQ, a seller quotes from an rcap it
+// holds (the CLI signs the escrow), an admin quotes from the pool, the
+// buyer sees the sealed prices (signed reads) and accepts one.
+TEST_F(CliTest, RfqOpenQuoteListShowAccept) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  NewKey("alice.pem");
+  std::string bob = NewKey("bob.pem");
+  const std::string admin = url_ + " --key admin.pem ", user = url_ + " --key alice.pem ",
+                    seller = url_ + " --key bob.pem ";
+  SeedSite("cpu_mcores=4000");
+  ASSERT_EQ(Bourse(url_ + " --key pi.pem principal add bob.pem --kind user --name bob --site mit")
+                .code,
+            0);
+  ASSERT_EQ(Bourse(admin + "rcap split g1 --to bob.pem --res cpu_mcores=1000 --id s1").code, 0);
+  ASSERT_EQ(Bourse(admin + "mint alice.pem 100").code, 0);
+  json opened = Json(user +
+                     "rfq open --res cpu_mcores=500 --nodes 1 --from +1h --until +1d "
+                     "--max-price 40 --close +30m --manual");
+  std::string id = opened["rfq"]["id"];
+  EXPECT_EQ(opened["rfq"]["award"], "manual");
+  EXPECT_EQ(opened["rfq"]["max_price"], "40.000000000");
+  json q = Json(seller + "rfq quote " + id + " --price 30 --rcap s1@n1");
+  EXPECT_EQ(q["quote"]["seller"], bob);
+  EXPECT_EQ(q["quote"]["nodes"], json::array({"n1"}));
+  std::string pool_q = Json(admin + "rfq quote " + id + " --price 25 --rcap g1@n1")["quote"]["id"];
+  Out r = Bourse(url_ + " rfq list");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("ID ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(id), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("open"), std::string::npos) << r.out;
+  json anon = Json(url_ + " rfq show " + id);  // unsigned: prices sealed
+  ASSERT_EQ(anon["rfq"]["quotes"].size(), 2u);
+  EXPECT_TRUE(anon["rfq"]["quotes"][0]["price"].is_null());
+  json mine = Json(user + "rfq show " + id);  // the buyer sees them
+  EXPECT_EQ(mine["rfq"]["quotes"][1]["price"], "25.000000000");
+  r = Bourse(user + "rfq show " + id);
+  EXPECT_NE(r.out.find("25.000000000"), std::string::npos) << r.out;
+  Wrong(seller + "rfq accept " + id + " " + pool_q, 1, "permission_denied: ");
+  r = Bourse(user + "rfq accept " + id + " " + pool_q);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "rfq " + id + " awarded to quote " + pool_q + " at 25.000000000: 1 chain(s)\n");
+  Wrong(user + "rfq accept " + id + " " + pool_q, 1, "failed_precondition: ");
+  json shown = Json(url_ + " rfq show " + id);
+  EXPECT_EQ(shown["rfq"]["state"], "awarded");
+  EXPECT_EQ(shown["rfq"]["quotes"][0]["state"], "lost");
+  EXPECT_EQ(Json(url_ + " rfq list --state awarded")["rfqs"].size(), 1u);
+  EXPECT_EQ(Bourse(user + "rfq open --res cpu_mcores=500 --nodes 0 --from +1h --until +1d "
+                          "--max-price 1")
+                .code,
+            2);
+}
+
 // The README's CLI walkthrough, run as written after `./dev.sh run` would
 // have seeded the demo (here: seed-demo against a test broker, whose URL
 // replaces the README's).
