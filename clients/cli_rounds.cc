@@ -20,7 +20,7 @@ struct RoundArgs {
   std::string res, from, until, close, max_price, slice, round, limit, bundles, node, rate, budget,
       id;
   int64_t nodes = 0, min_sites = 0;
-  bool all = false;
+  bool all = false, fallback_rfq = false;
   std::vector<std::string> offers;
 };
 
@@ -44,8 +44,17 @@ core::Status Acquire(CliContext& ctx, const RoundArgs& a) {
                 {"not_before", w.from},
                 {"not_after", w.until}};
   if (a.min_sites > 0) rspec["min_sites"] = a.min_sites;
-  BOURSE_ASSIGN_OR_RETURN(
-      json got, ctx.Call("POST", "/v1/acquire", {{"rspec", rspec}, {"max_price", max.ToString()}}));
+  json body = {{"rspec", rspec}, {"max_price", max.ToString()}};
+  if (a.fallback_rfq) body["fallback"] = "rfq";
+  BOURSE_ASSIGN_OR_RETURN(json got, ctx.Call("POST", "/v1/acquire", body));
+  if (got.value("fallback", false)) {  // the books could not fill it: an RFQ is open instead
+    ctx.Emit(got, [&] {
+      std::printf("the books could not fill it (%s)\nopened rfq %s instead: bourse rfq show %s\n",
+                  Text(got["refused"]).c_str(), Text(got["rfq"]).c_str(),
+                  Text(got["rfq"]).c_str());
+    });
+    return core::Status::Ok();
+  }
   json bound = json::array();
   for (const json& chain : got["chains"]) {
     if (a.slice.empty()) break;
@@ -201,7 +210,8 @@ void AddRoundCommands(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<RoundArgs>();
   CLI::App* acquire = app.add_subcommand(
       "acquire",
-      "--res RES --nodes N [--min-sites K] --from T --until T --max-price P [--slice S]");
+      "--res RES --nodes N [--min-sites K] --from T --until T --max-price P [--slice S] "
+      "[--fallback-rfq]");
   acquire->footer(
       "example: bourse acquire --res cpu_mcores=100 --nodes 2 --from +1h --until +1d "
       "--max-price 20 --slice mit_web");
@@ -212,6 +222,8 @@ void AddRoundCommands(CLI::App& app, CliContext& ctx) {
   acquire->add_option("--until", a->until, "window end")->required();
   acquire->add_option("--max-price", a->max_price, "the most paid in total")->required();
   acquire->add_option("--slice", a->slice, "bind the chains to this slice too");
+  acquire->add_flag("--fallback-rfq", a->fallback_rfq,
+                    "when the books cannot fill it, open an RFQ for the same rspec instead");
   ctx.Bind(acquire, [&ctx, a] { return Acquire(ctx, *a); });
   AddRound(app, ctx);
   AddShare(app, ctx);

@@ -389,25 +389,45 @@ std::vector<MarketState*> Markets::MarketsIf(
 }
 
 core::Result<json> Markets::Acquire(const json& body, const std::string& caller, int64_t now_ms) {
-  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"rspec", "max_price"}));
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"rspec", "max_price", "fallback"}));
+  const json* fallback = core::OptionalMember(body, "fallback");
+  if (fallback != nullptr && !(fallback->is_string() && fallback->get<std::string>() == "rfq")) {
+    return core::InvalidArgument("fallback: must be \"rfq\"");
+  }
   BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "rspec"));
   BOURSE_ASSIGN_OR_RETURN(Rspec rs, ParseRspec(*rj));
   BOURSE_ASSIGN_OR_RETURN(const json* mp, core::RequireMember(body, "", "max_price"));
   BOURSE_ASSIGN_OR_RETURN(core::Money max_price, core::MoneyFromJson(*mp, "max_price"));
   if (!max_price.is_positive()) return core::InvalidArgument("max_price: must be > 0");
-  // The node markets open now; those that serve rs are locked in the Mutate
-  // (CheapestPerNode checks again that each is open).
-  std::vector<MarketState*> all;
-  std::vector<internal::MarketView> open;
-  for (MarketState* ms :
-       MarketsIf([](const internal::MarketInfo& mi) { return !mi.node.empty(); })) {
-    core::MutexLock l(&ms->mu);  // info.state changes at the close
-    if (ms->info.state != "open" || now_ms / 1000 >= ms->info.close_s) continue;
-    open.push_back({ms->info.node, ms->info.site, ms->info.unit, ms->info.window});
-    if (Serves(ms->info.window, ms->info.unit, rs)) all.push_back(ms);
+  core::Result<json> got = [&]() -> core::Result<json> {
+    // The node markets open now; those that serve rs are locked in the
+    // Mutate (CheapestPerNode checks again that each is open).
+    std::vector<MarketState*> all;
+    std::vector<internal::MarketView> open;
+    for (MarketState* ms :
+         MarketsIf([](const internal::MarketInfo& mi) { return !mi.node.empty(); })) {
+      core::MutexLock l(&ms->mu);  // info.state changes at the close
+      if (ms->info.state != "open" || now_ms / 1000 >= ms->info.close_s) continue;
+      open.push_back({ms->info.node, ms->info.site, ms->info.unit, ms->info.window});
+      if (Serves(ms->info.window, ms->info.unit, rs)) all.push_back(ms);
+    }
+    if (all.empty()) return internal::NoMarketServes(rs, open);
+    return AcquireAll(*this, all, rs, *rj, max_price, caller, now_ms);
+  }();
+  // "fallback":"rfq": what the books cannot fill (not a refusal for funds
+  // or a bad request) becomes an RFQ for the same rspec and max_price.
+  if (got.ok() || fallback == nullptr ||
+      got.status().code() != core::StatusCode::kFailedPrecondition) {
+    return got;
   }
-  if (all.empty()) return internal::NoMarketServes(rs, open);
-  return AcquireAll(*this, all, rs, *rj, max_price, caller, now_ms);
+  json rfq = *rj;
+  rfq["max_price"] = *mp;
+  auto opened = OpenRfq(rfq, caller, now_ms);
+  if (!opened.ok()) return opened.status().WithContext("fallback rfq");
+  return json{{"rfq", (*opened)["rfq"]["id"]},
+              {"fallback", true},
+              {"refused", got.status().message()},
+              {"opened", (*opened)["rfq"]}};
 }
 
 }  // namespace bourse::markets

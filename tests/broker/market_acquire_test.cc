@@ -230,5 +230,31 @@ TEST_F(MarketAcquireTest, PriceAndFundsRefusalsNameTheAmounts) {
   env_.ExpectLedgerVerifies();
 }
 
+TEST_F(MarketAcquireTest, FallbackRfqOpensAnRfqForWhatTheBooksCannotFill) {
+  json rspec = Rspec(MarketEnv::Res(100), 2, 2, base_, base_ + 3600);
+  // No market at all: with "fallback":"rfq" an RFQ for the same rspec opens.
+  json r = env_.Ok(alice_, "POST", "/v1/acquire",
+                   {{"rspec", rspec}, {"max_price", "7"}, {"fallback", "rfq"}});
+  EXPECT_EQ(r["fallback"], true);
+  ASSERT_TRUE(r["rfq"].is_string());
+  EXPECT_NE(r.value("refused", "").find("no open node market's window covers"), std::string::npos);
+  json got = env_.Ok(alice_, "GET", "/v1/rfqs/" + r["rfq"].get<std::string>())["rfq"];
+  EXPECT_EQ(got["state"], "open");
+  EXPECT_EQ(got["nodes"], 2);
+  EXPECT_EQ(got["min_sites"], 2);
+  EXPECT_EQ(got["not_before"], base_);
+  EXPECT_EQ(env_.Escrowed(alice_), "7.000000000");  // an RFQ escrows its max_price
+  // A bad fallback is refused naming the field.
+  auto bad = Acquire(alice_, rspec, "7");
+  auto c = env_.C(alice_);
+  auto wrong =
+      c.Call("POST", "/v1/acquire", {{"rspec", rspec}, {"max_price", "7"}, {"fallback", "round"}});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), core::StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong.status().message().find("fallback"), std::string::npos);
+  EXPECT_FALSE(bad.ok());  // without the fallback: refused as before
+  env_.ExpectLedgerVerifies();
+}
+
 }  // namespace
 }  // namespace bourse::broker::testing
