@@ -1,20 +1,39 @@
 #include "clients/agent/book_ops.h"
 
+#include <algorithm>
+
+#include "clients/orders_batch.h"
+
 namespace bourse::agent {
 
 namespace {
 
-core::Result<nlohmann::json> ApplyOne(clients::Client& client, const BookOp& op) {
-  std::string base = "/v1/markets/" + clients::EscapeSegment(op.market) + "/orders";
+// One batch op's result as the single route would have answered it.
+OpResult FromBatchResult(const nlohmann::json& r) {
+  if (r.is_object() && r.value("ok", false)) {
+    nlohmann::json reply = r;
+    reply.erase("ok");
+    return {.status = core::Status::Ok(), .reply = std::move(reply)};
+  }
+  clients::HttpReply as_error;
+  as_error.status = 400;  // only used when the code name is unknown
+  as_error.json = r.is_object() && r.contains("error") ? nlohmann::json{{"error", r["error"]}}
+                                                       : nlohmann::json();
+  return {.status = clients::StatusFromReply(as_error), .reply = nullptr};
+}
+
+void AddTo(clients::OrdersBatch& b, const BookOp& op) {
   switch (op.kind) {
     case BookOp::kPlace:
-      return client.Call("POST", base, op.body);
+      b.Place(op.market, op.body);
+      break;
     case BookOp::kMove:
-      return client.Call("POST", base + "/" + std::to_string(op.order) + "/move", op.body);
+      b.Move(op.market, std::to_string(op.order), op.body.value("price", std::string()));
+      break;
     case BookOp::kCancel:
-      return client.Call("DELETE", base + "/" + std::to_string(op.order));
+      b.Cancel(op.market, std::to_string(op.order));
+      break;
   }
-  return core::InvalidArgument("op: unknown kind");
 }
 
 }  // namespace
@@ -22,18 +41,17 @@ core::Result<nlohmann::json> ApplyOne(clients::Client& client, const BookOp& op)
 std::vector<OpResult> ApplyBookOps(clients::Client& client, const std::vector<BookOp>& ops) {
   std::vector<OpResult> out;
   out.reserve(ops.size());
-  core::Status down = core::Status::Ok();
-  for (const BookOp& op : ops) {
-    if (!down.ok()) {
-      out.push_back({.status = down, .reply = nullptr});
-      continue;
-    }
-    core::Result<nlohmann::json> r = ApplyOne(client, op);
-    if (r.ok()) {
-      out.push_back({.status = core::Status::Ok(), .reply = *std::move(r)});
-    } else {
-      if (r.status().code() == core::StatusCode::kUnavailable) down = r.status();
-      out.push_back({.status = r.status(), .reply = nullptr});
+  for (size_t at = 0; at < ops.size(); at += clients::OrdersBatch::kMaxOps) {
+    const size_t end = std::min(ops.size(), at + clients::OrdersBatch::kMaxOps);
+    clients::OrdersBatch batch;
+    for (size_t i = at; i < end; ++i) AddTo(batch, ops[i]);
+    core::Result<nlohmann::json> results = batch.Send(client);
+    for (size_t i = at; i < end; ++i) {
+      if (!results.ok()) {
+        out.push_back({.status = results.status(), .reply = nullptr});
+      } else {
+        out.push_back(FromBatchResult((*results)[i - at]));
+      }
     }
   }
   return out;

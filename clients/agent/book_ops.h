@@ -1,6 +1,6 @@
 // The agent's changes to its book — place, move and cancel — sent through one
-// function, so that switching to the batch route (POST /v1/orders:batch, up
-// to 100 operations in one signed request) changes this file only.
+// function as batch requests (POST /v1/orders:batch: up to 100 operations in
+// one signed request and one commit, each with its own result).
 //
 //   std::vector<BookOp> ops = {{.kind = BookOp::kMove, .market = "m1", .order = 7,
 //                               .body = {{"price", "2.5"}}}};
@@ -33,9 +33,9 @@ struct OpResult {
   nlohmann::json reply;  // the broker's answer when status is ok
 };
 
-// One result per op, in order. An op the broker refuses does not stop the
-// others; when the broker cannot be reached the remaining ops are not sent
-// and get that unavailable status.
+// One result per op, in order, each as its single route would answer: an op
+// the broker refuses does not stop the others. A batch refused whole (the
+// broker unreachable, or a malformed op) gives each of its ops that status.
 std::vector<OpResult> ApplyBookOps(clients::Client& client, const std::vector<BookOp>& ops);
 
 }  // namespace bourse::agent
