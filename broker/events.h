@@ -110,7 +110,7 @@ struct EventHubOptions {
   // Per client address, so that one client cannot take every slot; with
   // max_queued_bytes it bounds what one client can make the broker hold.
   size_t max_streams_per_peer = 1000;
-  size_t max_queued_bytes = 256 << 10;  // per stream, beyond the kernel's buffer
+  size_t max_queued_bytes = 256 << 10;  // per stream; its kernel send buffer is set as much
   int poll_ms = 100;                    // latency of a live event; fewer, larger writes per stream
   int keepalive_s = 15;
   uint64_t chunk = 2048;  // entries read at once

@@ -371,6 +371,11 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     phase_ = Phase::kStreaming;
     since_ = loop_->now();
+    // The kernel's buffer for a stream holds no more than its queue may: a client
+    // that stops reading makes the broker hold at most about twice max_queued
+    // (Linux doubles the value), not the megabytes TCP autotuning would allow.
+    int sndbuf = static_cast<int>(std::min<size_t>(stream_->max_queued, 1 << 30));
+    ::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     WriteStream({std::move(text)}, 0);
     Read();  // to notice the client's close
   }

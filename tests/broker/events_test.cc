@@ -296,18 +296,28 @@ TEST_F(SlowConsumerTest, ConsumerThatNeverReadsIsDroppedWhileOrdersFlow) {
   ASSERT_EQ(env_.broker_->events().streams(), 2);
   // The live consumer reads all along, on its own thread.
   std::atomic<int> placed{0};
+  std::atomic<size_t> read{0};
   std::atomic<bool> done{false};
+  std::atomic<bool> reader_done{false};
   std::thread reader([&] {
     live.ReadUntil(
         [&](const std::vector<Ev>& e) {
+          read = e.size();
           return done.load() && e.size() >= static_cast<size_t>(placed.load());
         },
         120000ms);
+    reader_done = true;
   });
-  // Orders flow (each answered) until the idle stream is gone.
+  // Orders flow (each answered) until the idle stream is gone. The orders wait when
+  // the live consumer falls 50 behind, so what waits for it stays far under the bound
+  // however the threads are scheduled (a loaded machine once starved it).
   auto t0 = std::chrono::steady_clock::now();
   while (env_.broker_->events().streams() > 1 && std::chrono::steady_clock::now() - t0 < 60s) {
     for (int i = 0; i < 50; ++i, ++placed) Buy(a_, 1, "0.01");
+    while (read.load() + 50 < static_cast<size_t>(placed.load()) && !reader_done.load() &&
+           std::chrono::steady_clock::now() - t0 < 60s) {
+      std::this_thread::sleep_for(1ms);
+    }
   }
   EXPECT_EQ(env_.broker_->events().streams(), 1) << "after " << placed << " orders";
   done = true;
