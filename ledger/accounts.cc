@@ -600,7 +600,7 @@ Result<std::vector<Rcap>> CapacityLog::ChainOf(storage::Connection* db, std::str
   Sql sql(db);
   std::vector<Rcap> rev;
   std::string cur(id);
-  for (size_t i = 0; i <= kMaxChainLength; ++i) {
+  for (size_t i = 0; i < kMaxChainLength; ++i) {
     BOURSE_ASSIGN_OR_RETURN(auto r, LoadRcap(sql, cur));
     if (!r) return core::NotFound("rcap " + cur + " is not recorded");
     std::optional<std::string> parent = r->parent;

@@ -175,7 +175,8 @@ class CapacityLog {
 
   // The recorded rcap. Errors: not_found.
   static core::Result<Rcap> Get(storage::Connection* db, std::string_view id);
-  // The chain root first ending at `id`. Errors: not_found.
+  // The chain root first ending at `id`. Errors: not_found, failed_precondition
+  // when it is longer than kMaxChainLength.
   static core::Result<std::vector<Rcap>> ChainOf(storage::Connection* db, std::string_view id);
 };
 

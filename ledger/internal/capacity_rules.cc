@@ -31,6 +31,20 @@ Status CheckChild(CapacityView& view, const Rcap& parent, const Rcap& c, const T
   return Status::Ok();
 }
 
+// The number of links of the chain `r` ends (1 for a root), walking its
+// recorded ancestors; it stops counting past kMaxChainLength.
+core::Result<size_t> ChainLength(CapacityView& view, const Rcap& r) {
+  size_t links = 1;
+  std::optional<std::string> up = r.parent;
+  while (up && links <= kMaxChainLength) {
+    BOURSE_ASSIGN_OR_RETURN(auto p, view.GetRcap(*up));
+    if (!p) return core::NotFound("rcap " + *up + " is not recorded");
+    up = p->parent;
+    ++links;
+  }
+  return links;
+}
+
 }  // namespace
 
 core::Result<NodeEntry> ParseNodeEntry(const nlohmann::json& body) {
@@ -94,6 +108,15 @@ Status ApplyChildren(CapacityView& view, std::string_view parent_id, std::span<c
     return core::FailedPrecondition("bound: rcap " + pid + " is bound to slice " + *bound +
                                     ": all of its " + parent->res.ToString() + " is in use over " +
                                     Window(parent->interval) + "; a bound rcap has no children");
+  }
+  // A node refuses a chain of more links (DESIGN 3), so the broker never
+  // records the child that would end one.
+  BOURSE_ASSIGN_OR_RETURN(size_t links, ChainLength(view, *parent));
+  if (links + 1 > kMaxChainLength) {
+    return core::FailedPrecondition(
+        "chain_too_long: a child of rcap " + pid + " (node " + parent->node + ") would be link " +
+        std::to_string(links + 1) + " of its chain; a node accepts at most " +
+        std::to_string(kMaxChainLength));
   }
   BOURSE_ASSIGN_OR_RETURN(Timeline * use, view.ChildrenUse(pid));
   std::set<std::string_view> ids;

@@ -11,13 +11,16 @@
 //   - a bound rcap has no child (a child lies inside its parent's interval,
 //     so it always overlaps it) and an rcap with a child cannot be bound;
 //     an rcap is bound at most once;
+//   - a chain has at most kMaxChainLength links (a node refuses a longer
+//     one), so no rcap is recorded as link kMaxChainLength + 1;
 //   - the roots of a node valid at any instant sum to at most the node's
 //     registered capacity, and none has a net_max_kbps ceiling above the
 //     node's; a root names a registered node.
 // Every check happens before the first write; a refusal changes nothing.
 // Refusals: failed_precondition "<reason>: ..." naming the rcap, the quantity
 // and the instant (reasons oversubscribed, exceeds_parent, outside_interval,
-// broken_link, wrong_node, bound, has_children, unknown_node, exceeds_node),
+// broken_link, wrong_node, bound, has_children, unknown_node, exceeds_node,
+// chain_too_long),
 // already_exists
 // for a reused rcap id or a node registered twice, not_found for an
 // unrecorded parent or rcap, permission_denied for a bad signature.
@@ -80,7 +83,8 @@ core::Status ApplyNode(CapacityView& view, const std::string& node,
 core::Status ApplyRoot(CapacityView& view, const Rcap& root, const CapacityRuleOptions& o);
 // Records children of recorded rcap `parent_id`. Errors: not_found (parent),
 // already_exists (ids), failed_precondition bound (the parent is bound) /
-// CheckLink's reasons / oversubscribed.
+// chain_too_long (the parent is link kMaxChainLength) / CheckLink's reasons /
+// oversubscribed.
 core::Status ApplyChildren(CapacityView& view, std::string_view parent_id,
                            std::span<const Rcap> children, const CapacityRuleOptions& o);
 // Binds a recorded rcap to a slice. Errors: not_found (not recorded with this

@@ -139,6 +139,37 @@ TEST_F(CapacityRuleTest, BoundThenSellOrSplitIsRefused) {
   env_.ExpectLedgerVerifies();
 }
 
+// A node accepts chains of at most 32 links. Splits stop at the 32nd link,
+// and a sale, which adds up to three (escrow, fill, narrowed delegation), is
+// refused for an rcap deeper than 29 links before anything is written.
+TEST_F(CapacityRuleTest, ChainsNeverGrowPastWhatANodeAccepts) {
+  std::vector<ledger::Rcap> chain{GrantTo(alice_, 4000)};
+  auto split = [&](const ledger::Rcap& from) {  // leaves room for the sale below
+    ledger::Rcap kid = Child(from, alice_, alice_.public_key(), from.res.cpu_mcores - 100,
+                             {now_, now_ + 86400});
+    return std::make_pair(kid, env_.C(alice_).Call("POST", "/v1/rcaps/" + from.id + "/split",
+                                                   {{"children", {kid.ToJson()}}}));
+  };
+  std::string m = Market("n1");
+  while (chain.size() < ledger::kMaxChainLength) {
+    if (chain.size() == 29) {
+      ASSERT_TRUE(Sell(alice_, m, chain.back(), 1).ok());
+    }
+    if (chain.size() == 30) {
+      ExpectRefused([&] { return Sell(alice_, m, chain.back(), 1); },
+                    core::StatusCode::kFailedPrecondition, "chain_too_long: rcap");
+    }
+    auto [kid, r] = split(chain.back());
+    ASSERT_TRUE(r.ok()) << chain.size() << ": " << r.status().message();
+    chain.push_back(kid);
+  }
+  ExpectRefused([&] { return split(chain.back()).second; },
+                core::StatusCode::kFailedPrecondition, "chain_too_long: a child of rcap");
+  // The 32-link chain itself is what a node accepts, so it can be bound.
+  ASSERT_TRUE(Bind(alice_, "mit_alice", chain).ok());
+  env_.ExpectLedgerVerifies();
+}
+
 TEST_F(CapacityRuleTest, SplitThenBindChildElsewhereAfterBindingParentIsRefused) {
   // The reverse of the above: the child was split first, then the parent bound.
   ledger::Rcap x = GrantTo(alice_);

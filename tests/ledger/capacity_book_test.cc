@@ -247,5 +247,41 @@ TEST_F(CapacityBookTest, VerifyCatchesChildrenAboveTheirParent) {
   ExpectViolationAt(seq, "t=" + std::to_string(kT0 + 59));
 }
 
+// A node refuses a chain of more than kMaxChainLength links, so the broker
+// never records the link that would make one, and verify catches a ledger
+// that has it.
+TEST_F(CapacityBookTest, NoChainGrowsPastTheLinksANodeAccepts) {
+  Rcap root = Root("R", Res(1000), {kT0, kT0 + 100});
+  ASSERT_TRUE(Issue(root).ok());
+  Rcap leaf = Child(root, broker_, "L2", Res(1000), {kT0, kT0 + 100});
+  ASSERT_TRUE(Delegated(leaf).ok());
+  for (size_t link = 3; link <= kMaxChainLength; ++link) {
+    leaf = Child(leaf, alice_, "L" + std::to_string(link), Res(1000), {kT0, kT0 + 100});
+    ASSERT_TRUE(Delegated(leaf).ok()) << link;
+  }
+  ASSERT_TRUE(store_
+                  ->Read([&](storage::Connection* db) -> core::Status {
+                    auto chain = CapacityLog::ChainOf(db, leaf.id);
+                    if (!chain.ok()) return chain.status();
+                    EXPECT_EQ(chain->size(), kMaxChainLength);
+                    return core::Status::Ok();
+                  })
+                  .ok());
+  Rcap over = Child(leaf, alice_, "L33", Res(1000), {kT0, kT0 + 100});
+  core::Status st = Delegated(over);
+  ExpectRefused(st, "chain_too_long: a child of rcap L32");
+  EXPECT_NE(st.message().find("link 33"), std::string::npos) << st.ToString();
+  ASSERT_TRUE(store_
+                  ->Read([&](storage::Connection* db) -> core::Status {
+                    EXPECT_EQ(CapacityLog::Get(db, "L33").status().code(), StatusCode::kNotFound);
+                    return core::Status::Ok();
+                  })
+                  .ok());
+  EXPECT_FALSE(Audit().has_value());
+  // Forged with the ledger key, it fails verification at its entry.
+  uint64_t seq = Forge("rcap_delegated", {{"rcap", over.ToJson()}});
+  ExpectViolationAt(seq, "chain_too_long");
+}
+
 }  // namespace
 }  // namespace bourse::ledger

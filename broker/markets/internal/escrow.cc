@@ -34,7 +34,18 @@ core::Status RecordSignedEscrow(Host& host, ledger::Txn& txn, const ledger::Rcap
   // DESIGN 4.1: only the holder offers an rcap (403 before the link rules
   // would call it a broken link).
   auto from = ledger::CapacityLog::Get(txn.db(), *e.parent);
-  if (from.ok()) BOURSE_RETURN_IF_ERROR(ledger::RequireHolder(*from, caller, f + ".parent"));
+  if (from.ok()) {
+    BOURSE_RETURN_IF_ERROR(ledger::RequireHolder(*from, caller, f + ".parent"));
+    auto chain = ledger::CapacityLog::ChainOf(txn.db(), *e.parent);
+    if (!chain.ok() || chain->size() + 1 > kMaxEscrowLink) {
+      return core::FailedPrecondition(
+          f + ": chain_too_long: rcap " + *e.parent + " is " +
+          (chain.ok() ? "link " + std::to_string(chain->size()) : "deeper than a node accepts") +
+          " of its chain; a sale adds up to 3 links and a node accepts at most " +
+          std::to_string(ledger::kMaxChainLength) + ", so only rcaps of at most " +
+          std::to_string(kMaxEscrowLink - 1) + " links can be sold");
+    }
+  }
   return host.RecordRcapIfNew(txn, e).WithContext(f);
 }
 

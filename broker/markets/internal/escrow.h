@@ -33,9 +33,15 @@ namespace bourse::markets::internal {
 core::Status CheckSignedEscrow(const ledger::Rcap& e, const std::string& caller,
                                const std::string& broker_text, std::string_view field);
 
+// The deepest link an escrow may be: a sale adds up to two links below it (a
+// fill the broker holds, and the buyer's narrowed delegation, as acquire
+// makes), and a node accepts at most ledger::kMaxChainLength.
+inline constexpr size_t kMaxEscrowLink = ledger::kMaxChainLength - 2;
+
 // Records E in the transaction: its id is new (already_exists otherwise),
 // the caller holds its parent (permission_denied, before the link rules
-// would call it a broken link), and the capacity rule accepts it
+// would call it a broken link), E is at most link kMaxEscrowLink of its chain
+// (failed_precondition "chain_too_long"), and the capacity rule accepts it
 // (Host::RecordRcapIfNew: failed_precondition "oversubscribed" when the
 // parent's capacity is already used). Errors name `field`.
 core::Status RecordSignedEscrow(Host& host, ledger::Txn& txn, const ledger::Rcap& e,
