@@ -230,6 +230,10 @@ class Markets {
   // to each quote's seller.
   static constexpr int64_t kMaxQuotesPerRfq = 200;       // open quotes on one RFQ
   static constexpr int64_t kMaxOpenRfqsPerBuyer = 1000;  // open RFQs of one buyer
+  // Quotes ever made on one RFQ (withdrawn ones are kept and shown), in all
+  // and by one seller: they bound what quote/withdraw cycles can pile up.
+  static constexpr int64_t kMaxQuotesEverPerRfq = 2000;
+  static constexpr int64_t kMaxQuotesPerSeller = 20;
   // POST /v1/rfqs: {"rfq": ...}; max_price is escrowed from the caller.
   core::Result<nlohmann::json> OpenRfq(const nlohmann::json& body, const std::string& caller,
                                        int64_t now_ms);

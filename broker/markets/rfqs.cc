@@ -16,7 +16,9 @@
 // m_rfq_quotes in its own transaction, and every state change checks the
 // RFQ's state there first, so an award is idempotent across restarts.
 #include <algorithm>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <vector>
@@ -201,6 +203,19 @@ core::Result<std::vector<QuoteRow>> LoadQuotes(storage::Connection* db, const st
     out.push_back(std::move(q));
   }
   return out;
+}
+
+// Quote `id` of `rfq`, if it exists.
+core::Result<std::optional<QuoteRow>> LoadQuote(storage::Connection* db, const std::string& rfq,
+                                                const std::string& id) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare(std::string("SELECT ") + kQuoteColumns +
+                                              " FROM m_rfq_quotes WHERE id=? AND rfq=?"));
+  s.Bind(1, id);
+  s.Bind(2, rfq);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<QuoteRow>();
+  BOURSE_ASSIGN_OR_RETURN(QuoteRow q, QuoteFromRow(s));
+  return std::optional<QuoteRow>(std::move(q));
 }
 
 core::Status InsertQuote(ledger::Txn& txn, const QuoteRow& q) {
@@ -529,6 +544,22 @@ core::Status CheckQuote(Markets& m, ledger::Txn& txn, const RfqRow& r, const Quo
                                    " open quotes, the limit is " +
                                    std::to_string(Markets::kMaxQuotesPerRfq));
   }
+  BOURSE_ASSIGN_OR_RETURN(
+      int64_t by_seller,
+      Count(txn.db(), "SELECT count(*) FROM m_rfq_quotes WHERE rfq=? AND seller=?", r.id,
+            caller_text));
+  if (by_seller >= Markets::kMaxQuotesPerSeller) {
+    return core::ResourceExhausted("seller: has quoted on rfq " + r.id + " " +
+                                   std::to_string(by_seller) + " times, the limit is " +
+                                   std::to_string(Markets::kMaxQuotesPerSeller));
+  }
+  BOURSE_ASSIGN_OR_RETURN(
+      int64_t ever, Count(txn.db(), "SELECT count(*) FROM m_rfq_quotes WHERE rfq=?", r.id));
+  if (ever >= Markets::kMaxQuotesEverPerRfq) {
+    return core::ResourceExhausted("rfq " + r.id + " has had " + std::to_string(ever) +
+                                   " quotes, the limit is " +
+                                   std::to_string(Markets::kMaxQuotesEverPerRfq));
+  }
   if (static_cast<int64_t>(qr.pieces.size()) != r.nodes) {
     return core::InvalidArgument("rcaps: the rfq asks for " + std::to_string(r.nodes) +
                                  " nodes, the quote has " + std::to_string(qr.pieces.size()));
@@ -694,22 +725,38 @@ core::Status EndUnsold(Markets& m, ledger::Txn& txn, RfqRow& r, const std::strin
 
 // At the close, in one transaction: the cheapest open quote at or under
 // max_price (ties: the earliest) wins an auto RFQ; a manual RFQ nobody
-// accepted, or an auto RFQ without such a quote, fails. Nothing when the
-// RFQ is no longer open (awarded, cancelled or ended before a restart).
+// accepted, or an auto RFQ without such a quote, fails. A quote whose award
+// cannot settle (a safeguard: its escrows are committed to it, so only a
+// broken store makes one) loses, its escrow goes back, and the next cheapest
+// is tried, so one bad quote cannot sink the RFQ. Nothing when the RFQ is no
+// longer open (awarded, cancelled or ended before a restart).
 core::Status AwardAtClose(Markets& m, ledger::Txn& txn, const std::string& id) {
   BOURSE_ASSIGN_OR_RETURN(RfqRow r, LoadRfq(txn.db(), id));
   if (r.state != "open") return core::Status::Ok();
   if (r.award == "manual") return EndUnsold(m, txn, r, "failed", "no quote accepted by the close");
-  BOURSE_ASSIGN_OR_RETURN(std::vector<QuoteRow> quotes, LoadQuotes(txn.db(), id, true));
-  QuoteRow* best = nullptr;
-  for (QuoteRow& q : quotes) {
-    if (q.price > r.max_price) continue;
-    if (best == nullptr || q.price < best->price) best = &q;  // earliest wins a tie
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(std::vector<QuoteRow> quotes, LoadQuotes(txn.db(), id, true));
+    QuoteRow* best = nullptr;
+    for (QuoteRow& q : quotes) {
+      if (q.price > r.max_price) continue;
+      if (best == nullptr || q.price < best->price) best = &q;  // earliest wins a tie
+    }
+    if (best == nullptr) {
+      return EndUnsold(m, txn, r, "failed", "no complete quote at or under max_price");
+    }
+    QuoteRow q = *best;
+    core::Status st = txn.Nested([&] { return AwardTo(m, txn, r, q).status(); });
+    if (st.ok() || st.code() == core::StatusCode::kUnavailable) return st;
+    std::fprintf(stderr, "rfq %s: quote %s cannot be awarded, trying the next: %s\n", id.c_str(),
+                 best->id.c_str(), st.ToString().c_str());
+    BOURSE_ASSIGN_OR_RETURN(r, LoadRfq(txn.db(), id));  // AwardTo's changes were rolled back
+    QuoteRow lost = *best;
+    if (!txn.Nested([&] { return ReleaseQuote(m, txn, lost, "lost"); }).ok()) {
+      lost = *best;
+      lost.state = "lost";  // nothing to give back that the store still knows
+      BOURSE_RETURN_IF_ERROR(SaveQuoteEnd(txn, lost));
+    }
   }
-  if (best == nullptr) {
-    return EndUnsold(m, txn, r, "failed", "no complete quote at or under max_price");
-  }
-  return AwardTo(m, txn, r, *best).status();
 }
 
 // Rfqs of `state` and `buyer` ("" for any), newest first, at most kMaxListed.
@@ -791,6 +838,19 @@ core::Result<json> Markets::OpenRfq(const json& body, const std::string& caller,
 
 core::Result<json> Markets::QuoteRfq(const std::string& rfq, const json& body,
                                      const std::string& caller, int64_t now_ms) {
+  // The cheap check first: a quote of the wrong number of pieces is refused
+  // before any of its signatures is verified (CheckQuote checks it again).
+  int64_t nodes = 0;
+  BOURSE_RETURN_IF_ERROR(host_->store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(RfqRow r, LoadRfq(db, rfq));
+    nodes = r.nodes;
+    return core::Status::Ok();
+  }));
+  if (body.is_object() && body.contains("rcaps") && body["rcaps"].is_array() &&
+      static_cast<int64_t>(body["rcaps"].size()) != nodes) {
+    return core::InvalidArgument("rcaps: the rfq asks for " + std::to_string(nodes) +
+                                 " nodes, the quote has " + std::to_string(body["rcaps"].size()));
+  }
   BOURSE_ASSIGN_OR_RETURN(QuoteRequest qr, DecodeQuote(body, caller, host_->broker_key().ToText()));
   QuoteRow q;
   BOURSE_RETURN_IF_ERROR(host_
@@ -809,14 +869,13 @@ core::Result<json> Markets::WithdrawQuote(const std::string& rfq, const std::str
   BOURSE_RETURN_IF_ERROR(
       host_
           ->Mutate([&](ledger::Txn& txn) -> core::Status {
-            BOURSE_ASSIGN_OR_RETURN(std::vector<QuoteRow> all, LoadQuotes(txn.db(), rfq, false));
-            auto it = std::find_if(all.begin(), all.end(),
-                                   [&](const QuoteRow& x) { return x.id == quote; });
-            if (it == all.end()) {
+            BOURSE_ASSIGN_OR_RETURN(std::optional<QuoteRow> found,
+                                    LoadQuote(txn.db(), rfq, quote));
+            if (!found) {
               BOURSE_RETURN_IF_ERROR(LoadRfq(txn.db(), rfq).status());
               return core::NotFound("quote " + quote + " does not exist on rfq " + rfq);
             }
-            q = *it;
+            q = std::move(*found);
             if (q.seller != caller) {
               return core::PermissionDenied("quote " + quote + " is not the caller's");
             }
@@ -844,10 +903,8 @@ core::Result<json> Markets::AcceptQuote(const std::string& rfq, const json& body
       host_
           ->Mutate([&](ledger::Txn& txn) -> core::Status {
             BOURSE_ASSIGN_OR_RETURN(RfqRow r, BuyersOpenRfq(txn, rfq, caller, now_ms, "awards"));
-            BOURSE_ASSIGN_OR_RETURN(std::vector<QuoteRow> quotes, LoadQuotes(txn.db(), rfq, true));
-            auto it = std::find_if(quotes.begin(), quotes.end(),
-                                   [&](const QuoteRow& x) { return x.id == quote; });
-            if (it == quotes.end()) {
+            BOURSE_ASSIGN_OR_RETURN(std::optional<QuoteRow> it, LoadQuote(txn.db(), rfq, quote));
+            if (!it || it->state != "open") {
               return core::NotFound("quote: " + quote + " is not an open quote on rfq " + rfq);
             }
             BOURSE_ASSIGN_OR_RETURN(json chains, AwardTo(*this, txn, r, *it));

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "storage/sqlite.h"
 #include "core/money.h"
 #include "tests/broker/market_fixture.h"
 
@@ -168,6 +169,63 @@ TEST_F(RfqTest, CheaperCompleteQuoteWinsAtTheClose) {
   QuoteOk(s1_, rfq2, "50", again);
 
   ExpectCreditsConserved();
+  env_.ExpectLedgerVerifies();
+}
+
+// A winning quote whose award cannot settle (its stored escrow is not one the
+// broker holds: only a broken store makes one, since escrows are committed to
+// their quote) loses, and the next cheapest wins: one quote cannot sink an RFQ.
+TEST_F(RfqTest, AQuoteThatCannotSettleLosesAndTheNextCheapestWins) {
+  std::string rfq = Open();
+  std::string q1 =
+      QuoteOk(s1_, rfq, "80", {Escrow(s1_, roots1_.at("n1")), Escrow(s1_, roots1_.at("n2"))});
+  std::string q2 =
+      QuoteOk(s2_, rfq, "60", {Escrow(s2_, roots2_.at("n3")), Escrow(s2_, roots2_.at("n2"))});
+  {
+    storage::ConnectionOptions o;
+    auto c = storage::Connection::Open(env_.db_, o);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_TRUE((*c)->Exec("UPDATE m_rfq_quotes SET pieces=json_set(pieces,'$[0].escrow','gone') "
+                           "WHERE id='" + q2 + "'").ok());
+  }
+  At(close_ - t0_);
+  Tick();
+  json r = Get(rfq);
+  EXPECT_EQ(r["state"], "awarded");
+  EXPECT_EQ(r["quote"], q1);
+  EXPECT_EQ(r["winner"], s1_.public_key().ToText());
+  for (const json& q : r["quotes"]) {
+    if (q["id"] == q2) {
+      EXPECT_EQ(q["state"], "lost");
+    }
+  }
+  EXPECT_EQ(env_.Balance(s1_), "80.000000000");
+  EXPECT_EQ(env_.Balance(buyer_), "920.000000000");
+  ExpectCreditsConserved();
+  env_.ExpectLedgerVerifies();
+}
+
+// Quote and withdraw cycles are bounded per seller (each leaves a row and
+// ledger entries), and the piece count is checked before any signature.
+TEST_F(RfqTest, QuoteWithdrawCyclesAreBoundedAndCheapChecksComeFirst) {
+  using C = core::StatusCode;
+  json body = OpenBody(1, 1, "100");
+  body["res"] = MarketEnv::Res(100);
+  std::string rfq = env_.Ok(buyer_, "POST", "/v1/rfqs", body)["rfq"]["id"];
+  const core::ResourceVector small{.cpu_mcores = 100};
+  for (int64_t i = 0; i < markets::Markets::kMaxQuotesPerSeller; ++i) {
+    std::string q = QuoteOk(s1_, rfq, "5", {Escrow(s1_, roots1_.at("n1"), small)});
+    env_.Ok(s1_, "DELETE", "/v1/rfqs/" + rfq + "/quotes/" + q);
+  }
+  int64_t size = env_.broker_->LedgerSize();
+  ExpectRefused(Quote(s1_, rfq, "5", Pieces({Escrow(s1_, roots1_.at("n1"), small)})),
+                C::kResourceExhausted, "times, the limit is 20");
+  EXPECT_EQ(env_.broker_->LedgerSize(), size);
+  QuoteOk(s2_, rfq, "6", {Escrow(s2_, roots2_.at("n2"), small)});  // others still quote
+  ledger::Rcap bad = Escrow(s2_, roots2_.at("n3"), small);
+  bad.sig[0] ^= 1;
+  ExpectRefused(Quote(s2_, rfq, "6", Pieces({bad, bad})), C::kInvalidArgument,
+                "the rfq asks for 1 nodes, the quote has 2");
   env_.ExpectLedgerVerifies();
 }
 
