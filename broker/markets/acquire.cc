@@ -388,6 +388,12 @@ std::vector<MarketState*> Markets::MarketsIf(
   return all;
 }
 
+namespace {
+// The close of a fallback RFQ whose window starts within this many seconds
+// (an RFQ otherwise closes at not_before).
+constexpr int64_t kFallbackCloseS = 60;
+}  // namespace
+
 core::Result<json> Markets::Acquire(const json& body, const std::string& caller, int64_t now_ms) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"rspec", "max_price", "fallback"}));
   const json* fallback = core::OptionalMember(body, "fallback");
@@ -422,6 +428,13 @@ core::Result<json> Markets::Acquire(const json& body, const std::string& caller,
   }
   json rfq = *rj;
   rfq["max_price"] = *mp;
+  // An rspec may leave min_sites at 0 and start now; an RFQ needs at least one
+  // site and a close in the future, before not_after.
+  rfq["min_sites"] = std::max<int64_t>(rs.min_sites, 1);
+  const int64_t now_s = now_ms / 1000;
+  if (rs.interval.not_before <= now_s + kFallbackCloseS) {
+    rfq["close"] = std::min(now_s + kFallbackCloseS, rs.interval.not_after - 1);
+  }
   auto opened = OpenRfq(rfq, caller, now_ms);
   if (!opened.ok()) return opened.status().WithContext("fallback rfq");
   return json{{"rfq", (*opened)["rfq"]["id"]},

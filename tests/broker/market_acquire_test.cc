@@ -253,6 +253,15 @@ TEST_F(MarketAcquireTest, FallbackRfqOpensAnRfqForWhatTheBooksCannotFill) {
   EXPECT_EQ(wrong.status().code(), core::StatusCode::kInvalidArgument);
   EXPECT_NE(wrong.status().message().find("fallback"), std::string::npos);
   EXPECT_FALSE(bad.ok());  // without the fallback: refused as before
+  // An rspec for now, with min_sites 0 (acquire's default), opens an RFQ too:
+  // one site at least, closing 60 s from now rather than at a past not_before.
+  json now_rspec = Rspec(MarketEnv::Res(100), 1, 0, now_ - 10, now_ + 3600);
+  json r2 = env_.Ok(alice_, "POST", "/v1/acquire",
+                    {{"rspec", now_rspec}, {"max_price", "3"}, {"fallback", "rfq"}});
+  json got2 = env_.Ok(alice_, "GET", "/v1/rfqs/" + r2["rfq"].get<std::string>())["rfq"];
+  EXPECT_EQ(got2["min_sites"], 1);
+  EXPECT_GE(got2["close"].get<int64_t>(), now_ + 60);
+  EXPECT_LE(got2["close"].get<int64_t>(), now_ + 70);
   env_.ExpectLedgerVerifies();
 }
 
