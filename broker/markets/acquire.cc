@@ -14,8 +14,9 @@
 // whose fills are children of the sellers' escrows held by the BROKER
 // (OpCtx::fills_to_broker; otherwise settled exactly like any other fill),
 // and the broker delegates to the caller, out of each node's fills, exactly
-// V over [a, b) (Narrow). All of it commits in ONE Mutate: either every
-// chain comes back or the ledger and the books are unchanged.
+// V over [a, b), and the rest of the fills, which the caller paid for, as
+// more children (Narrow: `extra`). All of it commits in ONE Mutate: either
+// every chain comes back or the ledger and the books are unchanged.
 #include "broker/markets/internal/acquire.h"
 
 #include <algorithm>
@@ -180,7 +181,7 @@ core::Result<core::Money> CheckCost(ledger::Txn& txn, const std::vector<Candidat
 // What the buys on the chosen nodes produced.
 struct Bought {
   json node_list = json::array(), trades = json::array(), rounded = json::array();
-  std::vector<std::string> fills, leaves;
+  std::vector<std::string> fills, leaves, extra;  // extra: what was bought beyond the request
   std::vector<internal::Rounding> rounding;
 };
 
@@ -247,10 +248,14 @@ core::Status BuyOn(Markets& m, ledger::Txn& txn, const Candidate& c, const std::
 // exactly rs.res over rs.interval: each leaf takes of each quantity what is
 // still asked, up to its fill's; every leaf carries the asked net_max_kbps
 // (at most the unit's: UnitsCovering). A fill left with nothing asked of it
-// gets no leaf (it stays with the broker). The leaves' ids are appended.
+// gets no leaf. What the buyer paid for beyond the request is the buyer's
+// too: the rest of each fill goes to it as up to three more children (the
+// fill less the leaf over the request's window, and the whole fill before
+// and after it), in the same split. The leaves' and the rest's ids are
+// appended.
 core::Status Narrow(Markets& m, ledger::Txn& txn, const std::vector<std::string>& fills,
                     const Rspec& rs, const core::PublicKey& buyer,
-                    std::vector<std::string>* leaves) {
+                    std::vector<std::string>* leaves, std::vector<std::string>* extra) {
   using RV = core::ResourceVector;
   static constexpr int64_t RV::*kQ[] = {&RV::cpu_mcores, &RV::mem_mib, &RV::disk_mib,
                                         &RV::net_min_kbps};
@@ -259,19 +264,39 @@ core::Status Narrow(Markets& m, ledger::Txn& txn, const std::vector<std::string>
   for (const std::string& id : fills) {
     BOURSE_ASSIGN_OR_RETURN(ledger::Rcap fill, ledger::CapacityLog::Get(txn.db(), id));
     RV take{.net_max_kbps = rs.res.net_max_kbps};
-    bool any = false;
+    RV rest{.net_max_kbps = fill.res.net_max_kbps};
+    bool any = false, some_left = false;
     for (auto q : kQ) {
       take.*q = std::min(left.*q, fill.res.*q);
       left.*q -= take.*q;
+      rest.*q = fill.res.*q - take.*q;
       any = any || take.*q > 0;
+      some_left = some_left || rest.*q > 0;
     }
-    if (!any && !first) continue;
+    const bool leaf = any || first;
     first = false;
-    ledger::ChildSpec spec{.id = "", .holder = buyer, .res = take, .interval = rs.interval};
-    BOURSE_ASSIGN_OR_RETURN(
-        std::vector<ledger::Rcap> kids,
-        m.host().SplitHeld(txn, id, std::span<const ledger::ChildSpec>(&spec, 1)));
-    leaves->push_back(kids[0].id);
+    std::vector<ledger::ChildSpec> specs;
+    if (leaf) specs.push_back({.id = "", .holder = buyer, .res = take, .interval = rs.interval});
+    if (some_left) {
+      specs.push_back({.id = "", .holder = buyer, .res = rest, .interval = rs.interval});
+    }
+    if (fill.interval.not_before < rs.interval.not_before) {
+      specs.push_back({.id = "",
+                       .holder = buyer,
+                       .res = fill.res,
+                       .interval = {fill.interval.not_before, rs.interval.not_before}});
+    }
+    if (rs.interval.not_after < fill.interval.not_after) {
+      specs.push_back({.id = "",
+                       .holder = buyer,
+                       .res = fill.res,
+                       .interval = {rs.interval.not_after, fill.interval.not_after}});
+    }
+    if (specs.empty()) continue;
+    BOURSE_ASSIGN_OR_RETURN(std::vector<ledger::Rcap> kids, m.host().SplitHeld(txn, id, specs));
+    for (size_t k = 0; k < kids.size(); ++k) {
+      (leaf && k == 0 ? leaves : extra)->push_back(kids[k].id);
+    }
   }
   for (auto q : kQ) {
     if (left.*q != 0) return core::Internal("acquire: the fills do not cover the rspec");
@@ -286,7 +311,7 @@ core::Status BuyAndNarrow(Markets& m, ledger::Txn& txn, const Candidate& c, cons
   BOURSE_ASSIGN_OR_RETURN(core::PublicKey buyer, core::PublicKey::FromText(caller));
   std::vector<std::string> fills;
   BOURSE_RETURN_IF_ERROR(BuyOn(m, txn, c, caller, me, out, &fills));
-  BOURSE_RETURN_IF_ERROR(Narrow(m, txn, fills, rs, buyer, &out->leaves));
+  BOURSE_RETURN_IF_ERROR(Narrow(m, txn, fills, rs, buyer, &out->leaves, &out->extra));
   out->fills.insert(out->fills.end(), fills.begin(), fills.end());
   const internal::MarketInfo& mi = c.ms->info;  // fixed at creation
   internal::Rounding r{.node = mi.node,
@@ -329,13 +354,15 @@ core::Result<json> AcquireLocked(Markets& m, ledger::Txn& txn, const std::vector
                                                  {"rspec", rspec},
                                                  {"paid", cost.ToString()},
                                                  {"rcaps", bought.leaves},
+                                                 {"extra", bought.extra},
                                                  {"fills", bought.fills}})
                              .status());
   json out = {{"chains", chains},
               {"nodes", bought.node_list},
               {"paid", cost.ToString()},
               {"trades", bought.trades},
-              {"rounded", bought.rounded}};
+              {"rounded", bought.rounded},
+              {"extra", bought.extra}};
   if (!bought.rounding.empty()) out["note"] = internal::RoundingNote(bought.rounding);
   return out;
 }

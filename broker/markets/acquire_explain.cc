@@ -201,7 +201,8 @@ std::string RoundingNote(const std::vector<Rounding>& rounded) {
     parts.push_back(p);
   }
   return "bought in whole units over whole market windows (" + NameSome(parts) +
-         "); each chain ends in exactly the res and window asked, the rest stays with the broker";
+         "); each chain ends in exactly the res and window asked, and the rest is the "
+         "buyer's too (extra)";
 }
 
 }  // namespace bourse::markets::internal

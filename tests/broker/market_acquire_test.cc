@@ -116,6 +116,20 @@ TEST_F(MarketAcquireTest, CoveringWindowAndWholeUnitsNarrowTheChainToTheRequest)
   ledger::RedemptionBook guard;  // what the node guard does next
   auto red = guard.Redeem(*chain);
   EXPECT_TRUE(red.ok()) << (red.ok() ? "" : red.refusal().detail);
+  // What alice paid for beyond the request is hers too: the 300 left over the
+  // asked window, and all 1000 before and after it, as children of the fill.
+  ASSERT_EQ(r["extra"].size(), 3u);
+  std::vector<std::pair<int64_t, core::Interval>> rest;
+  for (const json& id : r["extra"]) {
+    json got = env_.Ok(alice_, "GET", "/v1/rcaps/" + id.get<std::string>());
+    auto e = ledger::Rcap::FromJson(got["rcap"]);
+    ASSERT_TRUE(e.ok()) << e.status().message();
+    EXPECT_EQ(e->holder, alice_.public_key());
+    EXPECT_EQ(*e->parent, fill.id);
+    rest.emplace_back(e->res.cpu_mcores, e->interval);
+  }
+  EXPECT_EQ(rest, (std::vector<std::pair<int64_t, core::Interval>>{
+                      {300, {nb, na}}, {1000, {base_, nb}}, {1000, {na, base_ + 7200}}}));
   // The buyer can bind what it got; the ledger's replay checks every split.
   env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_web"}});
   env_.Ok(alice_, "POST", "/v1/slices/mit_web/bindings", {{"chain", r["chains"][0]}});
@@ -130,6 +144,7 @@ TEST_F(MarketAcquireTest, ExactRequestsAreNotRounded) {
       alice_, "POST", "/v1/acquire",
       {{"rspec", Rspec(MarketEnv::Res(300), 1, 0, base_, base_ + 3600)}, {"max_price", "5"}});
   EXPECT_EQ(r["rounded"], json::array());
+  EXPECT_EQ(r["extra"], json::array());  // nothing bought beyond the request
   EXPECT_FALSE(r.contains("note"));
   auto chain = ledger::ChainFromJson(r["chains"][0]);
   ASSERT_TRUE(chain.ok());
