@@ -624,15 +624,18 @@ core::Status ReleaseQuote(Markets& m, ledger::Txn& txn, QuoteRow& q, const std::
   return SaveQuoteEnd(txn, q);
 }
 
-// Releases every open quote of `r` but `except`.
-core::Status ReleaseOthers(Markets& m, ledger::Txn& txn, const RfqRow& r,
-                           const std::string& except) {
+// Releases every open quote of `r` but `except`. Returns them for the
+// ledger entry: [{"quote","seller","returned":[rcap ids]}].
+core::Result<json> ReleaseOthers(Markets& m, ledger::Txn& txn, const RfqRow& r,
+                                 const std::string& except) {
   BOURSE_ASSIGN_OR_RETURN(std::vector<QuoteRow> quotes, LoadQuotes(txn.db(), r.id, true));
+  json released = json::array();
   for (QuoteRow& q : quotes) {
     if (q.id == except) continue;
     BOURSE_RETURN_IF_ERROR(ReleaseQuote(m, txn, q, "lost"));
+    released.push_back({{"quote", q.id}, {"seller", q.seller}, {"returned", q.returned}});
   }
-  return core::Status::Ok();
+  return released;
 }
 
 // The children the winner's escrow E is split into: the buyer's (exactly
@@ -690,7 +693,7 @@ core::Result<json> AwardTo(Markets& m, ledger::Txn& txn, RfqRow& r, QuoteRow& q)
   }
   q.state = "won";
   BOURSE_RETURN_IF_ERROR(SaveQuoteEnd(txn, q));
-  BOURSE_RETURN_IF_ERROR(ReleaseOthers(m, txn, r, q.id));
+  BOURSE_ASSIGN_OR_RETURN(json released, ReleaseOthers(m, txn, r, q.id));
   r.state = "awarded";
   r.winner = q.seller;
   r.quote = q.id;
@@ -704,7 +707,8 @@ core::Result<json> AwardTo(Markets& m, ledger::Txn& txn, RfqRow& r, QuoteRow& q)
                                                     {"price", r.price},
                                                     {"nodes", nodes},
                                                     {"rcaps", rcaps},
-                                                    {"returned", q.returned}})
+                                                    {"returned", q.returned},
+                                                    {"released", released}})
                              .status());
   return chains;
 }
@@ -714,13 +718,16 @@ core::Result<json> AwardTo(Markets& m, ledger::Txn& txn, RfqRow& r, QuoteRow& q)
 // (rfq_cancelled).
 core::Status EndUnsold(Markets& m, ledger::Txn& txn, RfqRow& r, const std::string& state,
                        const std::string& reason) {
-  BOURSE_RETURN_IF_ERROR(ReleaseOthers(m, txn, r, ""));
+  BOURSE_ASSIGN_OR_RETURN(json released, ReleaseOthers(m, txn, r, ""));
   BOURSE_RETURN_IF_ERROR(m.host().EscrowRelease(txn, r.escrow, r.max_price));
   r.state = state;
   r.reason = reason;
   BOURSE_RETURN_IF_ERROR(SaveRfqEnd(txn, r));
   const std::string type = state == "failed" ? "rfq_failed" : "rfq_cancelled";
-  return txn.Append(type, {{"rfq", r.id}, {"buyer", r.buyer}, {"reason", reason}}).status();
+  return txn
+      .Append(type,
+              {{"rfq", r.id}, {"buyer", r.buyer}, {"reason", reason}, {"released", released}})
+      .status();
 }
 
 // At the close, in one transaction: the cheapest open quote at or under

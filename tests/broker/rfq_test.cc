@@ -157,6 +157,18 @@ TEST_F(RfqTest, CheaperCompleteQuoteWinsAtTheClose) {
   }
   EXPECT_EQ(lost["state"], "lost");
   ASSERT_EQ(lost["returned"].size(), 2u);
+  // The award's ledger entry says what went back to whom.
+  json entries = env_.Ok(
+      env_.admin_, "GET",
+      "/v1/ledger/entries?from=0&to=" + std::to_string(env_.broker_->LedgerSize()))["entries"];
+  json awarded;
+  for (const json& e : entries) {
+    if (e["type"] == "rfq_awarded") awarded = e["body"];
+  }
+  ASSERT_EQ(awarded["released"].size(), 1u);
+  EXPECT_EQ(awarded["released"][0]["quote"], q1);
+  EXPECT_EQ(awarded["released"][0]["seller"], s1_.public_key().ToText());
+  EXPECT_EQ(awarded["released"][0]["returned"], lost["returned"]);
   std::vector<ledger::Rcap> again;
   for (const json& id : lost["returned"]) {
     auto back = ledger::Rcap::FromJson(RcapJson(id.get<std::string>())["rcap"]);
