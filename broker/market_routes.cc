@@ -369,8 +369,8 @@ void RegisterOrderRoutes(Router& router, Markets* m) {
        .pattern = "/v1/orders:batch",
        .auth = Auth::kSigned,
        .summary = "Place, cancel, move and reduce up to 100 orders, across markets, in one "
-                  "signed request and one commit: ops run in order, each in its own savepoint "
-                  "(one that fails is rolled back alone and the later ones still run); each "
+                  "signed request and one commit: ops run in order, each applied whole or not "
+                  "at all (one that fails is rolled back alone and the later ones still run); each "
                   "result is the single route's reply with ok:true, or ok:false and the error "
                   "that route would have given. A malformed ops array is refused whole (400)",
        .tag = "markets",

@@ -1,8 +1,19 @@
 // Markets: batch orders (POST /v1/orders:batch, docs/markets.md "Batch
 // orders"). Up to kMaxBatchOps places, cancels, moves and reduces, across
 // markets, in one signed request and ONE commit: each op runs the single
-// route's own code (internal/order_ops.h) inside its own savepoint, so an op
-// that fails is rolled back alone, with the error its route would give.
+// route's own code (internal/order_ops.h), and an op that fails is rolled
+// back alone, with the error its route would give.
+//
+// Savepoints (docs/perf/batch.md): a placement runs in its own savepoint (it
+// may be refused after it wrote, e.g. insufficient_funds after fills). A
+// cancel, move or reduce makes all its checks (market fresh, order resting and
+// the caller's, qty or price valid) before it writes anything, and after them
+// it cannot fail but internally; so it runs without a savepoint of its own,
+// its check failures being its result with nothing written. The whole batch
+// runs in one savepoint: should an op without its own savepoint fail after
+// it wrote (an internal error), the batch is rolled back and run again with
+// a savepoint for every op, so that op is rolled back alone as before.
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -102,11 +113,27 @@ core::Result<OpShape> Shape(const json& op, size_t i) {
   return s;
 }
 
-// Runs one decoded op inside its own savepoint of the batch's transaction;
-// its result (or error) goes into op.result. Errors: only when the whole
-// transaction is lost (the batch then fails as a whole).
+// The op's book operation inside RunBookOpIn (the market's lock held).
+core::Status ApplyOp(Markets& m, OpCtx& c, BatchOp& op, const std::string& caller, int64_t now_ms,
+                     size_t index) REQUIRES(c.ms->mu) {
+  if (op.kind == OpKind::kPlace) {
+    BOURSE_RETURN_IF_ERROR(internal::PlaceOrderInBook(m, c, *op.place, now_ms, caller));
+  } else {
+    BOURSE_RETURN_IF_ERROR(internal::ApplyChange(c, op.change, caller));
+  }
+  if (static_cast<int>(index) == internal::batch_fault_at_for_test.load()) {
+    return core::Internal("injected fault after op " + std::to_string(index) + " (test)");
+  }
+  return core::Status::Ok();
+}
+
+// Runs decoded op `index`, in its own savepoint unless `fast` and it is a
+// change (see the top of the file); its result (or error) goes into
+// op.result. Errors: the transaction is lost (the batch fails as a whole),
+// or a change run without a savepoint failed after it wrote (*late is then
+// set: the caller rolls back the batch's savepoint and runs it again).
 core::Status RunBatchOp(Markets& m, ledger::Txn& txn, BatchOp& op, const std::string& caller,
-                        int64_t now_ms, BatchState& b) {
+                        int64_t now_ms, size_t index, bool fast, BatchState& b, bool* late) {
   if (!op.decoded.ok()) {
     op.result = ErrorResult(op.decoded);
     return core::Status::Ok();
@@ -115,20 +142,26 @@ core::Status RunBatchOp(Markets& m, ledger::Txn& txn, BatchOp& op, const std::st
   MarketState* ms = place ? op.place->ms : op.change.ms;
   OpCtx ctx;
   bool touched = false;
-  core::Status st = txn.Nested([&]() -> core::Status {
+  auto run = [&]() -> core::Status {
     return internal::RunBookOpIn(
         &m, ms, txn,
         [&](OpCtx& c) -> core::Status {
           c.ms->mu.AssertHeld();  // RunBookOpIn holds it
-          if (place) return internal::PlaceOrderInBook(m, c, *op.place, now_ms, caller);
-          return internal::ApplyChange(c, op.change, caller);
+          return ApplyOp(m, c, op, caller, now_ms, index);
         },
         &ctx, &touched);
-  });
+  };
+  // A change writes nothing before touching the book (ApplyChange).
+  const bool own_savepoint = place || !fast;
+  core::Status st = own_savepoint ? txn.Nested(run) : run();
   if (touched) b.touched.insert(ms);
   if (!st.ok()) {
-    if (touched) internal::MarkStale(ms);  // its savepoint is rolled back
+    if (touched) internal::MarkStale(ms);  // its writes are rolled back
     if (!txn.db()->InTransaction()) return st;
+    if (touched && !own_savepoint) {
+      *late = true;
+      return st;
+    }
     op.result = ErrorResult(st);
     return core::Status::Ok();
   }
@@ -137,7 +170,31 @@ core::Status RunBatchOp(Markets& m, ledger::Txn& txn, BatchOp& op, const std::st
   return core::Status::Ok();
 }
 
+core::Status RunOps(Markets& m, ledger::Txn& txn, BatchState& b, const std::string& caller,
+                    int64_t now_ms, bool fast, bool* late) {
+  for (size_t i = 0; i < b.ops.size(); ++i) {
+    BOURSE_RETURN_IF_ERROR(RunBatchOp(m, txn, b.ops[i], caller, now_ms, i, fast, b, late));
+  }
+  return core::Status::Ok();
+}
+
+// The batch's Mutate fn: its ops without savepoints for the changes, and
+// should one of them fail late, all of them again with one savepoint each.
+core::Status RunBatch(Markets& m, ledger::Txn& txn, BatchState& b, const std::string& caller,
+                      int64_t now_ms) {
+  bool late = false;
+  core::Status st =
+      txn.Nested([&]() { return RunOps(m, txn, b, caller, now_ms, /*fast=*/true, &late); });
+  if (st.ok() || !late || !txn.db()->InTransaction()) return st;
+  for (MarketState* ms : b.touched) internal::MarkStale(ms);  // rolled back
+  for (BatchOp& op : b.ops) op.result = json();
+  late = false;
+  return RunOps(m, txn, b, caller, now_ms, /*fast=*/false, &late);
+}
+
 }  // namespace
+
+std::atomic<int> internal::batch_fault_at_for_test{-1};
 
 void Markets::Batch(const json& body, const std::string& caller, int64_t now_ms, PlaceDone done) {
   auto fail = [&done](core::Status st) { done([st]() -> core::Result<json> { return st; }); };
@@ -190,10 +247,7 @@ void Markets::Batch(const json& body, const std::string& caller, int64_t now_ms,
   }
   host_->MutateAsync(
       [this, b, caller, now_ms](ledger::Txn& txn) -> core::Status {
-        for (BatchOp& op : b->ops) {
-          BOURSE_RETURN_IF_ERROR(RunBatchOp(*this, txn, op, caller, now_ms, *b));
-        }
-        return core::Status::Ok();
+        return RunBatch(*this, txn, *b, caller, now_ms);
       },
       [b, done = std::move(done)](core::Result<ledger::CommitResult> r) {
         if (!r.ok()) {

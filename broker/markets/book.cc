@@ -258,7 +258,43 @@ void Forwarder::OnRested(auction::OrderId id, int64_t /*qty*/, int64_t price_nan
 
 // ---- persistence -------------------------------------------------------------
 
-core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o) {
+namespace {
+
+// An existing order row, updated in place: only the columns an operation
+// changes, so the row and its owner and cap_escrow index entries stay where
+// they are (INSERT OR REPLACE deletes and re-inserts all of them). Sets
+// *found to whether the row exists.
+core::Status UpdateOrder(ledger::Txn& txn, const LiveOrder& o, bool* found) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, txn.Prepare("UPDATE m_orders SET price_nanos=?2,remaining=?3,filled=?4,state=?5,"
+                          "reason=?6,prio=?7,escrow=?8,escrow_gen=?9,cap_units=?10,cap_sold=?11,"
+                          "cap_returned=?12,returned_rcap=?13 WHERE id=?1"));
+  s.Bind(1, o.id);
+  s.Bind(2, o.price_nanos);
+  s.Bind(3, o.remaining);
+  s.Bind(4, o.filled);
+  s.Bind(5, o.state);
+  s.Bind(6, o.reason);
+  s.Bind(7, o.prio);
+  s.Bind(8, o.escrow);
+  s.Bind(9, o.escrow_gen);
+  s.Bind(10, o.cap_units);
+  s.Bind(11, o.cap_sold);
+  s.Bind(12, o.cap_returned);
+  s.Bind(13, o.returned_rcap);
+  BOURSE_RETURN_IF_ERROR(s.Run());
+  *found = txn.db()->Changes() > 0;
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o, bool existing) {
+  if (existing) {
+    bool found = false;
+    BOURSE_RETURN_IF_ERROR(UpdateOrder(txn, o, &found));
+    if (found) return core::Status::Ok();
+  }
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s,
       txn.Prepare("INSERT OR REPLACE INTO m_orders(id,market,owner,account,side,is_market,ioc,qty,"
@@ -442,7 +478,7 @@ core::Status FinishOp(OpCtx& ctx) {
                                                 {"reason", o.reason}});
       if (!app.ok()) return fail(app.status());
     }
-    BOURSE_RETURN_IF_ERROR(SaveOrder(txn, o).WithContext("saving order"));
+    BOURSE_RETURN_IF_ERROR(SaveOrder(txn, o, before != "new").WithContext("saving order"));
     ctx.final_orders[id] = o;
   }
   for (int64_t id : ctx.touched) {

@@ -281,14 +281,6 @@ class Markets {
                             const std::string& caller);
   void PlaceOrderOp(std::shared_ptr<internal::PlacedOrder> st, std::shared_ptr<internal::OpCtx> ctx,
                     int64_t now_ms, std::string caller, std::function<void(core::Status)> done);
-  // Changes resting order `id` of `ms` for `caller`: `apply` runs under the
-  // market's lock after the ownership check; `entry` (if any) is appended
-  // with the body apply filled in.
-  using OrderChange =
-      std::function<core::Status(internal::OpCtx&, internal::LiveOrder*, nlohmann::json*)>;
-  core::Result<nlohmann::json> ChangeOrder(internal::MarketState* ms, int64_t id,
-                                           const std::string& caller, const std::string& entry,
-                                           const OrderChange& apply);
   // The markets whose info satisfies `pred`, in id order.
   std::vector<internal::MarketState*> MarketsIf(
       const std::function<bool(const internal::MarketInfo&)>& pred) EXCLUDES(mu_);

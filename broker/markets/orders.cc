@@ -274,6 +274,21 @@ core::Result<std::unique_ptr<MarketState>> DecodeMarket(const json& body, int64_
 
 namespace {
 
+// A single route's change of a resting order (cancel, reduce, move): one
+// book operation and its commit.
+core::Result<json> RunChange(Markets* m, const internal::OrderChange& ch,
+                             const std::string& caller) {
+  OpCtx ctx;
+  BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
+      m, ch.ms,
+      [&](OpCtx& c) -> core::Status {
+        c.ms->mu.AssertHeld();  // RunBookOp holds it
+        return internal::ApplyChange(c, ch, caller);
+      },
+      &ctx));
+  return internal::OpResponse(ctx, ch.id);
+}
+
 // An order id as given in a path.
 core::Result<int64_t> ParseOrderId(const std::string& s) {
   if (s.empty() || s.size() > 15 || !std::all_of(s.begin(), s.end(), ::isdigit)) {
@@ -323,21 +338,21 @@ core::Status Markets::DecodeOrder(const std::string& market, const json& body,
 core::Result<json> Markets::CancelOrder(const std::string& market, const std::string& order,
                                         const std::string& caller) {
   BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch, internal::DecodeCancel(*this, market, order));
-  return ChangeOrder(ch.ms, ch.id, caller, ch.entry, ch.apply);
+  return RunChange(this, ch, caller);
 }
 
 core::Result<json> Markets::ReduceOrder(const std::string& market, const std::string& order,
                                         const json& body, const std::string& caller) {
   BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch,
                           internal::DecodeReduce(*this, market, order, body));
-  return ChangeOrder(ch.ms, ch.id, caller, ch.entry, ch.apply);
+  return RunChange(this, ch, caller);
 }
 
 core::Result<json> Markets::MoveOrder(const std::string& market, const std::string& order,
                                       const json& body, const std::string& caller) {
   BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch,
                           internal::DecodeMove(*this, market, order, body));
-  return ChangeOrder(ch.ms, ch.id, caller, ch.entry, ch.apply);
+  return RunChange(this, ch, caller);
 }
 
 // ---- the operations single routes and batches share (internal/order_ops.h) ----
@@ -352,37 +367,40 @@ json internal::OpResponse(OpCtx& ctx, int64_t id) {
 
 namespace {
 
-// A change of order `order` (as in the path) of `market`. Errors: not_found
-// (market), invalid_argument (order).
+// A change of order `order` (as in the path) of `market`; `invalid` is the
+// decoding error of its body (reported after the ownership check). Errors:
+// not_found (market), invalid_argument (order).
 core::Result<internal::OrderChange> ChangeOf(Markets& m, const std::string& market,
                                              const std::string& order, std::string entry,
-                                             internal::ChangeFn apply) {
+                                             core::Status invalid, internal::ChangeFn apply) {
   BOURSE_ASSIGN_OR_RETURN(MarketState * ms, m.Find(market));
   BOURSE_ASSIGN_OR_RETURN(int64_t id, ParseOrderId(order));
-  return internal::OrderChange{ms, id, std::move(entry), std::move(apply)};
+  return internal::OrderChange{ms, id, std::move(entry), std::move(invalid), std::move(apply)};
 }
 
 }  // namespace
 
 core::Result<internal::OrderChange> internal::DecodeCancel(Markets& m, const std::string& market,
                                                            const std::string& order) {
-  return ChangeOf(m, market, order, "", [](OpCtx& c, LiveOrder* o, json*) -> core::Status {
-    c.ms->mu.AssertHeld();  // RunBookOp holds it
-    return c.ms->book->Cancel(static_cast<uint64_t>(o->id));
-  });
+  return ChangeOf(m, market, order, "", core::Status::Ok(),
+                  [](OpCtx& c, LiveOrder* o, json*) -> core::Status {
+                    c.ms->mu.AssertHeld();  // RunBookOp holds it
+                    return c.ms->book->Cancel(static_cast<uint64_t>(o->id));
+                  });
 }
 
-// A bad qty or price is reported after the ownership check (by apply).
+// A bad qty or price is reported after the ownership check, before the book
+// is touched (ApplyChange).
 core::Result<internal::OrderChange> internal::DecodeReduce(Markets& m, const std::string& market,
                                                            const std::string& order,
                                                            const json& body) {
   core::Result<int64_t> qty = DecodeReduceQty(body);
-  return ChangeOf(m, market, order, "order_reduced",
-                  [qty](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
+  const int64_t n = qty.ok() ? *qty : 0;
+  return ChangeOf(m, market, order, "order_reduced", qty.status(),
+                  [n](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
                     c.ms->mu.AssertHeld();  // RunBookOp holds it
-                    BOURSE_RETURN_IF_ERROR(qty.status());
-                    (*entry)["qty"] = *qty;
-                    return c.ms->book->Reduce(static_cast<uint64_t>(o->id), *qty);
+                    (*entry)["qty"] = n;
+                    return c.ms->book->Reduce(static_cast<uint64_t>(o->id), n);
                   });
 }
 
@@ -390,17 +408,20 @@ core::Result<internal::OrderChange> internal::DecodeMove(Markets& m, const std::
                                                          const std::string& order,
                                                          const json& body) {
   core::Result<NewPrice> np = DecodeMovePrice(body);
-  return ChangeOf(m, market, order, "order_moved",
-                  [np](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
+  const NewPrice p = np.ok() ? *np : NewPrice{};
+  return ChangeOf(m, market, order, "order_moved", np.status(),
+                  [p](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
                     c.ms->mu.AssertHeld();  // RunBookOp holds it
-                    BOURSE_RETURN_IF_ERROR(np.status());
-                    (*entry)["price"] = internal::MoneyText(np->nanos);
-                    return c.ms->book->Move(static_cast<uint64_t>(o->id), np->price);
+                    (*entry)["price"] = internal::MoneyText(p.nanos);
+                    return c.ms->book->Move(static_cast<uint64_t>(o->id), p.price);
                   });
 }
 
 core::Status internal::ApplyChange(OpCtx& c, const OrderChange& ch, const std::string& caller) {
+  // Checks first: nothing is written and the book is not touched (so not
+  // left stale) when the order is not the caller's or the body is bad.
   BOURSE_ASSIGN_OR_RETURN(LiveOrder * o, OwnedLiveOrder(c, ch.id, caller));
+  BOURSE_RETURN_IF_ERROR(ch.invalid);
   json body = {{"market", c.ms->info.id}, {"order", ch.id}};
   c.touched.insert(ch.id);
   c.book_touched = true;
@@ -559,20 +580,6 @@ void Markets::PlaceOrderOp(std::shared_ptr<internal::PlacedOrder> st, std::share
         return internal::PlaceOrderInBook(*this, c, *st, now_ms, caller);
       },
       std::move(ctx), std::move(done));
-}
-
-core::Result<json> Markets::ChangeOrder(MarketState* ms, int64_t id, const std::string& caller,
-                                        const std::string& entry, const OrderChange& apply) {
-  OpCtx ctx;
-  const internal::OrderChange ch{ms, id, entry, apply};
-  BOURSE_RETURN_IF_ERROR(internal::RunBookOp(
-      this, ms,
-      [&](OpCtx& c) -> core::Status {
-        c.ms->mu.AssertHeld();  // RunBookOp holds it
-        return internal::ApplyChange(c, ch, caller);
-      },
-      &ctx));
-  return internal::OpResponse(ctx, id);
 }
 
 core::Result<json> Markets::GetOrder(const std::string& market, const std::string& order) {

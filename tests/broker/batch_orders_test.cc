@@ -5,6 +5,8 @@
 // ledger's verification, and the results still in the books after a restart.
 #include <gtest/gtest.h>
 
+#include "broker/markets/internal/market_state.h"
+#include "broker/markets/internal/order_ops.h"
 #include "clients/orders_batch.h"
 #include "core/money.h"
 #include "core/request_signing.h"
@@ -291,6 +293,80 @@ TEST_F(BatchOrdersTest, ResultsAreInTheBooksAfterARestart) {
   EXPECT_EQ(results[140]["order"]["remaining"], 3);
   EXPECT_EQ(env_.Ok(alice_, "GET", "/v1/markets/" + m1_ + "/depth"), d1);
   EXPECT_EQ(env_.Ok(alice_, "GET", "/v1/markets/" + m2_ + "/depth"), d2);
+  ExpectExactEscrows(alice_, "1000");
+  env_.ExpectLedgerVerifies();
+}
+
+// A move with a bad price or a reduce with a bad qty is refused before the
+// book is touched: the market's book is not left stale (to be rebuilt from
+// the tables before its next use), in a batch or through the single route.
+TEST_F(BatchOrdersTest, ABadPriceOrQtyLeavesTheBookFresh) {
+  const int64_t mine = Buy(alice_, m1_, 2, "1");
+  auto stale = [&](const std::string& m) {
+    auto ms = env_.markets().Find(m);
+    EXPECT_TRUE(ms.ok());
+    core::MutexLock l(&(*ms)->mu);
+    return (*ms)->stale;
+  };
+  ASSERT_FALSE(stale(m1_));
+  json results = BatchOk(
+      alice_, json::array({{{"op", "move"}, {"market", m1_}, {"order", mine}, {"price", "-1"}},
+                           {{"op", "move"}, {"market", m1_}, {"order", mine}, {"price", "x"}},
+                           {{"op", "reduce"}, {"market", m1_}, {"order", mine}, {"qty", 0}}}));
+  ASSERT_EQ(results.size(), 3u);
+  for (const json& r : results) {
+    EXPECT_FALSE(r["ok"].get<bool>()) << r.dump();
+    EXPECT_EQ(r["error"]["code"], "invalid_argument") << r.dump();
+  }
+  EXPECT_FALSE(stale(m1_));
+  auto c = env_.C(alice_);
+  const std::string path = "/v1/markets/" + m1_ + "/orders/" + std::to_string(mine);
+  EXPECT_EQ(c.Call("POST", path + "/move", {{"price", "0"}}).status().code(),
+            core::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(stale(m1_));
+  // Bob's bad move of alice's order is refused as not his first.
+  auto bc = env_.C(bob_);
+  EXPECT_EQ(bc.Call("POST", path + "/move", {{"price", "-1"}}).status().code(),
+            core::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Order(m1_, mine)["price"], "1.000000000");
+  ExpectExactEscrows(alice_, "1000");
+}
+
+// A cancel, move or reduce runs without a savepoint of its own; should one
+// fail after it wrote (here an injected internal error after its book
+// operation), the batch is run again with a savepoint per op: that op alone
+// is rolled back and every other op's result is as before.
+TEST_F(BatchOrdersTest, ALateFailureOfAnOpWithoutASavepointFailsItAlone) {
+  const int64_t a1 = Buy(alice_, m1_, 2, "1");
+  const int64_t a2 = Buy(alice_, m2_, 3, "1");
+  const int64_t a3 = Buy(alice_, m1_, 1, "1");
+  const int64_t size = LedgerSize();
+  markets::internal::batch_fault_at_for_test = 2;
+  json results =
+      BatchOk(alice_, json::array({
+                          {{"op", "move"}, {"market", m1_}, {"order", a1}, {"price", "1.5"}},
+                          PlaceBuy(m2_, 1, "0.5"),
+                          {{"op", "move"}, {"market", m2_}, {"order", a2}, {"price", "2"}},
+                          {{"op", "cancel"}, {"market", m1_}, {"order", a3}},
+                          {{"op", "reduce"}, {"market", m2_}, {"order", a2}, {"qty", 1}},
+                      }));
+  markets::internal::batch_fault_at_for_test = -1;
+  ASSERT_EQ(results.size(), 5u);
+  const std::vector<bool> ok = {true, true, false, true, true};
+  for (size_t i = 0; i < ok.size(); ++i) {
+    EXPECT_EQ(results[i]["ok"].get<bool>(), ok[i]) << i << ": " << results[i].dump();
+  }
+  EXPECT_EQ(results[2]["error"]["code"], "internal");
+  EXPECT_EQ(results[0]["order"]["price"], "1.500000000");
+  EXPECT_EQ(results[3]["order"]["state"], "cancelled");
+  EXPECT_EQ(results[4]["order"]["price"], "1.000000000");  // the move was rolled back
+  EXPECT_EQ(results[4]["order"]["remaining"], 2);
+  for (size_t i : {0, 1, 3, 4}) {
+    EXPECT_EQ(Order(results[i]["order"]["market"], results[i]["order"]["id"]), results[i]["order"]);
+  }
+  // Entries: a1 moved (release, hold, moved), the placement (hold, placed),
+  // a3 cancelled (release, cancelled), a2 reduced (release, reduced).
+  EXPECT_EQ(LedgerSize(), size + 9);
   ExpectExactEscrows(alice_, "1000");
   env_.ExpectLedgerVerifies();
 }

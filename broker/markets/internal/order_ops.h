@@ -5,6 +5,7 @@
 // route, RunBookOpIn inside a savepoint for each op of a batch).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -23,14 +24,15 @@ using ChangeFn = std::function<core::Status(OpCtx&, LiveOrder*, nlohmann::json*)
 struct OrderChange {
   MarketState* ms = nullptr;
   int64_t id = 0;
-  std::string entry;  // "order_reduced", "order_moved"; "" for a cancel (FinishOp writes it)
+  std::string entry;     // "order_reduced", "order_moved"; "" for a cancel (FinishOp writes it)
+  core::Status invalid;  // the body's decoding error, reported after the ownership check
   ChangeFn apply;
 };
 
 // DELETE /v1/markets/{market}/orders/{order} and the reduce ({qty}) and move
 // ({price}) routes, decoded. Errors: not_found (market), invalid_argument
-// (order). A bad qty or price is reported by apply, after the ownership
-// check, as the single routes always did.
+// (order). A bad qty or price is reported (as `invalid`) after the ownership
+// check, as the single routes always did, and before the book is touched.
 core::Result<OrderChange> DecodeCancel(Markets& m, const std::string& market,
                                        const std::string& order);
 core::Result<OrderChange> DecodeReduce(Markets& m, const std::string& market,
@@ -39,7 +41,9 @@ core::Result<OrderChange> DecodeMove(Markets& m, const std::string& market,
                                      const std::string& order, const nlohmann::json& body);
 
 // A change's book operation, inside RunBookOp(In) with the market's lock
-// held: the caller must own the resting order; then apply and its entry.
+// held: the caller must own the resting order and ch.invalid be ok (these
+// checks write nothing and leave the book untouched); then apply and its
+// entry.
 core::Status ApplyChange(OpCtx& c, const OrderChange& ch, const std::string& caller)
     REQUIRES(c.ms->mu);
 
@@ -53,5 +57,9 @@ core::Status PlaceOrderInBook(Markets& m, OpCtx& c, PlacedOrder& st, int64_t now
 // The reply of a finished operation on order `id`: {order, trades} (moves
 // the trades out of ctx; call once).
 nlohmann::json OpResponse(OpCtx& ctx, int64_t id);
+
+// Tests only: when >= 0, op number N of a batch fails with an internal error
+// right after its book operation, as a late failure would (batch.cc).
+extern std::atomic<int> batch_fault_at_for_test;
 
 }  // namespace bourse::markets::internal
