@@ -174,9 +174,11 @@ class Markets {
   // The most ops one batch carries.
   static constexpr size_t kMaxBatchOps = 100;
   // Runs {"ops":[...]} (place, cancel, move and reduce, across markets) as
-  // `caller`, in op order, in ONE commit, each op in its own savepoint: an
-  // op that fails is rolled back alone (its result is the error its single
-  // route would have given) and the later ops still run. `done` gets, once
+  // `caller`, in op order, in ONE commit, each op applied whole or not at
+  // all (a placement in its own savepoint; a cancel, move or reduce makes
+  // every check that can refuse it before it writes): an op that fails
+  // changes nothing (its result is the error its single route would have
+  // given) and the later ops still run. `done` gets, once
   // (as PlaceOrder's), a function that builds {"results":[...]} (each
   // {"ok":true, "order", "trades"} or {"ok":false, "error":{code, message}})
   // once the commit is durable, or the whole request's error:
