@@ -34,7 +34,9 @@ core::Interval WindowOf(const json& rfq) {
 
 // Its own quote on `rfq` in `state` ("" = any state), or nullptr.
 const json* MyQuote(const json& rfq, const std::string& me, const std::string& state) {
-  for (const json& q : rfq.value("quotes", json::array())) {
+  auto quotes = rfq.find("quotes");  // a pointer into `rfq`, not into a copy
+  if (quotes == rfq.end() || !quotes->is_array()) return nullptr;
+  for (const json& q : *quotes) {
     if (q.value("seller", "") == me && (state.empty() || q.value("state", "") == state)) return &q;
   }
   return nullptr;

@@ -32,10 +32,13 @@ class FaultProxy {
   using Hook = std::function<bool(const httplib::Request&, httplib::Response&)>;
 
   explicit FaultProxy(const std::string& upstream) : upstream_(upstream) {
-    server_.set_pre_routing_handler([this](const httplib::Request& q, httplib::Response& r) {
-      Forward(q, r);
-      return httplib::Server::HandlerResponse::Handled;
-    });
+    // Route handlers, not a pre-routing one: those run before the body is read.
+    auto forward = [this](const httplib::Request& q, httplib::Response& r) { Forward(q, r); };
+    server_.Get(".*", forward);
+    server_.Post(".*", forward);
+    server_.Put(".*", forward);
+    server_.Patch(".*", forward);
+    server_.Delete(".*", forward);
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -80,6 +83,7 @@ class FaultProxy {
     }
     if (hook && hook(q, r)) return;
     httplib::Client up(upstream_);
+    up.set_url_encode(false);  // the target as the client sent it: it is signed
     httplib::Request out;
     out.method = q.method;
     out.path = q.target;
