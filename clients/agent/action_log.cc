@@ -9,7 +9,7 @@ ActionLog::ActionLog(std::string path, int64_t max_bytes)
     : path_(std::move(path)), max_bytes_(max_bytes) {
   if (path_.empty()) return;
   core::MutexLock l(&mu_);
-  file_ = std::fopen(path_.c_str(), "a");
+  file_ = std::fopen(path_.c_str(), "ae");  // O_CLOEXEC: not inherited by policy commands
   if (file_ != nullptr) size_ = std::ftell(file_);
 }
 
@@ -22,7 +22,7 @@ void ActionLog::Rotate() {
   std::fclose(file_);
   std::error_code ec;
   std::filesystem::rename(path_, path_ + ".1", ec);
-  file_ = std::fopen(path_.c_str(), "w");
+  file_ = std::fopen(path_.c_str(), "we");
   size_ = 0;
 }
 

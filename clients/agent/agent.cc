@@ -70,10 +70,6 @@ int64_t UnitHours(const core::ResourceVector& res, const core::ResourceVector& u
   return static_cast<int64_t>(std::min<__int128>(best, INT64_MAX));
 }
 
-struct Agent::Plan {
-  std::vector<BookOp> ops;
-};
-
 Agent::Agent(AgentConfig config, core::PrivateKey key, std::unique_ptr<ActionLog> log)
     : config_(std::move(config)),
       key_(std::move(key)),
@@ -148,7 +144,9 @@ Situation Agent::BuildSituation(const View& v, int64_t now_s) const {
 }
 
 void Agent::PlanMarket(View& v, const MarketView& m, const std::optional<core::Money>& price,
-                       Plan& plan) {
+                       bool failed, Plan& plan) {
+  // No answer from the policy (it failed): no change, its asks there stay as they are.
+  if (failed) return;
   for (const json& o : v.my_orders) {
     if (o.value("market", "") != m.id || o.value("side", "") != "sell") continue;
     const int64_t id = o.value("id", int64_t{0});
@@ -229,10 +227,16 @@ void Agent::PlanBuy(const View& v, const Situation& s, size_t i, Plan& plan) {
 
 void Agent::Apply(const Plan& plan) {
   std::vector<OpResult> results = ApplyBookOps(client_, plan.ops);
+  std::string whole_failure;
+  size_t whole_ops = 0;
   for (size_t i = 0; i < results.size(); ++i) {
     const BookOp& op = plan.ops[i];
     const OpResult& r = results[i];
-    if (r.status.ok()) {
+    if (r.whole) {
+      // The request failed, not this op: nothing is remembered, the next pass tries again.
+      whole_failure = r.status.ToString();
+      ++whole_ops;
+    } else if (r.status.ok()) {
       std::string extra;
       if (r.reply.contains("order")) {
         extra = " (order " + std::to_string(r.reply["order"].value("id", int64_t{0}));
@@ -246,6 +250,10 @@ void Agent::Apply(const Plan& plan) {
       Log("refused " + op.what + ": " + r.status.ToString());
     }
   }
+  if (whole_ops > 0) {
+    Log("batch request failed (" + whole_failure + "); " + std::to_string(whole_ops) +
+        " book ops left for the next pass");
+  }
 }
 
 core::Status Agent::Pass() {
@@ -254,15 +262,29 @@ core::Status Agent::Pass() {
     BOURSE_ASSIGN_OR_RETURN(json k, client_.Call("GET", "/v1/ledger/key"));
     BOURSE_ASSIGN_OR_RETURN(broker_key_, core::PublicKey::FromText(k.value("key", "")));
   }
+  for (const std::string& p : v.problems) {
+    if (told_.insert(p).second) Log(p);
+  }
   Situation s = BuildSituation(v, NowS());
+  if (config_.rfq) AddRfqItems(v, s);
   std::vector<std::optional<core::Money>> prices = policy_->Price(s);
   prices.resize(s.items.size());
+  std::vector<bool> failed(s.items.size());
+  size_t failures = 0;
+  for (size_t i = 0; i < s.items.size(); ++i) failures += failed[i] = policy_->Failed(i);
+  if (failures > 0) {
+    Log("policy gave no answer for " + std::to_string(failures) + " of " +
+        std::to_string(s.items.size()) + " items; their offers stay as they are");
+  }
   Plan plan;
+  // RFQs first: capacity that is free now answers them before it rests on a market.
+  if (config_.rfq) PlanRfqs(v, s, prices, failed, plan);
   for (size_t i = 0; i < v.markets.size(); ++i) {
-    PlanMarket(v, v.markets[i], prices[i], plan);
+    PlanMarket(v, v.markets[i], prices[i], failed[i], plan);
     if (config_.buy) PlanBuy(v, s, i, plan);
   }
   Apply(plan);
+  ApplyRfqs(plan);
   return core::Status::Ok();
 }
 

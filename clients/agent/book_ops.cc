@@ -48,7 +48,7 @@ std::vector<OpResult> ApplyBookOps(clients::Client& client, const std::vector<Bo
     core::Result<nlohmann::json> results = batch.Send(client);
     for (size_t i = at; i < end; ++i) {
       if (!results.ok()) {
-        out.push_back({.status = results.status(), .reply = nullptr});
+        out.push_back({.status = results.status(), .reply = nullptr, .whole = true});
       } else {
         out.push_back(FromBatchResult((*results)[i - at]));
       }

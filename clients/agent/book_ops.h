@@ -31,11 +31,15 @@ struct BookOp {
 struct OpResult {
   core::Status status;
   nlohmann::json reply;  // the broker's answer when status is ok
+  // The whole batch request failed (unreachable, or refused as a request): the broker did not
+  // judge this op, so it is not a refusal of it.
+  bool whole = false;
 };
 
 // One result per op, in order, each as its single route would answer: an op
 // the broker refuses does not stop the others. A batch refused whole (the
-// broker unreachable, or a malformed op) gives each of its ops that status.
+// broker unreachable, or a malformed op) gives each of its ops that status,
+// with `whole` set.
 std::vector<OpResult> ApplyBookOps(clients::Client& client, const std::vector<BookOp>& ops);
 
 }  // namespace bourse::agent

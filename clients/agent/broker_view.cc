@@ -35,6 +35,27 @@ void BrokerReader::Remember(const ledger::Rcap& r, const json& got) {
   rcaps_.emplace(r.id, r);
 }
 
+namespace {
+
+// Only an unreachable broker stops a read; any other failure is about one item.
+bool Unreachable(const core::Status& s) { return s.code() == core::StatusCode::kUnavailable; }
+
+}  // namespace
+
+core::Result<Held> BrokerReader::ReadHeld(const json& listed, View& v) {
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(listed, "rcap"));
+  // Its children change; their content does not.
+  BOURSE_ASSIGN_OR_RETURN(json got,
+                          client_->Call("GET", "/v1/rcaps/" + clients::EscapeSegment(r.id)));
+  Remember(r, got);
+  Held h{.rcap = r, .children = {}, .site = v.node_site[r.node], .nested = false};
+  for (const json& kid : got.value("children", json::array())) {
+    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap c, GetRcap(kid.is_string() ? kid.get<std::string>() : ""));
+    h.children.push_back(std::move(c));
+  }
+  return h;
+}
+
 core::Status BrokerReader::ReadHoldings(View& v) {
   BOURSE_ASSIGN_OR_RETURN(json nodes, client_->Call("GET", "/v1/nodes"));
   for (const json& n : nodes.value("nodes", json::array())) {
@@ -44,18 +65,16 @@ core::Status BrokerReader::ReadHoldings(View& v) {
                           client_->Call("GET", "/v1/holdings/" + clients::EscapeSegment(me_)));
   std::set<std::string> mine;
   for (const json& j : held.value("rcaps", json::array())) {
-    BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::Rcap::FromJson(j, "rcap"));
-    mine.insert(r.id);
-    // Its children change; their content does not.
-    BOURSE_ASSIGN_OR_RETURN(json got,
-                            client_->Call("GET", "/v1/rcaps/" + clients::EscapeSegment(r.id)));
-    Remember(r, got);
-    Held h{.rcap = r, .children = {}, .site = v.node_site[r.node], .nested = false};
-    for (const json& kid : got.value("children", json::array())) {
-      BOURSE_ASSIGN_OR_RETURN(ledger::Rcap c, GetRcap(kid.get<std::string>()));
-      h.children.push_back(std::move(c));
+    core::Result<Held> h = ReadHeld(j, v);
+    if (!h.ok()) {
+      if (Unreachable(h.status())) return h.status();
+      // One holding it cannot read must not stop the agent: it works with the rest.
+      std::string id = j.is_object() && j.contains("id") ? j["id"].dump() : j.dump().substr(0, 80);
+      v.problems.push_back("skip holding " + id + ": " + h.status().ToString());
+      continue;
     }
-    v.holdings.push_back(std::move(h));
+    mine.insert(h->rcap.id);
+    v.holdings.push_back(*std::move(h));
   }
   for (Held& h : v.holdings) {
     for (const std::string& a : chains_[h.rcap.id]) h.nested = h.nested || mine.contains(a);
@@ -64,6 +83,11 @@ core::Status BrokerReader::ReadHoldings(View& v) {
 }
 
 core::Status BrokerReader::ReadTrades(MarketView& m) {
+  // No commit since the last read (the ledger's size is the same): no new trades.
+  if (trades_seen_size_ == ledger_size_ && trades_.contains(m.id)) {
+    m.trades = trades_[m.id];
+    return core::Status::Ok();
+  }
   std::vector<json>& got = trades_[m.id];
   while (true) {
     int64_t after = got.empty() ? 0 : got.back().value("id", int64_t{0});
@@ -121,14 +145,24 @@ core::Status BrokerReader::ReadMarkets(View& v) {
 core::Result<View> BrokerReader::Read() {
   View v;
   v.me = me_;
+  BOURSE_ASSIGN_OR_RETURN(json head, client_->Call("GET", "/v1/ledger/head"));
+  ledger_size_ = head.value("size", int64_t{-1});
   BOURSE_RETURN_IF_ERROR(ReadHoldings(v));
   BOURSE_RETURN_IF_ERROR(ReadMarkets(v));
+  trades_seen_size_ = ledger_size_;
+  BOURSE_RETURN_IF_ERROR(ReadRfqs(v));
   BOURSE_ASSIGN_OR_RETURN(json orders,
                           client_->Call("GET", "/v1/orders?owner=" + clients::EscapeSegment(me_)));
   for (const json& o : orders.value("orders", json::array())) v.my_orders.push_back(o);
   BOURSE_ASSIGN_OR_RETURN(v.account,
                           client_->Call("GET", "/v1/accounts/" + clients::EscapeSegment(me_)));
   return v;
+}
+
+core::Status BrokerReader::ReadRfqs(View& v) {
+  BOURSE_ASSIGN_OR_RETURN(json list, client_->CallSigned("GET", "/v1/rfqs?state=open"));
+  for (const json& r : list.value("rfqs", json::array())) v.rfqs.push_back(r);
+  return core::Status::Ok();
 }
 
 core::ResourceVector FreeOver(const Held& h, const core::Interval& window) {

@@ -1,8 +1,11 @@
 // What the agent knows, read from the broker alone (DESIGN §10: no local
 // truth, so a kill -9 loses nothing): the rcaps it holds with their recorded
 // children, the markets it works with their resting orders and trades, its
-// own resting orders and its account. BrokerReader fetches one View per pass;
-// it caches only what never changes (a recorded rcap's content, a trade).
+// own resting orders, its account and the open RFQs. BrokerReader fetches one
+// View per pass; it caches only what never changes (a recorded rcap's content,
+// a trade) and asks for new trades only when the ledger grew (trades are
+// paged by id with `after`, so after a restart they are read again once). A
+// holding it cannot read or decode is left out and named in `problems`.
 //
 //   BrokerReader r(&client, me, {"mit", "ucb"}, {"auto"});
 //   BOURSE_ASSIGN_OR_RETURN(View v, r.Read(now_s));
@@ -55,6 +58,11 @@ struct View {
   std::vector<nlohmann::json> my_orders;  // its resting orders
   std::map<std::string, std::string> node_site;
   nlohmann::json account;  // GET /v1/accounts/{me}
+  // Open RFQs (GET /v1/rfqs?state=open, signed: its own quotes' prices shown), newest first.
+  std::vector<nlohmann::json> rfqs;
+  // What could not be read and was left out (a holding it cannot decode or
+  // fetch), one line each for the log.
+  std::vector<std::string> problems;
 };
 
 class BrokerReader {
@@ -69,7 +77,9 @@ class BrokerReader {
  private:
   core::Result<ledger::Rcap> GetRcap(const std::string& id);
   void Remember(const ledger::Rcap& r, const nlohmann::json& got);
+  core::Result<Held> ReadHeld(const nlohmann::json& listed, View& v);
   core::Status ReadHoldings(View& v);
+  core::Status ReadRfqs(View& v);
   core::Status ReadMarkets(View& v);
   core::Status ReadTrades(MarketView& m);
   bool Works(const MarketView& m) const;
@@ -80,6 +90,9 @@ class BrokerReader {
   std::map<std::string, ledger::Rcap> rcaps_;                  // recorded rcaps never change
   std::map<std::string, std::vector<std::string>> chains_;     // id -> ancestor ids
   std::map<std::string, std::vector<nlohmann::json>> trades_;  // market -> trades so far
+  // The ledger's size at this Read, and when trades_ was last brought up to date: while
+  // they are equal nothing was committed, so no trade request is sent.
+  int64_t ledger_size_ = -1, trades_seen_size_ = -2;
 };
 
 // Free capacity of a held rcap over `window`: its quantities less the peak

@@ -69,6 +69,14 @@ class Policy {
   virtual std::vector<std::optional<core::Money>> Price(const Situation& s) = 0;
   // The most it would pay per unit on `market_item` (for buying); nullopt = do not buy.
   virtual std::optional<core::Money> Value(const Situation& s, const Item& market_item) = 0;
+  // Whether the last Price() could not answer for item `i` (the command policy timed out,
+  // crashed or printed bad output, or its price for the item was unusable): no answer, as
+  // against nullopt without failure = "do not offer". The agent then leaves its offers for the
+  // item as they are.
+  virtual bool Failed(size_t i) const {
+    (void)i;
+    return false;
+  }
 };
 
 // The policy `c.policy` with its parameters from `c.params`; `log` gets one line per problem

@@ -2,7 +2,8 @@
 // object {"prices": ["1.5" | null, ...], "values": {"<item id>": "1.2" | null, ...}}. A
 // timeout, a non-zero exit, a signal, output that is not that object, a price list of the
 // wrong length or a price that is not a positive decimal string: no offers this time (every
-// price nullopt) and one log line saying which. The command is split on spaces and run
+// price nullopt, Failed() true: the agent leaves its offers as they are) and one log line saying
+// which. The command is split on spaces and run
 // without a shell (core of it in subprocess.h).
 #include <map>
 #include <sstream>
@@ -40,11 +41,13 @@ class CommandPolicy : public Policy {
   std::vector<std::optional<core::Money>> Price(const Situation& s) override {
     values_.clear();
     values_now_ = s.now_s;
+    failed_.assign(s.items.size(), false);
     std::vector<std::optional<core::Money>> none(s.items.size());
     std::vector<std::optional<core::Money>> prices;
     if (std::string why = Run(s, &prices); !why.empty()) {
       log_("policy command: " + argv_[0] + ": " + why + "; no offers this time");
       values_.clear();
+      failed_.assign(s.items.size(), true);
       return none;
     }
     for (size_t i = 0; i < prices.size(); ++i) {
@@ -52,9 +55,12 @@ class CommandPolicy : public Policy {
       auto c = limits_.Clamp(s.items[i], *prices[i]);
       if (!c.ok()) log_("policy command: item " + s.items[i].id + ": " + c.status().message());
       prices[i] = c.ok() ? std::optional<core::Money>(*c) : std::nullopt;
+      failed_[i] = !c.ok();
     }
     return prices;
   }
+
+  bool Failed(size_t i) const override { return i < failed_.size() && failed_[i]; }
 
   std::optional<core::Money> Value(const Situation& s, const Item& item) override {
     if (values_now_ != s.now_s) Price(s);
@@ -110,6 +116,7 @@ class CommandPolicy : public Policy {
   nlohmann::json params_;
   int64_t values_now_ = -1;  // the situation values_ answers for
   std::map<std::string, std::optional<core::Money>> values_;
+  std::vector<bool> failed_;  // per item of the last Price()
 };
 
 }  // namespace

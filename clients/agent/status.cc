@@ -88,7 +88,7 @@ core::Result<json> Agent::StatusJson() {
               {"nodes", nodes},
               {"asks", asks},
               {"bids", bids},
-              {"quotes", json::array()},
+              {"quotes", QuoteRows(v)},
               {"sales", sales},
               {"bought", bought},
               {"earned", earned.ToString()},
@@ -113,9 +113,13 @@ std::string RenderStatus(const json& s) {
     asks.Row({Text(o["market"]), Text(o["order"]), Text(o["remaining"]), Text(o["price"])});
   }
   out += "resting asks\n" + asks.Render() + "\n";
-  Table quotes({"RFQ", "QUOTE", "PRICE", "STATE"});
+  Table quotes({"RFQ", "QUOTE", "PRICE", "STATE", "NODES"});
   for (const json& q : s["quotes"]) {
-    quotes.Row({Text(q["rfq"]), Text(q["quote"]), Text(q["price"]), Text(q["state"])});
+    std::string nodes;
+    for (const json& n : q.value("nodes", json::array())) {
+      nodes += (nodes.empty() ? "" : ",") + Text(n);
+    }
+    quotes.Row({Text(q["rfq"]), Text(q["quote"]), Text(q["price"]), Text(q["state"]), nodes});
   }
   out += "open quotes\n" + quotes.Render() + "\n";
   Table sales({"MARKET", "QTY", "PRICE", "RCAP"});

@@ -5,7 +5,12 @@
 // that comes back to an agent (the unsold escrow of a closed market) is
 // offered again; an agent killed with -9 and restarted goes on without
 // duplicate orders or a loop of refusals; afterwards `bourse ledger verify`
-// passes and credits are conserved.
+// passes and credits are conserved. Requests for quote: both agents quote on
+// an RFQ for 4 nodes in 2 sites, the cheaper wins, the loser's escrows come
+// back and are sold again; a killed agent does not quote twice; a quote the
+// policy refuses is withdrawn. Robustness (an agent in this process behind a
+// FaultProxy): an unreadable holding, a failing policy, a batch request
+// refused whole, and trades read only when new.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,14 +21,17 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "broker_process.h"
+#include "clients/agent/agent.h"
 #include "core/json_codec.h"
 #include "core/money.h"
+#include "fault_proxy.h"
 
 namespace bourse::systest {
 namespace {
@@ -48,21 +56,8 @@ class AgentProcess {
       _exit(127);
     }
   }
-  void Kill9() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int st;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-  }
-  int Terminate() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
+  void Kill9() { KillChild(pid_); }
+  int Terminate() { return TerminateChild(pid_); }
 
  private:
   std::string config_, log_;
@@ -111,6 +106,13 @@ bool WaitFor(const std::function<bool()>& done, int seconds) {
 }
 
 core::Money M(const json& j) { return core::Money::Parse(j.get<std::string>()).value(); }
+
+// One pass of an in-process agent, its error in the failure message.
+::testing::AssertionResult PassOk(agent::Agent& a) {
+  core::Status st = a.Pass();
+  if (st.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << st.ToString();
+}
 
 class AgentTest : public ::testing::Test {
  protected:
@@ -163,8 +165,8 @@ class AgentTest : public ::testing::Test {
     node_site_[node] = site;
   }
 
-  // The node's site grants `cpu` mcores over the test window to `to`.
-  void Grant(const std::string& node, const core::PrivateKey& to, int64_t cpu) {
+  // The node's site grants `cpu` mcores over the test window to `to`; the root's id.
+  std::string Grant(const std::string& node, const core::PrivateKey& to, int64_t cpu) {
     const core::PrivateKey& pi = pis_.at(node_site_[node]);
     auto root = ledger::IssueRoot(pi, {.id = "",
                                        .holder = to.public_key(),
@@ -173,7 +175,8 @@ class AgentTest : public ::testing::Test {
                                        .interval = window_})
                     .value();
     auto r = As(pi).Call("POST", "/v1/grants", {{"rcap", root.ToJson()}});
-    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return root.id;
   }
 
   std::string Market(const std::string& node, int64_t close) {
@@ -196,8 +199,7 @@ class AgentTest : public ::testing::Test {
     std::ofstream f(dir + "/agent.conf");
     f << "broker_url = " << proc_->url() << "\nkey = " << dir << "/key.pem\nstate_dir = " << dir
       << "\nsites = s1, s2, s3\nmarkets = auto\nunit = cpu_mcores=100\nreprice_period_s = 1\n"
-      << "rfq = false\n"
-      << lines;
+      << (lines.find("rfq = ") == std::string::npos ? "rfq = false\n" : "") << lines;
     return dir + "/agent.conf";
   }
   std::unique_ptr<AgentProcess> StartAgent(const std::string& name, const core::PrivateKey& k,
@@ -206,6 +208,17 @@ class AgentTest : public ::testing::Test {
     auto a = std::make_unique<AgentProcess>(conf, proc_->dir() + "/" + name + "/stderr.txt");
     a->Start();
     return a;
+  }
+  // An agent in this process (the test calls Pass()), talking to `url` (a FaultProxy's).
+  std::unique_ptr<agent::Agent> InProcess(const std::string& name, const core::PrivateKey& k,
+                                          const std::string& lines, const std::string& url) {
+    auto c = agent::AgentConfig::Load(Config(name, k, lines));
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    if (!c.ok()) return nullptr;
+    c->broker_url = url;
+    auto a = agent::Agent::Create(*std::move(c));
+    EXPECT_TRUE(a.ok()) << a.status().message();
+    return a.ok() ? *std::move(a) : nullptr;
   }
   std::string AgentLog(const std::string& name) {
     return ReadAll(proc_->dir() + "/" + name + "/agent.log");
@@ -371,6 +384,269 @@ TEST_F(AgentTest, UsageAndBadConfigExitTwo) {
   std::string down = Config("down", fixed_, "policy = fixed\nprice = 1\n");
   proc_->Kill9();
   EXPECT_EQ(Exec(AgentBinary() + " status --config " + down + " 2>/dev/null").code, 3);
+}
+
+// ---- robustness (in-process agent behind a FaultProxy) ----
+
+// One holding it cannot fetch and one it cannot decode are skipped with a log
+// line; the agent still sells from the rest.
+TEST_F(AgentTest, UnreadableHoldingIsSkipped) {
+  const std::string lost = Grant("a1", fixed_, 1000);
+  const std::string bad = Grant("b1", fixed_, 1000);
+  Grant("c1", fixed_, 1000);
+  std::string mc = Market("c1", window_.not_before - 60);
+  FaultProxy proxy(proc_->url());
+  proxy.SetHook([&](const httplib::Request& q, httplib::Response& r) {
+    if (q.method != "GET" || q.path != "/v1/rcaps/" + lost) return false;
+    r.status = 404;
+    r.set_content(R"({"error":{"code":"not_found","message":"gone"}})", "application/json");
+    return true;
+  });
+  proxy.SetRewrite([&](const httplib::Request& q, httplib::Response& r) {
+    if (q.path.rfind("/v1/holdings/", 0) != 0) return;
+    json j = json::parse(r.body);
+    for (json& rc : j["rcaps"]) {
+      if (rc["id"] == bad) rc["res"] = "garbage";
+    }
+    r.body = j.dump();
+  });
+  auto a = InProcess("fixed", fixed_, "policy = fixed\nprice = 1\n", proxy.url());
+  ASSERT_NE(a, nullptr);
+  core::Status st = a->Pass();
+  ASSERT_TRUE(st.ok()) << st.ToString() << AgentLog("fixed");
+  EXPECT_EQ(Resting(fixed_, mc), 10) << AgentLog("fixed");
+  std::string log = AgentLog("fixed");
+  EXPECT_EQ(CountLines(log, "skip holding"), 2) << log;
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(CountLines(AgentLog("fixed"), "skip holding"), 2);  // told once
+}
+
+// A command policy that fails leaves the agent's asks alone; one that says
+// "no offer" (null) takes them off the book.
+TEST_F(AgentTest, PolicyFailureLeavesAsksAlone) {
+  Grant("c1", fixed_, 1000);
+  std::string mc = Market("c1", window_.not_before - 60);
+  std::string dir = proc_->dir() + "/cmd";
+  std::filesystem::create_directories(dir);
+  std::string script = dir + "/price.sh";
+  {
+    std::ofstream f(script);
+    f << "#!/bin/sh\ncat >/dev/null\nif [ -f " << dir << "/fail ]; then exit 3; fi\n"
+      << "if [ -f " << dir << "/none ]; then echo '{\"prices\":[null]}'; exit 0; fi\n"
+      << "echo '{\"prices\":[\"1.5\"]}'\n";
+  }
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  auto a = InProcess("cmd", fixed_, "policy = command\ncommand = " + script + "\nprice = 1\n",
+                     proc_->url());
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(PassOk(*a));
+  ASSERT_EQ(Resting(fixed_, mc), 10) << AgentLog("cmd");
+  std::ofstream(dir + "/fail") << "";
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(Resting(fixed_, mc), 10) << AgentLog("cmd");
+  EXPECT_EQ(CountLines(AgentLog("cmd"), "offers stay as they are"), 1) << AgentLog("cmd");
+  std::filesystem::remove(dir + "/fail");
+  std::ofstream(dir + "/none") << "";
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(Resting(fixed_, mc), 0) << AgentLog("cmd");
+}
+
+// A batch request refused as a whole is not a refusal of its ops: the next
+// pass sends them again.
+TEST_F(AgentTest, WholeBatchFailureIsRetried) {
+  Grant("c1", fixed_, 1000);
+  std::string mc = Market("c1", window_.not_before - 60);
+  FaultProxy proxy(proc_->url());
+  int batches = 0;
+  proxy.SetHook([&](const httplib::Request& q, httplib::Response& r) {
+    if (q.path != "/v1/orders:batch" || ++batches > 1) return false;
+    r.status = 400;
+    r.set_content(R"({"error":{"code":"invalid_argument","message":"bad request"}})",
+                  "application/json");
+    return true;
+  });
+  auto a = InProcess("fixed", fixed_, "policy = fixed\nprice = 1\n", proxy.url());
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(Resting(fixed_, mc), 0);
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(Resting(fixed_, mc), 10) << AgentLog("fixed");
+  EXPECT_EQ(CountLines(AgentLog("fixed"), "batch request failed"), 1) << AgentLog("fixed");
+  EXPECT_EQ(CountLines(AgentLog("fixed"), "refused"), 0) << AgentLog("fixed");
+}
+
+// Trades are asked for only when the ledger grew since the last read.
+TEST_F(AgentTest, TradesAreReadOnlyWhenNew) {
+  Grant("c1", fixed_, 1000);
+  std::string mc = Market("c1", window_.not_before - 60);
+  FaultProxy proxy(proc_->url());
+  auto a = InProcess("fixed", fixed_, "policy = fixed\nprice = 1\n", proxy.url());
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(PassOk(*a));  // places its ask (the ledger grows)
+  ASSERT_TRUE(PassOk(*a));  // reads that, changes nothing
+  proxy.ResetCounts();
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(proxy.Count("/v1/markets/" + mc + "/trades"), 0);
+  auto buy = As(buyer_).Call("POST", "/v1/markets/" + mc + "/orders",
+                             {{"side", "buy"}, {"qty", 3}, {"price", "1"}, {"tif", "ioc"}});
+  ASSERT_TRUE(buy.ok()) << buy.status().message();
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(proxy.Count("/v1/markets/" + mc + "/trades"), 1);
+  EXPECT_EQ(Resting(fixed_, mc), 7);
+}
+
+// ---- requests for quote ----
+
+class AgentRfqTest : public AgentTest {
+ protected:
+  // Both agents hold the rspec's 500 mcores on a1, a2 (site s1), b1, b2 (s2).
+  void SetUp() override {
+    AgentTest::SetUp();
+    AddNode("s1", "a2");
+    AddNode("s2", "b2");
+    for (const char* node : {"a1", "a2", "b1", "b2"}) {
+      Grant(node, fixed_, 500);
+      Grant(node, util_, 500);
+    }
+  }
+  // The buyer's RFQ for 4 nodes of 500 mcores in >= 2 sites; its id.
+  std::string OpenRfq(int64_t close) {
+    auto r = As(buyer_).Call("POST", "/v1/rfqs",
+                             {{"res", core::ResourceVectorToJson({.cpu_mcores = 500})},
+                              {"nodes", 4},
+                              {"min_sites", 2},
+                              {"not_before", window_.not_before},
+                              {"not_after", window_.not_after},
+                              {"max_price", "100"},
+                              {"close", close}});
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? (*r)["rfq"].value("id", "") : "";
+  }
+  json Rfq(const std::string& id) {
+    auto r = As(buyer_).CallSigned("GET", "/v1/rfqs/" + id);
+    return r.ok() ? (*r)["rfq"] : json();
+  }
+  // The quotes on `id` by `k` (any state).
+  std::vector<json> QuotesBy(const std::string& id, const core::PrivateKey& k) {
+    std::vector<json> out;
+    for (const json& q : Rfq(id).value("quotes", json::array())) {
+      if (q["seller"] == Pub(k)) out.push_back(q);
+    }
+    return out;
+  }
+  json Status(const std::string& name) {
+    ProcRun st = Exec(AgentBinary() + " status --json --config " + proc_->dir() + "/" + name +
+                      "/agent.conf 2>/dev/null");
+    return st.code == 0 ? json::parse(st.out) : json();
+  }
+};
+
+// Two agents quote on an RFQ for 4 nodes in 2 sites; the cheaper complete
+// quote (the utilisation agent's) wins at the close; the loser's escrows come
+// back to it and it offers them again on a market; credits are conserved.
+TEST_F(AgentRfqTest, CheaperQuoteWinsAndLosersCapacityIsSoldAgain) {
+  std::string rfq = OpenRfq(Now() + 6);
+  const std::string on = "rfq = true\n";
+  auto fa = StartAgent("fixed", fixed_, "policy = fixed\nprice = 2\n" + on);
+  auto ua = StartAgent("util", util_, "policy = utilisation\nprice = 1\nceiling = 10\n" + on);
+  ASSERT_TRUE(WaitFor(
+      [&] { return QuotesBy(rfq, fixed_).size() == 1 && QuotesBy(rfq, util_).size() == 1; }, 6))
+      << AgentLog("fixed") << AgentLog("util");
+  for (const core::PrivateKey* k : {&fixed_, &util_}) {
+    json q = QuotesBy(rfq, *k)[0];
+    EXPECT_EQ(q["nodes"].size(), 4u) << q.dump();
+    std::set<std::string> sites(q["sites"].begin(), q["sites"].end());
+    EXPECT_EQ(sites.size(), 2u) << q.dump();
+  }
+  // status shows the open quote, with its price (the seller sees it).
+  json st = Status("fixed");
+  ASSERT_EQ(st["quotes"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["quotes"][0]["rfq"], rfq);
+  EXPECT_TRUE(st["quotes"][0]["price"].is_string()) << st.dump();
+  ProcRun table = Exec(AgentBinary() + " status --config " + proc_->dir() + "/fixed/agent.conf");
+  EXPECT_NE(table.out.find(rfq), std::string::npos) << table.out;
+
+  ASSERT_TRUE(WaitFor([&] { return Rfq(rfq)["state"] == "awarded"; }, 20)) << Rfq(rfq).dump();
+  json done = Rfq(rfq);
+  EXPECT_EQ(done["quote"], QuotesBy(rfq, util_)[0]["id"]) << done.dump();
+  EXPECT_LT(M(QuotesBy(rfq, util_)[0]["price"]), M(QuotesBy(rfq, fixed_)[0]["price"]));
+  EXPECT_EQ(QuotesBy(rfq, fixed_)[0]["state"], "lost");
+
+  // The loser's four escrows are its own again, free, and sold again.
+  ASSERT_TRUE(WaitFor([&] { return Status("fixed")["quotes"].empty(); }, 10));
+  int returned = 0;
+  const json after = Status("fixed");
+  for (const json& h : after["holdings"]) returned += h["returned"].get<bool>();
+  EXPECT_EQ(returned, 4) << after.dump();
+  std::string ma = Market("a1", window_.not_before - 60);
+  ASSERT_TRUE(WaitFor([&] { return Resting(fixed_, ma) == 5; }, 20)) << AgentLog("fixed");
+  json order = Asks(fixed_, ma)[0];
+  json esc = As(fixed_).Call("GET", "/v1/rcaps/" + order["rcap_escrow"].get<std::string>()).value();
+  EXPECT_EQ(esc["chain"].size(), 4u) << esc.dump();  // escrow -> returned -> quote's -> root
+  EXPECT_EQ(Resting(util_, ma), 0);                  // the winner's went to the buyer
+  EXPECT_EQ(CountLines(AgentLog("fixed"), "refused"), 0) << AgentLog("fixed");
+  EXPECT_EQ(CountLines(AgentLog("util"), "refused"), 0) << AgentLog("util");
+  fa->Terminate();
+  ua->Terminate();
+  ExpectLedgerVerifiesAndCreditsConserved();
+}
+
+// An agent killed (-9) after quoting and restarted does not quote the same
+// RFQ again and does not loop on refusals.
+TEST_F(AgentRfqTest, KilledAgentDoesNotQuoteTwice) {
+  std::string rfq = OpenRfq(Now() + 120);
+  auto ua = StartAgent("util", util_, "policy = utilisation\nprice = 1\nrfq = true\n");
+  ASSERT_TRUE(WaitFor([&] { return QuotesBy(rfq, util_).size() == 1; }, 10)) << AgentLog("util");
+  ua->Kill9();
+  ua->Start();
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // several passes
+  EXPECT_EQ(QuotesBy(rfq, util_).size(), 1u);
+  EXPECT_EQ(QuotesBy(rfq, util_)[0]["state"], "open");
+  std::string log = AgentLog("util");
+  EXPECT_EQ(CountLines(log, "refused"), 0) << log;
+  EXPECT_EQ(CountLines(log, "quote " + rfq + " on "), 1) << log;
+  EXPECT_EQ(Status("util")["quotes"].size(), 1u);
+  ua->Terminate();
+  auto cancel = As(buyer_).Call("DELETE", "/v1/rfqs/" + rfq);
+  ASSERT_TRUE(cancel.ok()) << cancel.status().message();
+  ExpectLedgerVerifiesAndCreditsConserved();
+}
+
+// A quote whose RFQ the policy now refuses is withdrawn; its capacity comes
+// back and is offered on a market.
+TEST_F(AgentRfqTest, RefusedQuoteIsWithdrawnAndSoldAgain) {
+  std::string rfq = OpenRfq(Now() + 120);
+  std::string dir = proc_->dir() + "/cmd";
+  std::filesystem::create_directories(dir);
+  std::string script = dir + "/price.sh";
+  {
+    // Prices every item at 20 (the rfq) until `off` exists, then null for the rfq.
+    std::ofstream f(script);
+    f << "#!/bin/sh\nin=$(cat)\nn=$(echo \"$in\" | grep -o '\"kind\"' | wc -l)\n"
+      << "if [ -f " << dir << "/off ]; then p=null; else p='\"20\"'; fi\n"
+      << "out=''; i=0; while [ $i -lt $n ]; do\n"
+      << "  k=$(echo \"$in\" | grep -o '\"kind\":\"[a-z]*\"' | sed -n \"$((i+1))p\")\n"
+      << "  if [ \"$k\" = '\"kind\":\"rfq\"' ]; then v=$p; else v='\"1\"'; fi\n"
+      << "  out=\"$out${out:+,}$v\"; i=$((i+1)); done\n"
+      << "echo \"{\\\"prices\\\":[$out]}\"\n";
+  }
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  auto a = InProcess("cmd", fixed_,
+                     "policy = command\ncommand = " + script + "\nprice = 1\nrfq = true\n",
+                     proc_->url());
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(PassOk(*a));
+  ASSERT_EQ(QuotesBy(rfq, fixed_).size(), 1u) << AgentLog("cmd");
+  std::ofstream(dir + "/off") << "";
+  ASSERT_TRUE(PassOk(*a));
+  ASSERT_EQ(QuotesBy(rfq, fixed_).size(), 1u);
+  EXPECT_EQ(QuotesBy(rfq, fixed_)[0]["state"], "withdrawn") << AgentLog("cmd");
+  std::string ma = Market("a1", window_.not_before - 60);
+  ASSERT_TRUE(PassOk(*a));
+  EXPECT_EQ(Resting(fixed_, ma), 5) << AgentLog("cmd");
+  ASSERT_TRUE(PassOk(*a));  // not quoted again, nothing refused
+  EXPECT_EQ(QuotesBy(rfq, fixed_).size(), 1u);
+  EXPECT_EQ(CountLines(AgentLog("cmd"), "refused"), 0) << AgentLog("cmd");
 }
 
 }  // namespace

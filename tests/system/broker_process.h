@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "child_process.h"
 #include "clients/client.h"
 #include "core/clock.h"
 #include "core/keys.h"
@@ -100,23 +101,10 @@ class BrokerProcess {
     return core::Status::Ok();
   }
 
-  void Kill9() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int st;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-  }
+  void Kill9() { KillChild(pid_); }
 
   // SIGTERM and wait; returns the exit status (or -1 if killed by a signal).
-  int Terminate() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
+  int Terminate() { return TerminateChild(pid_); }
 
   const std::string& url() const { return url_; }
   const std::string& dir() const { return dir_; }
