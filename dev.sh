@@ -2,8 +2,9 @@
 # bourse developer entry point. The README's two commands:
 #   ./dev.sh run    install missing Debian packages, build, run the broker demo
 #   ./dev.sh test   install missing Debian packages, build, run every test
-# Also: ./dev.sh build | asan (tests under ASan+UBSan) | fuzz [SECONDS] (with clang's
-# -Wthread-safety -Werror on every library and executable) | bench
+# Also: ./dev.sh build | asan (every test under ASan+UBSan) | fuzz [SECONDS] (the
+# libFuzzer targets) | bench. asan and fuzz share one clang build, build-check/,
+# which also checks lock contracts (-Wthread-safety -Werror).
 # Idempotent: packages are installed only when missing, builds are incremental.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -67,6 +68,21 @@ run_tests() {  # DIR
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" --timeout 900 ${CTEST_ARGS:-})
 }
 
+# The checked build, build-check/, serves both `asan` and `fuzz`: clang with
+# ASan+UBSan on everything, the libFuzzer targets (coverage on the libraries
+# they link), and -Wthread-safety -Werror on every library and executable (not
+# the tests; target bourse_checked). -O0 with line tables: clang compiles it in
+# about half the time g++ takes for its ASan build (docs/perf/ci.md). Without
+# precompiled headers, so it also checks that every source includes what it uses.
+configure_checked_build() {
+  if [[ ! -f build-check/build.ninja ]]; then
+    cmake -S "$ROOT" -B build-check -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+      -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only" \
+      -DBOURSE_SANITIZE=ON -DBOURSE_FUZZ=ON -DBOURSE_THREAD_SAFETY=ON \
+      -DBOURSE_BUILD_BENCH=OFF -DBOURSE_PCH=OFF >/dev/null
+  fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -89,27 +105,17 @@ case "$cmd" in
     ;;
   asan)
     ensure_packages
-    # Without precompiled headers: this build is also the check that every
-    # source includes what it uses (a PCH would hide a missing #include).
-    [[ -f build-asan/build.ninja ]] && cmake -B build-asan -DBOURSE_PCH=OFF >/dev/null
-    configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DBOURSE_SANITIZE=ON \
-      -DBOURSE_BUILD_BENCH=OFF -DBOURSE_PCH=OFF
+    configure_checked_build
+    cmake --build build-check -j "$JOBS"
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-      UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} run_tests build-asan
+      UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} run_tests build-check
     ;;
   fuzz)
     ensure_packages
     secs=${1:-60}
-    # The clang build also checks lock contracts: every library and executable
-    # (not the tests) with -Wthread-safety -Werror (target bourse_checked).
-    if [[ ! -f build-fuzz/build.ninja ]]; then
-      cmake -S "$ROOT" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOURSE_FUZZ=ON \
-        -DBOURSE_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ -DBOURSE_THREAD_SAFETY=ON >/dev/null
-    else
-      cmake -B build-fuzz -DBOURSE_THREAD_SAFETY=ON >/dev/null  # an older build-fuzz lacked it
-    fi
-    cmake --build build-fuzz -j "$JOBS" --target fuzzers bourse_checked
-    "$ROOT/scripts/fuzz.sh" "$ROOT/build-fuzz" "$secs"
+    configure_checked_build
+    cmake --build build-check -j "$JOBS" --target fuzzers bourse_checked
+    "$ROOT/scripts/fuzz.sh" "$ROOT/build-check" "$secs"
     ;;
   bench)
     ensure_packages
