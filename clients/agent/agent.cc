@@ -58,16 +58,17 @@ core::Money Volume(const View& v, Pick pick) {
 
 int64_t UnitHours(const core::ResourceVector& res, const core::ResourceVector& unit,
                   const core::Interval& iv) {
-  __int128 secs = std::max<int64_t>(0, iv.not_after - iv.not_before);
-  __int128 best = 0;
+  __extension__ using Wide = __int128;  // a GNU extension: -Wpedantic knows it is meant
+  Wide secs = std::max<int64_t>(0, iv.not_after - iv.not_before);
+  Wide best = 0;
   auto size = [&](int64_t have, int64_t per) {
-    if (per > 0) best = std::max<__int128>(best, have * secs / (per * __int128{3600}));
+    if (per > 0) best = std::max<Wide>(best, have * secs / (per * Wide{3600}));
   };
   size(res.cpu_mcores, unit.cpu_mcores);
   size(res.mem_mib, unit.mem_mib);
   size(res.disk_mib, unit.disk_mib);
   size(res.net_min_kbps, unit.net_min_kbps);
-  return static_cast<int64_t>(std::min<__int128>(best, INT64_MAX));
+  return static_cast<int64_t>(std::min<Wide>(best, INT64_MAX));
 }
 
 Agent::Agent(AgentConfig config, core::PrivateKey key, std::unique_ptr<ActionLog> log)
@@ -118,7 +119,11 @@ Situation Agent::BuildSituation(const View& v, int64_t now_s) const {
             .res = m.unit,
             .count = 1,
             .not_before = m.window.not_before,
-            .not_after = m.window.not_after};
+            .not_after = m.window.not_after,
+            .base = {},
+            .last_price = {},
+            .best_bid = {},
+            .best_ask_others = {}};
     it.base =
         BasePrice(config_, m.unit, m.window.not_before, m.window.not_after).value_or(core::Money());
     if (!m.trades.empty()) it.last_price = PriceOf(m.trades.back());
