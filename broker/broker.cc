@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS b_usage(node TEXT NOT NULL, id TEXT NOT NULL, slice T
 CREATE INDEX IF NOT EXISTS b_usage_slice ON b_usage(slice, node, to_s);
 CREATE INDEX IF NOT EXISTS b_usage_node_slice ON b_usage(node, slice, to_s);
 CREATE TABLE IF NOT EXISTS b_history(account TEXT NOT NULL, seq INTEGER NOT NULL,
-  PRIMARY KEY(account, seq));
+  PRIMARY KEY(account, seq)) WITHOUT ROWID;
 -- The (key, nonce) of every signed request that committed, with its signed
 -- timestamp (unix s): a replay (same signed ts, key and nonce) conflicts
 -- with its row. Keyed by ts first, so inserts append and pruning (rows
@@ -428,16 +428,23 @@ core::Status Broker::EscrowHold(ledger::Txn& txn, std::string_view escrow_id,
 
 core::Status Broker::EscrowRelease(ledger::Txn& txn, std::string_view escrow_id,
                                    const core::Money& amount) {
-  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowRelease(txn, escrow_id, amount));
-  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn, escrow_id));
-  return NoteHistory(txn, e.account);
+  std::string account;
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowRelease(txn, escrow_id, amount, &account));
+  return NoteHistory(txn, account);
+}
+
+core::Status Broker::EscrowTopUp(ledger::Txn& txn, std::string_view escrow_id,
+                                 const core::Money& amount) {
+  std::string account;
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowTopUp(txn, escrow_id, amount, &account));
+  return NoteHistory(txn, account);
 }
 
 core::Status Broker::EscrowSettle(ledger::Txn& txn, std::string_view escrow_id, std::string_view to,
                                   const core::Money& amount) {
-  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowSettle(txn, escrow_id, to, amount));
-  BOURSE_ASSIGN_OR_RETURN(ledger::EscrowState e, ledger::Accounts::Escrow(txn, escrow_id));
-  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, e.account));
+  std::string account;
+  BOURSE_RETURN_IF_ERROR(ledger::Accounts::EscrowSettle(txn, escrow_id, to, amount, &account));
+  BOURSE_RETURN_IF_ERROR(NoteHistory(txn, account));
   return NoteHistory(txn, to);
 }
 

@@ -145,6 +145,8 @@ class Broker {
                              const core::Money& amount);
   core::Status EscrowSettle(ledger::Txn& txn, std::string_view escrow_id, std::string_view to,
                             const core::Money& amount);
+  core::Status EscrowTopUp(ledger::Txn& txn, std::string_view escrow_id,
+                           const core::Money& amount);
   // Splits rcap `parent_id`, held by the broker, into children signed by the
   // broker key, records them (rcap_split) and indexes their holders.
   // Errors: not_found; permission_denied unless the broker holds the parent;

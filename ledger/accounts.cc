@@ -115,7 +115,8 @@ class SqlView final : public internal::AccountView {
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<EscrowState>();
     BOURSE_ASSIGN_OR_RETURN(Money rem, MoneyColumn(s, 1, "acct_escrows"));
-    return std::optional<EscrowState>(EscrowState{id, s.Text(0), rem});
+    last_escrow_account_ = s.Text(0);
+    return std::optional<EscrowState>(EscrowState{id, last_escrow_account_, rem});
   }
   Status PutEscrow(const EscrowState& e) override {
     BOURSE_ASSIGN_OR_RETURN(
@@ -159,14 +160,23 @@ class SqlView final : public internal::AccountView {
     return Money();
   }
 
+  // The account of the escrow GetEscrow last found (release and settle
+  // report it without reading the row again).
+  const std::string& last_escrow_account() const { return last_escrow_account_; }
+
  private:
   Sql& sql_;
+  std::string last_escrow_account_;
 };
 
-Status ApplyAndAppend(Txn& txn, std::string_view type, nlohmann::json body) {
+// `escrow_account`, when not null, gets the account of the escrow the entry
+// names (release, settle).
+Status ApplyAndAppend(Txn& txn, std::string_view type, nlohmann::json body,
+                      std::string* escrow_account = nullptr) {
   Sql sql(txn);
   SqlView view(sql);
   BOURSE_RETURN_IF_ERROR(internal::ApplyCreditEntry(view, type, body));
+  if (escrow_account != nullptr) *escrow_account = view.last_escrow_account();
   return txn.Append(type, std::move(body)).status();
 }
 
@@ -351,16 +361,23 @@ Status Accounts::EscrowHold(Txn& txn, std::string_view escrow_id, std::string_vi
   return ApplyAndAppend(txn, kEntryEscrowHold, std::move(body));
 }
 
-Status Accounts::EscrowRelease(Txn& txn, std::string_view escrow_id, const Money& amount) {
+Status Accounts::EscrowRelease(Txn& txn, std::string_view escrow_id, const Money& amount,
+                               std::string* account) {
   nlohmann::json body{{"amount", AmountJson(amount)}, {"escrow", std::string(escrow_id)}};
-  return ApplyAndAppend(txn, kEntryEscrowRelease, std::move(body));
+  return ApplyAndAppend(txn, kEntryEscrowRelease, std::move(body), account);
 }
 
 Status Accounts::EscrowSettle(Txn& txn, std::string_view escrow_id, std::string_view to,
-                              const Money& amount) {
+                              const Money& amount, std::string* account) {
   nlohmann::json body{
       {"amount", AmountJson(amount)}, {"escrow", std::string(escrow_id)}, {"to", std::string(to)}};
-  return ApplyAndAppend(txn, kEntryEscrowSettle, std::move(body));
+  return ApplyAndAppend(txn, kEntryEscrowSettle, std::move(body), account);
+}
+
+Status Accounts::EscrowTopUp(Txn& txn, std::string_view escrow_id, const Money& amount,
+                             std::string* account) {
+  nlohmann::json body{{"amount", AmountJson(amount)}, {"escrow", std::string(escrow_id)}};
+  return ApplyAndAppend(txn, kEntryEscrowTopUp, std::move(body), account);
 }
 
 Result<Money> Accounts::Balance(storage::Connection* db, std::string_view account) {

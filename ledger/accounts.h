@@ -79,6 +79,7 @@ inline constexpr std::string_view kEntryTransfer = "transfer";
 inline constexpr std::string_view kEntryEscrowHold = "escrow_hold";
 inline constexpr std::string_view kEntryEscrowRelease = "escrow_release";
 inline constexpr std::string_view kEntryEscrowSettle = "escrow_settle";
+inline constexpr std::string_view kEntryEscrowTopUp = "escrow_topup";
 inline constexpr std::string_view kEntryRcapIssued = "rcap_issued";
 inline constexpr std::string_view kEntryRcapDelegated = "rcap_delegated";
 inline constexpr std::string_view kEntryRcapSplit = "rcap_split";
@@ -110,10 +111,17 @@ class Accounts {
                                const core::Money& amount);
   static core::Status EscrowHold(Txn& txn, std::string_view escrow_id, std::string_view account,
                                  const core::Money& amount);
+  // Release and settle set *account (when not null) to the escrow's account.
   static core::Status EscrowRelease(Txn& txn, std::string_view escrow_id,
-                                    const core::Money& amount);
+                                    const core::Money& amount, std::string* account = nullptr);
   static core::Status EscrowSettle(Txn& txn, std::string_view escrow_id, std::string_view to,
-                                   const core::Money& amount);
+                                   const core::Money& amount, std::string* account = nullptr);
+  // Adds `amount` from the escrow's own account to an open escrow (remaining
+  // > 0): a resting buy moved to a higher price keeps its escrow. Errors:
+  // not_found (no escrow, or a closed one), failed_precondition (insufficient
+  // funds).
+  static core::Status EscrowTopUp(Txn& txn, std::string_view escrow_id, const core::Money& amount,
+                                  std::string* account = nullptr);
 
   // Readers: inside a Commit fn (pass txn.db()) or on a read connection
   // (Store::Read, or the Store& overloads). Unknown accounts have balance 0.

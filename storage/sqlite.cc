@@ -220,6 +220,9 @@ void ConfigureOnce() {
   std::call_once(once, [] {
     // SQLITE_MISUSE if SQLite was initialised already: the defaults then stand.
     if (sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalBytes) != SQLITE_OK) return;
+    // No memory statistics (nothing reads them): each of SQLite's
+    // allocations would otherwise take a process-wide mutex to count itself.
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &g_sqlite_mem) != SQLITE_OK) return;
     sqlite3_mem_methods m = g_sqlite_mem;
     m.xMalloc = ChunkMalloc;

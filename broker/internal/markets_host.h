@@ -67,6 +67,10 @@ class MarketsHost final : public markets::Host {
                             const core::Money& amount) override {
     return broker_->EscrowSettle(txn, escrow_id, to, amount);
   }
+  core::Status EscrowTopUp(ledger::Txn& txn, std::string_view escrow_id,
+                           const core::Money& amount) override {
+    return broker_->EscrowTopUp(txn, escrow_id, amount);
+  }
   core::Result<std::vector<ledger::Rcap>> SplitHeld(
       ledger::Txn& txn, std::string_view parent_id,
       std::span<const ledger::ChildSpec> children) override {

@@ -15,6 +15,7 @@
 // a savepoint for every op, so that op is rolled back alone as before.
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,7 +41,12 @@ struct BatchOp {
   core::Status decoded;  // the op's own decoding error (its result), or ok
   std::shared_ptr<internal::PlacedOrder> place;
   internal::OrderChange change;
-  json result;
+  json result;  // an error result, set in the writer
+  // A success: the order as the op left it and its trades, made into the
+  // result after the commit, off the writer thread (Markets::Batch).
+  bool ok = false;
+  std::optional<internal::LiveOrder> order;
+  json trades;
 };
 
 struct BatchState {
@@ -165,8 +171,10 @@ core::Status RunBatchOp(Markets& m, ledger::Txn& txn, BatchOp& op, const std::st
     op.result = ErrorResult(st);
     return core::Status::Ok();
   }
-  op.result = internal::OpResponse(ctx, place ? op.place->id : op.change.id);
-  op.result["ok"] = true;
+  auto it = ctx.final_orders.find(place ? op.place->id : op.change.id);
+  if (it != ctx.final_orders.end()) op.order = std::move(it->second);
+  op.trades = std::move(ctx.trades);
+  op.ok = true;
   return core::Status::Ok();
 }
 
@@ -187,7 +195,12 @@ core::Status RunBatch(Markets& m, ledger::Txn& txn, BatchState& b, const std::st
       txn.Nested([&]() { return RunOps(m, txn, b, caller, now_ms, /*fast=*/true, &late); });
   if (st.ok() || !late || !txn.db()->InTransaction()) return st;
   for (MarketState* ms : b.touched) internal::MarkStale(ms);  // rolled back
-  for (BatchOp& op : b.ops) op.result = json();
+  for (BatchOp& op : b.ops) {
+    op.result = json();
+    op.ok = false;
+    op.order.reset();
+    op.trades = json();
+  }
   late = false;
   return RunOps(m, txn, b, caller, now_ms, /*fast=*/false, &late);
 }
@@ -256,7 +269,14 @@ void Markets::Batch(const json& body, const std::string& caller, int64_t now_ms,
         done([b, st = r.status()]() -> core::Result<json> {
           if (!st.ok()) return st;
           json results = json::array();
-          for (BatchOp& op : b->ops) results.push_back(std::move(op.result));
+          for (BatchOp& op : b->ops) {
+            if (op.ok) {
+              op.result = {{"ok", true},
+                           {"order", op.order ? op.order->ToJson() : json()},
+                           {"trades", std::move(op.trades)}};
+            }
+            results.push_back(std::move(op.result));
+          }
           return json{{"results", std::move(results)}};
         });
       });

@@ -2,9 +2,11 @@
 // events into the ledger (the escrow hook).
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "broker/markets/internal/escrow.h"
 #include "broker/markets/internal/market_state.h"
+#include "broker/markets/internal/order_ops.h"
 #include "broker/markets/markets.h"
 #include "core/json_codec.h"
 #include "ledger/accounts.h"
@@ -71,6 +73,18 @@ LiveOrder* OpCtx::Get(int64_t id) {
 
 namespace {
 
+// A resting buy's escrow id: "mo_" + the seq of its escrow_hold entry (16
+// digits, so ids sort in the order they were made) + "_" + the order. Ids in
+// creation order keep the escrow table's inserts, and the releases of the
+// escrows a batch made before, on a few B-tree pages at its right edge
+// (docs/perf/batch.md); ids by order scattered them over a page per order.
+std::string EscrowId(uint64_t seq, int64_t order) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "mo_%016llu_%lld", static_cast<unsigned long long>(seq),
+                static_cast<long long>(order));
+  return buf;
+}
+
 // The refusal of a buy being placed that its owner cannot fund: what it
 // needs (its fills so far plus this step) against what the account had
 // when the placement began. `more_may_follow`: a fill, after which the
@@ -93,7 +107,50 @@ core::Status PlacingBuyShortfall(OpCtx& ctx, const LiveOrder& o, const core::Mon
       (short_by.ok() ? " (short by " + short_by->ToMinimalString() + ")" : std::string()));
 }
 
+// Releases what a moved buy's escrow still holds for it (OpCtx::move_held).
+void ReleaseMoveHeld(OpCtx& c, const LiveOrder& o) {
+  if (o.id != c.moving || !c.move_held.is_positive()) return;
+  const core::Money held = c.move_held;
+  c.move_held = core::Money();
+  core::Status st = c.markets->host().EscrowRelease(*c.txn, o.escrow, held);
+  if (!st.ok()) c.Fail(st.WithContext("releasing a buy's escrow"));
+}
+
+// A moved buy rests again needing `need` in escrow: its escrow, which still
+// holds c.move_held, gives back or takes the difference. False when the
+// owner cannot fund a raise: the escrow is then released whole, as for any
+// buy coming to rest, and the caller tries a new one.
+bool AdjustMovedEscrow(OpCtx& c, const LiveOrder& o, const core::Money& need) {
+  const core::Money held = c.move_held;
+  Host& b = c.markets->host();
+  core::Status st;
+  if (need < held) {
+    auto less = held.Sub(need);
+    st = less.ok() ? b.EscrowRelease(*c.txn, o.escrow, *less) : less.status();
+  } else if (held < need) {
+    auto more = need.Sub(held);
+    st = more.ok() ? b.EscrowTopUp(*c.txn, o.escrow, *more) : more.status();
+  }
+  if (st.ok()) {
+    c.move_held = core::Money();
+    return true;
+  }
+  if (st.code() != core::StatusCode::kFailedPrecondition) c.Fail(st);
+  ReleaseMoveHeld(c, o);
+  return false;
+}
+
 }  // namespace
+
+core::Status MoveInBook(OpCtx& c, LiveOrder* o, const core::Money& price) {
+  c.ms->mu.AssertHeld();  // the caller (a ChangeFn in RunBookOp) holds it
+  c.moving = o->id;
+  c.move_held = core::Money();
+  core::Status st = c.ms->book->Move(static_cast<uint64_t>(o->id), price);
+  ReleaseMoveHeld(c, *o);  // it did not rest again
+  c.moving = 0;
+  return st;
+}
 
 bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
   if (ctx == nullptr) return true;  // rebuilding: what rests was escrowed already
@@ -104,7 +161,11 @@ bool Forwarder::ReserveResting(const auction::EscrowRequest& r) {
   if (o == nullptr) return false;
   Host& b = ctx->markets->host();
   if (r.side == auction::Side::kBuy) {
-    std::string esc = "mo_" + std::to_string(o->id) + "_" + std::to_string(o->escrow_gen + 1);
+    if (o->id == ctx->moving && ctx->move_held.is_positive()) {
+      if (AdjustMovedEscrow(*ctx, *o, r.credits())) return true;
+      if (!ctx->error.ok()) return false;
+    }
+    std::string esc = EscrowId(ctx->txn->next_seq(), o->id);
     core::Status st = b.EscrowHold(*ctx->txn, esc, o->account, r.credits());
     if (!st.ok()) {
       if (st.code() != core::StatusCode::kFailedPrecondition) ctx->Fail(st);
@@ -142,6 +203,8 @@ bool Forwarder::SettleFill(const auction::Trade& t) {
       return false;
     }
   } else {
+    ReleaseMoveHeld(*ctx, *buy);  // a moved buy pays from its free balance
+    if (!ctx->error.ok()) return false;
     core::Status st = b.Transfer(txn, buy->account, sell->account, notional);
     if (!st.ok()) {
       if (st.code() != core::StatusCode::kFailedPrecondition) ctx->Fail(st);
@@ -223,6 +286,10 @@ void Forwarder::ReleaseResting(const auction::EscrowRequest& r) {
   LiveOrder* o = ctx->Get(static_cast<int64_t>(r.order));
   if (o == nullptr) return;
   if (r.side == auction::Side::kBuy && r.credits_nanos > 0) {
+    if (o->id == ctx->moving) {  // kept for the order's next rest (MoveInBook)
+      ctx->move_held = r.credits();
+      return;
+    }
     core::Status st = ctx->markets->host().EscrowRelease(*ctx->txn, o->escrow, r.credits());
     if (!st.ok()) ctx->Fail(st.WithContext("releasing a buy's escrow"));
   }

@@ -90,6 +90,8 @@ class Host {
                                      const core::Money& amount) = 0;
   virtual core::Status EscrowSettle(ledger::Txn& txn, std::string_view escrow_id,
                                     std::string_view to, const core::Money& amount) = 0;
+  virtual core::Status EscrowTopUp(ledger::Txn& txn, std::string_view escrow_id,
+                                   const core::Money& amount) = 0;
 
   // Capacity: splits an rcap the broker holds into children it signs, and
   // records an rcap signed by someone else (unless already recorded).

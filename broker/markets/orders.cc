@@ -413,7 +413,7 @@ core::Result<internal::OrderChange> internal::DecodeMove(Markets& m, const std::
                   [p](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
                     c.ms->mu.AssertHeld();  // RunBookOp holds it
                     (*entry)["price"] = internal::MoneyText(p.nanos);
-                    return c.ms->book->Move(static_cast<uint64_t>(o->id), p.price);
+                    return internal::MoveInBook(c, o, p.price);
                   });
 }
 

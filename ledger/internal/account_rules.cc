@@ -59,7 +59,7 @@ Status CheckAccountId(std::string_view id, std::string_view field) {
 
 bool IsCreditEntryType(std::string_view t) {
   return t == kEntryAdminAdded || t == kEntryMint || t == kEntryTransfer || t == kEntryEscrowHold ||
-         t == kEntryEscrowRelease || t == kEntryEscrowSettle;
+         t == kEntryEscrowRelease || t == kEntryEscrowSettle || t == kEntryEscrowTopUp;
 }
 
 Status ApplyCreditEntry(AccountView& v, std::string_view type, const nlohmann::json& body) {
@@ -144,6 +144,24 @@ Status ApplyCreditEntry(AccountView& v, std::string_view type, const nlohmann::j
     e->remaining = rem;
     BOURSE_RETURN_IF_ERROR(v.PutEscrow(*e));
     return v.SetBalance(to, tb2);
+  }
+  if (type == kEntryEscrowTopUp) {
+    BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "body", {"amount", "escrow"}));
+    BOURSE_ASSIGN_OR_RETURN(std::string escrow, IdField(body, "escrow"));
+    BOURSE_ASSIGN_OR_RETURN(Money amount, AmountField(body));
+    BOURSE_ASSIGN_OR_RETURN(auto e, v.GetEscrow(escrow));
+    if (!e) return core::NotFound("escrow_topup: no escrow " + escrow);
+    if (!e->remaining.is_positive()) {  // an emptied escrow is over
+      return core::NotFound("escrow_topup: escrow " + escrow +
+                            " is closed (nothing remains in it)");
+    }
+    BOURSE_ASSIGN_OR_RETURN(Money bal, v.GetBalance(e->account));
+    if (bal < amount) return Insufficient("account " + e->account, bal, amount);
+    BOURSE_ASSIGN_OR_RETURN(Money nb, bal.Sub(amount));
+    BOURSE_ASSIGN_OR_RETURN(Money rem, e->remaining.Add(amount));
+    BOURSE_RETURN_IF_ERROR(v.SetBalance(e->account, nb));
+    e->remaining = rem;
+    return v.PutEscrow(*e);
   }
   return core::InvalidArgument("not a credit entry type: " + std::string(type));
 }

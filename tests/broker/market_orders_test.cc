@@ -194,6 +194,86 @@ TEST_F(MarketOrdersTest, CancelReduceMoveReleaseEscrowExactly) {
   env_.ExpectLedgerVerifies();
 }
 
+// The ledger's entries after seq `from` (types and bodies).
+json EntriesFrom(MarketEnv& env, int64_t from) {
+  return env.Ok(env.admin_, "GET",
+                "/v1/ledger/entries?from=" + std::to_string(from) +
+                    "&to=" + std::to_string(env.broker_->LedgerSize()))["entries"];
+}
+
+// A move keeps the buy's escrow and adjusts it by the difference: one credit
+// entry (escrow_topup up, escrow_release down, none at the same notional)
+// besides order_moved (docs/markets.md "Escrow").
+TEST_F(MarketOrdersTest, AMoveAdjustsTheBuysOwnEscrowByTheDifference) {
+  json placed = Buy(alice_, 2, "1");
+  const int64_t id = placed["order"]["id"];
+  const std::string escrow = placed["order"]["escrow"];
+  const std::string path = Orders() + "/" + std::to_string(id);
+  struct Step {
+    std::string price, credit_type, amount, escrowed;
+  };
+  for (const Step& s : {Step{"1.5", "escrow_topup", "1.000000000", "3.000000000"},
+                        Step{"0.5", "escrow_release", "2.000000000", "1.000000000"},
+                        Step{"0.5", "", "", "1.000000000"}}) {
+    SCOPED_TRACE(s.price);
+    const int64_t from = env_.broker_->LedgerSize();
+    json mv = env_.Ok(alice_, "POST", path + "/move", {{"price", s.price}});
+    EXPECT_EQ(mv["order"]["escrow"], escrow);
+    json entries = EntriesFrom(env_, from);
+    ASSERT_EQ(entries.size(), s.credit_type.empty() ? 1u : 2u) << entries.dump();
+    if (!s.credit_type.empty()) {
+      EXPECT_EQ(entries[0]["type"], s.credit_type);
+      EXPECT_EQ(entries[0]["body"]["escrow"], escrow);
+      EXPECT_EQ(entries[0]["body"]["amount"], s.amount);
+    }
+    EXPECT_EQ(entries.back()["type"], "order_moved");
+    EXPECT_EQ(env_.Escrowed(alice_), s.escrowed);
+  }
+  EXPECT_EQ(env_.Balance(alice_), "999.000000000");
+  env_.ExpectLedgerVerifies();
+}
+
+// A raise its owner cannot fund cancels the buy (escrow_refused) with its
+// whole escrow released, as a buy coming to rest without the funds.
+TEST_F(MarketOrdersTest, AMoveItsOwnerCannotFundCancelsTheBuyAndReleasesItsEscrow) {
+  const int64_t id = Buy(alice_, 100, "5")["order"]["id"];
+  const int64_t from = env_.broker_->LedgerSize();
+  json mv =
+      env_.Ok(alice_, "POST", Orders() + "/" + std::to_string(id) + "/move", {{"price", "20"}});
+  EXPECT_EQ(mv["order"]["state"], "cancelled");
+  EXPECT_EQ(mv["order"]["reason"].get<std::string>().rfind("escrow_refused: insufficient", 0), 0u)
+      << mv.dump();
+  EXPECT_EQ(env_.Escrowed(alice_), "0.000000000");
+  EXPECT_EQ(env_.Balance(alice_), "1000.000000000");
+  for (const json& e : EntriesFrom(env_, from)) {
+    EXPECT_NE(e["type"], "escrow_topup") << e.dump();
+    EXPECT_NE(e["type"], "escrow_hold") << e.dump();
+  }
+  env_.ExpectLedgerVerifies();
+}
+
+// A moved buy that crosses pays its fills from its free balance: its escrow
+// is released before the first fill, and what rests after them is escrowed
+// anew.
+TEST_F(MarketOrdersTest, AMovedBuyThatCrossesPaysFromItsReleasedEscrow) {
+  PoolSell(4, "1");
+  const int64_t filled = Buy(alice_, 3, "0.5")["order"]["id"];
+  const int64_t rests = Buy(alice_, 6, "0.5")["order"]["id"];
+  EXPECT_EQ(env_.Escrowed(alice_), "4.500000000");
+  json f = env_.Ok(alice_, "POST", Orders() + "/" + std::to_string(filled) + "/move",
+                   {{"price", "1.5"}});
+  EXPECT_EQ(f["order"]["state"], "filled");
+  EXPECT_EQ(env_.Escrowed(alice_), "3.000000000");
+  EXPECT_EQ(env_.Balance(alice_), "994.000000000");  // 3 paid, 3 escrowed for `rests`
+  json r =
+      env_.Ok(alice_, "POST", Orders() + "/" + std::to_string(rests) + "/move", {{"price", "1.5"}});
+  EXPECT_EQ(r["order"]["filled"], 1);
+  EXPECT_EQ(r["order"]["remaining"], 5);
+  EXPECT_EQ(env_.Escrowed(alice_), "7.500000000");
+  EXPECT_EQ(env_.Balance(alice_), "988.500000000");  // 4 paid, 7.5 escrowed
+  env_.ExpectLedgerVerifies();
+}
+
 TEST_F(MarketOrdersTest, IocRemainderIsCancelled) {
   PoolSell(3, "1");
   json r = Buy(alice_, 5, "1", "ioc");

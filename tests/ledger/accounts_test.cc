@@ -142,6 +142,61 @@ TEST_F(AccountsTest, AuditCatchesEntriesThatBreakTheRules) {
   EXPECT_EQ(v->rule, "negative_balance");
 }
 
+// escrow_topup (a moved buy's escrow, docs/ledger.md): from the escrow's own
+// account into an open escrow; the same rule refuses it in the broker and in
+// the audit's replay.
+TEST_F(AccountsTest, EscrowTopUpTakesFromTheEscrowsAccountIntoAnOpenEscrowOnly) {
+  ASSERT_TRUE(
+      Do([&](Txn& t) { return Accounts::Mint(t, admin_.public_key(), "alice", M("10")); }).ok());
+  ASSERT_TRUE(Do([&](Txn& t) { return Accounts::EscrowHold(t, "e1", "alice", M("4")); }).ok());
+  std::string account;
+  ASSERT_TRUE(Do([&](Txn& t) { return Accounts::EscrowTopUp(t, "e1", M("5"), &account); }).ok());
+  EXPECT_EQ(account, "alice");
+  EXPECT_EQ(Bal("alice"), M("1"));
+  EXPECT_EQ(Accounts::Escrow(*store_, "e1")->remaining, M("9"));
+  auto over = Do([&](Txn& t) { return Accounts::EscrowTopUp(t, "e1", M("1.000000001")); });
+  EXPECT_EQ(over.code(), core::StatusCode::kFailedPrecondition);
+  EXPECT_NE(over.message().find("insufficient funds"), std::string::npos);
+  EXPECT_EQ(Do([&](Txn& t) { return Accounts::EscrowTopUp(t, "nope", M("1")); }).code(),
+            core::StatusCode::kNotFound);
+  EXPECT_EQ(Do([&](Txn& t) { return Accounts::EscrowTopUp(t, "e1", M("0")); }).code(),
+            core::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Do([&](Txn& t) { return Accounts::EscrowRelease(t, "e1", M("9")); }).ok());
+  auto closed = Do([&](Txn& t) { return Accounts::EscrowTopUp(t, "e1", M("1")); });
+  EXPECT_EQ(closed.code(), core::StatusCode::kNotFound);
+  EXPECT_NE(closed.message().find("closed"), std::string::npos);
+  EXPECT_EQ(Bal("alice"), M("10"));
+  ExpectConserved();
+  EXPECT_FALSE(Audit().has_value());
+}
+
+TEST_F(AccountsTest, AuditCatchesATopUpBeyondTheBalance) {
+  ASSERT_TRUE(
+      Do([&](Txn& t) { return Accounts::Mint(t, admin_.public_key(), "alice", M("10")); }).ok());
+  ASSERT_TRUE(Do([&](Txn& t) { return Accounts::EscrowHold(t, "e1", "alice", M("4")); }).ok());
+  // A raw entry, bypassing Accounts: more than the account has.
+  auto over = store_->Append("escrow_topup", {{"amount", "7.000000000"}, {"escrow", "e1"}});
+  ASSERT_TRUE(over.ok());
+  auto v = Audit();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->seq, over->first_seq);
+  EXPECT_EQ(v->rule, "negative_balance");
+}
+
+TEST_F(AccountsTest, AuditCatchesATopUpOfAClosedEscrow) {
+  ASSERT_TRUE(
+      Do([&](Txn& t) { return Accounts::Mint(t, admin_.public_key(), "alice", M("10")); }).ok());
+  ASSERT_TRUE(Do([&](Txn& t) { return Accounts::EscrowHold(t, "e1", "alice", M("4")); }).ok());
+  ASSERT_TRUE(Do([&](Txn& t) { return Accounts::EscrowRelease(t, "e1", M("4")); }).ok());
+  auto raw = store_->Append("escrow_topup", {{"amount", "1.000000000"}, {"escrow", "e1"}});
+  ASSERT_TRUE(raw.ok());
+  auto v = Audit();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->seq, raw->first_seq);
+  EXPECT_EQ(v->rule, "escrow");
+  EXPECT_NE(v->detail.find("closed"), std::string::npos) << v->detail;
+}
+
 TEST_F(AccountsTest, AuditCatchesMintByNonAdmin) {
   auto r = store_->Append(
       "mint",

@@ -114,6 +114,14 @@ struct OpCtx {
   // the broker, not the buyer, and acquire delegates the buyer exactly what
   // it asked out of it. Trades, orders and credits are as for any fill.
   bool fills_to_broker = false;
+  // A resting buy being moved (MoveInBook): its id, and the credits the book
+  // released from its escrow when it took the order off, which ReleaseResting
+  // leaves in the escrow. When the order rests again, ReserveResting adjusts
+  // that same escrow by the difference (one escrow_release or escrow_topup);
+  // a fill it takes first as the aggressor, or its not resting again,
+  // releases them first.
+  int64_t moving = 0;
+  core::Money move_held;
   LiveOrder* Get(int64_t id) REQUIRES(ms->mu);
   void Fail(core::Status st) {
     if (error.ok()) error = std::move(st);

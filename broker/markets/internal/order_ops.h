@@ -47,6 +47,11 @@ core::Result<OrderChange> DecodeMove(Markets& m, const std::string& market,
 core::Status ApplyChange(OpCtx& c, const OrderChange& ch, const std::string& caller)
     REQUIRES(c.ms->mu);
 
+// A move of resting order `o` to `price` in the book, with the market's lock
+// held: a buy's escrow is adjusted by the difference and keeps its id
+// (OpCtx::moving).
+core::Status MoveInBook(OpCtx& c, LiveOrder* o, const core::Money& price) REQUIRES(c.ms->mu);
+
 // A placement's book operation (its fields and escrow checked before, by
 // Markets::DecodeOrder), with the market's lock held: the market must be
 // open; the escrow is taken, order_placed appended and the order placed.
