@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -296,10 +297,11 @@ struct Store::Impl {
   // Checkpoints run on their own thread and connection (PASSIVE: they never
   // block the writer), so a commit never pays for copying the WAL back into
   // the database. The writer's WAL hook wakes the thread once the WAL holds
-  // kCheckpointPages; should the WAL still reach 16 times that (readers
-  // pinning old frames), the writer checkpoints inline as SQLite's default
-  // auto-checkpoint would.
-  static constexpr int kCheckpointPages = 4096;
+  // kCheckpointBytes (in pages of the file's size, checkpoint_pages);
+  // should the WAL still reach 16 times that (readers pinning old frames),
+  // the writer checkpoints inline as SQLite's default auto-checkpoint would.
+  static constexpr int kCheckpointBytes = 16 << 20;
+  int checkpoint_pages = kCheckpointBytes / 4096;
   std::thread ckpt_thread;
   core::Mutex ckpt_mu;
   core::CondVar ckpt_cv;
@@ -309,10 +311,10 @@ struct Store::Impl {
   std::atomic<bool> ckpt_inline{false};  // the checkpointer could not open its connection
 
   void WalHook(int pages) EXCLUDES(ckpt_mu) {
-    if (pages >= 16 * kCheckpointPages ||
-        (pages >= kCheckpointPages && ckpt_inline.load(std::memory_order_relaxed))) {
+    if (pages >= 16 * checkpoint_pages ||
+        (pages >= checkpoint_pages && ckpt_inline.load(std::memory_order_relaxed))) {
       wdb->CheckpointPassive();
-    } else if (pages >= kCheckpointPages) {
+    } else if (pages >= checkpoint_pages) {
       core::MutexLock l(&ckpt_mu);
       ckpt_wanted = true;
       ckpt_cv.Signal();
@@ -443,6 +445,12 @@ Status Store::Impl::Init(bool creating) {
   if (!file.ok()) return file.status().WithContext("ledger store");
   wfile = std::move(*file);
   wdb = &wfile->conn();
+  {
+    auto ps = wdb->Prepare("PRAGMA page_size");
+    if (ps.ok() && ps->Step().value_or(false) && ps->Int(0) > 0) {
+      checkpoint_pages = std::max<int>(1, kCheckpointBytes / static_cast<int>(ps->Int(0)));
+    }
+  }
   if (!key) {
     BOURSE_ASSIGN_OR_RETURN(int v, storage::SchemaVersion(wfile->conn(), "ledger"));
     if (v > LedgerSchema().latest()) {

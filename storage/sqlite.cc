@@ -255,6 +255,9 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& pa
   const char* temp_store = o.read_only ? ";PRAGMA temp_store=MEMORY" : ";PRAGMA temp_store=FILE";
   std::string pragmas = "PRAGMA cache_size=-" + std::to_string(o.cache_kib) + temp_store +
                         ";PRAGMA mmap_size=" + std::to_string(o.mmap_bytes) + ";";
+  if (o.page_size > 0 && !o.read_only) {
+    pragmas += "PRAGMA page_size=" + std::to_string(o.page_size) + ";";  // before WAL
+  }
   if (o.wal && !o.read_only) pragmas += "PRAGMA journal_mode=WAL;";
   if (!o.synchronous.empty()) pragmas += "PRAGMA synchronous=" + o.synchronous + ";";
   BOURSE_RETURN_IF_ERROR(c->Exec(pragmas, "database " + path));
