@@ -265,9 +265,9 @@ class SqlCapacityView final : public internal::CapacityView {
     return &children_;
   }
   Result<bool> HasChildren(const std::string& id) override {
-    BOURSE_ASSIGN_OR_RETURN(
-        Statement s, sql_.Get("SELECT 1 FROM rcap_tickets t WHERE parent=? AND NOT EXISTS"
-                              " (SELECT 1 FROM rcap_released r WHERE r.id=t.id) LIMIT 1"));
+    BOURSE_ASSIGN_OR_RETURN(Statement s,
+                            sql_.Get("SELECT 1 FROM rcap_tickets t WHERE parent=? AND NOT EXISTS"
+                                     " (SELECT 1 FROM rcap_released r WHERE r.id=t.id) LIMIT 1"));
     if (!s.valid()) return false;
     s.BindStatic(1, id);
     return s.Step();

@@ -296,11 +296,9 @@ class CapacityReleaseTest : public CapacityBookTest {
   }
   // A child of H that alice signs to the broker (the ledger key): an escrow.
   Rcap Escrow(const std::string& id, const ResourceVector& res = Res(1000)) {
-    return *Delegate(*held_, alice_,
-                     {.id = id,
-                      .holder = ledger_key_.public_key(),
-                      .res = res,
-                      .interval = {kT0, kT0 + 100}});
+    return *Delegate(
+        *held_, alice_,
+        {.id = id, .holder = ledger_key_.public_key(), .res = res, .interval = {kT0, kT0 + 100}});
   }
   core::Status Release(const Rcap& r) {
     return Do([&](Txn& t) { return CapacityLog::RecordReleased(t, r, ledger_key_.public_key()); });
@@ -322,14 +320,14 @@ TEST_F(CapacityReleaseTest, AnUnusedEscrowIsReleasedOnceAndItsParentIsFreeAgain)
   }
   Rcap e2 = Escrow("E2");
   ASSERT_TRUE(Delegated(e2).ok());
-  ASSERT_TRUE(Do([&](Txn& t) -> core::Status {
-                BOURSE_ASSIGN_OR_RETURN(ResourceVector f,
-                                        CapacityLog::Free(t, "E1", {kT0, kT0 + 1}));
-                EXPECT_EQ(f.cpu_mcores, 0) << "a released rcap has nothing free";
-                BOURSE_ASSIGN_OR_RETURN(f, CapacityLog::Free(t, "H", {kT0, kT0 + 100}));
-                EXPECT_EQ(f.cpu_mcores, 0) << "E2 uses all of H";
-                return core::Status::Ok();
-              }).ok());
+  ASSERT_TRUE(
+      Do([&](Txn& t) -> core::Status {
+        BOURSE_ASSIGN_OR_RETURN(ResourceVector f, CapacityLog::Free(t, "E1", {kT0, kT0 + 1}));
+        EXPECT_EQ(f.cpu_mcores, 0) << "a released rcap has nothing free";
+        BOURSE_ASSIGN_OR_RETURN(f, CapacityLog::Free(t, "H", {kT0, kT0 + 100}));
+        EXPECT_EQ(f.cpu_mcores, 0) << "E2 uses all of H";
+        return core::Status::Ok();
+      }).ok());
   uint64_t size = store_->Head().size;
   // A released rcap is gone: no second release, no child, no binding.
   ExpectRefused(Release(e1), "released: rcap E1");
