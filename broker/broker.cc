@@ -164,7 +164,9 @@ const storage::Schema& BrokerSchema() {
               "CREATE INDEX IF NOT EXISTS b_bindings_due ON b_bindings(not_after)"
               " WHERE expired_seq IS NULL;",
               "b_bindings.expired_seq");
-        }}}};
+        }},
+       {5, "the capacity book gains rcap_released (unsold escrows given back whole)",
+        [](storage::Connection& c) -> core::Status { return ledger::Accounts::EnsureSchema(c); }}}};
   return *schema;
 }
 
@@ -484,6 +486,14 @@ core::Status Broker::RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap)
     BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordIssued(txn, rcap));
   }
   return IndexRcap(txn, rcap);
+}
+
+core::Status Broker::ReleaseHeld(ledger::Txn& txn, std::string_view id) {
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap r, ledger::CapacityLog::Get(txn.db(), id));
+  BOURSE_RETURN_IF_ERROR(ledger::CapacityLog::RecordReleased(txn, r, broker_key()));
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, txn.Prepare("DELETE FROM b_rcaps WHERE id=?"));
+  s.Bind(1, r.id);
+  return s.Run();
 }
 
 core::Result<std::vector<ledger::Rcap>> Broker::SplitHeld(

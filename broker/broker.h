@@ -155,6 +155,10 @@ class Broker {
                                                     std::span<const ledger::ChildSpec> children);
   // Records a rcap (and indexes its holder) unless already recorded.
   core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap);
+  // Releases unused rcap `id`, held by the broker (rcap_released), and drops
+  // it from b_rcaps (holdings, pools, its parent's children). Errors:
+  // not_found; failed_precondition as ledger::CapacityLog::RecordReleased.
+  core::Status ReleaseHeld(ledger::Txn& txn, std::string_view id);
   // Writes the end of every binding whose rcap's not_after has passed
   // (rcap_expired {node, rcap, slice}, DESIGN 4), each exactly once: the
   // entry and the binding's mark (b_bindings.expired_seq) commit together,

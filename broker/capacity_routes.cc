@@ -246,7 +246,11 @@ core::Result<ApiResponse> Broker::GetRcap(const ApiRequest& q) {
                                            db, "SELECT id FROM b_rcaps WHERE parent=? ORDER BY id",
                                            [&](Stmt& s) { s.Bind(1, q.Param("id")); },
                                            [](Stmt& s) { return json(s.Text(0)); }));
-    out = {{"rcap", r.ToJson()}, {"chain", ledger::ChainToJson(chain)}, {"children", kids}};
+    BOURSE_ASSIGN_OR_RETURN(bool released, ledger::CapacityLog::IsReleased(db, r.id));
+    out = {{"rcap", r.ToJson()},
+           {"chain", ledger::ChainToJson(chain)},
+           {"children", kids},
+           {"released", released}};
     return core::Status::Ok();
   }));
   return JsonResponse(200, out);
@@ -299,10 +303,13 @@ void Broker::RegisterCapacityRoutes() {
                .handler = [this](const ApiRequest& q) { return ListHoldings(q); }});
   router_.Add({.method = "GET",
                .pattern = "/v1/rcaps/{id}",
-               .summary = "A recorded rcap, its chain (root first) and its recorded children",
+               .summary = "A recorded rcap, its chain (root first), its recorded children "
+                          "(released ones left out) and whether it was released",
                .tag = "capacity",
-               .response_schema =
-                   SObj({{"rcap", SRcap()}, {"chain", SArr(SRcap())}, {"children", SArr(SStr())}}),
+               .response_schema = SObj({{"rcap", SRcap()},
+                                        {"chain", SArr(SRcap())},
+                                        {"children", SArr(SStr())},
+                                        {"released", SBool()}}),
                .handler = [this](const ApiRequest& q) { return GetRcap(q); }});
   router_.Add({.method = "POST",
                .pattern = "/v1/rcaps/{id}/split",

@@ -29,7 +29,8 @@ json QuoteSchema() {
                {"sites", SArr(SStr())},
                {"escrows", SArr(SStr("the escrow rcap the broker holds for each node"))},
                {"state", SStr("open|withdrawn|won|lost")},
-               {"returned", SArr(SStr("rcaps given back to the seller"))},
+               {"returned", SArr(SStr("rcaps given back to the seller: an unused escrow's "
+                                      "parent (released), else a child of the escrow"))},
                {"created_ms", SInt()}});
 }
 

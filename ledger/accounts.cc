@@ -39,6 +39,8 @@ constexpr const char* kSchema =
     " cpu INTEGER NOT NULL, mem INTEGER NOT NULL, disk INTEGER NOT NULL, netmin INTEGER NOT NULL,"
     " nb INTEGER NOT NULL, na INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS rcap_roots_node ON rcap_roots(node);"
+    // Unused escrows ended by rcap_released: no longer children of their parent.
+    "CREATE TABLE IF NOT EXISTS rcap_released(id TEXT PRIMARY KEY) WITHOUT ROWID;"
     // A store written before the capacity book gains its roots here.
     "INSERT OR IGNORE INTO rcap_roots SELECT id, json_extract(data, '$.node'), cpu, mem, disk,"
     " netmin, nb, na FROM rcap_tickets WHERE parent IS NULL;";
@@ -66,7 +68,9 @@ class Sql {
   Result<Statement> Get(const char* sql) {
     if (txn_) {
       auto s = txn_->Prepare(sql);
-      if (s.ok() || !TableMissing(*db_, sql)) return s;
+      if (s.ok()) return s;
+      // A table of kSchema is missing (a store from before it): made now; a
+      // statement that still fails fails below.
       BOURSE_RETURN_IF_ERROR(txn_->Exec(kSchema));
       return txn_->Prepare(sql);
     }
@@ -265,16 +269,29 @@ class SqlCapacityView final : public internal::CapacityView {
   Result<internal::Timeline*> ChildrenUse(const std::string& id) override {
     BOURSE_ASSIGN_OR_RETURN(
         Statement s,
-        sql_.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_tickets WHERE parent=?"));
+        sql_.Get("SELECT cpu, mem, disk, netmin, nb, na FROM rcap_tickets t WHERE parent=?"
+                 " AND NOT EXISTS (SELECT 1 FROM rcap_released r WHERE r.id=t.id)"));
     BOURSE_ASSIGN_OR_RETURN(children_, UseOf(s, id));
     return &children_;
   }
   Result<bool> HasChildren(const std::string& id) override {
     BOURSE_ASSIGN_OR_RETURN(Statement s,
-                            sql_.Get("SELECT 1 FROM rcap_tickets WHERE parent=? LIMIT 1"));
+                            sql_.Get("SELECT 1 FROM rcap_tickets t WHERE parent=? AND NOT EXISTS"
+                                     " (SELECT 1 FROM rcap_released r WHERE r.id=t.id) LIMIT 1"));
     if (!s.valid()) return false;
     s.BindStatic(1, id);
     return s.Step();
+  }
+  Result<bool> IsReleased(const std::string& id) override {
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("SELECT 1 FROM rcap_released WHERE id=?"));
+    if (!s.valid()) return false;
+    s.BindStatic(1, id);
+    return s.Step();
+  }
+  Status PutReleased(const Rcap& r) override {
+    BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("INSERT INTO rcap_released(id) VALUES(?)"));
+    s.BindStatic(1, r.id);
+    return s.Run();
   }
   Result<std::optional<std::string>> BoundTo(const std::string& id) override {
     BOURSE_ASSIGN_OR_RETURN(Statement s, sql_.Get("SELECT slice FROM rcap_bound WHERE id=?"));
@@ -547,6 +564,8 @@ Result<core::ResourceVector> CapacityLog::Free(Txn& txn, std::string_view id,
   if (!r) return core::NotFound("rcap " + std::string(id) + " is not recorded");
   BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(r->id));
   if (bound) return core::ResourceVector{};
+  BOURSE_ASSIGN_OR_RETURN(bool released, view.IsReleased(r->id));
+  if (released) return core::ResourceVector{};
   BOURSE_ASSIGN_OR_RETURN(internal::Timeline * use, view.ChildrenUse(r->id));
   core::ResourceVector peak = use->Peak(window);
   core::ResourceVector free = r->res;
@@ -555,6 +574,28 @@ Result<core::ResourceVector> CapacityLog::Free(Txn& txn, std::string_view id,
   free.disk_mib -= peak.disk_mib;
   free.net_min_kbps -= peak.net_min_kbps;
   return free;
+}
+
+Status CapacityLog::RecordReleased(Txn& txn, const Rcap& rcap, const core::PublicKey& broker) {
+  Sql sql(txn);
+  SqlCapacityView view(sql);
+  BOURSE_RETURN_IF_ERROR(internal::ApplyRelease(view, rcap, broker));
+  return txn.Append(kEntryRcapReleased, nlohmann::json{{"rcap", rcap.ToJson()}}).status();
+}
+
+Result<bool> CapacityLog::IsReleased(storage::Connection* db, std::string_view id) {
+  Sql sql(db);
+  SqlCapacityView view(sql);
+  return view.IsReleased(std::string(id));
+}
+
+Result<bool> CapacityLog::InUse(storage::Connection* db, std::string_view id) {
+  Sql sql(db);
+  SqlCapacityView view(sql);
+  BOURSE_ASSIGN_OR_RETURN(bool kids, view.HasChildren(std::string(id)));
+  if (kids) return true;
+  BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(std::string(id)));
+  return bound.has_value();
 }
 
 Result<std::optional<std::string>> CapacityLog::BoundTo(storage::Connection* db,

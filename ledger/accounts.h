@@ -29,6 +29,11 @@
 //   rcap_expired   {"node":N,"rcap":R,"slice":S} R bound to S, N == R.node, written once,
 //                                                 at or after R's not_after (the end
 //                                                 of a binding; older form {"rcap":R})
+//   rcap_released  {"rcap":R}                    R recorded, held by the broker (the
+//                                                 ledger key), a child, unused (no
+//                                                 children, not bound), not released
+//                                                 yet: an unsold escrow ended, its
+//                                                 parent free again where R covered
 //   node_added     {"node":N,"capacity":RES,...}  N's capacity (other members
 //                                                 are the broker's: site, key, by)
 // The capacity book (DESIGN 4.1; the rule is ledger/internal/capacity_rules.h,
@@ -38,7 +43,8 @@
 // overlapping in time may each use all of it); a bound rcap has no children
 // and an rcap with children is never bound; an rcap is bound at most once;
 // a root names a registered node and the node's roots never exceed its
-// capacity at any instant.
+// capacity at any instant; a released rcap counts against nothing and never
+// gets a child, a binding or a second release.
 //
 // State lives in tables acct_* and rcap_* of the store's file.
 //
@@ -86,6 +92,7 @@ inline constexpr std::string_view kEntryRcapSplit = "rcap_split";
 inline constexpr std::string_view kEntryRcapBound = "rcap_bound";
 inline constexpr std::string_view kEntryRcapRedeemed = "rcap_redeemed";
 inline constexpr std::string_view kEntryRcapExpired = "rcap_expired";
+inline constexpr std::string_view kEntryRcapReleased = "rcap_released";
 inline constexpr std::string_view kEntryNodeAdded = "node_added";
 
 struct EscrowState {
@@ -166,8 +173,19 @@ class CapacityLog {
   // Errors: not_found unless R is recorded with exactly this content;
   // failed_precondition "bound: ..." (bound already) or "has_children: ...".
   static core::Status RecordBound(Txn& txn, const Rcap& rcap, std::string_view slice);
+  // Ends an unused escrow R the broker (`broker`, the ledger key) holds:
+  // appends rcap_released; R's parent is free again wherever R covered.
+  // Errors: not_found unless R is recorded with this content;
+  // failed_precondition "root: ...", "not_broker_held: ...", "released: ..."
+  // (already), "bound: ..." or "has_children: ..." (capacity_rules.h).
+  static core::Status RecordReleased(Txn& txn, const Rcap& rcap, const core::PublicKey& broker);
+  // Whether rcap `id` was released (false for an unknown id).
+  static core::Result<bool> IsReleased(storage::Connection* db, std::string_view id);
+  // Whether rcap `id` is in use: it has a child (not released) or is bound.
+  static core::Result<bool> InUse(storage::Connection* db, std::string_view id);
   // What of rcap `id` is free over `window`: its quantities less the peak use
-  // of its children there (all zero when it is bound). Errors: not_found.
+  // of its children there (all zero when it is bound or released). Errors:
+  // not_found.
   static core::Result<core::ResourceVector> Free(Txn& txn, std::string_view id,
                                                  const core::Interval& window);
   // The slice an rcap is bound to, if any.

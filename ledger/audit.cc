@@ -81,8 +81,9 @@ class MemoryCapacityView final : public internal::CapacityView {
   struct Ticket {
     Rcap rcap;
     internal::Timeline children;
-    bool has_children = false;
+    size_t live_children = 0;  // recorded children not released
     std::optional<std::string> bound;
+    bool released = false;
   };
   struct Node {
     core::ResourceVector capacity;
@@ -103,7 +104,11 @@ class MemoryCapacityView final : public internal::CapacityView {
   }
   Result<bool> HasChildren(const std::string& id) override {
     auto it = tickets.find(id);
-    return it != tickets.end() && it->second.has_children;
+    return it != tickets.end() && it->second.live_children > 0;
+  }
+  Result<bool> IsReleased(const std::string& id) override {
+    auto it = tickets.find(id);
+    return it != tickets.end() && it->second.released;
   }
   Result<std::optional<std::string>> BoundTo(const std::string& id) override {
     auto it = tickets.find(id);
@@ -123,9 +128,9 @@ class MemoryCapacityView final : public internal::CapacityView {
   Status PutRcap(const Rcap& r) override {
     if (r.parent) {
       auto it = tickets.find(*r.parent);
-      if (it != tickets.end()) it->second.has_children = true;
+      if (it != tickets.end()) ++it->second.live_children;
     }
-    tickets.emplace(r.id, Ticket{r, {}, false, std::nullopt});
+    tickets.emplace(r.id, Ticket{r, {}, 0, std::nullopt, false});
     return Status::Ok();
   }
   Status PutBound(const Rcap& r, const std::string& slice) override {
@@ -136,6 +141,14 @@ class MemoryCapacityView final : public internal::CapacityView {
   }
   Status PutNode(const std::string& node, const core::ResourceVector& cap) override {
     nodes.emplace(node, Node{cap, {}});
+    return Status::Ok();
+  }
+  Status PutReleased(const Rcap& r) override {
+    auto it = tickets.find(r.id);
+    if (it == tickets.end()) return core::NotFound("rcap " + r.id + " is not recorded");
+    it->second.released = true;
+    auto up = r.parent ? tickets.find(*r.parent) : tickets.end();
+    if (up != tickets.end()) --up->second.live_children;
     return Status::Ok();
   }
 };
@@ -425,6 +438,16 @@ struct LedgerAuditor::Impl {
       if (!RequireKnown(seq, *r)) return false;
       Status bst = internal::ApplyBind(capacity, *r, (*sl)->get<std::string>());
       if (!bst.ok()) return FailCapacity(seq, bst);
+      return true;
+    }
+    if (type == kEntryRcapReleased) {
+      Status st = core::CheckObjectFields(body, "body", {"rcap"});
+      if (!st.ok()) return malformed(st);
+      auto r = RcapMember(body, "rcap");
+      if (!r.ok()) return malformed(r.status());
+      if (!RequireKnown(seq, *r)) return false;
+      Status rst = internal::ApplyRelease(capacity, *r, key);
+      if (!rst.ok()) return FailCapacity(seq, rst);
       return true;
     }
     if (type == kEntryRcapRedeemed) {

@@ -15,7 +15,9 @@
 // rules (admin-only mint and admin_added, amounts > 0, no negative balance or
 // escrow, escrow ids new); rcap entries: signatures, links (CheckLink), ids
 // unique, children of one rcap never above it at any instant, bound/redeemed/
-// expired only for recorded rcaps, redeemed leaves never double-redeemed nor
+// expired only for recorded rcaps, released (rcap_released) only for a
+// recorded, unused child the broker (the ledger key) holds, once, and never
+// used after, redeemed leaves never double-redeemed nor
 // oversubscribed (RedemptionBook); at the end sum(balances) + sum(escrow) ==
 // sum(mints) and the last head covers every entry. Entry types it does not
 // know (other components' state changes) are hash-checked only.

@@ -79,6 +79,9 @@ class MarketsHost final : public markets::Host {
   core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) override {
     return broker_->RecordRcapIfNew(txn, rcap);
   }
+  core::Status ReleaseHeld(ledger::Txn& txn, std::string_view id) override {
+    return broker_->ReleaseHeld(txn, id);
+  }
   core::Status Tick() override { return broker_->ExpireBindings(); }
 
  private:

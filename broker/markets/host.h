@@ -99,6 +99,10 @@ class Host {
       ledger::Txn& txn, std::string_view parent_id,
       std::span<const ledger::ChildSpec> children) = 0;
   virtual core::Status RecordRcapIfNew(ledger::Txn& txn, const ledger::Rcap& rcap) = 0;
+  // Ends an unused rcap the broker holds (an unsold escrow): rcap_released,
+  // its parent free again; it leaves the host's lists of rcaps. Errors as
+  // ledger::CapacityLog::RecordReleased.
+  virtual core::Status ReleaseHeld(ledger::Txn& txn, std::string_view id) = 0;
 
   // The host's own periodic work, run by the engine's Tick() after its own
   // steps (on the engine's background thread, or by whoever calls Tick()):

@@ -610,8 +610,9 @@ core::Result<QuoteRow> QuoteTxn(Markets& m, ledger::Txn& txn, const std::string&
   return q;
 }
 
-// Ends an open quote without a sale: each escrow goes back to the seller as
-// a child of it (whole), pool escrows stay with the broker.
+// Ends an open quote without a sale: each escrow, unused, is released
+// (rcap_released) and its parent, the seller's, is free again; `returned`
+// names the parents. Pool escrows stay with the broker.
 core::Status ReleaseQuote(Markets& m, ledger::Txn& txn, QuoteRow& q, const std::string& state) {
   const bool pool = q.account != q.seller;
   for (const Piece& p : q.pieces) {

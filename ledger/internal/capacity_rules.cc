@@ -45,6 +45,14 @@ core::Result<size_t> ChainLength(CapacityView& view, const Rcap& r) {
   return links;
 }
 
+// failed_precondition "released: ..." when `id` was released.
+Status RefuseReleased(CapacityView& view, const std::string& id, std::string_view what) {
+  BOURSE_ASSIGN_OR_RETURN(bool released, view.IsReleased(id));
+  if (!released) return Status::Ok();
+  return core::FailedPrecondition("released: rcap " + id + " was released (rcap_released); " +
+                                  std::string(what));
+}
+
 }  // namespace
 
 core::Result<NodeEntry> ParseNodeEntry(const nlohmann::json& body) {
@@ -103,6 +111,7 @@ Status ApplyChildren(CapacityView& view, std::string_view parent_id, std::span<c
   const std::string pid(parent_id);
   BOURSE_ASSIGN_OR_RETURN(auto parent, view.GetRcap(pid));
   if (!parent) return core::NotFound("rcap " + pid + " is not recorded");
+  BOURSE_RETURN_IF_ERROR(RefuseReleased(view, pid, "it has no children"));
   BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(pid));
   if (bound) {
     return core::FailedPrecondition("bound: rcap " + pid + " is bound to slice " + *bound +
@@ -148,6 +157,7 @@ Status ApplyBind(CapacityView& view, const Rcap& rcap, const std::string& slice)
   if (!existing || !(*existing == rcap)) {
     return core::NotFound("rcap " + rcap.id + " is not recorded with this content");
   }
+  BOURSE_RETURN_IF_ERROR(RefuseReleased(view, rcap.id, "it cannot be bound"));
   BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(rcap.id));
   if (bound) {
     return core::FailedPrecondition("bound: rcap " + rcap.id + " is already bound to slice " +
@@ -163,6 +173,37 @@ Status ApplyBind(CapacityView& view, const Rcap& rcap, const std::string& slice)
         ": binding uses the whole ticket, so an rcap with children cannot be bound");
   }
   return view.PutBound(rcap, slice);
+}
+
+Status ApplyRelease(CapacityView& view, const Rcap& rcap, const core::PublicKey& broker) {
+  BOURSE_ASSIGN_OR_RETURN(auto existing, view.GetRcap(rcap.id));
+  if (!existing || !(*existing == rcap)) {
+    return core::NotFound("rcap " + rcap.id + " is not recorded with this content");
+  }
+  if (!rcap.parent) {
+    return core::FailedPrecondition("root: rcap " + rcap.id +
+                                    " is a root; only a child is released to its parent");
+  }
+  if (!(rcap.holder == broker)) {
+    return core::FailedPrecondition(
+        "not_broker_held: rcap " + rcap.id + " is held by " + rcap.holder.ToText() +
+        ", not the broker; only an escrow the broker holds is released");
+  }
+  BOURSE_RETURN_IF_ERROR(RefuseReleased(view, rcap.id, "an rcap is released at most once"));
+  BOURSE_ASSIGN_OR_RETURN(auto bound, view.BoundTo(rcap.id));
+  if (bound) {
+    return core::FailedPrecondition("bound: rcap " + rcap.id + " is bound to slice " + *bound +
+                                    "; a bound rcap is in use and is not released");
+  }
+  BOURSE_ASSIGN_OR_RETURN(bool has_children, view.HasChildren(rcap.id));
+  if (has_children) {
+    return core::FailedPrecondition("has_children: rcap " + rcap.id +
+                                    " has children; only an unused rcap is released (the rest of "
+                                    "a partly sold escrow goes back as a child)");
+  }
+  BOURSE_ASSIGN_OR_RETURN(Timeline * use, view.ChildrenUse(*rcap.parent));
+  use->Remove(rcap.interval, rcap.res);
+  return view.PutReleased(rcap);
 }
 
 }  // namespace bourse::ledger::internal

@@ -15,12 +15,16 @@
 //     one), so no rcap is recorded as link kMaxChainLength + 1;
 //   - the roots of a node valid at any instant sum to at most the node's
 //     registered capacity, and none has a net_max_kbps ceiling above the
-//     node's; a root names a registered node.
+//     node's; a root names a registered node;
+//   - an rcap held by the broker with no use at all (an unsold escrow) may be
+//     released (rcap_released), once: it then no longer counts against its
+//     parent (ChildrenUse and HasChildren leave it out), and it never gets a
+//     child, a binding or a second release.
 // Every check happens before the first write; a refusal changes nothing.
 // Refusals: failed_precondition "<reason>: ..." naming the rcap, the quantity
 // and the instant (reasons oversubscribed, exceeds_parent, outside_interval,
 // broken_link, wrong_node, bound, has_children, unknown_node, exceeds_node,
-// chain_too_long),
+// chain_too_long, released, not_broker_held, root),
 // already_exists
 // for a reused rcap id or a node registered twice, not_found for an
 // unrecorded parent or rcap, permission_denied for a bad signature.
@@ -51,6 +55,8 @@ class CapacityView {
   virtual core::Result<bool> HasChildren(const std::string& id) = 0;
   // The slice `id` is bound to, if any.
   virtual core::Result<std::optional<std::string>> BoundTo(const std::string& id) = 0;
+  // Whether `id` was released (rcap_released).
+  virtual core::Result<bool> IsReleased(const std::string& id) = 0;
   virtual core::Result<std::optional<core::ResourceVector>> NodeCapacity(
       const std::string& node) = 0;
   // The recorded roots of `node` as a use timeline (owned as ChildrenUse's).
@@ -59,6 +65,9 @@ class CapacityView {
   virtual core::Status PutRcap(const Rcap& r) = 0;
   virtual core::Status PutBound(const Rcap& r, const std::string& slice) = 0;
   virtual core::Status PutNode(const std::string& node, const core::ResourceVector& cap) = 0;
+  // Marks a recorded child released: from now on it is not among its
+  // parent's children (ChildrenUse, HasChildren).
+  virtual core::Status PutReleased(const Rcap& r) = 0;
 };
 
 struct CapacityRuleOptions {
@@ -90,5 +99,11 @@ core::Status ApplyChildren(CapacityView& view, std::string_view parent_id,
 // Binds a recorded rcap to a slice. Errors: not_found (not recorded with this
 // content), failed_precondition bound (already bound) / has_children.
 core::Status ApplyBind(CapacityView& view, const Rcap& rcap, const std::string& slice);
+// Releases a recorded, unused rcap the broker holds (an escrow that was not
+// sold): its parent is free again wherever it covered. Errors: not_found (not
+// recorded with this content), failed_precondition root (it has no parent) /
+// not_broker_held (its holder is not `broker`) / released (already) / bound /
+// has_children.
+core::Status ApplyRelease(CapacityView& view, const Rcap& rcap, const core::PublicKey& broker);
 
 }  // namespace bourse::ledger::internal

@@ -38,8 +38,9 @@ class MarketOrdersTest : public ::testing::Test {
     return env_.Ok(k, "POST", Orders(),
                    {{"side", "buy"}, {"qty", qty}, {"price", price}, {"tif", tif}});
   }
-  ledger::Rcap BobEscrow(int64_t qty) {
-    auto e = ledger::Delegate(*bobs_, bob_,
+  // Bob offers `qty` units (100 mcores each) of `from` (his grant by default).
+  ledger::Rcap BobEscrow(int64_t qty, const ledger::Rcap* from = nullptr) {
+    auto e = ledger::Delegate(from ? *from : *bobs_, bob_,
                               {.id = "",
                                .holder = env_.broker_->broker_key(),
                                .res = {.cpu_mcores = 100 * qty},
@@ -424,6 +425,110 @@ TEST_F(MarketOrdersTest, SiteMarketSellsCapacityOnAnyNodeOfTheSite) {
   env_.Restart();
   json again = env_.Ok(alice_, "GET", "/v1/markets?site=mit&state=open");
   EXPECT_EQ(again["markets"].size(), 2u);
+  env_.ExpectLedgerVerifies();
+}
+
+// ---- an unsold escrow goes back without deepening the chain ----
+// (rcap_released, docs/ledger.md): a seller that offers its holding, cancels
+// and offers it again keeps selling the same rcap at the same link; a partly
+// sold escrow's rest still comes back as a child of the escrow.
+
+class EscrowReleaseTest : public MarketOrdersTest {
+ protected:
+  json Sell(const ledger::Rcap& e, int64_t qty) {
+    return env_.Ok(bob_, "POST", Orders(),
+                   {{"side", "sell"}, {"qty", qty}, {"price", "2"}, {"escrow", e.ToJson()}});
+  }
+  std::string OrderPath(const json& placed) {
+    return Orders() + "/" + std::to_string(placed["order"]["id"].get<int64_t>());
+  }
+  ledger::Rcap GetRcap(const json& id) {
+    json got = env_.Ok(bob_, "GET", "/v1/rcaps/" + id.get<std::string>());
+    auto r = ledger::Rcap::FromJson(got["rcap"]);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return *r;
+  }
+  size_t ChainLength(const std::string& id) {
+    return env_.Ok(bob_, "GET", "/v1/rcaps/" + id)["chain"].size();
+  }
+  size_t Entries(const std::string& type) {
+    json all = env_.Ok(
+        env_.admin_, "GET",
+        "/v1/ledger/entries?from=0&to=" + std::to_string(env_.broker_->LedgerSize()))["entries"];
+    size_t n = 0;
+    for (const json& e : all) n += e["type"] == type;
+    return n;
+  }
+};
+
+// Bob sells all he holds, cancels, and sells what came back, 20 times (an
+// agent's offer-and-return cycle): every sell succeeds, what comes back is
+// his holding itself, and the 20th escrow is the same link as the first.
+TEST_F(EscrowReleaseTest, SellCancelSellTwentyTimesKeepsTheChainShort) {
+  ledger::Rcap holding = *bobs_;
+  size_t first_links = 0;
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    ledger::Rcap e = BobEscrow(20, &holding);
+    json s = Sell(e, 20);
+    ASSERT_EQ(s["order"]["state"], "resting");
+    size_t links = ChainLength(e.id);
+    if (i == 0) first_links = links;
+    EXPECT_EQ(links, first_links);
+    json c = env_.Ok(bob_, "DELETE", OrderPath(s));
+    ASSERT_EQ(c["order"]["state"], "cancelled");
+    // What comes back names bob's holding, whole again: no new child.
+    ASSERT_TRUE(c["order"]["returned_rcap"].is_string());
+    EXPECT_EQ(c["order"]["returned_rcap"], bobs_->id);
+    EXPECT_EQ(env_.Ok(bob_, "GET", "/v1/rcaps/" + e.id)["released"], true);
+    holding = GetRcap(c["order"]["returned_rcap"]);
+    EXPECT_EQ(holding.holder, bob_.public_key());
+  }
+  EXPECT_EQ(first_links, 2u);
+  EXPECT_EQ(Entries("rcap_released"), 20u);
+  // The released escrows are gone from every list: bob holds his grant, with
+  // no children; the broker's pool shows its own grant only.
+  json mine = env_.Ok(bob_, "GET", "/v1/holdings/" + bob_.public_key().ToText())["rcaps"];
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]["id"], bobs_->id);
+  EXPECT_TRUE(env_.Ok(bob_, "GET", "/v1/rcaps/" + bobs_->id)["children"].empty());
+  json pools = env_.Ok(bob_, "GET", "/v1/pools")["pools"];
+  ASSERT_EQ(pools.size(), 1u);
+  ASSERT_EQ(pools[0]["rcaps"].size(), 1u) << pools.dump();
+  EXPECT_EQ(pools[0]["rcaps"][0]["id"], pool_->id);
+  // And all of it still sells: alice buys the 21st offer whole.
+  Sell(BobEscrow(20), 20);
+  json b = env_.Ok(alice_, "POST", Orders(), {{"side", "buy"}, {"type", "market"}, {"qty", 20}});
+  EXPECT_EQ(b["order"]["state"], "filled");
+  env_.ExpectLedgerVerifies();
+}
+
+// A partly filled sell's rest comes back as a child of its escrow, as before.
+TEST_F(EscrowReleaseTest, PartlySoldEscrowsRestComesBackAsAChild) {
+  ledger::Rcap e = BobEscrow(5);
+  json s = Sell(e, 5);
+  env_.Ok(alice_, "POST", Orders(), {{"side", "buy"}, {"type", "market"}, {"qty", 3}});
+  json c = env_.Ok(bob_, "DELETE", OrderPath(s));
+  ASSERT_TRUE(c["order"]["returned_rcap"].is_string());
+  ledger::Rcap back = GetRcap(c["order"]["returned_rcap"]);
+  EXPECT_EQ(back.parent, e.id);
+  EXPECT_EQ(back.holder, bob_.public_key());
+  EXPECT_EQ(back.res.cpu_mcores, 200);
+  EXPECT_EQ(Entries("rcap_released"), 0u);
+  env_.ExpectLedgerVerifies();
+}
+
+// A reduced sell gives the cut units back as a child (the order still rests
+// on the rest of the escrow); its final cancel does the same.
+TEST_F(EscrowReleaseTest, ReducedSellGivesTheCutBackAsAChild) {
+  ledger::Rcap e = BobEscrow(5);
+  std::string order = OrderPath(Sell(e, 5));
+  json r = env_.Ok(bob_, "POST", order + "/reduce", {{"qty", 2}});
+  ASSERT_TRUE(r["order"]["returned_rcap"].is_string()) << r.dump();
+  EXPECT_EQ(GetRcap(r["order"]["returned_rcap"]).parent, e.id);
+  json c = env_.Ok(bob_, "DELETE", order);
+  EXPECT_EQ(GetRcap(c["order"]["returned_rcap"]).parent, e.id);
+  EXPECT_EQ(Entries("rcap_released"), 0u);
   env_.ExpectLedgerVerifies();
 }
 

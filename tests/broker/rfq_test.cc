@@ -486,5 +486,48 @@ TEST_F(RfqTest, AnAwardSurvivesARestartAndIsNotRepeated) {
   env_.ExpectLedgerVerifies();
 }
 
+// A losing or withdrawn quote's escrow was not used: it is released
+// (rcap_released), not split, so the seller's holding is whole again and
+// quoted again in full, at the same link (docs/markets.md "Requests for quote").
+TEST_F(RfqTest, LosingAndWithdrawnQuotesEscrowsAreReleasedWhole) {
+  const ledger::Rcap& root = roots1_.at("n1");
+  const core::Interval all{nb_ - 3600, na_ + 3600};
+  auto whole = [&] { return Escrow(s1_, root, root.res, all); };
+  std::string rfq = Open(1, 1);
+  std::string lost_q = QuoteOk(s1_, rfq, "80", {whole()});
+  QuoteOk(s2_, rfq, "60", {Escrow(s2_, roots2_.at("n2"))});
+  At(close_ - t0_);
+  Tick();
+  json r = Get(rfq);
+  ASSERT_EQ(r["state"], "awarded");
+  json lost;
+  for (const json& q : r["quotes"]) {
+    if (q["id"] == lost_q) lost = q;
+  }
+  ASSERT_EQ(lost["state"], "lost");
+  ASSERT_EQ(lost["returned"].size(), 1u);
+  EXPECT_EQ(lost["returned"][0], root.id);  // the holding itself, no new child
+  EXPECT_TRUE(RcapJson(root.id)["children"].empty());
+  // Quoted again in full, then withdrawn, then quoted again: each escrow is
+  // link 2, like the first.
+  close_ = t0_ + 1800;
+  std::string rfq2 = Open(1, 1);
+  ledger::Rcap again = whole();
+  std::string q2 = QuoteOk(s1_, rfq2, "50", {again});
+  EXPECT_EQ(RcapJson(again.id)["chain"].size(), 2u);
+  env_.Ok(s1_, "DELETE", "/v1/rfqs/" + rfq2 + "/quotes/" + q2);
+  ledger::Rcap third = whole();
+  QuoteOk(s1_, rfq2, "55", {third});
+  EXPECT_EQ(RcapJson(third.id)["chain"].size(), 2u);
+  json entries = env_.Ok(
+      env_.admin_, "GET",
+      "/v1/ledger/entries?from=0&to=" + std::to_string(env_.broker_->LedgerSize()))["entries"];
+  size_t released = 0;
+  for (const json& e : entries) released += e["type"] == "rcap_released";
+  EXPECT_EQ(released, 2u);
+  ExpectCreditsConserved();
+  env_.ExpectLedgerVerifies();
+}
+
 }  // namespace
 }  // namespace bourse::broker::testing

@@ -85,7 +85,9 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   }
   auto c = Conn();
   EXPECT_EQ(*storage::SchemaVersion(*c, "ledger"), 1);
-  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 4);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 5);
+  // Migration 5: the capacity book's rcap_released, empty.
+  EXPECT_EQ(Count("SELECT count(*) FROM rcap_released"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM b_slices WHERE url=''"),
             Count("SELECT count(*) FROM b_slices"));  // migration 3: url, empty for old slices
   // Migration 4: no binding's end is recorded yet (the next tick writes it).

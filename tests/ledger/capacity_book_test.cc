@@ -283,5 +283,106 @@ TEST_F(CapacityBookTest, NoChainGrowsPastTheLinksANodeAccepts) {
   ExpectViolationAt(seq, "chain_too_long");
 }
 
+// ---- rcap_released: an unused escrow given back whole ----
+
+class CapacityReleaseTest : public CapacityBookTest {
+ protected:
+  void SetUp() override {
+    CapacityBookTest::SetUp();
+    root_ = Root("R", Res(1000), {kT0, kT0 + 100});
+    ASSERT_TRUE(Issue(*root_).ok());
+    held_ = Child(*root_, broker_, "H", Res(1000), {kT0, kT0 + 100});  // alice holds H
+    ASSERT_TRUE(Delegated(*held_).ok());
+  }
+  // A child of H that alice signs to the broker (the ledger key): an escrow.
+  Rcap Escrow(const std::string& id, const ResourceVector& res = Res(1000)) {
+    return *Delegate(
+        *held_, alice_,
+        {.id = id, .holder = ledger_key_.public_key(), .res = res, .interval = {kT0, kT0 + 100}});
+  }
+  core::Status Release(const Rcap& r) {
+    return Do([&](Txn& t) { return CapacityLog::RecordReleased(t, r, ledger_key_.public_key()); });
+  }
+
+  std::optional<Rcap> root_, held_;
+};
+
+TEST_F(CapacityReleaseTest, AnUnusedEscrowIsReleasedOnceAndItsParentIsFreeAgain) {
+  Rcap e1 = Escrow("E1");
+  ASSERT_TRUE(Delegated(e1).ok());
+  ExpectRefused(Delegated(Escrow("E2")), "oversubscribed");
+  ASSERT_TRUE(Release(e1).ok());
+  // H is whole again: offered again with no extra link, 20 times over.
+  for (int i = 0; i < 20; ++i) {
+    Rcap e = Escrow("E1." + std::to_string(i));
+    ASSERT_TRUE(Delegated(e).ok()) << i;
+    ASSERT_TRUE(Release(e).ok()) << i;
+  }
+  Rcap e2 = Escrow("E2");
+  ASSERT_TRUE(Delegated(e2).ok());
+  ASSERT_TRUE(
+      Do([&](Txn& t) -> core::Status {
+        BOURSE_ASSIGN_OR_RETURN(ResourceVector f, CapacityLog::Free(t, "E1", {kT0, kT0 + 1}));
+        EXPECT_EQ(f.cpu_mcores, 0) << "a released rcap has nothing free";
+        BOURSE_ASSIGN_OR_RETURN(f, CapacityLog::Free(t, "H", {kT0, kT0 + 100}));
+        EXPECT_EQ(f.cpu_mcores, 0) << "E2 uses all of H";
+        return core::Status::Ok();
+      }).ok());
+  uint64_t size = store_->Head().size;
+  // A released rcap is gone: no second release, no child, no binding.
+  ExpectRefused(Release(e1), "released: rcap E1");
+  ExpectRefused(Delegated(Child(e1, ledger_key_, "E1.k", Res(1), {kT0, kT0 + 1})), "released");
+  ExpectRefused(Bind(e1), "released: rcap E1");
+  // Only an unused child the broker holds is released.
+  ExpectRefused(Release(*held_), "not_broker_held: rcap H");
+  ExpectRefused(Release(*root_), "root: rcap R");
+  ASSERT_TRUE(Delegated(Child(e2, ledger_key_, "E2.sold", Res(100), {kT0, kT0 + 10})).ok());
+  size = store_->Head().size;
+  ExpectRefused(Release(e2), "has_children: rcap E2");
+  Rcap other = Escrow("E3", Res(0));
+  EXPECT_EQ(Release(other).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Head().size, size) << "a refused release wrote an entry";
+  ASSERT_TRUE(store_
+                  ->Read([&](storage::Connection* db) -> core::Status {
+                    EXPECT_TRUE(*CapacityLog::IsReleased(db, "E1"));
+                    EXPECT_FALSE(*CapacityLog::IsReleased(db, "E2"));
+                    EXPECT_TRUE(*CapacityLog::InUse(db, "E2"));
+                    EXPECT_FALSE(*CapacityLog::InUse(db, "H.none"));
+                    return core::Status::Ok();
+                  })
+                  .ok());
+  EXPECT_FALSE(Audit().has_value()) << Audit()->ToString();
+}
+
+TEST_F(CapacityReleaseTest, VerifyCatchesAReleaseOfAnRcapWithAChild) {
+  Rcap e = Escrow("E");
+  ASSERT_TRUE(Delegated(e).ok());
+  ASSERT_TRUE(Delegated(Child(e, ledger_key_, "E.sold", Res(100), {kT0, kT0 + 10})).ok());
+  uint64_t seq = Forge("rcap_released", {{"rcap", e.ToJson()}});
+  ExpectViolationAt(seq, "has_children: rcap E");
+}
+
+TEST_F(CapacityReleaseTest, VerifyCatchesAReleaseOfAnRcapTheBrokerDoesNotHold) {
+  uint64_t seq = Forge("rcap_released", {{"rcap", held_->ToJson()}});
+  ExpectViolationAt(seq, "not_broker_held: rcap H");
+}
+
+TEST_F(CapacityReleaseTest, VerifyCatchesAReleaseTwice) {
+  Rcap e = Escrow("E");
+  ASSERT_TRUE(Delegated(e).ok());
+  ASSERT_TRUE(Release(e).ok());
+  uint64_t seq = Forge("rcap_released", {{"rcap", e.ToJson()}});
+  ExpectViolationAt(seq, "released: rcap E");
+}
+
+TEST_F(CapacityReleaseTest, VerifyCatchesAChildOfAReleasedRcap) {
+  Rcap e = Escrow("E");
+  ASSERT_TRUE(Delegated(e).ok());
+  ASSERT_TRUE(Release(e).ok());
+  Rcap kid = Child(e, ledger_key_, "E.1", Res(100), {kT0, kT0 + 10});
+  uint64_t seq = Forge("rcap_delegated", {{"rcap", kid.ToJson()}});
+  ExpectViolationAt(seq, "released: rcap E");
+}
+
 }  // namespace
 }  // namespace bourse::ledger

@@ -17,7 +17,10 @@
 //     node's capacity, whether the root came through POST /v1/grants or as an
 //     unrecorded root inside a bound chain;
 //   - only the leaf's holder (the signer of the request) splits, offers or
-//     binds it; slice owners are user principals only.
+//     binds it; slice owners are user principals only;
+//   - an escrow the broker releases (rcap_released: an unsold sell's, read
+//     back as GET /v1/rcaps/{id} "released") is one it holds, unused; it
+//     leaves its parent's children and is never used again.
 // Moves whose outcome DESIGN leaves to the broker (a buy that may or may not
 // fill, an acquire, a round bid, a cancel) are not predicted; whatever the
 // broker records for them (fills, returns, escrows, round awards) is read
@@ -124,6 +127,7 @@ struct Cap {
   bool ever_bound = false;
   bool released = false;  // it was bound to a slice since deleted
   std::string origin;     // how it came to be (for messages)
+  bool ended = false;     // the broker released it (rcap_released)
 };
 
 struct SliceModel {
@@ -354,6 +358,7 @@ class Run {
       p->Refuse("outside_interval", kAnyClientError,
                 "child " + Iv(child.interval) + " outside its parent " + Desc(pr));
     }
+    if (parent.ended) p->Refuse("released", 409, "parent " + pr.id + " was released");
     if (!parent.bound.empty()) {
       p->Refuse("parent_bound", 409,
                 "parent " + pr.id + " is bound to slice " + parent.bound +
@@ -419,6 +424,7 @@ class Run {
     }
     auto c = caps_.find(leaf.id);
     if (c == caps_.end()) return;
+    if (c->second.ended) p->Refuse("released", 409, "rcap " + leaf.id + " was released");
     // "One rcap is bound at most once" (§4.1): also after its slice was
     // deleted (the node has redeemed it once already).
     if (c->second.ever_bound) {
@@ -455,7 +461,7 @@ class Run {
   }
 
   void Record(const ledger::Rcap& r, const std::string& origin) {
-    Cap c{r, {}, "", false, false, origin};
+    Cap c{r, {}, "", false, false, origin, false};
     if (caps_.insert_or_assign(r.id, c).second) order_.push_back(r.id);
     if (r.parent) {
       caps_.at(*r.parent).kids.push_back(r.id);
@@ -618,7 +624,7 @@ class Run {
   std::vector<std::string> CapsWhere(F f) const {
     std::vector<std::string> v;
     for (const std::string& id : order_) {
-      if (f(caps_.at(id))) v.push_back(id);
+      if (!caps_.at(id).ended && f(caps_.at(id))) v.push_back(id);  // released: gone
     }
     return v;
   }
@@ -1231,14 +1237,18 @@ class Run {
                                         " but the model recorded " + Desc(caps_.at(id).r));
       return;
     }
+    if (r.body.value("released", false)) Released(id);
     std::set<std::string> got;
     for (const json& k : r.body["children"]) got.insert(k.get<std::string>());
     Cap& c = caps_.at(id);
     std::set<std::string> want(c.kids.begin(), c.kids.end());
     for (const std::string& k : want) {
-      if (!got.count(k)) {
-        Mismatch("view.child_missing", "the broker does not list child " + k + " of " + Desc(c.r));
+      if (got.count(k)) continue;
+      if (Get("/v1/rcaps/" + k).body.value("released", false)) {
+        Released(k);  // an unsold escrow released since: no longer a child
+        continue;
       }
+      Mismatch("view.child_missing", "the broker does not list child " + k + " of " + Desc(c.r));
     }
     // Adopted in an order that does not depend on the broker's random ids.
     std::vector<ledger::Rcap> fresh;
@@ -1274,6 +1284,21 @@ class Run {
       }
       Record(*kid, "recorded by the broker");
     }
+  }
+
+  // The broker released `id` (rcap_released): it must be an unused child the
+  // broker holds; it leaves its parent's children and is not used again.
+  void Released(const std::string& id) {
+    Cap& c = caps_.at(id);
+    if (c.ended) return;
+    c.ended = true;
+    if (c.r.holder.ToText() != broker_text_ || !c.r.parent || !c.kids.empty() || c.ever_bound) {
+      Mismatch("broker_use.bad_release",
+               "the broker released " + Desc(c.r) + ", not an unused escrow it holds");
+    }
+    if (!c.r.parent) return;
+    std::vector<std::string>& kids = caps_.at(*c.r.parent).kids;
+    kids.erase(std::remove(kids.begin(), kids.end(), id), kids.end());
   }
 
   void SyncBrokerHeld() {

@@ -330,10 +330,11 @@ TEST_F(AgentTest, ReturnedCapacityIsOfferedAgain) {
   ASSERT_TRUE(WaitFor([&] { return Resting(fixed_, soon) == 5; }, 20)) << AgentLog("fixed");
   EXPECT_EQ(Resting(fixed_, later), 0);  // everything went to the soonest close
   ASSERT_TRUE(WaitFor([&] { return Resting(fixed_, later) == 5; }, 30)) << AgentLog("fixed");
-  // Sold from the returned child: escrow -> returned -> first escrow -> root.
+  // The unsold escrow was released (rcap_released): sold from the grant
+  // itself again, escrow -> root, no deeper than the first offer.
   json order = Asks(fixed_, later)[0];
   json esc = As(fixed_).Call("GET", "/v1/rcaps/" + order["rcap_escrow"].get<std::string>()).value();
-  EXPECT_EQ(esc["chain"].size(), 4u) << esc.dump();
+  EXPECT_EQ(esc["chain"].size(), 2u) << esc.dump();
   fa->Terminate();
   ExpectLedgerVerifiesAndCreditsConserved();
 }
@@ -572,17 +573,22 @@ TEST_F(AgentRfqTest, CheaperQuoteWinsAndLosersCapacityIsSoldAgain) {
   EXPECT_LT(M(QuotesBy(rfq, util_)[0]["price"]), M(QuotesBy(rfq, fixed_)[0]["price"]));
   EXPECT_EQ(QuotesBy(rfq, fixed_)[0]["state"], "lost");
 
-  // The loser's four escrows are its own again, free, and sold again.
+  // The loser's four escrows were released (rcap_released): its grants are
+  // whole and free again (no returned child), and sold again.
   ASSERT_TRUE(WaitFor([&] { return Status("fixed")["quotes"].empty(); }, 10));
-  int returned = 0;
+  int returned = 0, whole = 0;
   const json after = Status("fixed");
-  for (const json& h : after["holdings"]) returned += h["returned"].get<bool>();
-  EXPECT_EQ(returned, 4) << after.dump();
+  for (const json& h : after["holdings"]) {
+    returned += h["returned"].get<bool>();
+    whole += h["free"] == h["res"];
+  }
+  EXPECT_EQ(returned, 0) << after.dump();
+  EXPECT_EQ(whole, 4) << after.dump();
   std::string ma = Market("a1", window_.not_before - 60);
   ASSERT_TRUE(WaitFor([&] { return Resting(fixed_, ma) == 5; }, 20)) << AgentLog("fixed");
   json order = Asks(fixed_, ma)[0];
   json esc = As(fixed_).Call("GET", "/v1/rcaps/" + order["rcap_escrow"].get<std::string>()).value();
-  EXPECT_EQ(esc["chain"].size(), 4u) << esc.dump();  // escrow -> returned -> quote's -> root
+  EXPECT_EQ(esc["chain"].size(), 2u) << esc.dump();  // escrow -> root, as the quote's was
   EXPECT_EQ(Resting(util_, ma), 0);                  // the winner's went to the buyer
   EXPECT_EQ(CountLines(AgentLog("fixed"), "refused"), 0) << AgentLog("fixed");
   EXPECT_EQ(CountLines(AgentLog("util"), "refused"), 0) << AgentLog("util");

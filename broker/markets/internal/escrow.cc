@@ -65,6 +65,15 @@ core::Result<std::string> ReturnEscrow(Host& host, ledger::Txn& txn, const std::
                                        const std::string& seller, const core::ResourceVector& res,
                                        const core::Interval& interval) {
   BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, core::PublicKey::FromText(seller));
+  BOURSE_ASSIGN_OR_RETURN(ledger::Rcap e, ledger::CapacityLog::Get(txn.db(), escrow));
+  if (e.parent && e.res == res && e.interval == interval) {
+    BOURSE_ASSIGN_OR_RETURN(bool used, ledger::CapacityLog::InUse(txn.db(), e.id));
+    auto parent = ledger::CapacityLog::Get(txn.db(), *e.parent);
+    if (!used && parent.ok() && parent->holder == key) {
+      BOURSE_RETURN_IF_ERROR(host.ReleaseHeld(txn, e.id));
+      return parent->id;
+    }
+  }
   ledger::ChildSpec spec{.id = "", .holder = key, .res = res, .interval = interval};
   BOURSE_ASSIGN_OR_RETURN(
       std::vector<ledger::Rcap> kids,

@@ -55,9 +55,13 @@ core::Result<ledger::Rcap> PoolSource(ledger::Txn& txn, const core::Principal& c
                                       const std::string& id, std::string_view field,
                                       std::string_view what);
 
-// Gives escrow `escrow` (an rcap the broker holds) back to `seller` as one
-// child of it with `res` over `interval` (signed by the broker). Returns the
-// child's id.
+// Gives `res` over `interval` of escrow `escrow` (an rcap the broker holds)
+// back to `seller`. When that is all of it, nothing of it was used (no
+// child, not bound) and the seller holds its parent, the escrow is released
+// (rcap_released) and the parent is free again with no extra link: returns
+// the parent's id. Otherwise (a partly sold escrow) one child of it with
+// `res` over `interval`, signed by the broker, goes to the seller: returns
+// the child's id.
 core::Result<std::string> ReturnEscrow(Host& host, ledger::Txn& txn, const std::string& escrow,
                                        const std::string& seller, const core::ResourceVector& res,
                                        const core::Interval& interval);

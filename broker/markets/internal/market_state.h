@@ -62,7 +62,7 @@ struct LiveOrder {
   int64_t cap_units = 0;
   int64_t cap_sold = 0;
   int64_t cap_returned = 0;
-  std::string returned_rcap;  // child of E given back to the seller
+  std::string returned_rcap;  // what went back: E's parent (E released) or a child of E
   int64_t created_ms = 0;
   nlohmann::json ToJson() const;
 };
