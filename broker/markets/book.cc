@@ -329,13 +329,19 @@ namespace {
 
 // An existing order row, updated in place: only the columns an operation
 // changes, so the row and its owner and cap_escrow index entries stay where
-// they are (INSERT OR REPLACE deletes and re-inserts all of them). Sets
-// *found to whether the row exists.
-core::Status UpdateOrder(ledger::Txn& txn, const LiveOrder& o, bool* found) {
+// they are (INSERT OR REPLACE deletes and re-inserts all of them), and its
+// m_orders_live entry (market, state) too unless the state changed (a move
+// or reduce leaves it). Sets *found to whether the row exists.
+core::Status UpdateOrder(ledger::Txn& txn, const LiveOrder& o, bool state_changed, bool* found) {
   BOURSE_ASSIGN_OR_RETURN(
-      Stmt s, txn.Prepare("UPDATE m_orders SET price_nanos=?2,remaining=?3,filled=?4,state=?5,"
-                          "reason=?6,prio=?7,escrow=?8,escrow_gen=?9,cap_units=?10,cap_sold=?11,"
-                          "cap_returned=?12,returned_rcap=?13 WHERE id=?1"));
+      Stmt s,
+      txn.Prepare(state_changed
+                      ? "UPDATE m_orders SET price_nanos=?2,remaining=?3,filled=?4,state=?5,"
+                        "reason=?6,prio=?7,escrow=?8,escrow_gen=?9,cap_units=?10,cap_sold=?11,"
+                        "cap_returned=?12,returned_rcap=?13 WHERE id=?1"
+                      : "UPDATE m_orders SET price_nanos=?2,remaining=?3,filled=?4,"
+                        "reason=?6,prio=?7,escrow=?8,escrow_gen=?9,cap_units=?10,cap_sold=?11,"
+                        "cap_returned=?12,returned_rcap=?13 WHERE id=?1 AND state=?5"));
   s.Bind(1, o.id);
   s.Bind(2, o.price_nanos);
   s.Bind(3, o.remaining);
@@ -356,10 +362,10 @@ core::Status UpdateOrder(ledger::Txn& txn, const LiveOrder& o, bool* found) {
 
 }  // namespace
 
-core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o, bool existing) {
+core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o, bool existing, bool state_changed) {
   if (existing) {
     bool found = false;
-    BOURSE_RETURN_IF_ERROR(UpdateOrder(txn, o, &found));
+    BOURSE_RETURN_IF_ERROR(UpdateOrder(txn, o, state_changed, &found));
     if (found) return core::Status::Ok();
   }
   BOURSE_ASSIGN_OR_RETURN(
@@ -545,7 +551,8 @@ core::Status FinishOp(OpCtx& ctx) {
                                                 {"reason", o.reason}});
       if (!app.ok()) return fail(app.status());
     }
-    BOURSE_RETURN_IF_ERROR(SaveOrder(txn, o, before != "new").WithContext("saving order"));
+    BOURSE_RETURN_IF_ERROR(
+        SaveOrder(txn, o, before != "new", o.state != before).WithContext("saving order"));
     ctx.final_orders[id] = o;
   }
   for (int64_t id : ctx.touched) {

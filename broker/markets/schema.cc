@@ -59,6 +59,14 @@ CREATE INDEX m_rfq_quotes_rfq ON m_rfq_quotes(rfq, state, created_ms);
 CREATE INDEX m_rfq_quotes_open ON m_rfq_quotes(state) WHERE state='open';
 )sql";
 
+// The live-orders index without prio: a move, which gives its order a new
+// prio, then updates the row alone (book.cc UpdateOrder); a book rebuilt from
+// the table sorts its few resting orders by prio.
+constexpr const char* kSchemaV3 = R"sql(
+DROP INDEX IF EXISTS m_orders_live;
+CREATE INDEX m_orders_live ON m_orders(market, state);
+)sql";
+
 }  // namespace
 
 const storage::Schema& MarketsSchema() {
@@ -71,6 +79,10 @@ const storage::Schema& MarketsSchema() {
                            {2, "requests for quote and their quotes",
                             [](storage::Connection& c) -> core::Status {
                               return c.Exec(kSchemaV2, "markets schema v2");
+                            }},
+                           {3, "the live-orders index without prio",
+                            [](storage::Connection& c) -> core::Status {
+                              return c.Exec(kSchemaV3, "markets schema v3");
                             }}}};
   return *schema;
 }

@@ -93,7 +93,7 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   // Migration 4: no binding's end is recorded yet (the next tick writes it).
   EXPECT_EQ(Count("SELECT count(*) FROM b_bindings WHERE expired_seq IS NULL"),
             Count("SELECT count(*) FROM b_bindings"));
-  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 3);
   // The data survived; the one-time backfill's marker table is gone.
   EXPECT_EQ(Count("SELECT count(*) FROM b_principals"), 6);
   EXPECT_EQ(Count("SELECT count(*) FROM b_nodes"), 2);
@@ -163,7 +163,7 @@ TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
     EXPECT_EQ((*m)["market"]["state"], "closed");
     EXPECT_EQ((*m)["market"]["unit"]["cpu_mcores"], 1000);
   }
-  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 3);
   {
     auto c = Conn();
     ASSERT_TRUE(c->Exec("UPDATE storage_schema SET version=5 WHERE component='markets'").ok());
@@ -172,6 +172,27 @@ TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.status().message().find("markets schema version 5 is newer"), std::string::npos)
       << b.status().message();
+}
+
+// Markets schema 3 on a file at markets version 2: the live-orders index
+// loses prio (a move then updates its order's row alone).
+TEST_F(SchemaMigrationTest, MarketsVersionTwoGetsTheLiveOrdersIndexWithoutPrio) {
+  {
+    auto b = OpenBroker();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+  }
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec("DROP INDEX m_orders_live;"
+                        "CREATE INDEX m_orders_live ON m_orders(market, state, prio);"
+                        "UPDATE storage_schema SET version=2 WHERE component='markets';")
+                    .ok());
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM pragma_index_info('m_orders_live')"), 3);
+  auto b = OpenBroker();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM pragma_index_info('m_orders_live')"), 2);
 }
 
 // Markets schema 2 (requests for quote) on a file at markets version 1: its
@@ -193,7 +214,7 @@ TEST_F(SchemaMigrationTest, MarketsVersionOneGainsTheRfqTables) {
   }
   auto b = OpenBroker();
   ASSERT_TRUE(b.ok()) << b.status().ToString();
-  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 3);
   EXPECT_TRUE((*b)->markets().MarketSummary("mkt_v1").ok());
   EXPECT_EQ(Count("SELECT count(*) FROM m_rfqs"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM m_rfq_quotes"), 0);

@@ -171,7 +171,8 @@ core::Status EnsureFresh(Markets* m, ledger::Txn& txn, MarketState* ms) REQUIRES
 core::Status FinishOp(OpCtx& ctx) REQUIRES(ctx.ms->mu);
 // Writes one order row; `existing`: it was saved before (an UPDATE of the
 // columns an operation changes, an INSERT if the row is not there after all).
-core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o, bool existing = false);
+core::Status SaveOrder(ledger::Txn& txn, const LiveOrder& o, bool existing = false,
+                       bool state_changed = true);
 core::Result<LiveOrder> LoadOrder(storage::Connection* db, int64_t id);
 // The orders of `owner`, newest first, at most `limit`: only resting ones
 // when `open_only`, only those of `market` unless it is "".
