@@ -42,7 +42,7 @@ docs/perf/assemble.py.
 | #14 | signed order placements, markets as bourse::markets (744d719) vs before (6f885c0), 48 connections | ≥ 5,000/s, p99 ≤ 20 ms | 6,759-6,994/s p99 12.2-12.6 ms vs 6,932-7,024/s p99 11.8-12.3 ms, same sitting (AMD EPYC) | yes |
 | #16 | signed order placements with 1,000 event streams open (trades, book, ledger), 48 connections | ≥ 5,000/s | 4,902 and 5,593/s (p99 26.2 / 22.1 ms) vs 6,200 and 5,773/s without streams, same sitting; all 1,000 streams stayed open (AMD EPYC) | one run of two (the other 2 % short) |
 | #16 | a consumer that never reads | dropped, orders keep flowing | dropped; every order answered and delivered to the reading stream (events_test) | yes |
-| #17 | order operations through `POST /v1/orders:batch` (80 % moves, 10 % cancels, 10 % places), batches of 100, 2 cores | ≥ 30,000 ops/s, p99 ≤ 50 ms per batch | 7,543-8,751 ops/s, p99 178-195 ms, 93-104 µs of broker CPU per op (session 18) vs 3,983-5,969 ops/s, p99 233-326 ms, 127-181 µs/op before, alternated in one sitting while two builds loaded the 2 cores (load 4.8-5.9) (AMD EPYC) | no (the broker needs about 3× the CPU per op the target allows) |
+| #17 | order operations through `POST /v1/orders:batch` (80 % moves, 10 % cancels, 10 % places), batches of 100, 8 connections, 2 cores | ≥ 30,000 ops/s, p99 ≤ 50 ms per batch | 30,460-34,699 ops/s, p99 40.7-46.4 ms, 20.9-23.4 µs of writer CPU per op (session 11) vs 12,154-12,601 ops/s, p99 100-110 ms, 62-67 µs/op at the start of the session, alternated in one sitting (AMD EPYC, idle) | yes |
 | #7 | guard boot, 1,000 slivers (real cgroups + HTB) | ≤ 2 s | 664-696 ms | yes |
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
