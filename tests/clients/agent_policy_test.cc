@@ -360,7 +360,9 @@ TEST_F(CommandPolicyTest, TimeoutKillsTheChildAndItsChildren) {
   auto start = std::chrono::steady_clock::now();
   ExpectNoOffers(script, "timed out after 300 ms", 300);
   auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(took, std::chrono::milliseconds(300 + 1500));
+  // Killed at its timeout, not waited for (its sleep is 30 s); the margin is wide for a
+  // loaded CI machine (1.5 s flaked under two parallel builds and ctest -j2).
+  EXPECT_LT(took, std::chrono::seconds(10));
   pid_t pid = 0;
   std::ifstream(pidfile) >> pid;
   ASSERT_GT(pid, 0);
