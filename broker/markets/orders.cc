@@ -409,12 +409,15 @@ core::Result<internal::OrderChange> internal::DecodeMove(Markets& m, const std::
                                                          const json& body) {
   core::Result<NewPrice> np = DecodeMovePrice(body);
   const NewPrice p = np.ok() ? *np : NewPrice{};
-  return ChangeOf(m, market, order, "order_moved", np.status(),
-                  [p](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
-                    c.ms->mu.AssertHeld();  // RunBookOp holds it
-                    (*entry)["price"] = internal::MoneyText(p.nanos);
-                    return internal::MoveInBook(c, o, p.price);
-                  });
+  BOURSE_ASSIGN_OR_RETURN(internal::OrderChange ch,
+                          ChangeOf(m, market, order, "order_moved", np.status(),
+                                   [p](OpCtx& c, LiveOrder* o, json* entry) -> core::Status {
+                                     c.ms->mu.AssertHeld();  // RunBookOp holds it
+                                     (*entry)["price"] = internal::MoneyText(p.nanos);
+                                     return internal::MoveInBook(c, o, p.price);
+                                   }));
+  ch.trades = true;
+  return ch;
 }
 
 core::Status internal::ApplyChange(OpCtx& c, const OrderChange& ch, const std::string& caller) {
@@ -422,6 +425,10 @@ core::Status internal::ApplyChange(OpCtx& c, const OrderChange& ch, const std::s
   // left stale) when the order is not the caller's or the body is bad.
   BOURSE_ASSIGN_OR_RETURN(LiveOrder * o, OwnedLiveOrder(c, ch.id, caller));
   BOURSE_RETURN_IF_ERROR(ch.invalid);
+  if (ch.trades &&
+      (c.ms->info.state != "open" || c.txn->now_millis() / 1000 >= c.ms->info.close_s)) {
+    return core::FailedPrecondition("market " + c.ms->info.id + " is closed for trading");
+  }
   json body = {{"market", c.ms->info.id}, {"order", ch.id}};
   c.touched.insert(ch.id);
   c.book_touched = true;

@@ -351,5 +351,44 @@ TEST_F(MarketLifecycleTest, ShareBidStopsCountingWhenItsBudgetRunsOutAndPaysExac
   env_.ExpectLedgerVerifies();
 }
 
+// Once a market is closed for trading (its close has passed) no move trades,
+// even before the tick closes it: a move is refused as a placement is, by the
+// single route and in a batch; a cancel still works.
+TEST_F(MarketLifecycleTest, AMoveAfterTheCloseIsRefusedBeforeTheTickClosesTheMarket) {
+  ledger::Rcap pool = env_.Grant(env_.pi_, "n1", env_.broker_->broker_key(), t0_, t0_ + 86400);
+  std::string market = env_.Ok(env_.admin_, "POST", "/v1/markets",
+                               {{"node", "n1"},
+                                {"unit", MarketEnv::Res(100)},
+                                {"not_before", nb_},
+                                {"not_after", na_},
+                                {"close", t0_ + 60}})["market"]["id"];
+  const std::string orders = "/v1/markets/" + market + "/orders";
+  env_.Ok(env_.admin_, "POST", orders,
+          {{"side", "sell"}, {"qty", 10}, {"price", "3"}, {"rcap", pool.id}});
+  const int64_t b1 =
+      env_.Ok(alice_, "POST", orders, {{"side", "buy"}, {"qty", 4}, {"price", "1"}})["order"]["id"];
+  const int64_t b2 =
+      env_.Ok(alice_, "POST", orders, {{"side", "buy"}, {"qty", 2}, {"price", "1"}})["order"]["id"];
+  At(60500);  // closed for trading; the tick has not run yet
+  auto c = env_.C(alice_);
+  EXPECT_FALSE(c.Call("POST", orders, {{"side", "buy"}, {"qty", 1}, {"price", "3"}}).ok());
+  auto mv = c.Call("POST", orders + "/" + std::to_string(b1) + "/move", {{"price", "3"}});
+  ASSERT_FALSE(mv.ok()) << mv->dump();
+  EXPECT_EQ(mv.status().code(), core::StatusCode::kFailedPrecondition);
+  EXPECT_NE(mv.status().message().find("closed for trading"), std::string::npos);
+  auto batch = c.Call(
+      "POST", "/v1/orders:batch",
+      {{"ops", json::array({{{"op", "move"}, {"market", market}, {"order", b1}, {"price", "3"}},
+                            {{"op", "cancel"}, {"market", market}, {"order", b2}}})}});
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_FALSE((*batch)["results"][0]["ok"].get<bool>());
+  EXPECT_EQ((*batch)["results"][0]["error"]["code"], "failed_precondition");
+  EXPECT_TRUE((*batch)["results"][1]["ok"].get<bool>());
+  EXPECT_EQ((*batch)["results"][1]["order"]["state"], "cancelled");
+  EXPECT_TRUE(env_.Ok(alice_, "GET", "/v1/markets/" + market + "/trades")["trades"].empty());
+  EXPECT_EQ(env_.Escrowed(alice_), "4.000000000");  // b1 rests until the market closes
+  env_.ExpectLedgerVerifies();
+}
+
 }  // namespace
 }  // namespace bourse::broker::testing

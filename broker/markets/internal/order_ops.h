@@ -27,6 +27,10 @@ struct OrderChange {
   std::string entry;     // "order_reduced", "order_moved"; "" for a cancel (FinishOp writes it)
   core::Status invalid;  // the body's decoding error, reported after the ownership check
   ChangeFn apply;
+  // A move, which can trade: refused once the market is closed for trading
+  // (as a placement is), even before the tick closes it. A cancel or reduce
+  // is allowed until the market closes.
+  bool trades = false;
 };
 
 // DELETE /v1/markets/{market}/orders/{order} and the reduce ({qty}) and move
