@@ -98,6 +98,16 @@ class Agent {
   std::set<std::string> told_;     // problems of the read already logged
 };
 
+// What the agent does on an open RFQ it may answer (docs/agent.md "Answering RFQs"), from its
+// own quotes in the RFQ's `quotes` and whether its policy refuses the RFQ now (no price, or
+// above max_price). kKeep: nothing (its open quote stands, or it refuses and has none open, or
+// it has a quote lost/won). kWithdraw: its open quote. kQuote: quote (again, after a withdrawn
+// quote) while it has sent fewer than kMaxQuotesPerRfq quotes on it. kAtBound: it would quote
+// but already sent kMaxQuotesPerRfq.
+enum class RfqStep { kKeep, kWithdraw, kQuote, kAtBound };
+inline constexpr int64_t kMaxQuotesPerRfq = 5;  // any state; the broker allows 20 (429 above)
+RfqStep NextRfqStep(const nlohmann::json& rfq, const std::string& me, bool refuses);
+
 // Where an RFQ's rspec goes (docs/agent.md "Answering RFQs"): `nodes` distinct nodes whose free
 // capacity over `window` covers `res`, one holding each, spread over the sites round-robin (fewest
 // nodes per site first), within a site and between sites the tightest fit first (the holding

@@ -1,8 +1,10 @@
 // The agent's side of requests for quote (DESIGN §10, docs/agent.md "Answering RFQs"): each
 // pass it prices every open RFQ it may answer (an "rfq" item for the policy), places the rspec
 // on nodes of its holdings (PlaceRspec) and quotes with one signed escrow per node, and
-// withdraws its open quotes whose price the policy now refuses. What the broker gives back (a
-// lost or withdrawn quote's escrows) is an rcap it holds again: the next pass pools it.
+// withdraws its open quotes whose price the policy now refuses; an RFQ it withdrew from is
+// quoted again when the policy accepts it again, up to kMaxQuotesPerRfq quotes (NextRfqStep).
+// What the broker gives back (a lost or withdrawn quote's escrows) is an rcap it holds again:
+// the next pass pools it.
 #include <algorithm>
 #include <map>
 #include <utility>
@@ -49,6 +51,24 @@ bool Answerable(const json& rfq, const std::string& me, int64_t now_s) {
 }
 
 }  // namespace
+
+RfqStep NextRfqStep(const json& rfq, const std::string& me, bool refuses) {
+  int64_t sent = 0;
+  bool open = false, settled = false;
+  auto quotes = rfq.find("quotes");
+  if (quotes != rfq.end() && quotes->is_array()) {
+    for (const json& q : *quotes) {
+      if (q.value("seller", "") != me) continue;
+      ++sent;
+      const std::string state = q.value("state", "");
+      open = open || state == "open";
+      settled = settled || (state != "open" && state != "withdrawn");  // lost, won
+    }
+  }
+  if (open) return refuses ? RfqStep::kWithdraw : RfqStep::kKeep;
+  if (settled || refuses) return RfqStep::kKeep;
+  return sent >= kMaxQuotesPerRfq ? RfqStep::kAtBound : RfqStep::kQuote;
+}
 
 std::vector<Held*> PlaceRspec(std::vector<Held>& holdings, const core::ResourceVector& res,
                               int64_t nodes, int64_t min_sites, const core::Interval& window,
@@ -123,17 +143,27 @@ void Agent::PlanRfqs(View& v, const Situation& s,
     core::Result<core::Money> max = core::Money::Parse(r.value("max_price", "0"));
     // The policy refuses it: no price, or more than the buyer will pay.
     const bool refuses = !price || !max.ok() || *max < *price;
-    if (const json* q = MyQuote(r, me_, "open")) {
-      if (!refuses) continue;  // it stands: its capacity is escrowed, so it can be honoured
-      const std::string rid = r.value("id", ""), qid = q->value("id", "");
-      std::string key = "withdraw " + rid + " quote " + qid;
-      if (refused_.contains(key)) continue;
-      plan.rfq.push_back({.rfq = rid, .quote = qid, .body = nullptr, .what = key, .key = key});
-      continue;
+    const std::string rid = r.value("id", "");
+    switch (NextRfqStep(r, me_, refuses)) {
+      case RfqStep::kKeep:  // an open quote stands: its capacity is escrowed, it can be honoured
+        break;
+      case RfqStep::kWithdraw: {
+        const std::string qid = MyQuote(r, me_, "open")->value("id", "");
+        std::string key = "withdraw " + rid + " quote " + qid;
+        if (refused_.contains(key)) break;
+        plan.rfq.push_back({.rfq = rid, .quote = qid, .body = nullptr, .what = key, .key = key});
+        break;
+      }
+      case RfqStep::kQuote:  // first, or again after it withdrew
+        PlanQuote(v, r, *price, plan);
+        break;
+      case RfqStep::kAtBound: {
+        std::string why = "sent " + std::to_string(kMaxQuotesPerRfq) + " quotes on rfq " + rid +
+                          "; no more quotes on it";
+        if (told_.insert(why).second) Log(why);
+        break;
+      }
     }
-    // One quote per RFQ: an RFQ it quoted before (a quote withdrawn, lost) is not quoted again.
-    if (MyQuote(r, me_, "") != nullptr || refuses) continue;
-    PlanQuote(v, r, *price, plan);
   }
 }
 
