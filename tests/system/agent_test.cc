@@ -619,7 +619,8 @@ TEST_F(AgentRfqTest, KilledAgentDoesNotQuoteTwice) {
 }
 
 // A quote whose RFQ the policy now refuses is withdrawn; its capacity comes
-// back and is offered on a market.
+// back, is quoted again when the price is back under max_price, and once
+// withdrawn again is offered on a market.
 TEST_F(AgentRfqTest, RefusedQuoteIsWithdrawnAndSoldAgain) {
   std::string rfq = OpenRfq(Now() + 120);
   std::string dir = proc_->dir() + "/cmd";
@@ -647,11 +648,19 @@ TEST_F(AgentRfqTest, RefusedQuoteIsWithdrawnAndSoldAgain) {
   ASSERT_TRUE(PassOk(*a));
   ASSERT_EQ(QuotesBy(rfq, fixed_).size(), 1u);
   EXPECT_EQ(QuotesBy(rfq, fixed_)[0]["state"], "withdrawn") << AgentLog("cmd");
+  // The price comes back under max_price: the returned capacity is quoted again; then withdrawn.
+  std::filesystem::remove(dir + "/off");
+  ASSERT_TRUE(PassOk(*a));
+  ASSERT_EQ(QuotesBy(rfq, fixed_).size(), 2u) << AgentLog("cmd");
+  EXPECT_EQ(Status("cmd")["quotes"].size(), 1u) << AgentLog("cmd");
+  std::ofstream(dir + "/off") << "";
+  ASSERT_TRUE(PassOk(*a));
+  for (const json& q : QuotesBy(rfq, fixed_)) EXPECT_EQ(q["state"], "withdrawn");
   std::string ma = Market("a1", window_.not_before - 60);
   ASSERT_TRUE(PassOk(*a));
   EXPECT_EQ(Resting(fixed_, ma), 5) << AgentLog("cmd");
-  ASSERT_TRUE(PassOk(*a));  // not quoted again, nothing refused
-  EXPECT_EQ(QuotesBy(rfq, fixed_).size(), 1u);
+  ASSERT_TRUE(PassOk(*a));  // refused by the policy: not quoted again, nothing refused
+  EXPECT_EQ(QuotesBy(rfq, fixed_).size(), 2u);
   EXPECT_EQ(CountLines(AgentLog("cmd"), "refused"), 0) << AgentLog("cmd");
 }
 
