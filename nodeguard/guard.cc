@@ -19,6 +19,7 @@
 #include "core/canonical_json.h"
 #include "core/json_codec.h"
 #include "core/request_signing.h"
+#include "core/service_notify.h"
 #include "http/server.h"
 #include "ledger/rcap.h"
 #include "nodeguard/internal/exec.h"
@@ -112,6 +113,10 @@ struct Guard::Impl {
   std::map<std::string, SliverFailure> enforce_failures;
   std::string enforce_error;
   int64_t passes = 0;
+  // Boot (docs/nodeguard.md "Boot"): ready once a pass has enforced what the
+  // broker binds to this node, or, with the broker unreachable, what the
+  // guard's own database holds from an earlier sync. "" until then.
+  std::string ready_from;
 
   // Proportional share (share_table.h): the last good table, checked against
   // broker_key; refusals of later tables are kept for the status API.
@@ -541,10 +546,36 @@ struct Guard::Impl {
     lap("meter");
     Report();
     lap("report");
+    if (ready_from.empty()) MaybeReady(st, desired.size());
     UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(live));
     lap("snapshot");
     if (!enforce_status.ok()) return enforce_status;
     return st;
+  }
+
+  // Called after each pass until the guard is ready. A guard with a broker is
+  // ready after the first pass whose bindings fetch answered (everything bound
+  // to the node redeemed and enforced), or, while the broker cannot be
+  // reached, after a pass that enforced its own database, provided that
+  // database holds an earlier sync: an empty state directory has nothing to
+  // boot from, so that guard keeps trying the broker before it is ready. A
+  // guard without a broker (spool only) is ready after its first pass.
+  void MaybeReady(const PassStats& st, size_t slivers) {
+    if (cfg.broker_url.empty()) {
+      ready_from = "state";
+    } else if (st.broker_ok) {
+      ready_from = "broker";
+    } else if (store->GetMeta("last_broker_contact_ms").ok()) {
+      ready_from = "state";
+    } else {
+      return;
+    }
+    std::string what = "enforcing " + std::to_string(slivers) + " sliver" +
+                       (slivers == 1 ? "" : "s") + " (booted from " +
+                       (ready_from == "broker" ? "the broker" : "its own state") + ")";
+    fprintf(stderr, "bourse-nodeguard: ready: %s\n", what.c_str());
+    Status n = core::NotifyServiceManager("READY=1\nSTATUS=" + what);
+    if (!n.ok()) fprintf(stderr, "nodeguard: %s\n", n.ToString().c_str());
   }
 
   // What the status API shows; the JSON is built when asked.
@@ -564,6 +595,7 @@ struct Guard::Impl {
     std::string enforce_error;
     int64_t pending_usage = 0;
     int64_t last_contact_ms = -1;
+    std::string ready_from;
   };
   Snapshot snap GUARDED_BY(snap_mu);
 
@@ -573,6 +605,7 @@ struct Guard::Impl {
     Snapshot n;
     n.ts_ms = clock->NowMillis();
     n.broker_ok = broker_ok;
+    n.ready_from = ready_from;
     n.desired = std::move(desired);
     n.bought = std::move(bought);
     n.grants = std::move(grants);
@@ -598,6 +631,8 @@ struct Guard::Impl {
     nlohmann::json j;
     j["node"] = cfg.node_id;
     j["ts"] = snap.ts_ms;
+    j["ready"] = !snap.ready_from.empty();
+    j["ready_from"] = snap.ready_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(snap.ready_from);
     j["broker"] = {{"url", cfg.broker_url}, {"ok", snap.broker_ok}};
     if (snap.last_contact_ms >= 0) j["broker"]["last_contact_ms"] = snap.last_contact_ms;
     std::map<std::string, nlohmann::json> leaves;

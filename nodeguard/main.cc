@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/service_notify.h"
 #include "nodeguard/guard.h"
 #include "storage/sqlite.h"
 
@@ -88,6 +89,7 @@ int Run(const std::vector<std::string>& a) {
   fprintf(stderr, "bourse-nodeguard: node %s, status on %s\n", cfg->node_id.c_str(),
           cfg->status_socket.c_str());
   (*g)->Run(&g_stop);
+  bourse::core::NotifyServiceManager("STOPPING=1").IgnoreError();
   (*g)->StopStatus();
   return 0;
 }

@@ -7,6 +7,9 @@
 // the broker's ledger. Processes and directories are removed even on failure.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,6 +171,51 @@ class NodeguardBrokerTest : public ::testing::Test {
     return nullptr;
   }
 
+  // The guard of n1 (dry-run backends, reconcile_period_s = 1): its key, the
+  // site's key as trust root, the broker's ledger key; `broker_url` may be a
+  // port nobody listens on.
+  fs::path WriteGuardConfig(const std::string& broker_url) {
+    EXPECT_TRUE(world_->n1.SavePem((dir_ / "node.pem").string()).ok());
+    std::ofstream(dir_ / "trust") << world_->pi.public_key().ToText() << "\n";
+    fs::create_directories(dir_ / "state");
+    fs::path conf = dir_ / "guard.conf";
+    std::ofstream(conf) << "node_id = n1\nnode_key = " << (dir_ / "node.pem").string()
+                        << "\ntrust_file = " << (dir_ / "trust").string()
+                        << "\nstate_dir = " << (dir_ / "state").string()
+                        << "\nbroker_url = " << broker_url
+                        << "\nbroker_key = " << world_->broker_key
+                        << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
+                           "default_min_kbps = 1000\ncpu_mcores = 4000\ndisk_root = none\n"
+                           "launch = false\nreconcile_period_s = 1\n";
+    return conf;
+  }
+
+  // A piece of the broker's grant on n1 split off to the user and bound to
+  // slice mit_web (what `bourse broker seed-demo` does).
+  void BindPieceOnN1(const std::string& id) {
+    World& w = *world_;
+    clients::Client user = w.As(w.user);
+    clients::Client admin = w.As(w.admin);
+    int64_t now = core::SystemClock::Get().NowSeconds();
+    ASSERT_TRUE(user.Call("POST", "/v1/slices", {{"name", "mit_web"}}).ok());
+    auto split = admin.Call("POST", "/v1/rcaps/root-n1/split",
+                            {{"children",
+                              {{{"id", id},
+                                {"holder", w.user.public_key().ToText()},
+                                {"res",
+                                 {{"cpu_mcores", 1000},
+                                  {"mem_mib", 512},
+                                  {"disk_mib", 0},
+                                  {"net_min_kbps", 1000},
+                                  {"net_max_kbps", 10000}}},
+                                {"not_before", now - 10},
+                                {"not_after", now + 86400}}}}});
+    ASSERT_TRUE(split.ok()) << split.status().ToString();
+    auto bound = user.Call("POST", "/v1/slices/mit_web/bindings",
+                           {{"chain", {w.root1, (*split)["rcaps"][0]}}});
+    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  }
+
   fs::path dir_;
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<World> world_;
@@ -177,29 +225,8 @@ class NodeguardBrokerTest : public ::testing::Test {
 TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   World& w = *world_;
   clients::Client user = w.As(w.user);
-  clients::Client admin = w.As(w.admin);
-  int64_t now = core::SystemClock::Get().NowSeconds();
-
-  // What `bourse broker seed-demo` does: a slice, a piece of the broker's
-  // grant on n1 split off to its owner, bound to the slice.
-  ASSERT_TRUE(user.Call("POST", "/v1/slices", {{"name", "mit_web"}}).ok());
+  BindPieceOnN1("ng-piece-1");
   ASSERT_TRUE(user.Call("POST", "/v1/slices", {{"name", "mit_other"}}).ok());
-  auto split = admin.Call("POST", "/v1/rcaps/root-n1/split",
-                          {{"children",
-                            {{{"id", "ng-piece-1"},
-                              {"holder", w.user.public_key().ToText()},
-                              {"res",
-                               {{"cpu_mcores", 1000},
-                                {"mem_mib", 512},
-                                {"disk_mib", 0},
-                                {"net_min_kbps", 1000},
-                                {"net_max_kbps", 10000}}},
-                              {"not_before", now - 10},
-                              {"not_after", now + 86400}}}}});
-  ASSERT_TRUE(split.ok()) << split.status().ToString();
-  auto bound = user.Call("POST", "/v1/slices/mit_web/bindings",
-                         {{"chain", {w.root1, (*split)["rcaps"][0]}}});
-  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
 
   // Proportional share on n1: mit_web bids 3x what mit_other (no sliver on n1) bids.
   ASSERT_TRUE(user.Call("POST", "/v1/nodes/n1/share_bids",
@@ -215,18 +242,7 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   EXPECT_EQ((*table)["shares"][1]["cpu_weight"], 7500);
   EXPECT_EQ((*table)["shares"][1]["net_kbps"], 75000);  // of n1's net_max_kbps 100000
 
-  // The guard of n1: its key, the site's key as trust root, the broker's ledger key.
-  ASSERT_TRUE(w.n1.SavePem((dir_ / "node.pem").string()).ok());
-  std::ofstream(dir_ / "trust") << w.pi.public_key().ToText() << "\n";
-  fs::create_directories(dir_ / "state");
-  std::ofstream(dir_ / "guard.conf")
-      << "node_id = n1\nnode_key = " << (dir_ / "node.pem").string()
-      << "\ntrust_file = " << (dir_ / "trust").string()
-      << "\nstate_dir = " << (dir_ / "state").string() << "\nbroker_url = " << broker_->url()
-      << "\nbroker_key = " << w.broker_key
-      << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
-         "default_min_kbps = 1000\ncpu_mcores = 4000\ndisk_root = none\nlaunch = false\n"
-         "reconcile_period_s = 1\n";
+  WriteGuardConfig(broker_->url());
   guard_ = std::make_unique<Child>();
   ASSERT_TRUE(guard_->Start({GuardBinary(), "run", "--config", (dir_ / "guard.conf").string()},
                             (dir_ / "guard.log").string()));
@@ -314,6 +330,109 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
       (dir_ / "once.log").string()));
   EXPECT_EQ(once.Wait(), 0) << ReadAll(dir_ / "once.log");
   EXPECT_EQ(count_usage(), before + 1) << ReadAll(dir_ / "once.log");
+}
+
+
+// A datagram socket standing in for systemd's $NOTIFY_SOCKET (sd_notify(3)).
+class NotifySocket {
+ public:
+  explicit NotifySocket(const fs::path& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    bound_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~NotifySocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool bound() const { return bound_; }
+  // The next datagram, or "" after `seconds`.
+  std::string Next(int seconds) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, seconds * 1000) != 1) return "";
+    char buf[4096];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+// Starts `bourse-nodeguard run` with $NOTIFY_SOCKET set for it alone.
+void StartGuardNotifying(Child* g, const fs::path& conf, const fs::path& sock,
+                         const fs::path& log) {
+  setenv("NOTIFY_SOCKET", sock.c_str(), 1);
+  ASSERT_TRUE(g->Start({GuardBinary(), "run", "--config", conf.string()}, log.string()));
+  unsetenv("NOTIFY_SOCKET");
+}
+
+// Issue #18 "Node boot": a guard with an empty state directory and only its
+// config redeems and enforces everything bound to its node from the broker
+// before it says it is ready (READY=1 to the service manager; "ready" in its
+// status). Restarted with the broker down and its kernel state gone (a
+// rebooted node), it enforces the same slivers again from its own database in
+// its first pass and is ready "from state".
+TEST_F(NodeguardBrokerTest, BootsFromTheBrokerBeforeReadyAndFromItsOwnStateWhenTheBrokerIsDown) {
+  BindPieceOnN1("boot-piece-1");
+  fs::path conf = WriteGuardConfig(broker_->url());
+  NotifySocket notify(dir_ / "notify.sock");
+  ASSERT_TRUE(notify.bound());
+  guard_ = std::make_unique<Child>();
+  StartGuardNotifying(guard_.get(), conf, dir_ / "notify.sock", dir_ / "guard.log");
+  std::string msg = notify.Next(60);
+  ASSERT_NE(msg.find("READY=1"), std::string::npos) << msg << ReadAll(dir_ / "guard.log");
+  EXPECT_NE(msg.find("STATUS=enforcing 1 sliver (booted from the broker)"), std::string::npos)
+      << msg;
+  // At READY the binding is already redeemed and enforced.
+  fs::path shares = dir_ / "state/dry/cgroup/cpu/bourse/mit_web/cpu.shares";
+  EXPECT_TRUE(fs::exists(shares));
+  json status = json::parse(
+      Capture({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()}),
+      nullptr, false);
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["ready"], true);
+  EXPECT_EQ(status["ready_from"], "broker");
+  ASSERT_EQ(status["slivers"].size(), 1u) << status.dump();
+  EXPECT_EQ(status["slivers"][0]["leaves"][0]["id"], "boot-piece-1");
+  EXPECT_EQ(guard_->Terminate(), 0);
+  EXPECT_NE(notify.Next(5).find("STOPPING=1"), std::string::npos);
+
+  // The node reboots while the broker is down.
+  broker_->Kill9();
+  fs::remove_all(dir_ / "state/dry");
+  StartGuardNotifying(guard_.get(), conf, dir_ / "notify.sock", dir_ / "guard2.log");
+  msg = notify.Next(60);
+  ASSERT_NE(msg.find("READY=1"), std::string::npos) << msg << ReadAll(dir_ / "guard2.log");
+  EXPECT_NE(msg.find("(booted from its own state)"), std::string::npos) << msg;
+  EXPECT_TRUE(fs::exists(shares)) << "the sliver was not enforced again in the boot pass";
+  status = json::parse(
+      Capture({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()}),
+      nullptr, false);
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["ready_from"], "state");
+  EXPECT_FALSE(status["broker"]["ok"]);
+  EXPECT_EQ(guard_->Terminate(), 0);
+}
+
+// An empty state directory and no broker: nothing to boot from, so the guard
+// is not ready (it keeps trying the broker); a one-shot pass says so.
+TEST_F(NodeguardBrokerTest, AnEmptyStateWithTheBrokerDownIsNotReady) {
+  fs::path conf = WriteGuardConfig("http://127.0.0.1:1");
+  Child once;
+  ASSERT_TRUE(once.Start({GuardBinary(), "run", "--config", conf.string(), "--once"},
+                         (dir_ / "once.log").string()));
+  EXPECT_EQ(once.Wait(), 0) << ReadAll(dir_ / "once.log");
+  std::string out = ReadAll(dir_ / "once.log");
+  size_t brace = out.find("{\"");
+  ASSERT_NE(brace, std::string::npos) << out;
+  json status = json::parse(out.substr(brace, out.find('\n', brace) - brace), nullptr, false);
+  ASSERT_TRUE(status.is_object()) << out;
+  EXPECT_EQ(status["ready"], false) << out;
+  EXPECT_TRUE(status["ready_from"].is_null());
 }
 
 }  // namespace
