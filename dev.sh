@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bourse developer entry point. The README's two commands:
-#   ./dev.sh run    install missing Debian packages, build, run the broker demo
+#   ./dev.sh run    install missing Debian packages, build, run the living testbed
+#                   (scripts/testbed.sh: [--listen HOST:PORT] [--fresh] [--enforce])
 #   ./dev.sh test   install missing Debian packages, build, run every test
 # Also: ./dev.sh build | asan (every test under ASan+UBSan) | fuzz [SECONDS] (the
 # libFuzzer targets) | bench. asan and fuzz share one clang build, build-check/,
@@ -100,7 +101,7 @@ case "$cmd" in
     ensure_packages
     ensure_web_packages
     configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    exec "$ROOT/scripts/demo.sh" "$ROOT/build" "$@"
+    exec "$ROOT/scripts/testbed.sh" "$ROOT/build" "$@"
     ;;
   test)
     ensure_packages
@@ -112,7 +113,10 @@ case "$cmd" in
     ensure_packages
     configure_checked_build
     cmake --build build-check -j "$JOBS"
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+    # The testbed and package tests (labels testbed, packaging) run the same
+    # code as the suites and only in the release build.
+    CTEST_ARGS=${CTEST_ARGS:--LE testbed|packaging} \
+      ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
       UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} run_tests build-check
     ;;
   fuzz)
