@@ -6,8 +6,9 @@
 #
 # 1. `cpack -G DEB` in a scratch directory; each package's files, conffiles,
 #    Depends and stripped binaries are checked.
-# 2. `apt-get install` of the four .debs (pulling run-time dependencies);
-#    `systemd-analyze verify` on each installed unit.
+# 2. `apt-get install` of the four .debs (pulling run-time dependencies):
+#    users, state directories, the broker's database and keys; installing
+#    again keeps them; `systemd-analyze verify` on each installed unit.
 # 3. Each service is started from its installed unit: with `systemctl` when
 #    systemd runs as PID 1, else by hand with the unit's own ExecStart= line
 #    (EnvironmentFile= expanded), as its User=/Group= with its
@@ -150,6 +151,14 @@ for f in "$DB" "$DB.ledger-key.pem" "$ADMIN_KEY"; do
 done
 [[ $(stat -c '%U %a' "$ADMIN_KEY") == "bourse-broker 600" ]] ||
   fail "$ADMIN_KEY is $(stat -c '%U %a' "$ADMIN_KEY"), want bourse-broker 600"
+
+# Installing again (an upgrade runs the same postinst with the old version)
+# keeps the users, the database and its keys.
+sum_before=$(sha256sum "$DB" "$DB.ledger-key.pem" "$ADMIN_KEY")
+DEBIAN_FRONTEND=noninteractive dpkg -i "${DEBS[@]}" >"$T/reinstall.log" 2>&1 ||
+  fail "installing the packages again failed: $(tail -n 20 "$T/reinstall.log")"
+[[ $(sha256sum "$DB" "$DB.ledger-key.pem" "$ADMIN_KEY") == "$sum_before" ]] ||
+  fail "installing again changed the broker's database or keys"
 
 step "systemd-analyze verify"
 for u in bourse-broker bourse-nodeguard bourse-agent; do
