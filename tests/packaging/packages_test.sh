@@ -53,7 +53,7 @@ done
 [[ -f $BUILD/CPackConfig.cmake ]] || fail "$BUILD/CPackConfig.cmake is missing (configure first)"
 
 exec 9>"$LOCK"
-flock -w 600 9 || fail "another run holds $LOCK"
+flock -w 120 9 || fail "another run holds $LOCK"
 
 installed() {  # PKG: installed or config-files left
   local st
