@@ -66,6 +66,10 @@ purge_all() {
 }
 
 T=$(mktemp -d /tmp/bourse-packaging.XXXXXX)
+# The stand-in notify sockets live apart from $T (0700, keys): a unit's own
+# user must reach its socket, as it reaches systemd's.
+NOTIFY_DIR=$(mktemp -d /tmp/bourse-packaging-notify.XXXXXX)
+chmod 755 "$NOTIFY_DIR"
 chmod 0755 "$T"
 PIDS=()
 cleanup() {
@@ -79,7 +83,7 @@ cleanup() {
   if ((rc != 0 && rc != 77)); then
     for f in "$T"/*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 30 "$f"; }; done
   fi
-  rm -rf "$T"
+  rm -rf "$T" "$NOTIFY_DIR"
   exit $rc
 }
 trap cleanup EXIT
@@ -254,11 +258,12 @@ start_unit() {
   if [[ $(unit_value "$unit" Type) == notify ]]; then
     # systemd's side of sd_notify: a datagram socket; what arrives goes to
     # $T/UNIT.notify (systemd-socket-activate hands the socket to cat as fd 3).
-    systemd-socket-activate --datagram -l "$T/$unit.notify.sock" sh -c 'exec cat <&3' \
+    systemd-socket-activate --datagram -l "$NOTIFY_DIR/$unit.sock" sh -c 'exec cat <&3' \
       >"$T/$unit.notify" 2>"$T/$unit.notify.log" &
     PIDS+=($!)
-    wait_for 10 "the notify socket" test -S "$T/$unit.notify.sock"
-    env=(NOTIFY_SOCKET="$T/$unit.notify.sock")
+    wait_for 10 "the notify socket" test -S "$NOTIFY_DIR/$unit.sock"
+    chmod 666 "$NOTIFY_DIR/$unit.sock"
+    env=(NOTIFY_SOCKET="$NOTIFY_DIR/$unit.sock")
   fi
   (cd / && exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
      "${env[@]}" "${SETPRIV[@]}" -- "${ARGV[@]}" </dev/null >"$T/$unit.log" 2>&1) &
@@ -331,6 +336,9 @@ listening() { [[ $(broker_log) =~ \"listening\":\"http://127.0.0.1:[0-9]+\" ]]; 
 wait_for 30 "bourse-broker prints its listening line" listening
 URL=$(broker_log | sed -n 's/.*"listening":"\(http:[^"]*\)".*/\1/p' | tail -n 1)
 echo "broker at $URL"
+if ((!SYSTEMD)); then
+  wait_for 30 "the broker sends READY=1 on \$NOTIFY_SOCKET" grep -aq 'READY=1' "$T/bourse-broker.notify"
+fi
 curl -fsS "$URL/healthz" >"$T/healthz.out" || fail "GET /healthz failed"
 [[ $(curl -fsS "$URL/") == *'<title>bourse</title>'* ]] || fail "GET / is not the dashboard"
 curl -fsS "$URL/app.js" >/dev/null || fail "GET /app.js failed"
@@ -366,12 +374,10 @@ guard_reached_broker() {
 wait_for 60 "the guard's status socket shows the broker reached" guard_reached_broker
 if ((SYSTEMD)); then
   echo "guard active (Type=notify: systemctl start returned after READY=1)"
-elif grep -aq NOTIFY_SOCKET /usr/bin/bourse-nodeguard; then
+else
   wait_for 60 "the guard sends READY=1 on \$NOTIFY_SOCKET" \
     grep -aq 'READY=1' "$T/bourse-nodeguard.notify"
-  echo "guard sent READY=1"
-else
-  echo "note: this bourse-nodeguard does not send READY=1 on \$NOTIFY_SOCKET yet"
+  echo "guard sent READY=1: $(tr '\n' ' ' <"$T/bourse-nodeguard.notify")"
 fi
 alive bourse-nodeguard || fail "the guard exited: $(tail -n 20 "$T/bourse-nodeguard.log")"
 stop_unit bourse-nodeguard
