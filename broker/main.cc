@@ -21,6 +21,7 @@
 
 #include "broker/broker.h"
 #include "broker/server.h"
+#include "core/service_notify.h"
 
 namespace {
 
@@ -243,12 +244,19 @@ int Serve(const std::vector<std::string>& args) {
               ho.tls_cert.empty() ? "http" : "https", ho.host.c_str(), server.port(), db.c_str(),
               b->broker_key().ToText().c_str());
   std::fflush(stdout);
+  // Bound: a Type=notify unit (packaging/) may send its clients now.
+  if (auto st = bourse::core::NotifyServiceManager("READY=1\nSTATUS=listening on port " +
+                                           std::to_string(server.port()));
+      !st.ok()) {
+    std::fprintf(stderr, "bourse-broker: %s\n", st.ToString().c_str());
+  }
   std::atomic<bool> signalled{false};
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     signalled = true;
     std::fprintf(stderr, "bourse-broker: signal %d: draining in-flight requests\n", sig);
+    bourse::core::NotifyServiceManager("STOPPING=1").IgnoreError();
     server.Stop();
   });
   server.Run();  // returns once stopped and in-flight requests are done

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   if (config_path.empty()) return Usage("--config FILE is required");
   bourse::core::Result<AgentConfig> cfg = AgentConfig::Load(config_path);
   if (!cfg.ok()) {
-    std::fprintf(stderr, "error: %s: %s\n", config_path.c_str(), cfg.status().message().c_str());
+    std::fprintf(stderr, "error: %s\n", cfg.status().message().c_str());  // Load names the file
     return 2;
   }
   bourse::core::Result<std::unique_ptr<Agent>> agent = Agent::Create(*cfg, cmd == "run");

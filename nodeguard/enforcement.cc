@@ -809,7 +809,7 @@ class EnforcerImpl final : public Enforcer {
       } else {
         ++st.unchanged;
       }
-      if (o_.launch && !s.boot_script.empty() && !o_.run_dir.empty() && !Exists(Marker(s.name))) {
+      if (o_.launch && !s.boot_script.empty() && !o_.run_dir.empty() && !BootedThisBoot(s.name)) {
         // A start that failed is retried on the next passes, a bounded number
         // of times; until it succeeds the sliver is not booted (Failures()).
         BootTry& bt = boot_tries_[s.name];
@@ -946,6 +946,27 @@ class EnforcerImpl final : public Enforcer {
 
  private:
   std::string Marker(const std::string& n) const { return o_.run_dir + "/" + n + ".booted"; }
+  // A marker says "<uid> <boot id>": the boot script was started in that boot
+  // of the kernel (/proc/sys/kernel/random/boot_id). A guard restarted in the
+  // same boot leaves the script running; after a reboot the markers on disk
+  // are stale and every sliver's boot script starts again, as PlanetLab's
+  // slivers ran their initscripts at each boot. A marker without a boot id
+  // (written before the id was recorded) counts as this boot.
+  bool BootedThisBoot(const std::string& name) const {
+    auto text = ReadFileText(Marker(name));
+    if (!text.ok()) return false;
+    std::istringstream in(*text);
+    std::string uid, boot;
+    in >> uid >> boot;
+    return boot.empty() || boot_id_.empty() || boot == boot_id_;
+  }
+  static std::string KernelBootId() {
+    auto t = ReadFileText("/proc/sys/kernel/random/boot_id");
+    if (!t.ok()) return "";
+    std::string id = *t;
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    return id;
+  }
 
   Status Remove(const std::string& name) {
     Status a = cg_.Remove(name);
@@ -1051,10 +1072,11 @@ class EnforcerImpl final : public Enforcer {
       if (e[0] < 1 || e[0] > 7) e[0] = 0;
       return core::Internal(std::string(kStep[e[0]]) + ": " + strerror(e[1]));
     }
-    return WriteFileText(Marker(s.name), std::to_string(s.uid) + "\n");
+    return WriteFileText(Marker(s.name), std::to_string(s.uid) + " " + boot_id_ + "\n");
   }
 
   EnforcerOptions o_;
+  const std::string boot_id_ = KernelBootId();
   Cgroups cg_;
   Link link_;
   Disk disk_;

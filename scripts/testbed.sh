@@ -138,6 +138,9 @@ if [[ ! -e $db ]]; then
 else
   seed=0
 fi
+# Each run's broker log starts empty (the last run's is kept as broker.log.1),
+# so the URL read below is this run's.
+[[ -f $logs/broker.log ]] && mv -f "$logs/broker.log" "$logs/broker.log.1"
 start broker "$broker" --db "$db" --listen "$listen" --access-log "$logs/access.log"
 # The broker prints {"listening":"http://..."} once it listens.
 url=
@@ -188,10 +191,8 @@ fi
 k=$dir/keys
 
 # ---- node guards: one per node ----
-broker_pub=$(cli ledger key 2>/dev/null || true)
-if [[ $broker_pub != ed25519:* ]]; then
-  broker_pub=$(curl -fsS "$url/v1/ledger/key" | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
-fi
+# The broker's ledger key signs the share tables the guards apply.
+broker_pub=$(curl -fsS "$url/v1/ledger/key" | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 i=0
 for n in "${NODES[@]}"; do
   s=$(site_of "$n")

@@ -381,6 +381,11 @@ TEST_F(AgentTest, UsageAndBadConfigExitTwo) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("bogus_key"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("line 11"), std::string::npos) << r.out;
+  // `run` names the file once: "error: PATH: config line 11: ...".
+  r = Exec(AgentBinary() + " run --config " + conf + " 2>&1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("error: " + conf + ": config line 11", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find(conf, r.out.find(conf) + 1), std::string::npos) << r.out;
   // A broker that is not there: status exits 3.
   std::string down = Config("down", fixed_, "policy = fixed\nprice = 1\n");
   proc_->Kill9();

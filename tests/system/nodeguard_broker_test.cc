@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "tests/system/broker_process.h"
+#include "tests/system/notify_socket.h"
 
 namespace bourse::systest {
 namespace {
@@ -332,35 +333,6 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   EXPECT_EQ(count_usage(), before + 1) << ReadAll(dir_ / "once.log");
 }
 
-
-// A datagram socket standing in for systemd's $NOTIFY_SOCKET (sd_notify(3)).
-class NotifySocket {
- public:
-  explicit NotifySocket(const fs::path& path) : path_(path) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-    bound_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  ~NotifySocket() {
-    if (fd_ >= 0) close(fd_);
-  }
-  bool bound() const { return bound_; }
-  // The next datagram, or "" after `seconds`.
-  std::string Next(int seconds) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, seconds * 1000) != 1) return "";
-    char buf[4096];
-    ssize_t n = recv(fd_, buf, sizeof buf, 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-  }
-
- private:
-  fs::path path_;
-  int fd_ = -1;
-  bool bound_ = false;
-};
 
 // Starts `bourse-nodeguard run` with $NOTIFY_SOCKET set for it alone.
 void StartGuardNotifying(Child* g, const fs::path& conf, const fs::path& sock,

@@ -250,6 +250,36 @@ TEST_F(TestbedTest, RunsEveryMechanismVerifiesStopsCleanlyAndBootsFromState) {
   int64_t size_before = Get("/v1/ledger/head").value("size", int64_t{0});
   EXPECT_GT(size_before, 100);
 
+  // The README's CLI walkthrough, as written, on this testbed (its URL for
+  // the README's, the test's directory for ./testbed, a scratch
+  // XDG_CONFIG_HOME for the profile it writes).
+  {
+    std::string readme = ReadAll(kSource + "/README.md");
+    size_t begin = readme.find("```sh\n", readme.find("<!-- walkthrough"));
+    size_t end = readme.find("```\n", begin + 6);
+    ASSERT_NE(begin, std::string::npos);
+    ASSERT_NE(end, std::string::npos);
+    std::string script = readme.substr(begin + 6, end - begin - 6);
+    auto replace_all = [&script](const std::string& from, const std::string& to) {
+      for (size_t at = 0; (at = script.find(from, at)) != std::string::npos; at += to.size()) {
+        script.replace(at, from.size(), to);
+      }
+    };
+    replace_all("http://127.0.0.1:8080", url_);
+    replace_all("testbed/", "tb/");
+    fs::create_directories(dir_ / "build/clients");
+    fs::create_symlink(kBuild + "/clients/bourse", dir_ / "build/clients/bourse");
+    std::ofstream(dir_ / "walk.sh") << "set -euo pipefail\ncd " << dir_.string()
+                                    << "\nexport XDG_CONFIG_HOME=" << (dir_ / "xdg").string()
+                                    << "\n" << script;
+    auto [wcode, wout] = RunCommand({"/bin/bash", (dir_ / "walk.sh").string()});
+    EXPECT_EQ(wcode, 0) << wout;
+    EXPECT_NE(wout.find("mit-1"), std::string::npos) << wout;
+    EXPECT_NE(wout.find("slice mit_bob created"), std::string::npos) << wout;
+    EXPECT_NE(wout.find("\"balance\": \"50.000000000\""), std::string::npos) << wout;
+    EXPECT_NE(wout.find("ledger verify: OK"), std::string::npos) << wout;
+  }
+
   // The dashboard shows the activity (headless Chromium; 77 = skipped).
   if (fs::exists("/usr/bin/node") || fs::exists("/usr/local/bin/node")) {
     std::string node = fs::exists("/usr/bin/node") ? "/usr/bin/node" : "/usr/local/bin/node";

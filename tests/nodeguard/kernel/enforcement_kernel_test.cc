@@ -441,10 +441,33 @@ TEST_F(KernelTest, BootScriptRunsAsTheSliverInItsCgroupAndDirectory) {
   EXPECT_EQ(text.substr(0, text.find('\n')), std::to_string(s.uid)) << text;
   EXPECT_NE(text.find("/" + opts_.cgroup.prefix + "/boot_b\n"), std::string::npos) << text;
   EXPECT_NE(text.find(dir + "\n"), std::string::npos) << text;
-  // Started once: the next pass does not start it again.
+  // Started once: the next pass does not start it again, nor does a guard
+  // restarted in the same boot (a new Enforcer over the same run_dir).
   auto again = enforcer_->Reconcile({s});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->launched, 0);
+  std::string marker = opts_.run_dir + "/boot_b.booted";
+  std::string boot_id = internal::ReadFileText("/proc/sys/kernel/random/boot_id").value_or("");
+  boot_id = boot_id.substr(0, boot_id.find('\n'));
+  EXPECT_EQ(internal::ReadFileText(marker).value_or(""),
+            std::to_string(s.uid) + " " + boot_id + "\n");
+  Start();
+  again = enforcer_->Reconcile({s});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->launched, 0);
+  // After a reboot the marker names another boot: the script starts again.
+  fs::remove(out);
+  std::ofstream(marker) << s.uid << " 00000000-0000-4000-8000-000000000000\n";
+  Start();
+  again = enforcer_->Reconcile({s});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->launched, 1);
+  for (int i = 0; i < 500 && !fs::exists(out); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(fs::exists(out)) << "the boot script did not run again after the reboot";
+  EXPECT_EQ(internal::ReadFileText(marker).value_or(""),
+            std::to_string(s.uid) + " " + boot_id + "\n");
 }
 
 // A boot script that cannot be started is a failure of the sliver (not
