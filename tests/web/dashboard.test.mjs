@@ -15,45 +15,28 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { puppeteerOrSkip, launch, log, pageErrors, run, assertScheme, source } from './harness.mjs';
 
-const SKIP = 77;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const source = path.resolve(here, '../..');
 const build = path.resolve(process.argv[2] || path.join(source, 'build'));
-const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
 const brokerBin = path.join(build, 'broker/bourse-broker');
 const cli = path.join(build, 'clients/bourse');
 const shots = path.join(build, 'web-screenshots');
 const LIVE_MS = 2000;  // the issue's bound for a change to show without a reload
 
-const puppeteerPath = path.join(source, 'web/node_modules/puppeteer-core/lib/esm/puppeteer/puppeteer-core.js');
-for (const [what, p] of [['chromium', chromium], ['web/node_modules (npm ci in web/)', puppeteerPath],
-  ['uPlot (npm ci in web/)', path.join(source, 'web/node_modules/uplot/dist/uPlot.esm.js')]]) {
-  if (!fs.existsSync(p)) {
-    console.log(`SKIP: ${what} not found at ${p}`);
-    process.exit(SKIP);
-  }
-}
+const puppeteer = await puppeteerOrSkip([['uPlot (npm ci in web/)', path.join(source, 'web/node_modules/uplot/dist/uPlot.esm.js')]]);
 for (const b of [brokerBin, cli]) {
   if (!fs.existsSync(b)) {
     console.error(`FAIL: ${b} is not built`);
     process.exit(1);
   }
 }
-const { default: puppeteer } = await import(puppeteerPath);
-
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bourse-web-test-'));
 const db = path.join(tmp, 'bourse.db');
 const adminKey = `${db}.admin-key.pem`;
 const alice = path.join(tmp, 'keys/alice.pem');
 let broker = null;
 let browser = null;
-
-function log(...a) {
-  console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a);
-}
 
 // Starts the broker (on `listen`); resolves with its URL once it listens.
 function startBroker(listen = '127.0.0.1:0') {
@@ -134,6 +117,7 @@ async function screenshots(page, base, market) {
       await new Promise((r) => setTimeout(r, 300));
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `${name} at ${w} px is ${overflow} px wider than the screen`);
+      await assertScheme(page, scheme);
       await page.screenshot({ path: path.join(shots, `${name}-${label}-${scheme}.png`), fullPage: true });
     }
   }
@@ -171,7 +155,10 @@ async function checkLive(page, base, url, market) {
   await page.click('#theme');
   assert.notEqual(await dark(), before, 'the theme toggle changes the colours');
   await page.click('#theme');
+  // Back to following the system's scheme: the toggle set this document's
+  // data-theme, so a new document (hash changes keep it).
   await page.evaluate(() => localStorage.removeItem('bourse-theme'));
+  await page.reload({ waitUntil: 'networkidle2' });
 }
 
 // The overview follows the stream too: a trade moves the market's 24 h
@@ -241,13 +228,9 @@ async function main() {
   const url = await startBroker();
   const market = await seed(url);
   log(`broker at ${url}, market ${market}`);
-  browser = await puppeteer.launch({ executablePath: chromium, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await launch(puppeteer);
   const page = await browser.newPage();
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location()?.url})`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  page.on('requestfailed', (r) => { if (!r.url().includes('/v1/events')) errors.push(`request failed: ${r.url()}`); });
+  const errors = pageErrors(page);
   await page.setViewport({ width: 1280, height: 800 });
 
   await checkLive(page, url, url, market);
@@ -259,15 +242,8 @@ async function main() {
   log('PASS');
 }
 
-let code = 0;
-try {
-  await main();
-} catch (err) {
-  console.error(`FAIL: ${err.message}`);
-  code = 1;
-} finally {
+await run(main, async () => {
   await browser?.close().catch(() => {});
   await stopBroker();
   fs.rmSync(tmp, { recursive: true, force: true });
-}
-process.exit(code);
+});

@@ -40,11 +40,13 @@ export function h(tag, attrs = {}, ...children) {
   return e;
 }
 
-// A table: columns [{label, num, get(row) → text or Node}], one row per item.
-export function table(columns, rows, { caption, empty = 'none', testid } = {}) {
+// A table: columns [{label, num, get(row) → text or Node}], one row per item;
+// `key(row)`, when given, is each row's data-key (what tests and links find it by).
+export function table(columns, rows, { caption, empty = 'none', testid, key } = {}) {
   const head = h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : null, scope: 'col' }, c.label)));
   const body = rows.length
-    ? rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: c.num ? 'num' : c.cls || null }, c.get(r)))))
+    ? rows.map((r) => h('tr', { 'data-key': key ? key(r) : null },
+      columns.map((c) => h('td', { class: c.num ? 'num' : c.cls || null }, c.get(r)))))
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty))];
   return h('table', { 'data-testid': testid }, caption ? h('caption', {}, caption) : null,
     h('thead', {}, head), h('tbody', {}, body));
@@ -75,6 +77,19 @@ export function num(n) {
 export function shortKey(k) {
   if (!k) return '—';
   return k.length > 20 ? `${k.slice(0, 14)}…${k.slice(-4)}` : k;
+}
+
+// Key → name of every registered principal (GET /v1/principals), for who().
+export async function principalNames() {
+  const { principals } = await api('/v1/principals');
+  return new Map(principals.map((p) => [p.key, p.name]));
+}
+
+// A principal as a newcomer reads it: its name when registered with one,
+// else its key shortened; the whole key on hover.
+export function who(names, key) {
+  if (!key) return '—';
+  return h('span', { title: key }, names.get(key) || shortKey(key));
 }
 
 export function time(ms) {

@@ -1,16 +1,17 @@
 // One market: depth chart, candles, the live trade tape and the book.
-import { api, h, table, card, fill, price, time, shortKey, throttle, errorBox } from '../lib/util.js';
+import { api, h, table, card, fill, price, time, who, principalNames, throttle, errorBox } from '../lib/util.js';
 import { depthChart, candleChart } from '../lib/charts.js';
 
 const TAPE = 50;  // trades shown
 const CANDLE_S = 60;  // candle interval
 
-const tapeColumns = [
+// Buyers and sellers by their registered names (`names`: key → name).
+const tapeColumns = (names) => [
   { label: 'time (UTC)', get: (t) => time(t.ts_ms ?? t.ts) },
   { label: 'price', num: true, get: (t) => price(t.price) },
   { label: 'qty', num: true, get: (t) => t.qty },
-  { label: 'buyer', cls: 'mono', get: (t) => shortKey(t.buyer) },
-  { label: 'seller', cls: 'mono', get: (t) => shortKey(t.seller) },
+  { label: 'buyer', get: (t) => who(names, t.buyer) },
+  { label: 'seller', get: (t) => who(names, t.seller) },
 ];
 
 function bookTable(side, levels) {
@@ -31,6 +32,7 @@ export function mount(root, id) {
   const depth = depthChart(s.depth);
   const candles = candleChart(s.candles, CANDLE_S);
   let trades = [];
+  let names = new Map();
   let gone = false;
 
   const showBook = (d) => {
@@ -38,7 +40,7 @@ export function mount(root, id) {
     fill(s.bids, bookTable('bid', d.bids));
     fill(s.asks, bookTable('ask', d.asks));
   };
-  const showTape = () => fill(s.tape, table(tapeColumns, trades, { testid: 'tape', empty: 'no trades yet' }));
+  const showTape = () => fill(s.tape, table(tapeColumns(names), trades, { testid: 'tape', empty: 'no trades yet' }));
   const loadCandles = async () => {
     const c = await api(`/v1/markets/${m}/candles?interval=${CANDLE_S}`);
     if (!gone) candles.update(c.candles);
@@ -47,9 +49,11 @@ export function mount(root, id) {
 
   async function refresh() {
     try {
-      const [detail, d, t] = await Promise.all([
-        api(`/v1/markets/${m}`), api(`/v1/markets/${m}/depth?levels=20`), api(`/v1/markets/${m}/trades?limit=1000`)]);
+      const [detail, d, t, n] = await Promise.all([
+        api(`/v1/markets/${m}`), api(`/v1/markets/${m}/depth?levels=20`), api(`/v1/markets/${m}/trades?limit=1000`),
+        principalNames()]);
       if (gone) return;
+      names = n;
       const mk = detail.market;
       fill(s.head, `${mk.node ? `node ${mk.node}` : `site ${mk.site}`} · ${mk.state} · unit ${mk.unit.cpu_mcores} m, ${mk.unit.mem_mib} MiB · window ${time(mk.not_before * 1000)} – ${time(mk.not_after * 1000)} UTC`);
       showBook(d);
