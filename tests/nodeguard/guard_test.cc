@@ -657,6 +657,9 @@ class FaultyEnforcer final : public Enforcer {
   }
   core::Result<std::vector<std::string>> ListPresent() override { return inner_->ListPresent(); }
   std::map<std::string, SliverUsage> Usage() override { return inner_->Usage(); }
+  std::map<std::string, KernelReadback> ReadBack(const std::vector<SliverSpec>& s) override {
+    return inner_->ReadBack(s);
+  }
   std::string SliverDir(const std::string& n) const override { return inner_->SliverDir(n); }
   std::vector<int> Pids(const std::string& n) override { return inner_->Pids(n); }
   core::Status TearDownAll() override { return inner_->TearDownAll(); }
