@@ -50,10 +50,12 @@ async function bindingsByNode() {
       const n = out.get(b.node) || { bound: zero(), enforced: zero(), reported: 0 };
       out.set(b.node, n);
       const leaf = b.chain[b.chain.length - 1];
-      if (b.state === 'active' || b.state === 'scheduled') add(n.bound, leaf.res);
+      // Live: bound and not yet redeemed (scheduled, active) or redeemed by
+      // the node's guard; enforced: redeemed and reported active by it.
+      if (['active', 'scheduled', 'redeemed'].includes(b.state)) add(n.bound, leaf.res);
       if (b.report) {
         n.reported++;
-        if (b.state === 'active') add(n.enforced, leaf.res);
+        if (b.state === 'redeemed' && b.report.state === 'active') add(n.enforced, leaf.res);
       }
     }
   }
