@@ -19,6 +19,9 @@
 //
 // The launcher runs in its own process group, killed whole (SIGKILL) by the
 // fixture even when an assertion fails; the directory is removed afterwards.
+// A second test runs it with --enforce as root (real cgroups, HTB, loop disks
+// in a network namespace per node) and checks the kernel's read-back values
+// reach the broker and that nothing is left on the host afterwards.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -325,6 +328,59 @@ TEST_F(TestbedTest, RunsEveryMechanismVerifiesStopsCleanlyAndBootsFromState) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_FALSE(GroupAlive());
+}
+
+// `--enforce` as root (CI is root): every node a network namespace with real
+// cgroups, HTB and loop disks. Each guard reports what it reads back from the
+// kernel (GET /v1/nodes/{node}/slivers), equal to what it enforces; after
+// SIGINT no namespace, cgroup or loop device of the testbed is left.
+TEST_F(TestbedTest, EnforcedOnTheKernelReportsReadBackValuesAndRemovesEverything) {
+  if (geteuid() != 0) GTEST_SKIP() << "--enforce needs root";
+  StartLauncher({"--fresh", "--enforce"}, dir_ / "launcher.log");
+  ASSERT_FALSE(url_.empty());
+  std::set<std::string> read_back;
+  std::string last;
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (read_back.size() < kNodes.size() && Clock::now() < deadline) {
+    for (const std::string& n : kNodes) {
+      json r = Get("/v1/nodes/" + n + "/slivers");
+      for (const json& s : r.value("slivers", json::array())) {
+        if (s.value("slice", "") != "mit_monitor" || !s.contains("kernel") ||
+            !s["kernel"].is_object()) {
+          continue;
+        }
+        last = s.dump();
+        const json& k = s["kernel"];
+        if (k.value("differences", json::array()).empty() &&
+            k.value("problems", json::array()).empty() && k.value("cpu_mcores", 0) >= 200 &&
+            k.value("mem_mib", 0) == 256 && k.value("disk_mib", 0) == 512 &&
+            k.value("net_min_kbps", 0) >= 1000) {
+          read_back.insert(n);
+        }
+      }
+    }
+    if (read_back.size() < kNodes.size()) std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  EXPECT_EQ(read_back.size(), kNodes.size())
+      << "nodes whose guard reported the monitoring sliver read back from the kernel: "
+      << read_back.size() << "; last report: " << last << "\n"
+      << ReadAll(dir_ / "launcher.log");
+  EXPECT_TRUE(fs::exists("/sys/fs/cgroup/cpu/bourse-tb-mit-1") ||
+              fs::exists("/sys/fs/cgroup/bourse-tb-mit-1"));
+  EXPECT_TRUE(fs::exists("/run/netns/tb-mit-1"));
+
+  EXPECT_EQ(InterruptLauncher(), 0) << ReadAll(dir_ / "launcher.log");
+  for (int i = 0; i < 50 && GroupAlive(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(GroupAlive());
+  for (const std::string& n : kNodes) {
+    EXPECT_FALSE(fs::exists("/run/netns/tb-" + n)) << n;
+    EXPECT_FALSE(fs::exists("/sys/fs/cgroup/cpu/bourse-tb-" + n)) << n;
+    EXPECT_FALSE(fs::exists("/sys/fs/cgroup/bourse-tb-" + n)) << n;
+  }
+  auto [lcode, loops] = RunCommand({"/sbin/losetup", "-a"});
+  EXPECT_EQ(loops.find((dir_ / "tb").string()), std::string::npos) << loops;
 }
 
 }  // namespace
