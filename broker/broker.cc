@@ -107,7 +107,8 @@ core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
 // "broker"). A file written before versions were recorded is at version 0:
 // migration 1 is what every start ran then (CREATE ... IF NOT EXISTS and the
 // capacity backfill), migration 2 the one-time backfill its b_migrations
-// table recorded, which it drops; migration 3 adds the slices' url.
+// table recorded, which it drops; migration 3 adds the slices' url; 6 the
+// node guards' sliver reports.
 const storage::Schema& BrokerSchema() {
   static const storage::Schema* schema = new storage::Schema{
       "broker",
@@ -166,7 +167,17 @@ const storage::Schema& BrokerSchema() {
               "b_bindings.expired_seq");
         }},
        {5, "the capacity book gains rcap_released (unsold escrows given back whole)",
-        [](storage::Connection& c) -> core::Status { return ledger::Accounts::EnsureSchema(c); }}}};
+        [](storage::Connection& c) -> core::Status { return ledger::Accounts::EnsureSchema(c); }},
+       {6, "sliver reports of the node guards: the last report per node and its slivers",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "CREATE TABLE b_sliver_reports(node TEXT PRIMARY KEY, reported_ms INTEGER NOT NULL,"
+              " digest TEXT NOT NULL, seq INTEGER NOT NULL, slivers INTEGER NOT NULL);"
+              "CREATE TABLE b_slivers(node TEXT NOT NULL, slice TEXT NOT NULL, state TEXT NOT NULL,"
+              " body TEXT NOT NULL, PRIMARY KEY(node, slice)) WITHOUT ROWID;"
+              "CREATE INDEX b_slivers_slice ON b_slivers(slice, node);",
+              "b_sliver_reports, b_slivers");
+        }}}};
   return *schema;
 }
 
@@ -272,6 +283,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterCapacityRoutes();
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
+  b->RegisterSliverRoutes();
   b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());
   BOURSE_ASSIGN_OR_RETURN(
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));

@@ -180,6 +180,8 @@ class Broker {
   void RegisterCapacityRoutes();
   void RegisterAccountRoutes();
   void RegisterNodeRoutes();
+  // Sliver reports of the node guards (sliver_routes.cc).
+  void RegisterSliverRoutes();
   // The markets' routes (market_routes.cc), after the engine is open.
   void RegisterMarketRoutes();
   // GET /v1/events (event_routes.cc), after the markets.
@@ -220,6 +222,9 @@ class Broker {
   core::Result<ApiResponse> GetSliceUsage(const ApiRequest& q);
   core::Result<ApiResponse> GetNodeUsage(const ApiRequest& q);
   core::Result<ApiResponse> AddUsageReports(const ApiRequest& q);
+  core::Result<ApiResponse> ReportSlivers(const ApiRequest& q);
+  core::Result<ApiResponse> GetNodeSlivers(const ApiRequest& q);
+  core::Result<ApiResponse> GetSliceSlivers(const ApiRequest& q);
 
   // Capacity routes (capacity_routes.cc).
   core::Result<ApiResponse> AddGrant(const ApiRequest& q);

@@ -23,17 +23,6 @@ namespace {
 
 constexpr size_t kMaxReports = 1000;
 
-// The node must exist and the caller must be its key.
-core::Status CheckNodeCaller(storage::Connection* db, const std::string& node,
-                             const std::string& caller) {
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt s, internal::GetOneOrNotFound(db, "SELECT key FROM b_nodes WHERE id=?", node, "node"));
-  if (s.Text(0) != caller) {
-    return core::PermissionDenied("only node " + node + "'s own key may use this endpoint");
-  }
-  return core::Status::Ok();
-}
-
 constexpr int64_t kDefaultUsageSlivers = 100;
 constexpr int64_t kMaxUsageSlivers = 1000;
 
@@ -326,7 +315,7 @@ core::Status RecordRedemption(ledger::Txn& txn, const Redemption& it, const std:
 // (including those recorded before).
 core::Result<int64_t> RecordRedemptions(ledger::Txn& txn, const std::vector<Redemption>& items,
                                         const std::string& node, const std::string& caller) {
-  BOURSE_RETURN_IF_ERROR(CheckNodeCaller(txn.db(), node, caller));
+  BOURSE_RETURN_IF_ERROR(internal::RequireNodeCaller(txn.db(), node, caller));
   int64_t recorded = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     BOURSE_RETURN_IF_ERROR(
@@ -423,7 +412,7 @@ core::Status RecordUsageReport(ledger::Txn& txn, const UsageReport& p, const std
 // report's, new or recorded before).
 core::Result<json> RecordUsageReports(ledger::Txn& txn, const std::vector<UsageReport>& reps,
                                       const std::string& node, const std::string& caller) {
-  BOURSE_RETURN_IF_ERROR(CheckNodeCaller(txn.db(), node, caller));
+  BOURSE_RETURN_IF_ERROR(internal::RequireNodeCaller(txn.db(), node, caller));
   json acked = json::array();
   for (const UsageReport& p : reps) {
     BOURSE_RETURN_IF_ERROR(RecordUsageReport(txn, p, node));
@@ -441,7 +430,7 @@ core::Result<ApiResponse> Broker::ListNodeBindings(const ApiRequest& q) {
   int64_t now_s = q.now_ms / 1000;
   json list;
   BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
-    BOURSE_RETURN_IF_ERROR(CheckNodeCaller(db, node, q.caller_text));
+    BOURSE_RETURN_IF_ERROR(internal::RequireNodeCaller(db, node, q.caller_text));
     BOURSE_ASSIGN_OR_RETURN(list, LiveBindingsOf(db, node, now_s));
     return core::Status::Ok();
   }));

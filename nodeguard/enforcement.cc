@@ -109,6 +109,26 @@ bool ValidName(const std::string& n) {
   return true;
 }
 
+// The smallest cpu_mcores m with f(m) >= target, f non-decreasing (the
+// inverse of the share and weight mappings: f(m) == target whenever some
+// amount writes `target`).
+int64_t SmallestMcores(int64_t target, int64_t (*f)(int64_t)) {
+  int64_t lo = 0, hi = 262144 * 1000 / 1024 + 1;  // f(hi) is at its clamp
+  if (f(hi) < target) return hi;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (f(mid) >= target) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+int64_t WeightFor(int64_t mcores) { return CpuWeightFromShares(CpuSharesFor(mcores)); }
+int64_t McoresForShares(int64_t shares) { return SmallestMcores(shares, &CpuSharesFor); }
+int64_t McoresForWeight(int64_t weight) { return SmallestMcores(weight, &WeightFor); }
+
 // ---------------------------------------------------------------- cgroups
 class Cgroups {
  public:
@@ -136,6 +156,62 @@ class Cgroups {
     return r;
   }
 
+  // The files a sliver's settings live in; Ensure writes them and ReadBack
+  // reads them, so both follow one layout.
+  enum class Setting { kCpuShares, kCpuPeriod, kCpuQuota, kMemLimit, kCpuWeight, kCpuMax, kMemMax };
+  std::vector<Setting> Settings() const {
+    if (o_.mode == CgroupMode::kV1) {
+      return {Setting::kCpuShares, Setting::kCpuPeriod, Setting::kCpuQuota, Setting::kMemLimit};
+    }
+    return {Setting::kCpuWeight, Setting::kCpuMax, Setting::kMemMax};
+  }
+  std::string File(Setting k, const std::string& name) const {
+    std::string cpu = Dir(o_.cpu_root, name);
+    switch (k) {
+      case Setting::kCpuShares:
+        return cpu + "/cpu.shares";
+      case Setting::kCpuPeriod:
+        return cpu + "/cpu.cfs_period_us";
+      case Setting::kCpuQuota:
+        return cpu + "/cpu.cfs_quota_us";
+      case Setting::kMemLimit:
+        return Dir(o_.memory_root, name) + "/memory.limit_in_bytes";
+      case Setting::kCpuWeight:
+        return cpu + "/cpu.weight";
+      case Setting::kCpuMax:
+        return cpu + "/cpu.max";
+      case Setting::kMemMax:
+        return cpu + "/memory.max";
+    }
+    return "";
+  }
+  // The value Ensure writes for setting `k` of `s`.
+  std::string Value(Setting k, const SliverSpec& s) const {
+    int64_t shares = CpuSharesFor(s.res.cpu_mcores);
+    std::string quota = s.cpu_cap_mcores > 0
+                            ? std::to_string(s.cpu_cap_mcores * kCfsPeriodUs / 1000)
+                            : std::string("-1");
+    int64_t mem = s.res.mem_mib * kMiB;
+    switch (k) {
+      case Setting::kCpuShares:
+        return std::to_string(shares);
+      case Setting::kCpuPeriod:
+        return std::to_string(kCfsPeriodUs);
+      case Setting::kCpuQuota:
+        return quota;
+      case Setting::kMemLimit:
+        return mem > 0 ? std::to_string(mem) : "-1";
+      case Setting::kCpuWeight:
+        return std::to_string(CpuWeightFromShares(shares));
+      case Setting::kCpuMax:
+        return (s.cpu_cap_mcores > 0 ? quota : std::string("max")) + " " +
+               std::to_string(kCfsPeriodUs);
+      case Setting::kMemMax:
+        return mem > 0 ? std::to_string(mem) : "max";
+    }
+    return "";
+  }
+
   // Writes each setting whose current value differs. Sets *existed when the
   // cgroup was already there, *changed when a value was written.
   Status Ensure(const SliverSpec& s, bool* existed, bool* changed) {
@@ -147,30 +223,70 @@ class Cgroups {
       if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST)
         return core::Internal(Errno("mkdir " + d));
     }
-    int64_t shares = CpuSharesFor(s.res.cpu_mcores);
-    std::string quota = s.cpu_cap_mcores > 0
-                            ? std::to_string(s.cpu_cap_mcores * kCfsPeriodUs / 1000)
-                            : std::string("-1");
-    int64_t mem = s.res.mem_mib * kMiB;
-    std::string cpu = Dir(o_.cpu_root, s.name);
-    if (o_.mode == CgroupMode::kV1) {
-      std::string mdir = Dir(o_.memory_root, s.name);
-      BOURSE_RETURN_IF_ERROR(Set(cpu + "/cpu.shares", std::to_string(shares), changed));
-      BOURSE_RETURN_IF_ERROR(
-          Set(cpu + "/cpu.cfs_period_us", std::to_string(kCfsPeriodUs), changed));
-      BOURSE_RETURN_IF_ERROR(Set(cpu + "/cpu.cfs_quota_us", quota, changed));
-      BOURSE_RETURN_IF_ERROR(
-          Set(mdir + "/memory.limit_in_bytes", mem > 0 ? std::to_string(mem) : "-1", changed));
-    } else {
-      std::string max =
-          (s.cpu_cap_mcores > 0 ? quota : std::string("max")) + " " + std::to_string(kCfsPeriodUs);
-      BOURSE_RETURN_IF_ERROR(
-          Set(cpu + "/cpu.weight", std::to_string(CpuWeightFromShares(shares)), changed));
-      BOURSE_RETURN_IF_ERROR(Set(cpu + "/cpu.max", max, changed));
-      BOURSE_RETURN_IF_ERROR(
-          Set(cpu + "/memory.max", mem > 0 ? std::to_string(mem) : "max", changed));
+    for (Setting k : Settings()) {
+      BOURSE_RETURN_IF_ERROR(Set(File(k, s.name), Value(k, s), changed));
     }
     return Status::Ok();
+  }
+
+  // The settings of sliver `name` as the kernel holds them, into *k.
+  void ReadBack(const std::string& name, KernelReadback* k) const {
+    std::map<Setting, std::string> v;
+    for (Setting s : Settings()) {
+      auto t = ReadSetting(File(s, name));
+      if (t.ok()) {
+        v[s] = *t;
+      } else {
+        k->problems.push_back(t.status().message());
+      }
+    }
+    auto num = [&](Setting s) -> std::optional<int64_t> {
+      auto it = v.find(s);
+      if (it == v.end()) return std::nullopt;
+      char* end = nullptr;
+      long long n = std::strtoll(it->second.c_str(), &end, 10);
+      if (end == it->second.c_str()) {
+        k->problems.push_back(File(s, name) + ": not a number: " + it->second.substr(0, 40));
+        return std::nullopt;
+      }
+      return n;
+    };
+    // A quota and period (us) as mcores; a negative quota is no cap.
+    auto cap = [](int64_t quota, int64_t period) -> int64_t {
+      return quota < 0 || period <= 0 ? 0 : quota * 1000 / period;
+    };
+    auto mib = [](int64_t bytes) -> int64_t {
+      // Unlimited reads as -1 (written) or a page-rounded LLONG_MAX (v1's default).
+      return bytes < 0 || bytes >= (1LL << 62) ? 0 : bytes / kMiB;
+    };
+    if (o_.mode == CgroupMode::kV1) {
+      k->cpu_shares = num(Setting::kCpuShares);
+      if (k->cpu_shares) k->cpu_mcores = McoresForShares(*k->cpu_shares);
+      auto quota = num(Setting::kCpuQuota), period = num(Setting::kCpuPeriod);
+      if (quota && period) k->cpu_cap_mcores = cap(*quota, *period);
+      if (auto m = num(Setting::kMemLimit)) k->mem_mib = mib(*m);
+      return;
+    }
+    k->cpu_weight = num(Setting::kCpuWeight);
+    if (k->cpu_weight) k->cpu_mcores = McoresForWeight(*k->cpu_weight);
+    if (v.count(Setting::kCpuMax)) {
+      std::istringstream in(v[Setting::kCpuMax]);
+      std::string quota;
+      int64_t period = 0;
+      if (in >> quota >> period) {
+        k->cpu_cap_mcores =
+            quota == "max" ? 0 : cap(std::strtoll(quota.c_str(), nullptr, 10), period);
+      } else {
+        k->problems.push_back(File(Setting::kCpuMax, name) + ": not \"<quota> <period>\"");
+      }
+    }
+    if (v.count(Setting::kMemMax)) {
+      if (v[Setting::kMemMax] == "max") {
+        k->mem_mib = 0;
+      } else if (auto m = num(Setting::kMemMax)) {
+        k->mem_mib = mib(*m);
+      }
+    }
   }
 
   std::vector<std::string> List() const { return ListDirs(o_.cpu_root + "/" + o_.prefix); }
@@ -257,6 +373,12 @@ class Cgroups {
     return false;
   }
 
+  // A setting's current value, as Set compares it and ReadBack reports it.
+  static Result<std::string> ReadSetting(const std::string& path) {
+    BOURSE_ASSIGN_OR_RETURN(std::string t, ReadFileText(path));
+    return Trim(t);
+  }
+
   Status Set(const std::string& path, const std::string& value, bool* changed) {
     if (fresh_ && !o_.dry_run) {
       // A cgroup we just made holds the kernel defaults: write only what differs.
@@ -273,8 +395,8 @@ class Cgroups {
       *changed = true;
       return WriteFileText(path, value);
     }
-    auto cur = ReadFileText(path);
-    if (cur.ok() && Same(Trim(*cur), value)) return Status::Ok();
+    auto cur = ReadSetting(path);
+    if (cur.ok() && Same(*cur, value)) return Status::Ok();
     *changed = true;
     return WriteFileText(path, o_.dry_run ? value + "\n" : value);
   }
@@ -610,18 +732,25 @@ class Link {
 };
 
 // ---------------------------------------------------------------- disk
-std::set<std::string> MountPoints() {
-  std::set<std::string> out;
+// Mount point -> the device mounted there ("major:minor"), from mountinfo.
+std::map<std::string, std::string> Mounts() {
+  std::map<std::string, std::string> out;
   auto t = ReadFileText("/proc/self/mountinfo");
   if (!t.ok()) return out;
   std::istringstream in(*t);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
-    std::string a, b, c, d, mp;
-    ls >> a >> b >> c >> d >> mp;
-    out.insert(mp);
+    std::string id, parent, dev, root, mp;
+    ls >> id >> parent >> dev >> root >> mp;
+    out[mp] = dev;  // the last mount on a point is the one seen
   }
+  return out;
+}
+
+std::set<std::string> MountPoints() {
+  std::set<std::string> out;
+  for (const auto& [mp, dev] : Mounts()) out.insert(mp);
   return out;
 }
 
@@ -728,6 +857,42 @@ class Disk {
     if (dry_ || statvfs(Path(name).c_str(), &v) != 0) return 0;
     int64_t used = static_cast<int64_t>(v.f_blocks - v.f_bfree) * static_cast<int64_t>(v.f_frsize);
     return (used + kMiB / 2) / kMiB;
+  }
+
+  // The size of the sliver's disk into *k: the recorded size (dry run), or
+  // the size of the block device mounted at its directory and the statvfs
+  // size of the filesystem on it; 0 when nothing is mounted (no disk bought).
+  void ReadBack(const std::string& name, KernelReadback* k) const {
+    if (!enabled()) return;
+    std::string mp = Path(name);
+    if (!Exists(mp)) {
+      k->problems.push_back(mp + ": no such directory");
+      return;
+    }
+    if (dry_) {
+      auto t = ReadFileText(Image(name));
+      k->disk_mib = t.ok() ? std::strtoll(t->c_str(), nullptr, 10) : 0;
+      return;
+    }
+    auto mounts = Mounts();
+    auto it = mounts.find(mp);
+    if (it == mounts.end()) {
+      k->disk_mib = 0;
+      return;
+    }
+    auto sectors = ReadFileText("/sys/dev/block/" + it->second + "/size");
+    if (sectors.ok()) {
+      k->disk_mib = std::strtoll(sectors->c_str(), nullptr, 10) * 512 / kMiB;
+    } else {
+      k->problems.push_back("size of the device mounted at " + mp + ": " +
+                            sectors.status().message());
+    }
+    struct statvfs v;
+    if (statvfs(mp.c_str(), &v) == 0) {
+      k->disk_fs_mib = static_cast<int64_t>(v.f_blocks) * static_cast<int64_t>(v.f_frsize) / kMiB;
+    } else {
+      k->problems.push_back(Errno("statvfs " + mp));
+    }
   }
 
   void InvalidateMounts() { mounts_valid_ = false; }
@@ -918,6 +1083,42 @@ class EnforcerImpl final : public Enforcer {
         if (b != bytes.end()) u.net_tx_bytes = b->second;
       }
       out[n] = u;
+    }
+    return out;
+  }
+
+  std::map<std::string, KernelReadback> ReadBack(const std::vector<SliverSpec>& slivers) override {
+    std::map<std::string, KernelReadback> out;
+    bool has_root = false, has_table = false;
+    std::map<uint32_t, LinkClass> classes;
+    std::map<uint32_t, uint32_t> uids;
+    Status link = Status::Ok();
+    if (link_.enabled() && !slivers.empty()) {
+      link = link_.Observe(&has_root, &classes, &uids, &has_table);
+    }
+    for (const SliverSpec& s : slivers) {
+      KernelReadback& k = out[s.name];
+      k.link = link_.enabled();
+      k.disk = disk_.enabled();
+      if (!ValidName(s.name)) {
+        k.problems.push_back("sliver name \"" + s.name + "\" is not valid");
+        continue;
+      }
+      cg_.ReadBack(s.name, &k);
+      disk_.ReadBack(s.name, &k);
+      if (!link_.enabled()) continue;
+      std::string cls = "HTB class 1:" + Hex(s.class_minor);
+      auto c = classes.find(s.class_minor);
+      if (!link.ok()) {
+        k.problems.push_back("link: " + link.message());
+      } else if (!has_root || c == classes.end()) {
+        k.problems.push_back(cls + " is not installed");
+      } else {
+        k.net_min_kbps = c->second.rate_kbps;
+        k.net_max_kbps = c->second.ceil_kbps;
+        auto u = uids.find(s.uid);
+        k.net_classified = has_table && u != uids.end() && u->second == s.class_minor;
+      }
     }
     return out;
   }
@@ -1114,6 +1315,52 @@ int64_t CpuSharesFor(int64_t cpu_mcores) {
 }
 int64_t CpuWeightFromShares(int64_t shares) {
   return std::clamp<int64_t>(shares * 100 / 1024, 1, 10000);
+}
+
+nlohmann::json KernelReadback::ToJson() const {
+  auto opt = [](const auto& v) -> nlohmann::json {
+    if (v) return *v;
+    return nullptr;
+  };
+  nlohmann::json j = {{"cpu_mcores", opt(cpu_mcores)},
+                      {"cpu_cap_mcores", opt(cpu_cap_mcores)},
+                      {"mem_mib", opt(mem_mib)},
+                      {"net_min_kbps", opt(net_min_kbps)},
+                      {"net_max_kbps", opt(net_max_kbps)},
+                      {"net_classified", opt(net_classified)},
+                      {"disk_mib", opt(disk_mib)},
+                      {"disk_fs_mib", opt(disk_fs_mib)},
+                      {"problems", problems}};
+  if (cpu_shares) j["cpu_shares"] = *cpu_shares;
+  if (cpu_weight) j["cpu_weight"] = *cpu_weight;
+  return j;
+}
+
+std::vector<std::string> ReadbackDifferences(const SliverSpec& spec, const KernelReadback& k) {
+  std::vector<std::string> out;
+  auto differ = [&](const char* what, const std::optional<int64_t>& have, int64_t want) {
+    if (!have) {
+      out.push_back(std::string(what) + ": not read");
+    } else if (*have != want) {
+      out.push_back(std::string(what) + ": kernel " + std::to_string(*have) + ", enforced " +
+                    std::to_string(want));
+    }
+  };
+  int64_t shares = CpuSharesFor(spec.res.cpu_mcores);
+  if (k.cpu_weight) {
+    differ("cpu_weight", k.cpu_weight, CpuWeightFromShares(shares));
+  } else {
+    differ("cpu_shares", k.cpu_shares, shares);
+  }
+  differ("cpu_cap_mcores", k.cpu_cap_mcores, spec.cpu_cap_mcores);
+  differ("mem_mib", k.mem_mib, spec.res.mem_mib);
+  if (k.link) {
+    differ("net_min_kbps", k.net_min_kbps, ShownKbit(spec.res.net_min_kbps));
+    differ("net_max_kbps", k.net_max_kbps, ShownKbit(spec.res.net_max_kbps));
+    if (k.net_classified && !*k.net_classified) out.push_back("uid not classified into its class");
+  }
+  if (k.disk) differ("disk_mib", k.disk_mib, spec.res.disk_mib);
+  return out;
 }
 
 Result<CgroupOptions> CgroupOptions::Detect(const std::string& root, const std::string& prefix) {

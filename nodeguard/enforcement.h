@@ -41,6 +41,16 @@
 //              not marked booted and is retried on every pass, at most
 //              kMaxEnforceAttempts times.
 //
+// Read-back (Enforcer::ReadBack): per sliver, what the kernel holds right now,
+// read from the same files and the same `tc class show` parse the reconcile
+// uses to decide what to write (so the dry-run backend reads its own files
+// through the same code), converted back to resource units: cpu_mcores is the
+// smallest amount that writes the share (v1) or weight (v2) found (exact in
+// v1, a multiple of ~10 mcores in v2), the cap from the CFS quota, the memory
+// limit in MiB, the HTB class's rate and ceil as tc shows them, and the disk
+// as the size of the block device mounted at the sliver's directory (the
+// statvfs size of its filesystem, smaller by ext4's metadata, beside it).
+//
 // Every step that fails for a sliver (cgroup, disk, link, boot) is kept in
 // Failures() until a pass applies it; the link is read back from the kernel
 // after each change, so a class or uid mapping tc/nft did not install is a
@@ -53,6 +63,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -147,6 +159,36 @@ struct SliverUsage {
   int64_t disk_used_mib = 0;  // statvfs of its filesystem
 };
 
+// What the kernel (or the dry-run scratch root) holds for one sliver, read
+// back and converted to resource units (see the file comment). A figure that
+// could not be read is nullopt, with the reason in `problems`.
+struct KernelReadback {
+  std::optional<int64_t> cpu_shares;      // v1 cpu.shares
+  std::optional<int64_t> cpu_weight;      // v2 cpu.weight
+  std::optional<int64_t> cpu_mcores;      // from the share or weight
+  std::optional<int64_t> cpu_cap_mcores;  // from the CFS quota; 0 = no cap
+  std::optional<int64_t> mem_mib;         // memory limit; 0 = unlimited
+  std::optional<int64_t> net_min_kbps;    // HTB rate (nullopt: no link enforced)
+  std::optional<int64_t> net_max_kbps;    // HTB ceil
+  std::optional<bool> net_classified;     // the sliver's uid is mapped to its class
+  std::optional<int64_t> disk_mib;        // size of its disk; 0 = no disk bought
+  std::optional<int64_t> disk_fs_mib;     // statvfs size of its mounted filesystem
+  std::vector<std::string> problems;      // what could not be read, and why
+  bool link = false;                      // the node enforces a link (net_* expected)
+  bool disk = false;                      // the node enforces disks (disk_mib expected)
+
+  // {"cpu_mcores":..,"cpu_shares"|"cpu_weight":..,..,"problems":[..]}; nulls
+  // for figures not read.
+  nlohmann::json ToJson() const;
+  friend bool operator==(const KernelReadback&, const KernelReadback&) = default;
+};
+
+// Where `kernel` differs from what Reconcile writes for `spec` (empty: it
+// holds exactly that). Compares the raw settings (share or weight, quota,
+// limit, the rate and ceil as tc shows them, disk size), not the converted
+// figures, so a v2 weight's rounding is not a difference.
+std::vector<std::string> ReadbackDifferences(const SliverSpec& spec, const KernelReadback& kernel);
+
 class Enforcer {
  public:
   // Errors: failed_precondition when a facility is missing (e.g. tc/nft), internal on I/O.
@@ -164,6 +206,11 @@ class Enforcer {
   virtual core::Result<std::vector<std::string>> ListPresent() = 0;
   // Consumption per present sliver (missing figures are 0).
   virtual std::map<std::string, SliverUsage> Usage() = 0;
+  // What the kernel holds for each of `slivers` right now (their name, uid
+  // and class_minor locate it; the rest is ignored). Reads only: nothing is
+  // written. See KernelReadback.
+  virtual std::map<std::string, KernelReadback> ReadBack(
+      const std::vector<SliverSpec>& slivers) = 0;
   // The sliver's working directory.
   virtual std::string SliverDir(const std::string& name) const = 0;
   // Pids in the sliver's cgroup.

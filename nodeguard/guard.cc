@@ -31,6 +31,9 @@ using core::Status;
 
 namespace {
 
+// At most this many slivers go in one report (the broker refuses more).
+constexpr size_t kMaxSliverReport = 500;
+
 bool ValidSliceName(const std::string& n) {
   if (n.empty() || n.size() > 64 || n == "." || n == "..") return false;
   for (char c : n) {
@@ -129,6 +132,14 @@ struct Guard::Impl {
   std::deque<ShareRefusal> share_refusals;  // the last kMaxShareRefusals
   std::string share_error;                  // the last fetch failure, "" after a success
   static constexpr size_t kMaxShareRefusals = 20;
+
+  // The kernel's read-back (Enforcer::ReadBack) of the enforced slivers, when
+  // it was read, and the last sliver report the broker accepted (canonical,
+  // read times left out: what "changed" compares).
+  std::map<std::string, KernelReadback> kernel;
+  int64_t kernel_read_ms = 0;
+  std::set<std::string> kernel_names;  // the slivers `kernel` was read for
+  std::string sliver_report_sent;
 
   mutable core::Mutex snap_mu;
 
@@ -386,6 +397,91 @@ struct Guard::Impl {
     }
   }
 
+  // ------------------------------------------------------------ read-back
+  // Reads back what the kernel holds for the enforced slivers: on the passes
+  // that verify the kernel, after any change, when the set of slivers
+  // changed and while some sliver fails; other passes keep the last reading
+  // (and its time), as the cheap pass keeps the kernel unread.
+  void ReadKernel(const std::vector<SliverSpec>& desired, const PassStats& st, bool verify) {
+    std::set<std::string> names;
+    for (const SliverSpec& s : desired) names.insert(s.name);
+    const ReconcileStats& e = st.enforce;
+    bool changed = e.created + e.updated + e.removed > 0 || e.link_changed;
+    if (!verify && !changed && names == kernel_names && enforce_failures.empty() &&
+        kernel_read_ms != 0) {
+      return;
+    }
+    kernel = enforcer->ReadBack(desired);
+    kernel_read_ms = clock->NowMillis();
+    kernel_names = std::move(names);
+  }
+
+  // The "kernel" member of a sliver (status API and broker report): the
+  // read-back, its time, and where it differs from what was enforced.
+  static nlohmann::json KernelJson(const SliverSpec& s, const KernelReadback& k, int64_t read_ms) {
+    nlohmann::json j = k.ToJson();
+    j["read_ms"] = read_ms;
+    j["differences"] = ReadbackDifferences(s, k);
+    return j;
+  }
+
+  // POST /v1/nodes/{node}/slivers: the node's whole current set of slivers
+  // (docs/nodeguard.md "Sliver reports"), sent when it differs from the last
+  // one the broker accepted, read times aside.
+  void ReportSlivers(const std::vector<SliverSpec>& desired,
+                     const std::map<std::string, core::ResourceVector>& bought,
+                     const std::vector<LeafRecord>& live) {
+    if (!broker_ok) return;
+    nlohmann::json slivers = nlohmann::json::array();
+    std::set<std::string> listed;
+    for (const SliverSpec& s : desired) {
+      if (slivers.size() >= kMaxSliverReport) break;
+      auto b = bought.find(s.name);
+      auto f = enforce_failures.find(s.name);
+      nlohmann::json sv = {
+          {"slice", s.name},
+          {"state", f == enforce_failures.end() ? "active" : "error"},
+          {"bought", core::ResourceVectorToJson(b == bought.end() ? s.res : b->second)},
+          {"enforced", core::ResourceVectorToJson(s.res)},
+          {"kernel", nullptr}};
+      auto k = kernel.find(s.name);
+      if (k != kernel.end()) sv["kernel"] = KernelJson(s, k->second, kernel_read_ms);
+      if (f != enforce_failures.end()) {
+        sv["error"] = (f->second.step + ": " + f->second.message).substr(0, 1024);
+      }
+      slivers.push_back(std::move(sv));
+      listed.insert(s.name);
+    }
+    // Slices whose leaves all start later: scheduled, nothing in the kernel.
+    std::map<std::string, core::ResourceVector> scheduled;
+    for (const LeafRecord& l : live) {
+      if (listed.count(l.slice)) continue;
+      auto [it, fresh] = scheduled.try_emplace(l.slice, l.res);
+      if (!fresh) it->second = it->second.Plus(l.res).value_or(it->second);
+    }
+    for (const auto& [slice, res] : scheduled) {
+      if (slivers.size() >= kMaxSliverReport) break;
+      slivers.push_back({{"slice", slice},
+                         {"state", "scheduled"},
+                         {"bought", core::ResourceVectorToJson(res)},
+                         {"enforced", nullptr},
+                         {"kernel", nullptr}});
+    }
+    nlohmann::json key = slivers;
+    for (auto& sv : key) {
+      if (sv["kernel"].is_object()) sv["kernel"].erase("read_ms");
+    }
+    std::string digest = key.dump();
+    if (digest == sliver_report_sent) return;
+    nlohmann::json body = {{"slivers", std::move(slivers)}};
+    auto res = Call("POST", "/v1/nodes/" + cfg.node_id + "/slivers", &body);
+    if (res.ok()) {
+      sliver_report_sent = std::move(digest);
+    } else {
+      fprintf(stderr, "nodeguard: reporting slivers: %s\n", res.status().ToString().c_str());
+    }
+  }
+
   // ------------------------------------------------------------ usage
   void Meter(const std::map<std::string, std::string>& slice_leaf) {
     int64_t now = clock->NowSeconds();
@@ -544,7 +640,9 @@ struct Guard::Impl {
     }
     Meter(slice_leaf);
     lap("meter");
+    ReadKernel(desired, st, verify);
     Report();
+    ReportSlivers(desired, bought, live);
     lap("report");
     if (ready_from.empty()) MaybeReady(st, desired.size());
     UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(live));
@@ -593,6 +691,8 @@ struct Guard::Impl {
     std::vector<RefusalRecord> refusals;
     std::map<std::string, SliverFailure> failures;
     std::string enforce_error;
+    std::map<std::string, KernelReadback> kernel;
+    int64_t kernel_read_ms = 0;
     int64_t pending_usage = 0;
     int64_t last_contact_ms = -1;
     std::string ready_from;
@@ -616,6 +716,8 @@ struct Guard::Impl {
     n.usage = last_usage;
     n.failures = enforce_failures;
     n.enforce_error = enforce_error;
+    n.kernel = kernel;
+    n.kernel_read_ms = kernel_read_ms;
     auto refs = store->Refusals(false, 100);
     if (refs.ok()) n.refusals = std::move(*refs);
     auto pending = store->CountPendingUsage();
@@ -667,6 +769,10 @@ struct Guard::Impl {
            {{"cpu_usec", u.cpu_usec},
             {"net_tx_bytes", u.net_tx_bytes},
             {"disk_used_mib", u.disk_used_mib}}}};
+      auto kit = snap.kernel.find(s.name);
+      if (kit != snap.kernel.end()) {
+        sliver["kernel"] = KernelJson(s, kit->second, snap.kernel_read_ms);
+      }
       if (fit != snap.failures.end()) {
         sliver["error"] = {{"step", fit->second.step},
                            {"message", fit->second.message},

@@ -51,4 +51,16 @@ inline core::Status RequirePrincipal(storage::Connection* db, std::string_view k
   return p.status();
 }
 
+// The node guard routes' caller rule: node `node` exists and `caller` is its
+// key. Errors: not_found for the node, permission_denied for another key.
+inline core::Status RequireNodeCaller(storage::Connection* db, const std::string& node,
+                                      const std::string& caller) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt s,
+                          GetOneOrNotFound(db, "SELECT key FROM b_nodes WHERE id=?", node, "node"));
+  if (s.Text(0) != caller) {
+    return core::PermissionDenied("only node " + node + "'s own key may use this endpoint");
+  }
+  return core::Status::Ok();
+}
+
 }  // namespace bourse::broker::internal

@@ -212,6 +212,12 @@ class FakeBroker {
       }
       res.set_content(nlohmann::json{{"acked", acked}}.dump(), "application/json");
     });
+    svr_.Post("/v1/nodes/n1/slivers", [this, check](const auto& req, auto& res) {
+      if (!check(req, res)) return;
+      std::lock_guard<std::mutex> l(mu);
+      sliver_reports.push_back(nlohmann::json::parse(req.body));
+      res.set_content(R"({"changed":true,"reported_ms":0,"seq":0})", "application/json");
+    });
     port_ = svr_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { svr_.listen_after_bind(); });
     while (!svr_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -225,7 +231,7 @@ class FakeBroker {
 
   std::mutex mu;
   nlohmann::json bindings = nlohmann::json::array();
-  std::vector<nlohmann::json> redemptions, usage;
+  std::vector<nlohmann::json> redemptions, usage, sliver_reports;
   std::string shares_body = R"({"node":"n1","ts":0,"shares":[]})";  // unsigned
   int share_fetches = 0;
   int64_t now_s = kNow;
@@ -301,6 +307,77 @@ TEST_F(GuardTest, FetchesBindingsReportsAndTearsDownUnbound) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->revoked, 1);
   EXPECT_FALSE(HasCgroup("site_web"));
+}
+
+// The status API shows per sliver what the kernel holds (read back), and the
+// guard sends the broker its node's slivers when they change, not each pass.
+TEST_F(GuardTest, ReportsKernelReadBackAndSendsSliverReportsOnChange) {
+  FakeBroker broker(node_key_.public_key());
+  auto chain = nlohmann::json::parse(Leaf(Res(700, 64, 32, 100, 500), kNow, kNow + 3600));
+  auto later = nlohmann::json::parse(Leaf(Res(200, 16, 0, 10, 50), kNow + 600, kNow + 3600));
+  {
+    std::lock_guard<std::mutex> l(broker.mu);
+    broker.bindings.push_back({{"slice", "site_web"}, {"chain", chain}});
+    broker.bindings.push_back({{"slice", "site_later"}, {"chain", later}});
+  }
+  auto g = Make(broker.url());
+  ASSERT_TRUE(g->ReconcileOnce().ok());
+  nlohmann::json st = g->StatusJson();
+  nlohmann::json web;
+  for (const auto& s : st["slivers"]) {
+    if (s["slice"] == "site_web") web = s;
+  }
+  ASSERT_TRUE(web.contains("kernel")) << st.dump();
+  const nlohmann::json& k = web["kernel"];
+  EXPECT_EQ(k["read_ms"], kNow * 1000);
+  EXPECT_EQ(k["cpu_mcores"], 700);
+  EXPECT_EQ(k["cpu_shares"], CpuSharesFor(700));
+  EXPECT_EQ(k["mem_mib"], 64);
+  EXPECT_EQ(k["disk_mib"], 32);
+  EXPECT_EQ(k["net_min_kbps"], 100);
+  EXPECT_EQ(k["net_max_kbps"], 500);
+  EXPECT_EQ(k["differences"], nlohmann::json::array()) << k.dump();
+  {
+    std::lock_guard<std::mutex> l(broker.mu);
+    ASSERT_EQ(broker.sliver_reports.size(), 1u);
+    const nlohmann::json& r = broker.sliver_reports[0]["slivers"];
+    ASSERT_EQ(r.size(), 2u) << r.dump();
+    EXPECT_EQ(r[0]["slice"], "site_web");
+    EXPECT_EQ(r[0]["state"], "active");
+    EXPECT_EQ(r[0]["bought"]["cpu_mcores"], 700);
+    EXPECT_EQ(r[0]["enforced"]["cpu_mcores"], 700);
+    EXPECT_EQ(r[0]["kernel"]["cpu_mcores"], 700);
+    EXPECT_EQ(r[0]["kernel"]["read_ms"], kNow * 1000);
+    EXPECT_EQ(r[1]["slice"], "site_later");
+    EXPECT_EQ(r[1]["state"], "scheduled");
+    EXPECT_EQ(r[1]["kernel"], nullptr);
+    EXPECT_EQ(r[1]["bought"]["cpu_mcores"], 200);
+  }
+  // Nothing changed: later passes (one of them re-reading the kernel) send nothing.
+  for (int i = 0; i < 10; ++i) {
+    clock_.AdvanceSeconds(5);
+    broker.now_s += 5;
+    ASSERT_TRUE(g->ReconcileOnce().ok());
+  }
+  {
+    std::lock_guard<std::mutex> l(broker.mu);
+    EXPECT_EQ(broker.sliver_reports.size(), 1u);
+  }
+  EXPECT_EQ(g->StatusJson()["slivers"][0]["kernel"]["read_ms"], (kNow + 50) * 1000);
+  // The scheduled leaf starts: a new sliver, a new report.
+  clock_.SetSeconds(kNow + 600);
+  broker.now_s = kNow + 600;
+  ASSERT_TRUE(g->ReconcileOnce().ok());
+  {
+    std::lock_guard<std::mutex> l(broker.mu);
+    ASSERT_EQ(broker.sliver_reports.size(), 2u);
+    const nlohmann::json& r = broker.sliver_reports[1]["slivers"];
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_EQ(r[0]["slice"], "site_later");
+    EXPECT_EQ(r[0]["state"], "active");
+    EXPECT_EQ(r[0]["kernel"]["cpu_mcores"], 200);
+    EXPECT_EQ(r[0]["kernel"]["read_ms"], (kNow + 600) * 1000);
+  }
 }
 
 TEST_F(GuardTest, BootsFromLastGoodStateWhenBrokerIsDown) {
@@ -657,6 +734,9 @@ class FaultyEnforcer final : public Enforcer {
   }
   core::Result<std::vector<std::string>> ListPresent() override { return inner_->ListPresent(); }
   std::map<std::string, SliverUsage> Usage() override { return inner_->Usage(); }
+  std::map<std::string, KernelReadback> ReadBack(const std::vector<SliverSpec>& s) override {
+    return inner_->ReadBack(s);
+  }
   std::string SliverDir(const std::string& n) const override { return inner_->SliverDir(n); }
   std::vector<int> Pids(const std::string& n) override { return inner_->Pids(n); }
   core::Status TearDownAll() override { return inner_->TearDownAll(); }

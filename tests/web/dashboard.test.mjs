@@ -3,7 +3,8 @@
 // demo and a market; orders and a trade placed through the API (the `bourse`
 // CLI, signed) must show in the depth chart, the tape and the candles within
 // 2 s without a reload; the ledger view's inclusion proof must check on a
-// real head and fail on a tampered proof; no console errors; the banner shows
+// real head and fail on a tampered proof; the nodes view shows a guard's
+// sliver report (bought vs kernel); no console errors; the banner shows
 // when the stream drops and goes when it is back. Screenshots of every view
 // (desktop and phone width, light and dark) go to BUILD/web-screenshots/.
 //
@@ -210,6 +211,35 @@ async function checkProof(page, base) {
   log('inclusion proof: checks on the real head, fails when tampered');
 }
 
+// The nodes view's slivers: a guard's report (signed by demo-n1's key, as
+// the guard sends it) shows bought vs the kernel's read-back, the time it was
+// read, and a kernel figure that differs from what was enforced is marked.
+async function checkSlivers(page, base, url) {
+  await page.goto(`${base}/#/nodes`, { waitUntil: 'networkidle2' });
+  await page.waitForSelector('[data-testid=slivers]');
+  assert.match(await text(page, '[data-testid=slivers]'), /no sliver reports yet/);
+  const res = { cpu_mcores: 500, mem_mib: 512, disk_mib: 1024, net_min_kbps: 1000, net_max_kbps: 10000 };
+  const readMs = Date.UTC(2026, 0, 2, 3, 4, 5);
+  const kernel = { read_ms: readMs, cpu_mcores: 500, cpu_shares: 512, cpu_cap_mcores: 0, mem_mib: 256,
+    net_min_kbps: 1000, net_max_kbps: 10000, net_classified: true, disk_mib: 1024, disk_fs_mib: 1000,
+    problems: [], differences: ['mem_mib: kernel 256, enforced 512'] };
+  const reply = call(url, path.join(tmp, 'keys/node-demo-n1.pem'), 'POST', '/v1/nodes/demo-n1/slivers',
+    { slivers: [{ slice: 'demo_hello', state: 'active', bought: res, enforced: res, kernel }] });
+  assert.equal(reply.changed, true);
+  const parts = ['demo-n1', 'demo_hello', '500 / 500', '512 / 256', '1000 / 1000', '10000 / 10000',
+    '1024 / 1024', '2026-01-02 03:04:05', 'differs: mem_mib'];
+  await page.waitForFunction((ps) => {
+    const e = document.querySelector('[data-testid=slivers] tbody');
+    return e && ps.every((p) => e.textContent.includes(p));
+  }, { timeout: 10000, polling: 100 }, parts).catch(async () => assert.fail(
+    `the slivers table did not show the report; it shows: ${await text(page, '[data-testid=slivers]')}`));
+  const marked = await page.$$eval('[data-testid=slivers] [data-kernel].bad', (es) => es.map((e) => e.dataset.kernel));
+  assert.deepEqual(marked, ['mem_mib'], 'only the differing kernel figure is marked');
+  const note = await page.$eval('[data-testid=slivers] tbody td:last-child span', (e) => e.title);
+  assert.equal(note, 'mem_mib: kernel 256, enforced 512', 'the guard\'s note is the tooltip');
+  log('nodes: the sliver report shows bought vs kernel, read time, the difference marked');
+}
+
 async function checkDrop(page, base, url) {
   await page.goto(`${base}/#/`, { waitUntil: 'networkidle2' });
   const port = new URL(url).port;
@@ -236,6 +266,7 @@ async function main() {
   await checkLive(page, url, url, market);
   await checkOverviewLive(page, url, url, market);
   await checkProof(page, url);
+  await checkSlivers(page, url, url);
   await screenshots(page, url, market);
   assert.deepEqual(errors, [], 'no console errors');
   await checkDrop(page, url, url);
