@@ -12,7 +12,8 @@
 //   * slices: every slice with all its bindings, the monitoring slice
 //     enforced on every node as the guards report;
 //   * nodes: per node, what is bound and what the guard reports enforced,
-//     and its usage reports;
+//     and its usage reports; every sliver the guards reported (bought /
+//     kernel), when the broker has sliver reports;
 //   * ledger: the inclusion proof of the first and the newest entry checks;
 //   * no console errors; screenshots to BUILD/web-screenshots/testbed-*.png.
 // Each check waits (bounded) for the page and the API to agree, and prints
@@ -304,6 +305,32 @@ async function checkNodes(page) {
   });
 }
 
+// The guards' sliver reports with the kernel's read-back (when the broker
+// has them): every sliver each guard reported is a row, bought first.
+async function checkSlivers(page) {
+  const { paths } = await get('/openapi.json');
+  if (!paths['/v1/nodes/{node}/slivers']?.get) {
+    log('nodes: this broker has no sliver reports (GET /v1/nodes/{node}/slivers)');
+    return;
+  }
+  await open(page, '#/nodes', '[data-testid=slivers]');
+  await eventually('nodes: every sliver the guards reported, bought / kernel', AGREE_S, async () => {
+    const { nodes } = await get('/v1/nodes');
+    const reported = (await Promise.all(nodes.map((n) => get(`/v1/nodes/${encodeURIComponent(n.id)}/slivers`))))
+      .flatMap((r) => r.slivers);
+    const shown = await rows(page, 'slivers');
+    assert.ok(reported.length >= NODES, `${reported.length} slivers reported by the guards (${MONITOR} is on every node)`);
+    for (const v of reported) {
+      const row = shown.find((r) => r.cells[0] === v.node && r.cells[1] === v.slice);
+      assert.ok(row, `node ${v.node}'s sliver of ${v.slice} is not shown`);
+      assert.equal(row.cells[2], v.state, `node ${v.node}'s sliver of ${v.slice}: state`);
+      assert.ok(row.cells[3].startsWith(`${v.bought.cpu_mcores} / `), `node ${v.node}'s sliver of ${v.slice}: cpu bought, shows ${row.cells[3]}`);
+    }
+    assert.equal(shown.length, reported.length, 'one row per sliver reported');
+    return `${reported.length} slivers on ${new Set(reported.map((v) => v.node)).size} nodes`;
+  });
+}
+
 async function checkProof(page) {
   await open(page, '#/ledger', '[data-testid=entries]');
   // The newest entry of the head the page shows (the API's may be newer already).
@@ -355,7 +382,8 @@ async function main() {
   const failed = [];
   let traded = null;
   for (const [name, check] of [['overview', async () => { traded = await checkOverview(page); }],
-    ['rounds', checkRounds], ['slices', checkSlices], ['nodes', checkNodes], ['ledger', checkProof],
+    ['rounds', checkRounds], ['slices', checkSlices], ['nodes', checkNodes], ['slivers', checkSlivers],
+    ['ledger', checkProof],
     ['screenshots', () => screenshots(page, traded)]]) {
     try {
       await check(page);

@@ -116,7 +116,10 @@ export function mount(root) {
     try {
       const [markets, sites, nodes, head] = await Promise.all([
         api('/v1/markets'), api('/v1/sites'), api('/v1/nodes'), api('/v1/ledger/head')]);
-      const rows = await Promise.all(markets.markets.map(marketRow));
+      // Node markets by node, then site markets by site; each place's windows in order.
+      const ordered = [...markets.markets].sort((a, b) => Boolean(a.node) !== Boolean(b.node) ? (a.node ? -1 : 1)
+        : (a.node || a.site).localeCompare(b.node || b.site) || a.not_before - b.not_before);
+      const rows = await Promise.all(ordered.map(marketRow));
       const caps = await nodeCapacity(nodes.nodes);
       if (gone) return;
       fill(slots.markets, table(marketColumns, rows, { testid: 'markets', empty: 'no markets yet', key: (m) => m.id }));

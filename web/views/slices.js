@@ -1,5 +1,5 @@
 // Slices and their bindings (each with the state its node's guard reported).
-import { api, h, table, card, fill, num, time, who, principalNames, throttle, errorBox } from '../lib/util.js';
+import { api, h, table, wideCard, fill, num, time, who, principalNames, throttle, errorBox } from '../lib/util.js';
 import { fmtRes } from '../lib/capacity.js';
 import { enforced } from './overview.js';
 
@@ -22,7 +22,7 @@ const bindingColumns = [
 
 function sliceCard(s, bindings, names) {
   const live = bindings.filter((b) => b.state !== 'expired');
-  return card(`Slice ${s.name}`,
+  return wideCard(`Slice ${s.name}`,
     h('p', { class: 'muted' }, `site ${s.site} · owners `, s.owners.flatMap((k, i) => [i ? ', ' : '', who(names, k)]),
       ` · expires ${time(s.expires * 1000)} UTC`, s.description ? ` · ${s.description}` : ''),
     h('p', { 'data-testid': `enforced-${s.name}` },
