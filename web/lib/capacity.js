@@ -23,10 +23,13 @@ async function poolsByNode() {
   const out = new Map();
   let lookups = 0;
   for (const r of held.values()) {
+    // An escrow of someone else's capacity (a sell order's, a quote's: a
+    // child of an rcap the broker does not hold) is not the broker's.
+    if (r.parent && !held.has(r.parent)) continue;
     const n = out.get(r.node) || { granted: zero(), free: zero() };
     out.set(r.node, n);
     // A broker-held rcap split off another is already inside its parent's amount.
-    if (!r.parent || !held.has(r.parent)) {
+    if (!r.parent) {
       add(n.granted, r.res);
       add(n.free, r.res);
     }
