@@ -85,7 +85,9 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   }
   auto c = Conn();
   EXPECT_EQ(*storage::SchemaVersion(*c, "ledger"), 1);
-  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 5);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 6);
+  // Migration 6: the keys rotations replaced, none yet.
+  EXPECT_EQ(Count("SELECT count(*) FROM b_retired_keys"), 0);
   // Migration 5: the capacity book's rcap_released, empty.
   EXPECT_EQ(Count("SELECT count(*) FROM rcap_released"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM b_slices WHERE url=''"),
