@@ -127,14 +127,18 @@ json NodeRowJson(Stmt& s) {
 core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::string_view kind,
                              const std::string& name, const std::string& site,
                              const std::string& by) {
+  // A key a rotation retired (b_retired_keys, key_routes.cc) names no one
+  // again.
   BOURSE_ASSIGN_OR_RETURN(Stmt e,
-                          txn.db()->Prepare("SELECT kind FROM b_principals WHERE key=? OR name=?"));
+                          txn.db()->Prepare("SELECT 1 FROM b_principals WHERE key=? OR name=? "
+                                            "UNION ALL SELECT 1 FROM b_retired_keys WHERE key=?"));
   e.Bind(1, key);
   e.Bind(2, name);
+  e.Bind(3, key);
   BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
   if (exists) {
     return core::AlreadyExists("a principal with key " + key + " or name " + name +
-                               " already exists");
+                               " already exists (or the key was retired by a key rotation)");
   }
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s, txn.db()->Prepare("INSERT INTO b_principals(key,kind,name,site,created_ms) "
