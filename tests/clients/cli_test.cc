@@ -485,7 +485,10 @@ TEST_F(CliTest, NodeAndSiteRekey) {
                        " (set node_key in its guard's config and restart the guard)\n");
   EXPECT_EQ(Json(url_ + " node show n1")["key"], n1b);
   // The node's old key is no principal now; a node never rekeys itself.
-  Wrong(url_ + " --key n1.pem broker call GET /v1/nodes/n1/bindings", 1, "unauthenticated: ");
+  r = Bourse(url_ + " --key n1.pem broker call POST /v1/nodes/n1/usage '{\"reports\":[]}'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unauthenticated: key " + std::string("ed25519:")), std::string::npos)
+      << r.err;
   Wrong(url_ + " --key n1b.pem node rekey n1 --key alice.pem", 1, "permission_denied: ");
   Wrong(op + "node rekey n1 --key alice.pem", 1, "already_exists: ");
   Wrong(op + "node rekey n9 --key " + pi2, 1, "not_found: ");
