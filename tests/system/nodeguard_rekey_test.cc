@@ -44,7 +44,7 @@ pid_t Spawn(std::vector<std::string> argv, const fs::path& log) {
 }
 
 // Runs `argv` to its end; its exit code and stdout.
-std::pair<int, std::string> Run(std::vector<std::string> argv, const fs::path& dir) {
+std::pair<int, std::string> RunToEnd(std::vector<std::string> argv, const fs::path& dir) {
   const fs::path out = dir / "run.out";
   fs::remove(out);
   pid_t pid = Spawn(std::move(argv), out);
@@ -117,7 +117,7 @@ class NodeguardRekeyTest : public ::testing::Test {
     return msg;
   }
   json Status() {
-    auto [code, out] = Run({Bin("nodeguard/bourse-nodeguard"), "status", "--socket",
+    auto [code, out] = RunToEnd({Bin("nodeguard/bourse-nodeguard"), "status", "--socket",
                             (dir_ / "state/status.sock").string()},
                            dir_);
     json j = json::parse(out, nullptr, false);
@@ -156,10 +156,10 @@ TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAg
 
   // The site's PI rotates the node's key with the CLI.
   ASSERT_TRUE(world_->pi.SavePem((dir_ / "pi.pem").string()).ok());
-  auto [kc, new_key] = Run({BourseBinary(), "key", "new", (dir_ / "new.pem").string()}, dir_);
+  auto [kc, new_key] = RunToEnd({BourseBinary(), "key", "new", (dir_ / "new.pem").string()}, dir_);
   ASSERT_EQ(kc, 0);
   new_key = new_key.substr(0, new_key.find('\n'));
-  auto [rc, out] = Run({BourseBinary(), "--url", broker_->url(), "--key",
+  auto [rc, out] = RunToEnd({BourseBinary(), "--url", broker_->url(), "--key",
                         (dir_ / "pi.pem").string(), "--json", "node", "rekey", "n1", "--key",
                         (dir_ / "new.pem").string()},
                        dir_);
@@ -192,7 +192,7 @@ TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAg
   }
   EXPECT_TRUE(reported);
   EXPECT_EQ(TerminateChild(guard_), 0);
-  auto [vc, vout] = Run({BourseBinary(), "ledger", "verify", "--url", broker_->url()}, dir_);
+  auto [vc, vout] = RunToEnd({BourseBinary(), "ledger", "verify", "--url", broker_->url()}, dir_);
   EXPECT_EQ(vc, 0) << vout;
 }
 
