@@ -45,7 +45,7 @@ class BrokerKeyView final : public ledger::KeyView {
   }
   core::Result<bool> KeyUsed(const std::string& key) override {
     BOURSE_ASSIGN_OR_RETURN(Stmt s, txn_.Prepare("SELECT 1 FROM b_principals WHERE key=? UNION ALL "
-                                                  "SELECT 1 FROM b_retired_keys WHERE key=?"));
+                                                 "SELECT 1 FROM b_retired_keys WHERE key=?"));
     s.Bind(1, key);
     s.Bind(2, key);
     return s.Step();
@@ -105,44 +105,43 @@ core::Result<ApiResponse> Broker::ChangeKey(const ApiRequest& q, bool node) {
   BOURSE_ASSIGN_OR_RETURN(core::PublicKey key, core::KeyField(q.json, member));
   const std::string owner = q.Param(node ? "node" : "site");
   ledger::KeyChange change;
-  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
-                           BrokerKeyView view(txn);
-                           BOURSE_ASSIGN_OR_RETURN(
-                               change, node ? ledger::ApplyNodeKeyChange(view, owner, key.ToText(),
-                                                                         q.caller_text)
-                                            : ledger::ApplySitePiChange(view, owner, key.ToText(),
-                                                                        q.caller_text));
-                           return txn.Append(change.type, change.ToEntryBody()).status();
-                         }).status());
+  BOURSE_RETURN_IF_ERROR(
+      Mutate([&](ledger::Txn& txn) -> core::Status {
+        BrokerKeyView view(txn);
+        BOURSE_ASSIGN_OR_RETURN(
+            change, node ? ledger::ApplyNodeKeyChange(view, owner, key.ToText(), q.caller_text)
+                         : ledger::ApplySitePiChange(view, owner, key.ToText(), q.caller_text));
+        return txn.Append(change.type, change.ToEntryBody()).status();
+      }).status());
   ForgetPrincipal(change.old);
   return JsonResponse(200, change.ToEntryBody());
 }
 
 void Broker::RegisterKeyRoutes() {
   using namespace internal;
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/nodes/{node}/key",
-       .auth = Auth::kSigned,
-       .signer_kinds = {"admin", "site"},
-       .summary = "Rotate a node's key (its site's PI or an admin; never the node itself): from "
-                  "now on the node-guard routes accept only the new key (node_key_changed)",
-       .tag = "nodes",
-       .request_schema = SObj({{"key", SKey()}}, {"key"}),
-       .response_schema = KeyChangeSchema("node", "key"),
-       .handler = [this](const ApiRequest& q) { return ChangeKey(q, true); }});
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/sites/{site}/pi",
-       .auth = Auth::kSigned,
-       .signer_kinds = {"admin", "site"},
-       .summary = "Rotate a site's PI key (the current PI or an admin): new grants must be signed "
-                  "by the new key; roots signed before stay valid until they end "
-                  "(site_pi_changed)",
-       .tag = "sites",
-       .request_schema = SObj({{"pi", SKey()}}, {"pi"}),
-       .response_schema = KeyChangeSchema("site", "pi"),
-       .handler = [this](const ApiRequest& q) { return ChangeKey(q, false); }});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/nodes/{node}/key",
+               .auth = Auth::kSigned,
+               .signer_kinds = {"admin", "site"},
+               .summary =
+                   "Rotate a node's key (its site's PI or an admin; never the node itself): from "
+                   "now on the node-guard routes accept only the new key (node_key_changed)",
+               .tag = "nodes",
+               .request_schema = SObj({{"key", SKey()}}, {"key"}),
+               .response_schema = KeyChangeSchema("node", "key"),
+               .handler = [this](const ApiRequest& q) { return ChangeKey(q, true); }});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/sites/{site}/pi",
+               .auth = Auth::kSigned,
+               .signer_kinds = {"admin", "site"},
+               .summary =
+                   "Rotate a site's PI key (the current PI or an admin): new grants must be signed "
+                   "by the new key; roots signed before stay valid until they end "
+                   "(site_pi_changed)",
+               .tag = "sites",
+               .request_schema = SObj({{"pi", SKey()}}, {"pi"}),
+               .response_schema = KeyChangeSchema("site", "pi"),
+               .handler = [this](const ApiRequest& q) { return ChangeKey(q, false); }});
 }
 
 }  // namespace bourse::broker

@@ -16,10 +16,10 @@
 #include "core/mutex.h"
 #include "ledger/accounts.h"
 #include "ledger/internal/account_rules.h"
-#include "ledger/key_changes.h"
 #include "ledger/internal/capacity_rules.h"
 #include "ledger/internal/rcap_rules.h"
 #include "ledger/internal/timeline.h"
+#include "ledger/key_changes.h"
 #include "ledger/redemption_book.h"
 #include "storage/sqlite.h"
 
@@ -192,8 +192,9 @@ class MemoryKeyView final : public KeyView {
   // the members registers nothing here).
   void NoteRegistration(const std::string& type, const nlohmann::json& body) {
     auto text = [&](const char* m) -> std::string {
-      return body.is_object() && body.contains(m) && body[m].is_string() ? body[m].get<std::string>()
-                                                                         : std::string();
+      return body.is_object() && body.contains(m) && body[m].is_string()
+                 ? body[m].get<std::string>()
+                 : std::string();
     };
     if (type == "principal_added") {
       if (!text("key").empty()) used.insert(text("key"));

@@ -142,11 +142,11 @@ TEST_F(KeyRotationTest, ARetiredKeyIsNeverRegisteredAgainAndAReplayRunsNothing) 
   EXPECT_EQ(Code(env_.admin_, "POST", "/v1/principals",
                  {{"key", node_.public_key().ToText()}, {"kind", "user"}, {"name", "back"}}),
             core::StatusCode::kAlreadyExists);
-  EXPECT_EQ(Code(env_.pi_, "POST", "/v1/sites/mit/nodes",
-                 {{"id", "n9"},
-                  {"key", node_.public_key().ToText()},
-                  {"capacity", MarketEnv::Res(1000)}}),
-            core::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      Code(
+          env_.pi_, "POST", "/v1/sites/mit/nodes",
+          {{"id", "n9"}, {"key", node_.public_key().ToText()}, {"capacity", MarketEnv::Res(1000)}}),
+      core::StatusCode::kAlreadyExists);
   EXPECT_EQ(Code(env_.admin_, "POST", "/v1/sites",
                  {{"name", "back"}, {"pi", node_.public_key().ToText()}}),
             core::StatusCode::kAlreadyExists);
@@ -214,11 +214,11 @@ TEST_F(KeyRotationTest, SitePiRotationMovesGrantsToTheNewKeyAndKeepsOldRoots) {
   EXPECT_EQ(bind(*unrecorded), core::StatusCode::kPermissionDenied);
   EXPECT_EQ(bind(old_b), core::StatusCode::kOk);
   // ... and redeemable: the node (under its new key) reports it redeemed.
-  json rep = env_.Ok(n1, "POST", "/v1/nodes/n1/redemptions",
-                     {{"redemptions", json::array({{{"rcap", old_a.id},
-                                                    {"slice", "mit_web"},
-                                                    {"state", "active"},
-                                                    {"ts", now}}})}});
+  json rep = env_.Ok(
+      n1, "POST", "/v1/nodes/n1/redemptions",
+      {{"redemptions",
+        json::array(
+            {{{"rcap", old_a.id}, {"slice", "mit_web"}, {"state", "active"}, {"ts", now}}})}});
   EXPECT_EQ(rep["recorded"], 1);
   env_.ExpectLedgerVerifies();
 }

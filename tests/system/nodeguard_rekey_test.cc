@@ -86,8 +86,8 @@ class NodeguardRekeyTest : public ::testing::Test {
                                                .interval = {now - 10, now + 86400}});
     ASSERT_TRUE(root.ok());
     auto chain = ledger::ChainToJson(std::vector<ledger::Rcap>{*root});
-    auto bound = world_->As(world_->user).Call("POST", "/v1/slices/mit_web/bindings",
-                                               {{"chain", chain}});
+    auto bound =
+        world_->As(world_->user).Call("POST", "/v1/slices/mit_web/bindings", {{"chain", chain}});
     ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   }
   // The guard's config with `key` as its node_key.
@@ -95,9 +95,10 @@ class NodeguardRekeyTest : public ::testing::Test {
     std::ofstream(dir_ / "trust") << world_->pi.public_key().ToText() << "\n";
     fs::create_directories(dir_ / "state");
     std::ofstream(dir_ / "guard.conf")
-        << "node_id = n1\nnode_key = " << key.string() << "\ntrust_file = "
-        << (dir_ / "trust").string() << "\nstate_dir = " << (dir_ / "state").string()
-        << "\nbroker_url = " << broker_->url() << "\nbroker_key = " << world_->broker_key
+        << "node_id = n1\nnode_key = " << key.string()
+        << "\ntrust_file = " << (dir_ / "trust").string()
+        << "\nstate_dir = " << (dir_ / "state").string() << "\nbroker_url = " << broker_->url()
+        << "\nbroker_key = " << world_->broker_key
         << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
            "default_min_kbps = 1000\ncpu_mcores = 4000\ndisk_root = none\n"
            "launch = false\nreconcile_period_s = 1\n";
@@ -107,9 +108,9 @@ class NodeguardRekeyTest : public ::testing::Test {
     NotifySocket notify(dir_ / "notify.sock");
     EXPECT_TRUE(notify.bound());
     setenv("NOTIFY_SOCKET", (dir_ / "notify.sock").c_str(), 1);
-    guard_ = Spawn({Bin("nodeguard/bourse-nodeguard"), "run", "--config",
-                    (dir_ / "guard.conf").string()},
-                   dir_ / log);
+    guard_ = Spawn(
+        {Bin("nodeguard/bourse-nodeguard"), "run", "--config", (dir_ / "guard.conf").string()},
+        dir_ / log);
     unsetenv("NOTIFY_SOCKET");
     EXPECT_GT(guard_, 0);
     std::string msg = notify.Next(60);
@@ -118,8 +119,8 @@ class NodeguardRekeyTest : public ::testing::Test {
   }
   json Status() {
     auto [code, out] = RunToEnd({Bin("nodeguard/bourse-nodeguard"), "status", "--socket",
-                            (dir_ / "state/status.sock").string()},
-                           dir_);
+                                 (dir_ / "state/status.sock").string()},
+                                dir_);
     json j = json::parse(out, nullptr, false);
     return j.is_discarded() ? json::object() : j;
   }
@@ -159,10 +160,10 @@ TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAg
   auto [kc, new_key] = RunToEnd({BourseBinary(), "key", "new", (dir_ / "new.pem").string()}, dir_);
   ASSERT_EQ(kc, 0);
   new_key = new_key.substr(0, new_key.find('\n'));
-  auto [rc, out] = RunToEnd({BourseBinary(), "--url", broker_->url(), "--key",
-                        (dir_ / "pi.pem").string(), "--json", "node", "rekey", "n1", "--key",
-                        (dir_ / "new.pem").string()},
-                       dir_);
+  auto [rc, out] =
+      RunToEnd({BourseBinary(), "--url", broker_->url(), "--key", (dir_ / "pi.pem").string(),
+                "--json", "node", "rekey", "n1", "--key", (dir_ / "new.pem").string()},
+               dir_);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(json::parse(out)["key"], new_key);
 
