@@ -107,8 +107,9 @@ core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
 // "broker"). A file written before versions were recorded is at version 0:
 // migration 1 is what every start ran then (CREATE ... IF NOT EXISTS and the
 // capacity backfill), migration 2 the one-time backfill its b_migrations
-// table recorded, which it drops; migration 3 adds the slices' url; 6 the
-// node guards' sliver reports.
+// table recorded, which it drops; migration 3 adds the slices' url; 4 and 5
+// as their notes say; 6 the node guards' sliver reports; 7 adds b_retired_keys
+// (key_routes.cc).
 const storage::Schema& BrokerSchema() {
   static const storage::Schema* schema = new storage::Schema{
       "broker",
@@ -177,6 +178,14 @@ const storage::Schema& BrokerSchema() {
               " body TEXT NOT NULL, PRIMARY KEY(node, slice)) WITHOUT ROWID;"
               "CREATE INDEX b_slivers_slice ON b_slivers(slice, node);",
               "b_sliver_reports, b_slivers");
+        }},
+       {7, "b_retired_keys: the keys node and site PI key rotations replaced",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS b_retired_keys(key TEXT PRIMARY KEY, kind TEXT NOT "
+              "NULL, owner TEXT NOT NULL, seq INTEGER NOT NULL, retired_ms INTEGER NOT NULL);"
+              "CREATE INDEX IF NOT EXISTS b_retired_keys_owner ON b_retired_keys(kind, owner);",
+              "b_retired_keys");
         }}}};
   return *schema;
 }
@@ -284,6 +293,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
   b->RegisterSliverRoutes();
+  b->RegisterKeyRoutes();
   b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());
   BOURSE_ASSIGN_OR_RETURN(
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));
@@ -347,10 +357,12 @@ core::Status Broker::Read(const std::function<core::Status(storage::Connection*)
 core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
   std::string key(c.key);
   std::string kind;
+  uint64_t gen = 0;
   {
     core::ReaderMutexLock l(&principals_mu_);
     auto it = principals_.find(key);
     if (it != principals_.end()) kind = it->second;
+    gen = principals_gen_;
   }
   if (kind.empty()) {
     core::Status st = Read([&](storage::Connection* db) -> core::Status {
@@ -366,7 +378,7 @@ core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
     }
     BOURSE_RETURN_IF_ERROR(st);
     core::WriterMutexLock l(&principals_mu_);
-    principals_.emplace(key, kind);
+    if (principals_gen_ == gen) principals_.emplace(key, kind);
   }
   // A request that ran in an earlier run of the broker (whose in-memory
   // replay cache is gone) has its row, with its very timestamp, in
@@ -388,6 +400,12 @@ core::Result<std::string> Broker::CheckCaller(const SignedCaller& c) {
     if (seen) return core::Unauthenticated(kReplayMessage);
   }
   return kind;
+}
+
+void Broker::ForgetPrincipal(const std::string& key) {
+  core::WriterMutexLock l(&principals_mu_);
+  principals_.erase(key);
+  ++principals_gen_;
 }
 
 namespace {

@@ -216,6 +216,13 @@ class Broker {
   core::Result<ApiResponse> AddBinding(const ApiRequest& q);
   core::Result<ApiResponse> ListBindings(const ApiRequest& q);
 
+  // Key rotation routes (key_routes.cc): POST /v1/nodes/{node}/key (`node`)
+  // and POST /v1/sites/{site}/pi.
+  void RegisterKeyRoutes();
+  core::Result<ApiResponse> ChangeKey(const ApiRequest& q, bool node);
+  // Drops `key` from the principals cache once it no longer names one.
+  void ForgetPrincipal(const std::string& key);
+
   // Node guard routes (node_routes.cc).
   core::Result<ApiResponse> ListNodeBindings(const ApiRequest& q);
   core::Result<ApiResponse> AddRedemptions(const ApiRequest& q);
@@ -275,10 +282,13 @@ class Broker {
   // The highest signed timestamp in b_nonces when this run opened (for
   // CheckCaller); INT64_MIN when there was none.
   int64_t earlier_runs_max_ts_ = INT64_MIN;
-  // Principals' kinds by key, as looked up (principals are never removed
-  // and their kind never changes).
+  // Principals' kinds by key, as looked up (a principal's kind never
+  // changes; a key rotation retires a key: ForgetPrincipal). A lookup caches
+  // its answer only if no key was forgotten meanwhile (principals_gen_), so
+  // a read that raced a rotation never brings a retired key back.
   core::SharedMutex principals_mu_;
   std::unordered_map<std::string, std::string> principals_ GUARDED_BY(principals_mu_);
+  uint64_t principals_gen_ GUARDED_BY(principals_mu_) = 0;
   // Markets (issue #6, broker/markets/) and the broker as their host;
   // declared last so the engine stops first.
   std::unique_ptr<internal::MarketsHost> markets_host_;

@@ -127,14 +127,18 @@ json NodeRowJson(Stmt& s) {
 core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::string_view kind,
                              const std::string& name, const std::string& site,
                              const std::string& by) {
+  // A key a rotation retired (b_retired_keys, key_routes.cc) names no one
+  // again.
   BOURSE_ASSIGN_OR_RETURN(Stmt e,
-                          txn.db()->Prepare("SELECT kind FROM b_principals WHERE key=? OR name=?"));
+                          txn.db()->Prepare("SELECT 1 FROM b_principals WHERE key=? OR name=? "
+                                            "UNION ALL SELECT 1 FROM b_retired_keys WHERE key=?"));
   e.Bind(1, key);
   e.Bind(2, name);
+  e.Bind(3, key);
   BOURSE_ASSIGN_OR_RETURN(bool exists, e.Step());
   if (exists) {
     return core::AlreadyExists("a principal with key " + key + " or name " + name +
-                               " already exists");
+                               " already exists (or the key was retired by a key rotation)");
   }
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s, txn.db()->Prepare("INSERT INTO b_principals(key,kind,name,site,created_ms) "
@@ -594,18 +598,39 @@ core::Status InsertBinding(ledger::Txn& txn, const ledger::Rcap& leaf, const std
   return s.Run();
 }
 
-// The chain checks out against the key of the site that runs its node.
+// The chain checks out against the key of the site that runs its node. A
+// root signed by one of the site's former PI keys (b_retired_keys) verifies
+// only if it was recorded before the change: a replaced key grants nothing
+// new, and what it granted stays valid until it ends.
 core::Result<ledger::EffectiveLeaf> VerifyBindChain(ledger::Txn& txn,
                                                     const std::vector<ledger::Rcap>& chain,
                                                     int64_t now_s) {
   const std::string& node = chain.front().node;
-  BOURSE_ASSIGN_OR_RETURN(Stmt n, internal::GetOneOrNotFound(
-                                      txn.db(),
-                                      "SELECT s.pi FROM b_nodes n JOIN b_sites s ON s.name=n.site "
-                                      "WHERE n.id=?",
-                                      node, "node", "chain"));
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt n, internal::GetOneOrNotFound(txn.db(),
+                                         "SELECT s.pi,s.name FROM b_nodes n JOIN b_sites s ON "
+                                         "s.name=n.site WHERE n.id=?",
+                                         node, "node", "chain"));
   BOURSE_ASSIGN_OR_RETURN(core::PublicKey site_key, core::PublicKey::FromText(n.Text(0)));
   std::vector<core::PublicKey> trusted = {site_key};
+  const ledger::Rcap& root = chain.front();
+  if (!(root.issuer == site_key)) {
+    BOURSE_ASSIGN_OR_RETURN(
+        Stmt r, txn.db()->Prepare("SELECT 1 FROM b_retired_keys WHERE kind='site' AND owner=? "
+                                  "AND key=?"));
+    r.Bind(1, n.Text(1));
+    r.Bind(2, root.issuer.ToText());
+    BOURSE_ASSIGN_OR_RETURN(bool former, r.Step());
+    if (former) {
+      auto recorded = ledger::CapacityLog::Get(txn.db(), root.id);
+      if (!recorded.ok() || !(*recorded == root)) {
+        return core::PermissionDenied("chain: untrusted_root: root " + root.id +
+                                      " is signed by a former PI key of site " + n.Text(1) +
+                                      " and was not granted before the key changed");
+      }
+      trusted.push_back(root.issuer);
+    }
+  }
   ledger::Verdict<ledger::EffectiveLeaf> v = ledger::VerifyChain(chain, trusted, node, now_s);
   if (!v.ok()) return v.refusal().ToStatus().WithContext("chain");
   return *v;

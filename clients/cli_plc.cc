@@ -45,9 +45,9 @@ struct PlcArgs {
 };
 
 void AddSite(CLI::App& app, CliContext& ctx) {
-  CLI::App* noun = app.add_subcommand("site", "Sites: add (admin), list, show");
+  CLI::App* noun = app.add_subcommand("site", "Sites: add (admin), list, show, rekey");
   noun->require_subcommand(1);
-  noun->footer("example: bourse site add mit --pi pi.pem");
+  noun->footer("example: bourse site add mit --pi pi.pem; bourse site rekey mit --pi pi-2027.pem");
   auto a = std::make_shared<PlcArgs>();
   CLI::App* add = noun->add_subcommand("add", "NAME --pi KEY: register a site and its PI key");
   add->add_option("NAME", a->name, "site name ([a-z0-9.]{1,32})")->required();
@@ -64,12 +64,25 @@ void AddSite(CLI::App& app, CliContext& ctx) {
   ctx.Bind(show, [&ctx, a] {
     return ctx.Do("GET", "/v1/sites/" + EscapeSegment(a->name), nullptr, PrintObject);
   });
+  CLI::App* rekey = noun->add_subcommand(
+      "rekey", "NAME --pi KEY: rotate the site's PI key (the current PI or an admin)");
+  rekey->add_option("NAME", a->name, "site name")->required();
+  rekey->add_option("--pi", a->key, "the PI's new key (ed25519:.. or a PEM file)")->required();
+  ctx.Bind(rekey, [&ctx, a]() -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(core::PublicKey pi, ParseKeyArg(a->key, "--pi"));
+    return ctx.Done("POST", "/v1/sites/" + EscapeSegment(a->name) + "/pi", {{"pi", pi.ToText()}},
+                    "site " + a->name + ": PI key is now " + pi.ToText() +
+                        " (add it to every node's trust file; keep the old key there until "
+                        "the last root it signed ends)");
+  });
 }
 
 void AddNode(CLI::App& app, CliContext& ctx) {
-  CLI::App* noun = app.add_subcommand("node", "Nodes: add (the site's PI), list, show");
+  CLI::App* noun = app.add_subcommand("node", "Nodes: add and rekey (the site's PI), list, show");
   noun->require_subcommand(1);
-  noun->footer("example: bourse node add mit n1 --key n1.pem --res cpu_mcores=4000,mem_mib=8192");
+  noun->footer(
+      "example: bourse node add mit n1 --key n1.pem --res cpu_mcores=4000,mem_mib=8192; "
+      "bourse node rekey n1 --key n1-new.pem");
   auto a = std::make_shared<PlcArgs>();
   CLI::App* add = noun->add_subcommand("add", "SITE ID --key KEY --res RES: register a node");
   add->add_option("SITE", a->site, "its site")->required();
@@ -93,6 +106,17 @@ void AddNode(CLI::App& app, CliContext& ctx) {
   show->add_option("ID", a->id, "node id")->required();
   ctx.Bind(show, [&ctx, a] {
     return ctx.Do("GET", "/v1/nodes/" + EscapeSegment(a->id), nullptr, PrintObject);
+  });
+  CLI::App* rekey = noun->add_subcommand(
+      "rekey", "ID --key KEY: rotate the node's key (its site's PI or an admin)");
+  rekey->add_option("ID", a->id, "node id")->required();
+  rekey->add_option("--key", a->key, "the node guard's new key (ed25519:.. or a PEM file)")
+      ->required();
+  ctx.Bind(rekey, [&ctx, a]() -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(core::PublicKey k, ParseKeyArg(a->key, "--key"));
+    return ctx.Done("POST", "/v1/nodes/" + EscapeSegment(a->id) + "/key", {{"key", k.ToText()}},
+                    "node " + a->id + ": key is now " + k.ToText() +
+                        " (set node_key in its guard's config and restart the guard)");
   });
 }
 

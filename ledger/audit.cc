@@ -19,6 +19,7 @@
 #include "ledger/internal/capacity_rules.h"
 #include "ledger/internal/rcap_rules.h"
 #include "ledger/internal/timeline.h"
+#include "ledger/key_changes.h"
 #include "ledger/redemption_book.h"
 #include "storage/sqlite.h"
 
@@ -153,6 +154,71 @@ class MemoryCapacityView final : public internal::CapacityView {
   }
 };
 
+// Who holds which key, replayed: every key a principal, site or node was
+// registered with (principal_added, admin_added, site_added, node_added),
+// and the current key of each site's PI and of each node, as the key
+// changes (key_changes.h) move them. Admins are the account rules' (`admins`).
+class MemoryKeyView final : public KeyView {
+ public:
+  explicit MemoryKeyView(const std::unordered_set<std::string>& admins) : admins_(admins) {}
+
+  Result<bool> IsAdmin(const std::string& key) override { return admins_.count(key) > 0; }
+  Result<std::optional<std::string>> SitePi(const std::string& site) override {
+    auto it = sites.find(site);
+    if (it == sites.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  Result<std::optional<NodeKey>> Node(const std::string& node) override {
+    auto it = nodes.find(node);
+    if (it == nodes.end()) return std::optional<NodeKey>();
+    return std::optional<NodeKey>(it->second);
+  }
+  Result<bool> KeyUsed(const std::string& key) override {
+    return used.count(key) > 0 || admins_.count(key) > 0;
+  }
+  Status PutNodeKey(const std::string& node, const std::string&, const std::string& key) override {
+    nodes[node].key = key;
+    used.insert(key);
+    return Status::Ok();
+  }
+  Status PutSitePi(const std::string& site, const std::string&, const std::string& pi) override {
+    sites[site] = pi;
+    used.insert(pi);
+    return Status::Ok();
+  }
+
+  // The keys of a registration entry, read leniently: this is bookkeeping
+  // for the key changes, not a check of the registration (an entry without
+  // the members registers nothing here).
+  void NoteRegistration(const std::string& type, const nlohmann::json& body) {
+    auto text = [&](const char* m) -> std::string {
+      return body.is_object() && body.contains(m) && body[m].is_string()
+                 ? body[m].get<std::string>()
+                 : std::string();
+    };
+    if (type == "principal_added") {
+      if (!text("key").empty()) used.insert(text("key"));
+    } else if (type == kEntryAdminAdded) {
+      if (!text("admin").empty()) used.insert(text("admin"));
+    } else if (type == "site_added") {
+      if (text("site").empty() || text("pi").empty()) return;
+      sites.emplace(text("site"), text("pi"));
+      used.insert(text("pi"));
+    } else if (type == kEntryNodeAdded) {
+      if (text("node").empty() || text("key").empty()) return;
+      nodes.emplace(text("node"), NodeKey{text("site"), text("key")});
+      used.insert(text("key"));
+    }
+  }
+
+  std::unordered_map<std::string, std::string> sites;  // site -> current PI key
+  std::unordered_map<std::string, NodeKey> nodes;      // node -> site, current key
+  std::unordered_set<std::string> used;
+
+ private:
+  const std::unordered_set<std::string>& admins_;
+};
+
 std::string RuleForCreditError(const Status& st) {
   switch (st.code()) {
     case core::StatusCode::kPermissionDenied:
@@ -242,6 +308,7 @@ struct LedgerAuditor::Impl {
   bool any_head = false;
   MemoryView view;
   MemoryCapacityView capacity;
+  MemoryKeyView keys{view.admins};
   std::unordered_map<std::string, MemoryCapacityView::Ticket>& tickets = capacity.tickets;
   static constexpr internal::CapacityRuleOptions kNoSig{.check_signatures = false};
   RedemptionBook book;
@@ -544,7 +611,11 @@ struct LedgerAuditor::Impl {
       if (!n.ok()) return Fail("entry", seq, "capacity", "node_added: " + n.status().message());
       Status st = internal::ApplyNode(capacity, n->node, n->capacity);
       if (!st.ok()) return Fail("entry", seq, "capacity", "node_added: " + st.message());
+    } else if (e.type == kEntryNodeKeyChanged || e.type == kEntrySitePiChanged) {
+      Status st = ApplyKeyChangeEntry(keys, e.type, e.body);
+      if (!st.ok()) return Fail("entry", seq, "key_change", e.type + ": " + st.message());
     }
+    keys.NoteRegistration(e.type, e.body);
     return FlushHeads();
   }
 

@@ -18,7 +18,11 @@
 // expired only for recorded rcaps, released (rcap_released) only for a
 // recorded, unused child the broker (the ledger key) holds, once, and never
 // used after, redeemed leaves never double-redeemed nor
-// oversubscribed (RedemptionBook); at the end sum(balances) + sum(escrow) ==
+// oversubscribed (RedemptionBook); node_key_changed / site_pi_changed obey
+// the key-change rule (key_changes.h: by an admin or the site's PI key at
+// that point, never the node itself; from the current key; to a key never
+// registered), each site's PI and node's key tracked from site_added,
+// node_added, principal_added and admin_added; at the end sum(balances) + sum(escrow) ==
 // sum(mints) and the last head covers every entry. Entry types it does not
 // know (other components' state changes) are hash-checked only.
 //

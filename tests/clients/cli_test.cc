@@ -468,6 +468,45 @@ TEST_F(CliTest, TransferPoolSplitAndNodeTable) {
                 n1 + "\n");
 }
 
+// Key rotation (docs/cli.md "node rekey", "site rekey"): the site's PI
+// rotates a node's key, the node's old key is refused, the PI rotates its
+// own key and grants with the new one; the completion offers the verbs.
+TEST_F(CliTest, NodeAndSiteRekey) {
+  StartBroker();
+  NewKey("pi.pem");
+  NewKey("n1.pem");
+  NewKey("alice.pem");
+  std::string n1b = NewKey("n1b.pem"), pi2 = NewKey("pi2.pem");
+  SeedSite("cpu_mcores=4000,mem_mib=8192");
+  const std::string op = url_ + " --key pi.pem ";
+  Out r = Bourse(op + "node rekey n1 --key n1b.pem");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "node n1: key is now " + n1b +
+                       " (set node_key in its guard's config and restart the guard)\n");
+  EXPECT_EQ(Json(url_ + " node show n1")["key"], n1b);
+  // The node's old key is no principal now; a node never rekeys itself.
+  r = Bourse(url_ + " --key n1.pem broker call POST /v1/nodes/n1/usage '{\"reports\":[]}'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unauthenticated: key " + std::string("ed25519:")), std::string::npos)
+      << r.err;
+  Wrong(url_ + " --key n1b.pem node rekey n1 --key alice.pem", 1, "permission_denied: ");
+  Wrong(op + "node rekey n1 --key alice.pem", 1, "already_exists: ");
+  Wrong(op + "node rekey n9 --key " + pi2, 1, "not_found: ");
+  EXPECT_EQ(Bourse(op + "node rekey n1").code, 2);  // --key is required
+  // The PI rotates its own key (--json: the change as the ledger records it).
+  json j = Json(op + "site rekey mit --pi pi2.pem");
+  EXPECT_EQ(j["site"], "mit");
+  EXPECT_EQ(j["pi"], pi2);
+  EXPECT_EQ(j["by"], j["old"]);
+  Wrong(op + "grant n1 --res cpu_mcores=100 --from now --until +1d", 1, "unauthenticated: ");
+  const std::string op2 = url_ + " --key pi2.pem ";
+  EXPECT_EQ(Bourse(op2 + "grant n1 --res cpu_mcores=100 --from +7d --until +8d --id g2").code, 0);
+  EXPECT_EQ(Json("ledger verify --url " + broker_->url())["ok"], true);
+  r = Bourse("completion bash");
+  EXPECT_NE(r.out.find("[\"bourse node rekey\"]=\"--help -h --key\""), std::string::npos);
+  EXPECT_NE(r.out.find("[\"bourse site rekey\"]=\"--help -h --pi\""), std::string::npos);
+}
+
 // The slice verbs the walkthrough does not use (a slice name without its
 // site, owners, bind of a held rcap, instantiate, list) and the bindings
 // table's text.
