@@ -64,7 +64,9 @@ NODES=(mit-1 mit-2 ucb-1 ucb-2 eth-1 eth-2)
 site_of() { echo "${1%-*}"; }
 # What each node has, and how its site shares it out (rcaps are granted in
 # DESIGN §8's resource syntax): each pooling agent gets 1500 mcores, the
-# broker's pool 800 (rounds and the operator), the monitoring slice 200.
+# broker's pool 1000 (the operator's rounds), of which the monitoring slice
+# gets 200. An agent's 1500 is not a whole number of its 1000-mcore pricing
+# units, so each keeps capacity out of its asks to quote RFQs with.
 NODE_RES=cpu_mcores=4000,mem_mib=8192,disk_mib=40960,net_min_kbps=200000,net_max_kbps=1000000
 AGENT_RES=cpu_mcores=1500,mem_mib=3072,disk_mib=16384,net_min_kbps=80000,net_max_kbps=1000000
 POOL_RES=cpu_mcores=1000,mem_mib=2048,disk_mib=8192,net_min_kbps=40000,net_max_kbps=1000000
