@@ -207,7 +207,7 @@ core::Result<ApiResponse> ListRoundsRoute(Markets& m, const ApiRequest& q) {
 }
 
 core::Result<ApiResponse> GetRoundRoute(Markets& m, const ApiRequest& q) {
-  BOURSE_ASSIGN_OR_RETURN(json out, m.GetRound(q.Param("round")));
+  BOURSE_ASSIGN_OR_RETURN(json out, m.GetRound(q.Param("round"), q.caller_text));
   return JsonResponse(200, out);
 }
 
@@ -508,10 +508,14 @@ void RegisterRoundRoutes(Router& router, Markets* m) {
 
   router.Add({.method = "GET",
               .pattern = "/v1/rounds/{round}",
+              .auth = Auth::kOptional,
               .summary = "A round: its offers, the number of sealed bids, and once cleared the "
-                         "results (winners, allocated nodes, payments, rcaps)",
+                         "results (winners, allocated nodes, payments, rcaps); signed, also the "
+                         "caller's own bids (my_bids)",
               .tag = "rounds",
-              .response_schema = SObj({{"round", round_schema}}),
+              .response_schema = SObj({{"round", round_schema},
+                                       {"my_bids", SArr(SObj({}, {}, false))}},
+                                      {"round"}),
               .handler = [m](const ApiRequest& q) { return GetRoundRoute(*m, q); }});
 
   router.Add({.method = "POST",

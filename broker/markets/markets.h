@@ -205,7 +205,9 @@ class Markets {
   // {"rounds": [...]}, newest first, at most 500; only those in `state`
   // (open, cleared or failed) if given.
   core::Result<nlohmann::json> ListRounds(const std::optional<std::string>& state);
-  core::Result<nlohmann::json> GetRound(const std::string& round);
+  // {"round": ...}; signed by `caller` (non-empty), also "my_bids": the
+  // caller's own bids in the round, whose content is otherwise sealed.
+  core::Result<nlohmann::json> GetRound(const std::string& round, const std::string& caller = "");
   // An admin clears a round whose close has passed: {"round": id, state, result}.
   core::Result<nlohmann::json> ClearRound(const std::string& round, const std::string& caller,
                                           int64_t now_ms);

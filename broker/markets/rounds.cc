@@ -436,9 +436,33 @@ core::Result<json> Markets::ListRounds(const std::optional<std::string>& want) {
   return json{{"rounds", list}};
 }
 
-core::Result<json> Markets::GetRound(const std::string& round) {
+core::Result<json> Markets::GetRound(const std::string& round, const std::string& caller) {
   BOURSE_ASSIGN_OR_RETURN(json out, RoundJsonById(*this, round));
-  return json{{"round", out}};
+  if (caller.empty()) return json{{"round", out}};
+  // Signed by a bidder: its own bids, sealed from everyone else (so a bidder
+  // that restarted knows whether it already bid).
+  json mine = json::array();
+  BOURSE_RETURN_IF_ERROR(host().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id,lim,bundles,escrow,state,created_ms "
+                                                "FROM m_round_bids WHERE round=? AND bidder=? "
+                                                "ORDER BY created_ms, id"));
+    s.Bind(1, round);
+    s.Bind(2, caller);
+    while (true) {
+      BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      mine.push_back({{"id", s.Text(0)},
+                      {"round", round},
+                      {"bidder", caller},
+                      {"limit", s.Text(1)},
+                      {"bundles", json::parse(s.Text(2), nullptr, false)},
+                      {"escrow", s.Text(3)},
+                      {"state", s.Text(4)},
+                      {"created_ms", s.Int(5)}});
+    }
+    return core::Status::Ok();
+  }));
+  return json{{"round", out}, {"my_bids", mine}};
 }
 
 core::Result<json> Markets::ClearRound(const std::string& round, const std::string& caller,

@@ -10,8 +10,9 @@
 //      sites" XOR "these two nodes of different sites", each node with `--res`;
 //   3. what it won in cleared rounds (their results are public) is bound to
 //      the slice and the slice placed on those nodes.
-// Bids are sealed, so which rounds it bid on is kept in memory: after a
-// restart it may bid once more in a round that is still open.
+// Bids are sealed, but a bidder's signed GET of a round shows its own bids
+// (`my_bids`): before bidding it asks, so a restarted service never bids
+// twice in one round.
 //
 //   bourse-example-measure --url http://127.0.0.1:8080 --key bob.pem --slice ucb_measure
 //       --count 2 --min-sites 2 --res cpu_mcores=100,mem_mib=128 --limit 5
@@ -51,6 +52,17 @@ class Measure {
   core::Status Bid(const json& round) {
     const std::string id = round.value("id", "");
     done_.insert(id);  // one try per round, whatever happens
+    // Did we bid already (before a restart)? Our own sealed bids show only to us.
+    auto seen = c_.CallSigned("GET", "/v1/rounds/" + clients::EscapeSegment(id));
+    if (Unreachable(seen.status())) {
+      done_.erase(id);
+      return seen.status();
+    }
+    if (seen.ok() && !seen->value("my_bids", json::array()).empty()) {
+      bids_[id] = (*seen)["my_bids"][0].value("id", "");
+      LogAction("round_bid_found", {{"round", id}, {"bid", bids_[id]}});
+      return core::Status::Ok();
+    }
     std::string why;
     std::optional<json> body = RoundBid(round, want_, limit_, &why);
     if (!body) {

@@ -91,6 +91,18 @@ TEST_F(MarketTradingTest, SealedRoundPaysCriticalValueAndReleasesTheRest) {
   env_.Ok(alice_, "POST", "/v1/rounds/" + id + "/bids", {{"limit", "10"}, {"bundles", {big}}});
   env_.Ok(bob_, "POST", "/v1/rounds/" + id + "/bids", {{"limit", "6"}, {"bundles", {big}}});
   EXPECT_EQ(env_.Escrowed(alice_), "10.000000000");
+  // Sealed: the public view counts the bids; a signed view adds the caller's
+  // own bids (a bidder that restarted knows it already bid), never another's.
+  json pub = *env_.C(alice_).Call("GET", "/v1/rounds/" + id);
+  EXPECT_EQ(pub["round"]["bids"], 2);
+  EXPECT_FALSE(pub.contains("my_bids"));
+  json mine = *env_.C(alice_).CallSigned("GET", "/v1/rounds/" + id);
+  ASSERT_EQ(mine["my_bids"].size(), 1u) << mine.dump();
+  EXPECT_EQ(mine["my_bids"][0]["bidder"], alice_.public_key().ToText());
+  EXPECT_EQ(mine["my_bids"][0]["limit"], "10.000000000");
+  EXPECT_EQ(mine["my_bids"][0]["state"], "sealed");
+  EXPECT_EQ(mine["my_bids"][0]["bundles"][0]["items"][0]["node"], "n1") << mine.dump();
+  EXPECT_EQ(env_.C(env_.admin_).CallSigned("GET", "/v1/rounds/" + id)->at("my_bids").size(), 0u);
   auto admin = env_.C(env_.admin_);
   EXPECT_EQ(admin.Call("POST", "/v1/rounds/" + id + "/clear").status().code(),
             core::StatusCode::kFailedPrecondition);  // not closed yet
