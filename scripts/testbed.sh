@@ -143,11 +143,12 @@ fi
 # Each run's broker log starts empty (the last run's is kept as broker.log.1),
 # so the URL read below is this run's.
 [[ -f $logs/broker.log ]] && mv -f "$logs/broker.log" "$logs/broker.log.1"
+: > "$logs/broker.log"  # there before the broker's own shell opens it
 start broker "$broker" --db "$db" --listen "$listen" --access-log "$logs/access.log"
 # The broker prints {"listening":"http://..."} once it listens.
 url=
 for _ in $(seq 300); do
-  url=$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$logs/broker.log" | tail -1)
+  url=$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$logs/broker.log" 2>/dev/null | tail -1 || true)
   [[ -n $url ]] && break
   kill -0 "${pids[0]}" 2>/dev/null || { echo "testbed: the broker did not start (is $listen in use? see $logs/broker.log)" >&2; exit 1; }
   sleep 0.1
