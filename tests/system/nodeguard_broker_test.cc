@@ -6,8 +6,8 @@
 // the broker-signed share table, and its redemption and usage reports must reach
 // the broker's ledger. Processes and directories are removed even on failure.
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -19,7 +19,7 @@
 #include <functional>
 #include <thread>
 
-#include "tests/system/broker_process.h"
+#include "tests/system/guard_world.h"
 #include "tests/system/notify_socket.h"
 
 namespace bourse::systest {
@@ -28,127 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string GuardBinary() { return std::string(BOURSE_BINARY_DIR) + "/nodeguard/bourse-nodeguard"; }
-
-// A child process killed (SIGKILL) and reaped by the destructor unless stopped.
-class Child {
- public:
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      int st;
-      waitpid(pid_, &st, 0);
-    }
-  }
-  bool Start(const std::vector<std::string>& args, const std::string& log) {
-    pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      FILE* f = std::fopen(log.c_str(), "a");
-      if (f != nullptr) {
-        dup2(fileno(f), 1);
-        dup2(fileno(f), 2);
-      }
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    pid_ = pid;
-    return true;
-  }
-  // True while the process has not exited.
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int st;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-      return false;
-    }
-    return true;
-  }
-  // Waits for the process to exit on its own (killed after 30 s: -2).
-  int Wait() {
-    for (int i = 0; i < 3000 && Running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (Running()) {
-      Terminate();
-      return -2;
-    }
-    return exit_;
-  }
-  // SIGTERM and wait; the exit status (-1 when killed by a signal).
-  int Terminate() {
-    if (pid_ <= 0) return exit_;
-    kill(pid_, SIGTERM);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return exit_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_ = -1;
-};
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-// Runs a command and returns its stdout.
-std::string Capture(const std::vector<std::string>& args) {
-  int p[2];
-  if (pipe(p) != 0) return "";
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(p[1], 1);
-    close(p[0]);
-    close(p[1]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(p[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(p[0]);
-  int st;
-  waitpid(pid, &st, 0);
-  return out;
-}
-
-class NodeguardBrokerTest : public ::testing::Test {
+class NodeguardBrokerTest : public GuardWorldTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(GuardBinary())) << GuardBinary();
-    char tmpl[] = "/tmp/ng_broker_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    auto p = BrokerProcess::Create();
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    broker_ = std::move(p).value();
-    auto w = World::Seed(broker_->url(), broker_->admin_key());
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    world_ = std::move(w).value();
-  }
-  void TearDown() override {
-    guard_.reset();  // killed before its directory goes
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  NodeguardBrokerTest() : GuardWorldTest("ng_broker") {}
 
   // Every ledger entry so far.
   json Entries() {
@@ -172,55 +54,18 @@ class NodeguardBrokerTest : public ::testing::Test {
     return nullptr;
   }
 
-  // The guard of n1 (dry-run backends, reconcile_period_s = 1): its key, the
-  // site's key as trust root, the broker's ledger key; `broker_url` may be a
-  // port nobody listens on.
+  // The guard of n1 (GuardWorldTest::WriteGuardConfig, no disk quotas);
+  // `broker_url` may be a port nobody listens on.
   fs::path WriteGuardConfig(const std::string& broker_url) {
-    EXPECT_TRUE(world_->n1.SavePem((dir_ / "node.pem").string()).ok());
-    std::ofstream(dir_ / "trust") << world_->pi.public_key().ToText() << "\n";
-    fs::create_directories(dir_ / "state");
-    fs::path conf = dir_ / "guard.conf";
-    std::ofstream(conf) << "node_id = n1\nnode_key = " << (dir_ / "node.pem").string()
-                        << "\ntrust_file = " << (dir_ / "trust").string()
-                        << "\nstate_dir = " << (dir_ / "state").string()
-                        << "\nbroker_url = " << broker_url
-                        << "\nbroker_key = " << world_->broker_key
-                        << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
-                           "default_min_kbps = 1000\ncpu_mcores = 4000\ndisk_root = none\n"
-                           "launch = false\nreconcile_period_s = 1\n";
-    return conf;
+    GuardConfigOptions o;
+    o.broker_url = broker_url;
+    o.extra = "disk_root = none\n";
+    return GuardWorldTest::WriteGuardConfig(o);
   }
 
   // A piece of the broker's grant on n1 split off to the user and bound to
-  // slice mit_web (what `bourse broker seed-demo` does).
-  void BindPieceOnN1(const std::string& id) {
-    World& w = *world_;
-    clients::Client user = w.As(w.user);
-    clients::Client admin = w.As(w.admin);
-    int64_t now = core::SystemClock::Get().NowSeconds();
-    ASSERT_TRUE(user.Call("POST", "/v1/slices", {{"name", "mit_web"}}).ok());
-    auto split = admin.Call("POST", "/v1/rcaps/root-n1/split",
-                            {{"children",
-                              {{{"id", id},
-                                {"holder", w.user.public_key().ToText()},
-                                {"res",
-                                 {{"cpu_mcores", 1000},
-                                  {"mem_mib", 512},
-                                  {"disk_mib", 0},
-                                  {"net_min_kbps", 1000},
-                                  {"net_max_kbps", 10000}}},
-                                {"not_before", now - 10},
-                                {"not_after", now + 86400}}}}});
-    ASSERT_TRUE(split.ok()) << split.status().ToString();
-    auto bound = user.Call("POST", "/v1/slices/mit_web/bindings",
-                           {{"chain", {w.root1, (*split)["rcaps"][0]}}});
-    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
-  }
-
-  fs::path dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<World> world_;
-  std::unique_ptr<Child> guard_;
+  // slice mit_web.
+  void BindPieceOnN1(const std::string& id) { Bind("mit_web", id, Res(1000, 512, 0, 1000, 10000)); }
 };
 
 TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
@@ -288,8 +133,9 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   ASSERT_TRUE(nu.ok()) << nu.status().message();
   EXPECT_EQ((*nu)["slivers"][0]["slice"], "mit_web") << nu->dump();
 
-  std::string status_text = Capture(
-      {GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string(), "/v1/status"});
+  std::string status_text = RunCommand({GuardBinary(), "status", "--socket",
+                                        (dir_ / "state/status.sock").string(), "/v1/status"})
+                                .second;
   json status = json::parse(status_text, nullptr, false);
   ASSERT_TRUE(status.is_object()) << status_text;
   EXPECT_TRUE(status["broker"]["ok"]);
@@ -326,13 +172,12 @@ TEST_F(NodeguardBrokerTest, GuardRedeemsEnforcesAppliesSharesAndReportsUsage) {
   int before = count_usage();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // reports are per whole second
   Child once;
-  ASSERT_TRUE(once.Start(
-      {GuardBinary(), "run", "--config", (dir_ / "guard.conf").string(), "--once"},
-      (dir_ / "once.log").string()));
+  ASSERT_TRUE(
+      once.Start({GuardBinary(), "run", "--config", (dir_ / "guard.conf").string(), "--once"},
+                 (dir_ / "once.log").string()));
   EXPECT_EQ(once.Wait(), 0) << ReadAll(dir_ / "once.log");
   EXPECT_EQ(count_usage(), before + 1) << ReadAll(dir_ / "once.log");
 }
-
 
 // Starts `bourse-nodeguard run` with $NOTIFY_SOCKET set for it alone.
 void StartGuardNotifying(Child* g, const fs::path& conf, const fs::path& sock,
@@ -363,7 +208,8 @@ TEST_F(NodeguardBrokerTest, BootsFromTheBrokerBeforeReadyAndFromItsOwnStateWhenT
   fs::path shares = dir_ / "state/dry/cgroup/cpu/bourse/mit_web/cpu.shares";
   EXPECT_TRUE(fs::exists(shares));
   json status = json::parse(
-      Capture({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()}),
+      RunCommand({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()})
+          .second,
       nullptr, false);
   ASSERT_TRUE(status.is_object());
   EXPECT_EQ(status["ready"], true);
@@ -382,7 +228,8 @@ TEST_F(NodeguardBrokerTest, BootsFromTheBrokerBeforeReadyAndFromItsOwnStateWhenT
   EXPECT_NE(msg.find("(booted from its own state)"), std::string::npos) << msg;
   EXPECT_TRUE(fs::exists(shares)) << "the sliver was not enforced again in the boot pass";
   status = json::parse(
-      Capture({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()}),
+      RunCommand({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()})
+          .second,
       nullptr, false);
   ASSERT_TRUE(status.is_object());
   EXPECT_EQ(status["ready_from"], "state");

@@ -9,10 +9,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "core/keys.h"
+#include "tests/system/run_command.h"
 
 namespace bourse::systest {
 namespace {
@@ -21,28 +21,8 @@ namespace fs = std::filesystem;
 
 std::string GuardBinary() { return std::string(BOURSE_BINARY_DIR) + "/nodeguard/bourse-nodeguard"; }
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::fopen(log.c_str(), "a");
-    if (f != nullptr) {
-      dup2(fileno(f), 1);
-      dup2(fileno(f), 2);
-    }
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
+  return SpawnLogged(args, log);
 }
 
 // Waits up to `seconds` for pid to exit: its exit code, or -2 (still running).

@@ -5,20 +5,15 @@
 // old key, is refused by the broker but keeps enforcing what it redeemed;
 // with node_key switched to the new key and restarted, it fetches its
 // bindings again, redeems what was bound meanwhile and reports it.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include "tests/system/broker_process.h"
-#include "tests/system/child_process.h"
+#include "tests/system/guard_world.h"
 #include "tests/system/notify_socket.h"
-
-extern char** environ;
 
 namespace bourse::systest {
 namespace {
@@ -26,54 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string Bin(const std::string& rel) { return std::string(BOURSE_BINARY_DIR) + "/" + rel; }
-
-// Runs `argv` with stdout and stderr appended to `log`; the pid (-1 on error).
-pid_t Spawn(std::vector<std::string> argv, const fs::path& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> args;
-  for (std::string& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-// Runs `argv` to its end; its exit code and stdout.
-std::pair<int, std::string> RunToEnd(std::vector<std::string> argv, const fs::path& dir) {
-  const fs::path out = dir / "run.out";
-  fs::remove(out);
-  pid_t pid = Spawn(std::move(argv), out);
-  if (pid < 0) return {-1, ""};
-  int st = 0;
-  waitpid(pid, &st, 0);
-  std::ifstream f(out);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-          std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>())};
-}
-
-class NodeguardRekeyTest : public ::testing::Test {
+class NodeguardRekeyTest : public GuardWorldTest {
  protected:
+  NodeguardRekeyTest() : GuardWorldTest("ng_rekey") {}
+
   void SetUp() override {
-    char tmpl[] = "/tmp/ng_rekey_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    auto p = BrokerProcess::Create();
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    broker_ = std::move(p).value();
-    auto w = World::Seed(broker_->url(), broker_->admin_key());
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    world_ = std::move(w).value();
+    GuardWorldTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(world_->As(world_->user).Call("POST", "/v1/slices", {{"name", "mit_web"}}).ok());
-  }
-  void TearDown() override {
-    KillChild(guard_);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   // A root of 500 mcores on n1 the site's PI signs to the user, bound to mit_web.
@@ -92,35 +47,27 @@ class NodeguardRekeyTest : public ::testing::Test {
   }
   // The guard's config with `key` as its node_key.
   void WriteConfig(const fs::path& key) {
-    std::ofstream(dir_ / "trust") << world_->pi.public_key().ToText() << "\n";
-    fs::create_directories(dir_ / "state");
-    std::ofstream(dir_ / "guard.conf")
-        << "node_id = n1\nnode_key = " << key.string()
-        << "\ntrust_file = " << (dir_ / "trust").string()
-        << "\nstate_dir = " << (dir_ / "state").string() << "\nbroker_url = " << broker_->url()
-        << "\nbroker_key = " << world_->broker_key
-        << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
-           "default_min_kbps = 1000\ncpu_mcores = 4000\ndisk_root = none\n"
-           "launch = false\nreconcile_period_s = 1\n";
+    GuardConfigOptions o;
+    o.node_key = key;
+    o.extra = "disk_root = none\n";
+    WriteGuardConfig(o);
   }
   // Starts the guard and waits for its READY=1; returns the notify message.
   std::string StartGuard(const std::string& log) {
     NotifySocket notify(dir_ / "notify.sock");
     EXPECT_TRUE(notify.bound());
     setenv("NOTIFY_SOCKET", (dir_ / "notify.sock").c_str(), 1);
-    guard_ = Spawn(
-        {Bin("nodeguard/bourse-nodeguard"), "run", "--config", (dir_ / "guard.conf").string()},
-        dir_ / log);
+    guard_ = std::make_unique<Child>();
+    EXPECT_TRUE(guard_->Start({GuardBinary(), "run", "--config", (dir_ / "guard.conf").string()},
+                              (dir_ / log).string()));
     unsetenv("NOTIFY_SOCKET");
-    EXPECT_GT(guard_, 0);
     std::string msg = notify.Next(60);
     fs::remove(dir_ / "notify.sock");
     return msg;
   }
   json Status() {
-    auto [code, out] = RunToEnd({Bin("nodeguard/bourse-nodeguard"), "status", "--socket",
-                                 (dir_ / "state/status.sock").string()},
-                                dir_);
+    auto [code, out] =
+        RunCommand({GuardBinary(), "status", "--socket", (dir_ / "state/status.sock").string()});
     json j = json::parse(out, nullptr, false);
     return j.is_discarded() ? json::object() : j;
   }
@@ -140,11 +87,6 @@ class NodeguardRekeyTest : public ::testing::Test {
     std::sort(ids.begin(), ids.end());
     return ids;
   }
-
-  fs::path dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<World> world_;
-  pid_t guard_ = -1;
 };
 
 TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAgain) {
@@ -157,13 +99,12 @@ TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAg
 
   // The site's PI rotates the node's key with the CLI.
   ASSERT_TRUE(world_->pi.SavePem((dir_ / "pi.pem").string()).ok());
-  auto [kc, new_key] = RunToEnd({BourseBinary(), "key", "new", (dir_ / "new.pem").string()}, dir_);
+  auto [kc, new_key] = RunCommand({BourseBinary(), "key", "new", (dir_ / "new.pem").string()});
   ASSERT_EQ(kc, 0);
   new_key = new_key.substr(0, new_key.find('\n'));
   auto [rc, out] =
-      RunToEnd({BourseBinary(), "--url", broker_->url(), "--key", (dir_ / "pi.pem").string(),
-                "--json", "node", "rekey", "n1", "--key", (dir_ / "new.pem").string()},
-               dir_);
+      RunCommand({BourseBinary(), "--url", broker_->url(), "--key", (dir_ / "pi.pem").string(),
+                  "--json", "node", "rekey", "n1", "--key", (dir_ / "new.pem").string()});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(json::parse(out)["key"], new_key);
 
@@ -175,7 +116,7 @@ TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAg
   EXPECT_TRUE(fs::exists(dir_ / "state/dry/cgroup/cpu/bourse/mit_web/cpu.shares"));
 
   // node_key switched and the guard restarted: it fetches again.
-  EXPECT_EQ(TerminateChild(guard_), 0);
+  EXPECT_EQ(guard_->Terminate(), 0);
   WriteConfig(dir_ / "new.pem");
   msg = StartGuard("guard2.log");
   ASSERT_NE(msg.find("READY=1"), std::string::npos) << msg;
@@ -192,8 +133,8 @@ TEST_F(NodeguardRekeyTest, AfterNodeRekeyTheGuardOnTheNewKeyFetchesItsBindingsAg
     if (!reported) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(reported);
-  EXPECT_EQ(TerminateChild(guard_), 0);
-  auto [vc, vout] = RunToEnd({BourseBinary(), "ledger", "verify", "--url", broker_->url()}, dir_);
+  EXPECT_EQ(guard_->Terminate(), 0);
+  auto [vc, vout] = RunCommand({BourseBinary(), "ledger", "verify", "--url", broker_->url()});
   EXPECT_EQ(vc, 0) << vout;
 }
 

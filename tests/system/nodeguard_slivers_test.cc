@@ -14,9 +14,7 @@
 #include <fstream>
 #include <thread>
 
-#include "core/json_codec.h"
-#include "tests/system/broker_process.h"
-#include "tests/system/child_process.h"
+#include "tests/system/guard_world.h"
 
 namespace bourse::systest {
 namespace {
@@ -24,85 +22,18 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string GuardBinary() { return std::string(BOURSE_BINARY_DIR) + "/nodeguard/bourse-nodeguard"; }
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-json Res(int64_t cpu, int64_t mem, int64_t disk, int64_t nmin, int64_t nmax) {
-  return core::ResourceVectorToJson({.cpu_mcores = cpu,
-                                     .mem_mib = mem,
-                                     .disk_mib = disk,
-                                     .net_min_kbps = nmin,
-                                     .net_max_kbps = nmax});
-}
-
-class NodeguardSliversTest : public ::testing::Test {
+class NodeguardSliversTest : public GuardWorldTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(GuardBinary())) << GuardBinary();
-    char tmpl[] = "/tmp/ng_slivers_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    auto p = BrokerProcess::Create();
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    broker_ = std::move(p).value();
-    auto w = World::Seed(broker_->url(), broker_->admin_key());
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    world_ = std::move(w).value();
-  }
-  void TearDown() override {
-    KillChild(guard_);  // before its directory goes
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  NodeguardSliversTest() : GuardWorldTest("ng_slivers") {}
 
-  // Splits a piece of the broker's grant on n1 off to the user and binds it to `slice`.
-  void Bind(const std::string& slice, const std::string& id, const json& res) {
-    World& w = *world_;
-    int64_t now = core::SystemClock::Get().NowSeconds();
-    ASSERT_TRUE(w.As(w.user).Call("POST", "/v1/slices", {{"name", slice}}).ok());
-    auto split = w.As(w.admin).Call("POST", "/v1/rcaps/root-n1/split",
-                                    {{"children",
-                                      {{{"id", id},
-                                        {"holder", w.user.public_key().ToText()},
-                                        {"res", res},
-                                        {"not_before", now - 10},
-                                        {"not_after", now + 86400}}}}});
-    ASSERT_TRUE(split.ok()) << split.status().ToString();
-    auto bound = w.As(w.user).Call("POST", "/v1/slices/" + slice + "/bindings",
-                                   {{"chain", {w.root1, (*split)["rcaps"][0]}}});
-    ASSERT_TRUE(bound.ok()) << bound.status().ToString();
-  }
-
+  // The guard of n1 with disk quotas (dry run) and no pinned broker key.
   void StartGuard() {
-    World& w = *world_;
-    ASSERT_TRUE(w.n1.SavePem((dir_ / "node.pem").string()).ok());
-    std::ofstream(dir_ / "trust") << w.pi.public_key().ToText() << "\n";
-    fs::create_directories(dir_ / "state");
-    std::ofstream(dir_ / "guard.conf")
-        << "node_id = n1\nnode_key = " << (dir_ / "node.pem").string()
-        << "\ntrust_file = " << (dir_ / "trust").string()
-        << "\nstate_dir = " << (dir_ / "state").string() << "\nbroker_url = " << broker_->url()
-        << "\ncgroup_mode = dry-run\ninterface = eth0\nlink_kbps = 100000\n"
-           "default_min_kbps = 1000\ncpu_mcores = 4000\nlaunch = false\n"
-           "reconcile_period_s = 1\n";
-    std::string log = (dir_ / "guard.log").string();
-    std::string conf = (dir_ / "guard.conf").string();
-    std::string bin = GuardBinary();
-    guard_ = fork();
-    ASSERT_GE(guard_, 0);
-    if (guard_ == 0) {
-      FILE* f = std::fopen(log.c_str(), "a");
-      if (f != nullptr) {
-        dup2(fileno(f), 1);
-        dup2(fileno(f), 2);
-      }
-      execl(bin.c_str(), bin.c_str(), "run", "--config", conf.c_str(), nullptr);
-      _exit(127);
-    }
+    GuardConfigOptions o;
+    o.pin_broker_key = false;
+    fs::path conf = WriteGuardConfig(o);
+    guard_ = std::make_unique<Child>();
+    ASSERT_TRUE(guard_->Start({GuardBinary(), "run", "--config", conf.string()},
+                              (dir_ / "guard.log").string()));
   }
 
   // GET `path` (public) until `done` holds for the answer; at most 30 s.
@@ -140,11 +71,6 @@ class NodeguardSliversTest : public ::testing::Test {
     if (std::system(cmd.c_str()) != 0) return nullptr;
     return json::parse(ReadAll(out), nullptr, false);
   }
-
-  fs::path dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<World> world_;
-  pid_t guard_ = -1;
 };
 
 TEST_F(NodeguardSliversTest, GuardReportsKernelReadBackAndTheBrokerServesIt) {
@@ -211,7 +137,7 @@ TEST_F(NodeguardSliversTest, GuardReportsKernelReadBackAndTheBrokerServesIt) {
   std::string verify = BourseBinary() + " ledger verify --url " + broker_->url() + " > " +
                        (dir_ / "verify.txt").string() + " 2>&1";
   EXPECT_EQ(std::system(verify.c_str()), 0) << ReadAll(dir_ / "verify.txt");
-  EXPECT_EQ(TerminateChild(guard_), 0) << ReadAll(dir_ / "guard.log");
+  EXPECT_EQ(guard_->Terminate(), 0) << ReadAll(dir_ / "guard.log");
 }
 
 }  // namespace

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "clients/client.h"
+#include "tests/system/run_command.h"
 
 namespace bourse {
 namespace {
@@ -50,36 +51,8 @@ const std::string kBuild = BOURSE_BINARY_DIR;
 const std::string kSource = BOURSE_SOURCE_DIR;
 const std::vector<std::string> kNodes = {"mit-1", "mit-2", "ucb-1", "ucb-2", "eth-1", "eth-2"};
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-// Runs argv to completion; its exit code (-1 when killed) and its stdout.
-std::pair<int, std::string> RunCommand(const std::vector<std::string>& args) {
-  int p[2];
-  if (pipe(p) != 0) return {-1, ""};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(p[1], 1);
-    close(p[0]);
-    close(p[1]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(p[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(p[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
+using systest::ReadAll;
+using systest::RunCommand;
 
 class TestbedTest : public ::testing::Test {
  protected:
@@ -100,21 +73,8 @@ class TestbedTest : public ::testing::Test {
     std::vector<std::string> args = {"/bin/bash", kSource + "/scripts/testbed.sh", kBuild,
                                      "--dir", (dir_ / "tb").string(), "--listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    pid_t pid = fork();
+    pid_t pid = systest::SpawnLogged(args, log.string(), /*truncate=*/true, /*own_group=*/true);
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      setpgid(0, 0);
-      FILE* f = std::fopen(log.c_str(), "w");
-      if (f != nullptr) {
-        dup2(fileno(f), 1);
-        dup2(fileno(f), 2);
-      }
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
     setpgid(pid, pid);
     launcher_ = pid;
     auto deadline = Clock::now() + std::chrono::seconds(120);
