@@ -46,6 +46,7 @@ docs/perf/assemble.py.
 | #7 | guard boot, 1,000 slivers (real cgroups + HTB) | ≤ 2 s | 664-696 ms | yes |
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
+| #18 | guard with the kernel read-back, 1,000 slivers, vs before, same sitting | #7's targets | boot 452-539 ms (was 418-424), idle pass 3.1-3.3 ms (2.6-2.8), verifying pass 129-137 ms (79-86), RSS 17.2 MiB (AMD EPYC) | yes (the verifying pass costs 60 % more: docs/perf/nodeguard.md) |
 
 """
 
