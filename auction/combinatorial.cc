@@ -1068,6 +1068,15 @@ Status ValidateRound(const Round& round) {
 
 const char* MechanismName(Mechanism m) { return m == Mechanism::kVcg ? "vcg" : "greedy"; }
 
+std::string GapText(double gap) {
+  const long long ppm = std::llround(std::clamp(gap, 0.0, 1.0) * 1e6);
+  std::string frac = std::to_string(1'000'000 + ppm % 1'000'000).substr(1);  // 6 digits
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  std::string out = std::to_string(ppm / 1'000'000);
+  if (!frac.empty()) out += "." + frac;
+  return out;
+}
+
 Result<RoundOutcome> SolveHeuristic(const Round& round, const ClearOptions& options) {
   BOURSE_RETURN_IF_ERROR(ValidateRound(round));
   return Clear(round, options, /*use_solver=*/false);

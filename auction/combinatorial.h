@@ -102,6 +102,11 @@ enum class Mechanism {
 };
 const char* MechanismName(Mechanism m);  // "vcg", "greedy"
 
+// A gap as published (bourse auction clear, a round's result, the ledger,
+// whose canonical JSON has no floating point): the shortest decimal string of
+// the gap's millionths, e.g. "0.117648", "0.328", "1".
+std::string GapText(double gap);
+
 struct RoundOutcome {
   std::vector<Winner> winners;  // ordered by bid index
   core::Money welfare;          // sum of the winners' limits

@@ -5,7 +5,7 @@
 //                 [--ledger-key FILE] [--io-threads N] [--threads N] [--rate-limit PER_S]
 //                 [--max-body BYTES] [--max-streams N] [--access-log FILE|-|off]
 //                 [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]
-//                 [--web DIR|off]
+//                 [--web DIR|off] [--round-budget-ms MS]
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -41,13 +41,14 @@ void Usage() {
       "                [--max-streams-per-peer N]\n"
       "                [--access-log FILE|-|off]\n"
       "                [--batch-interval-us US] [--sync-interval-us US] [--stop-timeout S]\n"
-      "                [--web DIR|off]\n"
+      "                [--web DIR|off] [--round-budget-ms MS]\n"
       "      serve (defaults: --db ./bourse.db, --listen 127.0.0.1:8080, port 0 = any;\n"
       "      --io-threads 0 = one event loop per CPU; --threads 64 handler threads;\n"
       "      group-commit pacing --batch-interval-us 1000 --sync-interval-us 2000;\n"
       "      on SIGTERM, requests in flight get --stop-timeout 10 seconds to finish;\n"
       "      --max-streams 10000 event streams (GET /v1/events) at once, at most\n"
       "      --max-streams-per-peer 1000 from one client address;\n"
+      "      each sealed-bid round's solver gets --round-budget-ms 1000 (0 = greedy only);\n"
       "      the dashboard's files from --web DIR, by default <dir of bourse-broker>/web\n"
       "      or <dir of bourse-broker>/../share/bourse/web)\n",
       stderr);
@@ -128,6 +129,7 @@ int Serve(const std::vector<std::string>& args) {
   size_t max_streams = bourse::broker::EventHubOptions{}.max_streams;
   size_t max_streams_per_peer = bourse::broker::EventHubOptions{}.max_streams_per_peer;
   HttpServer::Options ho;
+  long long round_budget_ms = 1000;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto next = [&](std::string* out) {
@@ -182,6 +184,10 @@ int Serve(const std::vector<std::string>& args) {
       max_streams = static_cast<size_t>(n);
       continue;
     }
+    if (a == "--round-budget-ms" && next(&v) && ParseInt(v, 0, 600'000, &n)) {
+      round_budget_ms = n;
+      continue;
+    }
     if (a == "--max-body" && next(&v) && ParseInt(v, 1024, 1LL << 30, &n)) {
       ho.max_body_bytes = static_cast<size_t>(n);
       continue;
@@ -230,6 +236,7 @@ int Serve(const std::vector<std::string>& args) {
   bo.ledger_key = *key;
   bo.batch_interval_us = batch_interval_us;
   bo.sync_interval_us = sync_interval_us;
+  bo.markets.round_budget_s = static_cast<double>(round_budget_ms) / 1000.0;
   bo.events.max_streams = max_streams;
   bo.events.max_streams_per_peer = max_streams_per_peer;
   auto broker = Broker::Open(bo);

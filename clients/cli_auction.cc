@@ -3,8 +3,11 @@
 //   bourse auction replay FILE   JSON lines of order operations in; one JSON
 //                                line per trade out, in execution order;
 //                                rejections on stderr with their reason.
-//   bourse auction clear FILE    one round as a JSON document in; winners,
-//                                payments and welfare as one JSON document out.
+//   bourse auction clear FILE [--budget SECONDS]
+//                                one round as a JSON document in; winners,
+//                                payments, welfare, optimal/gap and mechanism
+//                                as one JSON document out (the solver gets
+//                                SECONDS, default 1; 0 = the greedy tier).
 //
 // FILE may be "-" for standard input. Exit codes: 0 done (replay: even when
 // some operations were rejected), 1 invalid input (clear) or unreadable file,
@@ -354,7 +357,7 @@ int RunClear(const std::string& path, double budget_s) {
   }
   out["welfare"] = outcome->welfare.ToMinimalString();
   out["optimal"] = outcome->optimal;
-  if (!outcome->optimal) out["gap"] = outcome->gap;
+  if (!outcome->optimal) out["gap"] = auction::GapText(outcome->gap);
   out["mechanism"] = auction::MechanismName(outcome->mechanism);
   std::printf("%s\n", out.dump().c_str());
   return 0;

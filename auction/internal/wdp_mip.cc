@@ -1,6 +1,10 @@
 #include "auction/internal/wdp_mip.h"
 
-#include <coin/Cbc_C_Interface.h>
+#include <coin/CbcModel.hpp>
+#include <coin/CbcSolver.hpp>
+#include <coin/ClpSimplex.hpp>
+#include <coin/CoinTime.hpp>
+#include <coin/OsiClpSolverInterface.hpp>
 
 #include <algorithm>
 #include <array>
@@ -31,7 +35,8 @@ i128 Gcd(i128 a, i128 b) {
   return a;
 }
 
-// CBC 2.10's driver (CbcMain1, behind Cbc_solve) keeps global state.
+// CBC 2.10 keeps some global state (its message handlers' statics, CglProbing's
+// shared tables): one solve at a time per process.
 std::mutex& CbcMutex() {
   static std::mutex m;
   return m;
@@ -60,12 +65,9 @@ struct WdpMip::Model {
   std::vector<double> upper;  // column upper bounds as loaded
   double unit = 1;            // nano-credits per objective unit
   bool exact = true;          // coefficients are integers below 2^53
-  Cbc_Model* cbc = nullptr;
+  OsiClpSolverInterface base;  // the loaded problem, never solved itself
 
   explicit Model(const Round& r) : round(r) {}
-  ~Model() {
-    if (cbc) Cbc_deleteModel(cbc);
-  }
 
   void Build();
   std::vector<Pick> Read(const double* sol) const;
@@ -239,7 +241,7 @@ void WdpMip::Model::Build() {
     }
   }
 
-  // Column-major arrays for Cbc_loadProblem.
+  // Column-major arrays for loadProblem.
   const int ncols = static_cast<int>(obj.size());
   std::stable_sort(t.begin(), t.end(), [](const Triplet& a, const Triplet& b) { return a.col < b.col; });
   std::vector<CoinBigIndex> start(ncols + 1, 0);
@@ -254,18 +256,13 @@ void WdpMip::Model::Build() {
   }
   for (int c = 0; c < ncols; ++c) start[c + 1] += start[c];
 
-  cbc = Cbc_newModel();
-  Cbc_setLogLevel(cbc, 0);
-  Cbc_loadProblem(cbc, ncols, static_cast<int>(row_lo.size()), start.data(), index.data(),
-                  value.data(), lower.data(), upper.data(), obj.data(), row_lo.data(),
-                  row_hi.data());
-  for (int c : integers) Cbc_setInteger(cbc, c);
-  Cbc_setObjSense(cbc, -1);  // maximise
-  if (exact) {
-    // An integral objective: a solution within 1 of the bound is optimal.
-    Cbc_setAllowableGap(cbc, 0.5);
-  }
-  Cbc_setAllowableFractionGap(cbc, 0);
+  base.messageHandler()->setLogLevel(0);
+  base.getModelPtr()->messageHandler()->setLogLevel(0);
+  base.loadProblem(ncols, static_cast<int>(row_lo.size()), start.data(), index.data(),
+                   value.data(), lower.data(), upper.data(), obj.data(), row_lo.data(),
+                   row_hi.data());
+  for (int c : integers) base.setInteger(c);
+  base.setObjSense(-1);  // maximise
 }
 
 std::vector<Pick> WdpMip::Model::Read(const double* sol) const {
@@ -317,28 +314,54 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
   WdpResult out;
   if (start) out.picks = *start;
   if (!start) out.picks.assign(m.round.bids.size(), Pick{});
+  if (m.upper.empty()) {  // no bundle can win: nothing to solve
+    out.picks.assign(m.round.bids.size(), Pick{});
+    out.optimal = true;
+    out.bound_nanos = 0;
+    return out;
+  }
   // Each solve runs on a fresh copy of the loaded model: a solved CBC model
   // keeps its incumbent and cutoff, which would cut off every allocation of
   // the round without `excluded` that is worse than the round's optimum.
-  struct Owned {
-    Cbc_Model* p;
-    ~Owned() { Cbc_deleteModel(p); }
-  } solve{Cbc_clone(m.cbc)};
-  Cbc_Model* cbc = solve.p;
+  OsiClpSolverInterface solver(m.base);
+  solver.messageHandler()->setLogLevel(0);
   if (excluded != kNoBid) {
     for (const auto& c : m.cols[excluded]) {
-      if (c.x >= 0) Cbc_setColUpper(cbc, c.x, 0);
+      if (c.x >= 0) solver.setColUpper(c.x, 0);
     }
   }
+  // The budget binds the root LP too (CBC's own limit is checked only
+  // between nodes): Clp stops at its maximum seconds.
+  const double deadline = CoinGetTimeOfDay() + std::max(seconds, 0.0);
+  auto left = [&] { return deadline - CoinGetTimeOfDay(); };
+  if (left() <= 0) return out;
+  ClpSimplex* clp = solver.getModelPtr();
+  clp->messageHandler()->setLogLevel(0);
+  clp->setMaximumWallSeconds(left());
+  clp->setMaximumSeconds(left());
+  solver.initialSolve();
+  if (!solver.isProvenOptimal()) {
+    // Stopped by the budget (or abandoned): no bound, the start stands.
+    out.bound_nanos = HUGE_VAL;
+    return out;
+  }
+  out.bound_nanos = std::fabs(solver.getObjValue()) * m.unit;  // the LP relaxation
+  if (left() <= 0) return out;
+  // Branch and cut by CBC's standalone driver (CbcMain1: its tuned default
+  // cuts and heuristics), on the solved LP, within what is left.
+  CbcModel model(solver);
+  CbcSolverUsefulData data;
+  CbcMain0(model, data);
+  model.setLogLevel(0);
+  model.messageHandler()->setLogLevel(0);
+  model.setUseElapsedTime(true);
   if (start) {
-    std::vector<int> idx;
-    std::vector<double> val;
+    std::vector<std::pair<std::string, double>> mipstart;
     std::vector<bool> seen(m.upper.size(), false);
     auto set = [&](int col) {
       if (seen[col]) return;
       seen[col] = true;
-      idx.push_back(col);
-      val.push_back(1);
+      mipstart.push_back({solver.getColName(col), 1.0});
     };
     for (size_t i = 0; i < start->size() && i < m.cols.size(); ++i) {
       const Pick& p = (*start)[i];
@@ -354,22 +377,23 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
         }
       }
     }
-    Cbc_setMIPStartI(cbc, static_cast<int>(idx.size()), idx.data(), val.data());
+    model.setMIPStart(mipstart);
   }
-  Cbc_setMaximumSeconds(cbc, std::max(seconds, 0.001));
+  const std::string secs = std::to_string(std::max(left(), 0.001));
+  // An integral objective: a solution within 1 of the bound is optimal.
+  const char* gap = m.exact ? "0.5" : "0";
   // CBC's preprocessing cost more than it saved on CATS-like rounds of 50 and
   // 100 bids (docs/perf/auction.md).
-  Cbc_setParameter(cbc, "preprocess", "off");
-  const int rc = Cbc_solve(cbc);
-  const double* best = Cbc_bestSolution(cbc);
-  const double bound = Cbc_getBestPossibleObjValue(cbc);
-  if (rc != 0 && !best) {
-    return core::Internal("auction: the MIP solver stopped without a solution (status " +
-                          std::to_string(Cbc_status(cbc)) + ")");
-  }
+  const char* argv[] = {"bourse", "-log",      "0",         "-preprocess", "off",
+                        "-sec",   secs.c_str(), "-allowableGap", gap, "-ratioGap", "0",
+                        "-solve", "-quit"};
+  CbcMain1(static_cast<int>(std::size(argv)), argv, model,
+           [](CbcModel*, int) { return 0; }, data);
+  const double* best = model.bestSolution();
   if (best) out.picks = m.Read(best);
-  out.optimal = m.exact && Cbc_isProvenOptimal(cbc) != 0;
-  out.bound_nanos = std::isfinite(bound) ? std::fabs(bound) * m.unit : HUGE_VAL;
+  out.optimal = m.exact && model.isProvenOptimal() && !model.isSecondsLimitReached();
+  const double bound = model.getBestPossibleObjValue();
+  if (std::isfinite(bound)) out.bound_nanos = std::min(out.bound_nanos, std::fabs(bound) * m.unit);
   return out;
 }
 

@@ -1,6 +1,6 @@
 // Winner determination of a combinatorial round as a mixed-integer program,
-// solved in-process by COIN-OR CBC (through its C interface; no files, no
-// child processes).
+// solved in-process by COIN-OR CBC (CbcModel over Clp; no files, no child
+// processes).
 //
 //   WdpMip mip(round);                       // round already validated
 //   Result<WdpResult> r = mip.Solve(kNoBid, &start, 0.5);
@@ -21,8 +21,8 @@
 // The caller checks every returned allocation exactly (CheckOutcome): the
 // solver works in floating point.
 //
-// Thread safety: one WdpMip per thread; Solve serialises on a process-wide
-// mutex, because CBC 2.10's solver driver keeps global state.
+// Thread safety: one WdpMip per thread; construction and Solve serialise on a
+// process-wide mutex, because CBC 2.10 keeps some global state.
 #pragma once
 
 #include <cstdint>
@@ -62,9 +62,9 @@ class WdpMip {
   size_t columns() const;
 
   // Maximises welfare without bid `excluded` (kNoBid: none), starting from
-  // `start` (one Pick per bid, feasible; may be null), within `seconds`.
-  // Errors: internal when CBC reports neither a solution nor a bound
-  // (abandoned); the start alone is always a solution.
+  // `start` (one Pick per bid, feasible; may be null), within `seconds`
+  // (wall clock; the root LP is bounded too). When the budget ends before
+  // the root LP is solved, the result is the start with an infinite bound.
   core::Result<WdpResult> Solve(uint32_t excluded, const std::vector<Pick>* start, double seconds);
 
  private:

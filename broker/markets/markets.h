@@ -94,6 +94,9 @@ struct MarketsOptions {
   int tick_ms = 1000;
   // Proportional-share bids are charged to the ledger at most this often.
   int64_t share_charge_interval_s = 10;
+  // The solver's time budget per sealed-bid round (auction::ClearOptions::
+  // time_budget_s; bourse-broker --round-budget). 0: the greedy tier alone.
+  double round_budget_s = 1.0;
 };
 
 class Markets {

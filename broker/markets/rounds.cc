@@ -511,48 +511,92 @@ core::Status Markets::ClearRoundNow(const std::string& round) {
       .status();
 }
 
+namespace {
+
+struct RoundBidRow {
+  std::string id, bidder, escrow;
+  core::Money limit;
+};
+
+// A round and its bids as auction::ClearRound takes them.
+struct RoundInput {
+  RoundRow rr;
+  auction::Round ar;
+  std::vector<RoundBidRow> rows;
+};
+
+core::Result<RoundInput> LoadRoundInput(storage::Connection* db, const std::string& round) {
+  RoundInput in;
+  BOURSE_ASSIGN_OR_RETURN(in.rr, LoadRound(db, round));
+  if (in.rr.state != "open") return in;
+  std::map<std::string, uint32_t> idx;
+  for (size_t i = 0; i < in.rr.offers.size(); ++i) {
+    idx[in.rr.offers[i].node] = static_cast<uint32_t>(i);
+    in.ar.nodes.push_back({in.rr.offers[i].node, in.rr.offers[i].site, in.rr.offers[i].res});
+  }
+  BOURSE_ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id,bidder,lim,bundles,escrow FROM "
+                                              "m_round_bids WHERE round=? ORDER BY created_ms, id"));
+  s.Bind(1, round);
+  while (true) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    RoundBidRow b{s.Text(0), s.Text(1), s.Text(4), {}};
+    BOURSE_ASSIGN_OR_RETURN(b.limit, core::Money::Parse(s.Text(2)));
+    BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
+                            ParseBundles(internal::ParseStoredJson(s.Text(3)), idx));
+    in.ar.bids.push_back({.id = b.id, .bidder = b.bidder, .limit = b.limit, .bundles = bundles});
+    in.rows.push_back(std::move(b));
+  }
+  return in;
+}
+
+bool SameBids(const RoundInput& a, const RoundInput& b) {
+  if (a.rows.size() != b.rows.size() || a.ar.nodes.size() != b.ar.nodes.size()) return false;
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    if (a.rows[i].id != b.rows[i].id) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 core::Status Markets::ClearRoundTxn(const std::string& round) {
+  // The solve (up to the round budget) runs on a snapshot, outside the
+  // writer: no other mutation waits for it. Bids are closed once a round is
+  // due, so the transaction finds the same bids; if not, it solves again.
+  std::optional<RoundInput> solved_in;
+  std::optional<auction::RoundOutcome> solved;
+  BOURSE_RETURN_IF_ERROR(host().store().Read([&](storage::Connection* db) -> core::Status {
+    BOURSE_ASSIGN_OR_RETURN(RoundInput in, LoadRoundInput(db, round));
+    solved_in = std::move(in);
+    return core::Status::Ok();
+  }));
+  if (solved_in->rr.state != "open") return core::Status::Ok();
+  if (!solved_in->ar.bids.empty()) {
+    BOURSE_ASSIGN_OR_RETURN(
+        solved, auction::ClearRound(solved_in->ar, {.time_budget_s = options_.round_budget_s}));
+  } else {
+    solved.emplace();
+  }
   return host_
       ->Mutate([&](ledger::Txn& txn) -> core::Status {
-        BOURSE_ASSIGN_OR_RETURN(RoundRow rr, LoadRound(txn.db(), round));
-        if (rr.state != "open") return core::Status::Ok();  // cleared meanwhile
-        auction::Round ar;
-        std::map<std::string, uint32_t> idx;
-        for (size_t i = 0; i < rr.offers.size(); ++i) {
-          idx[rr.offers[i].node] = static_cast<uint32_t>(i);
-          ar.nodes.push_back({rr.offers[i].node, rr.offers[i].site, rr.offers[i].res});
-        }
-        struct BidRow {
-          std::string id, bidder, escrow;
-          core::Money limit;
-        };
-        std::vector<BidRow> rows;
-        {
-          BOURSE_ASSIGN_OR_RETURN(
-              Stmt s, txn.db()->Prepare("SELECT id,bidder,lim,bundles,escrow FROM m_round_bids "
-                                        "WHERE round=? ORDER BY created_ms, id"));
-          s.Bind(1, round);
-          while (true) {
-            BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
-            if (!row) break;
-            BidRow b{s.Text(0), s.Text(1), s.Text(4), {}};
-            BOURSE_ASSIGN_OR_RETURN(b.limit, core::Money::Parse(s.Text(2)));
-            BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles,
-                                    ParseBundles(internal::ParseStoredJson(s.Text(3)), idx));
-            ar.bids.push_back(
-                {.id = b.id, .bidder = b.bidder, .limit = b.limit, .bundles = bundles});
-            rows.push_back(std::move(b));
-          }
-        }
+        BOURSE_ASSIGN_OR_RETURN(RoundInput in, LoadRoundInput(txn.db(), round));
+        if (in.rr.state != "open") return core::Status::Ok();  // cleared meanwhile
+        const RoundRow& rr = in.rr;
+        const auction::Round& ar = in.ar;
+        const std::vector<RoundBidRow>& rows = in.rows;
         auction::RoundOutcome outcome;
-        if (!ar.bids.empty()) {
-          BOURSE_ASSIGN_OR_RETURN(outcome, auction::ClearRound(ar));
+        if (SameBids(in, *solved_in)) {
+          outcome = *solved;
+        } else if (!ar.bids.empty()) {
+          BOURSE_ASSIGN_OR_RETURN(outcome,
+                                  auction::ClearRound(ar, {.time_budget_s = options_.round_budget_s}));
         }
         const std::string broker_text = host_->broker_key().ToText();
         std::vector<bool> won(rows.size(), false);
         json winners = json::array();
         for (const auction::Winner& w : outcome.winners) {
-          const BidRow& b = rows[w.bid];
+          const RoundBidRow& b = rows[w.bid];
           won[w.bid] = true;
           const auction::Bundle& bundle = ar.bids[w.bid].bundles[w.bundle];
           BOURSE_ASSIGN_OR_RETURN(core::PublicKey bidder, core::PublicKey::FromText(b.bidder));
@@ -610,7 +654,7 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
                        {"optimal", outcome.optimal},
                        {"mechanism", auction::MechanismName(outcome.mechanism)},
                        {"bids", rows.size()}};
-        if (!outcome.optimal) result["gap"] = outcome.gap;
+        if (!outcome.optimal) result["gap"] = auction::GapText(outcome.gap);
         BOURSE_ASSIGN_OR_RETURN(
             Stmt u, txn.db()->Prepare("UPDATE m_rounds SET state='cleared',result=? WHERE id=?"));
         u.Bind(1, result.dump());

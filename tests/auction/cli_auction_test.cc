@@ -146,7 +146,7 @@ TEST_F(AuctionCliTest, ClearPrintsWinnersPaymentsAndWelfare) {
       out_,
       "{\"winners\":[{\"bid\":\"b1\",\"bundle\":0,\"nodes\":[\"n1\"],\"pay\":\"10\"},"
       "{\"bid\":\"b3\",\"bundle\":1,\"nodes\":[\"n2\"],\"pay\":\"0\"}],\"welfare\":\"14\","
-      "\"optimal\":false,\"gap\":0.328,\"mechanism\":\"greedy\"}\n");
+      "\"optimal\":false,\"gap\":\"0.328\",\"mechanism\":\"greedy\"}\n");
   EXPECT_EQ(Run("clear " + in + " --budget soon"), 2);
   EXPECT_NE(err_.find("--budget"), std::string::npos) << err_;
   EXPECT_EQ(Run("clear " + in + " --budget -1"), 2);
