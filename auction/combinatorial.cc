@@ -908,6 +908,99 @@ double RelaxationBound(const Problem& p) {
   return best;
 }
 
+// A Lagrangian bound: the capacity rows (each node and resource, divided by
+// the capacity) priced by multipliers lambda >= 0. For any lambda,
+//   L(lambda) = sum_rows lambda_r + sum_i max(0, max_b (limit_i - cost_b))
+// bounds the welfare from above (cost_b = the bundle's priced use; a count
+// request takes its `count` cheapest nodes, its min-sites condition dropped,
+// which only lowers the cost). Subgradient steps (Polyak, towards the
+// incumbent) lower it; `iterations` and `deadline` bound the work.
+double LagrangianBound(const Problem& p, double incumbent, int iterations,
+                       std::chrono::steady_clock::time_point deadline) {
+  const size_t nn = p.cap.size(), nb = p.bids.size();
+  std::vector<double> lambda(nn * kDims, 0.0), usage(nn * kDims, 0.0), node_cost(nn, 0.0);
+  auto frac = [&](uint32_t n, int d, int64_t q) {
+    return p.cap[n].v[d] > 0 ? static_cast<double>(q) / static_cast<double>(p.cap[n].v[d]) : 0.0;
+  };
+  double best = HUGE_VAL, theta = 1.0;
+  int since_better = 0;
+  std::vector<std::pair<double, uint32_t>> pick;
+  for (int it = 0; it < iterations; ++it) {
+    if ((it & 7) == 0 && std::chrono::steady_clock::now() >= deadline) break;
+    double l = 0;
+    for (double x : lambda) l += x;
+    std::fill(usage.begin(), usage.end(), 0.0);
+    for (size_t i = 0; i < nb; ++i) {
+      double gain = 0;
+      const PBundle* arg = nullptr;
+      for (const PBundle& b : p.bids[i].bundles) {
+        if (!b.possible) continue;
+        double cost = 0;
+        if (b.count) {
+          pick.clear();
+          for (uint32_t v : b.from) {
+            double c = 0;
+            for (int d = 0; d < kDims; ++d) c += lambda[v * kDims + d] * frac(v, d, b.q.v[d]);
+            pick.push_back({c, v});
+          }
+          if (pick.size() < b.n) continue;
+          std::nth_element(pick.begin(), pick.begin() + (b.n - 1), pick.end());
+          for (uint32_t k = 0; k < b.n; ++k) cost += pick[k].first;
+        } else {
+          for (const Need& x : b.needs) {
+            for (int d = 0; d < kDims; ++d) cost += lambda[x.node * kDims + d] * frac(x.node, d, x.q.v[d]);
+          }
+        }
+        if (p.bids[i].dvalue - cost > gain) {
+          gain = p.bids[i].dvalue - cost;
+          arg = &b;
+        }
+      }
+      l += gain;
+      if (!arg) continue;
+      if (arg->count) {
+        // The same cheapest nodes as above, recomputed for the chosen bundle.
+        pick.clear();
+        for (uint32_t v : arg->from) {
+          double c = 0;
+          for (int d = 0; d < kDims; ++d) c += lambda[v * kDims + d] * frac(v, d, arg->q.v[d]);
+          pick.push_back({c, v});
+        }
+        std::nth_element(pick.begin(), pick.begin() + (arg->n - 1), pick.end());
+        for (uint32_t k = 0; k < arg->n; ++k) {
+          const uint32_t v = pick[k].second;
+          for (int d = 0; d < kDims; ++d) usage[v * kDims + d] += frac(v, d, arg->q.v[d]);
+        }
+      } else {
+        for (const Need& x : arg->needs) {
+          for (int d = 0; d < kDims; ++d) usage[x.node * kDims + d] += frac(x.node, d, x.q.v[d]);
+        }
+      }
+    }
+    if (l < best && (best == HUGE_VAL || l < best - 1e-9 * best)) {
+      best = l;
+      since_better = 0;
+    } else if (++since_better >= 5) {
+      theta /= 2;
+      since_better = 0;
+    }
+    // Subgradient of L: 1 - usage per row (rows of zero capacity stay at 0).
+    double norm = 0;
+    for (size_t r = 0; r < lambda.size(); ++r) {
+      if (p.cap[r / kDims].v[r % kDims] <= 0) continue;
+      const double g = 1.0 - usage[r];
+      if (lambda[r] > 0 || g < 0) norm += g * g;
+    }
+    if (norm <= 0 || l <= incumbent) break;  // no direction left, or proven
+    const double step = theta * (l - incumbent) / norm;
+    for (size_t r = 0; r < lambda.size(); ++r) {
+      if (p.cap[r / kDims].v[r % kDims] <= 0) continue;
+      lambda[r] = std::max(0.0, lambda[r] - step * (1.0 - usage[r]));
+    }
+  }
+  return best;
+}
+
 double Gap(i128 value, double bound) {
   const double v = static_cast<double>(value);
   if (!(bound > v)) return 0;
@@ -951,7 +1044,9 @@ Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool
   }
   if (mip && SecondsLeft(deadline) > 0) {
     const std::vector<Pick> start = ToPicks(best);
-    Result<internal::WdpResult> r = mip->Solve(kNoBid, &start, SecondsLeft(deadline));
+    // A tenth of the budget stays for the Lagrangian bound if no optimum is proven.
+    const double reserve = 0.1 * options.time_budget_s;
+    Result<internal::WdpResult> r = mip->Solve(kNoBid, &start, SecondsLeft(deadline) - reserve);
     if (r.ok()) {
       std::vector<Choice> found = ToChoices(r->picks);
       const i128 v = Value(p, found);
@@ -962,6 +1057,11 @@ Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool
       }
       bound = std::min(bound, r->bound_nanos);
     }
+  }
+  if (!optimal) {
+    // A tighter bound than the pooled relaxation when the solver did not
+    // prove one (the root LP did not finish, or the solver did not run).
+    bound = std::min(bound, LagrangianBound(p, static_cast<double>(value), 200, deadline));
   }
   if (optimal) bound = static_cast<double>(value);
   std::vector<Money> pay;
