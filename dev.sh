@@ -17,7 +17,7 @@ export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_fi
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git
   libboost-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libssl-dev openssl
-  libsodium-dev libcli11-dev
+  libsodium-dev libcli11-dev coinor-libcbc-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   iproute2 e2fsprogs util-linux procps sqlite3 curl nftables
   systemd  # systemd-analyze verify, systemd-socket-activate: tests/packaging/packages_test.sh

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <queue>
 #include <tuple>
 #include <unordered_set>
+
+#include "auction/internal/wdp_mip.h"
 
 namespace bourse::auction {
 
@@ -269,9 +272,8 @@ Money CriticalPay(const Money& limit_j, double size_i, double size_j) {
 }
 
 Result<RoundOutcome> BuildOutcome(Problem& p, const std::vector<Choice>& choice,
-                                  const std::vector<Money>& pay, bool exact) {
+                                  const std::vector<Money>& pay) {
   RoundOutcome out;
-  out.exact = exact;
   for (uint32_t i = 0; i < choice.size(); ++i) {
     if (choice[i].bundle == kNone) continue;
     Winner w;
@@ -375,9 +377,18 @@ class Greedy {
         if (choice_[i].bundle != kNone) pay_[i] = ConePayment(orig_win_k_[i]);
       }
     }
+    stage_pay_ = pay_;
+    stage_winner_.assign(nb, false);
+    for (uint32_t i = 0; i < nb; ++i) stage_winner_[i] = choice_[i].bundle != kNone;
     if (local_search) LocalSearch();
-    return BuildOutcome(p_, choice_, pay_, false);
+    return BuildOutcome(p_, choice_, pay_);
   }
+
+  // After Run: the allocation, and the greedy stage's winners with their
+  // critical values (before the local search).
+  const std::vector<Choice>& choice() const { return choice_; }
+  bool stage_winner(uint32_t i) const { return stage_winner_[i]; }
+  const Money& stage_pay(uint32_t i) const { return stage_pay_[i]; }
 
  private:
   struct Pair {
@@ -773,6 +784,8 @@ class Greedy {
   std::vector<uint32_t> alloc_pair_;
   std::vector<Choice> choice_;
   std::vector<Money> pay_;
+  std::vector<Money> stage_pay_;
+  std::vector<bool> stage_winner_;
   std::vector<const PBundle*> pending_;
   std::vector<uint32_t> pending_horizon_;
   std::vector<uint32_t> ov_stamp_;
@@ -790,129 +803,206 @@ class Greedy {
   std::vector<Q> cone_val_;
 };
 
-// ---------------------------------------------------------------- exact
+// ---------------------------------------------------------------- solver
 
-class BranchAndBound {
- public:
-  BranchAndBound(Problem& p, uint64_t budget) : p_(p), budget_(budget) {
-    order_.resize(p.bids.size());
-    for (uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
-    // Bids with item bundles only come first, by descending limit (good
-    // incumbents early; the order does not change which selections fit).
-    // Bids with a count request follow in bid order, so each count request is
-    // placed on a residual that depends only on the selection, never on the
-    // values: the search space is value-independent and the exact tier
-    // monotone.
-    auto has_count = [&](uint32_t i) {
-      for (const PBundle& b : p.bids[i].bundles) {
-        if (b.count) return true;
-      }
-      return false;
-    };
-    std::stable_sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
-      const bool ca = has_count(a), cb = has_count(b);
-      if (ca != cb) return !ca;
-      if (ca) return a < b;
-      return p.bids[a].value > p.bids[b].value;
-    });
+using internal::kNoBid;
+using internal::Pick;
+using internal::WdpMip;
+
+i128 Value(const Problem& p, const std::vector<Choice>& choice) {
+  i128 v = 0;
+  for (uint32_t i = 0; i < choice.size(); ++i) {
+    if (choice[i].bundle != kNone) v += p.bids[i].value;
   }
+  return v;
+}
 
-  // `incumbent` (optional) is a feasible allocation without `excluded` that
-  // the search must strictly beat.
-  bool Solve(uint32_t excluded, const std::vector<Choice>* incumbent = nullptr) {
-    excluded_ = excluded;
-    live_ = p_.cap;
-    cur_.assign(p_.bids.size(), Choice{});
-    best_ = cur_;
-    best_value_ = 0;
-    if (incumbent) {
-      best_ = *incumbent;
-      for (uint32_t i = 0; i < best_.size(); ++i) {
-        if (best_[i].bundle != kNone) best_value_ += p_.bids[i].value;
-      }
-    }
-    nodes_ = 0;
-    suffix_.assign(order_.size() + 1, 0);
-    for (size_t d = order_.size(); d-- > 0;) {
-      suffix_[d] = suffix_[d + 1] + (order_[d] == excluded ? 0 : p_.bids[order_[d]].value);
-    }
-    return Dfs(0, 0);
+std::vector<Pick> ToPicks(const std::vector<Choice>& choice) {
+  std::vector<Pick> picks(choice.size());
+  for (size_t i = 0; i < choice.size(); ++i) {
+    if (choice[i].bundle == kNone) continue;
+    picks[i].bundle = choice[i].bundle;
+    picks[i].nodes = choice[i].nodes;
   }
-  i128 best_value() const { return best_value_; }
-  const std::vector<Choice>& best() const { return best_; }
+  return picks;
+}
 
- private:
-  bool Dfs(size_t d, i128 cur) {
-    if (++nodes_ > budget_) return false;
-    if (cur > best_value_) {
-      best_value_ = cur;
-      best_ = cur_;
-    }
-    if (d == order_.size() || cur + suffix_[d] <= best_value_) return true;
-    // Tighter bound: only bids with a bundle that still fits can add value.
-    i128 bound = cur;
-    auto read = [&](uint32_t n) -> const Q& { return live_[n]; };
-    for (size_t e = d; e < order_.size(); ++e) {
-      const uint32_t j = order_[e];
-      if (j == excluded_) continue;
-      for (const PBundle& b : p_.bids[j].bundles) {
-        if (p_.Fits(b, read)) {
-          bound += p_.bids[j].value;
-          break;
+std::vector<Choice> ToChoices(const std::vector<Pick>& picks) {
+  std::vector<Choice> choice(picks.size());
+  for (size_t i = 0; i < picks.size(); ++i) {
+    if (picks[i].bundle == internal::kNoBundle) continue;
+    choice[i].bundle = picks[i].bundle;
+    choice[i].nodes = picks[i].nodes;
+  }
+  return choice;
+}
+
+// Whether an allocation (without any pay) is feasible: CheckOutcome's rule.
+bool Feasible(Problem& p, const std::vector<Choice>& choice) {
+  std::vector<Money> zero(choice.size());
+  return BuildOutcome(p, choice, zero).ok();
+}
+
+// An upper bound on the welfare, in nano-credits, from relaxations of the
+// capacity rows: per resource, and their sum, the node capacities are pooled
+// and each bid takes its smallest bundle fractionally (a fractional knapsack).
+double RelaxationBound(const Problem& p) {
+  const size_t nb = p.bids.size();
+  std::array<double, kDims> pool{};
+  for (const Q& c : p.cap) {
+    for (int d = 0; d < kDims; ++d) pool[d] += static_cast<double>(c.v[d]);
+  }
+  // weights[r][i]: bid i's least use of relaxation r (kDims resources, then the sum).
+  std::vector<std::array<double, kDims + 1>> weights(nb);
+  double best = 0;
+  std::vector<char> live(nb, 0);
+  for (size_t i = 0; i < nb; ++i) {
+    std::array<double, kDims + 1> w;
+    w.fill(HUGE_VAL);
+    for (const PBundle& b : p.bids[i].bundles) {
+      if (!b.possible) continue;
+      live[i] = 1;
+      std::array<double, kDims> q{};
+      if (b.count) {
+        for (int d = 0; d < kDims; ++d) q[d] = static_cast<double>(b.q.v[d]) * b.n;
+      } else {
+        for (const Need& x : b.needs) {
+          for (int d = 0; d < kDims; ++d) q[d] += static_cast<double>(x.q.v[d]);
         }
       }
+      double sum = 0;
+      for (int d = 0; d < kDims; ++d) {
+        const double share = pool[d] > 0 ? q[d] / pool[d] : 0;
+        w[d] = std::min(w[d], share);
+        sum += share;
+      }
+      w[kDims] = std::min(w[kDims], sum);
     }
-    if (bound <= best_value_) return true;
-    const uint32_t i = order_[d];
-    if (i != excluded_) {
-      auto live = [&](uint32_t n) -> Q& { return live_[n]; };
-      const PBid& bid = p_.bids[i];
-      for (uint32_t b = 0; b < bid.bundles.size(); ++b) {
-        Choice& c = cur_[i];
-        if (!p_.Place(bid.bundles[b], live, kNone, c)) continue;
-        c.bundle = b;
-        bool ok = Dfs(d + 1, cur + bid.value);
-        p_.Unplace(bid.bundles[b], live, c);
-        c = Choice{};
-        if (!ok) return false;
+    weights[i] = w;
+    if (live[i]) best += p.bids[i].dvalue;
+  }
+  std::vector<std::pair<double, size_t>> order;
+  for (int r = 0; r <= kDims; ++r) {
+    double room = r < kDims ? 1.0 : static_cast<double>(kDims);
+    double bound = 0;
+    order.clear();
+    for (size_t i = 0; i < nb; ++i) {
+      if (!live[i]) continue;
+      const double w = weights[i][r];
+      if (w <= 0) {
+        bound += p.bids[i].dvalue;
+      } else {
+        order.push_back({p.bids[i].dvalue / w, i});
       }
     }
-    return Dfs(d + 1, cur);
+    std::sort(order.begin(), order.end(), std::greater<>());
+    for (const auto& [density, i] : order) {
+      if (room <= 0) break;
+      const double w = weights[i][r];
+      const double take = std::min(1.0, room / w);
+      bound += take * p.bids[i].dvalue;
+      room -= take * w;
+    }
+    best = std::min(best, bound);
   }
+  return best;
+}
 
-  Problem& p_;
-  uint64_t budget_;
-  std::vector<uint32_t> order_;
-  uint32_t excluded_ = kNone;
-  std::vector<Q> live_;
-  std::vector<Choice> cur_, best_;
-  i128 best_value_ = 0;
-  std::vector<i128> suffix_;
-  uint64_t nodes_ = 0;
-};
+double Gap(i128 value, double bound) {
+  const double v = static_cast<double>(value);
+  if (!(bound > v)) return 0;
+  // Rounded up to a millionth, so a published gap never understates.
+  return std::clamp(std::ceil((bound - v) / bound * 1e6) / 1e6, 0.0, 1.0);
+}
 
-Result<RoundOutcome> Exact(Problem& p, const ClearOptions& options) {
-  BranchAndBound bb(p, options.exact_node_budget);
-  if (!bb.Solve(kNone)) {
-    return core::FailedPrecondition("auction: exact search exceeded its node budget");
-  }
-  const std::vector<Choice> choice = bb.best();
-  const i128 total = bb.best_value();
-  std::vector<Money> pay(p.bids.size());
+using Clock = std::chrono::steady_clock;
+
+double SecondsLeft(Clock::time_point deadline) {
+  return std::chrono::duration<double>(deadline - Clock::now()).count();
+}
+
+// The greedy tier's payments for an allocation: a greedy-stage winner pays
+// its greedy critical value, anyone else its limit.
+std::vector<Money> GreedyPayments(const Problem& p, const Greedy& g,
+                                  const std::vector<Choice>& choice) {
+  std::vector<Money> pay(choice.size());
   for (uint32_t i = 0; i < choice.size(); ++i) {
     if (choice[i].bundle == kNone) continue;
-    // The optimum without i is a feasible start for the search without i
-    // (only without count requests: with them it may lie outside the space).
-    std::vector<Choice> without_i = choice;
-    without_i[i] = Choice{};
-    if (!bb.Solve(i, p.has_count ? nullptr : &without_i)) {
-      return core::FailedPrecondition("auction: exact search exceeded its node budget");
-    }
-    i128 vcg = bb.best_value() - (total - p.bids[i].value);
-    if (vcg < 0) vcg = 0;
-    BOURSE_ASSIGN_OR_RETURN(pay[i], MoneyFrom128(vcg));
+    pay[i] = g.stage_winner(i) ? g.stage_pay(i) : p.bids[i].limit;
   }
-  return BuildOutcome(p, choice, pay, true);
+  return pay;
+}
+
+Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool use_solver) {
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(std::max(0.0, options.time_budget_s)));
+  Problem p(round);
+  Greedy g(p);
+  BOURSE_ASSIGN_OR_RETURN(RoundOutcome greedy, g.Run(options.local_search, options.reference_payments));
+  std::vector<Choice> best = g.choice();
+  i128 value = Value(p, best);
+  double bound = RelaxationBound(p);
+  bool optimal = false;
+  std::optional<WdpMip> mip;
+  if (use_solver && options.time_budget_s > 0 && SecondsLeft(deadline) > 0) {
+    mip.emplace(round);
+    if (mip->columns() > options.max_solver_columns) mip.reset();
+  }
+  if (mip && SecondsLeft(deadline) > 0) {
+    const std::vector<Pick> start = ToPicks(best);
+    Result<internal::WdpResult> r = mip->Solve(kNoBid, &start, SecondsLeft(deadline));
+    if (r.ok()) {
+      std::vector<Choice> found = ToChoices(r->picks);
+      const i128 v = Value(p, found);
+      if (v >= value && Feasible(p, found)) {
+        best = std::move(found);
+        value = v;
+        optimal = r->optimal;
+      }
+      bound = std::min(bound, r->bound_nanos);
+    }
+  }
+  if (optimal) bound = static_cast<double>(value);
+  std::vector<Money> pay;
+  Mechanism mechanism = Mechanism::kGreedy;
+  if (optimal) {
+    // VCG: each winner's round without it, solved to its proven optimum.
+    pay.assign(best.size(), Money());
+    bool all = true;
+    for (uint32_t i = 0; i < best.size() && all; ++i) {
+      if (best[i].bundle == kNone) continue;
+      std::vector<Choice> without = best;
+      without[i] = Choice{};
+      const i128 floor = value - p.bids[i].value;  // W - limit_i: feasible without i
+      const double left = SecondsLeft(deadline);
+      if (left <= 0) {
+        all = false;
+        break;
+      }
+      const std::vector<Pick> start = ToPicks(without);
+      Result<internal::WdpResult> r = mip->Solve(i, &start, left);
+      if (!r.ok() || !r->optimal) {
+        all = false;
+        break;
+      }
+      std::vector<Choice> alt = ToChoices(r->picks);
+      if (alt[i].bundle != kNone || !Feasible(p, alt)) {
+        all = false;  // the solver's answer does not check out exactly
+        break;
+      }
+      i128 vcg = std::max(floor, Value(p, alt)) - floor;
+      vcg = std::clamp<i128>(vcg, 0, p.bids[i].value);
+      BOURSE_ASSIGN_OR_RETURN(pay[i], MoneyFrom128(vcg));
+    }
+    if (all) mechanism = Mechanism::kVcg;
+  }
+  if (mechanism != Mechanism::kVcg) pay = GreedyPayments(p, g, best);
+  BOURSE_ASSIGN_OR_RETURN(RoundOutcome out, BuildOutcome(p, best, pay));
+  out.optimal = optimal;
+  out.gap = optimal ? 0 : Gap(value, bound);
+  out.mechanism = mechanism;
+  return out;
 }
 
 std::string BidName(const Round& r, size_t i) {
@@ -976,28 +1066,16 @@ Status ValidateRound(const Round& round) {
   return Status();
 }
 
+const char* MechanismName(Mechanism m) { return m == Mechanism::kVcg ? "vcg" : "greedy"; }
+
 Result<RoundOutcome> SolveHeuristic(const Round& round, const ClearOptions& options) {
   BOURSE_RETURN_IF_ERROR(ValidateRound(round));
-  Problem p(round);
-  Greedy g(p);
-  return g.Run(options.local_search, options.reference_payments);
-}
-
-Result<RoundOutcome> SolveExact(const Round& round, const ClearOptions& options) {
-  BOURSE_RETURN_IF_ERROR(ValidateRound(round));
-  Problem p(round);
-  return Exact(p, options);
+  return Clear(round, options, /*use_solver=*/false);
 }
 
 Result<RoundOutcome> ClearRound(const Round& round, const ClearOptions& options) {
   BOURSE_RETURN_IF_ERROR(ValidateRound(round));
-  Problem p(round);
-  if (round.bids.size() <= options.exact_max_bids) {
-    Result<RoundOutcome> r = Exact(p, options);
-    if (r.ok() || r.status().code() != core::StatusCode::kFailedPrecondition) return r;
-  }
-  Greedy g(p);
-  return g.Run(options.local_search, options.reference_payments);
+  return Clear(round, options, /*use_solver=*/true);
 }
 
 Status CheckOutcome(const Round& round, const RoundOutcome& outcome) {

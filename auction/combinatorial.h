@@ -20,28 +20,25 @@
 // each granting `res`.
 //
 // Mechanism (docs/auction.md has the precise rules and the proofs):
-// - Rounds with at most exact_max_bids bids: exact branch and bound over a
-//   fixed search space, maximising welfare (sum of the winners' limits);
-//   payments are the critical values of that exact rule (VCG payments):
-//   W(without i) - (W - limit_i), clamped to [0, limit_i].
-// - Larger rounds (or when the exact search exceeds its node budget): the
-//   greedy of Lehmann, O'Callaghan and Shoham by limit / sqrt(size), where
-//   size is the bundle's resources normalised by the largest node capacity per
-//   resource; then a local search (hill climbing: remove a winner, or the
-//   cheapest winners blocking a loser and force the loser in, refill the
-//   freed capacity in greedy order, keep the move if welfare rises). Greedy
-//   winners pay their greedy critical value limit_j * sqrt(size_i / size_j)
-//   (j = the first allocation of the run without them that would have
-//   blocked them; 0 if none); bidders the local search added lost the greedy
-//   stage and pay their limit. The exact tier and the greedy are monotone: a
-//   winner who raises its limit still wins, a loser who lowers it still
-//   loses. Payments never exceed limits.
-// - Count requests are placed by a deterministic best-fit rule (least spare
-//   capacity first, covering min_sites sites first); the exact tier searches
-//   bids with count requests after the others, in bid order, so its search
-//   space never depends on values.
-// - The heuristic tier's local search uses values: it is not proved monotone
-//   (set local_search = false for the pure LOS mechanism).
+// - Winner determination is an integer program (one binary per bundle, XOR per
+//   bid, count requests as node-choice variables with the min-sites
+//   condition, capacity per node and resource) solved by COIN-OR CBC within a
+//   time budget (auction/internal/wdp_mip.h). The greedy of Lehmann,
+//   O'Callaghan and Shoham by limit / sqrt(size) with a local search gives the
+//   solver its starting solution and is the fallback.
+// - Within the budget the solver proves the optimum (`optimal`) or returns its
+//   best allocation with the proven `gap` to its upper bound.
+// - Payments: when the optimum is proven for the round and for each winner's
+//   round without it (one more solve per winner, same budget), VCG payments:
+//   W(without i) - (W - limit_i), clamped to [0, limit_i]
+//   (mechanism = kVcg; truthful). Otherwise the greedy tier's rule
+//   (kGreedy): a winner the greedy stage picked pays its greedy critical value
+//   limit_j * sqrt(size_i / size_j) (j = the first allocation of the run
+//   without it that would have blocked it; 0 if none); a winner only the
+//   local search or the solver added pays its limit. Payments never exceed
+//   limits.
+// - The budget is the only clock read here (steady_clock, as a limit): it
+//   decides how much of the search runs, never the format of a result.
 // Every outcome is checked feasible before it is returned (CheckOutcome).
 //
 // Thread safety: pure functions over immutable inputs; safe from any thread.
@@ -99,18 +96,32 @@ struct Winner {
   core::Money pay;
 };
 
+enum class Mechanism {
+  kVcg,     // proven optimum, VCG payments
+  kGreedy,  // best allocation found, greedy critical values (limit if not greedy-picked)
+};
+const char* MechanismName(Mechanism m);  // "vcg", "greedy"
+
 struct RoundOutcome {
   std::vector<Winner> winners;  // ordered by bid index
   core::Money welfare;          // sum of the winners' limits
-  bool exact = false;           // true when the exact tier decided the round
+  // The solver proved `welfare` maximal for the round.
+  bool optimal = false;
+  // (bound - welfare) / bound, bound the least upper bound on the welfare
+  // proven within the budget (the solver's, or a relaxation's when the solver
+  // did not run), rounded up to a multiple of 1e-6; 0 when optimal, 1 when
+  // nothing was allocated below a positive bound.
+  double gap = 0;
+  Mechanism mechanism = Mechanism::kGreedy;
 };
 
 struct ClearOptions {
-  // Rounds with at most this many bids are solved exactly.
-  size_t exact_max_bids = 40;
-  // Search nodes the exact tier may expand (per solve) before the round falls
-  // back to the heuristic tier.
-  uint64_t exact_node_budget = 200'000;
+  // Seconds for the whole clearing: greedy, solver and the VCG re-solves.
+  // <= 0: the greedy tier alone.
+  double time_budget_s = 1.0;
+  // Rounds whose model has more columns than this skip the solver (the
+  // greedy tier decides, the gap is against a relaxation bound).
+  size_t max_solver_columns = 200'000;
   // Run the local search after the greedy.
   bool local_search = true;
   // Tests: compute greedy critical values by simulating the whole run without
@@ -128,10 +139,9 @@ core::Status ValidateRound(const Round& round);
 // the outcome fails CheckOutcome (a bug, never a silent over-allocation).
 core::Result<RoundOutcome> ClearRound(const Round& round, const ClearOptions& options = {});
 
-// The tiers on their own (ClearRound picks one). SolveExact returns
-// failed_precondition when the node budget is exhausted.
+// The greedy tier on its own (greedy, local search if asked, greedy payments;
+// gap against the relaxation bound).
 core::Result<RoundOutcome> SolveHeuristic(const Round& round, const ClearOptions& options = {});
-core::Result<RoundOutcome> SolveExact(const Round& round, const ClearOptions& options = {});
 
 // Checks that an outcome is feasible for the round: at most one winner per bid,
 // the nodes match the bundle's rule, no node's quantities allocated above its

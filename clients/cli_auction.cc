@@ -38,7 +38,9 @@ using nlohmann::ordered_json;
 void AuctionUsage() {
   std::fputs(
       "usage: bourse auction replay FILE   (JSON lines of order operations; - = stdin)\n"
-      "       bourse auction clear FILE    (one combinatorial round as JSON; - = stdin)\n",
+      "       bourse auction clear FILE [--budget SECONDS]\n"
+      "                                    (one combinatorial round as JSON; - = stdin;\n"
+      "                                    the solver's time budget, default 1, 0 = greedy only)\n",
       stderr);
 }
 
@@ -318,7 +320,7 @@ Result<auction::Round> ParseRound(const json& doc) {
   return round;
 }
 
-int RunClear(const std::string& path) {
+int RunClear(const std::string& path, double budget_s) {
   std::unique_ptr<std::ifstream> holder;
   std::istream* in = OpenInput(path, holder);
   if (!in) return 1;
@@ -334,7 +336,7 @@ int RunClear(const std::string& path) {
     std::fprintf(stderr, "bourse auction clear: %s\n", round.status().message().c_str());
     return 1;
   }
-  auto outcome = auction::ClearRound(*round);
+  auto outcome = auction::ClearRound(*round, {.time_budget_s = budget_s});
   if (!outcome.ok()) {
     std::fprintf(stderr, "bourse auction clear: %s\n", outcome.status().ToString().c_str());
     return 1;
@@ -351,6 +353,9 @@ int RunClear(const std::string& path) {
     out["winners"].push_back(std::move(jw));
   }
   out["welfare"] = outcome->welfare.ToMinimalString();
+  out["optimal"] = outcome->optimal;
+  if (!outcome->optimal) out["gap"] = outcome->gap;
+  out["mechanism"] = auction::MechanismName(outcome->mechanism);
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
@@ -358,11 +363,22 @@ int RunClear(const std::string& path) {
 }  // namespace
 
 int RunAuctionCommand(const std::vector<std::string>& args) {
+  if (args.size() == 4 && args[0] == "clear" && args[2] == "--budget") {
+    // Seconds, a decimal in [0, 3600].
+    char* end = nullptr;
+    const double budget = std::strtod(args[3].c_str(), &end);
+    if (args[3].empty() || *end != '\0' || !(budget >= 0 && budget <= 3600)) {
+      std::fprintf(stderr, "bourse auction clear: --budget: not a number of seconds in [0, 3600]: %s\n",
+                   args[3].c_str());
+      return 2;
+    }
+    return RunClear(args[1], budget);
+  }
   if (args.size() != 2 || (args[0] != "replay" && args[0] != "clear")) {
     AuctionUsage();
     return 2;
   }
-  return args[0] == "replay" ? RunReplay(args[1]) : RunClear(args[1]);
+  return args[0] == "replay" ? RunReplay(args[1]) : RunClear(args[1], 1.0);
 }
 
 }  // namespace bourse::clients

@@ -606,8 +606,11 @@ core::Status Markets::ClearRoundTxn(const std::string& round) {
         }
         json result = {{"winners", winners},
                        {"welfare", outcome.welfare.ToString()},
-                       {"exact", outcome.exact},
+                       {"exact", outcome.optimal},
+                       {"optimal", outcome.optimal},
+                       {"mechanism", auction::MechanismName(outcome.mechanism)},
                        {"bids", rows.size()}};
+        if (!outcome.optimal) result["gap"] = outcome.gap;
         BOURSE_ASSIGN_OR_RETURN(
             Stmt u, txn.db()->Prepare("UPDATE m_rounds SET state='cleared',result=? WHERE id=?"));
         u.Bind(1, result.dump());

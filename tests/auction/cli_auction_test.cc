@@ -134,9 +134,22 @@ TEST_F(AuctionCliTest, ClearPrintsWinnersPaymentsAndWelfare) {
   EXPECT_EQ(
       out_,
       "{\"winners\":[{\"bid\":\"b1\",\"bundle\":0,\"nodes\":[\"n1\"],\"pay\":\"7.5\"},"
-      "{\"bid\":\"b3\",\"bundle\":1,\"nodes\":[\"n2\"],\"pay\":\"0\"}],\"welfare\":\"14\"}\n");
+      "{\"bid\":\"b3\",\"bundle\":1,\"nodes\":[\"n2\"],\"pay\":\"0\"}],\"welfare\":\"14\","
+      "\"optimal\":true,\"mechanism\":\"vcg\"}\n");
   ASSERT_EQ(Run("clear -", in), 0);
   EXPECT_NE(out_.find("\"welfare\":\"14\""), std::string::npos);
+  // The greedy tier alone: b2 ranks first (7.5 / sqrt(0.5)) and blocks b1;
+  // the local search swaps b1 in, so b1 pays its limit. The cpu relaxation
+  // bounds welfare by 7.5 + 10 + 4 * 0.25 / 0.3 = 20.8333: gap 6.8333 / 20.8333.
+  ASSERT_EQ(Run("clear " + in + " --budget 0"), 0) << err_;
+  EXPECT_EQ(
+      out_,
+      "{\"winners\":[{\"bid\":\"b1\",\"bundle\":0,\"nodes\":[\"n1\"],\"pay\":\"10\"},"
+      "{\"bid\":\"b3\",\"bundle\":1,\"nodes\":[\"n2\"],\"pay\":\"0\"}],\"welfare\":\"14\","
+      "\"optimal\":false,\"gap\":0.328,\"mechanism\":\"greedy\"}\n");
+  EXPECT_EQ(Run("clear " + in + " --budget soon"), 2);
+  EXPECT_NE(err_.find("--budget"), std::string::npos) << err_;
+  EXPECT_EQ(Run("clear " + in + " --budget -1"), 2);
 }
 
 TEST_F(AuctionCliTest, ClearRejectsBadInputNamingTheField) {
@@ -155,7 +168,7 @@ TEST_F(AuctionCliTest, ClearRejectsBadInputNamingTheField) {
   EXPECT_EQ(Run("clear " + (dir_ / "missing.json").string()), 1);
   EXPECT_EQ(Run("frobnicate x"), 2);
   EXPECT_EQ(Run("clear " + Write("empty.json", "{\"nodes\":[],\"bids\":[]}")), 0);
-  EXPECT_EQ(out_, "{\"winners\":[],\"welfare\":\"0\"}\n");
+  EXPECT_EQ(out_, "{\"winners\":[],\"welfare\":\"0\",\"optimal\":true,\"mechanism\":\"vcg\"}\n");
 }
 
 }  // namespace

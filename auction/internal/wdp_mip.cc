@@ -1,0 +1,376 @@
+#include "auction/internal/wdp_mip.h"
+
+#include <coin/Cbc_C_Interface.h>
+
+#include <algorithm>
+#include <array>
+#include <cfloat>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace bourse::auction::internal {
+
+namespace {
+
+__extension__ typedef __int128 i128;
+
+constexpr int kDims = 4;  // cpu_mcores, mem_mib, disk_mib, net_min_kbps
+
+std::array<int64_t, kDims> Quantities(const core::ResourceVector& r) {
+  return {r.cpu_mcores, r.mem_mib, r.disk_mib, r.net_min_kbps};
+}
+
+i128 Gcd(i128 a, i128 b) {
+  while (b != 0) {
+    i128 t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+// CBC 2.10's driver (CbcMain1, behind Cbc_solve) keeps global state.
+std::mutex& CbcMutex() {
+  static std::mutex m;
+  return m;
+}
+
+struct Triplet {
+  int row;
+  int col;
+  double value;
+};
+
+}  // namespace
+
+struct WdpMip::Model {
+  // One column set per (bid, bundle) that fits an empty round.
+  struct Cols {
+    int x = -1;                  // -1: the bundle cannot win at all
+    std::vector<uint32_t> from;  // count request: nodes that can hold res alone
+    std::vector<int> y;          // parallel to from
+    std::vector<uint32_t> sites; // count request with min_sites >= 2: site ids
+    std::vector<int> z;          // parallel to sites
+  };
+  const Round& round;
+  std::vector<std::vector<Cols>> cols;  // [bid][bundle]
+  std::vector<uint32_t> site_of;
+  std::vector<double> upper;  // column upper bounds as loaded
+  double unit = 1;            // nano-credits per objective unit
+  bool exact = true;          // coefficients are integers below 2^53
+  Cbc_Model* cbc = nullptr;
+
+  explicit Model(const Round& r) : round(r) {}
+  ~Model() {
+    if (cbc) Cbc_deleteModel(cbc);
+  }
+
+  void Build();
+  std::vector<Pick> Read(const double* sol) const;
+};
+
+void WdpMip::Model::Build() {
+  const Round& r = round;
+  const size_t nn = r.nodes.size();
+  site_of.resize(nn);
+  {
+    std::vector<std::string> sites;
+    for (size_t v = 0; v < nn; ++v) {
+      auto it = std::find(sites.begin(), sites.end(), r.nodes[v].site);
+      site_of[v] = static_cast<uint32_t>(it - sites.begin());
+      if (it == sites.end()) sites.push_back(r.nodes[v].site);
+    }
+  }
+  auto fits_alone = [&](uint32_t v, const std::array<int64_t, kDims>& q, int64_t net_max) {
+    if (net_max > r.nodes[v].capacity.net_max_kbps) return false;
+    auto cap = Quantities(r.nodes[v].capacity);
+    for (int d = 0; d < kDims; ++d) {
+      if (q[d] > cap[d]) return false;
+    }
+    return true;
+  };
+
+  // Objective unit: the gcd of the limits, so coefficients are small integers.
+  // Otherwise (sums of limits / gcd at or above 2^53) the limits are scaled
+  // to doubles and no solve is reported optimal.
+  i128 g = 0, most = 0;
+  for (const RoundBid& b : r.bids) {
+    g = Gcd(static_cast<i128>(b.limit.nanos()), g);
+    most = std::max(most, static_cast<i128>(b.limit.nanos()));
+  }
+  if (g <= 0) g = 1;
+  i128 total = 0;
+  for (const RoundBid& b : r.bids) total += static_cast<i128>(b.limit.nanos()) / g;
+  exact = total < (static_cast<i128>(1) << 53);
+  unit = exact ? static_cast<double>(g) : static_cast<double>(most) / 1099511627776.0;  // 2^40
+
+  std::vector<double> obj, lower;
+  std::vector<Triplet> t;
+  std::vector<double> row_lo, row_hi;
+  auto new_col = [&](double o, double hi) {
+    obj.push_back(o);
+    lower.push_back(0);
+    upper.push_back(hi);
+    return static_cast<int>(obj.size()) - 1;
+  };
+  auto new_row = [&](double lo, double hi) {
+    row_lo.push_back(lo);
+    row_hi.push_back(hi);
+    return static_cast<int>(row_lo.size()) - 1;
+  };
+  // Capacity entries per node and resource: (column, quantity).
+  std::vector<std::array<std::vector<std::pair<int, int64_t>>, kDims>> use(nn);
+
+  cols.resize(r.bids.size());
+  std::vector<int> integers;
+  for (size_t i = 0; i < r.bids.size(); ++i) {
+    const RoundBid& bid = r.bids[i];
+    const double coef =
+        exact ? static_cast<double>(static_cast<i128>(bid.limit.nanos()) / g)
+              : static_cast<double>(static_cast<i128>(bid.limit.nanos())) / unit;
+    cols[i].resize(bid.bundles.size());
+    std::vector<int> xs;
+    for (size_t k = 0; k < bid.bundles.size(); ++k) {
+      const Bundle& b = bid.bundles[k];
+      Cols& c = cols[i][k];
+      if (b.is_count()) {
+        const auto q = Quantities(b.res);
+        for (uint32_t v : b.from) {
+          if (fits_alone(v, q, b.res.net_max_kbps)) c.from.push_back(v);
+        }
+        std::vector<uint32_t> sites;
+        for (uint32_t v : c.from) {
+          if (std::find(sites.begin(), sites.end(), site_of[v]) == sites.end()) {
+            sites.push_back(site_of[v]);
+          }
+        }
+        if (static_cast<int64_t>(c.from.size()) < b.count ||
+            static_cast<int64_t>(sites.size()) < b.min_sites) {
+          c.from.clear();
+          continue;
+        }
+        c.x = new_col(coef, 1);
+        integers.push_back(c.x);
+        const int eq = new_row(0, 0);  // sum y - count x = 0
+        t.push_back({eq, c.x, -static_cast<double>(b.count)});
+        for (uint32_t v : c.from) {
+          const int y = new_col(0, 1);
+          integers.push_back(y);
+          c.y.push_back(y);
+          t.push_back({eq, y, 1});
+          const int link = new_row(-DBL_MAX, 0);  // y - x <= 0
+          t.push_back({link, y, 1});
+          t.push_back({link, c.x, -1});
+          for (int d = 0; d < kDims; ++d) {
+            if (q[d] > 0) use[v][d].push_back({y, q[d]});
+          }
+        }
+        if (b.min_sites >= 2) {
+          c.sites = sites;
+          const int cover = new_row(0, DBL_MAX);  // sum z - min_sites x >= 0
+          t.push_back({cover, c.x, -static_cast<double>(b.min_sites)});
+          for (uint32_t s : sites) {
+            const int z = new_col(0, 1);
+            c.z.push_back(z);
+            t.push_back({cover, z, 1});
+            const int row = new_row(-DBL_MAX, 0);  // z - sum_{v in s} y <= 0
+            t.push_back({row, z, 1});
+            for (size_t j = 0; j < c.from.size(); ++j) {
+              if (site_of[c.from[j]] == s) t.push_back({row, c.y[j], -1});
+            }
+          }
+        }
+      } else {
+        // Items aggregated per node; the bundle is out if any node cannot hold it.
+        std::vector<std::pair<uint32_t, std::array<int64_t, kDims>>> need;
+        bool possible = true;
+        for (const BundleItem& it : b.items) {
+          if (it.res.net_max_kbps > r.nodes[it.node].capacity.net_max_kbps) possible = false;
+          auto q = Quantities(it.res);
+          auto f = std::find_if(need.begin(), need.end(),
+                                [&](const auto& n) { return n.first == it.node; });
+          if (f == need.end()) {
+            need.push_back({it.node, q});
+          } else {
+            for (int d = 0; d < kDims; ++d) {
+              if (__builtin_add_overflow(f->second[d], q[d], &f->second[d])) possible = false;
+            }
+          }
+        }
+        for (const auto& [v, q] : need) possible = possible && fits_alone(v, q, 0);
+        if (!possible) continue;
+        c.x = new_col(coef, 1);
+        integers.push_back(c.x);
+        for (const auto& [v, q] : need) {
+          for (int d = 0; d < kDims; ++d) {
+            if (q[d] > 0) use[v][d].push_back({c.x, q[d]});
+          }
+        }
+      }
+      xs.push_back(c.x);
+    }
+    if (xs.size() >= 2) {
+      const int xor_row = new_row(-DBL_MAX, 1);
+      for (int x : xs) t.push_back({xor_row, x, 1});
+    }
+  }
+  // Capacity rows; rows that can never bind are left out. A row is divided
+  // by the gcd of its quantities and capacity (integral coefficients help
+  // CBC's preprocessing and cuts), or by the capacity when they stay large.
+  for (size_t v = 0; v < nn; ++v) {
+    const auto cap = Quantities(r.nodes[v].capacity);
+    for (int d = 0; d < kDims; ++d) {
+      i128 sum = 0;
+      i128 g = cap[d];
+      for (const auto& e : use[v][d]) {
+        sum += e.second;
+        g = Gcd(e.second, g);
+      }
+      if (sum <= cap[d]) continue;
+      double div = static_cast<double>(g);
+      if (cap[d] / g > (static_cast<i128>(1) << 40)) div = static_cast<double>(cap[d]);
+      const int row = new_row(-DBL_MAX, std::floor(static_cast<double>(cap[d]) / div));
+      if (div == static_cast<double>(cap[d])) row_hi[row] = 1;
+      for (const auto& [col, q] : use[v][d]) {
+        t.push_back({row, col, static_cast<double>(q) / div});
+      }
+    }
+  }
+
+  // Column-major arrays for Cbc_loadProblem.
+  const int ncols = static_cast<int>(obj.size());
+  std::stable_sort(t.begin(), t.end(), [](const Triplet& a, const Triplet& b) { return a.col < b.col; });
+  std::vector<CoinBigIndex> start(ncols + 1, 0);
+  std::vector<int> index;
+  std::vector<double> value;
+  index.reserve(t.size());
+  value.reserve(t.size());
+  for (const Triplet& e : t) {
+    ++start[e.col + 1];
+    index.push_back(e.row);
+    value.push_back(e.value);
+  }
+  for (int c = 0; c < ncols; ++c) start[c + 1] += start[c];
+
+  cbc = Cbc_newModel();
+  Cbc_setLogLevel(cbc, 0);
+  Cbc_loadProblem(cbc, ncols, static_cast<int>(row_lo.size()), start.data(), index.data(),
+                  value.data(), lower.data(), upper.data(), obj.data(), row_lo.data(),
+                  row_hi.data());
+  for (int c : integers) Cbc_setInteger(cbc, c);
+  Cbc_setObjSense(cbc, -1);  // maximise
+  if (exact) {
+    // An integral objective: a solution within 1 of the bound is optimal.
+    Cbc_setAllowableGap(cbc, 0.5);
+  }
+  Cbc_setAllowableFractionGap(cbc, 0);
+}
+
+std::vector<Pick> WdpMip::Model::Read(const double* sol) const {
+  std::vector<Pick> picks(round.bids.size());
+  for (size_t i = 0; i < cols.size(); ++i) {
+    for (size_t k = 0; k < cols[i].size(); ++k) {
+      const Cols& c = cols[i][k];
+      if (c.x < 0 || sol[c.x] < 0.5) continue;
+      if (picks[i].bundle != kNoBundle) {
+        // Two bundles of one bid: not a solution (the caller's check refuses it).
+        picks[i].bundle = static_cast<uint32_t>(k);
+        continue;
+      }
+      picks[i].bundle = static_cast<uint32_t>(k);
+      const Bundle& b = round.bids[i].bundles[k];
+      if (b.is_count()) {
+        for (size_t j = 0; j < c.from.size(); ++j) {
+          if (sol[c.y[j]] > 0.5) picks[i].nodes.push_back(c.from[j]);
+        }
+      } else {
+        for (const BundleItem& it : b.items) {
+          if (std::find(picks[i].nodes.begin(), picks[i].nodes.end(), it.node) ==
+              picks[i].nodes.end()) {
+            picks[i].nodes.push_back(it.node);
+          }
+        }
+      }
+    }
+  }
+  return picks;
+}
+
+WdpMip::WdpMip(const Round& round) : m_(std::make_unique<Model>(round)) {
+  std::lock_guard<std::mutex> lock(CbcMutex());
+  m_->Build();
+}
+
+WdpMip::~WdpMip() {
+  std::lock_guard<std::mutex> lock(CbcMutex());
+  m_.reset();
+}
+
+size_t WdpMip::columns() const { return m_->upper.size(); }
+
+core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>* start,
+                                      double seconds) {
+  Model& m = *m_;
+  std::lock_guard<std::mutex> lock(CbcMutex());
+  WdpResult out;
+  if (start) out.picks = *start;
+  if (!start) out.picks.assign(m.round.bids.size(), Pick{});
+  // Each solve runs on a fresh copy of the loaded model: a solved CBC model
+  // keeps its incumbent and cutoff, which would cut off every allocation of
+  // the round without `excluded` that is worse than the round's optimum.
+  struct Owned {
+    Cbc_Model* p;
+    ~Owned() { Cbc_deleteModel(p); }
+  } solve{Cbc_clone(m.cbc)};
+  Cbc_Model* cbc = solve.p;
+  if (excluded != kNoBid) {
+    for (const auto& c : m.cols[excluded]) {
+      if (c.x >= 0) Cbc_setColUpper(cbc, c.x, 0);
+    }
+  }
+  if (start) {
+    std::vector<int> idx;
+    std::vector<double> val;
+    std::vector<bool> seen(m.upper.size(), false);
+    auto set = [&](int col) {
+      if (seen[col]) return;
+      seen[col] = true;
+      idx.push_back(col);
+      val.push_back(1);
+    };
+    for (size_t i = 0; i < start->size() && i < m.cols.size(); ++i) {
+      const Pick& p = (*start)[i];
+      if (p.bundle == kNoBundle || p.bundle >= m.cols[i].size()) continue;
+      const auto& c = m.cols[i][p.bundle];
+      if (c.x < 0) continue;
+      set(c.x);
+      for (size_t j = 0; j < c.from.size(); ++j) {
+        if (std::find(p.nodes.begin(), p.nodes.end(), c.from[j]) == p.nodes.end()) continue;
+        set(c.y[j]);
+        for (size_t s = 0; s < c.sites.size(); ++s) {
+          if (c.sites[s] == m.site_of[c.from[j]]) set(c.z[s]);
+        }
+      }
+    }
+    Cbc_setMIPStartI(cbc, static_cast<int>(idx.size()), idx.data(), val.data());
+  }
+  Cbc_setMaximumSeconds(cbc, std::max(seconds, 0.001));
+  // CBC's preprocessing cost more than it saved on CATS-like rounds of 50 and
+  // 100 bids (docs/perf/auction.md).
+  Cbc_setParameter(cbc, "preprocess", "off");
+  const int rc = Cbc_solve(cbc);
+  const double* best = Cbc_bestSolution(cbc);
+  const double bound = Cbc_getBestPossibleObjValue(cbc);
+  if (rc != 0 && !best) {
+    return core::Internal("auction: the MIP solver stopped without a solution (status " +
+                          std::to_string(Cbc_status(cbc)) + ")");
+  }
+  if (best) out.picks = m.Read(best);
+  out.optimal = m.exact && Cbc_isProvenOptimal(cbc) != 0;
+  out.bound_nanos = std::isfinite(bound) ? std::fabs(bound) * m.unit : HUGE_VAL;
+  return out;
+}
+
+}  // namespace bourse::auction::internal
