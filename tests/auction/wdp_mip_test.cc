@@ -208,8 +208,11 @@ TEST(WdpMipTest, StartingFromAFeasibleAllocationKeepsTheOptimum) {
 //   proves 146.779155888 (b1, b10) while 153.206431568 (b1, b2, b9) is
 //   feasible, with or without a start; turning off any one of CBC's cut
 //   generators (gomory, knapsack, twoMirCuts, probing) finds 153.206431568.
+// - 2902 without b2, 3382 and 3925 without b5 and b6: the same, 1-4% short
+//   (found by sweeping seeds 1000-3999: 6 wrong proofs in 42,000 solves, all
+//   of them re-solves without one bid).
 TEST(WdpMipTest, ResolvesWithoutEachBidMatchTheExhaustiveOptimum) {
-  std::vector<uint64_t> seeds = {1246, 2002};
+  std::vector<uint64_t> seeds = {1246, 2002, 2902, 3382, 3925};
   for (uint64_t s = 1; s <= 150; ++s) seeds.push_back(s * 17);
   int solves = 0;
   for (uint64_t seed : seeds) {
