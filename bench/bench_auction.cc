@@ -14,20 +14,51 @@
 //   BM_CombinatorialClear   one sealed-bid round of 10,000 bids (1-3 XOR bundles
 //                           of 1-5 node items on a 1,000-node grid, 10% count
 //                           requests "any 2-4 of 20 nodes in >= 2 sites")
-//                           cleared by ClearRound (greedy + local search +
-//                           critical-value payments).
+//                           cleared by ClearRound with the default 1 s budget
+//                           (greedy + local search, then CBC; VCG payments if
+//                           the optimum is proven, else greedy critical values).
+//                           Counters: optimal (0/1), gap, winners.
+//   BM_CombinatorialCats/BxN
+//                           CATS-like rounds (tests/auction/cats_generator.h:
+//                           regions, arbitrary and count requests mixed, 4
+//                           nodes per site) of B bids over N nodes, for
+//                           25x10, 50x15, 100x30, 1000x100 and 10000x1000;
+//                           each iteration clears the next of the size's
+//                           rounds (seeds 1..R) with the default 1 s budget.
+//                           Counters: ratio = mean welfare / reference, where
+//                           the reference is the optimum proven by one long
+//                           solve per round outside the timed loop (started
+//                           from the greedy tier's allocation), or, when
+//                           that solve does not prove it, its upper bound
+//                           (ref_proven = the fraction of rounds whose
+//                           reference is the optimum; below 1 the ratio is a
+//                           lower bound on the true one); optimal and vcg =
+//                           fraction of rounds proven optimal / paid by VCG;
+//                           gap = mean reported gap; s_mean and s_max =
+//                           seconds per round (wall clock).
+//   BM_CombinatorialCatsGreedy/BxN
+//                           the same rounds, the greedy tier alone
+//                           (time_budget_s = 0), for comparison.
 //   BM_ProportionalShare    Recompute() of 1,000 nodes x 1,000 bidders each
 //                           (exact shares -> largest-remainder CPU weights).
 //
 //   ./bench_auction --benchmark_filter=OrderBook
+//   ./bench_auction --benchmark_filter=Comb   (minutes: the references' long solves)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "auction/combinatorial.h"
+#include "auction/internal/wdp_mip.h"
 #include "auction/order_book.h"
 #include "auction/proportional_share.h"
 #include "core/random.h"
+#include "tests/auction/cats_generator.h"
 
 namespace bourse::auction {
 namespace {
@@ -281,15 +312,131 @@ Round BigRound(int bids, int nodes) {
 void BM_CombinatorialClear(benchmark::State& state) {
   const Round round = BigRound(10'000, 1'000);
   size_t winners = 0;
+  double gap = 0, optimal = 0;
   for (auto _ : state) {
     auto out = ClearRound(round);
-    if (!out.ok()) state.SkipWithError(out.status().ToString().c_str());
+    if (!out.ok()) {
+      state.SkipWithError(out.status().ToString().c_str());
+      break;
+    }
     winners = out->winners.size();
+    gap += out->gap;
+    optimal += out->optimal;
     benchmark::DoNotOptimize(winners);
   }
   state.counters["winners"] = static_cast<double>(winners);
+  state.counters["gap"] = gap / static_cast<double>(state.iterations());
+  state.counters["optimal"] = optimal / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_CombinatorialClear)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CombinatorialClear)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ---------------------------------------------------------------- CATS-like sizes
+
+struct CatsSize {
+  int bids;
+  int nodes;
+  int rounds;          // seeds 1..rounds
+  int iterations;      // timed clearings (cycling over the rounds)
+  double reference_s;  // budget of the reference solve of each round
+};
+constexpr CatsSize kCatsSizes[] = {
+    {25, 10, 20, 20, 30}, {50, 15, 10, 10, 30},       {100, 30, 5, 5, 60},
+    {1000, 100, 2, 2, 60}, {10000, 1000, 1, 2, 60},
+};
+
+struct CatsReference {
+  std::vector<Round> rounds;
+  std::vector<double> best;  // nano-credits: the proven optimum or the bound
+  int proven = 0;
+};
+
+double Nanos(const Money& m) { return m.nanos().convert_to<double>(); }
+
+// Built once per size and shared by both benchmarks (outside timed loops).
+const CatsReference& ReferenceFor(size_t size) {
+  static std::map<size_t, CatsReference> cache;
+  auto it = cache.find(size);
+  if (it != cache.end()) return it->second;
+  const CatsSize& z = kCatsSizes[size];
+  CatsReference ref;
+  for (int s = 1; s <= z.rounds; ++s) {
+    auto r = testkit::GenerateCatsRound({.bids = z.bids,
+                                         .nodes = z.nodes,
+                                         .nodes_per_site = 4,
+                                         .seed = static_cast<uint64_t>(s),
+                                         .mix = {}});
+    ref.rounds.push_back(*r);
+    // Started from the greedy tier's allocation, so the long solve always
+    // has a solution to improve (without one CBC may end with none).
+    std::vector<internal::Pick> start(r->bids.size());
+    auto greedy = SolveHeuristic(*r);
+    if (greedy.ok()) {
+      for (const Winner& w : greedy->winners) start[w.bid] = {w.bundle, w.nodes};
+    }
+    internal::WdpMip mip(ref.rounds.back());
+    auto res = mip.Solve(internal::kNoBid, &start, z.reference_s);
+    double best = res.ok() ? res->bound_nanos : std::nan("");  // NaN: no reference
+    if (res.ok() && res->optimal) {
+      best = 0;
+      for (uint32_t i = 0; i < res->picks.size(); ++i) {
+        if (res->picks[i].bundle != internal::kNoBundle) best += Nanos(r->bids[i].limit);
+      }
+      ++ref.proven;
+    }
+    ref.best.push_back(best);
+  }
+  return cache.emplace(size, std::move(ref)).first->second;
+}
+
+void CatsClear(benchmark::State& state, size_t size, double budget_s) {
+  const CatsReference& ref = ReferenceFor(size);
+  double ratio = 0, optimal = 0, vcg = 0, gap = 0, seconds = 0, s_max = 0;
+  size_t k = 0, with_ref = 0;
+  for (auto _ : state) {
+    const size_t i = k++ % ref.rounds.size();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = ClearRound(ref.rounds[i], {.time_budget_s = budget_s});
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!out.ok()) {
+      state.SkipWithError(out.status().ToString().c_str());
+      break;
+    }
+    if (ref.best[i] > 0) {  // false for NaN: that round has no reference
+      ratio += Nanos(out->welfare) / ref.best[i];
+      ++with_ref;
+    }
+    optimal += out->optimal;
+    vcg += out->mechanism == Mechanism::kVcg;
+    gap += out->gap;
+    seconds += s;
+    s_max = std::max(s_max, s);
+  }
+  const double n = static_cast<double>(std::max<size_t>(k, 1));
+  state.counters["ratio"] = with_ref ? ratio / static_cast<double>(with_ref) : std::nan("");
+  state.counters["optimal"] = optimal / n;
+  state.counters["vcg"] = vcg / n;
+  state.counters["gap"] = gap / n;
+  state.counters["s_mean"] = seconds / n;
+  state.counters["s_max"] = s_max;
+  state.counters["ref_proven"] =
+      static_cast<double>(ref.proven) / static_cast<double>(ref.rounds.size());
+}
+
+[[maybe_unused]] const bool kCatsRegistered = [] {
+  for (size_t i = 0; i < std::size(kCatsSizes); ++i) {
+    const CatsSize& z = kCatsSizes[i];
+    const std::string size = std::to_string(z.bids) + "x" + std::to_string(z.nodes);
+    benchmark::RegisterBenchmark(("BM_CombinatorialCats/" + size).c_str(), CatsClear, i, 1.0)
+        ->Iterations(z.iterations)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("BM_CombinatorialCatsGreedy/" + size).c_str(), CatsClear, i, 0.0)
+        ->Iterations(z.iterations)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  return true;
+}();
 
 // ---------------------------------------------------------------- proportional
 
