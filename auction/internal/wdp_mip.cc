@@ -69,11 +69,11 @@ struct WdpMip::Model {
 
   explicit Model(const Round& r) : round(r) {}
 
-  void Build();
+  void Build(uint32_t excluded);
   std::vector<Pick> Read(const double* sol) const;
 };
 
-void WdpMip::Model::Build() {
+void WdpMip::Model::Build(uint32_t excluded) {
   const Round& r = round;
   const size_t nn = r.nodes.size();
   site_of.resize(nn);
@@ -133,6 +133,7 @@ void WdpMip::Model::Build() {
         exact ? static_cast<double>(static_cast<i128>(bid.limit.nanos()) / g)
               : static_cast<double>(static_cast<i128>(bid.limit.nanos())) / unit;
     cols[i].resize(bid.bundles.size());
+    if (i == excluded) continue;  // the round without this bid: no columns
     std::vector<int> xs;
     for (size_t k = 0; k < bid.bundles.size(); ++k) {
       const Bundle& b = bid.bundles[k];
@@ -153,7 +154,7 @@ void WdpMip::Model::Build() {
           c.from.clear();
           continue;
         }
-        c.x = new_col(coef, 1);
+        c.x = new_col(-coef, 1);
         integers.push_back(c.x);
         const int eq = new_row(0, 0);  // sum y - count x = 0
         t.push_back({eq, c.x, -static_cast<double>(b.count)});
@@ -203,7 +204,7 @@ void WdpMip::Model::Build() {
         }
         for (const auto& [v, q] : need) possible = possible && fits_alone(v, q, 0);
         if (!possible) continue;
-        c.x = new_col(coef, 1);
+        c.x = new_col(-coef, 1);
         integers.push_back(c.x);
         for (const auto& [v, q] : need) {
           for (int d = 0; d < kDims; ++d) {
@@ -262,7 +263,9 @@ void WdpMip::Model::Build() {
                    value.data(), lower.data(), upper.data(), obj.data(), row_lo.data(),
                    row_hi.data());
   for (int c : integers) base.setInteger(c);
-  base.setObjSense(-1);  // maximise
+  // Minimise the negated welfare: CBC 2.10 sets a MIP start's cutoff on the
+  // wrong side for a maximisation (coin-or/Cbc#296, fixed after 2.10).
+  base.setObjSense(1);
 }
 
 std::vector<Pick> WdpMip::Model::Read(const double* sol) const {
@@ -297,7 +300,7 @@ std::vector<Pick> WdpMip::Model::Read(const double* sol) const {
 
 WdpMip::WdpMip(const Round& round) : m_(std::make_unique<Model>(round)) {
   std::lock_guard<std::mutex> lock(CbcMutex());
-  m_->Build();
+  m_->Build(kNoBid);
 }
 
 WdpMip::~WdpMip() {
@@ -309,8 +312,17 @@ size_t WdpMip::columns() const { return m_->upper.size(); }
 
 core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>* start,
                                       double seconds) {
-  Model& m = *m_;
   std::lock_guard<std::mutex> lock(CbcMutex());
+  // The round without a bid is a model of its own, built without the bid's
+  // columns: fixing them to 0 in the round's model let CBC 2.10 prove wrong
+  // optima (its cuts on the fixed columns; tests/auction/wdp_mip_test.cc,
+  // seed 2002), and VCG payments came out too low.
+  std::unique_ptr<Model> without;
+  if (excluded != kNoBid) {
+    without = std::make_unique<Model>(m_->round);
+    without->Build(excluded);
+  }
+  Model& m = without ? *without : *m_;
   WdpResult out;
   if (start) out.picks = *start;
   if (!start) out.picks.assign(m.round.bids.size(), Pick{});
@@ -320,16 +332,10 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
     out.bound_nanos = 0;
     return out;
   }
-  // Each solve runs on a fresh copy of the loaded model: a solved CBC model
-  // keeps its incumbent and cutoff, which would cut off every allocation of
-  // the round without `excluded` that is worse than the round's optimum.
+  // Each solve runs on a fresh copy of the loaded model (a solved CBC model
+  // keeps its incumbent and cutoff).
   OsiClpSolverInterface solver(m.base);
   solver.messageHandler()->setLogLevel(0);
-  if (excluded != kNoBid) {
-    for (const auto& c : m.cols[excluded]) {
-      if (c.x >= 0) solver.setColUpper(c.x, 0);
-    }
-  }
   // The budget binds the root LP too (CBC's own limit is checked only
   // between nodes): Clp stops at its maximum seconds.
   const double deadline = CoinGetTimeOfDay() + std::max(seconds, 0.0);
