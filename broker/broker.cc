@@ -109,7 +109,7 @@ core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
 // capacity backfill), migration 2 the one-time backfill its b_migrations
 // table recorded, which it drops; migration 3 adds the slices' url; 4 and 5
 // as their notes say; 6 the node guards' sliver reports; 7 adds b_retired_keys
-// (key_routes.cc).
+// (key_routes.cc); 8 b_sliver_limits (sliver_limits.cc).
 const storage::Schema& BrokerSchema() {
   static const storage::Schema* schema = new storage::Schema{
       "broker",
@@ -186,6 +186,16 @@ const storage::Schema& BrokerSchema() {
               "NULL, owner TEXT NOT NULL, seq INTEGER NOT NULL, retired_ms INTEGER NOT NULL);"
               "CREATE INDEX IF NOT EXISTS b_retired_keys_owner ON b_retired_keys(kind, owner);",
               "b_retired_keys");
+        }},
+       {8,
+        "b_sliver_limits: best-effort sliver limits a site's PI or the admin set; slices gain "
+        "`instantiated`, the nodes instantiate_slice placed them on",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS b_sliver_limits(site TEXT PRIMARY KEY, limits TEXT NOT "
+              "NULL, seq INTEGER NOT NULL);"
+              "ALTER TABLE b_slices ADD COLUMN instantiated TEXT NOT NULL DEFAULT '[]';",
+              "b_sliver_limits, b_slices.instantiated");
         }}}};
   return *schema;
 }
@@ -294,6 +304,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterNodeRoutes();
   b->RegisterSliverRoutes();
   b->RegisterKeyRoutes();
+  b->RegisterSliverLimitRoutes();
   b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());
   BOURSE_ASSIGN_OR_RETURN(
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));

@@ -212,6 +212,7 @@ class Broker {
   core::Result<ApiResponse> SetSliceState(const ApiRequest& q);
   core::Result<ApiResponse> SetSliceResources(const ApiRequest& q);
   core::Result<ApiResponse> InstantiateSlice(const ApiRequest& q);
+  core::Result<ApiResponse> RemoveSliceNodes(const ApiRequest& q);
   core::Result<ApiResponse> RenewSlice(const ApiRequest& q);
   core::Result<ApiResponse> AddBinding(const ApiRequest& q);
   core::Result<ApiResponse> ListBindings(const ApiRequest& q);
@@ -222,6 +223,12 @@ class Broker {
   core::Result<ApiResponse> ChangeKey(const ApiRequest& q, bool node);
   // Drops `key` from the principals cache once it no longer names one.
   void ForgetPrincipal(const std::string& key);
+
+  // Best-effort sliver limits of a site (sliver_limits.cc): GET and PUT
+  // /v1/sites/{site}/sliver_limits (ledger/sliver_settings.h).
+  void RegisterSliverLimitRoutes();
+  core::Result<ApiResponse> GetSiteSliverLimits(const ApiRequest& q);
+  core::Result<ApiResponse> SetSiteSliverLimits(const ApiRequest& q);
 
   // Node guard routes (node_routes.cc).
   core::Result<ApiResponse> ListNodeBindings(const ApiRequest& q);

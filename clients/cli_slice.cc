@@ -4,6 +4,7 @@
 // reported it (scheduled, active, redeemed, refused with the reason, expired).
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ using nlohmann::json;
 struct SliceArgs {
   std::string name, description, slice_url, site, until, file, rcap;
   std::vector<std::string> list;  // owner keys or nodes
+  std::optional<int64_t> share, disk_mib, mem_mib;  // set_resources
 };
 
 std::string SlicePath(const std::string& name, const std::string& suffix = "") {
@@ -145,6 +147,33 @@ void AddWrites(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {
   ctx.Bind(inst, [&ctx, a] {
     return ctx.Done("POST", SlicePath(a->name, "instantiate"), {{"nodes", a->list}},
                     "slice " + a->name + " instantiated");
+  });
+  CLI::App* rm = noun->add_subcommand("remove-nodes", "NAME NODE...: take slivers off nodes");
+  rm->add_option("NAME", a->name, "slice name")->required();
+  rm->add_option("NODE", a->list, "node ids the slice is on")->required();
+  ctx.Bind(rm, [&ctx, a] {
+    return ctx.Done("POST", SlicePath(a->name, "remove_nodes"), {{"nodes", a->list}},
+                    "slice " + a->name + " removed from " + std::to_string(a->list.size()) +
+                        " node(s); their guards tear the slivers down on their next pass");
+  });
+  CLI::App* res = noun->add_subcommand(
+      "resources", "NAME [--share N] [--disk-mib N] [--mem-mib N]: best-effort settings");
+  res->add_option("NAME", a->name, "slice name")->required();
+  res->add_option("--share", a->share, "weight in the CPU and link no rcap guarantees (1)");
+  res->add_option("--disk-mib", a->disk_mib, "each sliver's disk beyond its rcaps (64)");
+  res->add_option("--mem-mib", a->mem_mib, "each sliver's memory limit beyond its rcaps (256)");
+  ctx.Bind(res, [&ctx, a]() -> core::Status {
+    // Unset flags keep the slice's current settings.
+    BOURSE_ASSIGN_OR_RETURN(json cur, ctx.Call("GET", SlicePath(a->name)));
+    json r = cur.contains("resources") && cur["resources"].is_object() ? cur["resources"]
+                                                                       : json::object();
+    if (a->share) r["share"] = *a->share;
+    if (a->disk_mib) r["disk_mib"] = *a->disk_mib;
+    if (a->mem_mib) r["mem_mib"] = *a->mem_mib;
+    return ctx.Done("PUT", SlicePath(a->name, "resources"), {{"resources", r}},
+                    "slice " + a->name + ": share " + Text(r.value("share", json(1))) + ", disk " +
+                        Text(r.value("disk_mib", json(64))) + " MiB, memory " +
+                        Text(r.value("mem_mib", json(256))) + " MiB");
   });
 }
 

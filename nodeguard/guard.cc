@@ -22,6 +22,7 @@
 #include "core/service_notify.h"
 #include "http/server.h"
 #include "ledger/rcap.h"
+#include "nodeguard/best_effort.h"
 #include "nodeguard/internal/exec.h"
 
 namespace bourse::nodeguard {
@@ -140,6 +141,10 @@ struct Guard::Impl {
   int64_t kernel_read_ms = 0;
   std::set<std::string> kernel_names;  // the slivers `kernel` was read for
   std::string sliver_report_sent;
+
+  // Best-effort slivers (best_effort.h): the slices instantiated on this node
+  // as the broker last listed them, kept in the database (meta "best_effort").
+  std::vector<BestEffortSlice> best_effort;
 
   mutable core::Mutex snap_mu;
 
@@ -325,6 +330,7 @@ struct Guard::Impl {
       reqs.push_back({in.chain_json, in.slice, in.boot_script, "broker"});
     }
     RedeemBatch(reqs, st);
+    KeepBestEffort((*j).contains("slices") ? (*j)["slices"] : nlohmann::json());
     auto live = store->LiveLeaves();
     if (live.ok()) {
       for (const LeafRecord& l : *live) {
@@ -333,6 +339,29 @@ struct Guard::Impl {
         }
       }
     }
+  }
+
+  // The broker's list of the slices instantiated here; kept (and stored)
+  // when it changed. Malformed entries are skipped and named on stderr.
+  void KeepBestEffort(const nlohmann::json& slices) {
+    BestEffortParse p = ParseBestEffort(slices);
+    for (const std::string& e : p.errors) {
+      fprintf(stderr, "nodeguard: best-effort slice skipped: %s\n", e.c_str());
+    }
+    if (p.slices == best_effort) return;
+    best_effort = std::move(p.slices);
+    Status put = store->PutMeta("best_effort", BestEffortToJson(best_effort).dump());
+    if (!put.ok()) {
+      fprintf(stderr, "nodeguard: keeping the best-effort slices: %s\n", put.ToString().c_str());
+    }
+  }
+
+  // The list an earlier run kept: a rebooted node restores its best-effort
+  // slivers before (or without) the broker answering.
+  void LoadBestEffort() {
+    auto text = store->GetMeta("best_effort");
+    if (!text.ok()) return;
+    best_effort = ParseBestEffort(nlohmann::json::parse(*text, nullptr, false)).slices;
   }
 
   void Report() {
@@ -555,19 +584,33 @@ struct Guard::Impl {
     std::map<std::string, SliverSpec> by_slice;
     std::map<std::string, std::string> slice_leaf;
     std::vector<std::string> active_slices;
+    std::set<std::string> best_effort_live;  // slices with a best-effort sliver now
     for (const LeafRecord& l : live) {
       if (l.not_before <= now && now < l.not_after) active_slices.push_back(l.slice);
     }
+    for (const BestEffortSlice& b : best_effort) {
+      if (now < b.expires) {
+        active_slices.push_back(b.slice);
+        best_effort_live.insert(b.slice);
+      }
+    }
     BOURSE_ASSIGN_OR_RETURN(auto slots, store->SlotsFor(active_slices));
+    // The slice's sliver, named and given its uid and class when first seen.
+    auto sliver_of = [&](const std::string& slice) -> std::pair<SliverSpec*, bool> {
+      auto [it, fresh] = by_slice.try_emplace(slice);
+      if (fresh) {
+        int64_t slot = slots[slice];
+        it->second.name = slice;
+        it->second.uid = static_cast<uint32_t>(cfg.uid_base + slot);
+        it->second.class_minor = static_cast<uint32_t>(slot + 2);
+      }
+      return {&it->second, fresh};
+    };
     for (const LeafRecord& l : live) {
       if (!(l.not_before <= now && now < l.not_after)) continue;  // scheduled: not yet
-      auto [it, fresh] = by_slice.try_emplace(l.slice);
-      SliverSpec& s = it->second;
+      auto [sp, fresh] = sliver_of(l.slice);
+      SliverSpec& s = *sp;
       if (fresh) {
-        int64_t slot = slots[l.slice];
-        s.name = l.slice;
-        s.uid = static_cast<uint32_t>(cfg.uid_base + slot);
-        s.class_minor = static_cast<uint32_t>(slot + 2);
         s.res = l.res;
         slice_leaf[l.slice] = l.leaf_id;
       } else {
@@ -575,6 +618,12 @@ struct Guard::Impl {
         if (sum.ok()) s.res = *sum;
       }
       if (!l.boot_script.empty()) s.boot_script = l.boot_script;
+    }
+    // A slice instantiated here without an rcap still gets its sliver.
+    for (const BestEffortSlice& b : best_effort) {
+      if (!best_effort_live.count(b.slice)) continue;
+      SliverSpec& s = *sliver_of(b.slice).first;
+      if (s.boot_script.empty()) s.boot_script = b.boot_script;
     }
     std::vector<SliverSpec> desired;
     std::map<std::string, core::ResourceVector> bought;  // rcap sums, before shares
@@ -590,6 +639,12 @@ struct Guard::Impl {
                             .default_min_kbps = cfg.default_min_kbps},
                            &desired);
     }
+    std::map<std::string, BestEffortGrant> be_grants =
+        ApplyBestEffort(best_effort,
+                        {.cpu_mcores = cfg.cpu_mcores,
+                         .link_kbps = cfg.interface.empty() ? 0 : cfg.link_kbps,
+                         .default_min_kbps = cfg.default_min_kbps},
+                        now, &desired);
     if (cfg.cpu_cap == "guaranteed") {
       for (SliverSpec& s : desired) s.cpu_cap_mcores = s.res.cpu_mcores;
     }
@@ -636,7 +691,7 @@ struct Guard::Impl {
       BOURSE_ASSIGN_OR_RETURN(live, store->LiveLeaves());
     }
     if (st.enforce.removed > 0 || st.expired > 0 || st.revoked > 0) {
-      BOURSE_RETURN_IF_ERROR(store->DropIdleSlices());
+      BOURSE_RETURN_IF_ERROR(store->DropIdleSlices(best_effort_live));
     }
     Meter(slice_leaf);
     lap("meter");
@@ -645,7 +700,8 @@ struct Guard::Impl {
     ReportSlivers(desired, bought, live);
     lap("report");
     if (ready_from.empty()) MaybeReady(st, desired.size());
-    UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(live));
+    UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(be_grants),
+                   std::move(live));
     lap("snapshot");
     if (!enforce_status.ok()) return enforce_status;
     return st;
@@ -683,6 +739,7 @@ struct Guard::Impl {
     std::vector<SliverSpec> desired;
     std::map<std::string, core::ResourceVector> bought;
     std::map<std::string, ShareGrant> grants;
+    std::map<std::string, BestEffortGrant> be_grants;
     std::optional<ShareTable> shares;
     std::deque<ShareRefusal> share_refusals;
     std::string share_error;
@@ -701,7 +758,9 @@ struct Guard::Impl {
 
   void UpdateSnapshot(std::vector<SliverSpec> desired,
                       std::map<std::string, core::ResourceVector> bought,
-                      std::map<std::string, ShareGrant> grants, std::vector<LeafRecord> live) {
+                      std::map<std::string, ShareGrant> grants,
+                      std::map<std::string, BestEffortGrant> be_grants,
+                      std::vector<LeafRecord> live) {
     Snapshot n;
     n.ts_ms = clock->NowMillis();
     n.broker_ok = broker_ok;
@@ -709,6 +768,7 @@ struct Guard::Impl {
     n.desired = std::move(desired);
     n.bought = std::move(bought);
     n.grants = std::move(grants);
+    n.be_grants = std::move(be_grants);
     n.shares = shares;
     n.share_refusals = share_refusals;
     n.share_error = share_error;
@@ -785,6 +845,15 @@ struct Guard::Impl {
                            {"net_kbps", git->second.net_kbps},
                            {"added_cpu_mcores", git->second.cpu_mcores},
                            {"added_net_kbps", git->second.net_rate_kbps}};
+      }
+      auto bit2 = snap.be_grants.find(s.name);
+      if (bit2 != snap.be_grants.end()) {
+        const BestEffortGrant& g = bit2->second;
+        sliver["best_effort"] = {{"share", g.share},
+                                 {"added_cpu_mcores", g.cpu_mcores},
+                                 {"added_net_kbps", g.net_rate_kbps},
+                                 {"disk_mib", g.disk_mib},
+                                 {"mem_mib", g.mem_mib}};
       }
       slivers.push_back(std::move(sliver));
       listed.insert(s.name);
@@ -878,6 +947,7 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
   }
   BOURSE_ASSIGN_OR_RETURN(impl->store, StateStore::Open(config.state_dir));
   impl->LoadShares();
+  impl->LoadBestEffort();
   if (enforcer) {
     impl->enforcer = std::move(enforcer);
   } else {

@@ -624,11 +624,22 @@ Result<int64_t> StateStore::CountPendingUsage() {
   return s.Int(0);
 }
 
-Status StateStore::DropIdleSlices() {
+Status StateStore::DropIdleSlices(const std::set<std::string>& keep) {
   core::MutexLock l(&impl_->mu);
-  return impl_->Exec(
-      "DELETE FROM slices WHERE slice NOT IN (SELECT slice FROM leaves WHERE state IN "
-      "('active','scheduled'))");
+  Stmt s(impl_->db,
+         "SELECT slice FROM slices WHERE slice NOT IN (SELECT slice FROM leaves WHERE state IN "
+         "('active','scheduled'))");
+  if (!s.ok()) return core::Internal("state db: " + s.err());
+  std::vector<std::string> idle;
+  while (s.Step() == kRow) {
+    if (!keep.count(s.Text(0))) idle.push_back(s.Text(0));
+  }
+  for (const std::string& slice : idle) {
+    Stmt d(impl_->db, "DELETE FROM slices WHERE slice=?");
+    d.Bind(1, slice);
+    BOURSE_RETURN_IF_ERROR(impl_->Run(d));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<SliceRecord>> StateStore::Slices() {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -148,8 +149,9 @@ class StateStore {
   core::Result<int64_t> SlotFor(const std::string& slice);
   // Slots of many slices, allocating missing ones in one transaction.
   core::Result<std::map<std::string, int64_t>> SlotsFor(std::span<const std::string> slices);
-  // Forgets slices that have no live leaf (their slot becomes free).
-  core::Status DropIdleSlices();
+  // Forgets slices that have no live leaf and are not in `keep` (the
+  // best-effort slivers the guard still holds); their slot becomes free.
+  core::Status DropIdleSlices(const std::set<std::string>& keep = {});
   core::Result<std::vector<SliceRecord>> Slices();
 
   // `last` > 0: only the most recent `last`.

@@ -44,12 +44,7 @@ TEST_F(BrokerApiTest, SliceLifecycleBindAndNodeGuardFlow) {
       user.Call("PUT", "/v1/slices/mit_web/state", {{"boot_script", "#!/bin/sh\necho hi\n"}}).ok());
   EXPECT_EQ((*user.Call("GET", "/v1/slices/mit_web"))["boot_script"], "#!/bin/sh\necho hi\n");
   ASSERT_TRUE(user.Call("PUT", "/v1/slices/mit_web/resources",
-                        {{"resources",
-                          {{"cpu_mcores", 500},
-                           {"mem_mib", 256},
-                           {"disk_mib", 100},
-                           {"net_min_kbps", 100},
-                           {"net_max_kbps", 1000}}}})
+                        {{"resources", {{"share", 2}, {"disk_mib", 100}, {"mem_mib", 256}}}})
                   .ok());
   ASSERT_TRUE(user.Call("POST", "/v1/slices/mit_web/instantiate", {{"nodes", {"n1"}}}).ok());
   auto owners =
