@@ -293,6 +293,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
   b->RegisterSliverRoutes();
+  b->RegisterSshRoutes();
   b->RegisterKeyRoutes();
   b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());
   BOURSE_ASSIGN_OR_RETURN(
