@@ -7,16 +7,15 @@
 #include <string>
 
 #include "tests/broker/market_fixture.h"
+#include "tests/ssh_test_keys.h"
 
 namespace bourse::broker::testing {
 namespace {
 
 using nlohmann::json;
 
-constexpr const char* kAliceKey =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILbiWK3xGInZa2C5gGitF9RpH9hOYBP+CeSyUiuNIuUE alice@mit";
-constexpr const char* kBobKey =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd3dE9cu57WIZcAsEEEzanZWpHXvbNtV1RMUReNdARB bob@mit";
+constexpr const char* kAliceKey = testkeys::kAliceSshKey;
+constexpr const char* kBobKey = testkeys::kBobSshKey;
 
 class SshKeysTest : public ::testing::Test {
  protected:

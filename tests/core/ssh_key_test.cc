@@ -4,16 +4,13 @@
 
 #include <string>
 
+#include "tests/ssh_test_keys.h"
+
 namespace bourse::core {
 namespace {
 
-// Made with ssh-keygen -t ed25519 / -t ecdsa.
-constexpr const char* kEd25519 =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILbiWK3xGInZa2C5gGitF9RpH9hOYBP+CeSyUiuNIuUE alice@mit";
-constexpr const char* kEcdsa =
-    "ecdsa-sha2-nistp256 "
-    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCswLTuQUdp750xURGaeHh8bRf2i5PmYDBa39hF"
-    "fh+sUDT4q8Dt2wSnC0w8TOxt2JnXMM0838S7+/ORbSRtg+eM= carol";
+constexpr const char* kEd25519 = testkeys::kAliceSshKey;
+constexpr const char* kEcdsa = testkeys::kCarolEcdsaKey;
 
 void ExpectInvalid(std::string_view line, std::string_view needle) {
   auto k = ParseSshPublicKey(line);

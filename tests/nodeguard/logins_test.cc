@@ -13,16 +13,15 @@
 
 #include "nodeguard/guard.h"
 #include "nodeguard/login_table.h"
+#include "tests/ssh_test_keys.h"
 
 namespace bourse::nodeguard {
 namespace {
 
 using nlohmann::json;
 
-constexpr const char* kAliceKey =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILbiWK3xGInZa2C5gGitF9RpH9hOYBP+CeSyUiuNIuUE alice@mit";
-constexpr const char* kBobKey =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd3dE9cu57WIZcAsEEEzanZWpHXvbNtV1RMUReNdARB bob@mit";
+constexpr const char* kAliceKey = testkeys::kAliceSshKey;
+constexpr const char* kBobKey = testkeys::kBobSshKey;
 
 json Doc(json slices) { return {{"node", "n1"}, {"ts", 1}, {"slices", std::move(slices)}}; }
 
