@@ -303,6 +303,7 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
   b->RegisterSliverRoutes();
+  b->RegisterSshRoutes();
   b->RegisterKeyRoutes();
   b->RegisterSliverLimitRoutes();
   b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());

@@ -182,6 +182,8 @@ class Broker {
   void RegisterNodeRoutes();
   // Sliver reports of the node guards (sliver_routes.cc).
   void RegisterSliverRoutes();
+  // The slice owners' ssh keys for the node guards (ssh_routes.cc).
+  void RegisterSshRoutes();
   // The markets' routes (market_routes.cc), after the engine is open.
   void RegisterMarketRoutes();
   // GET /v1/events (event_routes.cc), after the markets.
@@ -236,6 +238,7 @@ class Broker {
   core::Result<ApiResponse> GetSliceUsage(const ApiRequest& q);
   core::Result<ApiResponse> GetNodeUsage(const ApiRequest& q);
   core::Result<ApiResponse> AddUsageReports(const ApiRequest& q);
+  core::Result<ApiResponse> ListNodeSshKeys(const ApiRequest& q);
   core::Result<ApiResponse> ReportSlivers(const ApiRequest& q);
   core::Result<ApiResponse> GetNodeSlivers(const ApiRequest& q);
   core::Result<ApiResponse> GetSliceSlivers(const ApiRequest& q);

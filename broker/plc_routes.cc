@@ -10,6 +10,7 @@
 #include "broker/internal/slice_cache.h"
 #include "broker/internal/sliver_settings.h"
 #include "broker/internal/sql.h"
+#include "broker/internal/ssh_keys.h"
 #include "broker/internal/util.h"
 #include "core/encoding.h"
 #include "core/json_codec.h"
@@ -168,13 +169,19 @@ core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::stri
       .status();
 }
 
+// One owner's ssh key (internal/ssh_keys.h).
+json SshKeySchema() {
+  using namespace internal;
+  return SObj({{"owner", SKey()}, {"key", SStr("one OpenSSH public key line")}}, {"owner", "key"});
+}
+
 json SliceSchema() {
   using namespace internal;
   return SObj({{"name", SStr()},
                {"site", SStr()},
                {"creator", SKey()},
                {"owners", SArr(SKey())},
-               {"ssh_keys", SArr(SStr())},
+               {"ssh_keys", SArr(SshKeySchema())},
                {"boot_script", SStr()},
                {"resources", SObj({{"share", SInt()}, {"disk_mib", SInt()}, {"mem_mib", SInt()}})},
                {"nodes", SArr(SStr())},
@@ -436,6 +443,9 @@ core::Result<SliceRow> CreateSliceRow(ledger::Txn& txn, const std::string& name,
 using SliceApply = core::Status (*)(const json& body, SliceRow* r, json* entry, int64_t now_s);
 using SliceCheck = core::Status (*)(storage::Connection* db, const SliceRow& r, int64_t now_s);
 
+// assign_owners. Each ssh key belongs to one owner (internal/ssh_keys.h):
+// with `ssh_keys` the list is replaced; without it the owners who stay keep
+// their keys and the removed owners' keys go with them.
 core::Status ApplyOwners(const json& body, SliceRow* r, json* entry, int64_t) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"owners", "ssh_keys"}));
   BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> owners,
@@ -443,18 +453,12 @@ core::Status ApplyOwners(const json& body, SliceRow* r, json* entry, int64_t) {
   if (owners.empty()) return core::InvalidArgument("owners: at least one owner");
   std::set<std::string> uniq(owners.begin(), owners.end());
   if (uniq.size() != owners.size()) return core::InvalidArgument("owners: duplicate key");
-  json ssh = json::array();
+  json ssh;
   if (const json* s = internal::Optional(body, "ssh_keys")) {
-    if (!s->is_array()) return core::InvalidArgument("ssh_keys: must be an array");
-    if (s->size() > kMaxOwners) return core::InvalidArgument("ssh_keys: at most 64 keys");
-    for (size_t i = 0; i < s->size(); ++i) {
-      std::string f = "ssh_keys[" + std::to_string(i) + "]";
-      BOURSE_ASSIGN_OR_RETURN(std::string k, core::StringFromJson((*s)[i], f, 16384));
-      if (k.rfind("ssh-", 0) != 0 && k.rfind("ecdsa-", 0) != 0) {
-        return core::InvalidArgument(f + ": not an OpenSSH public key");
-      }
-      ssh.push_back(k);
-    }
+    BOURSE_ASSIGN_OR_RETURN(ssh,
+                            internal::ParseSshKeys(*s, uniq, (*entry)["by"].get<std::string>()));
+  } else {
+    ssh = internal::OwnersSshKeys(json(owners), r->ssh_keys);
   }
   r->owners = owners;
   r->ssh_keys = ssh;
@@ -1217,8 +1221,14 @@ void Broker::RegisterSliceUpdateRoutes() {
                  .response_schema = SliceSchema(),
                  .handler = std::move(handler)});
   };
-  add_update("PUT", "owners", "assign_owners: the slice's owner keys (and their ssh keys)",
-             SObj({{"owners", SArr(SKey())}, {"ssh_keys", SArr(SStr())}}, {"owners"}),
+  add_update("PUT", "owners",
+             "assign_owners: the slice's owner keys and their ssh keys (each key belongs to one "
+             "owner; a plain string is the caller's; without ssh_keys the owners who stay keep "
+             "theirs)",
+             SObj({{"owners", SArr(SKey())},
+                   {"ssh_keys",
+                    SArr({{"oneOf", json::array({SshKeySchema(), SStr("the caller's key")})}})}},
+                  {"owners"}),
              [this](const ApiRequest& q) { return SetSliceOwners(q); });
   add_update("PUT", "state", "set_state: the slice's boot script (at most 64 KiB)",
              SObj({{"boot_script", SStr()}}, {"boot_script"}),

@@ -2,6 +2,7 @@
 // broker/plc_routes.cc). `slice bind` fetches the rcap's recorded chain and
 // binds it; `slice bindings` shows each binding's state as the node guard
 // reported it (scheduled, active, redeemed, refused with the reason, expired).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -21,6 +22,7 @@ struct SliceArgs {
   std::string name, description, slice_url, site, until, file, rcap;
   std::vector<std::string> list;  // owner keys or nodes
   std::optional<int64_t> share, disk_mib, mem_mib;  // set_resources
+  std::vector<std::string> ssh_keys;                 // files of the caller's ssh public keys
 };
 
 std::string SlicePath(const std::string& name, const std::string& suffix = "") {
@@ -73,13 +75,49 @@ core::Status Renew(CliContext& ctx, const SliceArgs& a) {
   });
 }
 
+// The ssh public keys in `path` (one per line, as in authorized_keys or a
+// .pub file; blank lines and # comments skipped).
+core::Result<std::vector<std::string>> ReadSshKeys(const std::string& path) {
+  BOURSE_ASSIGN_OR_RETURN(std::string text, ReadFileOrStdin(path, "--ssh-key"));
+  std::vector<std::string> keys;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    start = nl == std::string::npos ? text.size() : nl + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    keys.push_back(line);
+  }
+  if (keys.empty()) return core::InvalidArgument("--ssh-key " + path + ": no key in the file");
+  return keys;
+}
+
+// assign_owners. With --ssh-key the caller's own keys become those given and
+// the other owners' keys stay; without it every owner who stays keeps theirs.
 core::Status Owners(CliContext& ctx, const SliceArgs& a) {
   json owners = json::array();
   for (const std::string& k : a.list) {
     BOURSE_ASSIGN_OR_RETURN(core::PublicKey pk, ParseKeyArg(k, "KEY"));
     owners.push_back(pk.ToText());
   }
-  return ctx.Done("PUT", SlicePath(a.name, "owners"), {{"owners", owners}},
+  json body = {{"owners", owners}};
+  if (!a.ssh_keys.empty()) {
+    BOURSE_ASSIGN_OR_RETURN(core::PrivateKey me, ctx.Key());
+    const std::string self = me.public_key().ToText();
+    BOURSE_ASSIGN_OR_RETURN(json slice, ctx.Call("GET", SlicePath(a.name)));
+    json keys = json::array();
+    for (const json& k : slice.value("ssh_keys", json::array())) {
+      if (!k.is_object() || k.value("owner", "") == self) continue;
+      if (std::find(owners.begin(), owners.end(), k["owner"]) != owners.end()) keys.push_back(k);
+    }
+    for (const std::string& f : a.ssh_keys) {
+      BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> mine, ReadSshKeys(f));
+      for (std::string& k : mine) keys.push_back({{"owner", self}, {"key", std::move(k)}});
+    }
+    body["ssh_keys"] = keys;
+  }
+  return ctx.Done("PUT", SlicePath(a.name, "owners"), body,
                   "slice " + a.name + " has " + std::to_string(owners.size()) + " owner(s)");
 }
 
@@ -129,9 +167,13 @@ void AddWrites(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {
   renew->add_option("NAME", a->name, "slice name")->required();
   renew->add_option("--until", a->until, "new expiry (default now + 2 weeks)");
   ctx.Bind(renew, [&ctx, a] { return Renew(ctx, *a); });
-  CLI::App* owners = noun->add_subcommand("owners", "NAME KEY...: set the owners");
+  CLI::App* owners = noun->add_subcommand(
+      "owners", "NAME KEY... [--ssh-key FILE]...: set the owners (and your ssh keys)");
   owners->add_option("NAME", a->name, "slice name")->required();
   owners->add_option("KEY", a->list, "owner keys (ed25519:.. or PEM files)")->required();
+  owners->add_option("--ssh-key", a->ssh_keys,
+                     "a file of your ssh public keys (e.g. ~/.ssh/id_ed25519.pub); replaces your "
+                     "keys, other owners keep theirs");
   ctx.Bind(owners, [&ctx, a] { return Owners(ctx, *a); });
   CLI::App* boot = noun->add_subcommand("boot-script", "NAME FILE: set the boot script");
   boot->add_option("NAME", a->name, "slice name")->required();

@@ -58,6 +58,11 @@ core::Status ApplyLine(GuardConfig& c, const core::KeyValueLine& l) {
     BOURSE_ASSIGN_OR_RETURN(c.cpu_cap, l.OneOf({"none", "guaranteed"}));
   } else if (key == "launch") {
     BOURSE_ASSIGN_OR_RETURN(c.launch, l.Bool());
+  } else if (key == "ssh") {
+    BOURSE_ASSIGN_OR_RETURN(c.ssh, l.Bool());
+  } else if (key == "login_shell") {
+    if (value.empty() || value[0] != '/') return l.Error("must be an absolute path");
+    c.login_shell = value;
   } else {
     return l.UnknownKey();
   }

@@ -130,6 +130,16 @@ int64_t McoresForShares(int64_t shares) { return SmallestMcores(shares, &CpuShar
 int64_t McoresForWeight(int64_t weight) { return SmallestMcores(weight, &WeightFor); }
 
 // ---------------------------------------------------------------- cgroups
+// The hierarchies a sliver has a cgroup in.
+std::vector<std::string> CgroupRoots(const CgroupOptions& o) {
+  std::vector<std::string> r{o.cpu_root};
+  if (o.mode == CgroupMode::kV1) {
+    if (o.cpuacct_root != o.cpu_root) r.push_back(o.cpuacct_root);
+    r.push_back(o.memory_root);
+  }
+  return r;
+}
+
 class Cgroups {
  public:
   explicit Cgroups(CgroupOptions o) : o_(std::move(o)) {}
@@ -147,14 +157,7 @@ class Cgroups {
   std::string Dir(const std::string& root, const std::string& name) const {
     return root + "/" + o_.prefix + "/" + name;
   }
-  std::vector<std::string> Roots() const {
-    std::vector<std::string> r{o_.cpu_root};
-    if (o_.mode == CgroupMode::kV1) {
-      if (o_.cpuacct_root != o_.cpu_root) r.push_back(o_.cpuacct_root);
-      r.push_back(o_.memory_root);
-    }
-    return r;
-  }
+  std::vector<std::string> Roots() const { return CgroupRoots(o_); }
 
   // The files a sliver's settings live in; Ensure writes them and ReadBack
   // reads them, so both follow one layout.
@@ -292,9 +295,7 @@ class Cgroups {
   std::vector<std::string> List() const { return ListDirs(o_.cpu_root + "/" + o_.prefix); }
 
   std::vector<std::string> ProcsFiles(const std::string& name) const {
-    std::vector<std::string> out;
-    for (const std::string& r : Roots()) out.push_back(Dir(r, name) + "/cgroup.procs");
-    return out;
+    return CgroupProcsFiles(o_, name);
   }
 
   std::vector<int> Pids(const std::string& name) const {
@@ -1293,6 +1294,13 @@ class EnforcerImpl final : public Enforcer {
 };
 
 }  // namespace
+
+std::vector<std::string> CgroupProcsFiles(const CgroupOptions& o, const std::string& name) {
+  std::vector<std::string> out;
+  for (const std::string& r : CgroupRoots(o))
+    out.push_back(r + "/" + o.prefix + "/" + name + "/cgroup.procs");
+  return out;
+}
 
 Status ValidateSliverSpec(const SliverSpec& s) {
   if (!ValidName(s.name)) {

@@ -111,6 +111,11 @@ struct CgroupOptions {
   static CgroupOptions DryRun(const std::string& scratch, CgroupMode mode);
 };
 
+// The cgroup.procs files of sliver `name`, one per hierarchy (v1: cpu,
+// cpuacct when mounted apart, memory; v2: one): what a process writes its pid
+// into to join the sliver (boot scripts, the login helper).
+std::vector<std::string> CgroupProcsFiles(const CgroupOptions& o, const std::string& name);
+
 struct LinkOptions {
   std::string iface;                // the guarded interface; empty = no link enforcement
   std::string netns;                // run tc/nft inside `ip netns exec <netns>` when set

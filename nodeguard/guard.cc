@@ -24,6 +24,7 @@
 #include "ledger/rcap.h"
 #include "nodeguard/best_effort.h"
 #include "nodeguard/internal/exec.h"
+#include "nodeguard/logins.h"
 
 namespace bourse::nodeguard {
 
@@ -145,6 +146,15 @@ struct Guard::Impl {
   // Best-effort slivers (best_effort.h): the slices instantiated on this node
   // as the broker last listed them, kept in the database (meta "best_effort").
   std::vector<BestEffortSlice> best_effort;
+
+  // ssh into slivers (logins.h; `ssh = true`): the accounts, login table
+  // and keys file, the cgroups a login joins, and the keys the broker last
+  // sent per slice (kept in the keys file over restarts).
+  std::unique_ptr<Logins> logins;
+  CgroupOptions login_cgroups;
+  std::map<std::string, std::vector<OwnerKey>> ssh_keys;
+  int64_t ssh_keys_ms = 0;  // when the broker last answered
+  std::string ssh_error;    // the last fetch failure, "" after a success
 
   mutable core::Mutex snap_mu;
 
@@ -269,6 +279,66 @@ struct Guard::Impl {
     }
     shares = std::move(c.table);
     st->shares_accepted = true;
+  }
+
+  // GET /v1/nodes/{node}/ssh_keys (signed): the keys of each slice's current
+  // owners. A failed fetch keeps the last keys; removed owners' keys go with
+  // the first answer after assign_owners.
+  void SyncSshKeys(const PassStats& st) {
+    if (!logins || !st.broker_ok) return;
+    auto j = Call("GET", "/v1/nodes/" + cfg.node_id + "/ssh_keys", nullptr);
+    using Keys = std::map<std::string, std::vector<OwnerKey>>;
+    std::vector<std::string> dropped;
+    Result<Keys> keys =
+        j.ok() ? ParseNodeSshKeys(*j, cfg.node_id, &dropped) : Result<Keys>(j.status());
+    if (!keys.ok()) {
+      ssh_error = keys.status().ToString();
+      fprintf(stderr, "nodeguard: ssh keys: %s\n", ssh_error.c_str());
+      return;
+    }
+    for (const std::string& d : dropped)
+      fprintf(stderr, "nodeguard: ssh key refused: %s\n", d.c_str());
+    ssh_error.clear();
+    ssh_keys = std::move(*keys);
+    ssh_keys_ms = clock->NowMillis();
+  }
+
+  // Every sliver the guard enforces gets its login (whatever put it in
+  // `desired`); slivers no longer there lose theirs before they are torn down.
+  void SyncLogins(const std::vector<SliverSpec>& desired) {
+    if (!logins) return;
+    std::vector<SliverLogin> want;
+    for (const SliverSpec& s : desired) {
+      SliverLogin l;
+      l.name = s.name;
+      l.uid = s.uid;
+      l.home = cfg.disk_root == "none" ? "/" : enforcer->SliverDir(s.name);
+      if (!cfg.netns.empty()) l.netns = "/run/netns/" + cfg.netns;
+      l.procs = CgroupProcsFiles(login_cgroups, s.name);
+      auto k = ssh_keys.find(s.name);
+      if (k != ssh_keys.end()) l.keys = k->second;
+      want.push_back(std::move(l));
+    }
+    Status a = logins->Apply(want);
+    if (!a.ok()) fprintf(stderr, "nodeguard: ssh logins: %s\n", a.ToString().c_str());
+  }
+
+  nlohmann::json SshStatus() const {
+    if (!logins) return {{"enabled", false}};
+    nlohmann::json accounts = nlohmann::json::array();
+    auto stored = logins->StoredKeys();
+    for (const auto& [name, uid] : logins->Accounts()) {
+      accounts.push_back({{"user", name}, {"uid", uid}, {"keys", stored[name].size()}});
+    }
+    nlohmann::json failed = nlohmann::json::object();
+    for (const auto& [name, why] : logins->Failures()) failed[name] = why;
+    nlohmann::json j = {
+        {"enabled", true},
+        {"keys_ms", ssh_keys_ms == 0 ? nlohmann::json(nullptr) : nlohmann::json(ssh_keys_ms)},
+        {"accounts", accounts},
+        {"no_account", failed}};
+    if (!ssh_error.empty()) j["last_error"] = ssh_error;
+    return j;
   }
 
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
@@ -576,6 +646,7 @@ struct Guard::Impl {
     lap("spool");
     SyncBindings(&st);
     SyncShares(&st);
+    SyncSshKeys(st);
     lap("broker");
     int64_t now = clock->NowSeconds();
     BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> touched, store->AdvanceTime(now));
@@ -649,6 +720,7 @@ struct Guard::Impl {
       for (SliverSpec& s : desired) s.cpu_cap_mcores = s.res.cpu_mcores;
     }
     lap("desired");
+    SyncLogins(desired);
     bool verify = passes % 10 == 0;
     ++passes;
     // A kernel error on one sliver must not stop metering, reporting or the
@@ -753,6 +825,7 @@ struct Guard::Impl {
     int64_t pending_usage = 0;
     int64_t last_contact_ms = -1;
     std::string ready_from;
+    nlohmann::json ssh;
   };
   Snapshot snap GUARDED_BY(snap_mu);
 
@@ -778,6 +851,7 @@ struct Guard::Impl {
     n.enforce_error = enforce_error;
     n.kernel = kernel;
     n.kernel_read_ms = kernel_read_ms;
+    n.ssh = SshStatus();
     auto refs = store->Refusals(false, 100);
     if (refs.ok()) n.refusals = std::move(*refs);
     auto pending = store->CountPendingUsage();
@@ -892,6 +966,7 @@ struct Guard::Impl {
     }
     if (!snap.share_error.empty()) sh["last_error"] = snap.share_error;
     j["shares"] = sh;
+    j["ssh"] = snap.ssh;
     return j;
   }
 
@@ -955,6 +1030,15 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
     BOURSE_ASSIGN_OR_RETURN(impl->enforcer, Enforcer::Create(eo));
   }
   mkdir(config.spool_dir.c_str(), 0700);
+  if (config.ssh) {
+    BOURSE_ASSIGN_OR_RETURN(EnforcerOptions eo, config.ToEnforcerOptions());
+    impl->login_cgroups = eo.cgroup;
+    LoginOptions lo;
+    lo.ssh_dir = config.state_dir + "/ssh";
+    lo.login_shell = config.login_shell;
+    BOURSE_ASSIGN_OR_RETURN(impl->logins, Logins::Create(lo));
+    impl->ssh_keys = impl->logins->StoredKeys();
+  }
   return std::unique_ptr<Guard>(new Guard(std::move(impl)));
 }
 

@@ -526,6 +526,17 @@ TEST_F(CliTest, SliceOwnersBindAndBindingsTable) {
   ASSERT_EQ(Bourse(user + "slice create mit_web").code, 0);
   Wrong(user + "slice create nosite --json", 1, "invalid_argument: ");
   EXPECT_EQ(Json(user + "slice owners mit_web alice.pem")["owners"], json::array({alice}));
+  // --ssh-key: the caller's keys from a .pub file; kept when the owners change without it.
+  const std::string pub =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILbiWK3xGInZa2C5gGitF9RpH9hOYBP+CeSyUiuNIuUE alice@mit";
+  std::ofstream(dir_ + "/alice.pub") << "# mine\n" << pub << "\n";
+  json mine = json::array({{{"owner", alice}, {"key", pub}}});
+  EXPECT_EQ(Json(user + "slice owners mit_web alice.pem --ssh-key alice.pub")["ssh_keys"], mine);
+  EXPECT_EQ(Json(user + "slice owners mit_web alice.pem")["ssh_keys"], mine);
+  std::ofstream(dir_ + "/bad.pub") << "command=\"sh\" " << pub << "\n";
+  Wrong(user + "slice owners mit_web alice.pem --ssh-key bad.pub", 1,
+        "invalid_argument: ssh_keys[0].key: ssh key: unknown key type");
+  Wrong(user + "slice owners mit_web alice.pem --ssh-key missing.pub", 2, "");
   EXPECT_EQ(Json(user + "slice bind mit_web p1")["leaf"], "p1");
   // n1 registered no disk: the default 64 MiB best-effort disk does not fit
   // it, and the broker says so; without a disk the slice fits.
