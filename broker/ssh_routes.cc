@@ -1,11 +1,13 @@
 // The node guard's ssh keys (docs/broker.md "ssh keys", docs/nodeguard.md
 // "ssh into a sliver"): for each slice on a node, the ssh keys of the slice's
 // current owners, asked for by the node's own key each pass.
+#include <set>
 #include <string>
 #include <vector>
 
 #include "broker/broker.h"
 #include "broker/internal/schemas.h"
+#include "broker/internal/sliver_settings.h"
 #include "broker/internal/sql.h"
 #include "broker/internal/ssh_keys.h"
 #include "broker/internal/util.h"
@@ -18,26 +20,27 @@ using nlohmann::json;
 namespace {
 
 // The slices that have a sliver on `node` at `now_s`: those with a live
-// binding there (the same rows as GET /v1/nodes/{node}/bindings). Slices
-// with a sliver there by other means (best-effort slivers of slices
-// instantiated on the node without an rcap) belong here too: this is the one
-// place that says which slices a node gets keys for.
+// binding there (the same rows as GET /v1/nodes/{node}/bindings) and those
+// instantiated there, with or without an rcap (the best-effort slivers, the
+// bindings answer's `slices`). This is the one place that says which slices
+// a node gets keys for.
 core::Result<std::vector<std::string>> SlicesOnNode(storage::Connection* db,
                                                     const std::string& node, int64_t now_s) {
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s, db->Prepare("SELECT DISTINCT b.slice FROM b_bindings b JOIN b_slices s ON "
-                          "s.name=b.slice WHERE b.node=? AND b.not_after>? AND s.expires>? "
-                          "ORDER BY b.slice"));
+                          "s.name=b.slice WHERE b.node=? AND b.not_after>? AND s.expires>?"));
   s.Bind(1, node);
   s.Bind(2, now_s);
   s.Bind(3, now_s);
-  std::vector<std::string> out;
+  std::set<std::string> on;
   while (true) {
     BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    out.push_back(s.Text(0));
+    on.insert(s.Text(0));
   }
-  return out;
+  BOURSE_ASSIGN_OR_RETURN(json instantiated, internal::InstantiatedSlicesOf(db, node, now_s));
+  for (const json& i : instantiated) on.insert(i["slice"].get<std::string>());
+  return std::vector<std::string>(on.begin(), on.end());
 }
 
 // {"slice","keys":[{"owner","key"}]} for each of `slices`.

@@ -1,7 +1,7 @@
 // Slice owners' ssh keys (issue #20, docs/broker.md "ssh keys"): every key
 // belongs to one owner; GET /v1/nodes/{node}/ssh_keys, signed by the node's
-// key, hands a node the keys of the current owners of each slice bound there,
-// so an owner removed with assign_owners loses access.
+// key, hands a node the keys of the current owners of each slice bound or
+// instantiated there, so an owner removed with assign_owners loses access.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -78,6 +78,35 @@ TEST_F(SshKeysTest, TheNodeGetsTheKeysOfTheCurrentOwnersOnly) {
   EXPECT_EQ((*n1)["slices"][0]["keys"], alice_only);
   // The ledger entry of the change names the keys.
   env_.ExpectLedgerVerifies();
+}
+
+// A best-effort sliver (issue #20): a slice instantiated on a node without an
+// rcap there has a sliver on it, so the node gets its owners' keys, and stops
+// getting them when the slice leaves the node.
+TEST_F(SshKeysTest, ANodeGetsTheKeysOfSlicesInstantiatedWithoutAnRcap) {
+  auto set = Owners(alice_, {{"owners", {A()}}, {"ssh_keys", {kAliceKey}}});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  json alice_only = json::array({{{"owner", A()}, {"key", kAliceKey}}});
+  auto before = NodeKeys(1, "n3");
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_EQ((*before)["slices"], json::array());
+
+  env_.Ok(alice_, "POST", "/v1/slices/mit_web/instantiate", {{"nodes", {"n3"}}});
+  auto n3 = NodeKeys(1, "n3");
+  ASSERT_TRUE(n3.ok()) << n3.status().ToString();
+  ASSERT_EQ((*n3)["slices"].size(), 1u) << n3->dump();
+  EXPECT_EQ((*n3)["slices"][0]["slice"], "mit_web");
+  EXPECT_EQ((*n3)["slices"][0]["keys"], alice_only);
+  // Instantiated on n1 as well, where it also holds an rcap: listed once.
+  env_.Ok(alice_, "POST", "/v1/slices/mit_web/instantiate", {{"nodes", {"n1"}}});
+  auto n1 = NodeKeys(0, "n1");
+  ASSERT_TRUE(n1.ok()) << n1.status().ToString();
+  ASSERT_EQ((*n1)["slices"].size(), 1u) << n1->dump();
+
+  env_.Ok(alice_, "POST", "/v1/slices/mit_web/remove_nodes", {{"nodes", {"n3"}}});
+  auto after = NodeKeys(1, "n3");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ((*after)["slices"], json::array());
 }
 
 TEST_F(SshKeysTest, OnlyTheNodesOwnKeyMayAsk) {
