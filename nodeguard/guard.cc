@@ -23,6 +23,7 @@
 #include "http/server.h"
 #include "ledger/rcap.h"
 #include "nodeguard/internal/exec.h"
+#include "nodeguard/sliver_logs.h"
 
 namespace bourse::nodeguard {
 
@@ -140,6 +141,11 @@ struct Guard::Impl {
   int64_t kernel_read_ms = 0;
   std::set<std::string> kernel_names;  // the slivers `kernel` was read for
   std::string sliver_report_sent;
+  // Events and boot-log tails of the slivers (sliver_logs.h), and the last
+  // logs report the broker accepted.
+  std::unique_ptr<SliverLogs> logs;
+  std::string logs_report_sent;
+  int64_t logs_next_try_ms = 0;  // after a 429, the broker's rate bound
 
   mutable core::Mutex snap_mu;
 
@@ -482,6 +488,26 @@ struct Guard::Impl {
     }
   }
 
+  // POST /v1/nodes/{node}/logs: the slivers' events and boot-log tails
+  // (docs/nodeguard.md "Sliver events and logs"), sent when they changed.
+  // A refusal is tried again next pass, after the broker's rate bound (429)
+  // not before 10 s.
+  void ReportLogs() {
+    if (!broker_ok || clock->NowMillis() < logs_next_try_ms) return;
+    nlohmann::json body = logs->ReportBody();
+    std::string text = body.dump();
+    if (text == logs_report_sent) return;
+    auto res = Call("POST", "/v1/nodes/" + cfg.node_id + "/logs", &body);
+    if (res.ok()) {
+      logs_report_sent = std::move(text);
+    } else {
+      if (res.status().message().find("HTTP 429") != std::string::npos) {
+        logs_next_try_ms = clock->NowMillis() + 10'000;
+      }
+      fprintf(stderr, "nodeguard: reporting sliver logs: %s\n", res.status().ToString().c_str());
+    }
+  }
+
   // ------------------------------------------------------------ usage
   void Meter(const std::map<std::string, std::string>& slice_leaf) {
     int64_t now = clock->NowSeconds();
@@ -630,6 +656,8 @@ struct Guard::Impl {
         enforce_status = r;
       }
     }
+    Status events = logs->RecordPass(desired, st.enforce, enforce_failures, verify);
+    if (!events.ok()) fprintf(stderr, "nodeguard: sliver events: %s\n", events.ToString().c_str());
     lap("enforce");
     if (st.enforce_refused > 0) {
       // The refused leaves are no longer live.
@@ -643,6 +671,7 @@ struct Guard::Impl {
     ReadKernel(desired, st, verify);
     Report();
     ReportSlivers(desired, bought, live);
+    ReportLogs();
     lap("report");
     if (ready_from.empty()) MaybeReady(st, desired.size());
     UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(live));
@@ -885,6 +914,7 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
     BOURSE_ASSIGN_OR_RETURN(impl->enforcer, Enforcer::Create(eo));
   }
   mkdir(config.spool_dir.c_str(), 0700);
+  impl->logs = std::make_unique<SliverLogs>(impl->store.get(), impl->enforcer.get(), clock);
   return std::unique_ptr<Guard>(new Guard(std::move(impl)));
 }
 
