@@ -186,6 +186,16 @@ const storage::Schema& BrokerSchema() {
               "NULL, owner TEXT NOT NULL, seq INTEGER NOT NULL, retired_ms INTEGER NOT NULL);"
               "CREATE INDEX IF NOT EXISTS b_retired_keys_owner ON b_retired_keys(kind, owner);",
               "b_retired_keys");
+        }},
+       {8, "sliver logs of the node guards: the last logs report per node, not in the ledger",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS b_sliver_log_reports(node TEXT PRIMARY KEY, reported_ms "
+              "INTEGER NOT NULL, digest TEXT NOT NULL);"
+              "CREATE TABLE IF NOT EXISTS b_sliver_logs(node TEXT NOT NULL, slice TEXT NOT NULL,"
+              " body TEXT NOT NULL, PRIMARY KEY(node, slice)) WITHOUT ROWID;"
+              "CREATE INDEX IF NOT EXISTS b_sliver_logs_slice ON b_sliver_logs(slice, node);",
+              "b_sliver_log_reports, b_sliver_logs");
         }}}};
   return *schema;
 }
@@ -256,7 +266,9 @@ Broker::Broker(BrokerOptions options)
     : ledger_key_(*options.ledger_key),
       clock_(options.clock != nullptr ? options.clock : &core::SystemClock::Get()),
       slice_cache_(std::make_unique<internal::SliceCache>()),
-      events_options_(options.events) {}
+      events_options_(options.events),
+      sliver_report_limiter_(kNodeReportRate, kNodeReportBurst),
+      sliver_log_limiter_(kNodeReportRate, kNodeReportBurst) {}
 
 void Broker::InvalidateSlice(const std::string& name) { slice_cache_->Invalidate(name); }
 
