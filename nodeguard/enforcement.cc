@@ -1345,15 +1345,16 @@ class EnforcerImpl final : public Enforcer {
         // The logger: the sliver's uid, in its cgroups, until the script's
         // last process closes its output. It never execs, so it closes every
         // descriptor of the guard (the daemon's lock file among them) but
-        // the pipe (as 0) and the log (as 1).
+        // the pipe (as 0) and the log (as 1), after dropping privileges: the
+        // guard sees the start done (pfd closed) only once it runs as the uid.
         int in = fcntl(out[0], F_DUPFD, 3), to = fcntl(lfd, F_DUPFD, 3);  // above 0..2
         if (in < 0 || to < 0 || dup2(in, 0) < 0 || dup2(to, 1) < 0) _exit(1);
-        close_range(2, ~0U, 0);
         if (chdir("/") != 0 || setgroups(0, nullptr) != 0 || setgid(s.uid) != 0 ||
             setuid(s.uid) != 0) {
           _exit(1);
         }
         prctl(PR_SET_DUMPABLE, 0);  // the sliver cannot write through its descriptors
+        close_range(2, ~0U, 0);
         KeepBoundedLog(0, 1, kBootLogMaxBytes);
         _exit(0);
       }

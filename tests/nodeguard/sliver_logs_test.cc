@@ -53,7 +53,8 @@ class SliverLogsTest : public ::testing::Test {
   }
   std::vector<std::string> Kinds(const std::string& slice) {
     std::vector<std::string> k;
-    for (const SliverEvent& e : store_->SliverEvents(slice, 100).value()) k.push_back(e.kind);
+    std::vector<SliverEvent> events = store_->SliverEvents(slice, 100).value();
+    for (const SliverEvent& e : events) k.push_back(e.kind);
     return k;
   }
   // The file a v1 dry-run cgroup keeps `file` of sliver `name` in.
