@@ -384,7 +384,8 @@ core::Status AddSliverLogs(storage::Connection* db, const std::string& slice, js
     s["events"] = json::array();
     s["log"] = nullptr;
     s["logs_reported_ms"] = nullptr;
-    by_node[s["node"].get<std::string>()] = std::move(s);
+    std::string node = s["node"];
+    by_node[node] = std::move(s);
   }
   BOURSE_ASSIGN_OR_RETURN(
       Stmt q, db->Prepare("SELECT l.node,l.body,r.reported_ms FROM b_sliver_logs l JOIN "

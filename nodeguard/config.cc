@@ -58,6 +58,7 @@ core::Status ApplyLine(GuardConfig& c, const core::KeyValueLine& l) {
     BOURSE_ASSIGN_OR_RETURN(c.cpu_cap, l.OneOf({"none", "guaranteed"}));
   } else if (key == "launch") {
     BOURSE_ASSIGN_OR_RETURN(c.launch, l.Bool());
+    c.launch_set = true;
   } else {
     return l.UnknownKey();
   }
@@ -108,6 +109,9 @@ core::Result<EnforcerOptions> GuardConfig::ToEnforcerOptions() const {
     o.link.link_kbps = link_kbps;
     o.link.default_min_kbps = default_min_kbps;
     o.run_dir = state_dir + "/run";
+    // Boot scripts run for real even here (as the slivers' uids: root), but
+    // only when asked: a dry run is for trying things out.
+    o.launch = launch && launch_set;
     return o;
   }
   if (cgroup_mode == "auto") {

@@ -1334,7 +1334,7 @@ class EnforcerImpl final : public Enforcer {
         if (fd < 0 || write(fd, "0", 1) != 1) fail(1);
         close(fd);
       }
-      int lfd = open(log.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+      int lfd = open(log.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);  // read to compact
       int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (lfd < 0 || nfd < 0) fail(3);
       int out[2];
