@@ -420,11 +420,9 @@ TEST_F(KernelTest, BootLogIsBoundedAndItsLoggerGoesWithTheSliver) {
   s.class_minor = 0x41;
   s.res = {.cpu_mcores = 100, .mem_mib = 64};
   s.boot_script =
-      "yes 'a line the sliver prints again and again' | head -c 8000000
-      "
-      "echo last line
-      exec sleep 600 ";
-      auto st = enforcer_->Reconcile({s});
+      "yes 'a line the sliver prints again and again' | head -c 8000000\n"
+      "echo last line\nexec sleep 600\n";
+  auto st = enforcer_->Reconcile({s});
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   ASSERT_EQ(st->booted, std::vector<std::string>{"log_l"});
   std::string log = enforcer_->BootLogPath("log_l");
