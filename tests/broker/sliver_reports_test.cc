@@ -328,7 +328,8 @@ TEST_F(SliverLogsTest, EventsAndLogTailsAreShownToThoseWhoManageTheSliceOnly) {
   }
   // Anyone else who signs is refused: another user, another site's PI, a node.
   core::PrivateKey bob = env_.AddUser("bob", "1", "mit");
-  for (const core::PrivateKey* k : {&bob, &env_.pi2_, &NodeKey("n1")}) {
+  for (const core::PrivateKey* k :
+       std::vector<const core::PrivateKey*>{&bob, &env_.pi2_, &NodeKey("n1")}) {
     auto no = Slivers(*k);
     ASSERT_FALSE(no.ok());
     EXPECT_EQ(no.status().code(), core::StatusCode::kPermissionDenied);
@@ -366,7 +367,7 @@ TEST_F(SliverLogsTest, BadLogReportsAreRefusedNamingTheField) {
   auto event = [&](const std::string& member, const json& v) {
     json e = Event(1, "boot", "m");
     e[member] = v;
-    return with("events", {e});
+    return with("events", json::array({e}));
   };
   auto log = [&](const std::string& member, const json& v) {
     json l = Tail("x\n");
@@ -390,11 +391,11 @@ TEST_F(SliverLogsTest, BadLogReportsAreRefusedNamingTheField) {
   refused({{"slivers", {ok, ok}}}, bad, "slivers[1].slice: mit_web is reported twice");
   refused({{"logs", json::array()}}, bad, "logs");
   json many = json::array();
-  for (int i = 0; i < 501; ++i) many.push_back(SliverLog("s" + std::to_string(i), {}, nullptr));
+  for (int i = 0; i < 501; ++i) many.push_back(SliverLog("s" + std::to_string(i), json::array(), nullptr));
   refused({{"slivers", many}}, bad, "slivers: 501 slivers; at most 500");
   json fat = json::array();
   for (int i = 0; i < 140; ++i) {
-    fat.push_back(SliverLog("s" + std::to_string(i), {}, Tail(std::string(4000, 'x'))));
+    fat.push_back(SliverLog("s" + std::to_string(i), json::array(), Tail(std::string(4000, 'x'))));
   }
   refused({{"slivers", fat}}, bad, "a logs report is at most 524288");
   // Only the node's own key, for a node that exists.
@@ -414,7 +415,7 @@ TEST_F(SliverLogsTest, BadLogReportsAreRefusedNamingTheField) {
 // cannot keep the broker rewriting its rows; unchanged reports are free.
 TEST_F(SliverLogsTest, LogReportChangesAreRateBoundPerNode) {
   auto body = [](int i) {
-    return json{{"slivers", {SliverLog("mit_web", {}, Tail("line " + std::to_string(i)))}}};
+    return json{{"slivers", {SliverLog("mit_web", json::array(), Tail("line " + std::to_string(i)))}}};
   };
   for (int i = 0; i < kNodeReportBurst; ++i) ASSERT_TRUE(Logs("n1", "n1", body(i)).ok()) << i;
   auto refused = Logs("n1", "n1", body(100));
