@@ -3,7 +3,9 @@
 // enforced, and what the kernel holds, read back) when it changes; the broker
 // keeps the last one per node, writes each change to the ledger
 // (slivers_reported) and serves it per node and per slice.
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <regex>
 #include <set>
 #include <string>
@@ -165,6 +167,30 @@ core::Result<json> ParseReportSlivers(const ApiRequest& q, const std::string& wh
   return out;
 }
 
+// Replaces node `node`'s rows of `table` (node, slice, then `columns`) by
+// one per sliver, the values of `columns` from `values`.
+core::Status ReplaceNodeRows(ledger::Txn& txn, const std::string& table, const std::string& columns,
+                             const std::string& node, const json& slivers,
+                             const std::function<std::vector<std::string>(const json&)>& values) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt del, txn.db()->Prepare("DELETE FROM " + table + " WHERE node=?"));
+  del.Bind(1, node);
+  BOURSE_RETURN_IF_ERROR(del.Run());
+  size_t n = 1 + static_cast<size_t>(std::count(columns.begin(), columns.end(), ','));
+  std::string marks = "?,?";
+  for (size_t i = 0; i < n; ++i) marks += ",?";
+  BOURSE_ASSIGN_OR_RETURN(Stmt ins, txn.db()->Prepare("INSERT INTO " + table + "(node,slice," +
+                                                      columns + ") VALUES(" + marks + ")"));
+  for (const json& s : slivers) {
+    ins.Reset();
+    ins.Bind(1, node);
+    ins.Bind(2, s["slice"].get<std::string>());
+    std::vector<std::string> v = values(s);
+    for (size_t i = 0; i < v.size(); ++i) ins.Bind(static_cast<int>(i + 3), v[i]);
+    BOURSE_RETURN_IF_ERROR(ins.Run());
+  }
+  return core::Status::Ok();
+}
+
 // resource_exhausted for a node that reports `what` more often than
 // kNodeReportRate allows.
 core::Status TooOften(const std::string& node, const std::string& what) {
@@ -203,19 +229,10 @@ core::Result<json> RecordSliverReport(ledger::Txn& txn, const std::string& node,
   up.Bind(4, seq);
   up.Bind(5, static_cast<int64_t>(slivers.size()));
   BOURSE_RETURN_IF_ERROR(up.Run());
-  BOURSE_ASSIGN_OR_RETURN(Stmt del, txn.db()->Prepare("DELETE FROM b_slivers WHERE node=?"));
-  del.Bind(1, node);
-  BOURSE_RETURN_IF_ERROR(del.Run());
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt ins, txn.db()->Prepare("INSERT INTO b_slivers(node,slice,state,body) VALUES(?,?,?,?)"));
-  for (const json& s : slivers) {
-    ins.Reset();
-    ins.Bind(1, node);
-    ins.Bind(2, s["slice"].get<std::string>());
-    ins.Bind(3, s["state"].get<std::string>());
-    ins.Bind(4, internal::Dump(s));
-    BOURSE_RETURN_IF_ERROR(ins.Run());
-  }
+  BOURSE_RETURN_IF_ERROR(ReplaceNodeRows(
+      txn, "b_slivers", "state,body", node, slivers, [](const json& s) -> std::vector<std::string> {
+        return {s["state"].get<std::string>(), internal::Dump(s)};
+      }));
   return json{{"changed", true}, {"reported_ms", now_ms}, {"seq", seq}};
 }
 
@@ -360,18 +377,10 @@ core::Result<json> RecordSliverLogs(ledger::Txn& txn, const std::string& node,
   up.Bind(2, now_ms);
   up.Bind(3, digest);
   BOURSE_RETURN_IF_ERROR(up.Run());
-  BOURSE_ASSIGN_OR_RETURN(Stmt del, txn.db()->Prepare("DELETE FROM b_sliver_logs WHERE node=?"));
-  del.Bind(1, node);
-  BOURSE_RETURN_IF_ERROR(del.Run());
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt ins, txn.db()->Prepare("INSERT INTO b_sliver_logs(node,slice,body) VALUES(?,?,?)"));
-  for (const json& s : slivers) {
-    ins.Reset();
-    ins.Bind(1, node);
-    ins.Bind(2, s["slice"].get<std::string>());
-    ins.Bind(3, internal::Dump(json{{"events", s["events"]}, {"log", s["log"]}}));
-    BOURSE_RETURN_IF_ERROR(ins.Run());
-  }
+  BOURSE_RETURN_IF_ERROR(ReplaceNodeRows(
+      txn, "b_sliver_logs", "body", node, slivers, [](const json& s) -> std::vector<std::string> {
+        return {internal::Dump(json{{"events", s["events"]}, {"log", s["log"]}})};
+      }));
   return json{{"changed", true}, {"reported_ms", now_ms}};
 }
 
