@@ -99,18 +99,24 @@ core::Result<json> ParseKernel(const json& k, const std::string& f) {
   return out;
 }
 
-// Decodes slivers[i] (field `f`) into its stored form.
-core::Result<json> ParseSliver(const json& s, const std::string& f) {
-  BOURSE_RETURN_IF_ERROR(
-      core::CheckObjectFields(s, f, {"slice", "state", "bought", "enforced", "kernel", "error"}));
-  json out = json::object();
+// slivers[i].slice (`f` = "slivers[i]"), a slice name as a guard holds it.
+core::Result<std::string> SliceField(const json& s, const std::string& f) {
   BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(s, f, "slice"));
   BOURSE_ASSIGN_OR_RETURN(std::string slice, core::StringFromJson(*v, f + ".slice", 64));
   if (!internal::Matches(kSliverName, slice)) {
     return core::InvalidArgument(f + ".slice: \"" + slice +
                                  "\" is not 1..64 chars of [A-Za-z0-9_.-]");
   }
-  out["slice"] = slice;
+  return slice;
+}
+
+// Decodes slivers[i] (field `f`) into its stored form.
+core::Result<json> ParseSliver(const json& s, const std::string& f) {
+  BOURSE_RETURN_IF_ERROR(
+      core::CheckObjectFields(s, f, {"slice", "state", "bought", "enforced", "kernel", "error"}));
+  json out = json::object();
+  BOURSE_ASSIGN_OR_RETURN(out["slice"], SliceField(s, f));
+  const json* v = nullptr;
   BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(s, f, "state"));
   BOURSE_ASSIGN_OR_RETURN(std::string state, core::StringFromJson(*v, f + ".state", 16));
   if (state != "active" && state != "error" && state != "scheduled") {
@@ -333,13 +339,8 @@ core::Result<json> ParseLog(const json& l, const std::string& f) {
 core::Result<json> ParseSliverLog(const json& s, const std::string& f) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(s, f, {"slice", "events", "log"}));
   json out = json::object();
-  BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(s, f, "slice"));
-  BOURSE_ASSIGN_OR_RETURN(std::string slice, core::StringFromJson(*v, f + ".slice", 64));
-  if (!internal::Matches(kSliverName, slice)) {
-    return core::InvalidArgument(f + ".slice: \"" + slice +
-                                 "\" is not 1..64 chars of [A-Za-z0-9_.-]");
-  }
-  out["slice"] = slice;
+  BOURSE_ASSIGN_OR_RETURN(out["slice"], SliceField(s, f));
+  const json* v = nullptr;
   BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(s, f, "events"));
   if (!v->is_array()) return core::InvalidArgument(f + ".events: must be an array");
   if (v->size() > kMaxLogEvents) {
