@@ -802,6 +802,13 @@ core::Result<bool> internal::SliceExists(storage::Connection* db, std::string_vi
   return RowExists(db, "SELECT 1 FROM b_slices WHERE name=?", slice);
 }
 
+core::Status internal::CheckSliceManager(storage::Connection* db, std::string_view slice,
+                                         std::string_view caller) {
+  BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, slice));
+  BOURSE_ASSIGN_OR_RETURN(Principal p, Broker::LookupPrincipal(db, caller));
+  return CheckManage(p, r);
+}
+
 // ---- the routes: each decodes, calls its rule, encodes ----
 
 core::Result<ApiResponse> Broker::GetRow(const ApiRequest& q, const std::string& sql,

@@ -1,7 +1,9 @@
 // `bourse slice ...`: the PLC slice operations (DESIGN §8; routes in
 // broker/plc_routes.cc). `slice bind` fetches the rcap's recorded chain and
 // binds it; `slice bindings` shows each binding's state as the node guard
-// reported it (scheduled, active, redeemed, refused with the reason, expired).
+// reported it (scheduled, active, redeemed, refused with the reason, expired);
+// `slice slivers` and `slice logs` show the slivers as the guards report
+// them, with their events and boot-log tails for those who manage the slice.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -19,7 +21,7 @@ namespace {
 using nlohmann::json;
 
 struct SliceArgs {
-  std::string name, description, slice_url, site, until, file, rcap;
+  std::string name, description, slice_url, site, until, file, rcap, node;
   std::vector<std::string> list;  // owner keys or nodes
   std::optional<int64_t> share, disk_mib, mem_mib;  // set_resources
   std::vector<std::string> ssh_keys;                 // files of the caller's ssh public keys
@@ -54,6 +56,92 @@ void PrintBindings(const json& j) {
            FormatTime(b.value("not_after", int64_t{0}), now)});
   }
   t.Print();
+}
+
+// "boot (2m ago): boot script started", or "" for a sliver without events.
+std::string LastEvent(const json& sliver, int64_t now) {
+  const json& ev = sliver.contains("events") ? sliver["events"] : json();
+  if (!ev.is_array() || ev.empty()) return "";
+  const json& e = ev.back();
+  int64_t age = now - e.value("ts_ms", int64_t{0}) / 1000;
+  std::string s = Text(e["kind"]);
+  if (e.value("count", int64_t{1}) > 1) s += " x" + std::to_string(e.value("count", int64_t{1}));
+  s += " (" + (age <= 0 ? std::string("now") : FormatDuration(age) + " ago") + "): ";
+  std::string m = Text(e["message"]);
+  if (m.size() > 60) m = m.substr(0, 57) + "...";
+  return s + m;
+}
+
+void PrintSlivers(const json& j) {
+  Table t({"NODE", "STATE", "ENFORCED", "LAST EVENT"});
+  int64_t now = NowSeconds();
+  for (const json& s : j["slivers"]) {
+    t.Row({Text(s["node"]), Text(s["state"]),
+           s["enforced"].is_object() ? FormatResourcesJson(s["enforced"]) : "-",
+           LastEvent(s, now)});
+  }
+  t.Print();
+}
+
+// The slice's slivers: signed when the caller has a key (then with events,
+// and refused unless the caller manages the slice), else the public view.
+core::Status Slivers(CliContext& ctx, const SliceArgs& a) {
+  bool sign = !ctx.KeyPath().value.empty();
+  BOURSE_ASSIGN_OR_RETURN(json j, ctx.Call("GET", SlicePath(a.name, "slivers"), nullptr, sign));
+  ctx.Emit(j, [&] {
+    if (j["slivers"].empty()) {
+      std::printf("slice %s: no guard reports a sliver\n", a.name.c_str());
+      return;
+    }
+    PrintSlivers(j);
+  });
+  return core::Status::Ok();
+}
+
+void PrintSliverLogs(const std::string& slice, const json& s) {
+  int64_t now = NowSeconds();
+  std::printf("slice %s on node %s: %s\n", slice.c_str(), Text(s["node"]).c_str(),
+              Text(s["state"]).c_str());
+  if (s["logs_reported_ms"].is_number()) {
+    std::printf("reported %s\n",
+                FormatTime(s["logs_reported_ms"].get<int64_t>() / 1000, now).c_str());
+  }
+  std::printf("\nevents:\n");
+  Table t({"TIME", "KIND", "COUNT", "MESSAGE"});
+  for (const json& e : s["events"]) {
+    t.Row({FormatTime(e.value("ts_ms", int64_t{0}) / 1000, now), Text(e["kind"]),
+           std::to_string(e.value("count", int64_t{1})), Text(e["message"])});
+  }
+  if (s["events"].empty()) {
+    std::printf("(none)\n");
+  } else {
+    t.Print();
+  }
+  const json& log = s["log"];
+  if (!log.is_object()) {
+    std::printf("\nboot log: none (no boot script ran, or the sliver is gone)\n");
+    return;
+  }
+  std::string tail = Text(log["tail"]);
+  std::printf("\nboot log (last %zu bytes of %s kept on the node):\n%s", tail.size(),
+              Text(log["size"]).c_str(), tail.c_str());
+  if (!tail.empty() && tail.back() != '\n') std::printf("\n");
+}
+
+// One node's sliver of the slice: its events and boot-log tail. Signed; the
+// broker refuses (403) callers who do not manage the slice.
+core::Status Logs(CliContext& ctx, const SliceArgs& a) {
+  BOURSE_ASSIGN_OR_RETURN(json j, ctx.Call("GET", SlicePath(a.name, "slivers"), nullptr, true));
+  json one = json::array();
+  for (const json& s : j["slivers"]) {
+    if (Text(s["node"]) == a.node) one.push_back(s);
+  }
+  if (one.empty()) {
+    return core::NotFound("slice " + a.name + " has no sliver reported on node " + a.node);
+  }
+  json doc = {{"slice", j["slice"]}, {"slivers", one}};
+  ctx.Emit(doc, [&] { PrintSliverLogs(a.name, one[0]); });
+  return core::Status::Ok();
 }
 
 core::Status Create(CliContext& ctx, const SliceArgs& a) {
@@ -150,6 +238,15 @@ void AddReads(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {
   ctx.Bind(bindings, [&ctx, a] {
     return ctx.Do("GET", SlicePath(a->name, "bindings"), nullptr, PrintBindings);
   });
+  CLI::App* slivers = noun->add_subcommand(
+      "slivers", "NAME: per node the sliver's state, enforced resources and last event");
+  slivers->add_option("NAME", a->name, "slice name")->required();
+  ctx.Bind(slivers, [&ctx, a] { return Slivers(ctx, *a); });
+  CLI::App* logs = noun->add_subcommand(
+      "logs", "NAME --node N: the sliver's events and the tail of its boot script's output");
+  logs->add_option("NAME", a->name, "slice name")->required();
+  logs->add_option("--node", a->node, "node id")->required();
+  ctx.Bind(logs, [&ctx, a] { return Logs(ctx, *a); });
 }
 
 void AddWrites(CLI::App* noun, CliContext& ctx, std::shared_ptr<SliceArgs> a) {

@@ -25,6 +25,7 @@
 #include "nodeguard/best_effort.h"
 #include "nodeguard/internal/exec.h"
 #include "nodeguard/logins.h"
+#include "nodeguard/sliver_logs.h"
 
 namespace bourse::nodeguard {
 
@@ -142,6 +143,11 @@ struct Guard::Impl {
   int64_t kernel_read_ms = 0;
   std::set<std::string> kernel_names;  // the slivers `kernel` was read for
   std::string sliver_report_sent;
+  // Events and boot-log tails of the slivers (sliver_logs.h), and the last
+  // logs report the broker accepted.
+  std::unique_ptr<SliverLogs> logs;
+  std::string logs_report_sent;
+  int64_t logs_next_try_ms = 0;  // after a 429, the broker's rate bound
 
   // Best-effort slivers (best_effort.h): the slices instantiated on this node
   // as the broker last listed them, kept in the database (meta "best_effort").
@@ -581,6 +587,26 @@ struct Guard::Impl {
     }
   }
 
+  // POST /v1/nodes/{node}/logs: the slivers' events and boot-log tails
+  // (docs/nodeguard.md "Sliver events and logs"), sent when they changed.
+  // A refusal is tried again next pass, after the broker's rate bound (429)
+  // not before 10 s.
+  void ReportLogs() {
+    if (!broker_ok || clock->NowMillis() < logs_next_try_ms) return;
+    nlohmann::json body = logs->ReportBody();
+    std::string text = body.dump();
+    if (text == logs_report_sent) return;
+    auto res = Call("POST", "/v1/nodes/" + cfg.node_id + "/logs", &body);
+    if (res.ok()) {
+      logs_report_sent = std::move(text);
+    } else {
+      if (res.status().message().find("HTTP 429") != std::string::npos) {
+        logs_next_try_ms = clock->NowMillis() + 10'000;
+      }
+      fprintf(stderr, "nodeguard: reporting sliver logs: %s\n", res.status().ToString().c_str());
+    }
+  }
+
   // ------------------------------------------------------------ usage
   void Meter(const std::map<std::string, std::string>& slice_leaf) {
     int64_t now = clock->NowSeconds();
@@ -757,6 +783,8 @@ struct Guard::Impl {
         enforce_status = r;
       }
     }
+    Status events = logs->RecordPass(desired, st.enforce, enforce_failures, verify);
+    if (!events.ok()) fprintf(stderr, "nodeguard: sliver events: %s\n", events.ToString().c_str());
     lap("enforce");
     if (st.enforce_refused > 0) {
       // The refused leaves are no longer live.
@@ -770,6 +798,7 @@ struct Guard::Impl {
     ReadKernel(desired, st, verify);
     Report();
     ReportSlivers(desired, bought, live);
+    ReportLogs();
     lap("report");
     if (ready_from.empty()) MaybeReady(st, desired.size());
     UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(be_grants),
@@ -1039,6 +1068,7 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
     BOURSE_ASSIGN_OR_RETURN(impl->logins, Logins::Create(lo));
     impl->ssh_keys = impl->logins->StoredKeys();
   }
+  impl->logs = std::make_unique<SliverLogs>(impl->store.get(), impl->enforcer.get(), clock);
   return std::unique_ptr<Guard>(new Guard(std::move(impl)));
 }
 
