@@ -17,7 +17,8 @@
 // Alice removes him through the broker; after one guard pass his login is
 // refused (the planted key included), Alice's still works. Teardown removes
 // sshd, the namespaces, the account, cgroups, mounts and the directory even
-// when an assertion fails.
+// when an assertion fails. A second test logs into a best-effort sliver (the
+// slice instantiated on n1 without an rcap).
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -328,6 +329,47 @@ TEST_F(SshLoginTest, AnOwnerLandsInTheSliverAndLosesAccessWhenRemoved) {
   auto [alice, alice_out] = Ssh("alice", "id -u");
   EXPECT_EQ(alice, 0) << ReadAll(dir_ / "sshd.log");
   EXPECT_EQ(alice_out, std::to_string(kSliverUid) + "\n");
+}
+
+// A best-effort sliver (issue #20): mit_web instantiated on n1 without any
+// rcap. Its owner's key reaches the node (the broker lists the slices
+// instantiated there, not only those bound there), Alice logs in and lands in
+// the sliver; once the slice leaves the node, its account goes and the login
+// is refused.
+TEST_F(SshLoginTest, AnOwnerLogsIntoABestEffortSliver) {
+  World& w = *world_;
+  ASSERT_TRUE(w.As(w.user).Call("POST", "/v1/slices", {{"name", "mit_web"}}).ok());
+  auto inst = w.As(w.user).Call("POST", "/v1/slices/mit_web/instantiate", {{"nodes", {"n1"}}});
+  ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+  std::string alice_pub = KeyPair("alice");
+  auto owners = w.As(w.user).Call(
+      "PUT", "/v1/slices/mit_web/owners",
+      {{"owners", {w.user.public_key().ToText()}}, {"ssh_keys", {alice_pub}}});
+  ASSERT_TRUE(owners.ok()) << owners.status().ToString();
+
+  WriteConfig();
+  if (HasFatalFailure()) return;
+  json st = Pass();
+  ASSERT_EQ(st["slivers"].size(), 1u) << st.dump();
+  ASSERT_EQ(st["slivers"][0]["state"], "active") << st.dump();
+  ASSERT_EQ(st["ssh"]["accounts"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["ssh"]["accounts"][0]["keys"], 1) << st.dump();
+  StartSshd();
+  if (HasFatalFailure()) return;
+
+  auto [code, out] = Ssh("alice", "id -u; grep ':memory:' /proc/self/cgroup");
+  ASSERT_EQ(code, 0) << out << ReadAll(dir_ / "sshd.log");
+  EXPECT_EQ(out.substr(0, out.find('\n')), std::to_string(kSliverUid)) << out;
+  EXPECT_NE(out.find(":memory:/" + prefix_ + "/mit_web\n"), std::string::npos) << out;
+
+  auto removed = w.As(w.user).Call("POST", "/v1/slices/mit_web/remove_nodes", {{"nodes", {"n1"}}});
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  st = Pass();
+  EXPECT_EQ(st["slivers"].size(), 0u) << st.dump();
+  EXPECT_EQ(st["ssh"]["accounts"].size(), 0u) << st.dump();
+  EXPECT_EQ(getpwnam("mit_web"), nullptr);
+  auto [refused, rout] = Ssh("alice", "id -u");
+  EXPECT_EQ(refused, 255) << rout;
 }
 
 }  // namespace
