@@ -140,6 +140,18 @@ class SshLoginTest : public GuardWorldTest {
     return j;
   }
 
+  // Configures the guard and runs its first pass, which must set up one
+  // active sliver and its account holding `keys` keys; the status in *st.
+  void FirstPass(int keys, json* st) {
+    WriteConfig();
+    if (HasFatalFailure()) return;
+    *st = Pass();
+    ASSERT_EQ((*st)["slivers"].size(), 1u) << st->dump();
+    ASSERT_EQ((*st)["slivers"][0]["state"], "active") << st->dump();
+    ASSERT_EQ((*st)["ssh"]["accounts"].size(), 1u) << st->dump();
+    EXPECT_EQ((*st)["ssh"]["accounts"][0]["keys"], keys) << st->dump();
+  }
+
   // A key pair made by ssh-keygen; the public key line.
   std::string KeyPair(const std::string& name) {
     fs::path k = dir_ / name;
@@ -238,13 +250,9 @@ TEST_F(SshLoginTest, AnOwnerLandsInTheSliverAndLosesAccessWhenRemoved) {
       {{"owners", {a, b}}, {"ssh_keys", {alice_pub, {{"owner", b}, {"key", bob_pub}}}}});
   ASSERT_TRUE(owners.ok()) << owners.status().ToString();
 
-  WriteConfig();
+  json st;
+  FirstPass(2, &st);
   if (HasFatalFailure()) return;
-  json st = Pass();
-  ASSERT_EQ(st["slivers"].size(), 1u) << st.dump();
-  ASSERT_EQ(st["slivers"][0]["state"], "active") << st.dump();
-  ASSERT_EQ(st["ssh"]["accounts"].size(), 1u) << st.dump();
-  EXPECT_EQ(st["ssh"]["accounts"][0]["keys"], 2) << st.dump();
   struct passwd* pw = getpwnam("mit_web");
   ASSERT_NE(pw, nullptr);
   EXPECT_EQ(pw->pw_uid, kSliverUid);
@@ -347,13 +355,9 @@ TEST_F(SshLoginTest, AnOwnerLogsIntoABestEffortSliver) {
       {{"owners", {w.user.public_key().ToText()}}, {"ssh_keys", {alice_pub}}});
   ASSERT_TRUE(owners.ok()) << owners.status().ToString();
 
-  WriteConfig();
+  json st;
+  FirstPass(1, &st);
   if (HasFatalFailure()) return;
-  json st = Pass();
-  ASSERT_EQ(st["slivers"].size(), 1u) << st.dump();
-  ASSERT_EQ(st["slivers"][0]["state"], "active") << st.dump();
-  ASSERT_EQ(st["ssh"]["accounts"].size(), 1u) << st.dump();
-  EXPECT_EQ(st["ssh"]["accounts"][0]["keys"], 1) << st.dump();
   StartSshd();
   if (HasFatalFailure()) return;
 
