@@ -21,6 +21,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   iproute2 e2fsprogs util-linux procps sqlite3 curl nftables
   systemd  # systemd-analyze verify, systemd-socket-activate: tests/packaging/packages_test.sh
+  openssh-server openssh-client  # ssh into a sliver (docs/nodeguard.md), its test
   nodejs chromium)
 # npm: Debian's package, unless a nodejs that bundles it (nodesource's) is installed.
 if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi

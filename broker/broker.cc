@@ -109,7 +109,8 @@ core::Status RecordNonce(ledger::Txn& txn, const RequestOnce& once) {
 // capacity backfill), migration 2 the one-time backfill its b_migrations
 // table recorded, which it drops; migration 3 adds the slices' url; 4 and 5
 // as their notes say; 6 the node guards' sliver reports; 7 adds b_retired_keys
-// (key_routes.cc).
+// (key_routes.cc); 8 b_sliver_limits (sliver_limits.cc); 9 the node guards'
+// sliver logs (sliver_routes.cc).
 const storage::Schema& BrokerSchema() {
   static const storage::Schema* schema = new storage::Schema{
       "broker",
@@ -186,6 +187,26 @@ const storage::Schema& BrokerSchema() {
               "NULL, owner TEXT NOT NULL, seq INTEGER NOT NULL, retired_ms INTEGER NOT NULL);"
               "CREATE INDEX IF NOT EXISTS b_retired_keys_owner ON b_retired_keys(kind, owner);",
               "b_retired_keys");
+        }},
+       {8,
+        "b_sliver_limits: best-effort sliver limits a site's PI or the admin set; slices gain "
+        "`instantiated`, the nodes instantiate_slice placed them on",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS b_sliver_limits(site TEXT PRIMARY KEY, limits TEXT NOT "
+              "NULL, seq INTEGER NOT NULL);"
+              "ALTER TABLE b_slices ADD COLUMN instantiated TEXT NOT NULL DEFAULT '[]';",
+              "b_sliver_limits, b_slices.instantiated");
+        }},
+       {9, "sliver logs of the node guards: the last logs report per node, not in the ledger",
+        [](storage::Connection& c) -> core::Status {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS b_sliver_log_reports(node TEXT PRIMARY KEY, reported_ms "
+              "INTEGER NOT NULL, digest TEXT NOT NULL);"
+              "CREATE TABLE IF NOT EXISTS b_sliver_logs(node TEXT NOT NULL, slice TEXT NOT NULL,"
+              " body TEXT NOT NULL, PRIMARY KEY(node, slice)) WITHOUT ROWID;"
+              "CREATE INDEX IF NOT EXISTS b_sliver_logs_slice ON b_sliver_logs(slice, node);",
+              "b_sliver_log_reports, b_sliver_logs");
         }}}};
   return *schema;
 }
@@ -256,7 +277,9 @@ Broker::Broker(BrokerOptions options)
     : ledger_key_(*options.ledger_key),
       clock_(options.clock != nullptr ? options.clock : &core::SystemClock::Get()),
       slice_cache_(std::make_unique<internal::SliceCache>()),
-      events_options_(options.events) {}
+      events_options_(options.events),
+      sliver_report_limiter_(kNodeReportRate, kNodeReportBurst),
+      sliver_log_limiter_(kNodeReportRate, kNodeReportBurst) {}
 
 void Broker::InvalidateSlice(const std::string& name) { slice_cache_->Invalidate(name); }
 
@@ -293,7 +316,9 @@ core::Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
   b->RegisterAccountRoutes();
   b->RegisterNodeRoutes();
   b->RegisterSliverRoutes();
+  b->RegisterSshRoutes();
   b->RegisterKeyRoutes();
+  b->RegisterSliverLimitRoutes();
   b->markets_host_ = std::make_unique<internal::MarketsHost>(b.get());
   BOURSE_ASSIGN_OR_RETURN(
       b->markets_, Markets::Open(b->markets_host_.get(), *options.ledger_key, options.markets));

@@ -42,6 +42,7 @@
 #include "broker/events.h"
 #include "broker/markets/markets.h"
 #include "broker/metrics.h"
+#include "broker/rate_limiter.h"
 #include "broker/router.h"
 #include "core/clock.h"
 #include "core/keys.h"
@@ -69,6 +70,11 @@ inline constexpr int64_t kDefaultSliceLifetimeS = 14 * 86400;
 inline constexpr int64_t kMaxSliceLifetimeS = 56 * 86400;
 inline constexpr int kDefaultSiteSliceLimit = 10;
 inline constexpr size_t kMaxSliceNameLength = 64;
+// How often, per node, a sliver report may change (each change is a ledger
+// entry) and a logs report may replace the stored one: one every 10 s on
+// average, with bursts of 12; beyond that 429 (docs/broker.md "Slivers").
+inline constexpr double kNodeReportRate = 0.1;
+inline constexpr int kNodeReportBurst = 12;
 
 struct BrokerOptions {
   std::string db_path = "bourse.db";
@@ -182,6 +188,8 @@ class Broker {
   void RegisterNodeRoutes();
   // Sliver reports of the node guards (sliver_routes.cc).
   void RegisterSliverRoutes();
+  // The slice owners' ssh keys for the node guards (ssh_routes.cc).
+  void RegisterSshRoutes();
   // The markets' routes (market_routes.cc), after the engine is open.
   void RegisterMarketRoutes();
   // GET /v1/events (event_routes.cc), after the markets.
@@ -212,6 +220,7 @@ class Broker {
   core::Result<ApiResponse> SetSliceState(const ApiRequest& q);
   core::Result<ApiResponse> SetSliceResources(const ApiRequest& q);
   core::Result<ApiResponse> InstantiateSlice(const ApiRequest& q);
+  core::Result<ApiResponse> RemoveSliceNodes(const ApiRequest& q);
   core::Result<ApiResponse> RenewSlice(const ApiRequest& q);
   core::Result<ApiResponse> AddBinding(const ApiRequest& q);
   core::Result<ApiResponse> ListBindings(const ApiRequest& q);
@@ -223,15 +232,23 @@ class Broker {
   // Drops `key` from the principals cache once it no longer names one.
   void ForgetPrincipal(const std::string& key);
 
+  // Best-effort sliver limits of a site (sliver_limits.cc): GET and PUT
+  // /v1/sites/{site}/sliver_limits (ledger/sliver_settings.h).
+  void RegisterSliverLimitRoutes();
+  core::Result<ApiResponse> GetSiteSliverLimits(const ApiRequest& q);
+  core::Result<ApiResponse> SetSiteSliverLimits(const ApiRequest& q);
+
   // Node guard routes (node_routes.cc).
   core::Result<ApiResponse> ListNodeBindings(const ApiRequest& q);
   core::Result<ApiResponse> AddRedemptions(const ApiRequest& q);
   core::Result<ApiResponse> GetSliceUsage(const ApiRequest& q);
   core::Result<ApiResponse> GetNodeUsage(const ApiRequest& q);
   core::Result<ApiResponse> AddUsageReports(const ApiRequest& q);
+  core::Result<ApiResponse> ListNodeSshKeys(const ApiRequest& q);
   core::Result<ApiResponse> ReportSlivers(const ApiRequest& q);
   core::Result<ApiResponse> GetNodeSlivers(const ApiRequest& q);
   core::Result<ApiResponse> GetSliceSlivers(const ApiRequest& q);
+  core::Result<ApiResponse> ReportSliverLogs(const ApiRequest& q);
 
   // Capacity routes (capacity_routes.cc).
   core::Result<ApiResponse> AddGrant(const ApiRequest& q);
@@ -279,6 +296,11 @@ class Broker {
   std::string openapi_ GUARDED_BY(openapi_mu_);  // built once, after every route is registered
   std::unique_ptr<internal::SliceCache> slice_cache_;
   EventHubOptions events_options_;
+  // Per node: changes of its sliver report (each a ledger entry) and its
+  // logs reports (each a rewrite of its rows), kNodeReportRate per second
+  // with bursts of kNodeReportBurst (sliver_routes.cc, docs/broker.md).
+  RateLimiter sliver_report_limiter_;
+  RateLimiter sliver_log_limiter_;
   // The highest signed timestamp in b_nonces when this run opened (for
   // CheckCaller); INT64_MIN when there was none.
   int64_t earlier_runs_max_ts_ = INT64_MIN;

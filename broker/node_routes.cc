@@ -9,6 +9,7 @@
 
 #include "broker/broker.h"
 #include "broker/internal/schemas.h"
+#include "broker/internal/sliver_settings.h"
 #include "broker/internal/sql.h"
 #include "broker/internal/util.h"
 #include "core/json_codec.h"
@@ -151,7 +152,13 @@ json NodeBindingsSchema() {
                                        {"chain", SArr(SRcap())},
                                        {"boot_script", SStr()},
                                        {"owners", SArr(SKey())},
-                                       {"state", SStr("bound")}}))}});
+                                       {"state", SStr("bound")}}))},
+               {"slices", SArr(SObj({{"slice", SStr()},
+                                     {"expires", SInt("unix s")},
+                                     {"boot_script", SStr()},
+                                     {"share", SInt()},
+                                     {"disk_mib", SInt()},
+                                     {"mem_mib", SInt()}}))}});
 }
 
 json RedemptionsRequestSchema() {
@@ -428,13 +435,15 @@ core::Result<json> RecordUsageReports(ledger::Txn& txn, const std::vector<UsageR
 core::Result<ApiResponse> Broker::ListNodeBindings(const ApiRequest& q) {
   const std::string node = q.Param("node");
   int64_t now_s = q.now_ms / 1000;
-  json list;
+  json list, slices;
   BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
     BOURSE_RETURN_IF_ERROR(internal::RequireNodeCaller(db, node, q.caller_text));
     BOURSE_ASSIGN_OR_RETURN(list, LiveBindingsOf(db, node, now_s));
+    BOURSE_ASSIGN_OR_RETURN(slices, internal::InstantiatedSlicesOf(db, node, now_s));
     return core::Status::Ok();
   }));
-  return JsonResponse(200, {{"node", node}, {"ts", q.now_ms}, {"bindings", list}});
+  return JsonResponse(200,
+                      {{"node", node}, {"ts", q.now_ms}, {"bindings", list}, {"slices", slices}});
 }
 
 core::Result<ApiResponse> Broker::AddRedemptions(const ApiRequest& q) {
@@ -505,7 +514,8 @@ void Broker::RegisterNodeRoutes() {
                .auth = Auth::kSigned,
                .summary = "For the node guard (signed by the node key): the live "
                           "chains bound to this "
-                          "node with each slice's boot script and owners",
+                          "node with each slice's boot script and owners, and the live slices "
+                          "instantiated on it with their best-effort settings",
                .tag = "nodeguard",
                .response_schema = NodeBindingsSchema(),
                .handler = [this](const ApiRequest& q) { return ListNodeBindings(q); }});

@@ -8,12 +8,15 @@
 #include "broker/internal/plc_tables.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/slice_cache.h"
+#include "broker/internal/sliver_settings.h"
 #include "broker/internal/sql.h"
+#include "broker/internal/ssh_keys.h"
 #include "broker/internal/util.h"
 #include "core/encoding.h"
 #include "core/json_codec.h"
 #include "core/sha256.h"
 #include "ledger/accounts.h"
+#include "ledger/sliver_settings.h"
 
 namespace bourse::broker {
 
@@ -34,6 +37,7 @@ constexpr size_t kMaxSliceNodes = 1024;
 struct SliceRow {
   std::string name, site, creator, boot_script, description, url;
   json owners, ssh_keys, resources, nodes;
+  json instantiated = json::array();  // nodes instantiate_slice placed it on (best-effort slivers)
   int64_t expires = 0, created_ms = 0;
 };
 
@@ -42,7 +46,7 @@ core::Result<SliceRow> LoadSlice(storage::Connection* db, std::string_view name)
       Stmt s, internal::GetOneOrNotFound(
                   db,
                   "SELECT name,site,creator,owners,ssh_keys,boot_script,resources,nodes,"
-                  "description,expires,created_ms,url FROM b_slices WHERE name=?",
+                  "description,expires,created_ms,url,instantiated FROM b_slices WHERE name=?",
                   name, "slice"));
   SliceRow r;
   r.name = s.Text(0);
@@ -57,6 +61,7 @@ core::Result<SliceRow> LoadSlice(storage::Connection* db, std::string_view name)
   r.expires = s.Int(9);
   r.created_ms = s.Int(10);
   r.url = s.Text(11);
+  r.instantiated = internal::ParseStored(s.Text(12));
   return r;
 }
 
@@ -67,8 +72,9 @@ json SliceJson(const SliceRow& r, int64_t now_s) {
           {"owners", r.owners},
           {"ssh_keys", r.ssh_keys},
           {"boot_script", r.boot_script},
-          {"resources", r.resources},
+          {"resources", ledger::SliverSettings::FromStored(r.resources).ToJson()},
           {"nodes", r.nodes},
+          {"instantiated", r.instantiated},
           {"description", r.description},
           {"url", r.url},
           {"expires", r.expires},
@@ -79,7 +85,7 @@ json SliceJson(const SliceRow& r, int64_t now_s) {
 core::Status SaveSlice(storage::Connection* db, const SliceRow& r) {
   BOURSE_ASSIGN_OR_RETURN(
       Stmt s, db->Prepare("UPDATE b_slices SET owners=?,ssh_keys=?,boot_script=?,resources=?,"
-                          "nodes=?,description=?,expires=? WHERE name=?"));
+                          "nodes=?,description=?,expires=?,instantiated=? WHERE name=?"));
   s.Bind(1, internal::Dump(r.owners));
   s.Bind(2, internal::Dump(r.ssh_keys));
   s.Bind(3, r.boot_script);
@@ -87,7 +93,8 @@ core::Status SaveSlice(storage::Connection* db, const SliceRow& r) {
   s.Bind(5, internal::Dump(r.nodes));
   s.Bind(6, r.description);
   s.Bind(7, r.expires);
-  s.Bind(8, r.name);
+  s.Bind(8, internal::Dump(r.instantiated));
+  s.Bind(9, r.name);
   return s.Run();
 }
 
@@ -162,16 +169,23 @@ core::Status InsertPrincipal(ledger::Txn& txn, const std::string& key, std::stri
       .status();
 }
 
+// One owner's ssh key (internal/ssh_keys.h).
+json SshKeySchema() {
+  using namespace internal;
+  return SObj({{"owner", SKey()}, {"key", SStr("one OpenSSH public key line")}}, {"owner", "key"});
+}
+
 json SliceSchema() {
   using namespace internal;
   return SObj({{"name", SStr()},
                {"site", SStr()},
                {"creator", SKey()},
                {"owners", SArr(SKey())},
-               {"ssh_keys", SArr(SStr())},
+               {"ssh_keys", SArr(SshKeySchema())},
                {"boot_script", SStr()},
-               {"resources", {{"oneOf", json::array({SResources(), {{"type", "null"}}})}}},
+               {"resources", SObj({{"share", SInt()}, {"disk_mib", SInt()}, {"mem_mib", SInt()}})},
                {"nodes", SArr(SStr())},
+               {"instantiated", SArr(SStr("nodes instantiate_slice placed it on"))},
                {"description", SStr()},
                {"url", SStr("the slice's web page, or \"\"")},
                {"expires", SInt("unix s")},
@@ -427,8 +441,11 @@ core::Result<SliceRow> CreateSliceRow(ledger::Txn& txn, const std::string& name,
 // each applies the decoded body to the row and notes it in the ledger entry;
 // an optional check then runs against the database.
 using SliceApply = core::Status (*)(const json& body, SliceRow* r, json* entry, int64_t now_s);
-using SliceCheck = core::Status (*)(storage::Connection* db, const SliceRow& r);
+using SliceCheck = core::Status (*)(storage::Connection* db, const SliceRow& r, int64_t now_s);
 
+// assign_owners. Each ssh key belongs to one owner (internal/ssh_keys.h):
+// with `ssh_keys` the list is replaced; without it the owners who stay keep
+// their keys and the removed owners' keys go with them.
 core::Status ApplyOwners(const json& body, SliceRow* r, json* entry, int64_t) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"owners", "ssh_keys"}));
   BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> owners,
@@ -436,18 +453,12 @@ core::Status ApplyOwners(const json& body, SliceRow* r, json* entry, int64_t) {
   if (owners.empty()) return core::InvalidArgument("owners: at least one owner");
   std::set<std::string> uniq(owners.begin(), owners.end());
   if (uniq.size() != owners.size()) return core::InvalidArgument("owners: duplicate key");
-  json ssh = json::array();
+  json ssh;
   if (const json* s = internal::Optional(body, "ssh_keys")) {
-    if (!s->is_array()) return core::InvalidArgument("ssh_keys: must be an array");
-    if (s->size() > kMaxOwners) return core::InvalidArgument("ssh_keys: at most 64 keys");
-    for (size_t i = 0; i < s->size(); ++i) {
-      std::string f = "ssh_keys[" + std::to_string(i) + "]";
-      BOURSE_ASSIGN_OR_RETURN(std::string k, core::StringFromJson((*s)[i], f, 16384));
-      if (k.rfind("ssh-", 0) != 0 && k.rfind("ecdsa-", 0) != 0) {
-        return core::InvalidArgument(f + ": not an OpenSSH public key");
-      }
-      ssh.push_back(k);
-    }
+    BOURSE_ASSIGN_OR_RETURN(ssh,
+                            internal::ParseSshKeys(*s, uniq, (*entry)["by"].get<std::string>()));
+  } else {
+    ssh = internal::OwnersSshKeys(json(owners), r->ssh_keys);
   }
   r->owners = owners;
   r->ssh_keys = ssh;
@@ -456,7 +467,7 @@ core::Status ApplyOwners(const json& body, SliceRow* r, json* entry, int64_t) {
   return core::Status::Ok();
 }
 
-core::Status CheckOwners(storage::Connection* db, const SliceRow& r) {
+core::Status CheckOwners(storage::Connection* db, const SliceRow& r, int64_t) {
   for (const json& o : r.owners) {
     auto p = Broker::LookupPrincipal(db, o.get<std::string>());
     if (!p.ok()) {
@@ -482,13 +493,22 @@ core::Status ApplyBootScript(const json& body, SliceRow* r, json* entry, int64_t
   return core::Status::Ok();
 }
 
+// set_resources: the slice's best-effort settings (ledger/sliver_settings.h),
+// checked against its site's limits and its nodes by CheckSliverSettings.
 core::Status ApplyResources(const json& body, SliceRow* r, json* entry, int64_t) {
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"resources"}));
   BOURSE_ASSIGN_OR_RETURN(const json* rj, core::RequireMember(body, "", "resources"));
-  BOURSE_ASSIGN_OR_RETURN(core::ResourceVector rv, core::ResourceVectorFromJson(*rj, "resources"));
-  r->resources = core::ResourceVectorToJson(rv);
+  BOURSE_ASSIGN_OR_RETURN(ledger::SliverSettings set,
+                          ledger::SliverSettings::FromJson(*rj, "resources"));
+  r->resources = set.ToJson();
   (*entry)["resources"] = r->resources;
   return core::Status::Ok();
+}
+
+// The best-effort rule over the slice's settings and every node it is on.
+core::Status CheckSliverSettings(storage::Connection* db, const SliceRow& r, int64_t now_s) {
+  return internal::CheckSliceSliverSettings(db, r.name, r.site, r.instantiated,
+                                            ledger::SliverSettings::FromStored(r.resources), now_s);
 }
 
 core::Status ApplyNodes(const json& body, SliceRow* r, json* entry, int64_t now_s) {
@@ -498,24 +518,56 @@ core::Status ApplyNodes(const json& body, SliceRow* r, json* entry, int64_t now_
   if (nj->empty()) return core::InvalidArgument("nodes: at least one node");
   if (nj->size() > kMaxSliceNodes) return core::InvalidArgument("nodes: too many");
   if (r->expires <= now_s) return core::FailedPrecondition("slice " + r->name + " has expired");
-  std::set<std::string> have;
+  std::set<std::string> have, placed;
   for (const json& n : r->nodes) have.insert(n.get<std::string>());
+  for (const json& n : r->instantiated) placed.insert(n.get<std::string>());
   for (size_t i = 0; i < nj->size(); ++i) {
     BOURSE_ASSIGN_OR_RETURN(std::string n,
                             core::StringFromJson((*nj)[i], "nodes[" + std::to_string(i) + "]", 64));
     if (have.insert(n).second) r->nodes.push_back(n);
+    if (placed.insert(n).second) r->instantiated.push_back(n);
   }
-  (*entry)["nodes"] = r->nodes;
+  // The nodes the slice is instantiated on (a binding adds its node to
+  // `nodes` but instantiates nothing): what the best-effort rule checks.
+  (*entry)["nodes"] = r->instantiated;
   return core::Status::Ok();
 }
 
-core::Status CheckSliceNodes(storage::Connection* db, const SliceRow& r) {
+// delete_slice_from_nodes: the slivers on these nodes are torn down on their
+// guards' next pass. Every node named must be one of the slice's.
+core::Status ApplyRemoveNodes(const json& body, SliceRow* r, json* entry, int64_t) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(body, "", {"nodes"}));
+  BOURSE_ASSIGN_OR_RETURN(const json* nj, core::RequireMember(body, "", "nodes"));
+  if (!nj->is_array()) return core::InvalidArgument("nodes: must be an array");
+  if (nj->empty()) return core::InvalidArgument("nodes: at least one node");
+  if (nj->size() > kMaxSliceNodes) return core::InvalidArgument("nodes: too many");
+  std::set<std::string> drop;
+  for (size_t i = 0; i < nj->size(); ++i) {
+    std::string f = "nodes[" + std::to_string(i) + "]";
+    BOURSE_ASSIGN_OR_RETURN(std::string n, core::StringFromJson((*nj)[i], f, 64));
+    bool held = false;
+    for (const json& h : r->instantiated) held = held || h.get<std::string>() == n;
+    if (!held)
+      return core::NotFound(f + ": slice " + r->name + " is not instantiated on node " + n);
+    drop.insert(n);
+  }
+  json left = json::array();
+  for (const json& h : r->instantiated) {
+    if (!drop.count(h.get<std::string>())) left.push_back(h);
+  }
+  r->instantiated = left;
+  (*entry)["nodes"] = left;
+  (*entry)["removed"] = drop;
+  return core::Status::Ok();
+}
+
+core::Status CheckSliceNodes(storage::Connection* db, const SliceRow& r, int64_t now_s) {
   for (const json& n : r.nodes) {
     BOURSE_RETURN_IF_ERROR(internal::GetOneOrNotFound(db, "SELECT 1 FROM b_nodes WHERE id=?",
                                                       n.get<std::string>(), "node", "nodes")
                                .status());
   }
-  return core::Status::Ok();
+  return CheckSliverSettings(db, r, now_s);
 }
 
 // PLC: renewal defaults to now + 2 weeks and never reaches beyond now + 8.
@@ -549,7 +601,9 @@ core::Result<ApiResponse> UpdateSlice(Broker& broker, const ApiRequest& q,
                                BOURSE_RETURN_IF_ERROR(CheckManage(caller, r));
                                json entry = {{"slice", name}, {"by", q.caller_text}};
                                BOURSE_RETURN_IF_ERROR(apply(q.json, &r, &entry, now_s));
-                               if (check_extra) BOURSE_RETURN_IF_ERROR(check_extra(txn.db(), r));
+                               if (check_extra) {
+                                 BOURSE_RETURN_IF_ERROR(check_extra(txn.db(), r, now_s));
+                               }
                                BOURSE_RETURN_IF_ERROR(SaveSlice(txn.db(), r));
                                BOURSE_RETURN_IF_ERROR(txn.Append(entry_type, entry).status());
                                out = SliceJson(r, now_s);
@@ -746,6 +800,13 @@ core::Result<std::optional<markets::SliceOwnership>> internal::SliceOwners(stora
 
 core::Result<bool> internal::SliceExists(storage::Connection* db, std::string_view slice) {
   return RowExists(db, "SELECT 1 FROM b_slices WHERE name=?", slice);
+}
+
+core::Status internal::CheckSliceManager(storage::Connection* db, std::string_view slice,
+                                         std::string_view caller) {
+  BOURSE_ASSIGN_OR_RETURN(SliceRow r, LoadSlice(db, slice));
+  BOURSE_ASSIGN_OR_RETURN(Principal p, Broker::LookupPrincipal(db, caller));
+  return CheckManage(p, r);
 }
 
 // ---- the routes: each decodes, calls its rule, encodes ----
@@ -966,11 +1027,18 @@ core::Result<ApiResponse> Broker::SetSliceState(const ApiRequest& q) {
 }
 
 core::Result<ApiResponse> Broker::SetSliceResources(const ApiRequest& q) {
-  return UpdateSlice(*this, q, "slice_resources_set", ApplyResources, nullptr);
+  return UpdateSlice(*this, q, std::string(ledger::kEntrySliceResourcesSet), ApplyResources,
+                     CheckSliverSettings);
 }
 
 core::Result<ApiResponse> Broker::InstantiateSlice(const ApiRequest& q) {
-  return UpdateSlice(*this, q, "slice_instantiated", ApplyNodes, CheckSliceNodes);
+  return UpdateSlice(*this, q, std::string(ledger::kEntrySliceInstantiated), ApplyNodes,
+                     CheckSliceNodes);
+}
+
+core::Result<ApiResponse> Broker::RemoveSliceNodes(const ApiRequest& q) {
+  return UpdateSlice(*this, q, std::string(ledger::kEntrySliceNodesRemoved), ApplyRemoveNodes,
+                     nullptr);
 }
 
 core::Result<ApiResponse> Broker::RenewSlice(const ApiRequest& q) {
@@ -1160,18 +1228,36 @@ void Broker::RegisterSliceUpdateRoutes() {
                  .response_schema = SliceSchema(),
                  .handler = std::move(handler)});
   };
-  add_update("PUT", "owners", "assign_owners: the slice's owner keys (and their ssh keys)",
-             SObj({{"owners", SArr(SKey())}, {"ssh_keys", SArr(SStr())}}, {"owners"}),
+  add_update("PUT", "owners",
+             "assign_owners: the slice's owner keys and their ssh keys (each key belongs to one "
+             "owner; a plain string is the caller's; without ssh_keys the owners who stay keep "
+             "theirs)",
+             SObj({{"owners", SArr(SKey())},
+                   {"ssh_keys",
+                    SArr({{"oneOf", json::array({SshKeySchema(), SStr("the caller's key")})}})}},
+                  {"owners"}),
              [this](const ApiRequest& q) { return SetSliceOwners(q); });
   add_update("PUT", "state", "set_state: the slice's boot script (at most 64 KiB)",
              SObj({{"boot_script", SStr()}}, {"boot_script"}),
              [this](const ApiRequest& q) { return SetSliceState(q); });
-  add_update("PUT", "resources", "set_resources: the share each sliver asks for",
-             SObj({{"resources", SResources()}}, {"resources"}),
+  add_update("PUT", "resources",
+             "set_resources: the best-effort share of the slice's slivers in the CPU and link "
+             "no rcap guarantees, and their disk and memory, within the site's sliver_limits",
+             SObj({{"resources", SObj({{"share", SInt("weight, 1..max_share (default 1)")},
+                                       {"disk_mib", SInt("0..max_disk_mib (default 64)")},
+                                       {"mem_mib", SInt("1..max_mem_mib (default 256)")}})}},
+                  {"resources"}),
              [this](const ApiRequest& q) { return SetSliceResources(q); });
-  add_update("POST", "instantiate", "instantiate_slice: place slivers on these nodes",
+  add_update("POST", "instantiate",
+             "instantiate_slice: place slivers on these nodes (best-effort, plus the slice's "
+             "rcaps there)",
              SObj({{"nodes", SArr(SStr())}}, {"nodes"}),
              [this](const ApiRequest& q) { return InstantiateSlice(q); });
+  add_update("POST", "remove_nodes",
+             "delete_slice_from_nodes: the slice leaves these nodes; their guards tear the "
+             "slivers down on their next pass (the slice's rcaps there stay bound)",
+             SObj({{"nodes", SArr(SStr())}}, {"nodes"}),
+             [this](const ApiRequest& q) { return RemoveSliceNodes(q); });
   add_update("POST", "renew",
              "renew: extend the expiry (default now + 2 weeks, never beyond now + 8 weeks); the "
              "granted expiry is returned",

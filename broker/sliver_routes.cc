@@ -3,13 +3,16 @@
 // enforced, and what the kernel holds, read back) when it changes; the broker
 // keeps the last one per node, writes each change to the ledger
 // (slivers_reported) and serves it per node and per slice.
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "broker/broker.h"
+#include "broker/internal/plc_tables.h"
 #include "broker/internal/schemas.h"
 #include "broker/internal/sql.h"
 #include "broker/internal/util.h"
@@ -96,18 +99,24 @@ core::Result<json> ParseKernel(const json& k, const std::string& f) {
   return out;
 }
 
-// Decodes slivers[i] (field `f`) into its stored form.
-core::Result<json> ParseSliver(const json& s, const std::string& f) {
-  BOURSE_RETURN_IF_ERROR(
-      core::CheckObjectFields(s, f, {"slice", "state", "bought", "enforced", "kernel", "error"}));
-  json out = json::object();
+// slivers[i].slice (`f` = "slivers[i]"), a slice name as a guard holds it.
+core::Result<std::string> SliceField(const json& s, const std::string& f) {
   BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(s, f, "slice"));
   BOURSE_ASSIGN_OR_RETURN(std::string slice, core::StringFromJson(*v, f + ".slice", 64));
   if (!internal::Matches(kSliverName, slice)) {
     return core::InvalidArgument(f + ".slice: \"" + slice +
                                  "\" is not 1..64 chars of [A-Za-z0-9_.-]");
   }
-  out["slice"] = slice;
+  return slice;
+}
+
+// Decodes slivers[i] (field `f`) into its stored form.
+core::Result<json> ParseSliver(const json& s, const std::string& f) {
+  BOURSE_RETURN_IF_ERROR(
+      core::CheckObjectFields(s, f, {"slice", "state", "bought", "enforced", "kernel", "error"}));
+  json out = json::object();
+  BOURSE_ASSIGN_OR_RETURN(out["slice"], SliceField(s, f));
+  const json* v = nullptr;
   BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(s, f, "state"));
   BOURSE_ASSIGN_OR_RETURN(std::string state, core::StringFromJson(*v, f + ".state", 16));
   if (state != "active" && state != "error" && state != "scheduled") {
@@ -134,12 +143,14 @@ core::Result<json> ParseSliver(const json& s, const std::string& f) {
   return out;
 }
 
-// The report's slivers, normalised (every member present, in slice order).
-core::Result<json> ParseSliverReport(const ApiRequest& q) {
+// A report's slivers (the body's only member "slivers", each decoded by
+// `one`), normalised: every slice once, in slice order. `what` names the
+// report in the size error ("a sliver report").
+core::Result<json> ParseReportSlivers(const ApiRequest& q, const std::string& what,
+                                      core::Result<json> (*one)(const json&, const std::string&)) {
   if (q.body.size() > kMaxReportBytes) {
-    return core::InvalidArgument("body: " + std::to_string(q.body.size()) +
-                                 " bytes; a sliver report is at most " +
-                                 std::to_string(kMaxReportBytes));
+    return core::InvalidArgument("body: " + std::to_string(q.body.size()) + " bytes; " + what +
+                                 " is at most " + std::to_string(kMaxReportBytes));
   }
   BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(q.json, "", {"slivers"}));
   BOURSE_ASSIGN_OR_RETURN(const json* sj, core::RequireMember(q.json, "", "slivers"));
@@ -151,7 +162,7 @@ core::Result<json> ParseSliverReport(const ApiRequest& q) {
   std::map<std::string, json> by_slice;
   for (size_t i = 0; i < sj->size(); ++i) {
     std::string f = "slivers[" + std::to_string(i) + "]";
-    BOURSE_ASSIGN_OR_RETURN(json s, ParseSliver((*sj)[i], f));
+    BOURSE_ASSIGN_OR_RETURN(json s, one((*sj)[i], f));
     std::string slice = s["slice"];
     if (!by_slice.emplace(slice, std::move(s)).second) {
       return core::InvalidArgument(f + ".slice: " + slice + " is reported twice");
@@ -162,12 +173,45 @@ core::Result<json> ParseSliverReport(const ApiRequest& q) {
   return out;
 }
 
+// Replaces node `node`'s rows of `table` (node, slice, then `columns`) by
+// one per sliver, the values of `columns` from `values`.
+core::Status ReplaceNodeRows(ledger::Txn& txn, const std::string& table, const std::string& columns,
+                             const std::string& node, const json& slivers,
+                             const std::function<std::vector<std::string>(const json&)>& values) {
+  BOURSE_ASSIGN_OR_RETURN(Stmt del, txn.db()->Prepare("DELETE FROM " + table + " WHERE node=?"));
+  del.Bind(1, node);
+  BOURSE_RETURN_IF_ERROR(del.Run());
+  size_t n = 1 + static_cast<size_t>(std::count(columns.begin(), columns.end(), ','));
+  std::string marks = "?,?";
+  for (size_t i = 0; i < n; ++i) marks += ",?";
+  BOURSE_ASSIGN_OR_RETURN(Stmt ins, txn.db()->Prepare("INSERT INTO " + table + "(node,slice," +
+                                                      columns + ") VALUES(" + marks + ")"));
+  for (const json& s : slivers) {
+    ins.Reset();
+    ins.Bind(1, node);
+    ins.Bind(2, s["slice"].get<std::string>());
+    std::vector<std::string> v = values(s);
+    for (size_t i = 0; i < v.size(); ++i) ins.Bind(static_cast<int>(i + 3), v[i]);
+    BOURSE_RETURN_IF_ERROR(ins.Run());
+  }
+  return core::Status::Ok();
+}
+
+// resource_exhausted for a node that reports `what` more often than
+// kNodeReportRate allows.
+core::Status TooOften(const std::string& node, const std::string& what) {
+  return core::ResourceExhausted(
+      "node " + node + "'s " + what + " more than " + std::to_string(kNodeReportBurst) +
+      " times in a row and more often than once every " +
+      std::to_string(static_cast<int>(1 / kNodeReportRate)) + " s; try again later");
+}
+
 // Stores node `node`'s report unless it equals the stored one; the change
 // and its ledger entry (slivers_reported) commit together. Returns the
 // reply: whether it changed, and the time of the report now stored.
 core::Result<json> RecordSliverReport(ledger::Txn& txn, const std::string& node,
                                       const std::string& caller, const json& slivers,
-                                      int64_t now_ms) {
+                                      int64_t now_ms, RateLimiter& changes) {
   BOURSE_RETURN_IF_ERROR(internal::RequireNodeCaller(txn.db(), node, caller));
   const std::string digest = core::HexEncode(core::Sha256(slivers.dump()));
   BOURSE_ASSIGN_OR_RETURN(
@@ -178,6 +222,7 @@ core::Result<json> RecordSliverReport(ledger::Txn& txn, const std::string& node,
   if (had && old.Text(0) == digest) {
     return json{{"changed", false}, {"reported_ms", old.Int(1)}, {"seq", old.Int(2)}};
   }
+  if (!changes.Allow(node, now_ms)) return TooOften(node, "sliver report changed");
   BOURSE_RETURN_IF_ERROR(
       txn.Append("slivers_reported", {{"node", node}, {"slivers", slivers}}).status());
   int64_t seq = static_cast<int64_t>(txn.next_seq()) - 1;
@@ -190,19 +235,10 @@ core::Result<json> RecordSliverReport(ledger::Txn& txn, const std::string& node,
   up.Bind(4, seq);
   up.Bind(5, static_cast<int64_t>(slivers.size()));
   BOURSE_RETURN_IF_ERROR(up.Run());
-  BOURSE_ASSIGN_OR_RETURN(Stmt del, txn.db()->Prepare("DELETE FROM b_slivers WHERE node=?"));
-  del.Bind(1, node);
-  BOURSE_RETURN_IF_ERROR(del.Run());
-  BOURSE_ASSIGN_OR_RETURN(
-      Stmt ins, txn.db()->Prepare("INSERT INTO b_slivers(node,slice,state,body) VALUES(?,?,?,?)"));
-  for (const json& s : slivers) {
-    ins.Reset();
-    ins.Bind(1, node);
-    ins.Bind(2, s["slice"].get<std::string>());
-    ins.Bind(3, s["state"].get<std::string>());
-    ins.Bind(4, internal::Dump(s));
-    BOURSE_RETURN_IF_ERROR(ins.Run());
-  }
+  BOURSE_RETURN_IF_ERROR(ReplaceNodeRows(
+      txn, "b_slivers", "state,body", node, slivers, [](const json& s) -> std::vector<std::string> {
+        return {s["state"].get<std::string>(), internal::Dump(s)};
+      }));
   return json{{"changed", true}, {"reported_ms", now_ms}, {"seq", seq}};
 }
 
@@ -248,18 +284,174 @@ json SliverProps(bool stored) {
   return SObj(props, required);
 }
 
+// ---- logs (docs/broker.md "Sliver logs"): events and boot-log tails ----
+
+// Bounds of a logs report: slivers and the body as a sliver report, and per
+// sliver its events and its log tail.
+constexpr size_t kMaxLogEvents = 16;
+constexpr size_t kMaxEventKind = 32;
+constexpr size_t kMaxEventMessage = 512;
+constexpr size_t kMaxLogTail = 4096;
+const std::regex kEventKind("^[a-z_]{1,32}$");
+
+core::Result<json> ParseEvent(const json& e, const std::string& f) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(e, f, {"ts_ms", "kind", "message", "count"}));
+  json out = json::object();
+  BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(e, f, "ts_ms"));
+  BOURSE_ASSIGN_OR_RETURN(out["ts_ms"],
+                          core::IntFromJson(*v, f + ".ts_ms", 0, core::kMaxSafeInteger));
+  BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(e, f, "kind"));
+  BOURSE_ASSIGN_OR_RETURN(std::string kind, core::StringFromJson(*v, f + ".kind", kMaxEventKind));
+  if (!internal::Matches(kEventKind, kind)) {
+    return core::InvalidArgument(f + ".kind: \"" + kind + "\" is not 1..32 chars of [a-z_]");
+  }
+  out["kind"] = kind;
+  BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(e, f, "message"));
+  BOURSE_ASSIGN_OR_RETURN(out["message"],
+                          core::StringFromJson(*v, f + ".message", kMaxEventMessage));
+  out["count"] = 1;
+  if (const json* c = core::OptionalMember(e, "count"); c != nullptr) {
+    BOURSE_ASSIGN_OR_RETURN(out["count"],
+                            core::IntFromJson(*c, f + ".count", 1, core::kMaxSafeInteger));
+  }
+  return out;
+}
+
+core::Result<json> ParseLog(const json& l, const std::string& f) {
+  if (l.is_null()) return json(nullptr);
+  if (!l.is_object()) return core::InvalidArgument(f + ": must be an object or null");
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(l, f, {"tail", "size", "max_bytes"}));
+  json out = json::object();
+  BOURSE_ASSIGN_OR_RETURN(const json* v, core::RequireMember(l, f, "tail"));
+  BOURSE_ASSIGN_OR_RETURN(out["tail"], core::StringFromJson(*v, f + ".tail", kMaxLogTail));
+  BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(l, f, "size"));
+  BOURSE_ASSIGN_OR_RETURN(out["size"],
+                          core::IntFromJson(*v, f + ".size", 0, core::kMaxSafeInteger));
+  out["max_bytes"] = nullptr;
+  if (const json* m = core::OptionalMember(l, "max_bytes"); m != nullptr && !m->is_null()) {
+    BOURSE_ASSIGN_OR_RETURN(out["max_bytes"],
+                            core::IntFromJson(*m, f + ".max_bytes", 0, core::kMaxSafeInteger));
+  }
+  return out;
+}
+
+// Decodes slivers[i] of a logs report (field `f`).
+core::Result<json> ParseSliverLog(const json& s, const std::string& f) {
+  BOURSE_RETURN_IF_ERROR(core::CheckObjectFields(s, f, {"slice", "events", "log"}));
+  json out = json::object();
+  BOURSE_ASSIGN_OR_RETURN(out["slice"], SliceField(s, f));
+  const json* v = nullptr;
+  BOURSE_ASSIGN_OR_RETURN(v, core::RequireMember(s, f, "events"));
+  if (!v->is_array()) return core::InvalidArgument(f + ".events: must be an array");
+  if (v->size() > kMaxLogEvents) {
+    return core::InvalidArgument(f + ".events: " + std::to_string(v->size()) + " events; at most " +
+                                 std::to_string(kMaxLogEvents));
+  }
+  out["events"] = json::array();
+  for (size_t i = 0; i < v->size(); ++i) {
+    BOURSE_ASSIGN_OR_RETURN(json e, ParseEvent((*v)[i], f + ".events[" + std::to_string(i) + "]"));
+    out["events"].push_back(std::move(e));
+  }
+  const json* l = core::OptionalMember(s, "log");
+  BOURSE_ASSIGN_OR_RETURN(out["log"], ParseLog(l ? *l : json(nullptr), f + ".log"));
+  return out;
+}
+
+// Replaces node `node`'s stored logs with `slivers` unless they are the
+// same; no ledger entry (docs/broker.md "Sliver logs" says why).
+core::Result<json> RecordSliverLogs(ledger::Txn& txn, const std::string& node,
+                                    const std::string& caller, const json& slivers, int64_t now_ms,
+                                    RateLimiter& reports) {
+  BOURSE_RETURN_IF_ERROR(internal::RequireNodeCaller(txn.db(), node, caller));
+  const std::string digest = core::HexEncode(core::Sha256(slivers.dump()));
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt old,
+      txn.db()->Prepare("SELECT digest,reported_ms FROM b_sliver_log_reports WHERE node=?"));
+  old.Bind(1, node);
+  BOURSE_ASSIGN_OR_RETURN(bool had, old.Step());
+  if (had && old.Text(0) == digest) return json{{"changed", false}, {"reported_ms", old.Int(1)}};
+  if (!reports.Allow(node, now_ms)) return TooOften(node, "logs report changed");
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt up, txn.db()->Prepare("INSERT OR REPLACE INTO b_sliver_log_reports(node,reported_ms,"
+                                 "digest) VALUES(?,?,?)"));
+  up.Bind(1, node);
+  up.Bind(2, now_ms);
+  up.Bind(3, digest);
+  BOURSE_RETURN_IF_ERROR(up.Run());
+  BOURSE_RETURN_IF_ERROR(ReplaceNodeRows(
+      txn, "b_sliver_logs", "body", node, slivers, [](const json& s) -> std::vector<std::string> {
+        return {internal::Dump(json{{"events", s["events"]}, {"log", s["log"]}})};
+      }));
+  return json{{"changed", true}, {"reported_ms", now_ms}};
+}
+
+// Adds the stored events and log of each of `slivers` (by node), and a
+// "gone" sliver for each node that reports logs of the slice but no sliver
+// (torn down), ordered by node.
+core::Status AddSliverLogs(storage::Connection* db, const std::string& slice, json* slivers) {
+  std::map<std::string, json> by_node;
+  for (json& s : *slivers) {
+    s["events"] = json::array();
+    s["log"] = nullptr;
+    s["logs_reported_ms"] = nullptr;
+    std::string node = s["node"];
+    by_node[node] = std::move(s);
+  }
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt q, db->Prepare("SELECT l.node,l.body,r.reported_ms FROM b_sliver_logs l JOIN "
+                          "b_sliver_log_reports r ON r.node=l.node WHERE l.slice=?"));
+  q.Bind(1, slice);
+  for (;;) {
+    BOURSE_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    std::string node = q.Text(0);
+    json body = internal::ParseStored(q.Text(1));
+    auto [it, fresh] = by_node.try_emplace(node);
+    json& s = it->second;
+    if (fresh) {
+      s = {{"slice", slice},    {"state", "gone"}, {"bought", nullptr},     {"enforced", nullptr},
+           {"kernel", nullptr}, {"node", node},    {"reported_ms", nullptr}};
+    }
+    s["events"] = body.value("events", json::array());
+    s["log"] = body.value("log", json(nullptr));
+    s["logs_reported_ms"] = q.Int(2);
+  }
+  *slivers = json::array();
+  for (auto& [node, s] : by_node) slivers->push_back(std::move(s));
+  return core::Status::Ok();
+}
+
+json LogsSchema() {
+  using namespace internal;
+  json event =
+      SObj({{"ts_ms", SInt("unix ms (the node's clock) of the event, or of its last repeat")},
+            {"kind", SStr("started | boot | restarted | error | oom | cpu_throttled | "
+                          "torn_down")},
+            {"message", SStr()},
+            {"count", SInt("how many times it happened in a row")}},
+           {"ts_ms", "kind", "message"});
+  json log = SObj({{"tail", SStr("the end of the boot script's output (at most 4 KiB)")},
+                   {"size", SInt("bytes in the node's log file")},
+                   {"max_bytes", {{"type", json::array({"integer", "null"})}}}},
+                  {"tail", "size"});
+  return SObj({{"slice", SStr()},
+               {"events", SArr(event)},
+               {"log", {{"oneOf", json::array({log, {{"type", "null"}}})}}}},
+              {"slice", "events"});
+}
+
 }  // namespace
 
 // ---- the routes ----
 
 core::Result<ApiResponse> Broker::ReportSlivers(const ApiRequest& q) {
-  BOURSE_ASSIGN_OR_RETURN(json slivers, ParseSliverReport(q));
+  BOURSE_ASSIGN_OR_RETURN(json slivers, ParseReportSlivers(q, "a sliver report", ParseSliver));
   const std::string node = q.Param("node");
   json reply;
   BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
                            BOURSE_ASSIGN_OR_RETURN(
-                               reply,
-                               RecordSliverReport(txn, node, q.caller_text, slivers, q.now_ms));
+                               reply, RecordSliverReport(txn, node, q.caller_text, slivers,
+                                                         q.now_ms, sliver_report_limiter_));
                            return core::Status::Ok();
                          }).status());
   return JsonResponse(200, reply);
@@ -295,12 +487,21 @@ core::Result<ApiResponse> Broker::GetSliceSlivers(const ApiRequest& q) {
   const std::string slice = q.Param("slice");
   json slivers;
   BOURSE_RETURN_IF_ERROR(Read([&](storage::Connection* db) -> core::Status {
+    // Signed: the events and logs too, for those who manage the slice (an
+    // admin also after the slice was deleted: its slivers' teardown).
+    if (q.caller) {
+      BOURSE_ASSIGN_OR_RETURN(Principal p, LookupPrincipal(db, q.caller_text));
+      if (p.kind != PrincipalKind::kAdmin) {
+        BOURSE_RETURN_IF_ERROR(internal::CheckSliceManager(db, slice, q.caller_text));
+      }
+    }
     BOURSE_ASSIGN_OR_RETURN(
         slivers, internal::QueryArray(
                      db,
                      "SELECT s.body,s.node,r.reported_ms FROM b_slivers s JOIN "
                      "b_sliver_reports r ON r.node=s.node WHERE s.slice=? ORDER BY s.node",
                      [&](Stmt& s) { s.Bind(1, slice); }, StoredSliver));
+    if (q.caller) BOURSE_RETURN_IF_ERROR(AddSliverLogs(db, slice, &slivers));
     if (slivers.empty()) {
       // Nothing reported: 404 unless the slice exists.
       BOURSE_RETURN_IF_ERROR(
@@ -310,6 +511,19 @@ core::Result<ApiResponse> Broker::GetSliceSlivers(const ApiRequest& q) {
     return core::Status::Ok();
   }));
   return JsonResponse(200, {{"slice", slice}, {"slivers", slivers}});
+}
+
+core::Result<ApiResponse> Broker::ReportSliverLogs(const ApiRequest& q) {
+  BOURSE_ASSIGN_OR_RETURN(json slivers, ParseReportSlivers(q, "a logs report", ParseSliverLog));
+  const std::string node = q.Param("node");
+  json reply;
+  BOURSE_RETURN_IF_ERROR(Mutate([&](ledger::Txn& txn) -> core::Status {
+                           BOURSE_ASSIGN_OR_RETURN(
+                               reply, RecordSliverLogs(txn, node, q.caller_text, slivers, q.now_ms,
+                                                       sliver_log_limiter_));
+                           return core::Status::Ok();
+                         }).status());
+  return JsonResponse(200, reply);
 }
 
 void Broker::RegisterSliverRoutes() {
@@ -339,12 +553,32 @@ void Broker::RegisterSliverRoutes() {
                                         {"slivers", SArr(SliverProps(true))}}),
                .handler = [this](const ApiRequest& q) { return GetNodeSlivers(q); },
                .run = Run::kWorker});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/nodes/{node}/logs",
+               .auth = Auth::kSigned,
+               .summary = "For the node guard (signed by the node key): each sliver's newest "
+                          "events and the tail of its boot script's output, slivers torn down "
+                          "included; replaces the last. Not in the ledger. At most 500 slivers "
+                          "and 512 KiB; a change at most every 10 s on average (bursts of 12)",
+               .tag = "nodeguard",
+               .request_schema = SObj({{"slivers", SArr(LogsSchema())}}, {"slivers"}),
+               .response_schema = SObj(
+                   {{"changed", SBool()}, {"reported_ms", SInt("unix ms of the stored report")}}),
+               .handler = [this](const ApiRequest& q) { return ReportSliverLogs(q); }});
+  json with_logs = SliverProps(true);
+  with_logs["properties"]["events"] = LogsSchema()["properties"]["events"];
+  with_logs["properties"]["log"] = LogsSchema()["properties"]["log"];
+  with_logs["properties"]["logs_reported_ms"] = nullable_int;
+  with_logs["properties"]["state"] = SStr("active | error | scheduled | gone (torn down)");
   router_.Add({.method = "GET",
                .pattern = "/v1/slices/{slice}/slivers",
+               .auth = Auth::kOptional,
                .summary = "The slice's slivers on every node whose guard reported one: state, "
-                          "bought, enforced and the kernel's read-back",
+                          "bought, enforced and the kernel's read-back; signed by an admin, the "
+                          "slice's site PI or an owner, also each sliver's events and log tail "
+                          "(and slivers torn down); signed by anyone else, 403",
                .tag = "slices",
-               .response_schema = SObj({{"slice", SStr()}, {"slivers", SArr(SliverProps(true))}}),
+               .response_schema = SObj({{"slice", SStr()}, {"slivers", SArr(with_logs)}}),
                .handler = [this](const ApiRequest& q) { return GetSliceSlivers(q); },
                .run = Run::kWorker});
 }

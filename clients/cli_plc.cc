@@ -1,7 +1,9 @@
 // `bourse site|node|principal ...`: the PLC registry (DESIGN §8; routes in
 // broker/plc_routes.cc, docs/broker.md).
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clients/cli.h"
@@ -42,7 +44,28 @@ void PrintPrincipals(const json& j) {
 
 struct PlcArgs {
   std::string name, key, kind, site, id, res;
+  std::map<std::string, std::optional<int64_t>> limits;  // site sliver-limits flags
 };
+
+// `site sliver-limits NAME [--max-share N ...]`: shows the limits, or sets
+// the ones given (the others kept).
+core::Status SliverLimits(CliContext& ctx, const PlcArgs& a) {
+  std::string path = "/v1/sites/" + EscapeSegment(a.name) + "/sliver_limits";
+  BOURSE_ASSIGN_OR_RETURN(nlohmann::json cur, ctx.Call("GET", path));
+  cur.erase("site");
+  bool changed = false;
+  for (const auto& [k, v] : a.limits) {
+    if (v) {
+      cur[k] = *v;
+      changed = true;
+    }
+  }
+  if (!changed) {
+    ctx.Emit(cur, [&] { PrintObject(cur); });
+    return core::Status::Ok();
+  }
+  return ctx.Done("PUT", path, cur, "site " + a.name + ": sliver limits set");
+}
 
 void AddSite(CLI::App& app, CliContext& ctx) {
   CLI::App* noun = app.add_subcommand("site", "Sites: add (admin), list, show, rekey");
@@ -64,6 +87,17 @@ void AddSite(CLI::App& app, CliContext& ctx) {
   ctx.Bind(show, [&ctx, a] {
     return ctx.Do("GET", "/v1/sites/" + EscapeSegment(a->name), nullptr, PrintObject);
   });
+  CLI::App* lim = noun->add_subcommand(
+      "sliver-limits",
+      "NAME [--max-share N] [--max-disk-mib N] [--max-mem-mib N] [--max-site-share N]: "
+      "what its slices may ask with set_resources (PI: tighten only; admin: raise)");
+  lim->add_option("NAME", a->name, "site name")->required();
+  for (const char* k : {"max_share", "max_disk_mib", "max_mem_mib", "max_site_share"}) {
+    std::string flag = std::string("--") + k;
+    for (char& c : flag) c = c == '_' ? '-' : c;
+    lim->add_option(flag, a->limits[k], k);
+  }
+  ctx.Bind(lim, [&ctx, a] { return SliverLimits(ctx, *a); });
   CLI::App* rekey = noun->add_subcommand(
       "rekey", "NAME --pi KEY: rotate the site's PI key (the current PI or an admin)");
   rekey->add_option("NAME", a->name, "site name")->required();

@@ -21,6 +21,7 @@
 #include "ledger/internal/timeline.h"
 #include "ledger/key_changes.h"
 #include "ledger/redemption_book.h"
+#include "ledger/sliver_settings.h"
 #include "storage/sqlite.h"
 
 namespace bourse::ledger {
@@ -309,6 +310,7 @@ struct LedgerAuditor::Impl {
   MemoryView view;
   MemoryCapacityView capacity;
   MemoryKeyView keys{view.admins};
+  SliverSettingsBook sliver_settings;
   std::unordered_map<std::string, MemoryCapacityView::Ticket>& tickets = capacity.tickets;
   static constexpr internal::CapacityRuleOptions kNoSig{.check_signatures = false};
   RedemptionBook book;
@@ -614,9 +616,35 @@ struct LedgerAuditor::Impl {
     } else if (e.type == kEntryNodeKeyChanged || e.type == kEntrySitePiChanged) {
       Status st = ApplyKeyChangeEntry(keys, e.type, e.body);
       if (!st.ok()) return Fail("entry", seq, "key_change", e.type + ": " + st.message());
+    } else if (e.type == kEntrySiteSliverLimitsSet || e.type == kEntrySliceResourcesSet ||
+               e.type == kEntrySliceInstantiated || e.type == kEntrySliceNodesRemoved) {
+      if (!ApplySliverSettings(seq, e)) return false;
     }
     keys.NoteRegistration(e.type, e.body);
+    sliver_settings.Note(e.type, e.body);
     return FlushHeads();
+  }
+
+  // Best-effort sliver settings and site limits (sliver_settings.h): a site's
+  // limits are set by the admin or by that site's PI.
+  bool ApplySliverSettings(uint64_t seq, const Entry& e) {
+    std::string by = e.body.is_object() && e.body.contains("by") && e.body["by"].is_string()
+                         ? e.body["by"].get<std::string>()
+                         : "";
+    bool admin = keys.IsAdmin(by).value_or(false);
+    if (e.type == kEntrySiteSliverLimitsSet && !admin) {
+      std::string site = e.body.contains("site") && e.body["site"].is_string()
+                             ? e.body["site"].get<std::string>()
+                             : "";
+      auto pi = keys.SitePi(site);
+      if (!pi.ok() || !*pi || **pi != by) {
+        return Fail("entry", seq, "sliver_settings",
+                    e.type + ": " + by + " is neither an admin nor the PI of site " + site);
+      }
+    }
+    Status st = sliver_settings.Apply(e.type, e.body, e.ts, admin);
+    if (!st.ok()) return Fail("entry", seq, "sliver_settings", e.type + ": " + st.message());
+    return true;
   }
 
   bool Add(std::string_view text, const Hash& leaf) {

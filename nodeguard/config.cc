@@ -58,6 +58,12 @@ core::Status ApplyLine(GuardConfig& c, const core::KeyValueLine& l) {
     BOURSE_ASSIGN_OR_RETURN(c.cpu_cap, l.OneOf({"none", "guaranteed"}));
   } else if (key == "launch") {
     BOURSE_ASSIGN_OR_RETURN(c.launch, l.Bool());
+    c.launch_set = true;
+  } else if (key == "ssh") {
+    BOURSE_ASSIGN_OR_RETURN(c.ssh, l.Bool());
+  } else if (key == "login_shell") {
+    if (value.empty() || value[0] != '/') return l.Error("must be an absolute path");
+    c.login_shell = value;
   } else {
     return l.UnknownKey();
   }
@@ -108,6 +114,9 @@ core::Result<EnforcerOptions> GuardConfig::ToEnforcerOptions() const {
     o.link.link_kbps = link_kbps;
     o.link.default_min_kbps = default_min_kbps;
     o.run_dir = state_dir + "/run";
+    // Boot scripts run for real even here (as the slivers' uids: root), but
+    // only when asked: a dry run is for trying things out.
+    o.launch = launch && launch_set;
     return o;
   }
   if (cgroup_mode == "auto") {

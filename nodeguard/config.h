@@ -38,6 +38,11 @@ struct GuardConfig {
   int64_t uid_base = 200000;     // sliver uids are uid_base + slot (no passwd entries)
   std::string cpu_cap = "none";  // none (spare CPU lent) | guaranteed (cap = cpu_mcores)
   bool launch = true;            // run boot scripts
+  bool launch_set = false;       // `launch` was in the file (a dry run launches only then)
+  // ssh into slivers (docs/nodeguard.md "ssh into a sliver"): accounts, the
+  // login table and the owners' keys for sshd's AuthorizedKeysCommand.
+  bool ssh = false;
+  std::string login_shell = "/usr/lib/bourse/bourse-login";  // setuid root helper
 
   // Errors: invalid_argument "line N: ..." naming the key for unknown keys,
   // bad numbers, missing required keys.

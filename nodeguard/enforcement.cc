@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -130,6 +131,16 @@ int64_t McoresForShares(int64_t shares) { return SmallestMcores(shares, &CpuShar
 int64_t McoresForWeight(int64_t weight) { return SmallestMcores(weight, &WeightFor); }
 
 // ---------------------------------------------------------------- cgroups
+// The hierarchies a sliver has a cgroup in.
+std::vector<std::string> CgroupRoots(const CgroupOptions& o) {
+  std::vector<std::string> r{o.cpu_root};
+  if (o.mode == CgroupMode::kV1) {
+    if (o.cpuacct_root != o.cpu_root) r.push_back(o.cpuacct_root);
+    r.push_back(o.memory_root);
+  }
+  return r;
+}
+
 class Cgroups {
  public:
   explicit Cgroups(CgroupOptions o) : o_(std::move(o)) {}
@@ -147,14 +158,7 @@ class Cgroups {
   std::string Dir(const std::string& root, const std::string& name) const {
     return root + "/" + o_.prefix + "/" + name;
   }
-  std::vector<std::string> Roots() const {
-    std::vector<std::string> r{o_.cpu_root};
-    if (o_.mode == CgroupMode::kV1) {
-      if (o_.cpuacct_root != o_.cpu_root) r.push_back(o_.cpuacct_root);
-      r.push_back(o_.memory_root);
-    }
-    return r;
-  }
+  std::vector<std::string> Roots() const { return CgroupRoots(o_); }
 
   // The files a sliver's settings live in; Ensure writes them and ReadBack
   // reads them, so both follow one layout.
@@ -292,9 +296,7 @@ class Cgroups {
   std::vector<std::string> List() const { return ListDirs(o_.cpu_root + "/" + o_.prefix); }
 
   std::vector<std::string> ProcsFiles(const std::string& name) const {
-    std::vector<std::string> out;
-    for (const std::string& r : Roots()) out.push_back(Dir(r, name) + "/cgroup.procs");
-    return out;
+    return CgroupProcsFiles(o_, name);
   }
 
   std::vector<int> Pids(const std::string& name) const {
@@ -347,6 +349,35 @@ class Cgroups {
     if (!t.ok()) return 0;
     size_t p = t->find("usage_usec ");
     return p == std::string::npos ? 0 : std::strtoll(t->c_str() + p + 11, nullptr, 10);
+  }
+
+  // The kernel's counters of the sliver hitting its limits (LimitCounters).
+  LimitCounters Limits(const std::string& name) const {
+    LimitCounters c;
+    // "<key> <n>" lines of a flat-keyed cgroup file.
+    auto field = [](const std::string& path, const char* key) -> int64_t {
+      auto t = ReadFileText(path);
+      if (!t.ok()) return 0;
+      std::istringstream in(*t);
+      std::string k;
+      int64_t v = 0;
+      while (in >> k >> v) {
+        if (k == key) return v;
+      }
+      return 0;
+    };
+    c.cpu_throttled = field(Dir(o_.cpu_root, name) + "/cpu.stat", "nr_throttled");
+    if (o_.mode == CgroupMode::kV1) {
+      std::string mem = Dir(o_.memory_root, name);
+      c.mem_oom_kill = field(mem + "/memory.oom_control", "oom_kill");
+      auto t = ReadFileText(mem + "/memory.failcnt");
+      if (t.ok()) c.mem_oom = std::strtoll(t->c_str(), nullptr, 10);
+      return c;
+    }
+    std::string ev = Dir(o_.cpu_root, name) + "/memory.events";
+    c.mem_oom = field(ev, "oom");
+    c.mem_oom_kill = field(ev, "oom_kill");
+    return c;
   }
 
   const CgroupOptions& options() const { return o_; }
@@ -904,6 +935,60 @@ class Disk {
   bool mounts_valid_ = false;
 };
 
+// ---------------------------------------------------------------- boot log
+// The boot script's logger (EnforcerImpl::Launch) runs these in a child of a
+// fork of the guard, so they make system calls only: no allocation, no locks.
+
+// Moves the last `keep` bytes of the file `fd` of `size` bytes, from the
+// first line start among them, to its beginning; returns the new size.
+off_t CompactLogTail(int fd, off_t size, off_t keep, char* buf, size_t cap) {
+  off_t src = size > keep ? size - keep : 0;
+  ssize_t r = pread(fd, buf, cap, src);
+  if (r > 0) {
+    const void* nl = memchr(buf, '\n', static_cast<size_t>(r));
+    if (nl != nullptr) src += static_cast<const char*>(nl) - buf + 1;
+  }
+  off_t dst = 0;
+  while (src < size) {
+    r = pread(fd, buf, std::min<off_t>(static_cast<off_t>(cap), size - src), src);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    for (ssize_t done = 0; done < r;) {
+      ssize_t w = pwrite(fd, buf + done, static_cast<size_t>(r - done), dst + done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return size;
+      done += w;
+    }
+    dst += r;
+    src += r;
+  }
+  if (ftruncate(fd, dst) != 0) return size;
+  return dst;
+}
+
+// Appends what `in` carries to the file `fd` until end of file, keeping the
+// file at most `max` bytes (compacted to its last half when a write would
+// pass it).
+void KeepBoundedLog(int in, int fd, int64_t max) {
+  char buf[8192];
+  char copy[8192];
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size < 0) size = 0;
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    if (size + n > max) size = CompactLogTail(fd, size, max / 2, copy, sizeof copy);
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = pwrite(fd, buf + done, static_cast<size_t>(n - done), size);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;  // a full disk: this output is lost, the next may fit
+      done += w;
+      size += w;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- enforcer
 class EnforcerImpl final : public Enforcer {
  public:
@@ -982,6 +1067,7 @@ class EnforcerImpl final : public Enforcer {
           Status l = Launch(s);
           if (l.ok()) {
             ++st.launched;
+            st.booted.push_back(s.name);
             boot_tries_.erase(s.name);
           } else {
             ++bt.attempts;
@@ -1124,6 +1210,16 @@ class EnforcerImpl final : public Enforcer {
   }
 
   std::string SliverDir(const std::string& name) const override { return disk_.Path(name); }
+  std::string BootLogPath(const std::string& name) const override {
+    return o_.launch && !o_.run_dir.empty() ? LogFile(name) : "";
+  }
+  std::map<std::string, LimitCounters> Limits(const std::vector<std::string>& names) override {
+    std::map<std::string, LimitCounters> out;
+    for (const std::string& n : names) {
+      if (ValidName(n)) out[n] = cg_.Limits(n);
+    }
+    return out;
+  }
   std::vector<int> Pids(const std::string& name) override { return cg_.Pids(name); }
 
   Status TearDownAll() override {
@@ -1147,6 +1243,7 @@ class EnforcerImpl final : public Enforcer {
 
  private:
   std::string Marker(const std::string& n) const { return o_.run_dir + "/" + n + ".booted"; }
+  std::string LogFile(const std::string& n) const { return o_.run_dir + "/" + n + ".log"; }
   // A marker says "<uid> <boot id>": the boot script was started in that boot
   // of the kernel (/proc/sys/kernel/random/boot_id). A guard restarted in the
   // same boot leaves the script running; after a reboot the markers on disk
@@ -1175,7 +1272,7 @@ class EnforcerImpl final : public Enforcer {
     if (!o_.run_dir.empty()) {
       unlink(Marker(name).c_str());
       unlink((o_.run_dir + "/" + name + ".boot").c_str());  // written by older versions
-      unlink((o_.run_dir + "/" + name + ".log").c_str());
+      unlink(LogFile(name).c_str());
     }
     applied_.erase(name);
     return a.ok() ? b : a;
@@ -1238,17 +1335,40 @@ class EnforcerImpl final : public Enforcer {
         if (fd < 0 || write(fd, "0", 1) != 1) fail(1);
         close(fd);
       }
+      int lfd = open(log.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);  // read to compact
+      int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (lfd < 0 || nfd < 0) fail(3);
+      int out[2];
+      if (pipe2(out, O_CLOEXEC) != 0) fail(8);
+      pid_t child = fork();
+      if (child < 0) fail(8);
+      if (child > 0) {
+        // The logger: the sliver's uid, in its cgroups, until the script's
+        // last process closes its output. It never execs, so it closes every
+        // descriptor of the guard (the daemon's lock file among them) but
+        // the pipe (as 0) and the log (as 1), after dropping privileges: the
+        // guard sees the start done (pfd closed) only once it runs as the uid.
+        int in = fcntl(out[0], F_DUPFD, 3), to = fcntl(lfd, F_DUPFD, 3);  // above 0..2
+        if (in < 0 || to < 0 || dup2(in, 0) < 0 || dup2(to, 1) < 0) _exit(1);
+        if (chdir("/") != 0 || setgroups(0, nullptr) != 0 || setgid(s.uid) != 0 ||
+            setuid(s.uid) != 0) {
+          _exit(1);
+        }
+        prctl(PR_SET_DUMPABLE, 0);  // the sliver cannot write through its descriptors
+        close_range(2, ~0U, 0);
+        KeepBoundedLog(0, 1, kBootLogMaxBytes);
+        _exit(0);
+      }
+      close(out[0]);
+      close(lfd);
       if (!netns.empty()) {
         int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) fail(2);
         close(fd);
       }
-      int lfd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (lfd < 0 || nfd < 0) fail(3);
       dup2(nfd, 0);
-      dup2(lfd, 1);
-      dup2(lfd, 2);
+      dup2(out[1], 1);
+      dup2(out[1], 2);
       if (chdir(dir.c_str()) != 0) fail(5);
       if (setgroups(0, nullptr) != 0 || setgid(s.uid) != 0 || setuid(s.uid) != 0) fail(4);
       // The sliver's uid must be able to read the script.
@@ -1268,9 +1388,9 @@ class EnforcerImpl final : public Enforcer {
     close(pfd[0]);
     if (r == static_cast<ssize_t>(sizeof e)) {
       static const char* kStep[] = {
-          "",      "join cgroup",  "enter netns",    "open log", "drop privileges",
-          "chdir", "exec /bin/sh", "read the script"};
-      if (e[0] < 1 || e[0] > 7) e[0] = 0;
+          "",      "join cgroup",  "enter netns",     "open log",        "drop privileges",
+          "chdir", "exec /bin/sh", "read the script", "start the logger"};
+      if (e[0] < 1 || e[0] > 8) e[0] = 0;
       return core::Internal(std::string(kStep[e[0]]) + ": " + strerror(e[1]));
     }
     return WriteFileText(Marker(s.name), std::to_string(s.uid) + " " + boot_id_ + "\n");
@@ -1293,6 +1413,13 @@ class EnforcerImpl final : public Enforcer {
 };
 
 }  // namespace
+
+std::vector<std::string> CgroupProcsFiles(const CgroupOptions& o, const std::string& name) {
+  std::vector<std::string> out;
+  for (const std::string& r : CgroupRoots(o))
+    out.push_back(r + "/" + o.prefix + "/" + name + "/cgroup.procs");
+  return out;
+}
 
 Status ValidateSliverSpec(const SliverSpec& s) {
   if (!ValidName(s.name)) {

@@ -39,7 +39,14 @@
 //              dropping privileges, so a 0700 state directory above it does
 //              not matter) and becomes the sliver's uid. A start that fails is
 //              not marked booted and is retried on every pass, at most
-//              kMaxEnforceAttempts times.
+//              kMaxEnforceAttempts times. Its stdout and stderr go through a
+//              pipe to a small logger process (forked with it, in the
+//              sliver's cgroups, as the sliver's uid, not dumpable) that
+//              appends to <run_dir>/<name>.log and keeps that file at most
+//              kBootLogMaxBytes: when a write would pass the bound it keeps
+//              the last half, from a line start, and goes on. Both outlive a
+//              restart of the guard; the logger ends when the script's last
+//              process closes its output.
 //
 // Read-back (Enforcer::ReadBack): per sliver, what the kernel holds right now,
 // read from the same files and the same `tc class show` parse the reconcile
@@ -111,6 +118,11 @@ struct CgroupOptions {
   static CgroupOptions DryRun(const std::string& scratch, CgroupMode mode);
 };
 
+// The cgroup.procs files of sliver `name`, one per hierarchy (v1: cpu,
+// cpuacct when mounted apart, memory; v2: one): what a process writes its pid
+// into to join the sliver (boot scripts, the login helper).
+std::vector<std::string> CgroupProcsFiles(const CgroupOptions& o, const std::string& name);
+
 struct LinkOptions {
   std::string iface;                // the guarded interface; empty = no link enforcement
   std::string netns;                // run tc/nft inside `ip netns exec <netns>` when set
@@ -138,6 +150,21 @@ struct ReconcileStats {
   int removed = 0;    // slivers torn down
   int launched = 0;   // boot scripts started
   bool link_changed = false;
+  std::vector<std::string> booted;  // the slivers whose boot script started this pass
+};
+
+// The bound of a sliver's boot log file (<run_dir>/<name>.log).
+inline constexpr int64_t kBootLogMaxBytes = 64 * 1024;
+
+// Counters the kernel keeps of a sliver hitting its limits, cumulative since
+// its cgroup was made (missing figures are 0): memory.events "oom" and
+// "oom_kill" (v2) or memory.oom_control "oom_kill" and memory.failcnt (v1),
+// and cpu.stat "nr_throttled" (periods its CPU cap throttled it).
+struct LimitCounters {
+  int64_t mem_oom = 0;        // times memory.max was reached and reclaim failed (v2 "oom")
+  int64_t mem_oom_kill = 0;   // processes the OOM killer killed in the sliver
+  int64_t cpu_throttled = 0;  // CFS periods throttled by the cap
+  friend bool operator==(const LimitCounters&, const LimitCounters&) = default;
 };
 
 // Passes in a row a sliver's enforcement may fail (and a boot script may be
@@ -213,6 +240,13 @@ class Enforcer {
       const std::vector<SliverSpec>& slivers) = 0;
   // The sliver's working directory.
   virtual std::string SliverDir(const std::string& name) const = 0;
+  // The file its boot script's output goes to ("" when this backend runs no
+  // boot scripts); bounded by kBootLogMaxBytes, removed with the sliver.
+  virtual std::string BootLogPath(const std::string& /*name*/) const { return ""; }
+  // The limit counters of each of `names` that is present (see LimitCounters).
+  virtual std::map<std::string, LimitCounters> Limits(const std::vector<std::string>& /*names*/) {
+    return {};
+  }
   // Pids in the sliver's cgroup.
   virtual std::vector<int> Pids(const std::string& name) = 0;
   // Removes every sliver and the link setup (root qdisc, nft table).

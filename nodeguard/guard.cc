@@ -22,7 +22,10 @@
 #include "core/service_notify.h"
 #include "http/server.h"
 #include "ledger/rcap.h"
+#include "nodeguard/best_effort.h"
 #include "nodeguard/internal/exec.h"
+#include "nodeguard/logins.h"
+#include "nodeguard/sliver_logs.h"
 
 namespace bourse::nodeguard {
 
@@ -140,6 +143,24 @@ struct Guard::Impl {
   int64_t kernel_read_ms = 0;
   std::set<std::string> kernel_names;  // the slivers `kernel` was read for
   std::string sliver_report_sent;
+  // Events and boot-log tails of the slivers (sliver_logs.h), and the last
+  // logs report the broker accepted.
+  std::unique_ptr<SliverLogs> logs;
+  std::string logs_report_sent;
+  int64_t logs_next_try_ms = 0;  // after a 429, the broker's rate bound
+
+  // Best-effort slivers (best_effort.h): the slices instantiated on this node
+  // as the broker last listed them, kept in the database (meta "best_effort").
+  std::vector<BestEffortSlice> best_effort;
+
+  // ssh into slivers (logins.h; `ssh = true`): the accounts, login table
+  // and keys file, the cgroups a login joins, and the keys the broker last
+  // sent per slice (kept in the keys file over restarts).
+  std::unique_ptr<Logins> logins;
+  CgroupOptions login_cgroups;
+  std::map<std::string, std::vector<OwnerKey>> ssh_keys;
+  int64_t ssh_keys_ms = 0;  // when the broker last answered
+  std::string ssh_error;    // the last fetch failure, "" after a success
 
   mutable core::Mutex snap_mu;
 
@@ -266,6 +287,66 @@ struct Guard::Impl {
     st->shares_accepted = true;
   }
 
+  // GET /v1/nodes/{node}/ssh_keys (signed): the keys of each slice's current
+  // owners. A failed fetch keeps the last keys; removed owners' keys go with
+  // the first answer after assign_owners.
+  void SyncSshKeys(const PassStats& st) {
+    if (!logins || !st.broker_ok) return;
+    auto j = Call("GET", "/v1/nodes/" + cfg.node_id + "/ssh_keys", nullptr);
+    using Keys = std::map<std::string, std::vector<OwnerKey>>;
+    std::vector<std::string> dropped;
+    Result<Keys> keys =
+        j.ok() ? ParseNodeSshKeys(*j, cfg.node_id, &dropped) : Result<Keys>(j.status());
+    if (!keys.ok()) {
+      ssh_error = keys.status().ToString();
+      fprintf(stderr, "nodeguard: ssh keys: %s\n", ssh_error.c_str());
+      return;
+    }
+    for (const std::string& d : dropped)
+      fprintf(stderr, "nodeguard: ssh key refused: %s\n", d.c_str());
+    ssh_error.clear();
+    ssh_keys = std::move(*keys);
+    ssh_keys_ms = clock->NowMillis();
+  }
+
+  // Every sliver the guard enforces gets its login (whatever put it in
+  // `desired`); slivers no longer there lose theirs before they are torn down.
+  void SyncLogins(const std::vector<SliverSpec>& desired) {
+    if (!logins) return;
+    std::vector<SliverLogin> want;
+    for (const SliverSpec& s : desired) {
+      SliverLogin l;
+      l.name = s.name;
+      l.uid = s.uid;
+      l.home = cfg.disk_root == "none" ? "/" : enforcer->SliverDir(s.name);
+      if (!cfg.netns.empty()) l.netns = "/run/netns/" + cfg.netns;
+      l.procs = CgroupProcsFiles(login_cgroups, s.name);
+      auto k = ssh_keys.find(s.name);
+      if (k != ssh_keys.end()) l.keys = k->second;
+      want.push_back(std::move(l));
+    }
+    Status a = logins->Apply(want);
+    if (!a.ok()) fprintf(stderr, "nodeguard: ssh logins: %s\n", a.ToString().c_str());
+  }
+
+  nlohmann::json SshStatus() const {
+    if (!logins) return {{"enabled", false}};
+    nlohmann::json accounts = nlohmann::json::array();
+    auto stored = logins->StoredKeys();
+    for (const auto& [name, uid] : logins->Accounts()) {
+      accounts.push_back({{"user", name}, {"uid", uid}, {"keys", stored[name].size()}});
+    }
+    nlohmann::json failed = nlohmann::json::object();
+    for (const auto& [name, why] : logins->Failures()) failed[name] = why;
+    nlohmann::json j = {
+        {"enabled", true},
+        {"keys_ms", ssh_keys_ms == 0 ? nlohmann::json(nullptr) : nlohmann::json(ssh_keys_ms)},
+        {"accounts", accounts},
+        {"no_account", failed}};
+    if (!ssh_error.empty()) j["last_error"] = ssh_error;
+    return j;
+  }
+
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const nlohmann::json* body) {
     auto c = Client();
@@ -325,6 +406,7 @@ struct Guard::Impl {
       reqs.push_back({in.chain_json, in.slice, in.boot_script, "broker"});
     }
     RedeemBatch(reqs, st);
+    KeepBestEffort((*j).contains("slices") ? (*j)["slices"] : nlohmann::json());
     auto live = store->LiveLeaves();
     if (live.ok()) {
       for (const LeafRecord& l : *live) {
@@ -333,6 +415,29 @@ struct Guard::Impl {
         }
       }
     }
+  }
+
+  // The broker's list of the slices instantiated here; kept (and stored)
+  // when it changed. Malformed entries are skipped and named on stderr.
+  void KeepBestEffort(const nlohmann::json& slices) {
+    BestEffortParse p = ParseBestEffort(slices);
+    for (const std::string& e : p.errors) {
+      fprintf(stderr, "nodeguard: best-effort slice skipped: %s\n", e.c_str());
+    }
+    if (p.slices == best_effort) return;
+    best_effort = std::move(p.slices);
+    Status put = store->PutMeta("best_effort", BestEffortToJson(best_effort).dump());
+    if (!put.ok()) {
+      fprintf(stderr, "nodeguard: keeping the best-effort slices: %s\n", put.ToString().c_str());
+    }
+  }
+
+  // The list an earlier run kept: a rebooted node restores its best-effort
+  // slivers before (or without) the broker answering.
+  void LoadBestEffort() {
+    auto text = store->GetMeta("best_effort");
+    if (!text.ok()) return;
+    best_effort = ParseBestEffort(nlohmann::json::parse(*text, nullptr, false)).slices;
   }
 
   void Report() {
@@ -482,6 +587,26 @@ struct Guard::Impl {
     }
   }
 
+  // POST /v1/nodes/{node}/logs: the slivers' events and boot-log tails
+  // (docs/nodeguard.md "Sliver events and logs"), sent when they changed.
+  // A refusal is tried again next pass, after the broker's rate bound (429)
+  // not before 10 s.
+  void ReportLogs() {
+    if (!broker_ok || clock->NowMillis() < logs_next_try_ms) return;
+    nlohmann::json body = logs->ReportBody();
+    std::string text = body.dump();
+    if (text == logs_report_sent) return;
+    auto res = Call("POST", "/v1/nodes/" + cfg.node_id + "/logs", &body);
+    if (res.ok()) {
+      logs_report_sent = std::move(text);
+    } else {
+      if (res.status().message().find("HTTP 429") != std::string::npos) {
+        logs_next_try_ms = clock->NowMillis() + 10'000;
+      }
+      fprintf(stderr, "nodeguard: reporting sliver logs: %s\n", res.status().ToString().c_str());
+    }
+  }
+
   // ------------------------------------------------------------ usage
   void Meter(const std::map<std::string, std::string>& slice_leaf) {
     int64_t now = clock->NowSeconds();
@@ -547,6 +672,7 @@ struct Guard::Impl {
     lap("spool");
     SyncBindings(&st);
     SyncShares(&st);
+    SyncSshKeys(st);
     lap("broker");
     int64_t now = clock->NowSeconds();
     BOURSE_ASSIGN_OR_RETURN(std::vector<std::string> touched, store->AdvanceTime(now));
@@ -555,19 +681,33 @@ struct Guard::Impl {
     std::map<std::string, SliverSpec> by_slice;
     std::map<std::string, std::string> slice_leaf;
     std::vector<std::string> active_slices;
+    std::set<std::string> best_effort_live;  // slices with a best-effort sliver now
     for (const LeafRecord& l : live) {
       if (l.not_before <= now && now < l.not_after) active_slices.push_back(l.slice);
     }
+    for (const BestEffortSlice& b : best_effort) {
+      if (now < b.expires) {
+        active_slices.push_back(b.slice);
+        best_effort_live.insert(b.slice);
+      }
+    }
     BOURSE_ASSIGN_OR_RETURN(auto slots, store->SlotsFor(active_slices));
+    // The slice's sliver, named and given its uid and class when first seen.
+    auto sliver_of = [&](const std::string& slice) -> std::pair<SliverSpec*, bool> {
+      auto [it, fresh] = by_slice.try_emplace(slice);
+      if (fresh) {
+        int64_t slot = slots[slice];
+        it->second.name = slice;
+        it->second.uid = static_cast<uint32_t>(cfg.uid_base + slot);
+        it->second.class_minor = static_cast<uint32_t>(slot + 2);
+      }
+      return {&it->second, fresh};
+    };
     for (const LeafRecord& l : live) {
       if (!(l.not_before <= now && now < l.not_after)) continue;  // scheduled: not yet
-      auto [it, fresh] = by_slice.try_emplace(l.slice);
-      SliverSpec& s = it->second;
+      auto [sp, fresh] = sliver_of(l.slice);
+      SliverSpec& s = *sp;
       if (fresh) {
-        int64_t slot = slots[l.slice];
-        s.name = l.slice;
-        s.uid = static_cast<uint32_t>(cfg.uid_base + slot);
-        s.class_minor = static_cast<uint32_t>(slot + 2);
         s.res = l.res;
         slice_leaf[l.slice] = l.leaf_id;
       } else {
@@ -575,6 +715,12 @@ struct Guard::Impl {
         if (sum.ok()) s.res = *sum;
       }
       if (!l.boot_script.empty()) s.boot_script = l.boot_script;
+    }
+    // A slice instantiated here without an rcap still gets its sliver.
+    for (const BestEffortSlice& b : best_effort) {
+      if (!best_effort_live.count(b.slice)) continue;
+      SliverSpec& s = *sliver_of(b.slice).first;
+      if (s.boot_script.empty()) s.boot_script = b.boot_script;
     }
     std::vector<SliverSpec> desired;
     std::map<std::string, core::ResourceVector> bought;  // rcap sums, before shares
@@ -590,10 +736,17 @@ struct Guard::Impl {
                             .default_min_kbps = cfg.default_min_kbps},
                            &desired);
     }
+    std::map<std::string, BestEffortGrant> be_grants =
+        ApplyBestEffort(best_effort,
+                        {.cpu_mcores = cfg.cpu_mcores,
+                         .link_kbps = cfg.interface.empty() ? 0 : cfg.link_kbps,
+                         .default_min_kbps = cfg.default_min_kbps},
+                        now, &desired);
     if (cfg.cpu_cap == "guaranteed") {
       for (SliverSpec& s : desired) s.cpu_cap_mcores = s.res.cpu_mcores;
     }
     lap("desired");
+    SyncLogins(desired);
     bool verify = passes % 10 == 0;
     ++passes;
     // A kernel error on one sliver must not stop metering, reporting or the
@@ -630,22 +783,26 @@ struct Guard::Impl {
         enforce_status = r;
       }
     }
+    Status events = logs->RecordPass(desired, st.enforce, enforce_failures, verify);
+    if (!events.ok()) fprintf(stderr, "nodeguard: sliver events: %s\n", events.ToString().c_str());
     lap("enforce");
     if (st.enforce_refused > 0) {
       // The refused leaves are no longer live.
       BOURSE_ASSIGN_OR_RETURN(live, store->LiveLeaves());
     }
     if (st.enforce.removed > 0 || st.expired > 0 || st.revoked > 0) {
-      BOURSE_RETURN_IF_ERROR(store->DropIdleSlices());
+      BOURSE_RETURN_IF_ERROR(store->DropIdleSlices(best_effort_live));
     }
     Meter(slice_leaf);
     lap("meter");
     ReadKernel(desired, st, verify);
     Report();
     ReportSlivers(desired, bought, live);
+    ReportLogs();
     lap("report");
     if (ready_from.empty()) MaybeReady(st, desired.size());
-    UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(live));
+    UpdateSnapshot(std::move(desired), std::move(bought), std::move(grants), std::move(be_grants),
+                   std::move(live));
     lap("snapshot");
     if (!enforce_status.ok()) return enforce_status;
     return st;
@@ -683,6 +840,7 @@ struct Guard::Impl {
     std::vector<SliverSpec> desired;
     std::map<std::string, core::ResourceVector> bought;
     std::map<std::string, ShareGrant> grants;
+    std::map<std::string, BestEffortGrant> be_grants;
     std::optional<ShareTable> shares;
     std::deque<ShareRefusal> share_refusals;
     std::string share_error;
@@ -696,12 +854,15 @@ struct Guard::Impl {
     int64_t pending_usage = 0;
     int64_t last_contact_ms = -1;
     std::string ready_from;
+    nlohmann::json ssh;
   };
   Snapshot snap GUARDED_BY(snap_mu);
 
   void UpdateSnapshot(std::vector<SliverSpec> desired,
                       std::map<std::string, core::ResourceVector> bought,
-                      std::map<std::string, ShareGrant> grants, std::vector<LeafRecord> live) {
+                      std::map<std::string, ShareGrant> grants,
+                      std::map<std::string, BestEffortGrant> be_grants,
+                      std::vector<LeafRecord> live) {
     Snapshot n;
     n.ts_ms = clock->NowMillis();
     n.broker_ok = broker_ok;
@@ -709,6 +870,7 @@ struct Guard::Impl {
     n.desired = std::move(desired);
     n.bought = std::move(bought);
     n.grants = std::move(grants);
+    n.be_grants = std::move(be_grants);
     n.shares = shares;
     n.share_refusals = share_refusals;
     n.share_error = share_error;
@@ -718,6 +880,7 @@ struct Guard::Impl {
     n.enforce_error = enforce_error;
     n.kernel = kernel;
     n.kernel_read_ms = kernel_read_ms;
+    n.ssh = SshStatus();
     auto refs = store->Refusals(false, 100);
     if (refs.ok()) n.refusals = std::move(*refs);
     auto pending = store->CountPendingUsage();
@@ -786,6 +949,15 @@ struct Guard::Impl {
                            {"added_cpu_mcores", git->second.cpu_mcores},
                            {"added_net_kbps", git->second.net_rate_kbps}};
       }
+      auto bit2 = snap.be_grants.find(s.name);
+      if (bit2 != snap.be_grants.end()) {
+        const BestEffortGrant& g = bit2->second;
+        sliver["best_effort"] = {{"share", g.share},
+                                 {"added_cpu_mcores", g.cpu_mcores},
+                                 {"added_net_kbps", g.net_rate_kbps},
+                                 {"disk_mib", g.disk_mib},
+                                 {"mem_mib", g.mem_mib}};
+      }
       slivers.push_back(std::move(sliver));
       listed.insert(s.name);
     }
@@ -823,6 +995,7 @@ struct Guard::Impl {
     }
     if (!snap.share_error.empty()) sh["last_error"] = snap.share_error;
     j["shares"] = sh;
+    j["ssh"] = snap.ssh;
     return j;
   }
 
@@ -878,6 +1051,7 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
   }
   BOURSE_ASSIGN_OR_RETURN(impl->store, StateStore::Open(config.state_dir));
   impl->LoadShares();
+  impl->LoadBestEffort();
   if (enforcer) {
     impl->enforcer = std::move(enforcer);
   } else {
@@ -885,6 +1059,16 @@ Result<std::unique_ptr<Guard>> Guard::Create(const GuardConfig& config, const co
     BOURSE_ASSIGN_OR_RETURN(impl->enforcer, Enforcer::Create(eo));
   }
   mkdir(config.spool_dir.c_str(), 0700);
+  if (config.ssh) {
+    BOURSE_ASSIGN_OR_RETURN(EnforcerOptions eo, config.ToEnforcerOptions());
+    impl->login_cgroups = eo.cgroup;
+    LoginOptions lo;
+    lo.ssh_dir = config.state_dir + "/ssh";
+    lo.login_shell = config.login_shell;
+    BOURSE_ASSIGN_OR_RETURN(impl->logins, Logins::Create(lo));
+    impl->ssh_keys = impl->logins->StoredKeys();
+  }
+  impl->logs = std::make_unique<SliverLogs>(impl->store.get(), impl->enforcer.get(), clock);
   return std::unique_ptr<Guard>(new Guard(std::move(impl)));
 }
 

@@ -4,6 +4,7 @@
 //   bourse-nodeguard redeem --state DIR --trust FILE --node ID [--slice NAME] CHAIN.json
 //   bourse-nodeguard status --socket PATH [PATH_IN_API]
 //   bourse-nodeguard teardown --config FILE         remove every sliver and the HTB tree
+//   bourse-nodeguard authorized-keys --config FILE USER   sshd's AuthorizedKeysCommand
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -18,6 +19,7 @@
 #include "core/clock.h"
 #include "core/service_notify.h"
 #include "nodeguard/guard.h"
+#include "nodeguard/logins.h"
 #include "storage/sqlite.h"
 
 namespace {
@@ -33,7 +35,8 @@ int Usage() {
           "CHAIN.json\n"
           "  bourse-nodeguard status --socket PATH [/v1/status|/v1/slivers|/v1/refusals|"
           "/v1/usage]\n"
-          "  bourse-nodeguard teardown --config FILE\n");
+          "  bourse-nodeguard teardown --config FILE\n"
+          "  bourse-nodeguard authorized-keys --config FILE USER\n");
   return 2;
 }
 
@@ -143,6 +146,15 @@ int Teardown(const std::vector<std::string>& a) {
     fprintf(stderr, "bourse-nodeguard: %s\n", e.status().ToString().c_str());
     return 1;
   }
+  if (cfg->ssh) {
+    bourse::nodeguard::LoginOptions lo;
+    lo.ssh_dir = cfg->state_dir + "/ssh";
+    lo.login_shell = cfg->login_shell;
+    auto l = bourse::nodeguard::Logins::Create(lo);
+    bourse::core::Status r = l.ok() ? (*l)->RemoveAll() : l.status();
+    if (!r.ok())
+      fprintf(stderr, "bourse-nodeguard: removing sliver accounts: %s\n", r.ToString().c_str());
+  }
   auto s = (*e)->TearDownAll();
   if (!s.ok()) {
     fprintf(stderr, "bourse-nodeguard: %s\n", s.ToString().c_str());
@@ -160,6 +172,12 @@ int main(int argc, char** argv) {
   if (cmd == "run") return Run(rest);
   if (cmd == "status") return Status(rest);
   if (cmd == "teardown") return Teardown(rest);
+  if (cmd == "authorized-keys") {
+    auto out = bourse::nodeguard::RunAuthorizedKeysCommand(rest);
+    fputs(out.stdout_text.c_str(), stdout);
+    fputs(out.stderr_text.c_str(), stderr);
+    return out.exit_code;
+  }
   if (cmd == "redeem") {
     auto out = bourse::nodeguard::RunRedeemCommand(rest, bourse::core::SystemClock::Get());
     fputs(out.stdout_text.c_str(), stdout);

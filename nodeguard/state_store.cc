@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -36,6 +37,10 @@ nlohmann::json UsageReport::ToJson() const {
           {"disk_used_mib", disk_used_mib}};
 }
 
+nlohmann::json SliverEvent::ToJson() const {
+  return {{"ts_ms", ts_ms}, {"kind", kind}, {"message", message}, {"count", count}};
+}
+
 namespace {
 
 // Version 1 of the state database (storage_schema component "nodeguard"):
@@ -66,7 +71,16 @@ const storage::Schema& StateSchema() {
   static const storage::Schema* schema = new storage::Schema{
       "nodeguard",
       {{1, "leaves, slices, refusals, usage_reports, usage_marks, meta",
-        [](storage::Connection& c) { return c.Exec(kSchema, "state schema"); }}}};
+        [](storage::Connection& c) { return c.Exec(kSchema, "state schema"); }},
+       {2, "sliver_events: the guard's events of each sliver, bounded per sliver",
+        [](storage::Connection& c) {
+          return c.Exec(
+              "CREATE TABLE IF NOT EXISTS sliver_events(id INTEGER PRIMARY KEY, slice TEXT NOT "
+              "NULL, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, count "
+              "INTEGER NOT NULL DEFAULT 1);"
+              "CREATE INDEX IF NOT EXISTS sliver_events_slice ON sliver_events(slice, id);",
+              "sliver_events");
+        }}}};
   return *schema;
 }
 
@@ -624,11 +638,22 @@ Result<int64_t> StateStore::CountPendingUsage() {
   return s.Int(0);
 }
 
-Status StateStore::DropIdleSlices() {
+Status StateStore::DropIdleSlices(const std::set<std::string>& keep) {
   core::MutexLock l(&impl_->mu);
-  return impl_->Exec(
-      "DELETE FROM slices WHERE slice NOT IN (SELECT slice FROM leaves WHERE state IN "
-      "('active','scheduled'))");
+  Stmt s(impl_->db,
+         "SELECT slice FROM slices WHERE slice NOT IN (SELECT slice FROM leaves WHERE state IN "
+         "('active','scheduled'))");
+  if (!s.ok()) return core::Internal("state db: " + s.err());
+  std::vector<std::string> idle;
+  while (s.Step() == kRow) {
+    if (!keep.count(s.Text(0))) idle.push_back(s.Text(0));
+  }
+  for (const std::string& slice : idle) {
+    Stmt d(impl_->db, "DELETE FROM slices WHERE slice=?");
+    d.Bind(1, slice);
+    BOURSE_RETURN_IF_ERROR(impl_->Run(d));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<SliceRecord>> StateStore::Slices() {
@@ -753,6 +778,66 @@ Result<std::string> StateStore::GetMeta(const std::string& key) {
   s.Bind(1, key);
   if (s.ok() && s.Step() == kRow) return s.Text(0);
   return core::NotFound("meta " + key);
+}
+
+Status StateStore::AddSliverEvent(const std::string& slice, const SliverEvent& e) {
+  core::MutexLock l(&impl_->mu);
+  Stmt last(impl_->db, "SELECT id,kind FROM sliver_events WHERE slice=? ORDER BY id DESC LIMIT 1");
+  last.Bind(1, slice);
+  if (!last.ok()) return core::Internal("state db: " + last.err());
+  if (last.Step() == kRow && last.Text(1) == e.kind) {
+    Stmt up(impl_->db, "UPDATE sliver_events SET ts_ms=?,message=?,count=count+? WHERE id=?");
+    up.Bind(1, e.ts_ms).Bind(2, e.message).Bind(3, e.count).Bind(4, last.Int(0));
+    return impl_->Run(up);
+  }
+  Stmt ins(impl_->db,
+           "INSERT INTO sliver_events(slice,ts_ms,kind,message,count) VALUES(?,?,?,?,?)");
+  ins.Bind(1, slice).Bind(2, e.ts_ms).Bind(3, e.kind).Bind(4, e.message).Bind(5, e.count);
+  BOURSE_RETURN_IF_ERROR(impl_->Run(ins));
+  Stmt trim(impl_->db,
+            "DELETE FROM sliver_events WHERE slice=?1 AND id NOT IN (SELECT id FROM sliver_events "
+            "WHERE slice=?1 ORDER BY id DESC LIMIT ?2)");
+  trim.Bind(1, slice).Bind(2, static_cast<int64_t>(kMaxSliverEvents));
+  return impl_->Run(trim);
+}
+
+Result<std::vector<SliverEvent>> StateStore::SliverEvents(const std::string& slice, int last) {
+  core::MutexLock l(&impl_->mu);
+  Stmt s(impl_->db,
+         "SELECT ts_ms,kind,message,count FROM (SELECT * FROM sliver_events WHERE slice=? ORDER "
+         "BY id DESC LIMIT ?) ORDER BY id");
+  s.Bind(1, slice).Bind(2, static_cast<int64_t>(last));
+  if (!s.ok()) return core::Internal("state db: " + s.err());
+  std::vector<SliverEvent> out;
+  while (s.Step() == kRow) out.push_back({s.Int(0), s.Text(1), s.Text(2), s.Int(3)});
+  return out;
+}
+
+Result<std::map<std::string, int64_t>> StateStore::SliversWithEvents() {
+  core::MutexLock l(&impl_->mu);
+  Stmt s(impl_->db, "SELECT slice,MAX(ts_ms) FROM sliver_events GROUP BY slice");
+  if (!s.ok()) return core::Internal("state db: " + s.err());
+  std::map<std::string, int64_t> out;
+  while (s.Step() == kRow) out[s.Text(0)] = s.Int(1);
+  return out;
+}
+
+Status StateStore::PruneSliverEvents(std::span<const std::string> live, int64_t before_ms) {
+  BOURSE_ASSIGN_OR_RETURN(auto all, SliversWithEvents());
+  std::set<std::string> keep(live.begin(), live.end());
+  std::vector<std::pair<int64_t, std::string>> gone;  // newest first after the sort
+  for (const auto& [slice, ts] : all) {
+    if (!keep.count(slice)) gone.emplace_back(ts, slice);
+  }
+  std::sort(gone.rbegin(), gone.rend());
+  core::MutexLock l(&impl_->mu);
+  for (size_t i = 0; i < gone.size(); ++i) {
+    if (gone[i].first >= before_ms && i < static_cast<size_t>(kMaxGoneSlivers)) continue;
+    Stmt del(impl_->db, "DELETE FROM sliver_events WHERE slice=?");
+    del.Bind(1, gone[i].second);
+    BOURSE_RETURN_IF_ERROR(impl_->Run(del));
+  }
+  return Status::Ok();
 }
 
 }  // namespace bourse::nodeguard

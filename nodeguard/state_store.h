@@ -19,6 +19,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,25 @@ struct LeafRecord {
   int64_t not_after = 0;
   std::string reported_state;  // last state the broker acknowledged
 };
+
+// One event of a sliver, kept by the guard (docs/nodeguard.md "Sliver
+// events and logs"): kind is started | boot | restarted | error | oom |
+// cpu_throttled | torn_down. A repeat of the sliver's newest kind is counted
+// on that event (count, ts_ms and message of the last) instead of added.
+struct SliverEvent {
+  int64_t ts_ms = 0;  // the node's clock, unix ms
+  std::string kind;
+  std::string message;
+  int64_t count = 1;
+  nlohmann::json ToJson() const;  // {"ts_ms","kind","message","count"}
+  friend bool operator==(const SliverEvent&, const SliverEvent&) = default;
+};
+
+// Bounds of the events kept: per sliver, and slivers torn down (their events
+// stay for the report until kGoneSliverEventsMs have passed).
+inline constexpr int kMaxSliverEvents = 32;
+inline constexpr int kMaxGoneSlivers = 64;
+inline constexpr int64_t kGoneSliverEventsMs = 24 * 3600 * 1000;
 
 struct SliceRecord {
   std::string slice;
@@ -148,8 +168,9 @@ class StateStore {
   core::Result<int64_t> SlotFor(const std::string& slice);
   // Slots of many slices, allocating missing ones in one transaction.
   core::Result<std::map<std::string, int64_t>> SlotsFor(std::span<const std::string> slices);
-  // Forgets slices that have no live leaf (their slot becomes free).
-  core::Status DropIdleSlices();
+  // Forgets slices that have no live leaf and are not in `keep` (the
+  // best-effort slivers the guard still holds); their slot becomes free.
+  core::Status DropIdleSlices(const std::set<std::string>& keep = {});
   core::Result<std::vector<SliceRecord>> Slices();
 
   // `last` > 0: only the most recent `last`.
@@ -169,6 +190,17 @@ class StateStore {
 
   // Number of redeemed leaves in the in-memory book (after any reload).
   size_t BookSize();
+
+  // Adds event `e` of sliver `slice` (a repeat of its newest kind is
+  // counted on that one) and keeps its newest kMaxSliverEvents.
+  core::Status AddSliverEvent(const std::string& slice, const SliverEvent& e);
+  // The newest `last` events of `slice`, oldest first.
+  core::Result<std::vector<SliverEvent>> SliverEvents(const std::string& slice, int last);
+  // Every slice with events, and the time of its newest.
+  core::Result<std::map<std::string, int64_t>> SliversWithEvents();
+  // Forgets the events of slices not in `live` whose newest event is older
+  // than `before_ms`, and of the oldest such slices beyond kMaxGoneSlivers.
+  core::Status PruneSliverEvents(std::span<const std::string> live, int64_t before_ms);
 
   // Generic key/value (last broker contact, etc.).
   core::Status PutMeta(const std::string& key, const std::string& value);

@@ -24,5 +24,10 @@ core::Result<bool> SiteExists(storage::Connection* db, std::string_view site);
 core::Result<std::optional<markets::SliceOwnership>> SliceOwners(storage::Connection* db,
                                                                  std::string_view slice);
 core::Result<bool> SliceExists(storage::Connection* db, std::string_view slice);
+// PLC's rule: `caller` (a registered key) manages `slice` when it is an
+// admin, the PI of the slice's site or one of its owners. Errors: not_found
+// for the slice; permission_denied for anyone else, naming who may.
+core::Status CheckSliceManager(storage::Connection* db, std::string_view slice,
+                               std::string_view caller);
 
 }  // namespace bourse::broker::internal

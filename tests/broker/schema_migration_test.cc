@@ -85,7 +85,12 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   }
   auto c = Conn();
   EXPECT_EQ(*storage::SchemaVersion(*c, "ledger"), 1);
-  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 7);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "broker"), 9);
+  // Migration 9: the node guards' sliver logs, none yet.
+  EXPECT_EQ(Count("SELECT count(*) FROM b_sliver_log_reports"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM b_sliver_logs"), 0);
+  // Migration 8: the sites' best-effort sliver limits, none set (the defaults).
+  EXPECT_EQ(Count("SELECT count(*) FROM b_sliver_limits"), 0);
   // Migration 7: the keys rotations replaced, none yet.
   EXPECT_EQ(Count("SELECT count(*) FROM b_retired_keys"), 0);
   // Migration 6: the node guards' sliver reports, none yet.

@@ -4,6 +4,9 @@
 // when it changed; GET per node and per slice show it with reported_ms; a
 // node cannot report for another, a report over the bounds is refused, a
 // replayed request is refused, and `ledger verify` accepts the entries.
+// Changes are rate-bound per node. The logs reports (POST /v1/nodes/{node}/logs,
+// docs/broker.md "Sliver logs") are stored without a ledger entry, bounded,
+// rate-bound, and shown only to those who manage the slice.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -228,12 +231,215 @@ TEST_F(SliverReportsTest, AReplayedReportIsRefused) {
   EXPECT_EQ(env_.Anon().Call("GET", "/v1/nodes/n1/slivers").value()["slivers"], json::array());
 }
 
+// A node with a valid key cannot grow the ledger by changing its report on
+// every request: 12 changes in a row, then one every 10 s (issue #20).
+TEST_F(SliverReportsTest, ChangesAreRateBoundPerNode) {
+  auto body = [](int i) { return json{{"slivers", {Sliver("mit_web", 100 + i, 1)}}}; };
+  for (int i = 0; i < kNodeReportBurst; ++i) {
+    auto r = Report("n1", "n1", body(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+  }
+  auto refused = Report("n1", "n1", body(100));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("node n1's sliver report changed more than 12 times"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(Entries("slivers_reported"), kNodeReportBurst);
+  // Nothing of the refused report was stored; the same report as stored
+  // takes no token; another node has its own bucket.
+  json stored = env_.Anon().Call("GET", "/v1/nodes/n1/slivers").value();
+  EXPECT_EQ(stored["slivers"][0]["bought"]["cpu_mcores"], 100 + kNodeReportBurst - 1);
+  auto same = Report("n1", "n1", body(kNodeReportBurst - 1));
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ((*same)["changed"], false);
+  EXPECT_TRUE(Report("n2", "n2", body(0)).ok());
+  // One more change every 10 s.
+  clock_.AdvanceMillis(10'000);
+  EXPECT_TRUE(Report("n1", "n1", body(200)).ok());
+  EXPECT_FALSE(Report("n1", "n1", body(201)).ok());
+  EXPECT_EQ(Entries("slivers_reported"), kNodeReportBurst + 2);
+}
+
+json Event(int64_t ts_ms, const std::string& kind, const std::string& message) {
+  return {{"ts_ms", ts_ms}, {"kind", kind}, {"message", message}, {"count", 1}};
+}
+
+json SliverLog(const std::string& slice, json events, json log) {
+  return {{"slice", slice}, {"events", std::move(events)}, {"log", std::move(log)}};
+}
+
+json Tail(const std::string& text) {
+  return {{"tail", text}, {"size", static_cast<int64_t>(text.size())}, {"max_bytes", 65536}};
+}
+
+class SliverLogsTest : public SliverReportsTest {
+ protected:
+  core::Result<json> Logs(const std::string& signer, const std::string& node, const json& body) {
+    return env_.C(NodeKey(signer)).Call("POST", "/v1/nodes/" + node + "/logs", body);
+  }
+  core::Result<json> Slivers(const core::PrivateKey& k) {
+    return env_.C(k).CallSigned("GET", "/v1/slices/mit_web/slivers", nullptr);
+  }
+};
+
+TEST_F(SliverLogsTest, EventsAndLogTailsAreShownToThoseWhoManageTheSliceOnly) {
+  const int64_t t = clock_.NowMillis();
+  ASSERT_TRUE(Report("n1", "n1", {{"slivers", {Sliver("mit_web", 500, t)}}}).ok());
+  int64_t ledger = env_.broker_->LedgerSize();
+  json n1 = {{"slivers",
+              {SliverLog("mit_web",
+                         {Event(t - 2000, "started", "sliver set up"),
+                          Event(t - 1000, "boot", "boot script started")},
+                         Tail("hello from mit_web\n"))}}};
+  auto r = Logs("n1", "n1", n1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["changed"], true);
+  // n3 tore its sliver down: its events stay, no sliver report names it.
+  ASSERT_TRUE(Logs("n3", "n3",
+                   {{"slivers",
+                     {SliverLog("mit_web", {Event(t, "torn_down", "sliver torn down")}, nullptr)}}})
+                  .ok());
+  // Not in the ledger.
+  EXPECT_EQ(env_.broker_->LedgerSize(), ledger + 0);
+
+  // Unsigned: the public view, without events or logs.
+  json pub = env_.Anon().Call("GET", "/v1/slices/mit_web/slivers").value();
+  ASSERT_EQ(pub["slivers"].size(), 1u);
+  EXPECT_FALSE(pub["slivers"][0].contains("events"));
+  EXPECT_FALSE(pub["slivers"][0].contains("log"));
+
+  // The owner, the site's PI and an admin see events and tails, by node.
+  for (const core::PrivateKey* k : {&alice_, &env_.pi_, &env_.admin_}) {
+    auto got = Slivers(*k);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    const json& sl = (*got)["slivers"];
+    ASSERT_EQ(sl.size(), 2u) << sl.dump();
+    EXPECT_EQ(sl[0]["node"], "n1");
+    EXPECT_EQ(sl[0]["state"], "active");
+    EXPECT_EQ(sl[0]["events"].size(), 2u);
+    EXPECT_EQ(sl[0]["events"][1]["kind"], "boot");
+    EXPECT_EQ(sl[0]["log"]["tail"], "hello from mit_web\n");
+    EXPECT_EQ(sl[0]["logs_reported_ms"], t);
+    EXPECT_EQ(sl[1]["node"], "n3");
+    EXPECT_EQ(sl[1]["state"], "gone");
+    EXPECT_EQ(sl[1]["events"][0]["kind"], "torn_down");
+    EXPECT_EQ(sl[1]["log"], nullptr);
+  }
+  // Anyone else who signs is refused: another user, another site's PI, a node.
+  core::PrivateKey bob = env_.AddUser("bob", "1", "mit");
+  for (const core::PrivateKey* k :
+       std::vector<const core::PrivateKey*>{&bob, &env_.pi2_, &NodeKey("n1")}) {
+    auto no = Slivers(*k);
+    ASSERT_FALSE(no.ok());
+    EXPECT_EQ(no.status().code(), core::StatusCode::kPermissionDenied);
+    EXPECT_NE(no.status().message().find("is neither an owner nor the PI of site mit"),
+              std::string::npos)
+        << no.status().message();
+  }
+  auto missing = env_.C(alice_).CallSigned("GET", "/v1/slices/mit_nothing/slivers", nullptr);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), core::StatusCode::kNotFound);
+
+  // The same report again writes nothing; a new one replaces the node's.
+  clock_.AdvanceMillis(1000);
+  EXPECT_EQ(Logs("n1", "n1", n1).value()["changed"], false);
+  ASSERT_TRUE(Logs("n1", "n1", {{"slivers", json::array()}}).ok());
+  auto after = Slivers(alice_).value();
+  EXPECT_EQ(after["slivers"][0]["events"], json::array());
+  EXPECT_EQ(after["slivers"][0]["log"], nullptr);
+}
+
+TEST_F(SliverLogsTest, BadLogReportsAreRefusedNamingTheField) {
+  auto refused = [&](const json& body, core::StatusCode code, const std::string& needle) {
+    auto r = Logs("n1", "n1", body);
+    ASSERT_FALSE(r.ok()) << body.dump().substr(0, 200);
+    EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+  };
+  auto bad = core::StatusCode::kInvalidArgument;
+  json ok = SliverLog("mit_web", {Event(1, "boot", "m")}, Tail("x\n"));
+  auto with = [&](const std::string& member, const json& v) {
+    json s = ok;
+    s[member] = v;
+    return json{{"slivers", {s}}};
+  };
+  auto event = [&](const std::string& member, const json& v) {
+    json e = Event(1, "boot", "m");
+    e[member] = v;
+    return with("events", json::array({e}));
+  };
+  auto log = [&](const std::string& member, const json& v) {
+    json l = Tail("x\n");
+    l[member] = v;
+    return with("log", l);
+  };
+  json many_events = json::array();
+  for (int i = 0; i < 17; ++i) many_events.push_back(Event(i, "boot", "m"));
+  refused(with("events", many_events), bad, "slivers[0].events: 17 events; at most 16");
+  refused(with("events", "boot"), bad, "slivers[0].events: must be an array");
+  refused(event("kind", "Boot!"), bad, "slivers[0].events[0].kind: \"Boot!\" is not");
+  refused(event("message", std::string(513, 'm')), bad, "slivers[0].events[0].message");
+  refused(event("ts_ms", -1), bad, "slivers[0].events[0].ts_ms");
+  refused(event("count", 0), bad, "slivers[0].events[0].count");
+  refused(event("rogue", 1), bad, "rogue");
+  refused(log("tail", std::string(4097, 't')), bad, "slivers[0].log.tail");
+  refused(log("size", -1), bad, "slivers[0].log.size");
+  refused(with("log", "hello"), bad, "slivers[0].log: must be an object or null");
+  refused(with("slice", "../etc"), bad, "slivers[0].slice");
+  refused(with("state", "active"), bad, "state");
+  refused({{"slivers", {ok, ok}}}, bad, "slivers[1].slice: mit_web is reported twice");
+  refused({{"logs", json::array()}}, bad, "logs");
+  json many = json::array();
+  for (int i = 0; i < 501; ++i) many.push_back(SliverLog("s" + std::to_string(i), json::array(), nullptr));
+  refused({{"slivers", many}}, bad, "slivers: 501 slivers; at most 500");
+  json fat = json::array();
+  for (int i = 0; i < 140; ++i) {
+    fat.push_back(SliverLog("s" + std::to_string(i), json::array(), Tail(std::string(4000, 'x'))));
+  }
+  refused({{"slivers", fat}}, bad, "a logs report is at most 524288");
+  // Only the node's own key, for a node that exists.
+  auto other = Logs("n2", "n1", {{"slivers", {ok}}});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), core::StatusCode::kPermissionDenied);
+  auto user = env_.C(alice_).Call("POST", "/v1/nodes/n1/logs", {{"slivers", {ok}}});
+  ASSERT_FALSE(user.ok());
+  EXPECT_EQ(user.status().code(), core::StatusCode::kPermissionDenied);
+  auto unknown = Logs("n1", "n9", {{"slivers", {ok}}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), core::StatusCode::kNotFound);
+  EXPECT_EQ(Slivers(alice_).value()["slivers"], json::array());
+}
+
+// As the sliver report: 12 changes in a row, then one every 10 s, so a node
+// cannot keep the broker rewriting its rows; unchanged reports are free.
+TEST_F(SliverLogsTest, LogReportChangesAreRateBoundPerNode) {
+  auto body = [](int i) {
+    return json{{"slivers", {SliverLog("mit_web", json::array(), Tail("line " + std::to_string(i)))}}};
+  };
+  for (int i = 0; i < kNodeReportBurst; ++i) ASSERT_TRUE(Logs("n1", "n1", body(i)).ok()) << i;
+  auto refused = Logs("n1", "n1", body(100));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("node n1's logs report changed more than 12 times"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(Logs("n1", "n1", body(kNodeReportBurst - 1)).value()["changed"], false);
+  // The sliver report's bucket is another one.
+  EXPECT_TRUE(Report("n1", "n1", {{"slivers", {Sliver("mit_web", 1, 1)}}}).ok());
+  clock_.AdvanceMillis(10'000);
+  EXPECT_TRUE(Logs("n1", "n1", body(200)).ok());
+  EXPECT_FALSE(Logs("n1", "n1", body(201)).ok());
+}
+
 TEST_F(SliverReportsTest, RoutesAreInTheOpenApiDocument) {
   json doc = env_.Anon().Call("GET", "/openapi.json").value();
   const json& paths = doc["paths"];
   ASSERT_TRUE(paths.contains("/v1/nodes/{node}/slivers")) << paths.dump().substr(0, 300);
   EXPECT_TRUE(paths["/v1/nodes/{node}/slivers"].contains("post"));
   EXPECT_TRUE(paths["/v1/nodes/{node}/slivers"].contains("get"));
+  ASSERT_TRUE(paths.contains("/v1/nodes/{node}/logs"));
+  EXPECT_TRUE(paths["/v1/nodes/{node}/logs"].contains("post"));
   ASSERT_TRUE(paths.contains("/v1/slices/{slice}/slivers"));
   EXPECT_TRUE(paths["/v1/slices/{slice}/slivers"].contains("get"));
 }

@@ -526,8 +526,29 @@ TEST_F(CliTest, SliceOwnersBindAndBindingsTable) {
   ASSERT_EQ(Bourse(user + "slice create mit_web").code, 0);
   Wrong(user + "slice create nosite --json", 1, "invalid_argument: ");
   EXPECT_EQ(Json(user + "slice owners mit_web alice.pem")["owners"], json::array({alice}));
+  // --ssh-key: the caller's keys from a .pub file; kept when the owners change without it.
+  const std::string pub =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILbiWK3xGInZa2C5gGitF9RpH9hOYBP+CeSyUiuNIuUE alice@mit";
+  std::ofstream(dir_ + "/alice.pub") << "# mine\n" << pub << "\n";
+  json mine = json::array({{{"owner", alice}, {"key", pub}}});
+  EXPECT_EQ(Json(user + "slice owners mit_web alice.pem --ssh-key alice.pub")["ssh_keys"], mine);
+  EXPECT_EQ(Json(user + "slice owners mit_web alice.pem")["ssh_keys"], mine);
+  std::ofstream(dir_ + "/bad.pub") << "command=\"sh\" " << pub << "\n";
+  Wrong(user + "slice owners mit_web alice.pem --ssh-key bad.pub", 1,
+        "invalid_argument: ssh_keys[0].key: ssh key: unknown key type");
+  Wrong(user + "slice owners mit_web alice.pem --ssh-key missing.pub", 2, "");
   EXPECT_EQ(Json(user + "slice bind mit_web p1")["leaf"], "p1");
+  // n1 registered no disk: the default 64 MiB best-effort disk does not fit
+  // it, and the broker says so; without a disk the slice fits.
+  Wrong(user + "slice instantiate mit_web n1 --json", 1,
+        "failed_precondition: resources.disk_mib: 64 MiB is larger than node n1's disk of 0 MiB");
+  EXPECT_EQ(Json(user + "slice resources mit_web --disk-mib 0 --share 2")["resources"],
+            json({{"share", 2}, {"disk_mib", 0}, {"mem_mib", 256}}));
   EXPECT_EQ(Json(user + "slice instantiate mit_web n1")["nodes"], json::array({"n1"}));
+  Wrong(user + "slice resources mit_web --share 11 --json", 1,
+        "invalid_argument: resources.share: 11 is above the site's limit of 10");
+  EXPECT_EQ(Json(url_ + " --key pi.pem site sliver-limits mit --max-share 2")["max_share"], 2);
+  EXPECT_EQ(Json(url_ + " site sliver-limits mit")["max_disk_mib"], 1024);
   EXPECT_EQ(Json(url_ + " slice list")["slices"][0]["name"], "mit_web");
   json j = Json(url_ + " slice bindings mit_web");
   ASSERT_EQ(j["bindings"].size(), 1u);

@@ -184,8 +184,9 @@ class FakeBroker {
     svr_.Get("/v1/nodes/n1/bindings", [this, check](const auto& req, auto& res) {
       if (!check(req, res)) return;
       std::lock_guard<std::mutex> l(mu);
-      res.set_content(nlohmann::json{{"node", "n1"}, {"ts", 0}, {"bindings", bindings}}.dump(),
-                      "application/json");
+      nlohmann::json body = {{"node", "n1"}, {"ts", 0}, {"bindings", bindings}};
+      if (!slices.is_null()) body["slices"] = slices;
+      res.set_content(body.dump(), "application/json");
     });
     // Public, like the real one: the body's signature is what the guard trusts.
     svr_.Get("/v1/nodes/n1/shares", [this](const auto&, auto& res) {
@@ -231,6 +232,7 @@ class FakeBroker {
 
   std::mutex mu;
   nlohmann::json bindings = nlohmann::json::array();
+  nlohmann::json slices;  // best-effort slices; null: the member is left out (an older broker)
   std::vector<nlohmann::json> redemptions, usage, sliver_reports;
   std::string shares_body = R"({"node":"n1","ts":0,"shares":[]})";  // unsigned
   int share_fetches = 0;
@@ -307,6 +309,99 @@ TEST_F(GuardTest, FetchesBindingsReportsAndTearsDownUnbound) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->revoked, 1);
   EXPECT_FALSE(HasCgroup("site_web"));
+}
+
+// Best-effort slivers (issue #20): a slice instantiated on the node without
+// an rcap gets a sliver (uid, cgroup, HTB class, disk) with the default
+// share; a slice with an rcap gets it on top; the list survives a restart
+// with the broker down; removal and expiry tear the sliver down.
+TEST_F(GuardTest, BestEffortSliversFollowTheBrokersListAndSurviveItsOutage) {
+  auto broker = std::make_unique<FakeBroker>(node_key_.public_key());
+  auto chain = nlohmann::json::parse(Leaf(Res(400, 64, 0, 100, 500), kNow, kNow + 3600));
+  auto be = [](const char* slice, int64_t share, int64_t expires) {
+    return nlohmann::json{{"slice", slice}, {"expires", expires}, {"boot_script", ""},
+                          {"share", share}, {"disk_mib", 64},     {"mem_mib", 256}};
+  };
+  {
+    std::lock_guard<std::mutex> l(broker->mu);
+    broker->bindings.push_back({{"slice", "site_paid"}, {"chain", chain}});
+    broker->slices = nlohmann::json::array(
+        {be("site_a", 1, kNow + 7200), be("site_b", 3, kNow + 60), be("site_paid", 1, kNow + 7200),
+         // skipped, named on stderr: a share the guard never applies
+         be("site_bad", 0, kNow + 7200)});
+  }
+  // cpu 2000, link 100000 with 1000 for the default class.
+  const std::string extra = "cpu_mcores = 2000\nlink_kbps = 100000\n";
+  auto g = Make(broker->url(), extra);
+  auto st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->enforce.created, 3);
+  EXPECT_FALSE(HasCgroup("site_bad"));
+  auto cpu_shares = [&](const std::string& slice) {
+    std::ifstream f(dir_ / "state/dry/cgroup/cpu/bourse" / slice / "cpu.shares");
+    int64_t v = 0;
+    f >> v;
+    return v;
+  };
+  // spare CPU 2000 - 400 = 1600 split 1:3:1 -> 320, 960, 320 (+ the 400 bought).
+  EXPECT_EQ(cpu_shares("site_a"), 320 * 1024 / 1000);
+  EXPECT_EQ(cpu_shares("site_b"), 960 * 1024 / 1000);
+  EXPECT_EQ(cpu_shares("site_paid"), 720 * 1024 / 1000);
+  nlohmann::json slivers = g->StatusJson()["slivers"];
+  std::map<std::string, nlohmann::json> by;
+  for (auto& s : slivers) by[s["slice"]] = s;
+  // link: 100000 - 1000 - 100 bought = 98900 split 1:3:1.
+  EXPECT_EQ(by["site_b"]["enforced"]["net_min_kbps"], 98900 * 3 / 5);
+  EXPECT_EQ(by["site_b"]["enforced"]["net_max_kbps"], 100000);
+  EXPECT_EQ(by["site_b"]["enforced"]["disk_mib"], 64);
+  EXPECT_EQ(by["site_b"]["enforced"]["mem_mib"], 256);
+  EXPECT_EQ(by["site_b"]["effective"]["cpu_mcores"], 0);  // nothing bought
+  EXPECT_EQ(by["site_b"]["best_effort"]["share"], 3);
+  EXPECT_EQ(by["site_paid"]["enforced"]["cpu_mcores"], 720);
+  EXPECT_EQ(by["site_paid"]["enforced"]["mem_mib"], 64 + 256);
+  EXPECT_EQ(by["site_paid"]["effective"]["cpu_mcores"], 400);
+  const int64_t uid_a = by["site_a"]["uid"];
+
+  // The broker goes away; a restarted guard with its dry-run kernel state
+  // wiped (a reboot) restores every sliver from its own database.
+  broker.reset();
+  g.reset();
+  fs::remove_all(dir_ / "state/dry");
+  g = Make("http://127.0.0.1:1", extra);
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_FALSE(st->broker_ok);
+  EXPECT_EQ(st->enforce.created, 3);
+  EXPECT_EQ(cpu_shares("site_b"), 960 * 1024 / 1000);
+  // site_b's slice expires by the guard's own clock, broker or not; the
+  // others keep their uids.
+  clock_.AdvanceSeconds(61);
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->enforce.removed, 1);
+  EXPECT_FALSE(HasCgroup("site_b"));
+  // 1600 split 1:1 now.
+  EXPECT_EQ(cpu_shares("site_a"), 800 * 1024 / 1000);
+  nlohmann::json after = g->StatusJson();
+  for (auto& s : after["slivers"]) {
+    if (s["slice"] == "site_a") EXPECT_EQ(s["uid"], uid_a);
+  }
+
+  // The broker is back and site_a was removed from the node: torn down; the
+  // paid slice keeps its rcap sliver without the best-effort part once it
+  // is no longer instantiated here either.
+  broker = std::make_unique<FakeBroker>(node_key_.public_key());
+  {
+    std::lock_guard<std::mutex> l(broker->mu);
+    broker->bindings.push_back({{"slice", "site_paid"}, {"chain", chain}});
+    broker->slices = nlohmann::json::array();
+  }
+  g = Make(broker->url(), extra);
+  st = g->ReconcileOnce();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_FALSE(HasCgroup("site_a"));
+  EXPECT_TRUE(HasCgroup("site_paid"));
+  EXPECT_EQ(cpu_shares("site_paid"), 400 * 1024 / 1000);
 }
 
 // The status API shows per sliver what the kernel holds (read back), and the

@@ -140,6 +140,8 @@ for b in bourse bourse-broker bourse-nodeguard bourse-agent; do
   [[ -x /usr/bin/$b ]] || fail "/usr/bin/$b is missing"
   [[ $(readelf -S "/usr/bin/$b") == *.debug_info* ]] && fail "/usr/bin/$b is not stripped"
 done
+[[ $(stat -c '%U %a' /usr/lib/bourse/bourse-login) == "root 4755" ]] ||
+  fail "/usr/lib/bourse/bourse-login is $(stat -c '%U %a' /usr/lib/bourse/bourse-login), want root 4755"
 for c in bourse-broker:broker.env bourse-nodeguard:nodeguard.conf bourse-agent:agent.conf; do
   [[ $(dpkg-query -W -f='${Conffiles}' "${c%%:*}") == *"/etc/bourse/${c#*:} "* ]] ||
     fail "${c%%:*}: /etc/bourse/${c#*:} is not a conffile"
@@ -437,7 +439,7 @@ for p in "${PKGS[@]}"; do
 done
 left=()
 for f in /usr/bin/bourse /usr/bin/bourse-broker /usr/bin/bourse-nodeguard /usr/bin/bourse-agent \
-         /usr/share/bourse /usr/share/doc/bourse-broker /usr/share/doc/bourse-nodeguard \
+         /usr/share/bourse /usr/lib/bourse /usr/share/doc/bourse-broker /usr/share/doc/bourse-nodeguard \
          /usr/share/doc/bourse-agent /usr/share/doc/bourse-cli /etc/bourse \
          /var/lib/bourse-broker /var/lib/bourse-nodeguard /var/lib/bourse-agent \
          "$UNITDIR"/bourse-*.service /lib/systemd/system/bourse-*.service \

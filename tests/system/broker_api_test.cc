@@ -44,19 +44,17 @@ TEST_F(BrokerApiTest, SliceLifecycleBindAndNodeGuardFlow) {
       user.Call("PUT", "/v1/slices/mit_web/state", {{"boot_script", "#!/bin/sh\necho hi\n"}}).ok());
   EXPECT_EQ((*user.Call("GET", "/v1/slices/mit_web"))["boot_script"], "#!/bin/sh\necho hi\n");
   ASSERT_TRUE(user.Call("PUT", "/v1/slices/mit_web/resources",
-                        {{"resources",
-                          {{"cpu_mcores", 500},
-                           {"mem_mib", 256},
-                           {"disk_mib", 100},
-                           {"net_min_kbps", 100},
-                           {"net_max_kbps", 1000}}}})
+                        {{"resources", {{"share", 2}, {"disk_mib", 100}, {"mem_mib", 256}}}})
                   .ok());
   ASSERT_TRUE(user.Call("POST", "/v1/slices/mit_web/instantiate", {{"nodes", {"n1"}}}).ok());
-  auto owners =
-      user.Call("PUT", "/v1/slices/mit_web/owners",
-                {{"owners", {w.user.public_key().ToText(), w.agent.public_key().ToText()}},
-                 {"ssh_keys", {"ssh-ed25519 AAAAC3Nza alice@mit"}}});
+  auto owners = user.Call(
+      "PUT", "/v1/slices/mit_web/owners",
+      {{"owners", {w.user.public_key().ToText(), w.agent.public_key().ToText()}},
+       {"ssh_keys",
+        {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILbiWK3xGInZa2C5gGitF9RpH9hOYBP+CeSyUiuNIuUE "
+         "alice@mit"}}});
   ASSERT_TRUE(owners.ok()) << owners.status().ToString();
+  EXPECT_EQ((*owners)["ssh_keys"][0]["owner"], w.user.public_key().ToText());
   // renew: asking for a year grants 8 weeks.
   auto renewed = user.Call("POST", "/v1/slices/mit_web/renew", {{"expires", now + 365 * 86400}});
   ASSERT_TRUE(renewed.ok());

@@ -114,10 +114,13 @@ TEST_F(KernelTest, CpuSplitFollowsMcoresOnOneCpu) {
     ASSERT_FALSE(pids.empty()) << n << " boot script did not start";
     for (int p : pids) {
       ASSERT_EQ(sched_setaffinity(p, sizeof one, &one), 0);
-      // Runs as the sliver's uid.
-      struct stat s;
-      ASSERT_EQ(stat(("/proc/" + std::to_string(p)).c_str(), &s), 0);
-      EXPECT_EQ(s.st_uid, std::string(n) == "cpu_a" ? a.uid : b.uid);
+      // Runs as the sliver's uid (the script and its logger; the logger is
+      // not dumpable, so its /proc entry is root's: read its Uid line).
+      std::string status =
+          internal::ReadFileText("/proc/" + std::to_string(p) + "/status").value_or("");
+      uint32_t want = std::string(n) == "cpu_a" ? a.uid : b.uid;
+      EXPECT_NE(status.find("\nUid:\t" + std::to_string(want) + "\t"), std::string::npos)
+          << "pid " << p << ": " << status.substr(0, 300);
     }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -404,6 +407,48 @@ TEST_F(KernelTest, ZeroMinimumSliverIsHeldToItsCeiling) {
   EXPECT_GE(payload, 4000 * 0.8);
   EXPECT_LE(payload, 4000 * 1.1);
   EXPECT_LE(wire, 4000 * 1.1);
+}
+
+// The boot log (issue #20): a script printing 8 MB and then waiting leaves
+// at most kBootLogMaxBytes on disk, ending with its last line; its logger
+// runs in the sliver's cgroup as the sliver's uid and goes with the sliver.
+TEST_F(KernelTest, BootLogIsBoundedAndItsLoggerGoesWithTheSliver) {
+  Start();
+  SliverSpec s;
+  s.name = "log_l";
+  s.uid = 2100041;
+  s.class_minor = 0x41;
+  s.res = {.cpu_mcores = 100, .mem_mib = 64};
+  s.boot_script =
+      "yes 'a line the sliver prints again and again' | head -c 8000000\n"
+      "echo last line\nexec sleep 600\n";
+  auto st = enforcer_->Reconcile({s});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  ASSERT_EQ(st->booted, std::vector<std::string>{"log_l"});
+  std::string log = enforcer_->BootLogPath("log_l");
+  ASSERT_EQ(log, opts_.run_dir + "/log_l.log");
+  for (int i = 0; i < 1000; ++i) {
+    if (internal::ReadFileText(log).value_or("").ends_with("last line\n")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string text = internal::ReadFileText(log).value_or("");
+  EXPECT_TRUE(text.ends_with("last line\n")) << text.size();
+  EXPECT_LE(text.size(), static_cast<size_t>(kBootLogMaxBytes));
+  EXPECT_GE(text.size(), static_cast<size_t>(kBootLogMaxBytes / 2 - 8192));
+  EXPECT_EQ(text.rfind("a line the sliver prints", 0), 0u) << text.substr(0, 60);  // a line start
+  // sleep and the logger, both the sliver's uid, both in its cgroup.
+  std::vector<int> pids = enforcer_->Pids("log_l");
+  ASSERT_EQ(pids.size(), 2u);
+  for (int p : pids) {
+    std::string status =
+        internal::ReadFileText("/proc/" + std::to_string(p) + "/status").value_or("");
+    EXPECT_NE(status.find("\nUid:\t" + std::to_string(s.uid) + "\t"), std::string::npos)
+        << status.substr(0, 200);
+  }
+  auto gone = enforcer_->Reconcile({});
+  ASSERT_TRUE(gone.ok()) << gone.status().ToString();
+  for (int p : pids) EXPECT_TRUE(testing::DeadOrZombie(p)) << "pid " << p << " survived teardown";
+  EXPECT_FALSE(fs::exists(log));
 }
 
 // The boot script runs for real (issue #13): with the guard's default layout
