@@ -47,7 +47,7 @@ docs/perf/assemble.py.
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
 | #18 | guard with the kernel read-back, 1,000 slivers, vs before, same sitting | #7's targets | boot 452-539 ms (was 418-424), idle pass 3.1-3.3 ms (2.6-2.8), verifying pass 129-137 ms (79-86), RSS 17.2 MiB (AMD EPYC) | yes (the verifying pass costs 60 % more: docs/perf/nodeguard.md) |
-| #19 | CATS-like rounds, `ClearRound` with the default 1 s budget (BM_CombinatorialCats), welfare / proven optimum | 100 % on every round ≤ 50 bids; ≥ 99 % mean at 100 × 30; 10k × 1k in ≤ 1 s | 25 × 10: 100 % (0.38 s CPU); 50 × 15: 93.8 %; 100 × 30: 87.3 % (greedy alone 84.0 %; 99.9 % with a 10 s budget); 1,000 × 100: ≥ 79.3 % of the bound, 2.65 s CPU; 10k × 1k CATS-like: no return within 300 s of wall time (BM_CombinatorialClear's older 10k round: 1.08 s, gap 0.21); the budget is CPU time and CBC overruns it (AMD EPYC, loaded) | no (docs/perf/auction.md) |
+| #19 | CATS-like rounds, `ClearRound` with the default 1 s budget (BM_CombinatorialCats), welfare / reference (proven optimum where proven) | 100 % on every round ≤ 50 bids; ≥ 99 % mean at 100 × 30; 10k × 1k in ≤ 1 s | landed code (CBC cuts off, wall-clock budget): 25 × 10: 100 %, VCG on 75 %; 50 × 15: 92.6 %; 100 × 30: 83.2 % (= greedy alone); every clearing within its 1 s where the greedy leaves time; 10k × 1k: 1.03 s, gap 0.129 on a quiet run, 4.4 s wall (0.46 s CPU) when starved of CPU (AMD EPYC, 2 vCPU, loaded) | no (docs/perf/auction.md) |
 
 """
 
