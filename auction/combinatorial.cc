@@ -1038,9 +1038,11 @@ Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool
   double bound = RelaxationBound(p);
   bool optimal = false;
   std::optional<WdpMip> mip;
-  if (use_solver && options.time_budget_s > 0 && SecondsLeft(deadline) > 0) {
+  const WdpMip::Size size = WdpMip::Estimate(round);
+  if (use_solver && options.time_budget_s > 0 && SecondsLeft(deadline) > 0 &&
+      size.columns <= options.max_solver_columns &&
+      size.nonzeros <= options.max_solver_nonzeros) {
     mip.emplace(round);
-    if (mip->columns() > options.max_solver_columns) mip.reset();
   }
   if (mip && SecondsLeft(deadline) > 0) {
     const std::vector<Pick> start = ToPicks(best);

@@ -124,9 +124,12 @@ struct ClearOptions {
   // Seconds for the whole clearing: greedy, solver and the VCG re-solves.
   // <= 0: the greedy tier alone.
   double time_budget_s = 1.0;
-  // Rounds whose model has more columns than this skip the solver (the
-  // greedy tier decides, the gap is against a relaxation bound).
+  // Rounds whose model would have more columns than this skip the solver
+  // (the greedy tier decides, the gap is against the relaxation bounds); the
+  // size is counted before the model is built.
   size_t max_solver_columns = 200'000;
+  // ... or more nonzeros than this (about 50 MB of model).
+  size_t max_solver_nonzeros = 2'000'000;
   // Run the local search after the greedy.
   bool local_search = true;
   // Tests: compute greedy critical values by simulating the whole run without

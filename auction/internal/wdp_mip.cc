@@ -310,6 +310,24 @@ WdpMip::~WdpMip() {
 
 size_t WdpMip::columns() const { return m_->upper.size(); }
 
+WdpMip::Size WdpMip::Estimate(const Round& round) {
+  Size z;
+  for (const RoundBid& bid : round.bids) {
+    z.nonzeros += bid.bundles.size();  // the XOR row
+    for (const Bundle& b : bid.bundles) {
+      z.columns += 1;
+      if (b.is_count()) {
+        // y and z per node (at most), and their rows: count, link, site, capacity.
+        z.columns += 2 * b.from.size();
+        z.nonzeros += 1 + (3 + kDims) * b.from.size() + 2 * b.from.size();
+      } else {
+        z.nonzeros += kDims * b.items.size();
+      }
+    }
+  }
+  return z;
+}
+
 core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>* start,
                                       double seconds) {
   std::lock_guard<std::mutex> lock(CbcMutex());

@@ -61,6 +61,15 @@ class WdpMip {
   // Columns of the model (its size, for ClearOptions::max_solver_columns).
   size_t columns() const;
 
+  // Upper bounds on the columns and nonzeros the model of `round` would have,
+  // counted without building it (a round too large to model is never built:
+  // its bids' bundles could otherwise take gigabytes).
+  struct Size {
+    size_t columns = 0;
+    size_t nonzeros = 0;
+  };
+  static Size Estimate(const Round& round);
+
   // Maximises welfare without bid `excluded` (kNoBid: none), starting from
   // `start` (one Pick per bid, feasible; may be null), within `seconds`
   // (wall clock; the root LP is bounded too). When the budget ends before

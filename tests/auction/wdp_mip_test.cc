@@ -355,7 +355,40 @@ TEST(WdpMipTest, ABudgetTooSmallToSolveFallsBackToTheGreedyTier) {
     ASSERT_TRUE(big.ok());
     ExpectSound(r, *big);
     EXPECT_EQ(Name(big->mechanism), "greedy");
+    auto dense = ClearRound(r, {.time_budget_s = 30, .max_solver_nonzeros = 1});
+    ASSERT_TRUE(dense.ok());
+    EXPECT_EQ(Name(dense->mechanism), "greedy");
   }
+}
+
+// An attacker's round: every bid at the broker's limits (16 bundles, each a
+// count request over 500 nodes). Its model would take gigabytes; it is sized
+// before it is built, skipped, and the greedy tier clears the round.
+TEST(WdpMipTest, ARoundTooLargeToModelIsNeverBuilt) {
+  Round r;
+  for (int n = 0; n < 500; ++n) {
+    r.nodes.push_back({"n" + std::to_string(n), "s" + std::to_string(n / 4),
+                       {.cpu_mcores = 4000, .mem_mib = 8192, .disk_mib = 0, .net_min_kbps = 0,
+                        .net_max_kbps = 0}});
+  }
+  Bundle any;
+  any.count = 2;
+  any.min_sites = 2;
+  any.res = {.cpu_mcores = 100, .mem_mib = 0, .disk_mib = 0, .net_min_kbps = 0, .net_max_kbps = 0};
+  for (uint32_t n = 0; n < 500; ++n) any.from.push_back(n);
+  for (int b = 0; b < 100; ++b) {
+    RoundBid bid{.id = "b" + std::to_string(b), .bidder = "x", .limit = Money::FromNanos(1 + b),
+                 .bundles = std::vector<Bundle>(16, any)};
+    r.bids.push_back(std::move(bid));
+  }
+  const WdpMip::Size size = WdpMip::Estimate(r);
+  EXPECT_GT(size.columns, 1'000'000u);
+  EXPECT_GT(size.nonzeros, ClearOptions{}.max_solver_nonzeros);
+  auto out = ClearRound(r);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectSound(r, *out);
+  EXPECT_EQ(Name(out->mechanism), "greedy");
+  EXPECT_FALSE(out->optimal);
 }
 
 // A large round under a short budget: whatever is found in time is feasible,
