@@ -262,7 +262,10 @@ class Generator {
     for (int a = 0; a < alternatives; ++a) {
       for (int tries = 0; tries < 5; ++tries) {
         const Kind k = kind == Kind::kCount && Chance(3, 10) ? Kind::kRegions : kind;
-        auto [alt, v] = MakeBundle(k, size, task);
+        // Not a structured binding: clang 14 cannot capture one in a lambda.
+        auto made = MakeBundle(k, size, task);
+        Bundle& alt = made.first;
+        const auto v = made.second;
         const bool repeated = std::any_of(bid.bundles.begin(), bid.bundles.end(),
                                           [&](const Bundle& b) { return Same(b, alt); });
         if (!repeated && v * 4 >= value * 3 && v * 4 <= value * 5) {
