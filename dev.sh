@@ -119,6 +119,7 @@ case "$cmd" in
     # code as the suites and only in the release build.
     CTEST_ARGS=${CTEST_ARGS:--LE testbed|packaging} \
       ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+      LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0} \
       UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} run_tests build-check
     ;;
   fuzz)

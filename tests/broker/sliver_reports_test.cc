@@ -298,7 +298,7 @@ TEST_F(SliverLogsTest, EventsAndLogTailsAreShownToThoseWhoManageTheSliceOnly) {
   // n3 tore its sliver down: its events stay, no sliver report names it.
   ASSERT_TRUE(Logs("n3", "n3",
                    {{"slivers",
-                     {SliverLog("mit_web", {Event(t, "torn_down", "sliver torn down")}, nullptr)}}})
+                     {SliverLog("mit_web", json::array({Event(t, "torn_down", "sliver torn down")}), nullptr)}}})
                   .ok());
   // Not in the ledger.
   EXPECT_EQ(env_.broker_->LedgerSize(), ledger + 0);
@@ -358,7 +358,7 @@ TEST_F(SliverLogsTest, BadLogReportsAreRefusedNamingTheField) {
     EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
   };
   auto bad = core::StatusCode::kInvalidArgument;
-  json ok = SliverLog("mit_web", {Event(1, "boot", "m")}, Tail("x\n"));
+  json ok = SliverLog("mit_web", json::array({Event(1, "boot", "m")}), Tail("x\n"));
   auto with = [&](const std::string& member, const json& v) {
     json s = ok;
     s[member] = v;
