@@ -105,6 +105,9 @@ class Receiver {
           }
           ssize_t r = read(fds[i].fd, buf.data(), buf.size());
           if (r <= 0) {
+            // The next accepted connection may get this fd number again: it
+            // must not inherit this one's tag.
+            tag.erase(fds[i].fd);
             close(fds[i].fd);
             fds.erase(fds.begin() + static_cast<long>(i));
             --i;
