@@ -116,7 +116,9 @@ case "$cmd" in
     configure_checked_build
     cmake --build build-check -j "$JOBS"
     # The testbed and package tests (labels testbed, packaging) run the same
-    # code as the suites and only in the release build.
+    # code as the suites and only in the release build; the solver's 1,500
+    # tiny rounds against the exhaustive search run there, 300 of them here.
+    BOURSE_WDP_TINY_ROUNDS=${BOURSE_WDP_TINY_ROUNDS:-300} \
     CTEST_ARGS=${CTEST_ARGS:--LE testbed|packaging} \
       ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
       LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0} \

@@ -97,6 +97,12 @@ struct MarketsOptions {
   // The solver's time budget per sealed-bid round (auction::ClearOptions::
   // time_budget_s; bourse-broker --round-budget). 0: the greedy tier alone.
   double round_budget_s = 1.0;
+  // What one sealed-bid round takes (its clearing's time grows with them;
+  // more is 429): sealed bids, bids of one bidder, and terms (a bundle, each
+  // of its items, each node of its `from`) over all its bids.
+  int64_t round_max_bids = 10'000;
+  int64_t round_max_bids_per_bidder = 100;
+  int64_t round_max_terms = 250'000;
 };
 
 class Markets {
@@ -268,6 +274,7 @@ class Markets {
 
   // ---- for the implementation files ----
   Host& host() { return *host_; }
+  const MarketsOptions& options() const { return options_; }
   const core::PrivateKey& key() const { return key_; }
   uint64_t OwnerId(const std::string& key) EXCLUDES(mu_);
   int64_t next_order_id() { return next_order_id_++; }

@@ -275,6 +275,39 @@ core::Result<json> OpenRoundTxn(Markets& m, ledger::Txn& txn, const RoundRow& rr
   return out;
 }
 
+// 429 when a bid of `terms` terms by `bidder` would take `round` past the
+// limits `o` sets (round_max_bids, round_max_bids_per_bidder, round_max_terms).
+core::Status CheckRoundRoom(storage::Connection* db, const MarketsOptions& o,
+                            const std::string& round, const std::string& bidder, int64_t terms) {
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare("SELECT (SELECT COUNT(*) FROM m_round_bids WHERE round=?1),"
+                          "(SELECT COUNT(*) FROM m_round_bids WHERE round=?1 AND bidder=?2),"
+                          "(SELECT bid_terms FROM m_rounds WHERE id=?1)"));
+  s.Bind(1, round);
+  s.Bind(2, bidder);
+  BOURSE_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return core::Internal("round " + round + ": no bid count");
+  if (s.Int(0) >= o.round_max_bids) {
+    return core::ResourceExhausted("round " + round + " is full: it holds " +
+                                   std::to_string(o.round_max_bids) +
+                                   " bids, the most a round takes");
+  }
+  if (s.Int(1) >= o.round_max_bids_per_bidder) {
+    return core::ResourceExhausted(bidder + " already has " +
+                                   std::to_string(o.round_max_bids_per_bidder) + " bids in round " +
+                                   round + ", the most one bidder may place");
+  }
+  if (s.Int(2) + terms > o.round_max_terms) {
+    return core::ResourceExhausted("round " + round + " is full: its bids hold " +
+                                   std::to_string(s.Int(2)) + " terms and this bid " +
+                                   std::to_string(terms) + ", above the " +
+                                   std::to_string(o.round_max_terms) +
+                                   " a round takes (a term is a bundle, an item or a node of a "
+                                   "bundle's from)");
+  }
+  return core::Status::Ok();
+}
+
 // A sealed bid `bid_id` of `caller_text` in `round`, inside its Mutate fn:
 // the round is open, the bundles (as given) parse against its offers and
 // can clear; the limit is escrowed. Returns the bid.
@@ -290,6 +323,11 @@ core::Result<json> PlaceRoundBidTxn(Markets& m, ledger::Txn& txn, const std::str
   for (size_t i = 0; i < rr.offers.size(); ++i) idx[rr.offers[i].node] = static_cast<uint32_t>(i);
   BOURSE_ASSIGN_OR_RETURN(std::vector<auction::Bundle> bundles, ParseBundles(bj, idx));
   BOURSE_RETURN_IF_ERROR(CheckWithinOffers(bundles, rr.offers));
+  int64_t terms = 0;
+  for (const auction::Bundle& b : bundles) {
+    terms += 1 + static_cast<int64_t>(b.items.size() + b.from.size());
+  }
+  BOURSE_RETURN_IF_ERROR(CheckRoundRoom(txn.db(), m.options(), round, caller_text, terms));
   BOURSE_RETURN_IF_ERROR(CheckClearable(rr, bid_id, limit, std::move(bundles)));
   std::string esc = "rb_esc_" + bid_id;
   BOURSE_RETURN_IF_ERROR(m.host().EscrowHold(txn, esc, caller_text, limit));
@@ -305,6 +343,11 @@ core::Result<json> PlaceRoundBidTxn(Markets& m, ledger::Txn& txn, const std::str
   s.Bind(6, esc);
   s.Bind(7, txn.now_millis());
   BOURSE_RETURN_IF_ERROR(s.Run());
+  BOURSE_ASSIGN_OR_RETURN(
+      Stmt t, txn.db()->Prepare("UPDATE m_rounds SET bid_terms=bid_terms+? WHERE id=?"));
+  t.Bind(1, terms);
+  t.Bind(2, round);
+  BOURSE_RETURN_IF_ERROR(t.Run());
   json out = {{"id", bid_id},          {"round", round},
               {"bidder", caller_text}, {"limit", limit.ToString()},
               {"escrow", esc},         {"state", "sealed"}};

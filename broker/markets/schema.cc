@@ -67,6 +67,15 @@ DROP INDEX IF EXISTS m_orders_live;
 CREATE INDEX m_orders_live ON m_orders(market, state);
 )sql";
 
+// The size of a round's bids (docs/markets.md "Sealed-bid combinatorial
+// rounds", limits): bids are counted per bidder through an index, and the
+// round keeps the sum of its bids' terms. Rounds open at the migration start
+// from 0 terms.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE m_rounds ADD COLUMN bid_terms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX m_round_bids_bidder ON m_round_bids(round, bidder);
+)sql";
+
 }  // namespace
 
 const storage::Schema& MarketsSchema() {
@@ -83,6 +92,10 @@ const storage::Schema& MarketsSchema() {
                            {3, "the live-orders index without prio",
                             [](storage::Connection& c) -> core::Status {
                               return c.Exec(kSchemaV3, "markets schema v3");
+                            }},
+                           {4, "round bids counted per bidder and terms per round",
+                            [](storage::Connection& c) -> core::Status {
+                              return c.Exec(kSchemaV4, "markets schema v4");
                             }}}};
   return *schema;
 }

@@ -361,9 +361,10 @@ TEST(WdpMipTest, ABudgetTooSmallToSolveFallsBackToTheGreedyTier) {
   }
 }
 
-// An attacker's round: every bid at the broker's limits (16 bundles, each a
-// count request over 500 nodes). Its model would take gigabytes; it is sized
-// before it is built, skipped, and the greedy tier clears the round.
+// An attacker's round: bids at the broker's limits (16 bundles, each a count
+// request over 500 nodes; 30 such bids are 240,480 terms, within the 250,000
+// a broker round takes). Its model would take hundreds of megabytes; it is
+// sized before it is built, skipped, and the greedy tier clears the round.
 TEST(WdpMipTest, ARoundTooLargeToModelIsNeverBuilt) {
   Round r;
   for (int n = 0; n < 500; ++n) {
@@ -376,14 +377,13 @@ TEST(WdpMipTest, ARoundTooLargeToModelIsNeverBuilt) {
   any.min_sites = 2;
   any.res = {.cpu_mcores = 100, .mem_mib = 0, .disk_mib = 0, .net_min_kbps = 0, .net_max_kbps = 0};
   for (uint32_t n = 0; n < 500; ++n) any.from.push_back(n);
-  for (int b = 0; b < 100; ++b) {
+  for (int b = 0; b < 30; ++b) {
     RoundBid bid{.id = "b" + std::to_string(b), .bidder = "x", .limit = Money::FromNanos(1 + b),
                  .bundles = std::vector<Bundle>(16, any)};
     r.bids.push_back(std::move(bid));
   }
   const WdpMip::Size size = WdpMip::Estimate(r);
-  EXPECT_GT(size.columns, 1'000'000u);
-  EXPECT_GT(size.nonzeros, ClearOptions{}.max_solver_nonzeros);
+  EXPECT_GT(size.columns, ClearOptions{}.max_solver_columns);
   auto out = ClearRound(r);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ExpectSound(r, *out);

@@ -200,6 +200,93 @@ TEST(MarketRoundBudgetTest, ARoundWhoseSolveHitsTheBudgetPublishesItsGap) {
   EXPECT_EQ(result["winners"][1]["pay"], "8.000000000");
 }
 
+// A principal with a valid key and cheap bids (a limit of one nano-credit
+// is escrow enough) must not fill a round or make its clearing arbitrarily
+// long: bids per round, per bidder and terms per round are bounded (429,
+// naming the limit), a refused bid escrows and writes nothing, and others
+// still bid within what is left.
+TEST(MarketRoundLimitsTest, BidsPastARoundsLimitsAreRefusedNamingWhich) {
+  MarketEnv env({.markets = {.tick_ms = 0,
+                             .round_max_bids = 5,
+                             .round_max_bids_per_bidder = 2,
+                             .round_max_terms = 12}});
+  env.SetupSites();
+  const int64_t now = core::SystemClock::Get().NowSeconds();
+  std::vector<std::string> offers;
+  for (const char* n : {"n1", "n2", "n3"}) {
+    offers.push_back(env.Grant(std::string(n) == "n2" ? env.pi2_ : env.pi_, n,
+                               env.broker_->broker_key(), now, now + 86400)
+                         .id);
+  }
+  std::string id = env.Ok(env.admin_, "POST", "/v1/rounds",
+                          {{"offers", offers},
+                           {"not_before", now + 3600},
+                           {"not_after", now + 7200},
+                           {"close", now + 3600}})["round"]["id"];
+  const std::string bids = "/v1/rounds/" + id + "/bids";
+  auto item = [](const char* node) {
+    return json{{"items", {{{"node", node}, {"res", MarketEnv::Res(100)}}}}};
+  };
+  auto expect_refused = [&](const core::PrivateKey& k, const json& body, const std::string& text) {
+    const int64_t ledger = env.broker_->LedgerSize();
+    auto r = env.C(k).Call("POST", bids, body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), core::StatusCode::kResourceExhausted);
+    EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().message();
+    EXPECT_EQ(env.broker_->LedgerSize(), ledger);
+  };
+  core::PrivateKey ann = env.AddUser("ann", "100", "mit");
+  core::PrivateKey ben = env.AddUser("ben", "100", "mit");
+  core::PrivateKey cat = env.AddUser("cat", "100", "ucb");
+  core::PrivateKey dan = env.AddUser("dan", "100", "ucb");
+  // Two bids of 2 terms each (a bundle and its item): ann's most.
+  for (int i = 0; i < 2; ++i) {
+    env.Ok(ann, "POST", bids, {{"limit", "0.000000001"}, {"bundles", {item("n1")}}});
+  }
+  expect_refused(ann, {{"limit", "0.000000001"}, {"bundles", {item("n1")}}},
+                 "already has 2 bids in round " + id + ", the most one bidder may place");
+  EXPECT_EQ(env.Balance(ann), "99.999999998");
+  // A count bundle over three nodes: 4 terms (8 in all).
+  json any2 = {{"count", 2}, {"from", {"n1", "n2", "n3"}}, {"min_sites", 2},
+               {"res", MarketEnv::Res(100)}};
+  env.Ok(ben, "POST", bids, {{"limit", "3"}, {"bundles", {any2}}});
+  // Three one-item bundles (6 terms) would make 14; two (4 terms) make 12.
+  expect_refused(cat, {{"limit", "2"}, {"bundles", {item("n1"), item("n2"), item("n3")}}},
+                 "its bids hold 8 terms and this bid 6, above the 12 a round takes");
+  EXPECT_EQ(env.Balance(cat), "100.000000000");
+  env.Ok(cat, "POST", bids, {{"limit", "2"}, {"bundles", {item("n1"), item("n2")}}});
+  // 4 bids, 12 terms: the round's terms are full.
+  expect_refused(dan, {{"limit", "1"}, {"bundles", {item("n3")}}},
+                 "its bids hold 12 terms and this bid 2");
+  env.ExpectLedgerVerifies();
+  json r = env.Ok(dan, "GET", "/v1/rounds/" + id)["round"];
+  EXPECT_EQ(r["bids"], 4);
+}
+
+TEST(MarketRoundLimitsTest, ARoundFullOfBidsRefusesTheNextNamingTheRound) {
+  MarketEnv env({.markets = {.tick_ms = 0, .round_max_bids = 3}});
+  env.SetupSites();
+  const int64_t now = core::SystemClock::Get().NowSeconds();
+  std::string offer = env.Grant(env.pi_, "n1", env.broker_->broker_key(), now, now + 86400).id;
+  std::string id = env.Ok(env.admin_, "POST", "/v1/rounds",
+                          {{"offers", {offer}},
+                           {"not_before", now + 3600},
+                           {"not_after", now + 7200},
+                           {"close", now + 3600}})["round"]["id"];
+  json bid = {{"limit", "1"},
+              {"bundles", {{{"items", {{{"node", "n1"}, {"res", MarketEnv::Res(100)}}}}}}}};
+  for (const char* u : {"ann", "ben", "cat"}) {
+    env.Ok(env.AddUser(u, "10", "mit"), "POST", "/v1/rounds/" + id + "/bids", bid);
+  }
+  core::PrivateKey dan = env.AddUser("dan", "10", "mit");
+  auto r = env.C(dan).Call("POST", "/v1/rounds/" + id + "/bids", bid);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("round " + id + " is full: it holds 3 bids"),
+            std::string::npos)
+      << r.status().message();
+}
+
 TEST_F(MarketTradingTest, ProportionalShareTableIsSignedAndCharged) {
   env_.Ok(alice_, "POST", "/v1/slices", {{"name", "mit_web"}});
   env_.Ok(bob_, "POST", "/v1/slices", {{"name", "mit_db"}});

@@ -103,7 +103,7 @@ TEST_F(SchemaMigrationTest, DatabaseOfThePreviousVersionOpensAndIsMigrated) {
   // Migration 4: no binding's end is recorded yet (the next tick writes it).
   EXPECT_EQ(Count("SELECT count(*) FROM b_bindings WHERE expired_seq IS NULL"),
             Count("SELECT count(*) FROM b_bindings"));
-  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*c, "markets"), 4);
   // The data survived; the one-time backfill's marker table is gone.
   EXPECT_EQ(Count("SELECT count(*) FROM b_principals"), 6);
   EXPECT_EQ(Count("SELECT count(*) FROM b_nodes"), 2);
@@ -173,7 +173,7 @@ TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
     EXPECT_EQ((*m)["market"]["state"], "closed");
     EXPECT_EQ((*m)["market"]["unit"]["cpu_mcores"], 1000);
   }
-  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 4);
   {
     auto c = Conn();
     ASSERT_TRUE(c->Exec("UPDATE storage_schema SET version=5 WHERE component='markets'").ok());
@@ -184,6 +184,10 @@ TEST_F(SchemaMigrationTest, MarketsOfThePreviousVersionAreKept) {
       << b.status().message();
 }
 
+// What markets migration 4 added, taken away again (a file of version 3).
+constexpr const char* kUndoMarketsV4 =
+    "DROP INDEX m_round_bids_bidder; ALTER TABLE m_rounds DROP COLUMN bid_terms;";
+
 // Markets schema 3 on a file at markets version 2: the live-orders index
 // loses prio (a move then updates its order's row alone).
 TEST_F(SchemaMigrationTest, MarketsVersionTwoGetsTheLiveOrdersIndexWithoutPrio) {
@@ -193,7 +197,8 @@ TEST_F(SchemaMigrationTest, MarketsVersionTwoGetsTheLiveOrdersIndexWithoutPrio) 
   }
   {
     auto c = Conn();
-    ASSERT_TRUE(c->Exec("DROP INDEX m_orders_live;"
+    ASSERT_TRUE(c->Exec(std::string(kUndoMarketsV4) +
+                        "DROP INDEX m_orders_live;"
                         "CREATE INDEX m_orders_live ON m_orders(market, state, prio);"
                         "UPDATE storage_schema SET version=2 WHERE component='markets';")
                     .ok());
@@ -201,8 +206,30 @@ TEST_F(SchemaMigrationTest, MarketsVersionTwoGetsTheLiveOrdersIndexWithoutPrio) 
   EXPECT_EQ(Count("SELECT count(*) FROM pragma_index_info('m_orders_live')"), 3);
   auto b = OpenBroker();
   ASSERT_TRUE(b.ok()) << b.status().ToString();
-  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 4);
   EXPECT_EQ(Count("SELECT count(*) FROM pragma_index_info('m_orders_live')"), 2);
+}
+
+// Markets schema 4 on a file at markets version 3: rounds count their bids'
+// terms (an open round starts from 0) and bids are indexed per bidder.
+TEST_F(SchemaMigrationTest, MarketsVersionThreeCountsRoundTerms) {
+  {
+    auto b = OpenBroker();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+  }
+  {
+    auto c = Conn();
+    ASSERT_TRUE(c->Exec(std::string(kUndoMarketsV4) +
+                        "UPDATE storage_schema SET version=3 WHERE component='markets';"
+                        "INSERT INTO m_rounds VALUES('rnd_v3','open',1796600000,1796600000,"
+                        "1796603600,'[]','null','ed25519:x',1796552009000)")
+                    .ok());
+  }
+  auto b = OpenBroker();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 4);
+  EXPECT_EQ(Count("SELECT bid_terms FROM m_rounds WHERE id='rnd_v3'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM pragma_index_info('m_round_bids_bidder')"), 2);
 }
 
 // Markets schema 2 (requests for quote) on a file at markets version 1: its
@@ -214,7 +241,8 @@ TEST_F(SchemaMigrationTest, MarketsVersionOneGainsTheRfqTables) {
   }
   {
     auto c = Conn();
-    ASSERT_TRUE(c->Exec("DROP TABLE m_rfq_quotes; DROP TABLE m_rfqs;"
+    ASSERT_TRUE(c->Exec(std::string(kUndoMarketsV4) +
+                        "DROP TABLE m_rfq_quotes; DROP TABLE m_rfqs;"
                         "UPDATE storage_schema SET version=1 WHERE component='markets';"
                         "INSERT INTO m_markets VALUES('mkt_v1','demo-n1','demo',"
                         "'{\"cpu_mcores\":1000,\"disk_mib\":0,\"mem_mib\":0,"
@@ -224,7 +252,7 @@ TEST_F(SchemaMigrationTest, MarketsVersionOneGainsTheRfqTables) {
   }
   auto b = OpenBroker();
   ASSERT_TRUE(b.ok()) << b.status().ToString();
-  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*Conn(), "markets"), 4);
   EXPECT_TRUE((*b)->markets().MarketSummary("mkt_v1").ok());
   EXPECT_EQ(Count("SELECT count(*) FROM m_rfqs"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM m_rfq_quotes"), 0);
