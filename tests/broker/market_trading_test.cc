@@ -128,6 +128,23 @@ TEST_F(MarketTradingTest, SealedRoundPaysCriticalValueAndReleasesTheRest) {
   env_.ExpectLedgerVerifies();
 }
 
+// Opens a round over whole-node offers of `nodes` (n2 is ucb's, the others
+// mit's) for the hour after the next, closing at `close`; returns its id.
+std::string OpenRound(MarketEnv& env, const std::vector<std::string>& nodes, int64_t close) {
+  const int64_t now = core::SystemClock::Get().NowSeconds();
+  std::vector<std::string> offers;
+  for (const std::string& n : nodes) {
+    offers.push_back(
+        env.Grant(n == "n2" ? env.pi2_ : env.pi_, n, env.broker_->broker_key(), now, now + 86400)
+            .id);
+  }
+  return env.Ok(env.admin_, "POST", "/v1/rounds",
+                {{"offers", offers},
+                 {"not_before", now + 3600},
+                 {"not_after", now + 7200},
+                 {"close", close}})["round"]["id"];
+}
+
 // Three whole-node pools (n1, n3 at mit; n2 at ucb). alice wants any 2 of the
 // three in >= 2 sites (so n2 and one mit node) for 10; bob wants n2 for 7;
 // carol wants n1 and n3 for 8. The optimum is bob + carol = 15; the greedy
@@ -137,17 +154,7 @@ json ClearCountRound(MarketEnv& env) {
   core::PrivateKey alice = env.AddUser("ann", "100", "mit");
   core::PrivateKey bob = env.AddUser("ben", "100", "mit");
   core::PrivateKey carol = env.AddUser("cat", "100", "ucb");
-  std::vector<std::string> offers;
-  for (const char* n : {"n1", "n2", "n3"}) {
-    offers.push_back(env.Grant(std::string(n) == "n2" ? env.pi2_ : env.pi_, n,
-                               env.broker_->broker_key(), now, now + 86400)
-                         .id);
-  }
-  std::string id = env.Ok(env.admin_, "POST", "/v1/rounds",
-                          {{"offers", offers},
-                           {"not_before", now + 3600},
-                           {"not_after", now + 7200},
-                           {"close", now + 2}})["round"]["id"];
+  std::string id = OpenRound(env, {"n1", "n2", "n3"}, now + 2);
   auto item = [](const char* node) {
     return json{{"node", node}, {"res", MarketEnv::Res(4000)}};
   };
@@ -212,17 +219,7 @@ TEST(MarketRoundLimitsTest, BidsPastARoundsLimitsAreRefusedNamingWhich) {
                              .round_max_terms = 12}});
   env.SetupSites();
   const int64_t now = core::SystemClock::Get().NowSeconds();
-  std::vector<std::string> offers;
-  for (const char* n : {"n1", "n2", "n3"}) {
-    offers.push_back(env.Grant(std::string(n) == "n2" ? env.pi2_ : env.pi_, n,
-                               env.broker_->broker_key(), now, now + 86400)
-                         .id);
-  }
-  std::string id = env.Ok(env.admin_, "POST", "/v1/rounds",
-                          {{"offers", offers},
-                           {"not_before", now + 3600},
-                           {"not_after", now + 7200},
-                           {"close", now + 3600}})["round"]["id"];
+  std::string id = OpenRound(env, {"n1", "n2", "n3"}, now + 3600);
   const std::string bids = "/v1/rounds/" + id + "/bids";
   auto item = [](const char* node) {
     return json{{"items", {{{"node", node}, {"res", MarketEnv::Res(100)}}}}};
@@ -267,12 +264,7 @@ TEST(MarketRoundLimitsTest, ARoundFullOfBidsRefusesTheNextNamingTheRound) {
   MarketEnv env({.markets = {.tick_ms = 0, .round_max_bids = 3}});
   env.SetupSites();
   const int64_t now = core::SystemClock::Get().NowSeconds();
-  std::string offer = env.Grant(env.pi_, "n1", env.broker_->broker_key(), now, now + 86400).id;
-  std::string id = env.Ok(env.admin_, "POST", "/v1/rounds",
-                          {{"offers", {offer}},
-                           {"not_before", now + 3600},
-                           {"not_after", now + 7200},
-                           {"close", now + 3600}})["round"]["id"];
+  std::string id = OpenRound(env, {"n1"}, now + 3600);
   json bid = {{"limit", "1"},
               {"bundles", {{{"items", {{{"node", "n1"}, {"res", MarketEnv::Res(100)}}}}}}}};
   for (const char* u : {"ann", "ben", "cat"}) {
