@@ -1019,7 +1019,9 @@ class Disk {
     }
     auto r = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, mp});
     if (!r.ok()) return r.status();
-    mounts_valid_ = false;
+    // Known mounted for the rest of the pass (its device is read next pass):
+    // setting up many slivers reads mountinfo once, not once per sliver.
+    mounts_[mp] = MountInfo{};
     return Status::Ok();
   }
 
@@ -1071,7 +1073,8 @@ class Disk {
   }
 
   // Brings the mounted disk of `s` to the size asked: online when growing
-  // with CAP_SYS_RESOURCE, else unmounted while no process of the sliver runs.
+  // with CAP_SYS_RESOURCE, else (or when that fails) unmounted while no
+  // process of the sliver runs.
   Status Resize(const SliverSpec& s, const MountInfo& m, const std::function<bool()>& idle,
                 bool* changed, std::optional<DiskResize>* resize) {
     std::string mp = Path(s.name);
@@ -1084,9 +1087,13 @@ class Disk {
     if (*have == want) return Status::Ok();
     DiskResize r{.from_mib = *have / kMiB, .to_mib = s.res.disk_mib};
     if (want > *have && online_resize_) {
-      *resize = GrowOnline(s, m, *have, want);
-      if (resize->value().done) *changed = true;
-      return Status::Ok();
+      DiskResize g = GrowOnline(s, m, *have, want);
+      if (g.done) *changed = true;
+      // An online grow that failed is done unmounted when the sliver is idle.
+      if (g.done || !idle()) {
+        *resize = g;
+        return Status::Ok();
+      }
     }
     int64_t used = UsedBytes(s.name);
     if (want < *have) {
@@ -1116,12 +1123,14 @@ class Disk {
       return Status::Ok();
     }
     *changed = true;
-    mounts_valid_ = false;
+    mounts_.erase(mp);
     bool refused = false;
     *resize = OfflineResize(s.name, Image(s.name), *have, want, &refused);
     if (refused) refused_[s.name] = {want, used, resize->value().why};
     auto mt = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", Image(s.name), mp});
-    return mt.ok() ? Status::Ok() : mt.status();
+    if (!mt.ok()) return mt.status();
+    mounts_[mp] = MountInfo{};
+    return Status::Ok();
   }
 
   // Online: the image, its loop device's capacity, then resize2fs on the

@@ -148,6 +148,10 @@ TEST_F(ResizeEventsTest, ADiskChangeIsAnEventAndAHeldOneIsSaidOnce) {
   EXPECT_EQ(Events()[1].kind, "disk_resized");
   EXPECT_EQ(Events()[1].message,
             "disk grown from 64 to 128 MiB while unmounted (no process of it ran)");
+  // The logs report to the broker (POST /v1/nodes/{node}/logs) carries it.
+  nlohmann::json body = logs_->ReportBody();
+  ASSERT_EQ(body["slivers"].size(), 1u);
+  EXPECT_EQ(body["slivers"][0]["events"].back()["kind"], "disk_resized");
 
   // A held shrink (as the real backend reports it) is said once per reason.
   ReconcileStats held;

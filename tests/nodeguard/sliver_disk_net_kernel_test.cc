@@ -150,7 +150,7 @@ class SliverDiskNetKernelTest : public ::testing::Test {
   }
 
   std::vector<int> WaitPids(const std::string& name) {
-    for (int i = 0; i < 400; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       std::vector<int> p = enforcer_->Pids(name);
       if (p.size() >= 2) return p;  // the script and its logger
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -192,7 +192,7 @@ TEST_F(SliverDiskNetKernelTest, DiskGrowsWhileTheSliverRunsAndTakesWritesPastIts
   s.boot_script = "echo kept > kept.txt\nexec sleep 100000\n";
   Pass({s});
   ASSERT_GE(WaitPids(s.name).size(), 1u) << "the boot script did not start";
-  for (int i = 0; i < 400 && !fs::exists(Dir(s.name) + "/kept.txt"); ++i) {
+  for (int i = 0; i < 2000 && !fs::exists(Dir(s.name) + "/kept.txt"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(Read(Dir(s.name) + "/kept.txt"), "kept\n");
@@ -327,7 +327,7 @@ TEST_F(SliverDiskNetKernelTest, AShrinkIsHeldWhileTheFilesDoNotFitOrTheSliverRun
     execl("/bin/sleep", "sleep", "100000", nullptr);
     _exit(1);
   }
-  for (int i = 0; i < 400 && enforcer_->Pids(s.name).empty(); ++i) {
+  for (int i = 0; i < 2000 && enforcer_->Pids(s.name).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   st = Pass({s});
