@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/loop.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -17,11 +19,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "nodeguard/internal/exec.h"
+#include "nodeguard/internal/kernel_stats.h"
 
 namespace bourse::nodeguard {
 namespace {
@@ -726,24 +730,12 @@ class Link {
     return Status::Ok();
   }
 
-  // Bytes sent per class minor.
-  std::map<uint32_t, int64_t> ClassBytes() {
-    std::map<uint32_t, int64_t> out;
-    if (!enabled() || dry()) return out;
+  // Bytes sent and packets dropped per class minor.
+  std::map<uint32_t, internal::HtbClassStats> ClassStats() {
+    if (!enabled() || dry()) return {};
     auto t = Run({"tc", "-s", "class", "show", "dev", o_.iface});
-    if (!t.ok()) return out;
-    std::istringstream in(*t);
-    std::string line;
-    uint32_t cur = 0;
-    while (std::getline(in, line)) {
-      if (line.rfind("class htb 1:", 0) == 0) {
-        cur = static_cast<uint32_t>(std::strtoul(line.c_str() + 12, nullptr, 16));
-      } else {
-        size_t p = line.find("Sent ");
-        if (p != std::string::npos) out[cur] = std::strtoll(line.c_str() + p + 5, nullptr, 10);
-      }
-    }
-    return out;
+    if (!t.ok()) return {};
+    return internal::ParseHtbClassStats(*t);
   }
 
   Status TearDown() {
@@ -763,33 +755,79 @@ class Link {
 };
 
 // ---------------------------------------------------------------- disk
-// Mount point -> the device mounted there ("major:minor"), from mountinfo.
-std::map<std::string, std::string> Mounts() {
-  std::map<std::string, std::string> out;
+struct MountInfo {
+  std::string dev;     // "major:minor"
+  std::string source;  // e.g. /dev/loop3
+};
+
+// Mount point -> what is mounted there, from mountinfo (the last mount on a
+// point is the one seen).
+std::map<std::string, MountInfo> Mounts() {
+  std::map<std::string, MountInfo> out;
   auto t = ReadFileText("/proc/self/mountinfo");
   if (!t.ok()) return out;
   std::istringstream in(*t);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
-    std::string id, parent, dev, root, mp;
+    std::string id, parent, dev, root, mp, w, fstype, source;
     ls >> id >> parent >> dev >> root >> mp;
-    out[mp] = dev;  // the last mount on a point is the one seen
+    while (ls >> w && w != "-") {
+    }
+    ls >> fstype >> source;
+    out[mp] = {dev, source};
   }
   return out;
 }
 
 std::set<std::string> MountPoints() {
   std::set<std::string> out;
-  for (const auto& [mp, dev] : Mounts()) out.insert(mp);
+  for (const auto& [mp, m] : Mounts()) out.insert(mp);
   return out;
 }
+
+// The size the ext4 superblock of `path` (an image, or the loop device of a
+// mounted one: its superblock buffer is the one the kernel updates) records.
+Result<int64_t> Ext4Size(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::Internal(Errno("open " + path));
+  char sb[internal::kExt4SuperblockBytes];
+  ssize_t r = pread(fd, sb, sizeof sb, 1024);
+  int e = errno;
+  close(fd);
+  if (r != static_cast<ssize_t>(sizeof sb)) {
+    return core::Internal(path + ": reading its superblock: " + (r < 0 ? strerror(e) : "short"));
+  }
+  std::optional<int64_t> b = internal::Ext4SizeBytes({sb, sizeof sb});
+  if (!b) return core::Internal(path + ": no ext4 superblock");
+  return *b;
+}
+
+// Growing a mounted ext4 (its resize ioctl) needs CAP_SYS_RESOURCE.
+bool HasCapSysResource() {
+  auto t = ReadFileText("/proc/self/status");
+  if (!t.ok()) return false;
+  size_t p = t->find("CapEff:");
+  if (p == std::string::npos) return false;
+  uint64_t caps = std::strtoull(t->c_str() + p + 7, nullptr, 16);
+  return (caps >> 24) & 1;  // CAP_SYS_RESOURCE
+}
+
+// The last non-empty line of a command's error ("resize2fs exited 1: ...").
+std::string LastLine(const std::string& s) {
+  std::string t = Trim(s);
+  size_t nl = t.rfind('\n');
+  return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+std::string Mib(int64_t bytes) { return std::to_string(bytes / kMiB) + " MiB"; }
 
 class Disk {
  public:
   Disk(std::string root, bool dry) : root_(std::move(root)), dry_(dry) {}
   Status Init() {
     if (root_.empty()) return Status::Ok();
+    online_resize_ = !dry_ && HasCapSysResource();
     BOURSE_RETURN_IF_ERROR(MkdirP(root_, 0755));
     BOURSE_RETURN_IF_ERROR(MkdirP(root_ + "/images", 0700));
     return MkdirP(root_ + "/slivers", 0755);
@@ -798,59 +836,47 @@ class Disk {
   std::string Path(const std::string& name) const { return root_ + "/slivers/" + name; }
   std::string Image(const std::string& name) const { return root_ + "/images/" + name + ".img"; }
 
-  Status Ensure(const SliverSpec& s, bool* changed) {
+  // Makes the sliver's disk exist, mounted, at the size asked. A disk of
+  // another size is resized (docs/nodeguard.md "Disk"): into *resize goes
+  // what was done or why it is held; a held resize is no error (the disk
+  // keeps its size and its files). `idle` says whether no process of the
+  // sliver runs (asked before unmounting). Errors: internal when the disk
+  // cannot be made or mounted.
+  Status Ensure(const SliverSpec& s, const std::function<bool()>& idle, bool* changed,
+                std::optional<DiskResize>* resize) {
     if (!enabled()) return Status::Ok();
     std::string mp = Path(s.name);
     bool had_dir = Exists(mp);
     if (!had_dir && mkdir(mp.c_str(), 0755) != 0 && errno != EEXIST) {
       return core::Internal(Errno("mkdir " + mp));
     }
+    if (dry_) return EnsureDry(s, had_dir, changed, resize);
+    if (!mounts_valid_) {
+      mounts_ = Mounts();
+      mounts_valid_ = true;
+    }
+    auto m = mounts_.find(mp);
     if (s.res.disk_mib <= 0) {
-      // Nothing bought: a read-only empty directory.
-      if (!had_dir) {
+      if (m != mounts_.end()) {
+        // The disk was bought away: its files are kept until the sliver goes.
+        auto have = Ext4Size(m->second.source);
+        *resize = DiskResize{.from_mib = have.ok() ? *have / kMiB : 0,
+                             .to_mib = 0,
+                             .why =
+                                 "a sliver's disk is not removed while the sliver lives "
+                                 "(its files would be lost); it goes with the sliver"};
+      } else if (!had_dir) {
+        // Nothing bought: a read-only empty directory.
         chmod(mp.c_str(), 0555);
         *changed = true;
       }
       return Status::Ok();
     }
-    if (dry_) {
-      std::string sz = std::to_string(s.res.disk_mib);
-      auto cur = ReadFileText(Image(s.name));
-      if (!cur.ok() || *cur != sz) {
-        *changed = true;
-        BOURSE_RETURN_IF_ERROR(WriteFileText(Image(s.name), sz));
-        // Best effort: the dry run must work without privileges.
-        if (chown(mp.c_str(), s.uid, s.uid) != 0 && errno != EPERM) {
-          return core::Internal(Errno("chown " + mp));
-        }
-      }
-      return Status::Ok();
+    if (m == mounts_.end()) {
+      *changed = true;
+      return MountImage(s, resize);
     }
-    if (mounts_.empty() || !mounts_valid_) {
-      mounts_ = MountPoints();
-      mounts_valid_ = true;
-    }
-    if (mounts_.count(mp)) return Status::Ok();
-    *changed = true;
-    std::string img = Image(s.name);
-    if (!Exists(img)) {
-      int fd = open(img.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-      if (fd < 0) return core::Internal(Errno("create " + img));
-      int rc = ftruncate(fd, s.res.disk_mib * kMiB);
-      close(fd);
-      if (rc != 0) return core::Internal(Errno("truncate " + img));
-      std::string owner = std::to_string(s.uid) + ":" + std::to_string(s.uid);
-      auto r = RunCommand({"mkfs.ext4", "-q", "-F", "-m", "0", "-E",
-                           "root_owner=" + owner + ",lazy_itable_init=1,nodiscard", img});
-      if (!r.ok()) {
-        unlink(img.c_str());
-        return r.status();
-      }
-    }
-    auto r = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, mp});
-    if (!r.ok()) return r.status();
-    mounts_.insert(mp);
-    return Status::Ok();
+    return Resize(s, m->second, idle, changed, resize);
   }
 
   Status Remove(const std::string& name) {
@@ -875,6 +901,7 @@ class Disk {
       }
     }
     unlink(Image(name).c_str());
+    refused_.erase(name);
     return Status::Ok();
   }
 
@@ -890,9 +917,22 @@ class Disk {
     return (used + kMiB / 2) / kMiB;
   }
 
+  // The free space of the sliver's mounted disk into *c (nothing for a
+  // sliver without one, or in a dry run).
+  void Fullness(const std::string& name, const std::set<std::string>& mounted,
+                LimitCounters* c) const {
+    if (!enabled() || dry_ || !mounted.count(Path(name))) return;
+    struct statvfs v;
+    if (statvfs(Path(name).c_str(), &v) != 0) return;
+    c->disk_avail_bytes = static_cast<int64_t>(v.f_bavail) * static_cast<int64_t>(v.f_frsize);
+    c->disk_size_bytes = static_cast<int64_t>(v.f_blocks) * static_cast<int64_t>(v.f_frsize);
+    c->disk_full = DiskIsFull(c->disk_avail_bytes, c->disk_size_bytes);
+  }
+
   // The size of the sliver's disk into *k: the recorded size (dry run), or
-  // the size of the block device mounted at its directory and the statvfs
-  // size of the filesystem on it; 0 when nothing is mounted (no disk bought).
+  // the size the superblock of the filesystem mounted at its directory
+  // records and the statvfs size of that filesystem; 0 when nothing is
+  // mounted (no disk bought).
   void ReadBack(const std::string& name, KernelReadback* k) const {
     if (!enabled()) return;
     std::string mp = Path(name);
@@ -911,12 +951,12 @@ class Disk {
       k->disk_mib = 0;
       return;
     }
-    auto sectors = ReadFileText("/sys/dev/block/" + it->second + "/size");
-    if (sectors.ok()) {
-      k->disk_mib = std::strtoll(sectors->c_str(), nullptr, 10) * 512 / kMiB;
+    auto size = Ext4Size(it->second.source);
+    if (size.ok()) {
+      k->disk_mib = *size / kMiB;
     } else {
-      k->problems.push_back("size of the device mounted at " + mp + ": " +
-                            sectors.status().message());
+      k->problems.push_back("size of the filesystem mounted at " + mp + ": " +
+                            size.status().message());
     }
     struct statvfs v;
     if (statvfs(mp.c_str(), &v) == 0) {
@@ -929,10 +969,230 @@ class Disk {
   void InvalidateMounts() { mounts_valid_ = false; }
 
  private:
+  Status EnsureDry(const SliverSpec& s, bool had_dir, bool* changed,
+                   std::optional<DiskResize>* resize) {
+    std::string mp = Path(s.name);
+    if (s.res.disk_mib <= 0) {
+      if (!had_dir) {
+        chmod(mp.c_str(), 0555);
+        *changed = true;
+      }
+      return Status::Ok();
+    }
+    std::string sz = std::to_string(s.res.disk_mib);
+    auto cur = ReadFileText(Image(s.name));
+    if (cur.ok() && *cur == sz) return Status::Ok();
+    *changed = true;
+    int64_t from = cur.ok() ? std::strtoll(cur->c_str(), nullptr, 10) : 0;
+    if (from > 0) *resize = DiskResize{.from_mib = from, .to_mib = s.res.disk_mib, .done = true};
+    BOURSE_RETURN_IF_ERROR(WriteFileText(Image(s.name), sz));
+    // Best effort: the dry run must work without privileges.
+    if (chown(mp.c_str(), s.uid, s.uid) != 0 && errno != EPERM) {
+      return core::Internal(Errno("chown " + mp));
+    }
+    return Status::Ok();
+  }
+
+  // Creates the image if there is none, brings an existing one to the size
+  // asked while it is not mounted (a reboot, a restart, an offline resize),
+  // and mounts it.
+  Status MountImage(const SliverSpec& s, std::optional<DiskResize>* resize) {
+    std::string mp = Path(s.name);
+    std::string img = Image(s.name);
+    int64_t want = s.res.disk_mib * kMiB;
+    if (!Exists(img)) {
+      int fd = open(img.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) return core::Internal(Errno("create " + img));
+      int rc = ftruncate(fd, want);
+      close(fd);
+      if (rc != 0) return core::Internal(Errno("truncate " + img));
+      std::string owner = std::to_string(s.uid) + ":" + std::to_string(s.uid);
+      auto r = RunCommand({"mkfs.ext4", "-q", "-F", "-m", "0", "-E",
+                           "root_owner=" + owner + ",lazy_itable_init=1,nodiscard", img});
+      if (!r.ok()) {
+        unlink(img.c_str());
+        return r.status();
+      }
+    } else if (auto have = Ext4Size(img); have.ok() && *have != want) {
+      bool refused = false;
+      *resize = OfflineResize(s.name, img, *have, want, &refused);
+    }
+    auto r = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, mp});
+    if (!r.ok()) return r.status();
+    // Known mounted for the rest of the pass (its device is read next pass):
+    // setting up many slivers reads mountinfo once, not once per sliver.
+    mounts_[mp] = MountInfo{};
+    return Status::Ok();
+  }
+
+  // Resizes the filesystem in the image `img` (not mounted) from `have` to
+  // `want` bytes: e2fsck -f, then for a grow the image first and resize2fs
+  // after, for a shrink resize2fs first and the image cut only to what the
+  // superblock then records. A step that fails stops there: the image still
+  // holds a whole filesystem, of the old size or the new.
+  // *refused: resize2fs would not shrink it (the files do not fit).
+  DiskResize OfflineResize(const std::string& name, const std::string& img, int64_t have,
+                           int64_t want, bool* refused) {
+    *refused = false;
+    DiskResize r{.from_mib = have / kMiB, .to_mib = want / kMiB};
+    auto fsck = RunCommand({"e2fsck", "-f", "-p", img});
+    // e2fsck exits 1 when it corrected errors: the filesystem is fine now.
+    if (!fsck.ok() && fsck.status().message().rfind("e2fsck exited 1:", 0) != 0) {
+      r.why = "e2fsck found errors it could not correct: " + LastLine(fsck.status().message());
+      return r;
+    }
+    if (want > have) {
+      struct stat st;
+      if (stat(img.c_str(), &st) != 0 || (st.st_size < want && truncate(img.c_str(), want) != 0)) {
+        r.why = Errno("growing " + img);
+        return r;
+      }
+    }
+    auto rs = RunCommand({"resize2fs", img, std::to_string(want / kMiB) + "M"});
+    if (!rs.ok()) {
+      std::string m = LastLine(rs.status().message());
+      r.why = m.find("smaller than minimum") != std::string::npos
+                  ? "its files and ext4's metadata do not fit in " + Mib(want) + " (" + m + ")"
+                  : m;
+      *refused = want < have;
+      return r;
+    }
+    auto now = Ext4Size(img);
+    if (!now.ok() || *now != want) {
+      r.why = now.ok() ? "resize2fs left " + Mib(*now) : now.status().message();
+      return r;
+    }
+    if (want < have && truncate(img.c_str(), want) != 0) {
+      // The filesystem is already the new size; only the image keeps its tail.
+      r.why = Errno("cutting " + img);
+      return r;
+    }
+    refused_.erase(name);
+    r.done = true;
+    return r;
+  }
+
+  // Brings the mounted disk of `s` to the size asked: online when growing
+  // with CAP_SYS_RESOURCE, else (or when that fails) unmounted while no
+  // process of the sliver runs.
+  Status Resize(const SliverSpec& s, const MountInfo& m, const std::function<bool()>& idle,
+                bool* changed, std::optional<DiskResize>* resize) {
+    std::string mp = Path(s.name);
+    int64_t want = s.res.disk_mib * kMiB;
+    auto have = Ext4Size(m.source);
+    if (!have.ok()) {
+      *resize = DiskResize{.to_mib = s.res.disk_mib, .why = have.status().message()};
+      return Status::Ok();
+    }
+    if (*have == want) return Status::Ok();
+    DiskResize r{.from_mib = *have / kMiB, .to_mib = s.res.disk_mib};
+    if (want > *have && online_resize_) {
+      DiskResize g = GrowOnline(s, m, *have, want);
+      if (g.done) *changed = true;
+      // An online grow that failed is done unmounted when the sliver is idle.
+      if (g.done || !idle()) {
+        *resize = g;
+        return Status::Ok();
+      }
+    }
+    int64_t used = UsedBytes(s.name);
+    if (want < *have) {
+      if (used > want) {
+        r.why = "its files use " + Mib(used) + ", more than the " + Mib(want) + " asked";
+        *resize = r;
+        return Status::Ok();
+      }
+      auto f = refused_.find(s.name);
+      if (f != refused_.end() && f->second.want == want && f->second.used == used) {
+        r.why = f->second.why;  // nothing changed since resize2fs refused
+        *resize = r;
+        return Status::Ok();
+      }
+    }
+    if (!idle()) {
+      r.why = want < *have ? "ext4 shrinks only unmounted, and processes of the sliver run"
+                           : "growing a mounted ext4 needs CAP_SYS_RESOURCE, which the guard "
+                             "lacks, and processes of the sliver run";
+      *resize = r;
+      return Status::Ok();
+    }
+    if (umount2(mp.c_str(), 0) != 0) {
+      r.why = errno == EBUSY ? "the disk is in use by a process outside the sliver"
+                             : Errno("unmounting " + mp);
+      *resize = r;
+      return Status::Ok();
+    }
+    *changed = true;
+    mounts_.erase(mp);
+    bool refused = false;
+    *resize = OfflineResize(s.name, Image(s.name), *have, want, &refused);
+    if (refused) refused_[s.name] = {want, used, resize->value().why};
+    auto mt = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", Image(s.name), mp});
+    if (!mt.ok()) return mt.status();
+    mounts_[mp] = MountInfo{};
+    return Status::Ok();
+  }
+
+  // Online: the image, its loop device's capacity, then resize2fs on the
+  // mounted filesystem. Each step leaves a usable disk: a bigger image or
+  // device under the old filesystem until resize2fs grows it.
+  DiskResize GrowOnline(const SliverSpec& s, const MountInfo& m, int64_t have, int64_t want) {
+    DiskResize r{.from_mib = have / kMiB, .to_mib = s.res.disk_mib, .online = true};
+    std::string img = Image(s.name);
+    std::string dev = m.source;
+    std::string loop = dev.rfind("/dev/", 0) == 0 ? dev.substr(5) : "";
+    auto backing = ReadFileText("/sys/block/" + loop + "/loop/backing_file");
+    char* real = realpath(img.c_str(), nullptr);
+    bool ours = backing.ok() && real != nullptr && Trim(*backing) == real;
+    free(real);
+    if (loop.empty() || !ours) {
+      r.why = dev + " mounted at " + Path(s.name) + " is not a loop device of " + img;
+      return r;
+    }
+    struct stat st;
+    if (stat(img.c_str(), &st) != 0 || (st.st_size < want && truncate(img.c_str(), want) != 0)) {
+      r.why = Errno("growing " + img);
+      return r;
+    }
+    int fd = open(dev.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ioctl(fd, LOOP_SET_CAPACITY, 0) != 0) {
+      r.why = Errno("LOOP_SET_CAPACITY on " + dev);
+      if (fd >= 0) close(fd);
+      return r;
+    }
+    close(fd);
+    auto rs = RunCommand({"resize2fs", dev, std::to_string(s.res.disk_mib) + "M"});
+    if (!rs.ok()) {
+      r.why = LastLine(rs.status().message());
+      return r;
+    }
+    auto now = Ext4Size(dev);
+    r.done = now.ok() && *now == want;
+    if (!r.done) r.why = now.ok() ? "resize2fs left " + Mib(*now) : now.status().message();
+    return r;
+  }
+
+  // Bytes the files on the sliver's mounted disk take (statvfs).
+  int64_t UsedBytes(const std::string& name) const {
+    struct statvfs v;
+    if (statvfs(Path(name).c_str(), &v) != 0) return 0;
+    return static_cast<int64_t>(v.f_blocks - v.f_bfree) * static_cast<int64_t>(v.f_frsize);
+  }
+
+  // A shrink resize2fs refused, not tried again while the size asked and
+  // the bytes used stay the same.
+  struct Refused {
+    int64_t want = 0;
+    int64_t used = 0;
+    std::string why;
+  };
+
   std::string root_;
   bool dry_;
-  std::set<std::string> mounts_;
+  bool online_resize_ = false;  // the guard may grow a mounted ext4 (CAP_SYS_RESOURCE)
+  std::map<std::string, MountInfo> mounts_;
   bool mounts_valid_ = false;
+  std::map<std::string, Refused> refused_;
 };
 
 // ---------------------------------------------------------------- boot log
@@ -1032,7 +1292,9 @@ class EnforcerImpl final : public Enforcer {
     std::set<std::string> present(present_list.begin(), present_list.end());
     disk_.InvalidateMounts();
     std::vector<LinkClass> classes;
+    minor_of_.clear();
     for (const SliverSpec& s : desired) {
+      minor_of_[s.name] = s.class_minor;
       classes.push_back({s.class_minor, s.uid, s.res.net_min_kbps, s.res.net_max_kbps});
       auto it = applied_.find(s.name);
       if (!verify_kernel && it != applied_.end() && it->second == s && present.count(s.name)) {
@@ -1042,10 +1304,16 @@ class EnforcerImpl final : public Enforcer {
       bool existed = false, changed = false;
       Status a = cg_.Ensure(s, &existed, &changed);
       const char* step = "cgroup";
+      std::optional<DiskResize> resize;
       if (a.ok()) {
         step = "disk";
-        a = disk_.Ensure(s, &changed);
+        a = disk_.Ensure(
+            s, [&] { return cg_.Pids(s.name).empty(); }, &changed, &resize);
       }
+      // A held resize is no failure (the disk keeps its size and files), but
+      // the sliver is not as desired: the next pass looks at it again.
+      bool settled = !resize || resize->done;
+      if (resize) st.disk_resizes[s.name] = *resize;
       if (!a.ok()) {
         note(a.WithContext("sliver " + s.name));
         fail(s.name, step, a);
@@ -1086,7 +1354,11 @@ class EnforcerImpl final : public Enforcer {
           continue;
         }
       }
-      applied_[s.name] = s;
+      if (settled) {
+        applied_[s.name] = s;
+      } else {
+        applied_.erase(s.name);
+      }
     }
     bool link_changed = false;
     if (verify_kernel || classes != applied_link_ || !link_bad_.empty()) {
@@ -1156,7 +1428,7 @@ class EnforcerImpl final : public Enforcer {
 
   std::map<std::string, SliverUsage> Usage() override {
     std::map<std::string, SliverUsage> out;
-    std::map<uint32_t, int64_t> bytes = link_.ClassBytes();
+    std::map<uint32_t, internal::HtbClassStats> classes = link_.ClassStats();
     auto present = ListPresent();
     if (!present.ok()) return out;
     for (const std::string& n : *present) {
@@ -1165,8 +1437,8 @@ class EnforcerImpl final : public Enforcer {
       u.disk_used_mib = disk_.UsedMib(n);
       auto it = applied_.find(n);
       if (it != applied_.end()) {
-        auto b = bytes.find(it->second.class_minor);
-        if (b != bytes.end()) u.net_tx_bytes = b->second;
+        auto b = classes.find(it->second.class_minor);
+        if (b != classes.end()) u.net_tx_bytes = b->second.sent_bytes;
       }
       out[n] = u;
     }
@@ -1215,8 +1487,18 @@ class EnforcerImpl final : public Enforcer {
   }
   std::map<std::string, LimitCounters> Limits(const std::vector<std::string>& names) override {
     std::map<std::string, LimitCounters> out;
+    if (names.empty()) return out;
+    std::map<uint32_t, internal::HtbClassStats> classes = link_.ClassStats();
+    std::set<std::string> mounted = MountPoints();
     for (const std::string& n : names) {
-      if (ValidName(n)) out[n] = cg_.Limits(n);
+      if (!ValidName(n)) continue;
+      LimitCounters& c = out[n] = cg_.Limits(n);
+      auto m = minor_of_.find(n);
+      if (m != minor_of_.end()) {
+        auto k = classes.find(m->second);
+        if (k != classes.end()) c.net_dropped = k->second.dropped;
+      }
+      disk_.Fullness(n, mounted, &c);
     }
     return out;
   }
@@ -1401,6 +1683,7 @@ class EnforcerImpl final : public Enforcer {
   Cgroups cg_;
   Link link_;
   Disk disk_;
+  std::map<std::string, uint32_t> minor_of_;  // the last Reconcile's slivers' HTB classes
   std::map<std::string, SliverSpec> applied_;
   std::vector<LinkClass> applied_link_;
   std::map<std::string, std::string> link_bad_;  // sliver -> why its class is not as desired
@@ -1435,6 +1718,11 @@ Status ValidateSliverSpec(const SliverSpec& s) {
   if (!r.ok()) return r.WithContext(p + "res");
   if (s.cpu_cap_mcores < 0) return core::InvalidArgument(p + "cpu_cap_mcores: negative");
   return Status::Ok();
+}
+
+bool DiskIsFull(int64_t avail_bytes, int64_t size_bytes) {
+  if (size_bytes <= 0) return false;
+  return avail_bytes < std::max<int64_t>(kMiB, size_bytes / 100);
 }
 
 int64_t CpuSharesFor(int64_t cpu_mcores) {

@@ -33,6 +33,13 @@
 //              classid setting skb->priority, which HTB uses directly).
 //   disk:      a loop-mounted ext4 image of disk_mib MiB at
 //              <disk_root>/slivers/<name>, its root owned by the sliver uid.
+//              A new size is applied to the existing disk, its files kept:
+//              grown online (image, LOOP_SET_CAPACITY, resize2fs on the
+//              mounted filesystem) when the guard has CAP_SYS_RESOURCE;
+//              shrunk, or grown without it, unmounted (e2fsck -f, resize2fs)
+//              while no process of the sliver runs and the files fit; else
+//              held (ReconcileStats::disk_resizes says why) and tried again
+//              every pass. Each step leaves a whole, mountable filesystem.
 //   boot:      the script is handed to /bin/sh as a memfd opened by root, so
 //              it runs whatever the modes of run_dir and disk_root; the child
 //              joins the sliver's cgroups, enters its directory (chdir before
@@ -55,8 +62,8 @@
 // smallest amount that writes the share (v1) or weight (v2) found (exact in
 // v1, a multiple of ~10 mcores in v2), the cap from the CFS quota, the memory
 // limit in MiB, the HTB class's rate and ceil as tc shows them, and the disk
-// as the size of the block device mounted at the sliver's directory (the
-// statvfs size of its filesystem, smaller by ext4's metadata, beside it).
+// as the size the superblock of the filesystem mounted at the sliver's
+// directory records (the statvfs size, smaller by ext4's metadata, beside it).
 //
 // Every step that fails for a sliver (cgroup, disk, link, boot) is kept in
 // Failures() until a pass applies it; the link is read back from the kernel
@@ -143,6 +150,21 @@ struct EnforcerOptions {
 
 EnforcerOptions DryRunOptions(const std::string& scratch);
 
+// A change of an existing sliver's disk size this pass (docs/nodeguard.md
+// "Disk"): done, or held with the reason (the disk keeps its old size and
+// stays usable; the next pass tries again). Growing is done online (the
+// image, its loop device, then resize2fs on the mounted filesystem; that
+// needs CAP_SYS_RESOURCE); shrinking, and growing without that capability,
+// only while no process of the sliver runs, with the filesystem unmounted.
+struct DiskResize {
+  int64_t from_mib = 0;  // the filesystem's size before
+  int64_t to_mib = 0;    // the size asked (SliverSpec res.disk_mib)
+  bool done = false;
+  bool online = false;  // done while mounted, its processes running
+  std::string why;      // not done: the reason, for a person
+  friend bool operator==(const DiskResize&, const DiskResize&) = default;
+};
+
 struct ReconcileStats {
   int created = 0;    // slivers set up from nothing
   int updated = 0;    // slivers whose settings changed
@@ -151,21 +173,33 @@ struct ReconcileStats {
   int launched = 0;   // boot scripts started
   bool link_changed = false;
   std::vector<std::string> booted;  // the slivers whose boot script started this pass
+  std::map<std::string, DiskResize> disk_resizes;  // disks resized or held this pass
 };
 
 // The bound of a sliver's boot log file (<run_dir>/<name>.log).
 inline constexpr int64_t kBootLogMaxBytes = 64 * 1024;
 
 // Counters the kernel keeps of a sliver hitting its limits, cumulative since
-// its cgroup was made (missing figures are 0): memory.events "oom" and
-// "oom_kill" (v2) or memory.oom_control "oom_kill" and memory.failcnt (v1),
-// and cpu.stat "nr_throttled" (periods its CPU cap throttled it).
+// its cgroup (HTB class) was made (missing figures are 0): memory.events "oom"
+// and "oom_kill" (v2) or memory.oom_control "oom_kill" and memory.failcnt
+// (v1), cpu.stat "nr_throttled" (periods its CPU cap throttled it), and the
+// packets its HTB class dropped (`tc -s class show`); and the state of its
+// disk (statvfs of its mounted filesystem), which the kernel does not count.
 struct LimitCounters {
-  int64_t mem_oom = 0;        // times memory.max was reached and reclaim failed (v2 "oom")
-  int64_t mem_oom_kill = 0;   // processes the OOM killer killed in the sliver
-  int64_t cpu_throttled = 0;  // CFS periods throttled by the cap
+  int64_t mem_oom = 0;           // times memory.max was reached and reclaim failed (v2 "oom")
+  int64_t mem_oom_kill = 0;      // processes the OOM killer killed in the sliver
+  int64_t cpu_throttled = 0;     // CFS periods throttled by the cap
+  int64_t net_dropped = 0;       // packets its HTB class's queue dropped (over its ceiling)
+  bool disk_full = false;        // DiskIsFull(disk_avail_bytes, disk_size_bytes)
+  int64_t disk_avail_bytes = 0;  // free to the sliver's uid (statvfs f_bavail)
+  int64_t disk_size_bytes = 0;   // the filesystem's size (statvfs f_blocks)
   friend bool operator==(const LimitCounters&, const LimitCounters&) = default;
 };
+
+// A sliver's disk counts as full when what its uid may still write is under
+// 1 MiB or under 1% of the filesystem, whichever is larger (ext4 keeps a few
+// blocks it cannot hand out, so exactly 0 is not always reached).
+bool DiskIsFull(int64_t avail_bytes, int64_t size_bytes);
 
 // Passes in a row a sliver's enforcement may fail (and a boot script may be
 // retried) before the guard refuses the sliver's rcaps (enforcement_failed).
@@ -198,7 +232,7 @@ struct KernelReadback {
   std::optional<int64_t> net_min_kbps;    // HTB rate (nullopt: no link enforced)
   std::optional<int64_t> net_max_kbps;    // HTB ceil
   std::optional<bool> net_classified;     // the sliver's uid is mapped to its class
-  std::optional<int64_t> disk_mib;        // size of its disk; 0 = no disk bought
+  std::optional<int64_t> disk_mib;        // size of its filesystem; 0 = no disk bought
   std::optional<int64_t> disk_fs_mib;     // statvfs size of its mounted filesystem
   std::vector<std::string> problems;      // what could not be read, and why
   bool link = false;                      // the node enforces a link (net_* expected)
@@ -243,7 +277,8 @@ class Enforcer {
   // The file its boot script's output goes to ("" when this backend runs no
   // boot scripts); bounded by kBootLogMaxBytes, removed with the sliver.
   virtual std::string BootLogPath(const std::string& /*name*/) const { return ""; }
-  // The limit counters of each of `names` that is present (see LimitCounters).
+  // The limit counters of each of `names` that is present (see LimitCounters);
+  // the HTB drops of the slivers of the last Reconcile.
   virtual std::map<std::string, LimitCounters> Limits(const std::vector<std::string>& /*names*/) {
     return {};
   }

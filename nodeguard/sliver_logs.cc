@@ -130,11 +130,13 @@ core::Status SliverLogs::RecordPass(const std::vector<SliverSpec>& desired,
               : Add(s.name, "boot", "boot script started"));
     }
   }
+  for (const auto& [name, r] : stats.disk_resizes) BOURSE_RETURN_IF_ERROR(RecordResize(name, r));
   bool gone = false;
   for (const std::string& n : known_) {
     if (now_known.count(n) || std::find(live_.begin(), live_.end(), n) != live_.end()) continue;
     BOURSE_RETURN_IF_ERROR(Add(n, "torn_down", "sliver torn down: no live rcap holds it"));
     limits_.erase(n);
+    held_.erase(n);
     gone = true;
   }
   if (read_limits) {
@@ -150,6 +152,20 @@ core::Status SliverLogs::RecordPass(const std::vector<SliverSpec>& desired,
                 " times, " + std::to_string(std::max<int64_t>(0, c.mem_oom_kill - p.mem_oom_kill)) +
                 " processes killed by the OOM killer (" + std::to_string(c.mem_oom_kill) +
                 " in all)"));
+      }
+      if (c.disk_full && !p.disk_full) {
+        BOURSE_RETURN_IF_ERROR(Add(name, "disk_full",
+                                   "disk full: " + std::to_string(c.disk_avail_bytes / 1024) +
+                                       " KiB free of " +
+                                       std::to_string(c.disk_size_bytes / (1024 * 1024)) +
+                                       " MiB; writes fail with ENOSPC"));
+      }
+      if (c.net_dropped > p.net_dropped) {
+        BOURSE_RETURN_IF_ERROR(Add(name, "net_dropped",
+                                   "its link class dropped " +
+                                       std::to_string(c.net_dropped - p.net_dropped) +
+                                       " packets held back by its rate limit (" +
+                                       std::to_string(c.net_dropped) + " in all)"));
       }
       if (c.cpu_throttled > p.cpu_throttled) {
         BOURSE_RETURN_IF_ERROR(
@@ -171,6 +187,22 @@ core::Status SliverLogs::RecordPass(const std::vector<SliverSpec>& desired,
         store_->PruneSliverEvents(live_, clock_->NowMillis() - kGoneSliverEventsMs));
   }
   return core::Status::Ok();
+}
+
+core::Status SliverLogs::RecordResize(const std::string& name, const DiskResize& r) {
+  std::string sizes = std::to_string(r.from_mib) + " to " + std::to_string(r.to_mib) + " MiB";
+  if (r.done) {
+    held_.erase(name);
+    return Add(name, "disk_resized",
+               std::string(r.to_mib > r.from_mib ? "disk grown" : "disk shrunk") + " from " +
+                   sizes + (r.online ? " online" : " while unmounted (no process of it ran)"));
+  }
+  std::string m = "disk kept at " + std::to_string(r.from_mib) + " MiB, " +
+                  std::to_string(r.to_mib) + " MiB asked: " + r.why + "; tried again every pass";
+  auto [it, fresh] = held_.try_emplace(name, m);
+  if (!fresh && it->second == m) return core::Status::Ok();  // said already
+  it->second = m;
+  return Add(name, "disk_resize_held", m);
 }
 
 nlohmann::json SliverLogs::Build(size_t tail_bytes, int events) {

@@ -3,8 +3,10 @@
 //
 // After each reconcile the guard hands the pass to RecordPass, which turns
 // what changed into events kept in the StateStore (bounded per sliver,
-// surviving restarts): started, boot, restarted, error, torn_down, and from
-// the kernel's counters oom and cpu_throttled. ReportBody builds the body of
+// surviving restarts): started, boot, restarted, error, torn_down,
+// disk_resized and disk_resize_held (a set_resources disk change), and from
+// the kernel's counters and the disks oom, cpu_throttled, net_dropped and
+// disk_full. ReportBody builds the body of
 // the node-signed POST /v1/nodes/{node}/logs: per sliver its newest events
 // and the tail of its boot log (Enforcer::BootLogPath, a file the logger
 // keeps under kBootLogMaxBytes), within the broker's bounds.
@@ -65,6 +67,9 @@ class SliverLogs {
 
  private:
   core::Status Add(const std::string& slice, const std::string& kind, std::string message);
+  // disk_resized, or disk_resize_held when its message differs from the
+  // last one said for the sliver.
+  core::Status RecordResize(const std::string& name, const DiskResize& r);
   nlohmann::json Build(size_t tail_bytes, int events);
 
   StateStore* store_;
@@ -74,6 +79,7 @@ class SliverLogs {
   std::set<std::string> known_;    // slivers set up by an earlier pass (meta "sliver_names")
   std::vector<std::string> live_;  // the last pass's slivers
   std::map<std::string, LimitCounters> limits_;  // the last reading
+  std::map<std::string, std::string> held_;      // the last disk_resize_held message said
   int64_t passes_ = 0;
 };
 
