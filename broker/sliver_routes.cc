@@ -426,6 +426,7 @@ json LogsSchema() {
   json event =
       SObj({{"ts_ms", SInt("unix ms (the node's clock) of the event, or of its last repeat")},
             {"kind", SStr("started | boot | restarted | error | oom | cpu_throttled | "
+                          "net_dropped | disk_full | disk_resized | disk_resize_held | "
                           "torn_down")},
             {"message", SStr()},
             {"count", SInt("how many times it happened in a row")}},

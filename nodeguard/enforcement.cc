@@ -1125,12 +1125,37 @@ class Disk {
     *changed = true;
     mounts_.erase(mp);
     bool refused = false;
-    *resize = OfflineResize(s.name, Image(s.name), *have, want, &refused);
+    if (!LoopReleased(m.source, Image(s.name))) {
+      r.why = m.source + " still holds " + Image(s.name) + " 5 s after the unmount";
+      *resize = r;
+    } else {
+      *resize = OfflineResize(s.name, Image(s.name), *have, want, &refused);
+    }
     if (refused) refused_[s.name] = {want, used, resize->value().why};
     auto mt = RunCommand({"mount", "-t", "ext4", "-o", "loop,nosuid,nodev", Image(s.name), mp});
     if (!mt.ok()) return mt.status();
     mounts_[mp] = MountInfo{};
     return Status::Ok();
+  }
+
+  // True once the loop device `dev` (e.g. /dev/loop3), unmounted, no longer
+  // holds the image `img`; waits up to 5 s. The kernel detaches an
+  // autoclear loop device after its last close, possibly later than the
+  // umount returns, and e2fsck or resize2fs on an image a loop device still
+  // holds takes it for mounted ("unable to set superblock flags", "Please
+  // run e2fsck -f first").
+  static bool LoopReleased(const std::string& dev, const std::string& img) {
+    if (dev.rfind("/dev/", 0) != 0) return true;
+    const std::string file = "/sys/block/" + dev.substr(5) + "/loop/backing_file";
+    char* real = realpath(img.c_str(), nullptr);
+    const std::string want = real ? real : img;
+    free(real);
+    for (int i = 0; i < 100; ++i) {
+      auto backing = ReadFileText(file);
+      if (!backing.ok() || Trim(*backing) != want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
 
   // Online: the image, its loop device's capacity, then resize2fs on the

@@ -192,7 +192,8 @@ TEST_F(SliverDiskNetKernelTest, DiskGrowsWhileTheSliverRunsAndTakesWritesPastIts
   s.boot_script = "echo kept > kept.txt\nexec sleep 100000\n";
   Pass({s});
   ASSERT_GE(WaitPids(s.name).size(), 1u) << "the boot script did not start";
-  for (int i = 0; i < 2000 && !fs::exists(Dir(s.name) + "/kept.txt"); ++i) {
+  // The shell creates the file before it writes the line: wait for the line.
+  for (int i = 0; i < 2000 && Read(Dir(s.name) + "/kept.txt") != "kept\n"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(Read(Dir(s.name) + "/kept.txt"), "kept\n");
