@@ -445,10 +445,10 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
   const char* gap = m.exact ? "0.5" : "0";
   // CBC's preprocessing cost more than it saved on CATS-like rounds of 50 and
   // 100 bids, and so do its cut generators within a 1 s budget (mean welfare
-  // at 50 x 15: 94% of the optimum with CbcMain1's default cuts, 97-98%
-  // without; docs/perf/auction.md). With cuts on, Clp also aborted a sweep of
-  // tiny rounds (ClpNonLinearCost.cpp:1064, `lowerValue <= upperValue`), and
-  // an earlier version proved wrong optima with them.
+  // at 50 x 15: 94% of the optimum with CbcMain1's default cuts, 98% without;
+  // docs/perf/auction.md). With cuts on (and the objective rescaled), Clp
+  // aborted a sweep of tiny rounds (ClpNonLinearCost.cpp:1064, `lowerValue
+  // <= upperValue`), and an earlier version proved wrong optima with them.
   const char* argv[] = {"bourse", "-log",      "0",         "-preprocess", "off",
                         "-cuts",  "off",       "-sec",      secs.c_str(),  "-allowableGap",
                         gap,      "-ratioGap", "0",         "-solve",      "-quit"};
