@@ -1046,9 +1046,13 @@ Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool
   }
   if (mip && SecondsLeft(deadline) > 0) {
     const std::vector<Pick> start = ToPicks(best);
-    // A tenth of the budget stays for the Lagrangian bound if no optimum is proven.
+    // A tenth of the budget stays for the Lagrangian bound if the root LP
+    // does not finish before it. Once the LP is solved its bound is at least
+    // as tight as the Lagrangian one (which relaxes the same capacity rows,
+    // and the site conditions too), so the branch and bound takes the rest.
     const double reserve = 0.1 * options.time_budget_s;
-    Result<internal::WdpResult> r = mip->Solve(kNoBid, &start, SecondsLeft(deadline) - reserve);
+    const double left = SecondsLeft(deadline);
+    Result<internal::WdpResult> r = mip->Solve(kNoBid, &start, left, left - reserve);
     if (r.ok()) {
       std::vector<Choice> found = ToChoices(r->picks);
       const i128 v = Value(p, found);

@@ -32,7 +32,11 @@
 //                           that solve does not prove it, its upper bound
 //                           (ref_proven = the fraction of rounds whose
 //                           reference is the optimum; below 1 the ratio is a
-//                           lower bound on the true one); optimal and vcg =
+//                           lower bound on the true one); ratio_known =
+//                           mean welfare / the reference solve's best
+//                           allocation (equal to ratio where proven, else
+//                           an upper bound on the true ratio, capped at 1);
+//                           optimal and vcg =
 //                           fraction of rounds proven optimal / paid by VCG;
 //                           gap = mean reported gap; s_mean and s_max =
 //                           seconds per round (wall clock).
@@ -340,13 +344,14 @@ struct CatsSize {
   double reference_s;  // budget of the reference solve of each round
 };
 constexpr CatsSize kCatsSizes[] = {
-    {25, 10, 20, 20, 30}, {50, 15, 10, 10, 30},       {100, 30, 5, 5, 60},
-    {1000, 100, 2, 2, 60}, {10000, 1000, 1, 2, 60},
+    {25, 10, 20, 20, 20}, {50, 15, 10, 10, 20},       {100, 30, 5, 5, 30},
+    {1000, 100, 2, 2, 20}, {10000, 1000, 1, 2, 10},
 };
 
 struct CatsReference {
   std::vector<Round> rounds;
-  std::vector<double> best;  // nano-credits: the proven optimum or the bound
+  std::vector<double> best;   // nano-credits: the proven optimum or the bound
+  std::vector<double> known;  // nano-credits: the reference solve's best allocation
   int proven = 0;
 };
 
@@ -376,21 +381,25 @@ const CatsReference& ReferenceFor(size_t size) {
     internal::WdpMip mip(ref.rounds.back());
     auto res = mip.Solve(internal::kNoBid, &start, z.reference_s);
     double best = res.ok() ? res->bound_nanos : std::nan("");  // NaN: no reference
-    if (res.ok() && res->optimal) {
-      best = 0;
+    double known = res.ok() ? 0 : std::nan("");
+    if (res.ok()) {
       for (uint32_t i = 0; i < res->picks.size(); ++i) {
-        if (res->picks[i].bundle != internal::kNoBundle) best += Nanos(r->bids[i].limit);
+        if (res->picks[i].bundle != internal::kNoBundle) known += Nanos(r->bids[i].limit);
       }
+    }
+    if (res.ok() && res->optimal) {
+      best = known;
       ++ref.proven;
     }
     ref.best.push_back(best);
+    ref.known.push_back(known);
   }
   return cache.emplace(size, std::move(ref)).first->second;
 }
 
 void CatsClear(benchmark::State& state, size_t size, double budget_s) {
   const CatsReference& ref = ReferenceFor(size);
-  double ratio = 0, optimal = 0, vcg = 0, gap = 0, seconds = 0, s_max = 0;
+  double ratio = 0, ratio_known = 0, optimal = 0, vcg = 0, gap = 0, seconds = 0, s_max = 0;
   size_t k = 0, with_ref = 0;
   for (auto _ : state) {
     const size_t i = k++ % ref.rounds.size();
@@ -403,6 +412,7 @@ void CatsClear(benchmark::State& state, size_t size, double budget_s) {
     }
     if (ref.best[i] > 0) {  // false for NaN: that round has no reference
       ratio += Nanos(out->welfare) / ref.best[i];
+      ratio_known += ref.known[i] > 0 ? std::min(1.0, Nanos(out->welfare) / ref.known[i]) : 1.0;
       ++with_ref;
     }
     optimal += out->optimal;
@@ -413,6 +423,8 @@ void CatsClear(benchmark::State& state, size_t size, double budget_s) {
   }
   const double n = static_cast<double>(std::max<size_t>(k, 1));
   state.counters["ratio"] = with_ref ? ratio / static_cast<double>(with_ref) : std::nan("");
+  state.counters["ratio_known"] =
+      with_ref ? ratio_known / static_cast<double>(with_ref) : std::nan("");
   state.counters["optimal"] = optimal / n;
   state.counters["vcg"] = vcg / n;
   state.counters["gap"] = gap / n;

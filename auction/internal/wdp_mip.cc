@@ -10,6 +10,7 @@
 #include <array>
 #include <cfloat>
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -40,6 +41,36 @@ i128 Gcd(i128 a, i128 b) {
 std::mutex& CbcMutex() {
   static std::mutex m;
   return m;
+}
+
+// What CbcMain1's branch and bound ended with, read in its callback right
+// after the search (whereFrom 4): CbcMain1 runs the search on a copy of the
+// model and, when it stops on the time limit, does not always copy the best
+// solution back (the caller's model then had none, and every improvement on
+// the start was lost).
+struct SearchEnd {
+  bool seen = false;
+  std::vector<double> solution;  // empty: none found
+  double best_possible = -HUGE_VAL;
+  bool proven = false;
+  bool stopped = false;         // on the time limit
+  void clear() { *this = SearchEnd(); }
+};
+SearchEnd& Captured() {
+  static SearchEnd end;  // under CbcMutex
+  return end;
+}
+int CaptureAfterSearch(CbcModel* m, int where) {
+  if (where != 4) return 0;
+  SearchEnd& e = Captured();
+  e.seen = true;
+  if (m->bestSolution()) {
+    e.solution.assign(m->bestSolution(), m->bestSolution() + m->getNumCols());
+  }
+  e.best_possible = m->getBestPossibleObjValue();
+  e.proven = m->isProvenOptimal();
+  e.stopped = m->isSecondsLimitReached();
+  return 0;
 }
 
 struct Triplet {
@@ -94,7 +125,7 @@ void WdpMip::Model::Build(uint32_t excluded) {
     return true;
   };
 
-  // Objective unit: the gcd of the limits, so coefficients are small integers.
+  // Objective unit: the gcd of the limits, so coefficients are integers.
   // Otherwise (sums of limits / gcd at or above 2^53) the limits are scaled
   // to doubles and no solve is reported optimal.
   i128 g = 0, most = 0;
@@ -329,7 +360,7 @@ WdpMip::Size WdpMip::Estimate(const Round& round) {
 }
 
 core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>* start,
-                                      double seconds) {
+                                      double seconds, double lp_seconds) {
   std::lock_guard<std::mutex> lock(CbcMutex());
   // The round without a bid is a model of its own, built without the bid's
   // columns: fixing them to 0 in the round's model let CBC 2.10 prove wrong
@@ -361,8 +392,9 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
   if (left() <= 0) return out;
   ClpSimplex* clp = solver.getModelPtr();
   clp->messageHandler()->setLogLevel(0);
-  clp->setMaximumWallSeconds(left());
-  clp->setMaximumSeconds(left());
+  const double lp_left = std::min(left(), std::max(lp_seconds, 0.0));
+  clp->setMaximumWallSeconds(lp_left);
+  clp->setMaximumSeconds(lp_left);
   solver.initialSolve();
   if (!solver.isProvenOptimal()) {
     // Stopped by the budget (or abandoned): no bound, the start stands.
@@ -380,6 +412,11 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
   model.messageHandler()->setLogLevel(0);
   model.setUseElapsedTime(true);
   if (start) {
+    // Only the columns the start sets to 1 (CBC completes the rest with a
+    // small branch and bound). Giving every column a value skips that and
+    // saves root time, but with it CBC proved a wrong optimum on a round of
+    // limits near 10^14 that differ by 10^5 (a VCG re-solve of
+    // WdpMipTest.LimitsWithUnitGcdClearExactly, seed 22).
     std::vector<std::pair<std::string, double>> mipstart;
     std::vector<bool> seen(m.upper.size(), false);
     auto set = [&](int col) {
@@ -407,21 +444,36 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
   // An integral objective: a solution within 1 of the bound is optimal.
   const char* gap = m.exact ? "0.5" : "0";
   // CBC's preprocessing cost more than it saved on CATS-like rounds of 50 and
-  // 100 bids (docs/perf/auction.md). Its cut generators are off: with them
-  // CBC 2.10.8 proved wrong optima on these models (1 tiny round in a few
-  // hundred against the exhaustive search, tests/auction/wdp_mip_test.cc,
-  // seeds 1693, 2002, 3430), and gomory, probing or knapsack alone off did
-  // not remove them all. Without cuts, 4,500 rounds matched.
+  // 100 bids, and so do its cut generators within a 1 s budget (mean welfare
+  // at 50 x 15: 94% of the optimum with CbcMain1's default cuts, 98% without;
+  // docs/perf/auction.md). With cuts on (and the objective rescaled), Clp
+  // aborted a sweep of tiny rounds (ClpNonLinearCost.cpp:1064, `lowerValue
+  // <= upperValue`), and an earlier version proved wrong optima with them.
   const char* argv[] = {"bourse", "-log",      "0",         "-preprocess", "off",
                         "-cuts",  "off",       "-sec",      secs.c_str(),  "-allowableGap",
                         gap,      "-ratioGap", "0",         "-solve",      "-quit"};
-  CbcMain1(static_cast<int>(std::size(argv)), argv, model,
-           [](CbcModel*, int) { return 0; }, data);
-  const double* best = model.bestSolution();
-  if (best) out.picks = m.Read(best);
-  out.optimal = m.exact && model.isProvenOptimal() && !model.isSecondsLimitReached();
-  const double bound = model.getBestPossibleObjValue();
-  if (std::isfinite(bound)) out.bound_nanos = std::min(out.bound_nanos, std::fabs(bound) * m.unit);
+  Captured().clear();
+  CbcMain1(static_cast<int>(std::size(argv)), argv, model, &CaptureAfterSearch, data);
+  const SearchEnd& end = Captured();
+  if (!end.seen) return out;  // CbcMain1 stopped before the search: the start and the LP bound
+  if (!end.solution.empty()) out.picks = m.Read(end.solution.data());
+  // A proof: CBC's status, a search not cut short, and its bound within the
+  // allowed gap of the solution's own objective (summed here: the searched
+  // copy's getObjValue() can read 1e50 while it holds a solution).
+  double objective = 0;
+  const double* cost = solver.getObjCoefficients();
+  for (size_t c = 0; c < end.solution.size(); ++c) {
+    objective += cost[c] * std::round(end.solution[c]);  // costs sit on integer columns only
+  }
+  const double bound = end.best_possible;
+  const bool proven = end.proven && !end.stopped && !end.solution.empty() &&
+                      std::fabs(bound - objective) < 1;
+  out.optimal = m.exact && proven;
+  // The bound of a search cut short is not taken (the root LP's stands):
+  // CbcMain1's copy reports its incumbent's value as the best possible when
+  // stopped by the time limit, which read as gap 0 on 50 x 15 rounds whose
+  // optimum is 12% higher.
+  if (proven) out.bound_nanos = std::min(out.bound_nanos, std::fabs(bound) * m.unit);
   return out;
 }
 

@@ -25,6 +25,7 @@
 // process-wide mutex, because CBC 2.10 keeps some global state.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -72,9 +73,11 @@ class WdpMip {
 
   // Maximises welfare without bid `excluded` (kNoBid: none), starting from
   // `start` (one Pick per bid, feasible; may be null), within `seconds`
-  // (wall clock; the root LP is bounded too). When the budget ends before
-  // the root LP is solved, the result is the start with an infinite bound.
-  core::Result<WdpResult> Solve(uint32_t excluded, const std::vector<Pick>* start, double seconds);
+  // (wall clock), of which the root LP may take at most `lp_seconds`. When
+  // the root LP is not solved in time, the result is the start with an
+  // infinite bound (and the rest of `seconds` is left to the caller).
+  core::Result<WdpResult> Solve(uint32_t excluded, const std::vector<Pick>* start, double seconds,
+                                double lp_seconds = HUGE_VAL);
 
  private:
   struct Model;
