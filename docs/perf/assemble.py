@@ -47,7 +47,7 @@ docs/perf/assemble.py.
 | #7 | idle reconcile pass | ≤ 50 ms | 4.5-7.7 ms | yes |
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
 | #18 | guard with the kernel read-back, 1,000 slivers, vs before, same sitting | #7's targets | boot 452-539 ms (was 418-424), idle pass 3.1-3.3 ms (2.6-2.8), verifying pass 129-137 ms (79-86), RSS 17.2 MiB (AMD EPYC) | yes (the verifying pass costs 60 % more: docs/perf/nodeguard.md) |
-| #19 | CATS-like rounds, `ClearRound` with the default 1 s budget (BM_CombinatorialCats), welfare / optimum (lower … upper bound where a reference is not proven) | 100 % on every round ≤ 50 bids; ≥ 99 % mean at 100 × 30; 10k × 1k in ≤ 1 s | session 14 (CBC's best solution of a search cut short no longer dropped): 25 × 10: 100 %, VCG on 75 %; 50 × 15: 94.5-96.8 % (was 92.6 %), half proven; 100 × 30: 90.7-94.4 % (was 83.2 % = greedy alone); 10k × 1k: 1.02 s wall, 0.98 s CPU, gap 0.239 (AMD EPYC, 2 vCPU, load 3) | 25 × 10 yes; 50 × 15 and 100 × 30 no; 10k × 1k about (docs/perf/auction.md) |
+| #19 | CATS-like rounds, `ClearRound` with the default 1 s budget (BM_CombinatorialCats), welfare / optimum (lower … upper bound where a reference is not proven) | 100 % on every round ≤ 50 bids; ≥ 99 % mean at 100 × 30; 10k × 1k in ≤ 1 s | session 14 (CBC's best solution of a search cut short no longer dropped): 25 × 10: 100 %, VCG on 75 %; 50 × 15: 94.5-96.8 % (was 92.6 %), half proven; 100 × 30: 90.7-94.4 % (was 83.2 % = greedy alone); 10k × 1k: 0.97-0.99 s wall, gap 0.24 (0.126 on the older round), after the search was made to end at 95 % of the budget (1.02 s before) (AMD EPYC, 2 vCPU, load 3) | 25 × 10 yes; 50 × 15 and 100 × 30 no; 10k × 1k yes (docs/perf/auction.md) |
 
 """
 
