@@ -1123,10 +1123,11 @@ class Disk {
       return Status::Ok();
     }
     *changed = true;
+    const std::string dev = m.source;  // `m` may be mounts_[mp], erased next
     mounts_.erase(mp);
     bool refused = false;
-    if (!LoopReleased(m.source, Image(s.name))) {
-      r.why = m.source + " still holds " + Image(s.name) + " 5 s after the unmount";
+    if (!LoopReleased(dev, Image(s.name))) {
+      r.why = dev + " still holds " + Image(s.name) + " 5 s after the unmount";
       *resize = r;
     } else {
       *resize = OfflineResize(s.name, Image(s.name), *have, want, &refused);
