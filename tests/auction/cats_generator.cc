@@ -299,6 +299,15 @@ core::Result<Round> GenerateCatsRound(const CatsParams& params) {
   return Generator(params).Run();
 }
 
+CatsParams TinyCatsParams(uint64_t seed, int max_bids) {
+  static constexpr CatsMix kMixes[] = {{1, 1, 1}, {1, 0, 2}, {0, 1, 1}, {1, 0, 0}};
+  return {.bids = 1 + static_cast<int>(seed * 7 % static_cast<uint64_t>(std::max(max_bids, 1))),
+          .nodes = 1 + static_cast<int>(seed / 3 % 5),
+          .nodes_per_site = 1 + static_cast<int>(seed % 3),
+          .seed = seed,
+          .mix = kMixes[seed / 15 % 4]};
+}
+
 std::string DescribeRound(const Round& round) {
   std::ostringstream o;
   for (const RoundNode& v : round.nodes) {

@@ -75,6 +75,11 @@ struct CatsParams {
 // Errors: invalid_argument naming the parameter out of range.
 core::Result<Round> GenerateCatsRound(const CatsParams& params);
 
+// The parameters of the tiny round of a seed, small enough for the
+// exhaustive reference (tests/auction/exhaustive.h): 1 to max_bids bids over
+// 1-5 nodes in sites of 1-3 nodes, the bid kinds mixed or one kind alone.
+CatsParams TinyCatsParams(uint64_t seed, int max_bids = 12);
+
 // A readable dump of a round (nodes with sites and capacities, bids with
 // limits and bundles), for failure messages: a failing seed's round can be
 // rebuilt by hand from it.

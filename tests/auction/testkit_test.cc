@@ -31,9 +31,9 @@ Round Cats(int bids, int nodes, uint64_t seed, testkit::CatsMix mix = {}, int pe
 
 // A tiny round as wdp_mip_test draws them: <= max_bids bids over <= 5 nodes.
 Round Tiny(uint64_t seed, int max_bids) {
-  static constexpr testkit::CatsMix kMixes[] = {{1, 1, 1}, {1, 0, 2}, {0, 1, 1}, {1, 0, 0}};
-  return Cats(1 + static_cast<int>(seed * 7 % max_bids), 1 + static_cast<int>(seed / 3 % 5), seed,
-              kMixes[seed / 15 % 4], 1 + static_cast<int>(seed % 3));
+  auto r = testkit::GenerateCatsRound(testkit::TinyCatsParams(seed, max_bids));
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : Round{};
 }
 
 // ------------------------------------------------------------ generator

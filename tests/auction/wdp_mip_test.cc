@@ -49,16 +49,9 @@ int RoundsFromEnv(const char* name, int fallback) {
   return v && std::atoi(v) > 0 ? std::atoi(v) : fallback;
 }
 
-// A tiny round: <= 12 bids over <= 5 nodes in 1-3 node sites, the bid kinds
-// mixed or one kind alone, by seed.
+// A tiny round (testkit::TinyCatsParams): <= max_bids bids over <= 5 nodes.
 Round Tiny(uint64_t seed, int max_bids = 12) {
-  static constexpr testkit::CatsMix kMixes[] = {{1, 1, 1}, {1, 0, 2}, {0, 1, 1}, {1, 0, 0}};
-  const testkit::CatsParams p{.bids = 1 + static_cast<int>(seed * 7 % max_bids),
-                              .nodes = 1 + static_cast<int>(seed / 3 % 5),
-                              .nodes_per_site = 1 + static_cast<int>(seed % 3),
-                              .seed = seed,
-                              .mix = kMixes[seed / 15 % 4]};
-  auto r = testkit::GenerateCatsRound(p);
+  auto r = testkit::GenerateCatsRound(testkit::TinyCatsParams(seed, max_bids));
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : Round{};
 }
