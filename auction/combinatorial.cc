@@ -10,6 +10,7 @@
 #include <tuple>
 #include <unordered_set>
 
+#include "auction/internal/anneal.h"
 #include "auction/internal/problem.h"
 #include "auction/internal/wdp_mip.h"
 
@@ -813,6 +814,11 @@ std::vector<Money> GreedyPayments(const Problem& p, const Greedy& g,
 // stays within the budget (about 20 ms on the 10k-bid round).
 constexpr double kSearchShare = 0.95;
 
+// The improvement search's moves per (bid, bundle) pair: its effort when the
+// time share does not stop it first (small rounds, long budgets), after which
+// the solver takes the rest of the time.
+constexpr uint64_t kAnnealMovesPerPair = 1000;
+
 Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool use_solver) {
   const Clock::time_point deadline =
       Clock::now() +
@@ -823,14 +829,41 @@ Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool
   BOURSE_ASSIGN_OR_RETURN(RoundOutcome greedy, g.Run(options.local_search, options.reference_payments));
   std::vector<Choice> best = g.choice();
   i128 value = Value(p, best);
+  // The improvement search from `best`, until `until` or its move budget.
+  uint64_t pairs = 0;
+  for (const PBid& b : p.bids) {
+    for (const PBundle& u : b.bundles) pairs += u.possible;
+  }
+  auto improve = [&](Clock::time_point until, uint64_t seed) {
+    if (until <= Clock::now()) return;
+    internal::AnnealResult a = internal::Anneal(
+        p, best, {.deadline = until, .max_moves = kAnnealMovesPerPair * pairs}, seed);
+    if (a.value > value && Feasible(p, a.best)) {
+      best = std::move(a.best);
+      value = a.value;
+    }
+  };
   double bound = RelaxationBound(p);
   bool optimal = false;
+  bool solver_bound = false;  // the root LP's bound at least
   std::optional<WdpMip> mip;
   const WdpMip::Size size = WdpMip::Estimate(round);
   if (use_solver && options.time_budget_s > 0 && SecondsLeft(deadline) > 0 &&
       size.columns <= options.max_solver_columns &&
       size.nonzeros <= options.max_solver_nonzeros) {
     mip.emplace(round);
+  }
+  // The improvement search first (its share of what is left once the model
+  // is built, less a tenth of the budget kept for a bound), then the solver
+  // from its best allocation.
+  if (use_solver && options.improve_share > 0) {
+    const double left = SecondsLeft(deadline) - 0.1 * options.time_budget_s;
+    if (left > 0) {
+      improve(Clock::now() +
+                  std::chrono::duration_cast<Clock::duration>(
+                      std::chrono::duration<double>(std::min(1.0, options.improve_share) * left)),
+              1);
+    }
   }
   if (mip && SecondsLeft(deadline) > 0) {
     const std::vector<Pick> start = ToPicks(best);
@@ -850,7 +883,18 @@ Result<RoundOutcome> Clear(const Round& round, const ClearOptions& options, bool
         optimal = r->optimal;
       }
       bound = std::min(bound, r->bound_nanos);
+      solver_bound = r->bound_nanos < HUGE_VAL;
     }
+  }
+  if (use_solver && !optimal && options.improve_share > 0) {
+    // The solver's time limit often leaves part of the budget unused (CBC
+    // stops up to 0.1 s early): the improvement search takes it up again
+    // from the best allocation, leaving the Lagrangian bound its reserve
+    // when the solver gave no bound.
+    const double reserve = solver_bound ? 0 : 0.1 * options.time_budget_s;
+    improve(deadline -
+                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(reserve)),
+            2);
   }
   if (!optimal) {
     // A tighter bound than the pooled relaxation when the solver did not

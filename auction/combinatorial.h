@@ -24,8 +24,9 @@
 //   bid, count requests as node-choice variables with the min-sites
 //   condition, capacity per node and resource) solved by COIN-OR CBC within a
 //   time budget (auction/internal/wdp_mip.h). The greedy of Lehmann,
-//   O'Callaghan and Shoham by limit / sqrt(size) with a local search gives the
-//   solver its starting solution and is the fallback.
+//   O'Callaghan and Shoham by limit / sqrt(size) with a local search, then
+//   an improvement search (simulated annealing, auction/internal/anneal.h),
+//   give the solver its starting solution and are the fallback.
 // - Within the budget the solver proves the optimum (`optimal`) or returns its
 //   best allocation with the proven `gap` to its upper bound.
 // - Payments: when the optimum is proven for the round and for each winner's
@@ -35,8 +36,8 @@
 //   (kGreedy): a winner the greedy stage picked pays its greedy critical value
 //   limit_j * sqrt(size_i / size_j) (j = the first allocation of the run
 //   without it that would have blocked it; 0 if none); a winner only the
-//   local search or the solver added pays its limit. Payments never exceed
-//   limits.
+//   local search, the improvement search or the solver added pays its
+//   limit. Payments never exceed limits.
 // - The budget is the only clock read here (steady_clock, as a limit): it
 //   decides how much of the search runs, never the format of a result.
 // Every outcome is checked feasible before it is returned (CheckOutcome).
@@ -132,6 +133,10 @@ struct ClearOptions {
   size_t max_solver_nonzeros = 2'000'000;
   // Run the local search after the greedy.
   bool local_search = true;
+  // The share of the search's time (after the greedy tier) given to the
+  // improvement search (simulated annealing, auction/internal/anneal.h)
+  // before the solver; the solver starts from its best allocation. 0: none.
+  double improve_share = 0.9;
   // Tests: compute greedy critical values by simulating the whole run without
   // each winner (slow) instead of only the part that can differ.
   bool reference_payments = false;

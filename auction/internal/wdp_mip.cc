@@ -454,11 +454,24 @@ core::Result<WdpResult> WdpMip::Solve(uint32_t excluded, const std::vector<Pick>
   // docs/perf/auction.md). With cuts on (and the objective rescaled), Clp
   // aborted a sweep of tiny rounds (ClpNonLinearCost.cpp:1064, `lowerValue
   // <= upperValue`), and an earlier version proved wrong optima with them.
-  const char* argv[] = {"bourse", "-log",      "0",         "-preprocess", "off",
-                        "-cuts",  "off",       "-sec",      secs.c_str(),  "-allowableGap",
-                        gap,      "-ratioGap", "0",         "-solve",      "-quit"};
+  // With a start (ClearRound always gives one: the improvement search's
+  // best), CBC's primal heuristics (feasibility pump, RINS, diving) rarely
+  // beat it and their root time delays the proof: off, and pseudo-costs are
+  // trusted after one strong branching (-trust 1). On 50 x 15 CATS rounds
+  // started from the improvement search, the proof of one round took 0.63 s
+  // instead of 1.07 s, and 25 x 10 rounds got VCG payments on 19 of 20
+  // instead of 14 (docs/perf/auction.md, session 15). Without a start the
+  // heuristics stay on, so a solve cut short still has an allocation.
+  std::vector<const char*> argv = {"bourse", "-log",      "0",    "-preprocess", "off",
+                                   "-cuts",  "off",       "-sec", secs.c_str(),  "-allowableGap",
+                                   gap,      "-ratioGap", "0"};
+  if (start) {
+    for (const char* a : {"-heuristicsOnOff", "off", "-trustPseudoCosts", "1"}) argv.push_back(a);
+  }
+  argv.push_back("-solve");
+  argv.push_back("-quit");
   Captured().clear();
-  CbcMain1(static_cast<int>(std::size(argv)), argv, model, &CaptureAfterSearch, data);
+  CbcMain1(static_cast<int>(argv.size()), argv.data(), model, &CaptureAfterSearch, data);
   const SearchEnd& end = Captured();
   if (!end.seen) return out;  // CbcMain1 stopped before the search: the start and the LP bound
   if (!end.solution.empty()) out.picks = m.Read(end.solution.data());
