@@ -412,7 +412,7 @@ const CatsReference& ReferenceFor(size_t size) {
 void CatsClear(benchmark::State& state, size_t size, double budget_s) {
   const CatsReference& ref = ReferenceFor(size);
   double ratio = 0, ratio_known = 0, optimal = 0, vcg = 0, gap = 0, seconds = 0, s_max = 0;
-  size_t k = 0, with_ref = 0;
+  size_t k = 0, with_ref = 0, with_known = 0;
   for (auto _ : state) {
     const size_t i = k++ % ref.rounds.size();
     const auto t0 = std::chrono::steady_clock::now();
@@ -422,10 +422,15 @@ void CatsClear(benchmark::State& state, size_t size, double budget_s) {
       state.SkipWithError(out.status().ToString().c_str());
       break;
     }
-    if (ref.best[i] > 0) {  // false for NaN: that round has no reference
+    // NaN: that round has no reference; infinite: its solve found no bound
+    // (the root LP did not finish), but its best allocation still counts.
+    if (std::isfinite(ref.best[i]) && ref.best[i] > 0) {
       ratio += Nanos(out->welfare) / ref.best[i];
-      ratio_known += ref.known[i] > 0 ? std::min(1.0, Nanos(out->welfare) / ref.known[i]) : 1.0;
       ++with_ref;
+    }
+    if (ref.known[i] > 0) {
+      ratio_known += std::min(1.0, Nanos(out->welfare) / ref.known[i]);
+      ++with_known;
     }
     optimal += out->optimal;
     vcg += out->mechanism == Mechanism::kVcg;
@@ -436,7 +441,7 @@ void CatsClear(benchmark::State& state, size_t size, double budget_s) {
   const double n = static_cast<double>(std::max<size_t>(k, 1));
   state.counters["ratio"] = with_ref ? ratio / static_cast<double>(with_ref) : std::nan("");
   state.counters["ratio_known"] =
-      with_ref ? ratio_known / static_cast<double>(with_ref) : std::nan("");
+      with_known ? ratio_known / static_cast<double>(with_known) : std::nan("");
   state.counters["optimal"] = optimal / n;
   state.counters["vcg"] = vcg / n;
   state.counters["gap"] = gap / n;

@@ -33,6 +33,10 @@ class Rng {
 // restarts from the best allocation and cools it further.
 constexpr double kHotShare = 0.9;
 
+// The nodes an ejection chain considers for each count-request winner it
+// could move (a `from` may have a thousand).
+constexpr uint32_t kEjectTargets = 16;
+
 class Annealer {
  public:
   Annealer(Problem& p, uint64_t seed) : p_(p), rng_(seed) {}
@@ -87,8 +91,10 @@ class Annealer {
     double temp = t0;
     bool cold = false;
     for (uint64_t move = 0;; ++move) {
-      if ((move & 63) == 0) {
-        // The schedule's progress: the larger of the time and the moves used.
+      if ((move & 3) == 0) {
+        // The schedule's progress: the larger of the time and the moves used
+        // (read often: a move on a round of wide count requests can take
+        // milliseconds, and the deadline is the round's).
         double progress = static_cast<double>(move) / static_cast<double>(limits.max_moves);
         if (timed) {
           progress = std::max(progress,
@@ -385,6 +391,7 @@ class Annealer {
         for (uint32_t w : on) {
           if (w == victim || !Bundle(w, choice_[w].bundle).count) continue;
           const Q& wq = Bundle(w, choice_[w].bundle).q;
+          uint32_t tried = 0;  // from a random first target, at most kEjectTargets
           ForEachTarget(w, n, [&](uint32_t u) {
             const double cost = EvictCost(u, wq, cheapest);
             if (cost < cheapest) {
@@ -392,7 +399,7 @@ class Annealer {
               mover = w;
               to = u;
             }
-            return false;
+            return ++tried >= kEjectTargets;
           });
         }
         if (mover != kNone) {
