@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "auction/combinatorial.h"
@@ -53,9 +55,14 @@ RoundOutcome Checked(const Round& r, const AnnealResult& a) {
   return o;
 }
 
+// A fifth as many rounds as the solver's exhaustive comparison
+// (BOURSE_WDP_TINY_ROUNDS, default 1500: 300 here; ./dev.sh asan runs 300
+// there, so 60 here).
 TEST(AnnealTest, TinyRoundsStayFeasibleAndReachTheExhaustiveOptimum) {
+  const char* env = std::getenv("BOURSE_WDP_TINY_ROUNDS");
+  const int count = std::max(1, (env && std::atoi(env) > 0 ? std::atoi(env) : 1500) / 5);
   int rounds = 0, optimal = 0, greedy_optimal = 0;
-  for (uint64_t seed = 1000; seed < 1300; ++seed) {
+  for (uint64_t seed = 1000; seed < 1000 + static_cast<uint64_t>(count); ++seed) {
     const Round r = Generate(testkit::TinyCatsParams(seed));
     auto opt = testkit::ExhaustiveSolve(r);
     ASSERT_TRUE(opt.ok()) << opt.status().ToString();
@@ -79,16 +86,16 @@ TEST(AnnealTest, TinyRoundsStayFeasibleAndReachTheExhaustiveOptimum) {
 }
 
 TEST(AnnealTest, CatsRoundsImproveOnTheGreedyTier) {
-  for (uint64_t seed = 700; seed < 703; ++seed) {
+  for (uint64_t seed = 700; seed < 702; ++seed) {
     const Round r = Generate({.bids = 100, .nodes = 30, .nodes_per_site = 4, .seed = seed, .mix = {}});
     auto greedy = SolveHeuristic(r);
     ASSERT_TRUE(greedy.ok());
     Problem p(r);
-    const AnnealResult a = Anneal(p, ChoicesOf(r, *greedy), {.max_moves = 200'000}, 1);
+    const AnnealResult a = Anneal(p, ChoicesOf(r, *greedy), {.max_moves = 50'000}, 1);
     const RoundOutcome o = Checked(r, a);
     EXPECT_TRUE(o.welfare > greedy->welfare) << "seed " << seed;
     EXPECT_GT(a.improvements, 0u);
-    EXPECT_EQ(a.moves, 200'000u);
+    EXPECT_EQ(a.moves, 50'000u);
   }
 }
 
