@@ -106,6 +106,20 @@ class BestEffortKernelTest : public ::testing::Test {
     }
     return {};
   }
+  // The sliver's pids once one of them runs `comm` (empty if not within 2 s).
+  std::vector<int> WaitForComm(const std::string& name, const std::string& comm) {
+    for (int i = 0; i < 400; ++i) {
+      std::vector<int> p = guard_->enforcer().Pids(name);
+      for (int pid : p) {
+        if (internal::ReadFileText("/proc/" + std::to_string(pid) + "/comm").value_or("") ==
+            comm + "\n") {
+          return p;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return {};
+  }
   nlohmann::json Sliver(const std::string& slice) {
     nlohmann::json status = guard_->StatusJson();  // kept: the loop reads into it
     for (auto& s : status["slivers"]) {
@@ -134,8 +148,12 @@ TEST_F(BestEffortKernelTest, SliceWithoutAnRcapGetsASliverWithTheDefaultShare) {
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ(st->enforce.created, 1);
   EXPECT_EQ(st->enforce.launched, 1);
-  std::vector<int> pids = WaitPids("mit_free");
-  ASSERT_FALSE(pids.empty()) << "the boot script did not start";
+  ASSERT_FALSE(WaitPids("mit_free").empty()) << "the boot script did not start";
+  // The script's `cat` and `id` run in the sliver too, and an exiting one
+  // already reads as in the root cgroup: look once the script has reached its
+  // `exec sleep`, when the shell has reaped them.
+  std::vector<int> pids = WaitForComm("mit_free", "sleep");
+  ASSERT_FALSE(pids.empty()) << "the boot script did not reach its sleep";
   nlohmann::json s = Sliver("mit_free");
   ASSERT_TRUE(s.is_object()) << guard_->StatusJson().dump();
   const int64_t uid = s["uid"];
