@@ -415,6 +415,22 @@ class Annealer {
     return true;
   }
 
+  // Makes room for an incoming bundle on its nodes node(0..count-1), each for
+  // q(k): each node's share is held while the next is cleared (so clearing
+  // one cannot fill another), then handed back for the bundle's placement.
+  template <class Node, class Need>
+  bool MakeRoomOnEach(size_t count, Node&& node, Need&& q) {
+    size_t held = 0;
+    bool ok = true;
+    for (; held < count && ok; ++held) {
+      ok = MakeRoom(node(held), q(held));
+      if (ok) SubQ(live_[node(held)], q(held));
+    }
+    if (!ok) --held;
+    for (size_t k = 0; k < held; ++k) AddQ(live_[node(k)], q(k));
+    return ok;
+  }
+
   // Forces bid i's bundle b in (switching the bid's bundle if it wins).
   bool Force(uint32_t i, uint32_t bundle) {
     if (choice_[i].bundle != kNone) Remove(i);
@@ -446,26 +462,18 @@ class Annealer {
       }
       if (chosen_.size() < b.n) return false;
       for (uint32_t n : chosen_) node_mark_[n] = epoch_;
-      size_t held = 0;  // nodes whose room is held for the bundle while the next is cleared
-      bool ok = true;
-      for (; held < chosen_.size() && ok; ++held) {
-        ok = MakeRoom(chosen_[held], b.q);
-        if (ok) SubQ(live_[chosen_[held]], b.q);
+      if (!MakeRoomOnEach(
+              chosen_.size(), [&](size_t k) { return chosen_[k]; },
+              [&](size_t) -> const Q& { return b.q; })) {
+        return false;
       }
-      if (!ok) --held;
-      for (size_t k = 0; k < held; ++k) AddQ(live_[chosen_[k]], b.q);
-      if (!ok) return false;
     } else {
       for (const Need& x : b.needs) node_mark_[x.node] = epoch_;
-      size_t held = 0;
-      bool ok = true;
-      for (; held < b.needs.size() && ok; ++held) {
-        ok = MakeRoom(b.needs[held].node, b.needs[held].q);
-        if (ok) SubQ(live_[b.needs[held].node], b.needs[held].q);
+      if (!MakeRoomOnEach(
+              b.needs.size(), [&](size_t k) { return b.needs[k].node; },
+              [&](size_t k) -> const Q& { return b.needs[k].q; })) {
+        return false;
       }
-      if (!ok) --held;
-      for (size_t k = 0; k < held; ++k) AddQ(live_[b.needs[k].node], b.needs[k].q);
-      if (!ok) return false;
     }
     Add(i, bundle, chosen_);
     return true;
