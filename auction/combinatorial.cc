@@ -155,6 +155,14 @@ class Greedy {
       cone_stream_.assign(nn, 0);
       cone_div_.assign(nb, 0);
       cone_won_.assign(nb, 0);
+      cone_pushed_.assign(pairs_.size(), 0);
+      sorted_from_.assign(pairs_.size(), {});
+      for (uint32_t k = 0; k < pairs_.size(); ++k) {
+        const PBundle& b = p_.bids[pairs_[k].bid].bundles[pairs_[k].bundle];
+        if (!b.count) continue;
+        sorted_from_[k] = b.from;
+        std::sort(sorted_from_[k].begin(), sorted_from_[k].end());
+      }
       for (uint32_t i = 0; i < nb; ++i) {
         if (choice_[i].bundle != kNone) pay_[i] = ConePayment(orig_win_k_[i]);
       }
@@ -313,26 +321,34 @@ class Greedy {
       return cone_dirty_[n] == epoch_ ? cone_val_[n] : OrigBefore(n, now);
     };
     // Candidate streams: (next pair index, stream, position). Streams < nn
-    // are nodes, others bids.
+    // are nodes, others bids. A pair is in the heap at most once: a stream
+    // steps over pairs another stream already pushed (count requests put one
+    // pair on up to 1,000 node streams).
     using Entry = std::tuple<uint32_t, uint32_t, uint32_t>;
     std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
     const uint32_t nn = static_cast<uint32_t>(p_.cap.size());
+    auto push_stream = [&](uint32_t stream, const std::vector<uint32_t>& l, size_t pos) {
+      while (pos < l.size() && cone_pushed_[l[pos]] == epoch_) ++pos;
+      if (pos == l.size()) return;
+      cone_pushed_[l[pos]] = epoch_;
+      heap.emplace(l[pos], stream, static_cast<uint32_t>(pos));
+    };
     auto add_node_stream = [&](uint32_t n, uint32_t after) {
       if (cone_stream_[n] == epoch_) return;
       cone_stream_[n] = epoch_;
       const auto& l = pairs_on_node_[n];
-      auto it = std::upper_bound(l.begin(), l.end(), after);
-      if (it != l.end()) heap.emplace(*it, n, static_cast<uint32_t>(it - l.begin()));
+      push_stream(n, l, std::upper_bound(l.begin(), l.end(), after) - l.begin());
     };
     auto add_bid_stream = [&](uint32_t j, uint32_t after) {
       const auto& l = pairs_of_bid_[j];
-      auto it = std::upper_bound(l.begin(), l.end(), after);
-      if (it != l.end()) heap.emplace(*it, nn + j, static_cast<uint32_t>(it - l.begin()));
+      push_stream(nn + j, l, std::upper_bound(l.begin(), l.end(), after) - l.begin());
     };
+    cone_dirty_list_.clear();
     auto make_dirty = [&](uint32_t n) {
       if (cone_dirty_[n] == epoch_) return;
       cone_val_[n] = OrigBefore(n, now);
       cone_dirty_[n] = epoch_;
+      cone_dirty_list_.push_back(n);
       add_node_stream(n, now);
     };
     // i's bundles: blocked before w (binary search), or pending.
@@ -348,14 +364,11 @@ class Greedy {
       }
     }
     Choice sim;
-    uint32_t last = UINT32_MAX;
     while (!heap.empty()) {
       auto [k2, stream, pos] = heap.top();
       heap.pop();
-      const auto& list = stream < nn ? pairs_on_node_[stream] : pairs_of_bid_[stream - nn];
-      if (pos + 1 < list.size()) heap.emplace(list[pos + 1], stream, pos + 1);
-      if (k2 == last) continue;
-      last = k2;
+      push_stream(stream, stream < nn ? pairs_on_node_[stream] : pairs_of_bid_[stream - nn],
+                  pos + 1);
       if (k2 > c.horizon) return Money();  // a pending bundle can no longer be blocked
       now = k2;
       const Pair& pr = pairs_[k2];
@@ -363,6 +376,14 @@ class Greedy {
       if (j == i) continue;
       const PBundle& jb = p_.bids[j].bundles[pr.bundle];
       const bool diverged = cone_div_[j] == epoch_;
+      if (!diverged && DecidesAsOriginal(k2, jb)) {
+        if (orig_won_pair_[k2] != 0) {
+          now = k2 + 1;
+          DropBlocked(k2, read, &c);
+          if (pending_.empty()) break;
+        }
+        continue;
+      }
       const bool won_before = diverged ? cone_won_[j] == epoch_ : orig_win_k_[j] < k2;
       bool sim_alloc = false;
       if (!won_before && p_.Fits(jb, read)) {
@@ -409,6 +430,49 @@ class Greedy {
       // not) the pending bundles only gain room: nothing to check.
     }
     return CriticalValue(c);
+  }
+
+  // In the current ConePayment simulation, just before pair k (of a bid whose
+  // outcome has not diverged, with bundle b): whether the pair provably
+  // decides and places as in the original run, without simulating it. True
+  // when none of the nodes b may use is dirty (it then reads the original
+  // run's residual); for a count request also when each dirty node of its
+  // `from` is one the original placement did not take, and which the
+  // simulation makes no better a candidate (it no longer fits, or fits with
+  // no less slack): the best-fit choice then takes the same nodes. If the
+  // original did not place it, dirty nodes that fit only where they did
+  // there cannot make it fit.
+  bool DecidesAsOriginal(uint32_t k, const PBundle& b) {
+    const uint32_t j = pairs_[k].bid;
+    if (orig_win_k_[j] < k) return true;  // won earlier in both runs
+    if (!b.count) {
+      for (const Need& x : b.needs) {
+        if (cone_dirty_[x.node] == epoch_) return false;
+      }
+      return true;
+    }
+    const bool placed = orig_won_pair_[k] != 0;
+    const std::vector<uint32_t>& taken = choice_[j].nodes;
+    auto same = [&](uint32_t d) {
+      const Q& orig = OrigBefore(d, k);
+      const Q& sim = cone_val_[d];
+      const bool fits_orig = FitsQ(b.q, orig), fits_sim = FitsQ(b.q, sim);
+      if (!placed) return !fits_sim || fits_orig;
+      if (std::find(taken.begin(), taken.end(), d) != taken.end()) return false;
+      if (!fits_sim) return true;
+      return fits_orig && p_.Slack(d, sim, b.q) >= p_.Slack(d, orig, b.q);
+    };
+    const std::vector<uint32_t>& from = sorted_from_[k];
+    if (cone_dirty_list_.size() * 16 < from.size()) {
+      for (uint32_t d : cone_dirty_list_) {
+        if (std::binary_search(from.begin(), from.end(), d) && !same(d)) return false;
+      }
+      return true;
+    }
+    for (uint32_t d : from) {
+      if (cone_dirty_[d] == epoch_ && !same(d)) return false;
+    }
+    return true;
   }
 
   // Value-based local search (hill climbing) from the greedy allocation. A
@@ -581,7 +645,9 @@ class Greedy {
   std::vector<std::vector<uint32_t>> pairs_of_bid_;
   std::vector<uint8_t> orig_won_pair_;
   std::vector<uint32_t> orig_win_k_;
-  std::vector<uint32_t> cone_dirty_, cone_stream_, cone_div_, cone_won_;
+  std::vector<uint32_t> cone_dirty_, cone_stream_, cone_div_, cone_won_, cone_pushed_;
+  std::vector<uint32_t> cone_dirty_list_;           // this simulation's dirty nodes
+  std::vector<std::vector<uint32_t>> sorted_from_;  // per pair: a count request's from, sorted
   std::vector<Q> cone_val_;
 };
 

@@ -335,6 +335,69 @@ void BM_CombinatorialClear(benchmark::State& state) {
 }
 BENCHMARK(BM_CombinatorialClear)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// ---------------------------------------------------------------- wide count requests
+
+// A round at the broker's term limit (250,000 terms: bids x |from|) made of
+// count requests "4 of these nodes in >= 2 sites" over 1,000 nodes in sites of
+// 4, each from a window of `from` consecutive nodes, with room for nearly
+// every bid: best fit stacks the placements, so each winner's critical value
+// simulates much of the run without it. The greedy tier's payments are
+// computed before the search and are not bound by the budget.
+Round WideCountRound(int bids, int from) {
+  Round r;
+  for (int v = 0; v < 1000; ++v) {
+    r.nodes.push_back({"n" + std::to_string(v),
+                       "s" + std::to_string(v / 4),
+                       {.cpu_mcores = 16'000,
+                        .mem_mib = 65'536,
+                        .disk_mib = 1000,
+                        .net_min_kbps = 1000,
+                        .net_max_kbps = 100'000}});
+  }
+  for (int i = 0; i < bids; ++i) {
+    Bundle u;
+    u.count = 4;
+    u.min_sites = 2;
+    u.res = {.cpu_mcores = 1000 + 500 * (i % 3),
+             .mem_mib = 1024,
+             .disk_mib = 0,
+             .net_min_kbps = 0,
+             .net_max_kbps = 1000};
+    for (int v = 0; v < from; ++v) u.from.push_back(static_cast<uint32_t>((v + i * 13) % 1000));
+    r.bids.push_back({.id = "b" + std::to_string(i),
+                      .bidder = "u" + std::to_string(i),
+                      .limit = Money::FromNanos(1'000'000 + (i * 7919) % 100'000),
+                      .bundles = {u}});
+  }
+  return r;
+}
+
+void BM_CombinatorialWideCounts(benchmark::State& state) {
+  const Round round = WideCountRound(static_cast<int>(state.range(0)),
+                                     static_cast<int>(state.range(1)));
+  const double budget_s = static_cast<double>(state.range(2)) / 1000;
+  size_t winners = 0;
+  for (auto _ : state) {
+    auto out = ClearRound(round, {.time_budget_s = budget_s});
+    if (!out.ok()) {
+      state.SkipWithError(out.status().ToString().c_str());
+      break;
+    }
+    winners = out->winners.size();
+    benchmark::DoNotOptimize(winners);
+  }
+  state.counters["winners"] = static_cast<double>(winners);
+}
+// Args: bids, |from|, budget in ms (0: the greedy tier alone).
+BENCHMARK(BM_CombinatorialWideCounts)
+    ->ArgsProduct({{250}, {1000}, {0, 1000}})
+    ->ArgsProduct({{1000}, {250}, {0, 1000}})
+    ->ArgsProduct({{2500}, {100}, {0, 1000}})
+    ->ArgNames({"bids", "from", "budget_ms"})
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // ---------------------------------------------------------------- CATS-like sizes
 
 struct CatsSize {

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,11 +86,15 @@ class Problem {
   explicit Problem(const Round& r) : round(r) {
     const size_t nn = r.nodes.size();
     cap.resize(nn);
+    inv_cap.resize(nn);
     ceil.resize(nn);
     site_of.resize(nn);
     std::vector<std::string> sites;
     for (size_t i = 0; i < nn; ++i) {
       cap[i] = ToQ(r.nodes[i].capacity);
+      for (int d = 0; d < kDims; ++d) {
+        inv_cap[i][d] = cap[i].v[d] > 0 ? 1.0 / static_cast<double>(cap[i].v[d]) : 0.0;
+      }
       ceil[i] = r.nodes[i].capacity.net_max_kbps;
       auto it = std::find(sites.begin(), sites.end(), r.nodes[i].site);
       site_of[i] = static_cast<uint32_t>(it - sites.begin());
@@ -165,6 +171,16 @@ class Problem {
     return PlaceCount(b, res, kNone, nullptr);
   }
 
+  // What is left of node's residual r after q, as a sum of shares of its
+  // capacity: the best-fit order of count placement.
+  double Slack(uint32_t node, const Q& r, const Q& q) const {
+    double slack = 0;
+    for (int d = 0; d < kDims; ++d) {
+      slack += static_cast<double>(r.v[d] - q.v[d]) * inv_cap[node][d];
+    }
+    return slack;
+  }
+
   // Places a count request: picks `n` distinct nodes of `from` that fit, at
   // least min_sites sites, best fit first (least spare capacity after the
   // request, then node index). `blocked` is a node not to use. With out ==
@@ -183,34 +199,37 @@ class Problem {
       }
       if (!out && feasible >= b.n && sites >= b.min_sites) return true;
       if (out) {
-        const Q& r = res(node);
-        double slack = 0;
-        for (int d = 0; d < kDims; ++d) {
-          if (cap[node].v[d] > 0) {
-            slack += static_cast<double>(r.v[d] - b.q.v[d]) / static_cast<double>(cap[node].v[d]);
-          }
-        }
-        cand.push_back({slack, node});
+        cand.push_back({Slack(node, res(node), b.q), node});
       }
     }
     if (feasible < b.n || sites < b.min_sites) return false;
     if (!out) return true;
-    std::sort(cand.begin(), cand.end());
+    // The candidates in best-fit order, taken lazily from a heap: a request
+    // needs a handful of the up to 1,000 nodes of its `from`.
+    const auto later = std::greater<>();
+    std::make_heap(cand.begin(), cand.end(), later);
+    auto end = cand.end();
+    auto next = [&] {
+      std::pop_heap(cand.begin(), end, later);
+      return (--end)->second;
+    };
     out->clear();
+    skipped.clear();
     ++stamp;
-    std::vector<bool> taken(cand.size(), false);
-    uint32_t covered = 0;
-    for (size_t k = 0; k < cand.size() && covered < b.min_sites; ++k) {
-      uint32_t s = site_of[cand[k].second];
-      if (site_stamp[s] == stamp) continue;
-      site_stamp[s] = stamp;
+    // The best node of each site until min_sites are covered, then the best
+    // of the rest (those passed over first, then the heap's order).
+    for (uint32_t covered = 0; covered < b.min_sites;) {
+      const uint32_t node = next();
+      if (site_stamp[site_of[node]] == stamp) {
+        skipped.push_back(node);
+        continue;
+      }
+      site_stamp[site_of[node]] = stamp;
       ++covered;
-      taken[k] = true;
-      out->push_back(cand[k].second);
+      out->push_back(node);
     }
-    for (size_t k = 0; k < cand.size() && out->size() < b.n; ++k) {
-      if (!taken[k]) out->push_back(cand[k].second);
-    }
+    for (size_t k = 0; k < skipped.size() && out->size() < b.n; ++k) out->push_back(skipped[k]);
+    while (out->size() < b.n) out->push_back(next());
     return true;
   }
 
@@ -250,6 +269,7 @@ class Problem {
   const Round& round;
   std::vector<PBid> bids;
   std::vector<Q> cap;
+  std::vector<std::array<double, kDims>> inv_cap;  // 1 / cap, 0 where cap is 0
   std::vector<int64_t> ceil;
   std::vector<uint32_t> site_of;
   bool has_count = false;
@@ -257,6 +277,7 @@ class Problem {
   std::vector<uint32_t> site_stamp;
   uint32_t stamp = 0;
   std::vector<std::pair<double, uint32_t>> cand;
+  std::vector<uint32_t> skipped;
 };
 
 }  // namespace bourse::auction::internal

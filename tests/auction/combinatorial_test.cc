@@ -305,6 +305,53 @@ TEST(CombinatorialRandomTest, FastPaymentsMatchFullSimulation) {
   EXPECT_GT(compared, 300);
 }
 
+// The same on rounds whose count requests choose from many nodes (up to all
+// of them, as the broker allows 1,000): best fit stacks their placements on
+// the same nodes, so the run without a winner places many later bids
+// elsewhere, and the fast path's shortcuts (a dirty node of a request's
+// `from` that its placement did not take) are taken and refused often.
+TEST(CombinatorialRandomTest, FastPaymentsMatchFullSimulationOnWideCountRequests) {
+  Rng g(12);
+  int compared = 0, count_winners = 0;
+  for (int round = 0; round < 40; ++round) {
+    const int nodes = 16 + static_cast<int>(g.Uniform(48));
+    Round r = Generate(g, static_cast<Dist>(round % 3), 30 + static_cast<int>(g.Uniform(120)),
+                       nodes, /*with_counts=*/true);
+    for (RoundBid& b : r.bids) {
+      for (Bundle& u : b.bundles) {
+        if (!u.is_count()) continue;
+        // Every node half the time, else a random part of them; in a random
+        // order either way.
+        std::vector<uint32_t> all(nodes);
+        for (int v = 0; v < nodes; ++v) all[v] = static_cast<uint32_t>(v);
+        for (int v = nodes - 1; v > 0; --v) std::swap(all[v], all[g.Uniform(v + 1)]);
+        const size_t keep = g.Uniform(2) == 0 ? all.size()
+                                              : std::max<size_t>(u.from.size(),
+                                                                 all.size() / 2 + g.Uniform(nodes / 2));
+        std::vector<uint32_t> wide(u.from);
+        for (uint32_t v : all) {
+          if (wide.size() >= keep) break;
+          if (std::find(wide.begin(), wide.end(), v) == wide.end()) wide.push_back(v);
+        }
+        u.from = std::move(wide);
+      }
+    }
+    ASSERT_TRUE(ValidateRound(r).ok()) << ValidateRound(r).ToString();
+    auto fast = SolveHeuristic(r, {.local_search = false});
+    auto full = SolveHeuristic(r, {.local_search = false, .reference_payments = true});
+    ASSERT_TRUE(fast.ok() && full.ok());
+    ASSERT_EQ(fast->winners.size(), full->winners.size());
+    for (size_t k = 0; k < fast->winners.size(); ++k) {
+      const Winner& w = fast->winners[k];
+      EXPECT_EQ(w.pay, full->winners[k].pay) << "round " << round << " bid " << w.bid;
+      compared += !w.pay.is_zero();
+      count_winners += r.bids[w.bid].bundles[w.bundle].is_count();
+    }
+  }
+  EXPECT_GT(compared, 300);
+  EXPECT_GT(count_winners, 300);
+}
+
 TEST(CombinatorialRandomTest, LocalSearchNeverLowersWelfareAndKeepsGreedyPayments) {
   Rng g(5);
   for (int round = 0; round < 100; ++round) {
