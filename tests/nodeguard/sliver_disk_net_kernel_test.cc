@@ -149,14 +149,6 @@ class SliverDiskNetKernelTest : public ::testing::Test {
     return internal::ReadFileText(path).value_or("<unreadable>");
   }
 
-  std::vector<int> WaitPids(const std::string& name) {
-    for (int i = 0; i < 2000; ++i) {
-      std::vector<int> p = enforcer_->Pids(name);
-      if (p.size() >= 2) return p;  // the script and its logger
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return enforcer_->Pids(name);
-  }
   void KillAll(const std::string& name) {
     for (int i = 0; i < 400 && !enforcer_->Pids(name).empty(); ++i) {
       for (int p : enforcer_->Pids(name)) kill(p, SIGKILL);
@@ -191,7 +183,7 @@ TEST_F(SliverDiskNetKernelTest, DiskGrowsWhileTheSliverRunsAndTakesWritesPastIts
   // The script keeps a file on the disk and its cwd there: the disk is busy.
   s.boot_script = "echo kept > kept.txt\nexec sleep 100000\n";
   Pass({s});
-  ASSERT_GE(WaitPids(s.name).size(), 1u) << "the boot script did not start";
+  ASSERT_GE(testing::WaitPids(*enforcer_, s.name, 2, 2000).size(), 1u) << "the boot script did not start";
   // The shell creates the file before it writes the line: wait for the line.
   for (int i = 0; i < 2000 && Read(Dir(s.name) + "/kept.txt") != "kept\n"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -98,14 +98,6 @@ class BestEffortKernelTest : public ::testing::Test {
             .disk_mib = 64,
             .mem_mib = 256};
   }
-  std::vector<int> WaitPids(const std::string& name) {
-    for (int i = 0; i < 400; ++i) {
-      std::vector<int> p = guard_->enforcer().Pids(name);
-      if (!p.empty()) return p;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return {};
-  }
   // The sliver's pids once one of them runs `comm` (empty if not within 2 s).
   std::vector<int> WaitForComm(const std::string& name, const std::string& comm) {
     for (int i = 0; i < 400; ++i) {
@@ -148,7 +140,7 @@ TEST_F(BestEffortKernelTest, SliceWithoutAnRcapGetsASliverWithTheDefaultShare) {
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ(st->enforce.created, 1);
   EXPECT_EQ(st->enforce.launched, 1);
-  ASSERT_FALSE(WaitPids("mit_free").empty()) << "the boot script did not start";
+  ASSERT_FALSE(testing::WaitPids(guard_->enforcer(), "mit_free").empty()) << "the boot script did not start";
   // The script's `cat` and `id` run in the sliver too, and an exiting one
   // already reads as in the root cgroup: look once the script has reached its
   // `exec sleep`, when the shell has reaped them.
@@ -230,7 +222,7 @@ TEST_F(BestEffortKernelTest, RcapHolderGetsWhatItBoughtAndBestEffortSplitsTheRes
   CPU_ZERO(&one);
   CPU_SET(0, &one);
   for (const char* n : {"mit_paid", "mit_one", "mit_three"}) {
-    std::vector<int> pids = WaitPids(n);
+    std::vector<int> pids = testing::WaitPids(guard_->enforcer(), n);
     ASSERT_FALSE(pids.empty()) << n << ": the boot script did not start";
     for (int p : pids) ASSERT_EQ(sched_setaffinity(p, sizeof one, &one), 0) << n;
   }

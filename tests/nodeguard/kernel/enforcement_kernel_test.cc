@@ -84,14 +84,6 @@ class KernelTest : public ::testing::Test {
     return s;
   }
 
-  std::vector<int> WaitPids(const std::string& name) {
-    for (int i = 0; i < 400; ++i) {
-      std::vector<int> p = enforcer_->Pids(name);
-      if (!p.empty()) return p;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return {};
-  }
 
   fs::path dir_;
   EnforcerOptions opts_;
@@ -110,7 +102,7 @@ TEST_F(KernelTest, CpuSplitFollowsMcoresOnOneCpu) {
   CPU_ZERO(&one);
   CPU_SET(0, &one);
   for (const auto& n : {"cpu_a", "cpu_b"}) {
-    std::vector<int> pids = WaitPids(n);
+    std::vector<int> pids = testing::WaitPids(*enforcer_, n);
     ASSERT_FALSE(pids.empty()) << n << " boot script did not start";
     for (int p : pids) {
       ASSERT_EQ(sched_setaffinity(p, sizeof one, &one), 0);
@@ -150,7 +142,7 @@ TEST_F(KernelTest, CapLimitsAnUncontendedSliver) {
   SliverSpec c = Busy("cap_c", 2100003, 4, 300);
   c.cpu_cap_mcores = 300;
   ASSERT_TRUE(enforcer_->Reconcile({c}).ok());
-  ASSERT_FALSE(WaitPids("cap_c").empty());
+  ASSERT_FALSE(testing::WaitPids(*enforcer_, "cap_c").empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto u0 = enforcer_->Usage();
   double t0 = NowSec();
@@ -166,7 +158,7 @@ TEST_F(KernelTest, RestartDoesNotDisturbRunningSlivers) {
   Start();
   SliverSpec a = Busy("keep_a", 2100004, 5, 100);
   ASSERT_TRUE(enforcer_->Reconcile({a}).ok());
-  std::vector<int> before = WaitPids("keep_a");
+  std::vector<int> before = testing::WaitPids(*enforcer_, "keep_a");
   ASSERT_FALSE(before.empty());
   enforcer_.reset();  // the guard exits; slivers keep running
   Start();            // and comes back

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -23,11 +24,24 @@
 #include <thread>
 #include <vector>
 
+#include "nodeguard/enforcement.h"
 #include "nodeguard/internal/exec.h"
 
 namespace bourse::nodeguard::testing {
 
 inline bool Sh(const std::vector<std::string>& argv) { return internal::RunCommand(argv).ok(); }
+
+// The pids in sliver `name`'s cgroup once there are at least `at_least`
+// (polled every 5 ms, `tries` times); else those there are at the end.
+inline std::vector<int> WaitPids(Enforcer& enforcer, const std::string& name, size_t at_least = 1,
+                                 int tries = 400) {
+  for (int i = 0; i < tries; ++i) {
+    std::vector<int> p = enforcer.Pids(name);
+    if (p.size() >= at_least) return p;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return enforcer.Pids(name);
+}
 
 // Two namespaces <a> and <b> joined by veth <a>v (in a, 10.77.0.1) and <b>v (in b, 10.77.0.2).
 class VethPair {
