@@ -1,7 +1,8 @@
 // Issue #20, best-effort slivers end to end: the real `bourse-broker` and the
 // real `bourse-nodeguard run` (dry-run backends, one pass a second). A slice
 // instantiated on n1 without an rcap gets a sliver there; set_resources
-// changes its weight on the next passes; a slice with an rcap on n1 gets its
+// changes its weight and its disk on the next passes (a disk_resized event
+// its owner reads from the broker); a slice with an rcap on n1 gets its
 // best-effort part on top; remove_nodes and delete tear the slivers down;
 // `ledger verify` accepts the broker's entries.
 #include <gtest/gtest.h>
@@ -63,8 +64,10 @@ TEST_F(NodeguardBestEffortTest, InstantiateSetResourcesRemoveAndDeleteReachTheGu
   ASSERT_TRUE(User().Call("POST", "/v1/slices/mit_paid/instantiate", {{"nodes", {"n1"}}}).ok());
   WaitUntil([&] { return Shares("mit_free") == 1536 && Shares("mit_paid") == 2560; },
             "best-effort shares 1:1");
-  // set_resources: share 3 for mit_free -> 3000 * 3/4 = 2250, 750 for mit_paid.
-  auto set = User().Call("PUT", "/v1/slices/mit_free/resources", {{"resources", {{"share", 3}}}});
+  // set_resources: share 3 for mit_free -> 3000 * 3/4 = 2250, 750 for mit_paid;
+  // and its disk from the default 64 MiB to 128.
+  auto set = User().Call("PUT", "/v1/slices/mit_free/resources",
+                         {{"resources", {{"share", 3}, {"disk_mib", 128}}}});
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   WaitUntil([&] { return Shares("mit_free") == 2304 && Shares("mit_paid") == 1792; },
             "best-effort shares 3:1");
@@ -78,6 +81,21 @@ TEST_F(NodeguardBestEffortTest, InstantiateSetResourcesRemoveAndDeleteReachTheGu
                (*r)["slivers"][0]["bought"]["cpu_mcores"] == 0;
       },
       "the sliver report of mit_free");
+  // The disk change reached the sliver: the guard's disk_resized event, in
+  // the report its owner reads.
+  WaitUntil(
+      [&] {
+        auto r = User().CallSigned("GET", "/v1/slices/mit_free/slivers", nullptr);
+        if (!r.ok() || (*r)["slivers"].empty()) return false;
+        for (const json& e : (*r)["slivers"][0].value("events", json::array())) {
+          if (e["kind"] == "disk_resized" &&
+              e["message"].get<std::string>().find("from 64 to 128 MiB") != std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      "mit_free's disk_resized event");
 
   // Removed from n1: torn down; the paid slice keeps its rcap alone.
   ASSERT_TRUE(User().Call("POST", "/v1/slices/mit_free/remove_nodes", {{"nodes", {"n1"}}}).ok());
