@@ -134,6 +134,7 @@ class Greedy {
     ov_stamp_.assign(nn, 0);
     ov_q_.assign(nn, Q{});
     bid_stamp_.assign(nb, 0);
+    orig_cand_.assign(reference_payments ? 0 : pairs_.size(), {});
     auto live = [&](uint32_t n) -> Q& { return live_[n]; };
     for (uint32_t k = 0; k < pairs_.size(); ++k) {
       const Pair& pr = pairs_[k];
@@ -141,6 +142,9 @@ class Greedy {
       const PBundle& b = p_.bids[pr.bid].bundles[pr.bundle];
       if (!p_.Fits(b, [&](uint32_t n) -> const Q& { return live_[n]; })) continue;
       if (reference_payments) pay_[pr.bid] = Payment(k);
+      if (!reference_payments && b.count) {
+        p_.Candidates(b, [&](uint32_t n) -> const Q& { return live_[n]; }, &orig_cand_[k]);
+      }
       Choice& c = choice_[pr.bid];
       if (!p_.Place(b, live, kNone, c)) return core::Internal("auction: greedy place failed");
       c.bundle = pr.bundle;
@@ -386,7 +390,9 @@ class Greedy {
       }
       const bool won_before = diverged ? cone_won_[j] == epoch_ : orig_win_k_[j] < k2;
       bool sim_alloc = false;
-      if (!won_before && p_.Fits(jb, read)) {
+      if (!won_before && jb.count && orig_won_pair_[k2] != 0) {
+        sim_alloc = SimPlaceCount(k2, jb, &sim.nodes);
+      } else if (!won_before && p_.Fits(jb, read)) {
         sim_alloc = true;
         if (jb.count) {
           p_.PlaceCount(jb, read, kNone, &sim.nodes);
@@ -432,16 +438,37 @@ class Greedy {
     return CriticalValue(c);
   }
 
+  // In the current ConePayment simulation, just before pair k, which placed
+  // count request b in the original run: b's placement (false if it does not
+  // fit). The original run's candidates at k hold for the clean nodes, so
+  // only the dirty nodes of `from` are read again, and the best-fit order is
+  // the merge of the two.
+  bool SimPlaceCount(uint32_t k, const PBundle& b, std::vector<uint32_t>* out) {
+    dirty_cand_.clear();
+    AllDirtyInFrom(k, [&](uint32_t d) {
+      if (FitsQ(b.q, cone_val_[d])) dirty_cand_.push_back({p_.Slack(d, cone_val_[d], b.q), d});
+      return true;
+    });
+    std::sort(dirty_cand_.begin(), dirty_cand_.end());
+    const auto& orig = orig_cand_[k];
+    size_t a = 0, x = 0;
+    return p_.SelectCount(
+        b,
+        [&] {
+          while (a < orig.size() && cone_dirty_[orig[a].second] == epoch_) ++a;
+          if (a < orig.size() && (x == dirty_cand_.size() || orig[a] < dirty_cand_[x])) {
+            return orig[a++].second;
+          }
+          return x < dirty_cand_.size() ? dirty_cand_[x++].second : kNone;
+        },
+        out);
+  }
+
   // In the current ConePayment simulation, just before pair k (of a bid whose
-  // outcome has not diverged, with bundle b): whether the pair provably
-  // decides and places as in the original run, without simulating it. True
-  // when none of the nodes b may use is dirty (it then reads the original
-  // run's residual); for a count request also when each dirty node of its
-  // `from` is one the original placement did not take, and which the
-  // simulation makes no better a candidate (it no longer fits, or fits with
-  // no less slack): the best-fit choice then takes the same nodes. If the
-  // original did not place it, dirty nodes that fit only where they did
-  // there cannot make it fit.
+  // outcome has not diverged, with bundle b): whether the pair decides and
+  // places as in the original run without simulating it: it won earlier in
+  // both runs, or none of the nodes b may use is dirty (it reads the
+  // original run's residual).
   bool DecidesAsOriginal(uint32_t k, const PBundle& b) {
     const uint32_t j = pairs_[k].bid;
     if (orig_win_k_[j] < k) return true;  // won earlier in both runs
@@ -451,26 +478,23 @@ class Greedy {
       }
       return true;
     }
-    const bool placed = orig_won_pair_[k] != 0;
-    const std::vector<uint32_t>& taken = choice_[j].nodes;
-    auto same = [&](uint32_t d) {
-      const Q& orig = OrigBefore(d, k);
-      const Q& sim = cone_val_[d];
-      const bool fits_orig = FitsQ(b.q, orig), fits_sim = FitsQ(b.q, sim);
-      if (!placed) return !fits_sim || fits_orig;
-      if (std::find(taken.begin(), taken.end(), d) != taken.end()) return false;
-      if (!fits_sim) return true;
-      return fits_orig && p_.Slack(d, sim, b.q) >= p_.Slack(d, orig, b.q);
-    };
+    return AllDirtyInFrom(k, [](uint32_t) { return false; });
+  }
+
+  // Calls f(d) for each dirty node d of the `from` of pair k's count request
+  // (through the dirty list when it is the shorter, else through `from`)
+  // until f returns false; returns whether it went through them all.
+  template <class F>
+  bool AllDirtyInFrom(uint32_t k, F&& f) {
     const std::vector<uint32_t>& from = sorted_from_[k];
     if (cone_dirty_list_.size() * 16 < from.size()) {
       for (uint32_t d : cone_dirty_list_) {
-        if (std::binary_search(from.begin(), from.end(), d) && !same(d)) return false;
+        if (std::binary_search(from.begin(), from.end(), d) && !f(d)) return false;
       }
       return true;
     }
     for (uint32_t d : from) {
-      if (cone_dirty_[d] == epoch_ && !same(d)) return false;
+      if (cone_dirty_[d] == epoch_ && !f(d)) return false;
     }
     return true;
   }
@@ -648,6 +672,10 @@ class Greedy {
   std::vector<uint32_t> cone_dirty_, cone_stream_, cone_div_, cone_won_, cone_pushed_;
   std::vector<uint32_t> cone_dirty_list_;           // this simulation's dirty nodes
   std::vector<std::vector<uint32_t>> sorted_from_;  // per pair: a count request's from, sorted
+  // Per pair that placed a count request in the original run: the nodes that
+  // fit it then, in best-fit order.
+  std::vector<std::vector<std::pair<double, uint32_t>>> orig_cand_;
+  std::vector<std::pair<double, uint32_t>> dirty_cand_;
   std::vector<Q> cone_val_;
 };
 

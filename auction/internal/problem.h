@@ -209,17 +209,40 @@ class Problem {
     const auto later = std::greater<>();
     std::make_heap(cand.begin(), cand.end(), later);
     auto end = cand.end();
-    auto next = [&] {
-      std::pop_heap(cand.begin(), end, later);
-      return (--end)->second;
-    };
+    return SelectCount(
+        b,
+        [&] {
+          if (end == cand.begin()) return kNone;
+          std::pop_heap(cand.begin(), end, later);
+          return (--end)->second;
+        },
+        out);
+  }
+
+  // The nodes of count request b that fit `res`, in best-fit order (the
+  // order PlaceCount takes them in).
+  template <class Res>
+  void Candidates(const PBundle& b, Res&& res, std::vector<std::pair<double, uint32_t>>* out) {
+    out->clear();
+    for (uint32_t node : b.from) {
+      const Q& r = res(node);
+      if (FitsQ(b.q, r)) out->push_back({Slack(node, r, b.q), node});
+    }
+    std::sort(out->begin(), out->end());
+  }
+
+  // Count request b's placement from the nodes that fit, which next() yields
+  // in best-fit order (kNone when there are no more): the best node of each
+  // site until min_sites sites are covered, then the best of the rest (those
+  // passed over first, then next()'s order). False if they do not suffice.
+  template <class Next>
+  bool SelectCount(const PBundle& b, Next&& next, std::vector<uint32_t>* out) {
     out->clear();
     skipped.clear();
     ++stamp;
-    // The best node of each site until min_sites are covered, then the best
-    // of the rest (those passed over first, then the heap's order).
     for (uint32_t covered = 0; covered < b.min_sites;) {
       const uint32_t node = next();
+      if (node == kNone) return false;
       if (site_stamp[site_of[node]] == stamp) {
         skipped.push_back(node);
         continue;
@@ -229,7 +252,11 @@ class Problem {
       out->push_back(node);
     }
     for (size_t k = 0; k < skipped.size() && out->size() < b.n; ++k) out->push_back(skipped[k]);
-    while (out->size() < b.n) out->push_back(next());
+    while (out->size() < b.n) {
+      const uint32_t node = next();
+      if (node == kNone) return false;
+      out->push_back(node);
+    }
     return true;
   }
 
