@@ -48,6 +48,7 @@ docs/perf/assemble.py.
 | #7 | guard RSS with 1,000 slivers | ≤ 50 MiB | 19.7-20.3 MiB | yes |
 | #18 | guard with the kernel read-back, 1,000 slivers, vs before, same sitting | #7's targets | boot 452-539 ms (was 418-424), idle pass 3.1-3.3 ms (2.6-2.8), verifying pass 129-137 ms (79-86), RSS 17.2 MiB (AMD EPYC) | yes (the verifying pass costs 60 % more: docs/perf/nodeguard.md) |
 | #19 | CATS-like rounds, `ClearRound` with the default 1 s budget (BM_CombinatorialCats), welfare / optimum (lower … upper bound where a reference is not proven) | 100 % on every round ≤ 50 bids; ≥ 99 % mean at 100 × 30; 10k × 1k in ≤ 1 s | session 15 (an improvement search before and after CBC; CBC without its heuristics when started): 25 × 10: 100 %, VCG on 90 % (75 %); 50 × 15: 100 % on all 10 rounds (94.5-96.8 %), half proven within the second; 100 × 30: mean 0.9963-0.9966 against the five optima, all proven (0.907 … 0.944 before), 0.9986-0.9988 over 10 seeds in a probe; 10k × 1k: 0.965 s wall, gap 0.183 (0.243) (AMD EPYC, 2 vCPU, load 1.3-2) | yes, all three (docs/perf/auction.md) |
+| #19 | rounds of wide count requests at the term limit (BM_CombinatorialWideCounts; bids × \|from\| = 250,000 over 1,000 nodes, nearly all fit), `ClearRound` at 1 s | the budget | session 16: 250 × 1,000 and 1,000 × 250 clear in 0.86 s (2.3-5.5 s for the greedy tier alone before); 2,500 × 100 in 1.6 s (5.7 s before) (AMD EPYC, 2 vCPU) | 2 of 3 shapes; 2,500 × 100 over (docs/perf/auction.md) |
 
 """
 
