@@ -142,11 +142,20 @@ class Greedy {
       const PBundle& b = p_.bids[pr.bid].bundles[pr.bundle];
       if (!p_.Fits(b, [&](uint32_t n) -> const Q& { return live_[n]; })) continue;
       if (reference_payments) pay_[pr.bid] = Payment(k);
-      if (!reference_payments && b.count) {
-        p_.Candidates(b, [&](uint32_t n) -> const Q& { return live_[n]; }, &orig_cand_[k]);
-      }
       Choice& c = choice_[pr.bid];
-      if (!p_.Place(b, live, kNone, c)) return core::Internal("auction: greedy place failed");
+      if (!reference_payments && b.count) {
+        // Placed from its candidates, which the payments keep.
+        const auto& cand = orig_cand_[k];
+        p_.Candidates(b, [&](uint32_t n) -> const Q& { return live_[n]; }, &orig_cand_[k]);
+        size_t a = 0;
+        if (!p_.SelectCount(
+                b, [&] { return a < cand.size() ? cand[a++].second : kNone; }, &c.nodes)) {
+          return core::Internal("auction: greedy place failed");
+        }
+        for (uint32_t n : c.nodes) SubQ(live_[n], b.q);
+      } else if (!p_.Place(b, live, kNone, c)) {
+        return core::Internal("auction: greedy place failed");
+      }
       c.bundle = pr.bundle;
       alloc_pair_.push_back(k);
       orig_won_pair_[k] = 1;
